@@ -1,0 +1,35 @@
+# Two entry points for a newcomer: `make demo` and `make test`. Both create .venv when missing.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+# The CPU build of torch that lies on these machines' disk. A GPU user installs a CUDA build into
+# .venv first (README, "GPU"); `pip install` below then keeps it, since setup.py asks only torch>=2.4.
+TORCH_SPEC ?= torch==2.13.0
+export MUJOCO_GL ?= egl
+export PYOPENGL_PLATFORM ?= egl
+
+.PHONY: venv demo test default-model bench clean
+
+$(VENV)/.installed: setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -e ".[test,ros]"
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: venv
+	$(VENV)/bin/jepa-mpc demo --out demo_out
+
+test: venv
+	$(PY) -m pytest -q tests
+
+default-model: venv
+	$(VENV)/bin/jepa-mpc make-default-model
+
+bench: venv
+	$(PY) bench/plan_speed.py
+
+clean:
+	rm -rf $(VENV) demo_out .pytest_cache

@@ -1,0 +1,129 @@
+"""The planner's configuration: one typed dataclass, the single source of its defaults.
+
+Defaults follow the V-JEPA 2-AC reference planner (facebookresearch/vjepa2,
+``notebooks/utils/world_model_wrapper.py`` and ``mpc_utils.cem``; the momenta are the values the
+reference notebook passes: 0.15 for the mean, 0.75 for the std, 0.15 for both gripper momenta),
+except where a field says otherwise. Momentum is the weight of the *old* value:
+``new = (1 - momentum) * elite_statistic + momentum * old``.
+
+The action is 7-D ``[dx, dy, dz, drx, dry, drz, dg]`` (see ``worldmodel/pose.py``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+ACTION_DIM = 7
+TRANSLATION_DIMS = (0, 1, 2)
+ROTATION_DIMS = (3, 4, 5)
+GRIPPER_DIM = 6
+
+ENERGY_MODES = ("terminal", "terminal+intermediate")
+
+
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}
+
+
+@dataclass(frozen=True)
+class PlannerConfig:
+    """CEM over action sequences ``[H, 7]`` scored by the goal energy of the predicted frames."""
+
+    samples: int = field(default=400, metadata=_help("action sequences sampled per CEM iteration (N)"))
+    horizon: int = field(default=2, metadata=_help("planned steps per sequence (H)"))
+    iterations: int = field(default=10, metadata=_help("CEM iterations per planning step (I)"))
+    topk: int = field(default=10, metadata=_help("elites that update the sampling distribution"))
+    momentum_mean: float = field(default=0.15, metadata=_help("weight of the old mean in the mean update"))
+    momentum_std: float = field(default=0.75, metadata=_help("weight of the old std in the std update"))
+    momentum_gripper: float = field(
+        default=0.15, metadata=_help("weight of the old mean and std of the gripper dimension")
+    )
+    max_translation: float = field(default=0.05, metadata=_help("max L2 norm of dxyz per step (m)"))
+    max_rotation: float = field(
+        default=0.3, metadata=_help("max L2 norm of the Euler rotation delta per step (rad), if planned")
+    )
+    max_gripper: float = field(default=0.75, metadata=_help("gripper delta clipped to [-max, max]"))
+    plan_rotation: bool = field(
+        default=False, metadata=_help("plan drx, dry, drz; false holds them at zero (the reference)")
+    )
+    fixed_dims: tuple[int, ...] = field(default=(), metadata=_help("action dimensions held fixed (0..6)"))
+    fixed_values: tuple[float, ...] = field(default=(), metadata=_help("values of fixed_dims, same order"))
+    init_std_translation: float = field(default=0.05, metadata=_help("initial std of dx, dy, dz (m)"))
+    init_std_rotation: float = field(default=0.1, metadata=_help("initial std of drx, dry, drz (rad)"))
+    init_std_gripper: float = field(default=1.0, metadata=_help("initial std of dg"))
+    min_std: float = field(default=1e-3, metadata=_help("std floor, so the search never collapses to a point"))
+    gripper_deadband: float = field(
+        default=0.25, metadata=_help("an executed gripper delta smaller than this becomes 0 (the reference)")
+    )
+    warm_start: bool = field(default=True, metadata=_help("start from the previous plan shifted by one step"))
+    keep_elites: bool = field(default=True, metadata=_help("carry the elites into the next iteration's pool"))
+    energy: str = field(
+        default="terminal",
+        metadata=_help("terminal: last predicted frame vs goal; terminal+intermediate: mean over all steps"),
+    )
+    seed: int | None = field(default=0, metadata=_help("seed of the planner's generator; none = global RNG"))
+
+    def __post_init__(self) -> None:
+        for name in ("samples", "horizon", "iterations", "topk"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"PlannerConfig.{name} must be an integer >= 1, got {value!r}")
+        if self.topk > self.samples:
+            raise ValueError(
+                f"PlannerConfig.topk={self.topk} exceeds samples={self.samples}; choose topk <= samples"
+            )
+        for name in ("momentum_mean", "momentum_std", "momentum_gripper"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"PlannerConfig.{name} must lie in [0, 1), got {value!r}")
+        for name in ("max_translation", "max_rotation", "max_gripper", "min_std"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0.0):
+                raise ValueError(f"PlannerConfig.{name} must be a finite number > 0, got {value!r}")
+        for name in ("init_std_translation", "init_std_rotation", "init_std_gripper"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= self.min_std):
+                raise ValueError(
+                    f"PlannerConfig.{name} must be finite and >= min_std={self.min_std}, got {value!r}"
+                )
+        if not 0.0 <= self.gripper_deadband < 1.0:
+            raise ValueError(f"PlannerConfig.gripper_deadband must lie in [0, 1), got {self.gripper_deadband!r}")
+        if self.energy not in ENERGY_MODES:
+            raise ValueError(f"PlannerConfig.energy must be one of {ENERGY_MODES}, got {self.energy!r}")
+        # YAML and argparse give lists; keep the frozen dataclass hashable and comparable.
+        object.__setattr__(self, "fixed_dims", tuple(int(d) for d in self.fixed_dims))
+        object.__setattr__(self, "fixed_values", tuple(float(v) for v in self.fixed_values))
+        if len(self.fixed_dims) != len(self.fixed_values):
+            raise ValueError(
+                f"PlannerConfig.fixed_dims {self.fixed_dims} and fixed_values {self.fixed_values} "
+                "must have the same length (one value per fixed dimension)"
+            )
+        if len(set(self.fixed_dims)) != len(self.fixed_dims):
+            raise ValueError(f"PlannerConfig.fixed_dims has repeated dimensions: {self.fixed_dims}")
+        for dim, value in zip(self.fixed_dims, self.fixed_values):
+            if not 0 <= dim < ACTION_DIM:
+                raise ValueError(f"PlannerConfig.fixed_dims: dimension {dim} is outside 0..{ACTION_DIM - 1}")
+            if not math.isfinite(value):
+                raise ValueError(f"PlannerConfig.fixed_values: dimension {dim} has non-finite value {value!r}")
+        fixed = self.fixed
+        # A fixed value must itself respect the limits, or no sample could.
+        if math.hypot(*(fixed.get(d, 0.0) for d in TRANSLATION_DIMS)) > self.max_translation + 1e-9:
+            raise ValueError(
+                f"PlannerConfig: fixed translation values {[fixed.get(d, 0.0) for d in TRANSLATION_DIMS]} "
+                f"exceed max_translation={self.max_translation}"
+            )
+        if math.hypot(*(fixed.get(d, 0.0) for d in ROTATION_DIMS)) > self.max_rotation + 1e-9:
+            raise ValueError(
+                f"PlannerConfig: fixed rotation values {[fixed.get(d, 0.0) for d in ROTATION_DIMS]} "
+                f"exceed max_rotation={self.max_rotation}"
+            )
+        if abs(fixed.get(GRIPPER_DIM, 0.0)) > self.max_gripper:
+            raise ValueError(
+                f"PlannerConfig: fixed gripper value {fixed[GRIPPER_DIM]} exceeds max_gripper={self.max_gripper}"
+            )
+
+    @property
+    def fixed(self) -> dict[int, float]:
+        """``{dimension: value}`` of the dimensions the caller holds fixed."""
+        return dict(zip(self.fixed_dims, self.fixed_values))

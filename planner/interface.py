@@ -1,0 +1,57 @@
+"""What the planner needs from a world model, and nothing more.
+
+The optimiser (``planner.cem``) sees only two functions:
+
+- a *rollout* ``actions [S, H, 7] -> predicted tokens [S, H, N, D]`` (the frame predicted after each
+  of the H actions, context already bound in), and
+- an *objective* ``predicted tokens [S, H, N, D] -> energies [S]`` (lower is better).
+
+The receding-horizon controller (``planner.mpc``) additionally encodes the goal and the current
+frames, so it plans against :class:`PlanningWorldModel`, a structural protocol that the real
+``worldmodel.world_model.WorldModel`` and the analytic test model (``planner.analytic``) both satisfy
+without importing anything from here.
+"""
+from __future__ import annotations
+
+from typing import Callable, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+from torch import Tensor
+
+RolloutFn = Callable[[Tensor], Tensor]
+"""``actions [S, H, 7] -> predicted tokens [S, H, N, D]``."""
+
+Objective = Callable[[Tensor], Tensor]
+"""``predicted tokens [S, H, N, D] -> energies [S]`` (float32, lower is better)."""
+
+
+@runtime_checkable
+class RolloutModel(Protocol):
+    """A model that predicts future frame tokens from context tokens, states and actions."""
+
+    device: torch.device
+    dtype: torch.dtype
+
+    def rollout(self, context_tokens: Tensor, context_states: Tensor, actions: Tensor) -> Tensor:
+        """Context tokens ``[1, Tc, N, D]``, states ``[1, Tc, 7]``, actions ``[S, H, 7]`` ->
+        the (layer-normed) tokens predicted after each action, ``[S, H, N, D]``."""
+        ...
+
+
+@runtime_checkable
+class PlanningWorldModel(RolloutModel, Protocol):
+    """A :class:`RolloutModel` that can also encode camera frames."""
+
+    def encode_frames(self, frames: np.ndarray | Tensor) -> Tensor:
+        """uint8 frames ``[T, H, W, 3]`` -> layer-normed tokens ``[1, T, N, D]``."""
+        ...
+
+
+def bind_context(model: RolloutModel, context_tokens: Tensor, context_states: Tensor) -> RolloutFn:
+    """The rollout function of ``model`` from a fixed context (tokens ``[1, Tc, N, D]``, states ``[1, Tc, 7]``)."""
+
+    def rollout(actions: Tensor) -> Tensor:
+        return model.rollout(context_tokens, context_states, actions)
+
+    return rollout

@@ -1,0 +1,61 @@
+"""Install script for jepa_mpc, both for pip (``pip install -e .[test,ros]``) and for a ROS 2
+workspace (``colcon build`` with the ament_python build type declared in package.xml).
+
+The ROS-specific parts are the ``data_files`` below: the ament resource index marker, the
+package manifest, the launch files and the parameter files go to ``share/jepa_mpc`` where
+``ros2 launch`` and ``get_package_share_directory`` look for them.
+"""
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "jepa_mpc"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    description="Goal-image MPC with a V-JEPA 2 world model, MuJoCo tasks and ROS 2 nodes",
+    packages=find_packages(include=["jepa_mpc*", "worldmodel*", "planner*", "sim*", "ros_nodes*"]),
+    package_data={"sim": ["assets/**/*"], "jepa_mpc": ["default_model/*"]},
+    include_package_data=True,
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+    ],
+    python_requires=">=3.10",
+    # torch is pinned by the Makefile (torch==2.13.0, the CPU build CI uses); the range here lets
+    # a user keep a CUDA build they installed first (see README, "GPU").
+    install_requires=[
+        "torch>=2.4",
+        "numpy>=1.24",
+        "pyyaml>=6",
+        "tqdm>=4.60",
+        "mujoco>=3.1",
+        "gymnasium>=1.0",
+        "pyarrow>=14",
+        "av>=12",
+        "imageio>=2.30",
+        "matplotlib>=3.7",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "pytest-timeout>=2"],
+        "ros": [
+            "ros-rclpy[fastrtps]",
+            "ros-sensor-msgs",
+            "ros-geometry-msgs",
+            "ros-std-msgs",
+            "ros-std-srvs",
+            "ros-trajectory-msgs",
+        ],
+    },
+    entry_points={
+        "console_scripts": [
+            "jepa-mpc = jepa_mpc.cli:main",
+            "planner_node = ros_nodes.planner_node:main",
+            "sim_node = ros_nodes.sim_node:main",
+        ],
+    },
+    zip_safe=True,
+)

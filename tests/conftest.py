@@ -1,0 +1,43 @@
+"""Shared test set-up: headless rendering, fixture paths, tiny random models."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def tiny_reference_config():
+    """The sizes of the reference fixture checkpoint (64 px, dim 96, depth 2, 2 heads)."""
+    from worldmodel import EncoderConfig, PredictorConfig, WorldModelConfig
+
+    return WorldModelConfig(
+        encoder=EncoderConfig(img_size=64, dim=96, depth=2, num_heads=2),
+        predictor=PredictorConfig(img_size=64, encoder_dim=96, dim=96, depth=2, num_heads=2),
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_world_model():
+    """A random-weight world model small enough for behaviour tests (32 px, 4 tokens per frame)."""
+    from worldmodel import EncoderConfig, PredictorConfig, WorldModelConfig, build_world_model
+
+    config = WorldModelConfig(
+        encoder=EncoderConfig(img_size=32, dim=48, depth=2, num_heads=2),
+        predictor=PredictorConfig(img_size=32, encoder_dim=48, dim=48, depth=2, num_heads=2),
+    )
+    return build_world_model(config, seed=0).eval()

@@ -1,0 +1,111 @@
+"""Behaviour of the world model: sizes of the released presets, causality, cached rollouts, pose math."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from worldmodel import (
+    ActionConditionedPredictor,
+    PredictorConfig,
+    VideoEncoder,
+    count_parameters,
+    encoder_preset,
+)
+from worldmodel.pose import action_between, apply_action, euler_xyz_to_matrix, matrix_to_euler_xyz
+
+
+@pytest.mark.parametrize(
+    "preset, expected",
+    [("vit_large", 303_885_312), ("vit_huge", 631_648_000), ("vit_giant", 1_012_173_952)],
+)
+def test_encoder_parameter_counts_equal_reference(preset, expected):
+    with torch.device("meta"):
+        assert count_parameters(VideoEncoder(encoder_preset(preset))) == expected
+
+
+def test_released_predictor_parameter_count():
+    with torch.device("meta"):
+        assert count_parameters(ActionConditionedPredictor(PredictorConfig())) == 305_220_992
+
+
+def _random_inputs(model, T=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    N, D = model.config.predictor.tokens_per_frame, model.config.encoder.dim
+    return (
+        torch.randn(1, T, N, D, generator=g),
+        torch.randn(1, T, 7, generator=g) * 0.05,
+        torch.randn(1, T, 7, generator=g),
+    )
+
+
+@pytest.mark.parametrize("changed", ["frame", "action", "state"])
+def test_predictor_is_causal_in_time(tiny_world_model, changed):
+    tokens, actions, states = _random_inputs(tiny_world_model)
+    predictor = tiny_world_model.predictor
+    with torch.no_grad():
+        before = predictor(tokens, actions, states)
+        tokens2, actions2, states2 = tokens.clone(), actions.clone(), states.clone()
+        {"frame": tokens2, "action": actions2, "state": states2}[changed][:, 2] += 1.0
+        after = predictor(tokens2, actions2, states2)
+    assert torch.allclose(before[:, :2], after[:, :2], atol=1e-6), "steps <= t changed when step t+1 did"
+    assert not torch.allclose(before[:, 2], after[:, 2], atol=1e-4), "the changed step itself must change"
+
+
+def test_cached_and_uncached_rollouts_agree(tiny_world_model):
+    tokens, _, states = _random_inputs(tiny_world_model, T=2, seed=1)
+    tokens = torch.nn.functional.layer_norm(tokens, tokens.shape[-1:])
+    g = torch.Generator().manual_seed(2)
+    actions = torch.randn(5, 3, 7, generator=g) * 0.05
+    cached = tiny_world_model.rollout(tokens, states, actions)
+    uncached = tiny_world_model.rollout_uncached(tokens, states, actions)
+    assert cached.shape == (5, 3, tiny_world_model.config.predictor.tokens_per_frame, 48)
+    assert (cached - uncached).abs().max().item() < 1e-4
+
+
+def test_rollout_samples_are_independent(tiny_world_model):
+    tokens, _, states = _random_inputs(tiny_world_model, T=1, seed=3)
+    actions = torch.randn(4, 2, 7, generator=torch.Generator().manual_seed(4)) * 0.05
+    together = tiny_world_model.rollout(tokens, states, actions)
+    alone = tiny_world_model.rollout(tokens, states, actions[2:3])
+    assert (together[2:3] - alone).abs().max().item() < 1e-5
+
+
+def test_rollout_rejects_wrong_shapes(tiny_world_model):
+    tokens, _, states = _random_inputs(tiny_world_model, T=1)
+    with pytest.raises(ValueError, match="actions must be"):
+        tiny_world_model.rollout(tokens, states, torch.zeros(4, 2, 6))
+    with pytest.raises(ValueError, match="context_tokens"):
+        tiny_world_model.rollout(tokens[:, :, :2], states, torch.zeros(4, 2, 7))
+
+
+def test_encode_frames_accepts_any_size_and_rejects_bad_frames(tiny_world_model):
+    import numpy as np
+
+    frames = np.random.default_rng(0).integers(0, 255, size=(2, 90, 160, 3), dtype=np.uint8)
+    tokens = tiny_world_model.encode_frames(frames)
+    assert tokens.shape == (1, 2, 4, 48)
+    # layer-normed over features
+    assert torch.allclose(tokens.mean(-1), torch.zeros(1, 2, 4), atol=1e-5)
+    with pytest.raises(ValueError, match="uint8"):
+        tiny_world_model.encode_frames(frames.astype(np.float32))
+    with pytest.raises(ValueError, match=r"\[T, H, W, 3\]"):
+        tiny_world_model.encode_frames(frames[..., :2])
+
+
+def test_euler_round_trip_and_roll_across_pi():
+    g = torch.Generator().manual_seed(0)
+    euler = (torch.rand(100, 3, generator=g) - 0.5) * torch.tensor([2 * math.pi, math.pi * 0.98, 2 * math.pi])
+    assert torch.allclose(matrix_to_euler_xyz(euler_xyz_to_matrix(euler)), euler, atol=1e-5)
+    # gripper pointing down: roll just below +pi -> just above -pi is a small rotation, not 2 pi
+    a = torch.tensor([0.5, 0.0, 0.2, math.pi - 0.01, 0.0, 0.0, 0.0])
+    b = torch.tensor([0.5, 0.0, 0.2, -math.pi + 0.01, 0.0, 0.0, 0.0])
+    delta = action_between(a, b)
+    assert abs(delta[3].item() - 0.02) < 1e-5
+    assert torch.allclose(apply_action(a, delta)[:6], b[:6], atol=1e-5)
+
+
+def test_gripper_is_clipped():
+    state = torch.tensor([0, 0, 0, 0, 0, 0, 0.9])
+    assert apply_action(state, torch.tensor([0, 0, 0, 0, 0, 0, 0.5]))[6].item() == 1.0

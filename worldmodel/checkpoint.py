@@ -1,0 +1,176 @@
+"""Checkpoint files: the released V-JEPA 2 layout and the project's own.
+
+Released files (``vitl.pt``, ``vith.pt``, ``vitg.pt``, ``vjepa2-ac-vitg.pt``) are dicts with
+``encoder``, ``target_encoder`` and (AC) ``predictor`` state dicts whose keys carry ``module.``
+(DDP) and ``backbone.`` (wrapper) prefixes, and no config: the encoder config is matched against
+:data:`ENCODER_PRESETS` by its weight shapes, the predictor's from its own shapes.
+
+The project's own files add ``format: "jepa_mpc"`` and ``config`` (a :class:`WorldModelConfig` as a
+dict), so one path loads them.
+
+Loading is strict: a missing, unexpected or mis-shaped weight is an error that lists them, never a
+warning over a half-loaded model.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from jepa_mpc.atomic import atomic_path
+from jepa_mpc.config_io import build_dataclass, dataclass_to_dict
+
+from .config import ENCODER_PRESETS, EncoderConfig, PredictorConfig, WorldModelConfig
+
+PROJECT_FORMAT = "jepa_mpc"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file that cannot be used, with the reason and the fix in the message."""
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """``torch.load(weights_only=True)`` with errors that name the file and what is wrong with it."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated zip, pickle garbage, not a torch file at all
+        raise CheckpointError(
+            f"checkpoint {path} could not be read ({type(exc).__name__}: {exc}). The file is truncated "
+            "or not a torch checkpoint: download or copy it again."
+        ) from exc
+    if not isinstance(data, dict):
+        raise CheckpointError(f"checkpoint {path} holds a {type(data).__name__}, expected a dict of state dicts")
+    return data
+
+
+def strip_prefixes(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Drop the ``module.`` (DDP) and ``backbone.`` (wrapper) prefixes of released keys."""
+    return {re.sub(r"^(module\.)?(backbone\.)?", "", k): v for k, v in state_dict.items()}
+
+
+def _block_count(state_dict: dict[str, torch.Tensor], prefix: str) -> int:
+    indices = {int(m.group(1)) for k in state_dict if (m := re.match(rf"{prefix}\.(\d+)\.", k))}
+    return max(indices) + 1 if indices else 0
+
+
+def infer_encoder_config(state_dict: dict[str, torch.Tensor], img_size: int = 256, where: str = "encoder") -> EncoderConfig:
+    """Match an encoder state dict against the presets by dim, depth and MLP width.
+
+    The number of heads is not visible in the weights, hence the presets; a state dict that fits
+    none is an error that says what it looks like and how to pass a config instead.
+    """
+    try:
+        conv = state_dict["patch_embed.proj.weight"]  # [dim, 3, tubelet, patch, patch]
+        hidden = state_dict["blocks.0.mlp.fc1.weight"].shape[0]
+    except KeyError as exc:
+        raise CheckpointError(
+            f"{where}: no {exc.args[0]!r}; this is not a V-JEPA 2 encoder state dict "
+            f"(first keys: {sorted(state_dict)[:5]})"
+        ) from None
+    dim, _, tubelet, patch, _ = conv.shape
+    depth = _block_count(state_dict, "blocks")
+    for name, preset in ENCODER_PRESETS.items():
+        if preset["dim"] == dim and preset["depth"] == depth and int(dim * preset["mlp_ratio"]) == hidden:
+            return EncoderConfig(img_size=img_size, patch_size=patch, tubelet_size=tubelet, **preset)
+    raise CheckpointError(
+        f"{where}: dim {dim}, depth {depth}, MLP width {hidden} match no preset in {sorted(ENCODER_PRESETS)}; "
+        "pass the encoder config explicitly (the head count cannot be read from weights)"
+    )
+
+
+def infer_predictor_config(
+    state_dict: dict[str, torch.Tensor], img_size: int = 256, num_heads: int = 16, use_extrinsics: bool = False
+) -> PredictorConfig:
+    """The predictor config from its weight shapes (heads and extrinsics use are not in the weights)."""
+    try:
+        dim, encoder_dim = state_dict["predictor_embed.weight"].shape
+        action_dim = state_dict["action_encoder.weight"].shape[1]
+        hidden = state_dict["predictor_blocks.0.mlp.fc1.weight"].shape[0]
+    except KeyError as exc:
+        raise CheckpointError(f"predictor: no {exc.args[0]!r}; this is not a V-JEPA 2-AC predictor state dict") from None
+    return PredictorConfig(
+        img_size=img_size,
+        encoder_dim=encoder_dim,
+        dim=dim,
+        depth=_block_count(state_dict, "predictor_blocks"),
+        num_heads=num_heads,
+        mlp_ratio=hidden / dim,
+        action_dim=action_dim,
+        use_extrinsics=use_extrinsics,
+    )
+
+
+def load_state_dict_strict(module: nn.Module, state_dict: dict[str, torch.Tensor], where: str) -> None:
+    """Load every weight or fail with the missing, unexpected and mis-shaped keys listed."""
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    mis_shaped = [
+        f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state_dict and state_dict[k].shape != v.shape
+    ]
+    if missing or unexpected or mis_shaped:
+        config = getattr(module, "config", None)
+        lines = [f"{where}: the checkpoint does not fit the model ({type(module).__name__} {config})"]
+        for title, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", mis_shaped)):
+            if items:
+                shown = ", ".join(items[:8]) + (f", ... ({len(items)} in all)" if len(items) > 8 else "")
+                lines.append(f"  {title}: {shown}")
+        lines.append("  Check that the preset/config matches the file (or that this is the right file).")
+        raise CheckpointError("\n".join(lines))
+    module.load_state_dict(state_dict, strict=True)
+
+
+def world_model_config_from_checkpoint(
+    data: dict[str, Any], img_size: int = 256, encoder_key: str = "encoder", predictor_heads: int = 16
+) -> WorldModelConfig:
+    """The stored config of a project checkpoint, or one inferred from a released file."""
+    if data.get("format") == PROJECT_FORMAT:
+        return build_dataclass(WorldModelConfig, data["config"], where="checkpoint config")
+    encoder_sd = strip_prefixes(_section(data, encoder_key))
+    encoder = infer_encoder_config(encoder_sd, img_size=img_size, where=encoder_key)
+    predictor_sd = strip_prefixes(_section(data, "predictor"))
+    predictor = infer_predictor_config(predictor_sd, img_size=img_size, num_heads=predictor_heads)
+    return WorldModelConfig(encoder=encoder, predictor=dataclasses.replace(predictor, patch_size=encoder.patch_size))
+
+
+def _section(data: dict[str, Any], key: str) -> dict[str, torch.Tensor]:
+    if key not in data:
+        present = [k for k, v in data.items() if isinstance(v, dict)]
+        raise CheckpointError(f"checkpoint has no {key!r} state dict (it has {present})")
+    return data[key]
+
+
+def encoder_state_dict(data: dict[str, Any], encoder_key: str = "encoder") -> dict[str, torch.Tensor]:
+    return strip_prefixes(_section(data, encoder_key))
+
+
+def predictor_state_dict(data: dict[str, Any]) -> dict[str, torch.Tensor]:
+    return strip_prefixes(_section(data, "predictor"))
+
+
+def save_world_model_checkpoint(
+    path: str | Path,
+    config: WorldModelConfig,
+    encoder: nn.Module,
+    predictor: nn.Module,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Write config + weights (+ ``extra`` metadata such as the recipe) atomically."""
+    data = {
+        "format": PROJECT_FORMAT,
+        "config": dataclass_to_dict(config),
+        "encoder": encoder.state_dict(),
+        "predictor": predictor.state_dict(),
+        **(extra or {}),
+    }
+    with atomic_path(path) as tmp:
+        torch.save(data, tmp)

@@ -1,0 +1,134 @@
+"""Model configurations: one dataclass per network, presets for the released sizes.
+
+The configs are stored inside the project's checkpoints (``dataclass_to_dict``) so that one path
+loads a model; released V-JEPA 2 files carry no config and are matched against ``ENCODER_PRESETS``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class EncoderConfig:
+    """Video ViT encoder (V-JEPA 2): 3-D patch embedding, RoPE blocks, final LayerNorm."""
+
+    img_size: int = 256
+    patch_size: int = 16
+    tubelet_size: int = 2
+    dim: int = 1024
+    depth: int = 24
+    num_heads: int = 16
+    mlp_ratio: float = 4.0
+    qkv_bias: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("img_size", "patch_size", "tubelet_size", "dim", "depth", "num_heads"):
+            if int(getattr(self, name)) <= 0:
+                raise ValueError(f"EncoderConfig.{name} must be positive, got {getattr(self, name)}")
+        if self.img_size % self.patch_size:
+            raise ValueError(f"EncoderConfig.img_size {self.img_size} is not a multiple of patch_size {self.patch_size}")
+        if self.dim % self.num_heads:
+            raise ValueError(f"EncoderConfig.dim {self.dim} is not divisible by num_heads {self.num_heads}")
+
+    @property
+    def mlp_hidden_dim(self) -> int:
+        return int(self.dim * self.mlp_ratio)
+
+    @property
+    def grid_size(self) -> int:
+        """Patches per image side."""
+        return self.img_size // self.patch_size
+
+    @property
+    def tokens_per_frame(self) -> int:
+        return self.grid_size**2
+
+
+# (dim, depth, heads, mlp_ratio) of the released V-JEPA 2 encoders and of small presets for CPU use.
+ENCODER_PRESETS: dict[str, dict] = {
+    "vit_micro": dict(dim=128, depth=4, num_heads=4, mlp_ratio=4.0),
+    "vit_tiny": dict(dim=192, depth=12, num_heads=3, mlp_ratio=4.0),
+    "vit_small": dict(dim=384, depth=12, num_heads=6, mlp_ratio=4.0),
+    "vit_base": dict(dim=768, depth=12, num_heads=12, mlp_ratio=4.0),
+    "vit_large": dict(dim=1024, depth=24, num_heads=16, mlp_ratio=4.0),
+    "vit_huge": dict(dim=1280, depth=32, num_heads=16, mlp_ratio=4.0),
+    "vit_giant": dict(dim=1408, depth=40, num_heads=22, mlp_ratio=48 / 11),
+}
+
+
+def encoder_preset(name: str, **overrides) -> EncoderConfig:
+    """An :class:`EncoderConfig` for a named preset (``vit_large``, ...), with field overrides."""
+    if name not in ENCODER_PRESETS:
+        raise ValueError(f"unknown encoder preset {name!r}; choose one of {sorted(ENCODER_PRESETS)}")
+    return EncoderConfig(**{**ENCODER_PRESETS[name], **overrides})
+
+
+@dataclass
+class PredictorConfig:
+    """Action-conditioned predictor (V-JEPA 2-AC). Defaults are the released ``vjepa2-ac-vitg`` sizes."""
+
+    img_size: int = 256
+    patch_size: int = 16
+    encoder_dim: int = 1408
+    dim: int = 1024
+    depth: int = 24
+    num_heads: int = 16
+    mlp_ratio: float = 4.0
+    action_dim: int = 7
+    use_extrinsics: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("img_size", "patch_size", "encoder_dim", "dim", "depth", "num_heads", "action_dim"):
+            if int(getattr(self, name)) <= 0:
+                raise ValueError(f"PredictorConfig.{name} must be positive, got {getattr(self, name)}")
+        if self.img_size % self.patch_size:
+            raise ValueError(f"PredictorConfig.img_size {self.img_size} is not a multiple of patch_size {self.patch_size}")
+        if self.dim % self.num_heads:
+            raise ValueError(f"PredictorConfig.dim {self.dim} is not divisible by num_heads {self.num_heads}")
+
+    @property
+    def mlp_hidden_dim(self) -> int:
+        return int(self.dim * self.mlp_ratio)
+
+    @property
+    def grid_size(self) -> int:
+        return self.img_size // self.patch_size
+
+    @property
+    def tokens_per_frame(self) -> int:
+        return self.grid_size**2
+
+    @property
+    def cond_tokens(self) -> int:
+        """Conditioning tokens per time step: action, state (and extrinsics)."""
+        return 3 if self.use_extrinsics else 2
+
+
+@dataclass
+class WorldModelConfig:
+    """Encoder + predictor, and the time base they were trained on.
+
+    ``frame_rate_hz`` is the rate of the frames the model saw in training; one predictor step spans one
+    tubelet of ``tubelet_size`` frames, i.e. ``tubelet_size / frame_rate_hz`` seconds of robot time
+    (0.5 s for the reference's 4 fps, 2-frame tubelets). A planner's action is one such step.
+    """
+
+    encoder: EncoderConfig = field(default_factory=lambda: encoder_preset("vit_giant"))
+    predictor: PredictorConfig = field(default_factory=PredictorConfig)
+    normalize_tokens: bool = True
+    frame_rate_hz: float = 4.0
+
+    def __post_init__(self) -> None:
+        if self.predictor.encoder_dim != self.encoder.dim:
+            raise ValueError(
+                f"predictor.encoder_dim {self.predictor.encoder_dim} != encoder.dim {self.encoder.dim}"
+            )
+        if (self.predictor.img_size, self.predictor.patch_size) != (self.encoder.img_size, self.encoder.patch_size):
+            raise ValueError("predictor and encoder must share img_size and patch_size")
+        if self.frame_rate_hz <= 0:
+            raise ValueError(f"frame_rate_hz must be positive, got {self.frame_rate_hz}")
+
+    @property
+    def step_seconds(self) -> float:
+        """Robot time covered by one predictor step (one action)."""
+        return self.encoder.tubelet_size / self.frame_rate_hz

@@ -1,0 +1,68 @@
+"""The 7-D pose convention shared with DROID and V-JEPA 2-AC, in torch.
+
+State ``[x, y, z, rx, ry, rz, g]``: end-effector position (m, robot base frame), orientation as
+*extrinsic* xyz Euler angles (rad; ``R = Rz(rz) @ Ry(ry) @ Rx(rx)``, scipy's ``"xyz"``), gripper
+closedness in [0, 1].
+
+Action ``[dx, dy, dz, drx, dry, drz, dg]``: position delta, rotation delta ``R_delta = R_next @ R^T``
+written as extrinsic xyz Euler angles (applied on the left: ``R_next = R_delta @ R``), gripper delta.
+
+Rotations are always composed as matrices, never by subtracting Euler angles: DROID's roll sits at
++-pi when the gripper points down, where Euler differences jump by 2 pi.
+All functions take any leading batch shape ``[..., 7]`` and run on the tensors' device.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def euler_xyz_to_matrix(euler: Tensor) -> Tensor:
+    """Extrinsic xyz Euler angles ``[..., 3]`` -> rotation matrices ``[..., 3, 3]``."""
+    rx, ry, rz = euler.unbind(-1)
+    cx, sx = torch.cos(rx), torch.sin(rx)
+    cy, sy = torch.cos(ry), torch.sin(ry)
+    cz, sz = torch.cos(rz), torch.sin(rz)
+    # R = Rz @ Ry @ Rx, written out.
+    rows = [
+        cz * cy, cz * sy * sx - sz * cx, cz * sy * cx + sz * sx,
+        sz * cy, sz * sy * sx + cz * cx, sz * sy * cx - cz * sx,
+        -sy, cy * sx, cy * cx,
+    ]
+    return torch.stack(rows, dim=-1).unflatten(-1, (3, 3))
+
+
+def matrix_to_euler_xyz(matrix: Tensor) -> Tensor:
+    """Rotation matrices ``[..., 3, 3]`` -> extrinsic xyz Euler angles ``[..., 3]`` (pitch in [-pi/2, pi/2])."""
+    r00, r10 = matrix[..., 0, 0], matrix[..., 1, 0]
+    r20, r21, r22 = matrix[..., 2, 0], matrix[..., 2, 1], matrix[..., 2, 2]
+    rx = torch.atan2(r21, r22)
+    ry = torch.atan2(-r20, torch.sqrt(r00 * r00 + r10 * r10))
+    rz = torch.atan2(r10, r00)
+    return torch.stack([rx, ry, rz], dim=-1)
+
+
+def apply_action(state: Tensor, action: Tensor) -> Tensor:
+    """Move 7-D states by 7-D actions: xyz added, ``R_next = R_delta @ R``, gripper added and clipped to [0, 1]."""
+    position = state[..., :3] + action[..., :3]
+    rotation = euler_xyz_to_matrix(action[..., 3:6]) @ euler_xyz_to_matrix(state[..., 3:6])
+    gripper = (state[..., 6:7] + action[..., 6:7]).clamp(0.0, 1.0)
+    return torch.cat([position, matrix_to_euler_xyz(rotation), gripper], dim=-1)
+
+
+def action_between(state: Tensor, next_state: Tensor) -> Tensor:
+    """The 7-D action that takes ``state`` to ``next_state`` (the inverse of :func:`apply_action`)."""
+    rotation = euler_xyz_to_matrix(next_state[..., 3:6]) @ euler_xyz_to_matrix(state[..., 3:6]).transpose(-1, -2)
+    return torch.cat(
+        [
+            next_state[..., :3] - state[..., :3],
+            matrix_to_euler_xyz(rotation),
+            next_state[..., 6:7] - state[..., 6:7],
+        ],
+        dim=-1,
+    )
+
+
+def actions_from_states(states: Tensor) -> Tensor:
+    """States ``[..., T, 7]`` -> actions ``[..., T - 1, 7]`` with action t taking state t to state t+1."""
+    return action_between(states[..., :-1, :], states[..., 1:, :])

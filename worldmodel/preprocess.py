@@ -1,0 +1,50 @@
+"""Raw camera frames -> normalized model input, as the reference evaluation does it.
+
+The largest centred square crop, a bilinear resize (``align_corners=False``, no antialiasing) on
+float pixel values in [0, 255], then per-channel ImageNet normalization.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def as_frame_tensor(frames: np.ndarray | Tensor, name: str = "frames") -> Tensor:
+    """Check and convert uint8 RGB frames ``[T, H, W, 3]`` (or one ``[H, W, 3]``) to a uint8 tensor ``[T, H, W, 3]``."""
+    frames = torch.as_tensor(np.ascontiguousarray(frames) if isinstance(frames, np.ndarray) else frames)
+    if frames.ndim == 3:
+        frames = frames.unsqueeze(0)
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"{name} must be RGB frames [T, H, W, 3] (or one [H, W, 3]), got shape {tuple(frames.shape)}")
+    if frames.dtype != torch.uint8:
+        raise ValueError(f"{name} must be uint8 pixels in [0, 255], got dtype {frames.dtype}; convert with .astype(np.uint8)")
+    return frames
+
+
+def center_square_crop(frames: Tensor) -> Tensor:
+    """``[..., H, W]`` -> ``[..., S, S]`` with ``S = min(H, W)``, centred (torchvision's rounding)."""
+    H, W = frames.shape[-2:]
+    side = min(H, W)
+    top = int(round((H - side) / 2.0))
+    left = int(round((W - side) / 2.0))
+    return frames[..., top : top + side, left : left + side]
+
+
+def preprocess_frames(frames: np.ndarray | Tensor, img_size: int, device: torch.device | str = "cpu") -> Tensor:
+    """uint8 frames ``[T, H, W, 3]`` -> normalized float32 ``[T, 3, img_size, img_size]``."""
+    x = as_frame_tensor(frames).to(device).permute(0, 3, 1, 2).float()  # [T, 3, H, W], values in [0, 255]
+    x = center_square_crop(x)
+    x = F.interpolate(x, size=(img_size, img_size), mode="bilinear", align_corners=False)
+    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1) * 255.0
+    std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1) * 255.0
+    return (x - mean) / std
+
+
+def frames_to_clip(frames: np.ndarray | Tensor, img_size: int, device: torch.device | str = "cpu") -> Tensor:
+    """uint8 frames ``[T, H, W, 3]`` -> one clip ``[1, 3, T, img_size, img_size]`` (the reference layout)."""
+    return preprocess_frames(frames, img_size, device).permute(1, 0, 2, 3).unsqueeze(0)

@@ -1,0 +1,177 @@
+"""Encoder + action-conditioned predictor behind the narrow interface the planner uses.
+
+- :meth:`WorldModel.encode_frames`: raw uint8 frames -> (layer-normed) tokens ``[1, T, N, D]``, each
+  frame encoded alone as a 2-frame tubelet, as the reference does at planning time.
+- :meth:`WorldModel.rollout`: predict the tokens after each of H candidate actions for S samples at
+  once, ``[S, H, N, D]``, feeding each layer-normed prediction back and moving the 7-D state with
+  :func:`worldmodel.pose.apply_action`. Keys/values of finished steps are cached.
+"""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .checkpoint import (
+    encoder_state_dict,
+    load_state_dict_strict,
+    predictor_state_dict,
+    read_checkpoint,
+    world_model_config_from_checkpoint,
+)
+from .config import WorldModelConfig
+from .encoder import VideoEncoder, init_vit_weights
+from .pose import actions_from_states, apply_action
+from .predictor import ActionConditionedPredictor, PredictorCache
+from .preprocess import preprocess_frames
+
+
+def normalize_tokens(tokens: Tensor) -> Tensor:
+    """Parameter-free layer norm over the feature dim (the reference's ``normalize_reps``)."""
+    return F.layer_norm(tokens, (tokens.shape[-1],))
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class WorldModel(nn.Module):
+    """A V-JEPA 2 encoder and V-JEPA 2-AC predictor used together for planning."""
+
+    def __init__(self, config: WorldModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = VideoEncoder(config.encoder)
+        self.predictor = ActionConditionedPredictor(config.predictor)
+        # bf16 autocast on CUDA (the reference's speed setting); exact float32 on CPU.
+        self.autocast_dtype: torch.dtype | None = None
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.autocast_dtype is None or self.device.type == "cpu":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    def _finish(self, tokens: Tensor) -> Tensor:
+        tokens = tokens.float()
+        return normalize_tokens(tokens) if self.config.normalize_tokens else tokens
+
+    @torch.no_grad()
+    def encode_frames(self, frames: np.ndarray | Tensor, batch_size: int = 32) -> Tensor:
+        """uint8 RGB frames ``[T, H, W, 3]`` (any size) -> tokens ``[1, T, N, D]``.
+
+        Each frame is repeated into a 2-frame tubelet and encoded alone.
+        """
+        c = self.config.encoder
+        images = preprocess_frames(frames, c.img_size, self.device)  # [T, 3, S, S]
+        outputs = []
+        for chunk in images.split(batch_size):
+            clips = chunk.unsqueeze(2).expand(-1, -1, c.tubelet_size, -1, -1)  # [b, 3, tubelet, S, S]
+            with self._autocast():
+                outputs.append(self.encoder(clips))  # [b, N, D]
+        return self._finish(torch.cat(outputs)).unsqueeze(0)  # [1, T, N, D]
+
+    def _check_rollout_inputs(self, context_tokens: Tensor, context_states: Tensor, actions: Tensor) -> None:
+        N, D = self.config.predictor.tokens_per_frame, self.config.encoder.dim
+        if context_tokens.ndim != 4 or context_tokens.shape[0] != 1 or context_tokens.shape[2:] != (N, D):
+            raise ValueError(f"context_tokens must be [1, T, {N}, {D}], got {tuple(context_tokens.shape)}")
+        if context_states.shape != (1, context_tokens.shape[1], 7):
+            raise ValueError(f"context_states must be [1, {context_tokens.shape[1]}, 7], got {tuple(context_states.shape)}")
+        if actions.ndim != 3 or actions.shape[-1] != 7:
+            raise ValueError(f"actions must be [S, H, 7], got {tuple(actions.shape)}")
+
+    @torch.no_grad()
+    def rollout(self, context_tokens: Tensor, context_states: Tensor, actions: Tensor) -> Tensor:
+        """Predicted tokens after each candidate action, with a key/value cache.
+
+        Args:
+            context_tokens: ``[1, Tc, N, D]`` observed (layer-normed) tokens, the last one is "now".
+            context_states: ``[1, Tc, 7]`` the states at those frames (earlier actions derive from them).
+            actions: ``[S, H, 7]`` candidate action sequences.
+        Returns:
+            ``[S, H, N, D]``: tokens predicted after actions ``0..h`` for each h.
+        """
+        self._check_rollout_inputs(context_tokens, context_states, actions)
+        S, H, _ = actions.shape
+        Tc = context_tokens.shape[1]
+        cache = PredictorCache(self.config.predictor.depth)
+        with self._autocast():
+            if Tc > 1:  # the observed past is shared by every sample: run it once, batch 1
+                past_actions = actions_from_states(context_states)  # [1, Tc-1, 7]
+                self.predictor(context_tokens[:, :-1], past_actions, context_states[:, :-1], cache=cache)
+            tokens = context_tokens[:, -1:].expand(S, -1, -1, -1)  # [S, 1, N, D]
+            state = context_states[:, -1:].expand(S, -1, -1)  # [S, 1, 7]
+            predictions = []
+            for h in range(H):
+                action = actions[:, h : h + 1]  # [S, 1, 7]
+                tokens = self._finish(self.predictor(tokens, action, state, cache=cache))  # [S, 1, N, D]
+                predictions.append(tokens)
+                state = apply_action(state, action)
+        return torch.cat(predictions, dim=1)
+
+    @torch.no_grad()
+    def rollout_uncached(self, context_tokens: Tensor, context_states: Tensor, actions: Tensor) -> Tensor:
+        """The straightforward rollout of the reference: the whole sequence is re-run at every step.
+
+        Kept as the ground truth that :meth:`rollout` is tested against.
+        """
+        self._check_rollout_inputs(context_tokens, context_states, actions)
+        S, H, _ = actions.shape
+        tokens = context_tokens.expand(S, -1, -1, -1)
+        states = context_states.expand(S, -1, -1)
+        past_actions = actions_from_states(context_states).expand(S, -1, -1)  # [S, Tc-1, 7]
+        predictions = []
+        with self._autocast():
+            for h in range(H):
+                step_actions = torch.cat([past_actions, actions[:, : h + 1]], dim=1)
+                out = self.predictor(tokens, step_actions, states)  # [S, T, N, D]
+                next_tokens = self._finish(out[:, -1:])
+                predictions.append(next_tokens)
+                tokens = torch.cat([tokens, next_tokens], dim=1)
+                states = torch.cat([states, apply_action(states[:, -1:], actions[:, h : h + 1])], dim=1)
+        return torch.cat(predictions, dim=1)
+
+
+def build_world_model(config: WorldModelConfig, seed: int | None = None) -> WorldModel:
+    """A randomly initialised world model (for training from scratch, tests and benchmarks)."""
+    if seed is not None:
+        torch.manual_seed(seed)
+    model = WorldModel(config)
+    init_vit_weights(model)
+    return model
+
+
+def load_world_model(
+    path: str | Path,
+    device: str | torch.device | None = None,
+    encoder_key: str = "encoder",
+    img_size: int = 256,
+    config: WorldModelConfig | None = None,
+) -> WorldModel:
+    """Load a project checkpoint or a released V-JEPA 2-AC file (e.g. ``vjepa2-ac-vitg.pt``).
+
+    Args:
+        encoder_key: which encoder of a released file to use (``encoder`` or ``target_encoder``).
+        img_size: the input size of a released model (256 for ``vjepa2-ac-vitg.pt``); ignored for the
+            project's own checkpoints, which carry their config.
+        config: force a config instead of reading/inferring it.
+    """
+    data = read_checkpoint(path)
+    if config is None:
+        config = world_model_config_from_checkpoint(data, img_size=img_size, encoder_key=encoder_key)
+    model = WorldModel(config)
+    key = "encoder" if data.get("format") == "jepa_mpc" else encoder_key
+    load_state_dict_strict(model.encoder, encoder_state_dict(data, key), where=f"{path} [{key}]")
+    load_state_dict_strict(model.predictor, predictor_state_dict(data), where=f"{path} [predictor]")
+    device = torch.device(device) if device is not None else default_device()
+    model = model.to(device).eval()
+    if device.type == "cuda":
+        model.autocast_dtype = torch.bfloat16
+    return model
