@@ -1,9 +1,9 @@
 """MP4 video files of a LeRobot dataset: encode an episode's frames, decode an episode's span.
 
-Writing: H.264 (libx264, from PyAV's bundled FFmpeg), yuv420p, CRF 18, one key frame every
-``fps`` frames. H.264/yuv420p is what every decoder (browsers, ffmpeg, hardware decoders, LeRobot's
-own torchcodec/pyav backends) reads, and libx264 is fast on a CPU; AV1 (LeRobot's default) is
-smaller but several times slower to encode.
+Writing: H.264 (libx264, from PyAV's bundled FFmpeg), yuv420p, CRF 18, one key frame every ``fps``
+frames (one a second). H.264/yuv420p is what every decoder (browsers, ffmpeg, hardware decoders,
+LeRobot's own torchcodec/pyav backends) reads, and libx264 is fast on a CPU; AV1 (LeRobot's default)
+is smaller but several times slower to encode.
 
 Reading: any codec FFmpeg decodes (DROID-in-LeRobot uses AV1, decoded by dav1d). In LeRobot v3.0
 many episodes share one mp4; an episode is the time span ``[from_timestamp, to_timestamp)`` of its
@@ -17,10 +17,25 @@ from pathlib import Path
 import av
 import numpy as np
 
-VIDEO_CODEC = "libx264"
-VIDEO_CODEC_INFO_NAME = "h264"  # the name info.json's "video.codec" carries, as FFmpeg reports it
 VIDEO_PIX_FMT = "yuv420p"
-VIDEO_CRF = 18  # visually lossless for H.264; sim frames decode at > 40 dB PSNR
+# Encoders in order of preference: (FFmpeg encoder, codec name for info.json's "video.codec", options).
+# CRF 18 is visually lossless for H.264 (sim frames decode at > 40 dB PSNR); libsvtav1 (LeRobot's own
+# choice) is the fallback for a PyAV build without libx264.
+VIDEO_ENCODERS = (
+    ("libx264", "h264", {"crf": "18", "preset": "veryfast"}),
+    ("libsvtav1", "av1", {"crf": "25", "preset": "8"}),
+)
+
+
+def video_encoder() -> tuple[str, str, dict[str, str]]:
+    """The first encoder of :data:`VIDEO_ENCODERS` that this PyAV build has."""
+    for encoder, codec_name, options in VIDEO_ENCODERS:
+        if encoder in av.codecs_available:
+            return encoder, codec_name, options
+    raise RuntimeError(
+        f"PyAV's FFmpeg has none of the video encoders {[e for e, _, _ in VIDEO_ENCODERS]}; install a PyAV wheel "
+        "from PyPI (they bundle libx264)"
+    )
 
 
 class VideoDecodeError(RuntimeError):
@@ -28,7 +43,7 @@ class VideoDecodeError(RuntimeError):
 
 
 def encode_video(path: str | Path, frames: np.ndarray, fps: int) -> None:
-    """Write ``frames`` uint8 [T, H, W, 3] (RGB) to ``path`` as an H.264 mp4 at ``fps``.
+    """Write ``frames`` uint8 [T, H, W, 3] (RGB) to ``path`` as an mp4 at ``fps`` (H.264, see :func:`video_encoder`).
 
     ``path`` should be a temporary name (see ``jepa_mpc.atomic.atomic_path``): a failure part-way
     leaves a broken file there. H and W must be even (yuv420p halves the chroma planes).
@@ -38,10 +53,12 @@ def encode_video(path: str | Path, frames: np.ndarray, fps: int) -> None:
         raise ValueError(f"video frames must have even height and width for {VIDEO_PIX_FMT}, got {height}x{width}")
     # The container is named explicitly: the temporary name's suffix (".tmp") says nothing about it.
     with av.open(str(path), mode="w", format="mp4") as container:
-        stream = container.add_stream(VIDEO_CODEC, rate=fps)
+        encoder, _, options = video_encoder()
+        stream = container.add_stream(encoder, rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, VIDEO_PIX_FMT
         stream.time_base = Fraction(1, fps)
-        stream.options = {"crf": str(VIDEO_CRF), "preset": "veryfast", "g": str(max(1, fps))}
+        # A key frame every second keeps seeking into long episodes cheap.
+        stream.options = options | {"g": str(max(1, fps))}
         for t in range(num_frames):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frames[t]), format="rgb24")
             frame.pts = t
