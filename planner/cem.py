@@ -8,14 +8,16 @@ One call plans one sequence ``[H, 7]`` from one context:
 3. take the ``topk`` lowest energies (with ``keep_elites``, among the new samples *and* the previous
    iteration's elites, whose energies are already known) and move mean and std towards the elites'
    mean and std with momentum (``new = (1 - m) * elites + m * old``; the gripper has its own m);
-4. repeat for ``iterations``; the plan is the final mean, inside the limits, with small gripper
-   deltas set to 0 (the reference's dead band); its energy is evaluated once more and returned.
+4. repeat for ``iterations``; the plan is the final mean (the reference's choice) or the best elite
+   ever evaluated, whichever has the lower energy once both are inside the limits with small gripper
+   deltas set to 0 (the reference's dead band); that energy is returned with the plan.
 
 Non-finite energies (a diverging model) become +inf and so are never preferred over a finite one;
 an elite set without any finite energy leaves the distribution unchanged, and a run in which no
 sample ever had a finite energy, or whose plan has a non-finite energy, raises
 :class:`NonFiniteEnergyError`. The loop never syncs with the host (no ``.item()``): per-iteration
-statistics are written into preallocated device tensors and read once at the end.
+statistics are written into preallocated device tensors and read once at the end. Kept elites are
+not rolled out again: the world model is assumed deterministic (it is, in eval mode).
 """
 from __future__ import annotations
 
@@ -38,7 +40,7 @@ class PlanResult:
     """The outcome of one CEM optimisation. Tensors are on the CPU, float32."""
 
     actions: Tensor
-    """[H, 7] the plan: the final mean, inside the limits, gripper dead band applied."""
+    """[H, 7] the plan: the final mean or the best elite (the lower energy), gripper dead band applied."""
     energy: float
     """Energy of ``actions`` (evaluated after the last iteration)."""
     energy_spread: float
@@ -52,7 +54,7 @@ class PlanResult:
     finite_counts: Tensor
     """[I] number of new samples with a finite energy at each iteration (int64)."""
     mean: Tensor
-    """[H, 7] the final sampling mean before the dead band (what a warm start shifts)."""
+    """[H, 7] the final sampling mean (before the dead band)."""
     std: Tensor
     """[H, 7] the final sampling std (0 on held dimensions)."""
 
@@ -76,6 +78,7 @@ def shift_plan(mean: Tensor, config: PlannerConfig, limits: ActionLimits) -> Ten
     return torch.cat([mean[1:], initial_mean[-1:]], dim=0)
 
 
+@torch.no_grad()
 def plan_cem(
     rollout: RolloutFn,
     objective: Objective,
@@ -88,7 +91,7 @@ def plan_cem(
     """Optimise an action sequence ``[H, 7]`` with CEM.
 
     ``rollout``: actions ``[S, H, 7]`` -> predicted tokens ``[S, H, N, D]`` (S is ``samples`` in the
-    loop and 1 for the final evaluation). ``objective``: predicted tokens -> energies ``[S]``.
+    loop and 2 for the final evaluation). ``objective``: predicted tokens -> energies ``[S]``.
     ``init_mean``: ``[H, 7]`` starting mean (a warm start); the std always starts from the config.
     ``generator``: a ``torch.Generator`` on ``device`` for reproducible plans (else the global RNG).
     """
@@ -150,11 +153,17 @@ def plan_cem(
         best_energies[it] = elite_energies[0]
         elite_mean_energies[it] = torch.where(valid, elite_energies, 0.0).sum() / n_valid.clamp_min(1)
 
-    plan = limits.apply(mean)
-    gripper = plan[:, GRIPPER_DIM]
+    # The plan: the final mean (the reference's choice) or the best elite ever evaluated, whichever
+    # scores lower after the dead band; with 10 iterations the mean has not always converged and can
+    # score worse than samples already seen. Both are scored in one rollout of batch 2.
+    final = limits.apply(torch.stack([mean, elite_actions[0]]))  # [2, H, 7]
+    gripper = final[..., GRIPPER_DIM]
     in_deadband = (gripper.abs() < config.gripper_deadband) & limits.planned[GRIPPER_DIM]
-    plan[:, GRIPPER_DIM] = torch.where(in_deadband, torch.zeros_like(gripper), gripper)
-    plan_energy = objective(rollout(plan[None])).float()  # [1]
+    final[..., GRIPPER_DIM] = torch.where(in_deadband, torch.zeros_like(gripper), gripper)
+    final_energies = objective(rollout(final)).float()  # [2]
+    final_energies = torch.where(torch.isfinite(final_energies), final_energies, float("inf"))
+    choice = torch.argmin(final_energies)
+    plan, plan_energy = final[choice], final_energies[choice : choice + 1]  # [H, 7], [1]
 
     # The only host syncs of the call.
     finite_counts_cpu = finite_counts.cpu()

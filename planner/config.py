@@ -10,7 +10,6 @@ The action is 7-D ``[dx, dy, dz, drx, dry, drz, dg]`` (see ``worldmodel/pose.py`
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
 

@@ -30,8 +30,7 @@ Objective = Callable[[Tensor], Tensor]
 class RolloutModel(Protocol):
     """A model that predicts future frame tokens from context tokens, states and actions."""
 
-    device: torch.device
-    dtype: torch.dtype
+    device: torch.device  # where the planner puts its samples
 
     def rollout(self, context_tokens: Tensor, context_states: Tensor, actions: Tensor) -> Tensor:
         """Context tokens ``[1, Tc, N, D]``, states ``[1, Tc, 7]``, actions ``[S, H, 7]`` ->

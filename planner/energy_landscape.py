@@ -1,0 +1,201 @@
+"""``jepa-mpc energy``: draw the one-step energy landscape over a grid of dx, dy (and dz slices).
+
+For every displacement ``a = [dx, dy, dz, 0, 0, 0, 0]`` of the grid the world model predicts the
+frame after ``a`` from the current frame and state, and the energy is the planner's: mean L1 between
+the predicted tokens and the goal frame's tokens. A well-trained model has its minimum near the true
+displacement between the two frames (as in the V-JEPA 2 demo notebook's landscape plot).
+
+Writes ``OUT.png`` (one heat map per dz slice, the minimum marked with a star, the true displacement
+with a cross when known), ``OUT.npy`` (the energies ``[Z, Y, X]``) and ``OUT.json`` (axes, minimum,
+true displacement).
+
+Example::
+
+    jepa-mpc energy --checkpoint vjepa2-ac-vitg.pt --frames franka_example_traj.npz --out landscape.png
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from jepa_mpc.atomic import write_bytes_atomic, write_text_atomic
+from planner.energy import goal_energy
+from planner.interface import RolloutModel
+
+_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
+
+
+@torch.no_grad()
+def energy_grid(
+    model: RolloutModel,
+    context_tokens: Tensor,
+    context_states: Tensor,
+    goal_tokens: Tensor,
+    dx: np.ndarray,
+    dy: np.ndarray,
+    dz: np.ndarray,
+    batch_size: int = 128,
+    progress: bool = True,
+) -> np.ndarray:
+    """One-step energies ``[Z, Y, X]`` of the translations ``dx [X] x dy [Y] x dz [Z]``.
+
+    ``context_tokens [1, Tc, N, D]``, ``context_states [1, Tc, 7]``, ``goal_tokens [N, D]``.
+    """
+    zz, yy, xx = np.meshgrid(dz, dy, dx, indexing="ij")  # each [Z, Y, X]
+    actions = torch.zeros(xx.size, 1, 7)  # [Z*Y*X, 1, 7]
+    actions[:, 0, 0] = torch.as_tensor(xx.reshape(-1), dtype=torch.float32)
+    actions[:, 0, 1] = torch.as_tensor(yy.reshape(-1), dtype=torch.float32)
+    actions[:, 0, 2] = torch.as_tensor(zz.reshape(-1), dtype=torch.float32)
+    actions = actions.to(model.device)
+    energies = []
+    for chunk in tqdm(actions.split(batch_size), desc="energy grid", unit="batch", disable=not progress):
+        predicted = model.rollout(context_tokens, context_states, chunk)  # [b, 1, N, D]
+        energies.append(goal_energy(predicted, goal_tokens).cpu())
+    return torch.cat(energies).numpy().reshape(xx.shape)
+
+
+def plot_landscape(
+    energies: np.ndarray,
+    dx: np.ndarray,
+    dy: np.ndarray,
+    dz: np.ndarray,
+    true_displacement: np.ndarray | None,
+    title: str,
+) -> bytes:
+    """PNG bytes: one dx/dy heat map per dz slice, minimum (star) and true displacement (cross) marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    z_min, y_min, x_min = np.unravel_index(np.nanargmin(energies), energies.shape)
+    true_slice = None if true_displacement is None else int(np.argmin(np.abs(dz - true_displacement[2])))
+    fig, axes = plt.subplots(1, len(dz), figsize=(4.2 * len(dz) + 1.0, 4.2), squeeze=False, layout="constrained")
+    extent = (dx[0], dx[-1], dy[0], dy[-1])
+    vmin, vmax = np.nanmin(energies), np.nanmax(energies)
+    for z, ax in enumerate(axes[0]):
+        image = ax.imshow(energies[z], origin="lower", extent=extent, aspect="auto", vmin=vmin, vmax=vmax, cmap="viridis")
+        ax.set_title(f"dz = {dz[z]:+.3f} m")
+        ax.set_xlabel("dx (m)")
+        ax.set_ylabel("dy (m)")
+        if z == z_min:
+            ax.plot(dx[x_min], dy[y_min], marker="*", color="white", markersize=14, markeredgecolor="black",
+                    linestyle="none", clip_on=False, zorder=5, label=f"minimum {energies[z_min, y_min, x_min]:.4f}")
+        if true_slice == z:
+            ax.plot(true_displacement[0], true_displacement[1], marker="X", color="red", markersize=11,
+                    markeredgecolor="black", linestyle="none", clip_on=False, zorder=5,
+                    label=f"true displacement (dz {true_displacement[2]:+.3f})")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="upper right", fontsize=8)
+    fig.colorbar(image, ax=axes[0].tolist(), label="energy (mean L1 to goal tokens)")
+    fig.suptitle(title)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _read_inputs(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """(context frame [H, W, 3], goal frame [H, W, 3], context state [7], goal state [7] or None)."""
+    paths = [Path(p) for p in args.frames]
+    for path in paths:
+        if not path.is_file():
+            raise FileNotFoundError(f"--frames: {path} does not exist")
+    if len(paths) == 1 and paths[0].suffix == ".npz":
+        with np.load(paths[0]) as data:
+            missing = {"observations", "states"} - set(data.files)
+            if missing:
+                raise ValueError(f"--frames {paths[0]}: missing key(s) {sorted(missing)}; expected "
+                                 "observations [1, T, H, W, 3] uint8 and states [1, T, 7]")
+            observations, states = data["observations"], data["states"]
+        if observations.ndim != 5 or states.shape != (1, observations.shape[1], 7) or observations.dtype != np.uint8:
+            raise ValueError(f"--frames {paths[0]}: observations {observations.shape} {observations.dtype} and states "
+                             f"{states.shape} must be [1, T, H, W, 3] uint8 and [1, T, 7]")
+        frames, states = observations[0], states[0].astype(np.float32)
+        c, g = args.context_index, args.goal_index
+        return frames[c], frames[g], states[c], states[g]
+    if len(paths) != 2 or any(p.suffix.lower() not in _IMAGE_SUFFIXES for p in paths):
+        raise ValueError("--frames takes one .npz file, or two image files (current, goal)")
+    if args.state is None:
+        raise ValueError("--state x y z rx ry rz g is required with image files (the predictor needs the pose)")
+    import imageio.v3 as iio
+
+    current, goal = (np.asarray(iio.imread(p))[..., :3].astype(np.uint8) for p in paths)
+    goal_state = None if args.goal_state is None else np.asarray(args.goal_state, dtype=np.float32)
+    return current, goal, np.asarray(args.state, dtype=np.float32), goal_state
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="jepa-mpc energy", description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", required=True, help="project checkpoint or released vjepa2-ac file")
+    parser.add_argument("--frames", required=True, nargs="+",
+                        help=".npz with observations [1,T,H,W,3] uint8 and states [1,T,7], or two images (current, goal)")
+    parser.add_argument("--context-index", type=int, default=0, help="npz frame used as the current frame")
+    parser.add_argument("--goal-index", type=int, default=-1, help="npz frame used as the goal frame")
+    parser.add_argument("--state", type=float, nargs=7, default=None, help="current 7-D state (with image files)")
+    parser.add_argument("--goal-state", type=float, nargs=7, default=None,
+                        help="goal 7-D state, to mark the true displacement (with image files)")
+    parser.add_argument("--range", type=float, default=None,
+                        help="grid spans [-range, range] m (default: 0.075 as the reference notebook, widened "
+                             "to 1.2 x the true displacement when that is larger)")
+    parser.add_argument("--points", type=int, default=11, help="grid points per axis (dx and dy)")
+    parser.add_argument("--dz", type=float, nargs="+", default=None,
+                        help="dz slices in m (default: -range, 0, +range)")
+    parser.add_argument("--batch-size", type=int, default=128, help="grid actions per predictor call")
+    parser.add_argument("--img-size", type=int, default=256, help="input size of a released checkpoint")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    parser.add_argument("--out", default="energy_landscape.png", help="output PNG (.npy and .json beside it)")
+    args = parser.parse_args(argv)
+    if args.points < 2:
+        parser.error(f"--points must be >= 2, got {args.points}")
+    if args.range is not None and not args.range > 0:
+        parser.error(f"--range must be > 0, got {args.range}")
+
+    from worldmodel.world_model import load_world_model
+
+    current, goal, state, goal_state = _read_inputs(args)
+    model = load_world_model(args.checkpoint, device=args.device, img_size=args.img_size)
+    tokens = model.encode_frames(np.stack([current, goal]))  # [1, 2, N, D]
+    context_states = torch.as_tensor(state)[None, None].to(model.device)  # [1, 1, 7]
+    true_displacement = None if goal_state is None else (goal_state[:3] - state[:3]).astype(np.float64)
+    grid_range = args.range
+    if grid_range is None:
+        grid_range = 0.075 if true_displacement is None else max(0.075, 1.2 * float(np.abs(true_displacement).max()))
+    dx = np.linspace(-grid_range, grid_range, args.points)
+    dy = dx.copy()
+    dz = np.asarray(args.dz if args.dz is not None else [-grid_range, 0.0, grid_range], dtype=np.float64)
+    energies = energy_grid(model, tokens[:, :1], context_states, tokens[0, 1], dx, dy, dz, args.batch_size)
+    if not np.isfinite(energies).any():
+        raise RuntimeError(f"every energy of the grid is non-finite: {args.checkpoint} diverges on these frames")
+
+    z, y, x = np.unravel_index(np.nanargmin(energies), energies.shape)
+    minimum = {"dx": float(dx[x]), "dy": float(dy[y]), "dz": float(dz[z]), "energy": float(energies[z, y, x])}
+    out = Path(args.out)
+    png = plot_landscape(energies, dx, dy, dz, true_displacement, f"energy landscape: {Path(args.checkpoint).name}")
+    write_bytes_atomic(out, png)
+    buffer = io.BytesIO()
+    np.save(buffer, energies.astype(np.float32))
+    write_bytes_atomic(out.with_suffix(".npy"), buffer.getvalue())
+    summary = {
+        "checkpoint": str(args.checkpoint),
+        "frames": [str(p) for p in args.frames],
+        "grid_shape": "[dz, dy, dx]",
+        "dx": dx.tolist(),
+        "dy": dy.tolist(),
+        "dz": dz.tolist(),
+        "minimum": minimum,
+        "true_displacement": None if true_displacement is None else true_displacement.tolist(),
+    }
+    write_text_atomic(out.with_suffix(".json"), json.dumps(summary, indent=2) + "\n")
+    print(f"minimum energy {minimum['energy']:.4f} at dx={minimum['dx']:+.3f} dy={minimum['dy']:+.3f} "
+          f"dz={minimum['dz']:+.3f} m" + ("" if true_displacement is None else
+          f"; true displacement {np.round(true_displacement, 3).tolist()}"))
+    print(f"wrote {out}, {out.with_suffix('.npy')}, {out.with_suffix('.json')}")
+    return 0

@@ -1,0 +1,135 @@
+"""Receding-horizon goal-image control: a thin wrapper around the one-shot CEM optimiser.
+
+At every control step: encode the current frame(s), plan an action sequence ``[H, 7]`` towards the
+goal image's tokens (warm-started from the previous plan shifted by one step), return the first
+action to execute, and keep the plan for the next step. Used by the evaluation, the demo and the
+ROS planner node::
+
+    mpc = GoalImageMPC(world_model, PlannerConfig())
+    mpc.set_goal(goal_image)                    # uint8 [H, W, 3], encoded once
+    while not done:
+        step = mpc.act(frame, state)            # uint8 [H, W, 3], float [7]
+        robot.apply(step.action)                # [7]: dxyz, drot (xyz Euler), dgripper
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from planner.cem import PlanResult, plan_cem, shift_plan
+from planner.config import PlannerConfig
+from planner.energy import goal_objective
+from planner.interface import PlanningWorldModel, bind_context
+from planner.limits import ActionLimits
+
+
+@dataclass(frozen=True)
+class MPCStep:
+    """What one control step decided, and how sure it was."""
+
+    action: np.ndarray
+    """[7] float32, the action to execute now (the plan's first step)."""
+    plan: np.ndarray
+    """[H, 7] float32, the whole planned sequence."""
+    energy: float
+    """Energy of the plan (mean L1 between predicted and goal tokens)."""
+    energy_spread: float
+    """Std of the final elites' energies; large relative to ``energy`` = the planner is unsure."""
+    latency_s: float
+    """Wall-clock seconds of this step (encoding + planning)."""
+    iteration_energies: np.ndarray
+    """[I] float32, lowest energy found at each CEM iteration."""
+
+
+def _check_frames(frames: np.ndarray | Tensor, name: str) -> np.ndarray | Tensor:
+    """uint8 ``[H, W, 3]`` or ``[T, H, W, 3]`` -> ``[T, H, W, 3]``; anything else is a ValueError naming ``name``."""
+    if not isinstance(frames, (np.ndarray, Tensor)):
+        raise ValueError(f"{name} must be a uint8 numpy array [H, W, 3] or [T, H, W, 3], got {type(frames).__name__}")
+    if frames.dtype not in (np.uint8, torch.uint8):
+        raise ValueError(f"{name} must be uint8 RGB pixels, got dtype {frames.dtype}; convert with .astype(np.uint8)")
+    if frames.ndim == 3:
+        frames = frames[None]
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] < 1:
+        raise ValueError(f"{name} must be RGB [H, W, 3] or [T, H, W, 3], got shape {tuple(frames.shape)}")
+    return frames
+
+
+class GoalImageMPC:
+    """Goal-image model-predictive control with CEM over a world model's rollouts."""
+
+    def __init__(self, world_model: PlanningWorldModel, config: PlannerConfig | None = None) -> None:
+        self.world_model = world_model
+        self.config = config if config is not None else PlannerConfig()
+        self.device = torch.device(world_model.device)
+        self.limits = ActionLimits(self.config, self.device)
+        self.goal_tokens: Tensor | None = None  # [N, D]
+        self.generator: torch.Generator | None = None
+        self.last_result: PlanResult | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the previous plan (no warm start) and restart the random stream from the seed."""
+        self.last_result = None
+        if self.config.seed is not None:
+            self.generator = torch.Generator(device=self.device).manual_seed(self.config.seed)
+
+    def set_goal(self, goal_image: np.ndarray | Tensor) -> None:
+        """Encode the goal image (uint8 ``[H, W, 3]``) once; also forgets the previous plan."""
+        frames = _check_frames(goal_image, "goal_image")
+        if frames.shape[0] != 1:
+            raise ValueError(f"goal_image must be one image [H, W, 3], got {frames.shape[0]} frames")
+        self.goal_tokens = self.world_model.encode_frames(frames)[0, -1]  # [N, D]
+        self.reset()
+
+    def act(self, frames: np.ndarray | Tensor, state: np.ndarray | Tensor) -> MPCStep:
+        """Plan from the current frame(s) and state(s); return the action to execute now.
+
+        ``frames``: uint8 ``[H, W, 3]`` (now) or ``[T, H, W, 3]`` (recent frames, the last is now).
+        ``state``: ``[7]`` for one frame, ``[T, 7]`` for T frames (the states at those frames).
+        """
+        if self.goal_tokens is None:
+            raise RuntimeError("GoalImageMPC.act called before set_goal(goal_image)")
+        start = time.perf_counter()
+        frames = _check_frames(frames, "frames")
+        if isinstance(state, Tensor):
+            states = state.detach().to("cpu", torch.float32)
+        else:
+            states = torch.as_tensor(np.asarray(state, dtype=np.float32))
+        if states.ndim == 1:
+            states = states[None]
+        if states.shape != (frames.shape[0], 7):
+            raise ValueError(
+                f"state must be [7] (one frame) or [T, 7] matching frames' T={frames.shape[0]}, "
+                f"got shape {tuple(np.shape(state))}"
+            )
+        if not torch.isfinite(states).all():
+            raise ValueError(f"state contains NaN or inf: {states.tolist()}; pass the measured [x, y, z, rx, ry, rz, g]")
+
+        context_tokens = self.world_model.encode_frames(frames)  # [1, T, N, D]
+        context_states = states[None].to(self.device)  # [1, T, 7]
+        init_mean = None
+        if self.config.warm_start and self.last_result is not None:
+            init_mean = shift_plan(self.last_result.actions, self.config, self.limits)
+        result = plan_cem(
+            bind_context(self.world_model, context_tokens, context_states),
+            goal_objective(self.goal_tokens, self.config.energy),
+            self.config,
+            device=self.device,
+            init_mean=init_mean,
+            generator=self.generator,
+        )
+        self.last_result = result
+        plan = result.actions.numpy().astype(np.float32)
+        return MPCStep(
+            action=plan[0].copy(),
+            plan=plan,
+            energy=result.energy,
+            energy_spread=result.energy_spread,
+            latency_s=time.perf_counter() - start,
+            iteration_energies=result.best_energies.numpy().astype(np.float32),
+        )
+
