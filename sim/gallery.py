@@ -1,0 +1,80 @@
+"""``jepa-mpc render-tasks``: one PNG strip per task from the exterior camera, for the README and docs.
+
+    jepa-mpc render-tasks --out docs/images
+
+Each strip shows ``--frames`` evenly spaced frames of a scripted-expert episode (no noise) followed,
+after a gap, by the episode's goal image. ``tasks.png`` stacks all strips.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from jepa_mpc.atomic import atomic_path
+from sim import ENV_IDS
+from sim.config import SimConfig
+
+GAP = 6  # pixels of white between frames (twice that before the goal image)
+
+
+def task_strip(task: str, image_size: int, frames: int, seed: int) -> np.ndarray:
+    """uint8 [H, W_total, 3]: ``frames`` expert frames then the goal image, exterior camera."""
+    import gymnasium
+
+    from sim.env import EXTERIOR_IMAGE
+    from sim.experts import make_expert
+
+    env = gymnasium.make(ENV_IDS[task][0], config=SimConfig(image_size=image_size))
+    expert = make_expert(task, env, np.random.default_rng(seed))
+    obs, info = env.reset(seed=seed)
+    expert.reset()
+    images, done = [obs[EXTERIOR_IMAGE]], False
+    while not done:
+        obs, _, terminated, truncated, _ = env.step(expert.act(obs))
+        images.append(obs[EXTERIOR_IMAGE])
+        done = terminated or truncated
+    env.close()
+    picks = np.linspace(0, len(images) - 1, frames).round().astype(int)
+    white = np.full((image_size, GAP, 3), 255, np.uint8)
+    parts = []
+    for i in picks:
+        parts += [images[i], white]
+    parts += [white, info["goal_image"]]
+    return np.concatenate(parts, axis=1)
+
+
+def save_png(path: Path, image: np.ndarray) -> None:
+    import imageio.v3 as iio
+
+    with atomic_path(path) as tmp:
+        iio.imwrite(tmp, image, extension=".png")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="jepa-mpc render-tasks", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default="docs/images", help="output folder (default: docs/images)")
+    parser.add_argument("--image-size", type=int, default=192, help="pixels per frame (default: 192)")
+    parser.add_argument("--frames", type=int, default=4, help="expert frames per strip (default: 4)")
+    parser.add_argument("--seed", type=int, default=0, help="episode seed (default: 0)")
+    parser.add_argument("--tasks", nargs="+", choices=sorted(ENV_IDS), default=list(ENV_IDS), help="tasks to draw")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.frames < 1:
+        raise SystemExit(f"--frames must be >= 1, got {args.frames}")
+    out = Path(args.out)
+    strips = []
+    for task in tqdm(args.tasks, desc="render-tasks", unit="task"):
+        strip = task_strip(task, args.image_size, args.frames, args.seed)
+        save_png(out / f"sim_{task}.png", strip)
+        strips.append(strip)
+    gap = np.full((GAP, strips[0].shape[1], 3), 255, np.uint8)
+    save_png(out / "sim_tasks.png", np.concatenate([part for s in strips for part in (s, gap)][:-1], axis=0))
+    print(f"render-tasks: wrote {', '.join(f'sim_{t}.png' for t in args.tasks)} and sim_tasks.png to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""Camera rendering for the tasks, with a clear error when no headless OpenGL backend works.
+
+The backend (EGL, else OSMesa) is chosen by sim/gl_backend.py when ``sim`` is imported, before
+mujoco; every module of ``sim`` that uses mujoco imports it through this module. If the chosen GL
+library fails to load, mujoco is still imported (rendering disabled) so that physics-only use
+(``SimConfig(render_images=False)``) keeps working, and asking for images raises the explanation.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+from sim.gl_backend import GL_BACKEND, MUJOCO_IMPORTED_FIRST
+
+try:
+    import mujoco  # noqa: E402  (after the backend choice, on purpose)
+
+    _GL_IMPORT_ERROR: BaseException | None = None
+except Exception as error:  # the chosen GL library is missing: PyOpenGL fails inside mujoco's import
+    # Keep physics usable (render_images=False): re-import mujoco with rendering disabled, and explain
+    # the GL problem when something asks for an image.
+    _GL_IMPORT_ERROR = error
+    for name in [n for n in sys.modules if n.split(".")[0] in ("mujoco", "OpenGL")]:
+        del sys.modules[name]
+    os.environ["MUJOCO_GL"] = "disable"
+    import mujoco
+
+
+def gl_error_message(error: BaseException) -> str:
+    if MUJOCO_IMPORTED_FIRST:
+        return (
+            f"MuJoCo rendering failed ({type(error).__name__}: {error}): mujoco was imported before sim, so it "
+            "picked its OpenGL backend without MUJOCO_GL. Import sim before mujoco, or set MUJOCO_GL=egl "
+            "(or osmesa) in the environment."
+        )
+    return (
+        f"Could not create an OpenGL context for MuJoCo rendering (MUJOCO_GL={GL_BACKEND!r}): "
+        f"{type(error).__name__}: {error}. Headless rendering needs EGL (Debian/Ubuntu: apt install libegl1, "
+        "then MUJOCO_GL=egl) or OSMesa (apt install libosmesa6, then MUJOCO_GL=osmesa PYOPENGL_PLATFORM=osmesa), "
+        "set before Python imports mujoco. Without a display, pass SimConfig(render_images=False) to run the "
+        "tasks without images."
+    )
+
+
+class CameraRenderer:
+    """Renders named cameras of one model to uint8 images ``[H, W, 3]``; one GL context, reused."""
+
+    def __init__(self, model: mujoco.MjModel, height: int, width: int):
+        if _GL_IMPORT_ERROR is not None:
+            raise RuntimeError(gl_error_message(_GL_IMPORT_ERROR)) from _GL_IMPORT_ERROR
+        try:
+            self._renderer = mujoco.Renderer(model, height=height, width=width)
+        except Exception as error:  # the GL stack raises many types (ImportError, OSError, RuntimeError, ...)
+            raise RuntimeError(gl_error_message(error)) from error
+        self._options = mujoco.MjvOption()
+        self._options.geomgroup[3] = 0  # group 3 holds debug sites (the TCP); never render them
+
+    def render(self, data: mujoco.MjData, camera: str) -> np.ndarray:
+        """The image of ``camera`` for the current ``data`` (call mj_forward first), uint8 ``[H, W, 3]``."""
+        self._renderer.update_scene(data, camera=camera, scene_option=self._options)
+        return self._renderer.render().copy()
+
+    def close(self) -> None:
+        self._renderer.close()
+

@@ -1,0 +1,58 @@
+"""Grasp: pick the cube up and hold it in the air.
+
+Success: the cube's bottom is at least ``MIN_LIFT`` = 5 cm above the table and its centre within
+``MAX_HOLD_DISTANCE`` = 5 cm of the TCP (it is in the hand, not thrown). The goal image shows the
+cube held at ``LIFT_HEIGHT`` above the spot where it started, the gripper closed on it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from sim.env import DOWN, FrankaTaskEnv, GoalConfiguration
+from sim.franka import FINGER_TRAVEL, PoseTarget
+from sim.rotations import euler_xyz_to_matrix
+from sim.scene import CUBE_HALF_SIZE
+from sim.tasks.layout import place_cube, place_distractors
+
+MIN_LIFT = 0.05
+MAX_HOLD_DISTANCE = 0.05
+LIFT_HEIGHT = 0.15  # m, cube centre height in the goal configuration
+HELD_CLOSEDNESS = 1.0 - CUBE_HALF_SIZE / FINGER_TRAVEL  # fingers touching the 5 cm cube
+
+
+def grasp_rotation(cube_rotation: np.ndarray) -> np.ndarray:
+    """Gripper pointing down, turned about the vertical so that the fingers close on two cube faces."""
+    yaw = np.arctan2(cube_rotation[1, 0], cube_rotation[0, 0])
+    yaw = (yaw + np.pi / 4) % (np.pi / 2) - np.pi / 4  # a cube looks the same every 90 degrees
+    return euler_xyz_to_matrix(np.array([0.0, 0.0, yaw])) @ DOWN
+
+
+class GraspEnv(FrankaTaskEnv):
+    task_name = "grasp"
+    instruction = "pick up the cube"
+
+    def __init__(self, config=None, render_mode=None):
+        super().__init__(config, render_mode)
+        self.cube_start = np.zeros(3)
+
+    def _sample_task(self) -> None:
+        place_distractors(self.scene, self.np_random)
+        self.cube_start = place_cube(self.scene, self.np_random)
+        self.scene.place_zone(np.array([0.5, 0.0]), visible=False)
+
+    def _goal_configuration(self) -> GoalConfiguration:
+        lifted = np.array([self.cube_start[0], self.cube_start[1], LIFT_HEIGHT])
+        rotation = grasp_rotation(self.scene.object_rotation("cube"))
+        return GoalConfiguration(PoseTarget(lifted, rotation, HELD_CLOSEDNESS), {"cube": lifted})
+
+    def _task_terms(self) -> dict[str, float]:
+        cube = self.cube_position()
+        goal = np.array([self.cube_start[0], self.cube_start[1], LIFT_HEIGHT])
+        return {
+            "distance": float(np.linalg.norm(cube - goal)),
+            "lift": float(cube[2] - CUBE_HALF_SIZE),
+            "tcp_to_cube": float(np.linalg.norm(self.robot.tcp_position() - cube)),
+        }
+
+    def _is_success(self, terms: dict[str, float]) -> bool:
+        return terms["lift"] >= MIN_LIFT and terms["tcp_to_cube"] <= MAX_HOLD_DISTANCE

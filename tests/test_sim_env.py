@@ -1,0 +1,127 @@
+"""The gymnasium tasks: API conformance, determinism, safety, rendering and goal images (64 x 64)."""
+import gymnasium
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import sim
+from sim.config import SimConfig
+from sim.env import EXTERIOR_IMAGE, WRIST_IMAGE
+
+SMALL = SimConfig(image_size=64)
+
+
+def make(task: str, config: SimConfig = SMALL):
+    return gymnasium.make(sim.env_id(task), config=config)
+
+
+@pytest.mark.parametrize("task", sorted(sim.ENV_IDS))
+def test_check_env_and_shapes(task):
+    env = make(task)
+    check_env(env.unwrapped, skip_render_check=True)
+    obs, info = env.reset(seed=3)
+    assert obs["state"].shape == (7,) and obs["state"].dtype == np.float32
+    for key in (EXTERIOR_IMAGE, WRIST_IMAGE):
+        assert obs[key].shape == (64, 64, 3) and obs[key].dtype == np.uint8
+    assert info["goal_image"].shape == (64, 64, 3) and info["goal_state"].shape == (7,)
+    np.testing.assert_array_equal(info["goal_image"], env.unwrapped.goal_image())
+    obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+    assert np.isfinite(obs["state"]).all() and np.isfinite(reward) and isinstance(info["is_success"], bool)
+    env.close()
+
+
+def test_registered_on_import_with_episode_lengths():
+    for task, (env_id, _, steps) in sim.ENV_IDS.items():
+        assert gymnasium.spec(env_id).max_episode_steps == steps
+    with pytest.raises(ValueError, match="unknown task"):
+        sim.env_id("juggle")
+
+
+def test_reset_is_deterministic_by_seed_and_seeds_differ():
+    env_a, env_b = make("pickplace"), make("pickplace")
+    actions = np.random.default_rng(0).uniform(-0.03, 0.03, (3, 7))
+    obs_a, info_a = env_a.reset(seed=11)
+    obs_b, info_b = env_b.reset(seed=11)
+    for action in actions:
+        obs_a, *_ = env_a.step(action)
+        obs_b, *_ = env_b.step(action)
+    for key in obs_a:
+        np.testing.assert_array_equal(obs_a[key], obs_b[key])
+    np.testing.assert_array_equal(info_a["goal_image"], info_b["goal_image"])
+    obs_c, info_c = env_b.reset(seed=12)
+    assert not np.array_equal(info_a["goal_image"], info_c["goal_image"])
+
+
+def test_images_are_not_blank_and_differ_between_scenes():
+    env = make("push")
+    obs_1, info_1 = env.reset(seed=1)
+    obs_2, _ = env.reset(seed=2)
+    for key in (EXTERIOR_IMAGE, WRIST_IMAGE):
+        image = obs_1[key].astype(float)
+        assert image.std() > 10 and 20 < image.mean() < 235, key
+        assert np.abs(obs_1[key].astype(int) - obs_2[key].astype(int)).mean() > 1.0, key
+    # The goal image shows another scene than the first frame (cube moved into the zone, arm moved).
+    assert np.abs(info_1["goal_image"].astype(int) - obs_1[EXTERIOR_IMAGE].astype(int)).mean() > 1.0
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_action_raises_and_does_not_step(bad):
+    env = make("reach", SimConfig(render_images=False))
+    env.reset(seed=0)
+    before = env.unwrapped.data.qpos.copy()
+    action = np.zeros(7)
+    action[3] = bad
+    action[6] = bad
+    with pytest.raises(ValueError, match=r"drx \(index 3\).*dgripper \(index 6\)"):
+        env.step(action)
+    np.testing.assert_array_equal(env.unwrapped.data.qpos, before)
+    with pytest.raises(ValueError, match="shape"):
+        env.step(np.zeros(6))
+
+
+def test_actions_are_clipped_to_step_norms_and_workspace():
+    config = SimConfig(render_images=False)
+    env = make("reach", config)
+    obs, _ = env.reset(seed=0)
+    state = obs["state"]
+    obs, _, _, _, info = env.step(np.array([1.0, 1.0, 0.0, 0.0, 0.0, 2.0, 5.0]))
+    assert info["action_clipped"]
+    assert np.linalg.norm(obs["state"][:3] - state[:3]) <= config.max_position_step + 2e-3
+    for _ in range(8):  # drive down and sideways: the target stays in the workspace box
+        obs, *_ = env.step(np.array([0.0, -0.08, -0.08, 0.0, 0.0, 0.0, 0.0]))
+    low, high = np.array(config.workspace_low), np.array(config.workspace_high)
+    assert np.all(obs["state"][:3] >= low - 3e-3) and np.all(obs["state"][:3] <= high + 3e-3)
+    assert obs["state"][2] == pytest.approx(low[2], abs=3e-3) and obs["state"][1] == pytest.approx(low[1], abs=3e-3)
+
+
+def test_render_free_mode_and_config_validation():
+    env = make("grasp", SimConfig(render_images=False))
+    obs, info = env.reset(seed=0)
+    assert set(obs) == {"state"} and "goal_image" not in info and info["goal_state"].shape == (7,)
+    with pytest.raises(RuntimeError, match="render_images"):
+        env.unwrapped.goal_image()
+    with pytest.raises(ValueError, match="image_size"):
+        SimConfig(image_size=8)
+    with pytest.raises(ValueError, match="whole multiple"):
+        SimConfig(control_hz=3.0, physics_dt=0.004)
+    with pytest.raises(ValueError, match="workspace_low"):
+        SimConfig(workspace_low=(0.8, -0.3, 0.0))
+
+
+@pytest.mark.skipif(bool(__import__("ctypes.util").util.find_library("OSMesa")), reason="OSMesa is installed here")
+def test_missing_gl_library_gives_a_clear_message_and_physics_still_runs():
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import gymnasium, sim\n"
+        "from sim.config import SimConfig\n"
+        "env = gymnasium.make(sim.env_id('reach'), config=SimConfig(render_images=False))\n"
+        "env.reset(seed=0)\n"
+        "gymnasium.make(sim.env_id('reach'), config=SimConfig(image_size=64))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "MUJOCO_GL": "osmesa", "PYOPENGL_PLATFORM": "osmesa"})
+    assert result.returncode != 0
+    assert "Could not create an OpenGL context" in result.stderr and "render_images=False" in result.stderr

@@ -1,0 +1,44 @@
+"""Each scripted expert solves its task on >= 80% of 20 seeded episodes (render-free, ~1 min in all)."""
+import gymnasium
+import numpy as np
+import pytest
+
+import sim
+from sim.config import SimConfig
+from sim.experts import make_expert, make_policy
+
+EPISODES = 20
+
+
+def run_episode(env, policy, seed: int) -> dict:
+    obs, info = env.reset(seed=seed)
+    policy.reset()
+    done = False
+    while not done:
+        obs, _, terminated, truncated, info = env.step(policy.act(obs))
+        done = terminated or truncated
+    return info
+
+
+@pytest.mark.parametrize("task", sorted(sim.ENV_IDS))
+def test_expert_success_rate(task):
+    env = gymnasium.make(sim.env_id(task), config=SimConfig(render_images=False))
+    expert = make_expert(task, env, np.random.default_rng(0), noise=0.002)
+    successes = [run_episode(env, expert, seed)["is_success"] for seed in range(EPISODES)]
+    assert np.mean(successes) >= 0.8, f"{task}: expert succeeded on {sum(successes)}/{EPISODES} episodes"
+
+
+def test_failure_episodes_and_random_policy():
+    env = gymnasium.make(sim.env_id("grasp"), config=SimConfig(render_images=False))
+    failing = make_expert("grasp", env, np.random.default_rng(0), failure_prob=1.0)
+    assert not any(run_episode(env, failing, seed)["is_success"] for seed in range(3))
+    random_policy = make_policy("random", "grasp", env, np.random.default_rng(0))
+    obs, _ = env.reset(seed=0)
+    random_policy.reset()
+    states = []
+    for _ in range(12):
+        obs, *_ = env.step(random_policy.act(obs))
+        states.append(obs["state"])
+    assert np.ptp(np.array(states)[:, :3], axis=0).max() > 0.03  # it explores
+    with pytest.raises(ValueError, match="failure_prob"):
+        make_expert("grasp", env, np.random.default_rng(0), failure_prob=2.0)
