@@ -1,0 +1,347 @@
+"""Input and command safety for running the planner on a robot: pure Python, no ROS.
+
+The ROS planner node (``ros_nodes/planner_node.py``) puts every message and every command through
+this module, so the rules are tested without a ROS graph:
+
+- :func:`decode_image` turns raw image fields (encoding, size, step, bytes) into RGB uint8
+  ``[H, W, 3]`` or rejects them (unsupported encoding, inconsistent or too small size).
+- :func:`check_finite` rejects NaN/inf poses and gripper readings.
+- :class:`InputGuard` holds the latest valid sample of each input (image, pose, gripper, goal) and
+  decides whether a command may be computed now: every input present and, except the goal, fresh
+  (its stamp within ``stale_timeout_s`` of now). A malformed message *clears* its input, so the
+  planner never falls back on an older frame after a bad one.
+- :class:`CommandGuard` turns the planner's 7-D action into an absolute target that moves at most
+  ``max_step`` / ``max_rotation_step`` from the current pose and lies inside the workspace box.
+- :class:`RejectionCounter` counts every rejection by reason and tells the caller which reasons are
+  new, so each reason is logged once (not at every control tick) and every one is counted.
+
+Every refusal is an :class:`InputRejected` carrying a short machine-readable ``reason`` (the key in
+the diagnostics' counts, one of :data:`REASONS`) and a human ``detail`` that says what to fix.
+Poses follow ``worldmodel/pose.py``: ``[x, y, z, rx, ry, rz, g]`` (m, extrinsic xyz Euler in rad,
+gripper closedness in [0, 1]).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from worldmodel.pose import euler_xyz_to_matrix, matrix_to_euler_xyz
+
+REASONS: dict[str, str] = {
+    "no_image": "no camera image received yet",
+    "no_pose": "no end-effector pose received yet",
+    "no_gripper": "no gripper joint state received yet",
+    "no_goal": "no goal image received yet",
+    "stale_image": "the latest camera image is older than the stale timeout",
+    "stale_pose": "the latest end-effector pose is older than the stale timeout",
+    "stale_gripper": "the latest gripper joint state is older than the stale timeout",
+    "future_stamp": "a message is stamped further in the future than the stale timeout (clock skew)",
+    "awaiting_new_data": "no image or pose stamped after the previous command yet (the planner outpaced the sensors)",
+    "bad_encoding": "image encoding not supported",
+    "bad_image_size": "image size, step and data length do not agree, or the image is too small",
+    "nonfinite_pose": "pose with NaN or inf",
+    "bad_quaternion": "pose orientation quaternion is not unit length",
+    "wrong_frame": "pose expressed in another frame than the base frame",
+    "gripper_joints_missing": "gripper joint state without the configured finger joints",
+    "nonfinite_gripper": "gripper joint state with NaN or inf",
+    "nonfinite_command": "the planner returned NaN or inf",
+    "pose_outside_workspace": "the robot is further than one step outside the workspace box",
+    "planner_error": "the planner raised an exception",
+}
+"""Every rejection reason and what it means; the keys are what diagnostics count."""
+
+SUPPORTED_ENCODINGS: dict[str, tuple[int, tuple[int, int, int]]] = {
+    # encoding -> (channels, channel indices of R, G, B)
+    "rgb8": (3, (0, 1, 2)),
+    "bgr8": (3, (2, 1, 0)),
+    "rgba8": (4, (0, 1, 2)),
+    "bgra8": (4, (2, 1, 0)),
+}
+
+INPUTS = ("image", "pose", "gripper", "goal")
+FRESHNESS_CHECKED = ("image", "pose", "gripper")  # the goal is latched: it may be old on purpose
+AFTER_COMMAND_CHECKED = ("image", "pose")  # must show the effect of the previous command
+
+
+class InputRejected(ValueError):
+    """A message or command refused for ``reason`` (a key of :data:`REASONS`), with a ``detail`` for the log."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        if reason not in REASONS:
+            raise KeyError(f"unknown rejection reason {reason!r}; add it to planner.safety.REASONS")
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class SafetyConfig:
+    """Limits of what the planner may command and of the data it may command from."""
+
+    stale_timeout_s: float = field(
+        default=0.5, metadata={"help": "max age (s) of the image, pose and gripper stamps when a command is computed"}
+    )
+    workspace_low: tuple[float, float, float] = field(
+        default=(0.3, -0.3, 0.02), metadata={"help": "lower corner (m, base frame) of the box every target lies in"}
+    )
+    workspace_high: tuple[float, float, float] = field(
+        default=(0.7, 0.3, 0.45), metadata={"help": "upper corner (m, base frame) of that box"}
+    )
+    max_step: float = field(default=0.05, metadata={"help": "max distance (m) of a target from the current position"})
+    max_rotation_step: float = field(
+        default=0.3, metadata={"help": "max angle (rad) of a target's rotation from the current orientation"}
+    )
+    min_image_side: int = field(default=16, metadata={"help": "images with a smaller height or width are rejected"})
+    base_frame: str = field(
+        default="panda_link0",
+        metadata={"help": "frame_id the pose must carry and the targets are sent in; empty = accept any frame"},
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "workspace_low", tuple(float(v) for v in self.workspace_low))
+        object.__setattr__(self, "workspace_high", tuple(float(v) for v in self.workspace_high))
+        if not (math.isfinite(self.stale_timeout_s) and self.stale_timeout_s > 0):
+            raise ValueError(f"safety.stale_timeout_s must be a finite number > 0 s, got {self.stale_timeout_s!r}")
+        if len(self.workspace_low) != 3 or len(self.workspace_high) != 3:
+            raise ValueError(
+                f"safety.workspace_low/high must have 3 entries (x, y, z), got {self.workspace_low} and {self.workspace_high}"
+            )
+        if not all(math.isfinite(lo) and math.isfinite(hi) and lo < hi for lo, hi in zip(self.workspace_low, self.workspace_high)):
+            raise ValueError(
+                f"safety.workspace_low {self.workspace_low} must be finite and below workspace_high "
+                f"{self.workspace_high} on every axis"
+            )
+        if not (math.isfinite(self.max_step) and self.max_step > 0):
+            raise ValueError(f"safety.max_step must be a finite distance > 0 m, got {self.max_step!r}")
+        if not 0 < self.max_rotation_step <= math.pi:
+            raise ValueError(f"safety.max_rotation_step must lie in (0, pi] rad, got {self.max_rotation_step!r}")
+        if not (isinstance(self.min_image_side, int) and self.min_image_side >= 1):
+            raise ValueError(f"safety.min_image_side must be an integer >= 1, got {self.min_image_side!r}")
+
+
+class RejectionCounter:
+    """Counts rejections by reason; :meth:`record` is True the first time a reason occurs (log it then)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.last: InputRejected | None = None
+
+    def record(self, rejection: InputRejected) -> bool:
+        first = rejection.reason not in self.counts
+        self.counts[rejection.reason] = self.counts.get(rejection.reason, 0) + 1
+        self.last = rejection
+        return first
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def reset(self) -> None:
+        self.counts.clear()
+        self.last = None
+
+
+def decode_image(encoding: str, height: int, width: int, step: int, data: bytes | bytearray | memoryview | np.ndarray,
+                 min_side: int = 1) -> np.ndarray:
+    """Raw image fields (as in ``sensor_msgs/Image``) -> RGB uint8 ``[H, W, 3]`` (a copy).
+
+    Raises :class:`InputRejected` (``bad_encoding`` / ``bad_image_size``) instead of guessing.
+    """
+    if encoding not in SUPPORTED_ENCODINGS:
+        raise InputRejected(
+            "bad_encoding",
+            f"image encoding {encoding!r} is not one of {sorted(SUPPORTED_ENCODINGS)}; "
+            "publish 8-bit colour images (e.g. the camera driver's rgb8/bgr8 stream, not depth or mono)",
+        )
+    channels, rgb_index = SUPPORTED_ENCODINGS[encoding]
+    if height < min_side or width < min_side:
+        raise InputRejected(
+            "bad_image_size", f"image is {height} x {width} pixels, smaller than min_image_side={min_side}"
+        )
+    row_bytes = width * channels
+    buffer = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data.reshape(-1).view(np.uint8)
+    if step < row_bytes or buffer.size != step * height:
+        raise InputRejected(
+            "bad_image_size",
+            f"{encoding} image of {height} x {width} needs step >= {row_bytes} and step * height bytes; "
+            f"got step {step} and {buffer.size} bytes",
+        )
+    rows = buffer.reshape(height, step)[:, :row_bytes].reshape(height, width, channels)  # [H, W, C]
+    return np.ascontiguousarray(rows[:, :, list(rgb_index)])  # [H, W, 3] RGB
+
+
+def check_finite(reason: str, name: str, values: np.ndarray) -> np.ndarray:
+    """``values`` as float64, or :class:`InputRejected` (``reason``) if any entry is NaN or inf."""
+    values = np.asarray(values, dtype=np.float64)
+    if not np.isfinite(values).all():
+        raise InputRejected(reason, f"{name} contains NaN or inf: {values.tolist()}")
+    return values
+
+
+def check_fresh(name: str, stamp_s: float, now_s: float, timeout_s: float) -> None:
+    """Raise ``stale_<name>`` if ``stamp_s`` is older than ``timeout_s``, ``future_stamp`` if it lies ahead by more."""
+    age = now_s - stamp_s
+    if age > timeout_s:
+        raise InputRejected(
+            f"stale_{name}",
+            f"the latest {name} is {age:.3f} s old (stamp {stamp_s:.3f}, now {now_s:.3f}), more than "
+            f"stale_timeout_s={timeout_s}; check that the publisher runs, stamps its messages with the current "
+            "time, and that the clocks of both machines are synchronised",
+        )
+    if -age > timeout_s:
+        raise InputRejected(
+            "future_stamp",
+            f"the latest {name} is stamped {-age:.3f} s in the future (stamp {stamp_s:.3f}, now {now_s:.3f}); "
+            "synchronise the clocks (chrony/PTP) of the robot, camera and planner machines",
+        )
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A validated input value and the time (s) its message was stamped with."""
+
+    value: np.ndarray
+    stamp_s: float
+
+
+class InputGuard:
+    """The latest valid sample of each input, and the rule for when a command may be computed."""
+
+    def __init__(self, config: SafetyConfig, counter: RejectionCounter | None = None) -> None:
+        self.config = config
+        self.counter = counter if counter is not None else RejectionCounter()
+        self.samples: dict[str, Sample | None] = {name: None for name in INPUTS}
+
+    def accept(self, name: str, value: np.ndarray, stamp_s: float) -> None:
+        """Store a validated sample of input ``name`` (one of :data:`INPUTS`)."""
+        if name not in self.samples:
+            raise KeyError(f"unknown input {name!r}; inputs are {INPUTS}")
+        self.samples[name] = Sample(value, stamp_s)
+
+    def reject(self, name: str, rejection: InputRejected) -> bool:
+        """A malformed message of input ``name``: forget its previous sample and count the rejection.
+
+        Returns True when the reason is new (the caller logs it).
+        """
+        if name not in self.samples:
+            raise KeyError(f"unknown input {name!r}; inputs are {INPUTS}")
+        self.samples[name] = None
+        return self.counter.record(rejection)
+
+    def ready(self, now_s: float, last_command_s: float | None = None) -> dict[str, np.ndarray]:
+        """The input values to plan from now, or :class:`InputRejected` for the first missing/stale one.
+
+        ``last_command_s``: when the previous command was sent. The image and pose must be stamped
+        after it, so that no two commands are planned from the same observation (which would add
+        two steps to a pose the robot has already left).
+        """
+        values: dict[str, np.ndarray] = {}
+        for name in INPUTS:
+            sample = self.samples[name]
+            if sample is None:
+                raise InputRejected(f"no_{name}", f"{REASONS['no_' + name]} (or the last one was malformed)")
+            if name in FRESHNESS_CHECKED:
+                check_fresh(name, sample.stamp_s, now_s, self.config.stale_timeout_s)
+            if last_command_s is not None and name in AFTER_COMMAND_CHECKED and sample.stamp_s <= last_command_s:
+                raise InputRejected(
+                    "awaiting_new_data",
+                    f"the latest {name} (stamp {sample.stamp_s:.3f}) is not newer than the previous command "
+                    f"({last_command_s:.3f}); waiting for the next one. Frequent: the control rate is higher than "
+                    "the sensor rates",
+                )
+            values[name] = sample.value
+        return values
+
+
+def _as_tensor(values: np.ndarray) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(values, dtype=np.float64))
+
+
+def euler_to_matrix(euler: np.ndarray) -> np.ndarray:
+    """Extrinsic xyz Euler ``[3]`` -> rotation matrix ``[3, 3]`` (``worldmodel.pose``, in float64)."""
+    return euler_xyz_to_matrix(_as_tensor(euler)).numpy()
+
+
+def matrix_to_euler(matrix: np.ndarray) -> np.ndarray:
+    """Rotation matrix ``[3, 3]`` -> extrinsic xyz Euler ``[3]`` (``worldmodel.pose``, in float64)."""
+    return matrix_to_euler_xyz(_as_tensor(matrix)).numpy()
+
+
+def rotation_angle(matrix: np.ndarray) -> float:
+    """The angle (rad, in [0, pi]) of a rotation matrix."""
+    return float(np.arccos(np.clip((np.trace(matrix) - 1.0) / 2.0, -1.0, 1.0)))
+
+
+def limit_rotation(matrix: np.ndarray, max_angle: float) -> np.ndarray:
+    """The rotation about the same axis as ``matrix`` with its angle cut to ``max_angle`` (Rodrigues)."""
+    angle = rotation_angle(matrix)
+    if angle <= max_angle:
+        return matrix
+    # Axis from the antisymmetric part; near pi it vanishes, so read it from the symmetric part instead.
+    axis = np.array([matrix[2, 1] - matrix[1, 2], matrix[0, 2] - matrix[2, 0], matrix[1, 0] - matrix[0, 1]])
+    if np.linalg.norm(axis) < 1e-6:
+        symmetric = (matrix + np.eye(3)) / 2.0  # = a a^T at angle pi
+        axis = symmetric[:, int(np.argmax(np.diag(symmetric)))]
+    axis = axis / np.linalg.norm(axis)
+    cross = np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]])
+    return np.eye(3) + math.sin(max_angle) * cross + (1.0 - math.cos(max_angle)) * cross @ cross
+
+
+@dataclass(frozen=True)
+class SafeCommand:
+    """An absolute target the robot may be sent."""
+
+    target: np.ndarray
+    """[7] float64: x, y, z (m, base frame), rx, ry, rz (extrinsic xyz Euler, rad), gripper closedness [0, 1]."""
+    step_limited: bool
+    """The planner's step was longer than max_step / max_rotation_step and was shortened."""
+    clipped_to_workspace: bool
+    """The target position was moved onto the workspace box."""
+
+
+class CommandGuard:
+    """Planner action (a 7-D delta) + current state -> an absolute target within all limits."""
+
+    def __init__(self, config: SafetyConfig) -> None:
+        self.config = config
+        self.low = np.asarray(config.workspace_low, dtype=np.float64)
+        self.high = np.asarray(config.workspace_high, dtype=np.float64)
+
+    def target_from_action(self, state: np.ndarray, action: np.ndarray) -> SafeCommand:
+        """``state`` [7] (current pose) moved by ``action`` [7], limited to one step and the workspace box.
+
+        Raises :class:`InputRejected` for a non-finite action or state, and when the robot stands more
+        than ``max_step`` outside the box (no target can then be both one step away and inside the box).
+        """
+        state = check_finite("nonfinite_pose", "state", state)
+        action = check_finite("nonfinite_command", "planned action", action)
+        if state.shape != (7,) or action.shape != (7,):
+            raise ValueError(f"state and action must be [7], got {state.shape} and {action.shape}")
+        delta_position = action[:3]
+        distance = float(np.linalg.norm(delta_position))
+        step_limited = distance > self.config.max_step
+        if step_limited:
+            delta_position = delta_position * (self.config.max_step / distance)
+        delta_rotation = euler_to_matrix(action[3:6])
+        if rotation_angle(delta_rotation) > self.config.max_rotation_step:
+            delta_rotation = limit_rotation(delta_rotation, self.config.max_rotation_step)
+            step_limited = True
+
+        unclipped = state[:3] + delta_position
+        position = np.clip(unclipped, self.low, self.high)
+        clipped = bool(np.any(position != unclipped))
+        if np.linalg.norm(position - state[:3]) > self.config.max_step + 1e-9:
+            raise InputRejected(
+                "pose_outside_workspace",
+                f"the end-effector at {np.round(state[:3], 3).tolist()} is more than max_step={self.config.max_step} m "
+                f"outside the workspace box {list(self.config.workspace_low)}..{list(self.config.workspace_high)}; "
+                "move the robot into the box by hand or widen safety.workspace_low/high",
+            )
+        orientation = matrix_to_euler(delta_rotation @ euler_to_matrix(state[3:6]))
+        gripper = float(np.clip(state[6] + action[6], 0.0, 1.0))
+        target = np.concatenate([position, orientation, [gripper]])
+        return SafeCommand(target=target, step_limited=step_limited, clipped_to_workspace=clipped)
+

@@ -1,0 +1,87 @@
+"""Typed configs of the two nodes: the single source of every ROS parameter's name, type and default.
+
+Each leaf field becomes one ROS parameter, nested dataclasses giving dotted names
+(``planner.samples``, ``safety.workspace_low``, ``sim.image_size``); ``config/*.yaml`` and
+``ros2 run ... --ros-args -p name:=value`` use the same names (see :mod:`ros_nodes.parameters`).
+The planner's and the simulator's own settings are their packages' configs, nested here unchanged.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from planner.config import PlannerConfig
+from planner.safety import SafetyConfig
+from sim import env_id
+from sim.config import SimConfig
+
+FRANKA_FINGER_JOINTS = ("panda_finger_joint1", "panda_finger_joint2")
+FRANKA_MAX_WIDTH = 0.08  # m, the Franka hand's full opening (two fingers of 0.04 m)
+
+
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}
+
+
+def _check_rate(where: str, value: float) -> None:
+    if not (math.isfinite(value) and 0 < value <= 1000):
+        raise ValueError(f"{where} must be a rate in (0, 1000] Hz, got {value!r}")
+
+
+def _check_gripper(where: str, joints: tuple[str, ...], max_width: float) -> None:
+    if not joints or not all(isinstance(j, str) and j for j in joints):
+        raise ValueError(f"{where}.gripper_joints must be a non-empty list of joint names, got {joints!r}")
+    if not (math.isfinite(max_width) and max_width > 0):
+        raise ValueError(f"{where}.gripper_max_width must be a width > 0 m, got {max_width!r}")
+
+
+@dataclass(frozen=True)
+class PlannerNodeConfig:
+    """The planner node: model, control rate, gripper reading, and the nested planner and safety configs."""
+
+    checkpoint: str = field(default="", metadata=_help("world-model checkpoint (.pt); empty: the shipped default model"))
+    device: str = field(default="auto", metadata=_help("torch device: auto (cuda if present), cpu, cuda, cuda:1"))
+    rate_hz: float = field(
+        default=2.0,
+        metadata=_help("control rate: one plan and one command per period; 2 Hz = one predictor step (0.5 s)"),
+    )
+    autostart: bool = field(
+        default=False, metadata=_help("send commands from the start; false waits for the ~/start service")
+    )
+    gripper_joints: tuple[str, ...] = field(
+        default=FRANKA_FINGER_JOINTS, metadata=_help("finger joints in the gripper's JointState; their sum is the opening")
+    )
+    gripper_max_width: float = field(default=FRANKA_MAX_WIDTH, metadata=_help("opening (m) that reads as closedness 0"))
+    planner: PlannerConfig = field(default_factory=PlannerConfig)
+    safety: SafetyConfig = field(default_factory=SafetyConfig)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "gripper_joints", tuple(self.gripper_joints))
+        _check_rate("rate_hz", self.rate_hz)
+        _check_gripper("planner_node", self.gripper_joints, self.gripper_max_width)
+        if not (self.device == "auto" or self.device.split(":")[0] in ("cpu", "cuda", "mps")):
+            raise ValueError(f"device must be auto, cpu, cuda or cuda:<index>, got {self.device!r}")
+
+
+@dataclass(frozen=True)
+class SimNodeConfig:
+    """The simulated robot: which task, publishing rates, frames and joint names."""
+
+    task: str = field(default="reach", metadata=_help("sim task: reach, push, grasp or pickplace"))
+    seed: int = field(default=0, metadata=_help("episode seed used by reset (set it, then call ~/reset)"))
+    camera_hz: float = field(default=15.0, metadata=_help("rate of the camera images"))
+    state_hz: float = field(default=50.0, metadata=_help("rate of the end-effector pose and joint states"))
+    base_frame: str = field(default="panda_link0", metadata=_help("frame_id of the pose (the robot base)"))
+    camera_frame: str = field(default="exterior_camera", metadata=_help("frame_id of the exterior camera image"))
+    wrist_camera_frame: str = field(default="wrist_camera", metadata=_help("frame_id of the wrist camera image"))
+    joint_prefix: str = field(default="panda_", metadata=_help("prefix of the published joint names (panda_joint1...)"))
+    sim: SimConfig = field(default_factory=SimConfig)
+
+    def __post_init__(self) -> None:
+        env_id(self.task)  # ValueError naming the valid tasks
+        _check_rate("camera_hz", self.camera_hz)
+        _check_rate("state_hz", self.state_hz)
+        if not self.sim.render_images:
+            raise ValueError("sim.render_images must be true for the sim node: it publishes the camera images")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")

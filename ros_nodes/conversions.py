@@ -1,0 +1,147 @@
+"""ROS messages <-> numpy, with no node and no state: what the nodes translate, tested with real messages.
+
+Conventions (the project's 7-D state, ``worldmodel/pose.py``):
+
+- pose: ``geometry_msgs/PoseStamped`` position (m) and orientation quaternion (x, y, z, w) <->
+  ``[x, y, z, rx, ry, rz]`` with extrinsic xyz Euler angles (``R = Rz @ Ry @ Rx``).
+- gripper: the Franka hand's two finger joints each open 0 .. max_width / 2 (0.04 m), so the
+  opening width is their sum, and closedness = 1 - width / max_width, clipped to [0, 1]
+  (0 = fully open, 1 = closed). The inverse puts (1 - closedness) * max_width / 2 on each finger.
+- image: ``sensor_msgs/Image`` in rgb8, bgr8, rgba8 or bgra8, any size <-> RGB uint8 ``[H, W, 3]``.
+
+Malformed messages raise :class:`planner.safety.InputRejected` with the reason the diagnostics count.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from builtin_interfaces.msg import Time
+from geometry_msgs.msg import PoseStamped
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Header
+
+from planner.safety import InputRejected, check_finite, decode_image, euler_to_matrix, matrix_to_euler
+
+QUATERNION_NORM_TOLERANCE = 1e-2  # a driver's float32 rounding passes; a zero or garbage quaternion does not
+
+
+def stamp_to_seconds(stamp: Time) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def seconds_to_stamp(seconds: float) -> Time:
+    sec = math.floor(seconds)
+    return Time(sec=int(sec), nanosec=min(int(round((seconds - sec) * 1e9)), 999_999_999))
+
+
+def make_header(seconds: float, frame_id: str) -> Header:
+    return Header(stamp=seconds_to_stamp(seconds), frame_id=frame_id)
+
+
+def quaternion_to_matrix(quaternion: np.ndarray) -> np.ndarray:
+    """Unit quaternion ``[x, y, z, w]`` -> rotation matrix ``[3, 3]``."""
+    x, y, z, w = np.asarray(quaternion, dtype=np.float64)
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+
+
+def matrix_to_quaternion(matrix: np.ndarray) -> np.ndarray:
+    """Rotation matrix ``[3, 3]`` -> unit quaternion ``[x, y, z, w]`` with w >= 0 (Shepperd's method)."""
+    m = np.asarray(matrix, dtype=np.float64)
+    trace = np.trace(m)
+    # Divide by the largest of 4w^2, 4x^2, 4y^2, 4z^2 for numerical stability.
+    if trace > max(m[0, 0], m[1, 1], m[2, 2]):
+        s = 2.0 * math.sqrt(1.0 + trace)
+        q = [(m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, s / 4]
+    elif m[0, 0] >= m[1, 1] and m[0, 0] >= m[2, 2]:
+        s = 2.0 * math.sqrt(max(1.0 + m[0, 0] - m[1, 1] - m[2, 2], 1e-12))
+        q = [s / 4, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s, (m[2, 1] - m[1, 2]) / s]
+    elif m[1, 1] >= m[2, 2]:
+        s = 2.0 * math.sqrt(max(1.0 + m[1, 1] - m[0, 0] - m[2, 2], 1e-12))
+        q = [(m[0, 1] + m[1, 0]) / s, s / 4, (m[1, 2] + m[2, 1]) / s, (m[0, 2] - m[2, 0]) / s]
+    else:
+        s = 2.0 * math.sqrt(max(1.0 + m[2, 2] - m[0, 0] - m[1, 1], 1e-12))
+        q = [(m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, s / 4, (m[1, 0] - m[0, 1]) / s]
+    q = np.asarray(q)
+    q /= np.linalg.norm(q)
+    return -q if q[3] < 0 else q
+
+
+def image_to_rgb(msg: Image, min_side: int = 1) -> np.ndarray:
+    """``sensor_msgs/Image`` -> RGB uint8 ``[H, W, 3]``; ``InputRejected`` for an unusable image."""
+    return decode_image(msg.encoding, msg.height, msg.width, msg.step, msg.data, min_side=min_side)
+
+
+def rgb_to_image(frame: np.ndarray, stamp_s: float, frame_id: str) -> Image:
+    """RGB uint8 ``[H, W, 3]`` -> ``sensor_msgs/Image`` (rgb8)."""
+    frame = np.ascontiguousarray(frame, dtype=np.uint8)
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        raise ValueError(f"frame must be RGB uint8 [H, W, 3], got shape {frame.shape}")
+    height, width, _ = frame.shape
+    return Image(
+        header=make_header(stamp_s, frame_id), height=height, width=width, encoding="rgb8",
+        is_bigendian=0, step=width * 3, data=frame.tobytes(),
+    )
+
+
+def pose_to_vector(msg: PoseStamped, base_frame: str = "") -> np.ndarray:
+    """``geometry_msgs/PoseStamped`` -> ``[x, y, z, rx, ry, rz]`` float64.
+
+    ``InputRejected``: ``nonfinite_pose`` (NaN/inf), ``bad_quaternion`` (norm off 1 by more than
+    1e-2), ``wrong_frame`` (``base_frame`` given and the header names another frame).
+    """
+    if base_frame and msg.header.frame_id != base_frame:
+        raise InputRejected(
+            "wrong_frame",
+            f"pose is in frame {msg.header.frame_id!r}, expected {base_frame!r}; publish the end-effector pose in "
+            "the robot base frame or set the safety.base_frame parameter",
+        )
+    p, o = msg.pose.position, msg.pose.orientation
+    position = check_finite("nonfinite_pose", "pose position", [p.x, p.y, p.z])
+    quaternion = check_finite("nonfinite_pose", "pose orientation", [o.x, o.y, o.z, o.w])
+    norm = float(np.linalg.norm(quaternion))
+    if abs(norm - 1.0) > QUATERNION_NORM_TOLERANCE:
+        raise InputRejected(
+            "bad_quaternion", f"pose orientation {quaternion.tolist()} has norm {norm:.4f}, expected a unit quaternion"
+        )
+    euler = matrix_to_euler(quaternion_to_matrix(quaternion / norm))
+    return np.concatenate([position, euler])
+
+
+def vector_to_pose(pose: np.ndarray, stamp_s: float, frame_id: str) -> PoseStamped:
+    """``[x, y, z, rx, ry, rz]`` (more entries are ignored) -> ``geometry_msgs/PoseStamped``."""
+    pose = np.asarray(pose, dtype=np.float64)
+    msg = PoseStamped(header=make_header(stamp_s, frame_id))
+    msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = (float(v) for v in pose[:3])
+    qx, qy, qz, qw = matrix_to_quaternion(euler_to_matrix(pose[3:6]))
+    msg.pose.orientation.x, msg.pose.orientation.y = float(qx), float(qy)
+    msg.pose.orientation.z, msg.pose.orientation.w = float(qz), float(qw)
+    return msg
+
+
+def joint_state_to_closedness(msg: JointState, finger_joints: tuple[str, ...], max_width: float) -> float:
+    """Finger joint positions (m) -> gripper closedness in [0, 1]: ``1 - sum(positions) / max_width``."""
+    names = list(msg.name)
+    missing = [joint for joint in finger_joints if joint not in names]
+    if missing or len(msg.position) != len(names):
+        raise InputRejected(
+            "gripper_joints_missing",
+            f"gripper joint state has joints {names} with {len(msg.position)} positions; expected {list(finger_joints)}. "
+            "Set the gripper_joints parameter to the finger joint names of your robot",
+        )
+    positions = check_finite(
+        "nonfinite_gripper", "finger positions", [msg.position[names.index(joint)] for joint in finger_joints]
+    )
+    return float(np.clip(1.0 - positions.sum() / max_width, 0.0, 1.0))
+
+
+def closedness_to_finger_positions(closedness: float, n_fingers: int, max_width: float) -> list[float]:
+    """Gripper closedness [0, 1] -> each finger's position (m): ``(1 - closedness) * max_width / n_fingers``."""
+    width = (1.0 - float(np.clip(closedness, 0.0, 1.0))) * max_width
+    return [width / n_fingers] * n_fingers

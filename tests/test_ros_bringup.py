@@ -1,0 +1,62 @@
+"""``jepa-mpc bringup`` end to end: a parameter file starts both nodes in one process; Ctrl-C stops it cleanly."""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+pytest.importorskip("rclpy")
+
+
+@pytest.mark.timeout(120)
+def test_bringup_starts_the_nodes_of_a_parameter_file_and_stops_on_ctrl_c(tmp_path):
+    from worldmodel import EncoderConfig, PredictorConfig, WorldModelConfig, build_world_model, save_world_model_checkpoint
+
+    config = WorldModelConfig(
+        encoder=EncoderConfig(img_size=32, dim=48, depth=2, num_heads=2),
+        predictor=PredictorConfig(img_size=32, encoder_dim=48, dim=48, depth=2, num_heads=2),
+    )
+    model = build_world_model(config, seed=0)
+    checkpoint = tmp_path / "tiny.pt"
+    save_world_model_checkpoint(checkpoint, model.config, model.encoder, model.predictor)
+    params = tmp_path / "sim_small.yaml"
+    params.write_text(
+        "sim_node:\n  ros__parameters:\n    sim: {image_size: 48}\n"
+        "planner_node:\n  ros__parameters:\n    device: cpu\n    autostart: true\n"
+        "    planner: {samples: 16, iterations: 2, topk: 4}\n"
+    )
+    env = {
+        **os.environ,
+        "ROS_DOMAIN_ID": str(random.randint(1, 100)),  # isolated from other test sessions
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+        "ROS_LOCALHOST_ONLY": "1",
+        "RCUTILS_LOGGING_BUFFERED_STREAM": "0",
+    }
+    command = [sys.executable, "-m", "jepa_mpc.cli", "bringup", str(params), "--ros-args", "-p", f"checkpoint:={checkpoint}"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 90
+        # The sim's 48 px goal image reaching the planner shows both nodes up, each with its section of the file.
+        while not any("new goal image 48 x 48" in line for line in lines):
+            assert process.poll() is None, "bringup exited early:\n" + "".join(lines)
+            assert time.monotonic() < deadline, "no goal image within 90 s:\n" + "".join(lines)
+            time.sleep(0.1)
+        time.sleep(1.0)  # a few control steps
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=20) == 0, "".join(lines)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    reader.join(timeout=5)
+    output = "".join(lines)
+    assert "Traceback" not in output and "never retrieved" not in output, output

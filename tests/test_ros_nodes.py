@@ -1,0 +1,328 @@
+"""The planner and sim nodes on a real ROS 2 graph (rclpy, Fast DDS over loopback).
+
+Each node runs in its own rclpy context (its own DDS participant, as separate processes would be),
+spun by an executor thread; the session uses a random ROS_DOMAIN_ID and localhost-only discovery so
+that parallel test runs and other machines never see each other. The world model is a tiny random
+one and the planner small (16 samples, 2 iterations): these tests check plumbing and safety, not
+planning quality.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import threading
+import time
+from typing import Callable
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy")
+
+from geometry_msgs.msg import PoseStamped  # noqa: E402
+from rclpy.context import Context  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rclpy.node import Node  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from sensor_msgs.msg import Image, JointState  # noqa: E402
+from std_msgs.msg import Float64, String  # noqa: E402
+from std_srvs.srv import Trigger  # noqa: E402
+
+from ros_nodes import conversions  # noqa: E402
+from ros_nodes.planner_node import GOAL_QOS, PlannerNode  # noqa: E402
+
+WORKSPACE_LOW = np.array([0.3, -0.3, 0.02])
+WORKSPACE_HIGH = np.array([0.7, 0.3, 0.45])
+MAX_STEP = 0.05
+FINGERS = ["panda_finger_joint1", "panda_finger_joint2"]
+
+
+@pytest.fixture(scope="session")
+def ros_domain() -> int:
+    """An isolated DDS domain for this test session, discovery limited to this machine."""
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"  # Jazzy and later
+    os.environ["ROS_LOCALHOST_ONLY"] = "1"  # older distributions
+    return random.randint(1, 100)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> str:
+    from worldmodel import EncoderConfig, PredictorConfig, WorldModelConfig, build_world_model, save_world_model_checkpoint
+
+    config = WorldModelConfig(
+        encoder=EncoderConfig(img_size=32, dim=48, depth=2, num_heads=2),
+        predictor=PredictorConfig(img_size=32, encoder_dim=48, dim=48, depth=2, num_heads=2),
+    )
+    model = build_world_model(config, seed=0)
+    path = tmp_path_factory.mktemp("ros") / "tiny.pt"
+    save_world_model_checkpoint(path, model.config, model.encoder, model.predictor)
+    return str(path)
+
+
+class Graph:
+    """rclpy contexts, each with its nodes spun by an executor thread; ``close`` shuts everything down."""
+
+    def __init__(self, domain_id: int) -> None:
+        self.domain_id = domain_id
+        self._spinners: list[tuple[Context, SingleThreadedExecutor, threading.Event, threading.Thread, list[Node]]] = []
+
+    def start(self, make_node: Callable[[Context], Node]) -> Node:
+        """Create ``make_node(context)`` in a fresh context (a separate DDS participant) and spin it."""
+        context = Context()
+        rclpy.init(context=context, domain_id=self.domain_id)
+        try:
+            node = make_node(context)
+        except BaseException:
+            rclpy.shutdown(context=context)
+            raise
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(node)
+        stop = threading.Event()
+
+        def spin() -> None:
+            while not stop.is_set():
+                executor.spin_once(timeout_sec=0.05)
+
+        thread = threading.Thread(target=spin, daemon=True)
+        thread.start()
+        self._spinners.append((context, executor, stop, thread, [node]))
+        return node
+
+    def close(self) -> None:
+        for context, executor, stop, thread, nodes in reversed(self._spinners):
+            stop.set()
+            thread.join(timeout=5.0)  # no new callbacks are dispatched after this
+            executor.shutdown(timeout_sec=5.0)  # waits for the callbacks still running
+            for node in nodes:
+                node.destroy_node()
+            rclpy.shutdown(context=context)
+        self._spinners.clear()
+
+
+@pytest.fixture
+def graph(ros_domain):
+    graph = Graph(ros_domain)
+    yield graph
+    graph.close()
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def planner_parameters(checkpoint: str, **overrides) -> list[Parameter]:
+    values = {
+        "checkpoint": checkpoint,
+        "device": "cpu",
+        "rate_hz": 5.0,
+        "autostart": True,
+        "planner.samples": 16,
+        "planner.iterations": 2,
+        "planner.topk": 4,
+        "safety.workspace_low": WORKSPACE_LOW.tolist(),
+        "safety.workspace_high": WORKSPACE_HIGH.tolist(),
+        "safety.max_step": MAX_STEP,
+        "safety.stale_timeout_s": 0.5,
+        **overrides,
+    }
+    return [Parameter(name, value=value) for name, value in values.items()]
+
+
+class FakeRobot(Node):
+    """A robot for the planner: publishes camera, pose and gripper at 20 Hz, in one of several faults."""
+
+    def __init__(self, context: Context) -> None:
+        super().__init__("fake_robot", context=context)
+        self.mode = "ok"
+        self.state = np.array([0.5, 0.0, 0.2, np.pi, 0.0, 0.0])
+        rng = np.random.default_rng(0)
+        self.frame = rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)  # any size: not square, not the model's
+        self.goal = rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)
+        self.targets: list[PoseStamped] = []
+        self.gripper_commands: list[float] = []
+        self.diagnostics: list[dict] = []
+        self.latencies: list[float] = []
+        self.goal_pub = self.create_publisher(Image, "goal_image", GOAL_QOS)
+        self.image_pub = self.create_publisher(Image, "image", 1)
+        self.pose_pub = self.create_publisher(PoseStamped, "ee_pose", 1)
+        self.joint_pub = self.create_publisher(JointState, "joint_states", 1)
+        self.create_subscription(PoseStamped, "target_pose", self.targets.append, 10)
+        self.create_subscription(Float64, "gripper_command", lambda m: self.gripper_commands.append(m.data), 10)
+        self.create_subscription(String, "/planner_node/diagnostics", lambda m: self.diagnostics.append(json.loads(m.data)), 10)
+        self.create_subscription(Float64, "/planner_node/planning_latency", lambda m: self.latencies.append(m.data), 10)
+        self.start_client = self.create_client(Trigger, "/planner_node/start")
+        self.create_timer(0.05, self.publish_sensors)
+
+    def publish_goal(self) -> None:
+        self.goal_pub.publish(conversions.rgb_to_image(self.goal, self.now(), "camera"))
+
+    def now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def publish_sensors(self) -> None:
+        now, mode = self.now(), self.mode
+        image = conversions.rgb_to_image(self.frame, now - 2.0 if mode == "stale" else now, "camera")
+        if mode == "mono8":
+            image.encoding, image.step = "mono8", image.width
+        if mode == "truncated":
+            image.data = bytes(image.data)[:-10]
+        pose = conversions.vector_to_pose(self.state, now, "panda_link0")
+        if mode == "nan_pose":
+            pose.pose.position.y = float("nan")
+        joints = JointState(name=["panda_joint1", *FINGERS], position=[0.0, 0.03, 0.03])
+        joints.header.stamp = conversions.seconds_to_stamp(now)
+        self.image_pub.publish(image)
+        self.pose_pub.publish(pose)
+        self.joint_pub.publish(joints)
+
+
+@pytest.mark.timeout(60)
+def test_planner_receives_a_goal_published_before_it_started_and_commands_inside_the_workspace(graph, tiny_checkpoint):
+    robot = graph.start(FakeRobot)
+    robot.publish_goal()  # before the planner exists: only transient-local QoS delivers it
+    planner = graph.start(
+        lambda ctx: PlannerNode(context=ctx, parameter_overrides=planner_parameters(tiny_checkpoint, autostart=False))
+    )
+    wait_until(lambda: planner.inputs.samples["goal"] is not None, 10, "the latched goal image")
+    wait_until(lambda: any(d["state"] == "stopped" for d in robot.diagnostics), 10, "diagnostics of the stopped planner")
+    time.sleep(0.5)
+    assert robot.targets == [], "a stopped planner must not command"
+
+    assert robot.start_client.wait_for_service(timeout_sec=5)
+    future = robot.start_client.call_async(Trigger.Request())
+    wait_until(future.done, 5, "the ~/start service")
+    assert future.result().success
+    wait_until(lambda: len(robot.targets) >= 3, 15, "target poses")
+
+    for target in robot.targets:
+        assert target.header.frame_id == "panda_link0"
+        position = conversions.pose_to_vector(target)[:3]
+        assert np.all(position >= WORKSPACE_LOW - 1e-9) and np.all(position <= WORKSPACE_HIGH + 1e-9)
+        assert np.linalg.norm(position - robot.state[:3]) <= MAX_STEP + 1e-6
+    assert robot.gripper_commands and all(0.0 <= g <= 1.0 for g in robot.gripper_commands)
+    assert robot.latencies and all(latency > 0 for latency in robot.latencies)
+    running = [d for d in robot.diagnostics if d.get("command")]
+    assert running and {"latency_s", "energy", "energy_spread", "target"} <= set(running[-1])
+    assert set(running[-1]["rejections"]) <= {"no_image", "no_pose", "no_gripper", "awaiting_new_data"}
+
+    # Parameters are read at start: changing one at run time is refused, not silently ignored.
+    (result,) = planner.set_parameters([Parameter("safety.max_step", value=0.5)])
+    assert not result.successful and "restart" in result.reason
+    assert planner.config.safety.max_step == MAX_STEP
+
+
+@pytest.mark.timeout(60)
+def test_stale_malformed_and_nan_inputs_give_no_command_but_a_diagnostic(graph, tiny_checkpoint, capfd):
+    robot = graph.start(FakeRobot)
+    robot.mode = "stale"  # faulty from the start: the planner never sees good data before the end
+    robot.publish_goal()
+    planner = graph.start(lambda ctx: PlannerNode(context=ctx, parameter_overrides=planner_parameters(tiny_checkpoint)))
+    wait_until(lambda: planner.inputs.samples["goal"] is not None, 10, "the goal image")
+
+    for mode, reason in [("stale", "stale_image"), ("mono8", "bad_encoding"), ("truncated", "bad_image_size"), ("nan_pose", "nonfinite_pose")]:
+        robot.mode = mode
+        wait_until(
+            lambda: robot.diagnostics and robot.diagnostics[-1]["rejections"].get(reason, 0) >= 3,
+            10,
+            f"{reason} counted in diagnostics",
+        )
+        assert robot.targets == [], f"a command was sent from {mode} data"
+        assert reason in planner.rejections.counts
+
+    robot.mode = "ok"  # the node survived every bad message and commands again from good data
+    wait_until(lambda: len(robot.targets) >= 1, 15, "a command from good data")
+    assert robot.diagnostics[-1]["state"] == "running"
+
+    # Each reason was counted at least 3 times but logged once (ROS logs go to the stderr fd).
+    log = capfd.readouterr().err
+    for reason in ("stale_image", "bad_encoding", "bad_image_size", "nonfinite_pose"):
+        assert log.count(f"rejected ({reason})") == 1, log
+
+
+@pytest.mark.timeout(90)
+def test_sim_and_planner_close_the_loop_and_every_command_is_executed(graph, tiny_checkpoint):
+    from ros_nodes.sim_node import SimNode
+
+    sim = graph.start(
+        lambda ctx: SimNode(
+            context=ctx,
+            parameter_overrides=[
+                Parameter("sim.image_size", value=64),
+                Parameter("camera_hz", value=10.0),
+                Parameter("state_hz", value=20.0),
+            ],
+        )
+    )
+    events: list[tuple[str, np.ndarray]] = []  # ("target" | "pose", position), in order of arrival
+    lock = threading.Lock()
+
+    def recorder(kind: str):
+        def record(msg: PoseStamped) -> None:
+            with lock:
+                position = msg.pose.position  # raw: the NaN target below is recorded too
+                events.append((kind, np.array([position.x, position.y, position.z])))
+
+        return record
+
+    def make_observer(ctx: Context) -> Node:
+        observer = Node("observer", context=ctx)
+        observer.create_subscription(PoseStamped, "target_pose", recorder("target"), 10)
+        observer.create_subscription(PoseStamped, "ee_pose", recorder("pose"), 10)
+        observer.nan_pub = observer.create_publisher(PoseStamped, "target_pose", 1)
+        return observer
+
+    observer = graph.start(make_observer)
+    # A NaN target is refused by the sim, which keeps running and does not move.
+    wait_until(lambda: observer.nan_pub.get_subscription_count() > 0, 10, "the sim's target subscription")
+    nan_target = conversions.vector_to_pose(np.array([np.nan, 0, 0.2, np.pi, 0, 0]), observer.get_clock().now().nanoseconds * 1e-9, "panda_link0")
+
+    def refused() -> bool:  # publish until it arrives: a new reader may miss the first volatile messages
+        observer.nan_pub.publish(nan_target)
+        return "nonfinite_pose" in sim.rejections.counts
+
+    wait_until(refused, 10, "the sim refusing a NaN target")
+    assert sim.executed_commands == 0
+
+    start_position = sim.observation["state"][:3].copy()
+    planner = graph.start(
+        lambda ctx: PlannerNode(
+            context=ctx,
+            parameter_overrides=planner_parameters(
+                tiny_checkpoint, **{"safety.workspace_low": [0.3, -0.3, 0.012], "safety.workspace_high": [0.72, 0.3, 0.45]}
+            ),
+        )
+    )
+    wait_until(lambda: sim.executed_commands >= 12, 60, "12 executed commands")
+    with lock:
+        recorded = list(events)
+
+    targets = [i for i, (kind, p) in enumerate(recorded) if kind == "target" and np.isfinite(p).all()]
+    assert len(targets) >= 10
+    checked = 0
+    for k, index in enumerate(targets[:-1]):
+        target = recorded[index][1]
+        poses_until_next = [p for kind, p in recorded[index + 1 : targets[k + 1]] if kind == "pose"]
+        assert poses_until_next, f"no pose published between command {k} and command {k + 1}"
+        # The sim ran the controller for one period towards the target: the pose after it lies close.
+        error = min(np.linalg.norm(p - target) for p in poses_until_next)
+        assert error < 0.01, f"command {k} at {target} not reached: closest pose {error * 1000:.1f} mm away"
+        checked += 1
+    assert checked >= 10
+    assert sim.executed_commands >= planner.steps - 1  # at most the last one still in flight
+    assert np.linalg.norm(sim.observation["state"][:3] - start_position) > 0.005  # the robot moved
+
+    # A new episode: the sim publishes its goal image again and the planner takes it.
+    goal_before = planner.inputs.samples["goal"].stamp_s
+    assert all(r.successful for r in sim.set_parameters([Parameter("seed", value=3)]))
+    assert not sim.set_parameters([Parameter("camera_hz", value=1.0)])[0].successful
+    client = observer.create_client(Trigger, "/sim_node/reset")
+    assert client.wait_for_service(timeout_sec=5)
+    future = client.call_async(Trigger.Request())
+    wait_until(future.done, 10, "the sim's ~/reset service")
+    assert future.result().success, future.result().message
+    wait_until(lambda: planner.inputs.samples["goal"].stamp_s > goal_before, 10, "the new episode's goal image")
