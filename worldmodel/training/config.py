@@ -1,0 +1,242 @@
+"""Training configurations: typed dataclasses, the single source of defaults for both commands.
+
+``jepa-mpc train`` builds a :class:`TrainPredictorConfig` and ``jepa-mpc pretrain`` a
+:class:`PretrainConfig` from ``--config file.yaml`` and ``--section.field value`` flags
+(``jepa_mpc.config_io``). Every field is validated here, with an error that names the bad value.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from worldmodel.config import ENCODER_PRESETS
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+@dataclass
+class DataConfig:
+    """Which frames and states make a training clip.
+
+    Episodes are sampled at ``sample_fps`` (every ceil(fps / sample_fps)-th source frame, the
+    reference's 4 fps); one predictor step is one encoder tubelet of sampled frames, and a clip holds
+    ``clip_steps`` steps (4 steps = the reference's 8-frame clip: 4 states, 3 actions).
+    """
+
+    camera: str = field(default="observation.images.exterior_1_left", metadata={"help": "camera feature of a LeRobot dataset"})
+    sample_fps: int = field(default=4, metadata={"help": "frames per second the clips are sampled at"})
+    clip_steps: int = field(default=4, metadata={"help": "predictor time steps per clip (one per tubelet)"})
+    val_fraction: float = field(default=0.1, metadata={"help": "share of episodes held out for validation"})
+    min_val_episodes: int = field(default=1, metadata={"help": "held-out episodes at least (when there are 2+)"})
+    bad_episodes: str = field(
+        default="error", metadata={"help": "error | skip: an episode with bad data stops training, or is skipped and counted"}
+    )
+    cache_dir: str = field(default="", metadata={"help": "feature cache folder (default: $XDG_CACHE_HOME/jepa_mpc/features)"})
+    encode_batch_size: int = field(default=64, metadata={"help": "frames per encoder call when building the cache"})
+
+    def __post_init__(self) -> None:
+        _check(self.sample_fps > 0, f"data.sample_fps must be > 0, got {self.sample_fps}")
+        _check(self.clip_steps >= 2, f"data.clip_steps must be >= 2 (one input and one target step), got {self.clip_steps}")
+        _check(0.0 <= self.val_fraction < 1.0, f"data.val_fraction must be in [0, 1), got {self.val_fraction}")
+        _check(self.min_val_episodes >= 0, f"data.min_val_episodes must be >= 0, got {self.min_val_episodes}")
+        _check(self.bad_episodes in ("error", "skip"), f"data.bad_episodes must be 'error' or 'skip', got {self.bad_episodes!r}")
+        _check(self.encode_batch_size > 0, f"data.encode_batch_size must be > 0, got {self.encode_batch_size}")
+
+
+@dataclass
+class OptimConfig:
+    """AdamW with linear warmup then cosine decay of the learning rate, and a cosine weight-decay schedule.
+
+    Biases and 1-D parameters (norms) get no weight decay, as in the reference.
+    """
+
+    lr: float = field(default=4.25e-4, metadata={"help": "peak learning rate (after warmup)"})
+    start_lr: float = field(default=7.5e-5, metadata={"help": "learning rate at step 0"})
+    final_lr: float = field(default=0.0, metadata={"help": "learning rate at the last step"})
+    warmup_steps: int = field(default=100, metadata={"help": "linear warmup steps (must be < steps)"})
+    weight_decay: float = field(default=0.04, metadata={"help": "weight decay at step 0"})
+    final_weight_decay: float = field(default=0.04, metadata={"help": "weight decay at the last step (cosine in between)"})
+    betas: tuple[float, float] = field(default=(0.9, 0.999), metadata={"help": "AdamW betas"})
+    eps: float = field(default=1e-8, metadata={"help": "AdamW epsilon"})
+    grad_clip: float = field(default=1.0, metadata={"help": "max global gradient norm (0: no clipping)"})
+
+    def __post_init__(self) -> None:
+        for name in ("lr", "start_lr", "final_lr", "weight_decay", "final_weight_decay", "grad_clip"):
+            _check(getattr(self, name) >= 0, f"optim.{name} must be >= 0, got {getattr(self, name)}")
+        _check(self.lr > 0, f"optim.lr must be > 0, got {self.lr}")
+        _check(self.warmup_steps >= 0, f"optim.warmup_steps must be >= 0, got {self.warmup_steps}")
+        _check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), f"optim.betas must be two values in [0, 1), got {self.betas}")
+        _check(self.eps > 0, f"optim.eps must be > 0, got {self.eps}")
+
+
+@dataclass
+class RunConfig:
+    """Steps, batch, logging and checkpoint cadence, seed and device."""
+
+    steps: int = field(default=2000, metadata={"help": "optimizer steps in all"})
+    batch_size: int = field(default=32, metadata={"help": "clips per step per process"})
+    val_every: int = field(default=200, metadata={"help": "steps between validation losses (0: only at the end)"})
+    val_clips: int = field(default=256, metadata={"help": "held-out clips per validation (the first ones, fixed)"})
+    save_every: int = field(default=500, metadata={"help": "steps between training-state checkpoints (0: only at the end)"})
+    seed: int = field(default=0, metadata={"help": "random seed (each process adds its rank)"})
+    device: str = field(default="", metadata={"help": "cpu or cuda (default: cuda when present)"})
+    threads: int = field(default=0, metadata={"help": "torch CPU threads per process (0: torch's default)"})
+
+    def __post_init__(self) -> None:
+        _check(self.steps > 0, f"run.steps must be > 0, got {self.steps}")
+        _check(self.batch_size > 0, f"run.batch_size must be > 0, got {self.batch_size}")
+        for name in ("val_every", "save_every", "threads"):
+            _check(getattr(self, name) >= 0, f"run.{name} must be >= 0, got {getattr(self, name)}")
+        _check(self.val_clips > 0, f"run.val_clips must be > 0, got {self.val_clips}")
+        _check(self.device in ("", "cpu", "cuda"), f"run.device must be '', 'cpu' or 'cuda', got {self.device!r}")
+
+
+@dataclass
+class PredictorSize:
+    """The predictor's own sizes; image, patch and token sizes come from the encoder."""
+
+    dim: int = field(default=192, metadata={"help": "predictor width"})
+    depth: int = field(default=6, metadata={"help": "predictor blocks"})
+    num_heads: int = field(default=4, metadata={"help": "attention heads"})
+    mlp_ratio: float = field(default=4.0, metadata={"help": "MLP width / dim"})
+    init: str = field(
+        default="identity",
+        metadata={"help": "identity (starts close to copying the current frame; faster on small data) or vit (the reference's init)"},
+    )
+
+    def __post_init__(self) -> None:
+        _check(self.init in ("identity", "vit"), f"predictor.init must be 'identity' or 'vit', got {self.init!r}")
+        for name in ("dim", "depth", "num_heads"):
+            _check(getattr(self, name) > 0, f"predictor.{name} must be > 0, got {getattr(self, name)}")
+        _check(self.dim % self.num_heads == 0, f"predictor.dim {self.dim} is not divisible by predictor.num_heads {self.num_heads}")
+        _check(self.mlp_ratio > 0, f"predictor.mlp_ratio must be > 0, got {self.mlp_ratio}")
+
+
+@dataclass
+class PredictorLossConfig:
+    """The V-JEPA 2-AC loss: teacher forcing over all steps + an autoregressive rollout."""
+
+    rollout_steps: int = field(default=2, metadata={"help": "steps of the autoregressive rollout loss (reference: 2)"})
+
+    def __post_init__(self) -> None:
+        _check(self.rollout_steps >= 1, f"loss.rollout_steps must be >= 1, got {self.rollout_steps}")
+
+
+@dataclass
+class TrainPredictorConfig:
+    """``jepa-mpc train``: post-train an action-conditioned predictor on a frozen encoder's cached features."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    predictor: PredictorSize = field(default_factory=PredictorSize)
+    loss: PredictorLossConfig = field(default_factory=PredictorLossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def __post_init__(self) -> None:
+        _check(
+            self.loss.rollout_steps <= self.data.clip_steps - 1,
+            f"loss.rollout_steps {self.loss.rollout_steps} needs data.clip_steps >= {self.loss.rollout_steps + 1}, "
+            f"got {self.data.clip_steps}",
+        )
+        _check(self.optim.warmup_steps < self.run.steps, f"optim.warmup_steps {self.optim.warmup_steps} must be < run.steps {self.run.steps}")
+
+
+@dataclass
+class EncoderSize:
+    """The encoder to pretrain: a named preset at an image size."""
+
+    preset: str = field(default="vit_tiny", metadata={"help": f"one of {sorted(ENCODER_PRESETS)}"})
+    img_size: int = field(default=64, metadata={"help": "input image side (px)"})
+    patch_size: int = field(default=16, metadata={"help": "patch side (px)"})
+    tubelet_size: int = field(default=2, metadata={"help": "frames per tubelet"})
+
+    def __post_init__(self) -> None:
+        _check(self.preset in ENCODER_PRESETS, f"encoder.preset {self.preset!r} is not one of {sorted(ENCODER_PRESETS)}")
+        _check(self.img_size > 0 and self.patch_size > 0, f"encoder.img_size/patch_size must be > 0, got {self.img_size}/{self.patch_size}")
+        _check(self.img_size % self.patch_size == 0, f"encoder.img_size {self.img_size} is not a multiple of encoder.patch_size {self.patch_size}")
+        _check(self.tubelet_size > 0, f"encoder.tubelet_size must be > 0, got {self.tubelet_size}")
+
+
+@dataclass
+class MaskConfig:
+    """V-JEPA multi-block masking of the tubelet grid: each block spans all time steps (a 3-D tube).
+
+    Two mask families are applied to every clip, as in V-JEPA: ``short`` (many small blocks) and
+    ``long`` (a few large blocks); the masked tokens of each are the prediction targets.
+    """
+
+    short_blocks: int = field(default=8, metadata={"help": "blocks of the short-range mask"})
+    short_scale: float = field(default=0.15, metadata={"help": "spatial area of each short-range block (fraction)"})
+    long_blocks: int = field(default=2, metadata={"help": "blocks of the long-range mask"})
+    long_scale: float = field(default=0.7, metadata={"help": "spatial area of each long-range block (fraction)"})
+    aspect_ratio: tuple[float, float] = field(default=(0.75, 1.5), metadata={"help": "block aspect ratio range"})
+
+    def __post_init__(self) -> None:
+        for name in ("short_blocks", "long_blocks"):
+            _check(getattr(self, name) >= 1, f"mask.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("short_scale", "long_scale"):
+            _check(0 < getattr(self, name) < 1, f"mask.{name} must be in (0, 1), got {getattr(self, name)}")
+        low, high = self.aspect_ratio
+        _check(0 < low <= high, f"mask.aspect_ratio must be 0 < low <= high, got {self.aspect_ratio}")
+
+
+@dataclass
+class PretrainModelConfig:
+    """The narrow predictor of the self-supervised objective and the EMA target encoder."""
+
+    predictor_dim: int = field(default=96, metadata={"help": "predictor width (narrower than the encoder)"})
+    predictor_depth: int = field(default=4, metadata={"help": "predictor blocks"})
+    predictor_heads: int = field(default=4, metadata={"help": "predictor attention heads"})
+    ema_start: float = field(default=0.998, metadata={"help": "EMA momentum of the target encoder at step 0"})
+    ema_end: float = field(default=1.0, metadata={"help": "EMA momentum at the last step (linear in between)"})
+
+    def __post_init__(self) -> None:
+        for name in ("predictor_dim", "predictor_depth", "predictor_heads"):
+            _check(getattr(self, name) > 0, f"model.{name} must be > 0, got {getattr(self, name)}")
+        _check(self.predictor_dim % self.predictor_heads == 0, f"model.predictor_dim {self.predictor_dim} is not divisible by model.predictor_heads {self.predictor_heads}")
+        _check(0 <= self.ema_start <= self.ema_end <= 1, f"model.ema_start/ema_end must satisfy 0 <= start <= end <= 1, got {self.ema_start}/{self.ema_end}")
+
+
+@dataclass
+class VideoDataConfig:
+    """Video clips for pretraining: ``clip_frames`` frames sampled at ``sample_fps``."""
+
+    camera: str = field(default="observation.images.exterior_1_left", metadata={"help": "camera feature of a LeRobot dataset"})
+    sample_fps: int = field(default=4, metadata={"help": "frames per second the clips are sampled at"})
+    clip_frames: int = field(default=8, metadata={"help": "frames per clip (a multiple of the tubelet size)"})
+    still_fraction: float = field(
+        default=0.5,
+        metadata={"help": "share of clips made of one frame repeated: how the world model encodes frames at planning time"},
+    )
+    val_fraction: float = field(default=0.1, metadata={"help": "share of episodes held out for the collapse check"})
+    bad_episodes: str = field(default="error", metadata={"help": "error | skip"})
+
+    def __post_init__(self) -> None:
+        _check(self.sample_fps > 0, f"data.sample_fps must be > 0, got {self.sample_fps}")
+        _check(self.clip_frames > 0, f"data.clip_frames must be > 0, got {self.clip_frames}")
+        _check(0.0 <= self.still_fraction <= 1.0, f"data.still_fraction must be in [0, 1], got {self.still_fraction}")
+        _check(0.0 <= self.val_fraction < 1.0, f"data.val_fraction must be in [0, 1), got {self.val_fraction}")
+        _check(self.bad_episodes in ("error", "skip"), f"data.bad_episodes must be 'error' or 'skip', got {self.bad_episodes!r}")
+
+
+@dataclass
+class PretrainConfig:
+    """``jepa-mpc pretrain``: V-JEPA self-supervised pretraining of a small encoder on robot videos."""
+
+    encoder: EncoderSize = field(default_factory=EncoderSize)
+    model: PretrainModelConfig = field(default_factory=PretrainModelConfig)
+    mask: MaskConfig = field(default_factory=MaskConfig)
+    data: VideoDataConfig = field(default_factory=VideoDataConfig)
+    optim: OptimConfig = field(
+        default_factory=lambda: OptimConfig(lr=6.25e-4, start_lr=2e-4, final_lr=1e-6, warmup_steps=100, weight_decay=0.04, final_weight_decay=0.4)
+    )
+    run: RunConfig = field(default_factory=lambda: RunConfig(steps=2000, batch_size=16, val_every=500))
+
+    def __post_init__(self) -> None:
+        _check(
+            self.data.clip_frames % self.encoder.tubelet_size == 0,
+            f"data.clip_frames {self.data.clip_frames} is not a multiple of encoder.tubelet_size {self.encoder.tubelet_size}",
+        )
+        _check(self.optim.warmup_steps < self.run.steps, f"optim.warmup_steps {self.optim.warmup_steps} must be < run.steps {self.run.steps}")

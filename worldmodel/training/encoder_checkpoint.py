@@ -1,0 +1,76 @@
+"""The frozen encoder of post-training: read from any checkpoint the project knows, hashed for the cache.
+
+``--encoder`` accepts three kinds of file:
+
+- ``jepa-mpc pretrain`` output (``format: "jepa_mpc_encoder"``): the EMA target encoder and its config;
+- a project world-model checkpoint (``format: "jepa_mpc"``, e.g. a previous ``jepa-mpc train``);
+- a released V-JEPA 2 file (``vitl.pt``, ``vjepa2-ac-vitg.pt``): its ``encoder``, the config matched
+  against the presets (``img_size`` must then be given; 256 for the released models).
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from jepa_mpc.atomic import atomic_path
+from jepa_mpc.config_io import build_dataclass, dataclass_to_dict
+from worldmodel.checkpoint import (
+    PROJECT_FORMAT,
+    CheckpointError,
+    encoder_state_dict,
+    infer_encoder_config,
+    load_state_dict_strict,
+    read_checkpoint,
+    world_model_config_from_checkpoint,
+)
+from worldmodel.config import EncoderConfig
+from worldmodel.encoder import VideoEncoder
+
+ENCODER_FORMAT = "jepa_mpc_encoder"
+
+
+def save_encoder_checkpoint(path: str | Path, config: EncoderConfig, encoder: nn.Module, extra: dict[str, Any] | None = None) -> None:
+    """Write an encoder with its config atomically; ``extra`` adds entries (context encoder, predictor, recipe)."""
+    data = {"format": ENCODER_FORMAT, "encoder_config": dataclass_to_dict(config), "encoder": encoder.state_dict(), **(extra or {})}
+    with atomic_path(path) as tmp:
+        torch.save(data, tmp)
+
+
+def file_digest(path: str | Path, chunk_bytes: int = 1 << 22) -> str:
+    """sha256 of a file's bytes (the encoder's identity in the feature-cache key)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_encoder(path: str | Path, img_size: int = 256) -> tuple[EncoderConfig, VideoEncoder]:
+    """The encoder stored in ``path`` (eval mode, on CPU, gradients off) and its config.
+
+    ``img_size`` is used only for released files, which carry no config.
+    """
+    data = read_checkpoint(path)
+    fmt = data.get("format")
+    if fmt == ENCODER_FORMAT:
+        config = build_dataclass(EncoderConfig, data["encoder_config"], where=f"{path} encoder_config")
+        state_dict = data["encoder"]
+    elif fmt == PROJECT_FORMAT:
+        config = world_model_config_from_checkpoint(data).encoder
+        state_dict = encoder_state_dict(data)
+    elif "encoder" in data:
+        state_dict = encoder_state_dict(data, "encoder")
+        config = infer_encoder_config(state_dict, img_size=img_size, where=f"{path} [encoder]")
+    else:
+        raise CheckpointError(
+            f"{path}: holds no encoder (keys {sorted(data)[:8]}); pass a `jepa-mpc pretrain` output, a project "
+            "checkpoint or a released V-JEPA 2 file"
+        )
+    encoder = VideoEncoder(config)
+    load_state_dict_strict(encoder, state_dict, where=f"{path} [encoder]")
+    encoder.eval().requires_grad_(False)
+    return config, encoder

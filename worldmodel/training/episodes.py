@@ -1,0 +1,252 @@
+"""Episode sources for training: one camera's frames and the 7-D states, sampled on the training clock.
+
+A source yields :class:`SampledEpisode` records already sampled at the clip rate (the reference's
+4 fps: every ceil(fps / 4)-th source frame), so the rest of training never deals with source frame
+rates. Two sources exist:
+
+- :class:`InMemoryEpisodes`: arrays held in memory (generated data, tests, notebooks).
+- :class:`LeRobotEpisodes`: a LeRobot v3.0 folder (our sim datasets, DROID converted by LeRobot),
+  read with :class:`sim.lerobot_dataset.LeRobotDataset`.
+
+Every episode is checked (:func:`check_episode`); bad data raises :class:`EpisodeError`, which names
+the episode, so the caller can stop or skip it and count it, never train on a wrong batch.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+
+
+class EpisodeError(ValueError):
+    """An episode that cannot be used for training; the message names the episode and the problem."""
+
+    def __init__(self, episode: str, problem: str) -> None:
+        super().__init__(f"episode {episode}: {problem}")
+        self.episode = episode
+        self.problem = problem
+
+
+@dataclass
+class SampledEpisode:
+    """One episode on the training clock.
+
+    frames: uint8 ``[T, H, W, 3]`` (one camera), states: float32 ``[T, 7]``, frame k of both at the
+    same instant; consecutive entries are ``1 / sample_fps`` seconds apart.
+    """
+
+    name: str
+    frames: np.ndarray
+    states: np.ndarray
+
+    @property
+    def length(self) -> int:
+        return len(self.states)
+
+
+def check_episode(episode: SampledEpisode) -> None:
+    """Raise :class:`EpisodeError` for wrong dtypes/shapes, mismatched lengths or non-finite states."""
+    frames, states, name = episode.frames, episode.states, episode.name
+    if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+        shape = getattr(frames, "shape", None)
+        raise EpisodeError(name, f"frames must be uint8 [T, H, W, 3], got {getattr(frames, 'dtype', type(frames))} {shape}")
+    if not isinstance(states, np.ndarray) or states.ndim != 2 or states.shape[1] != 7:
+        raise EpisodeError(name, f"states must be [T, 7], got {getattr(states, 'shape', type(states))}")
+    if len(frames) != len(states):
+        raise EpisodeError(name, f"{len(frames)} frames but {len(states)} states")
+    bad = np.flatnonzero(~np.isfinite(states).all(axis=1))
+    if bad.size:
+        raise EpisodeError(name, f"NaN/inf in the states at sampled step(s) {bad[:10].tolist()}")
+
+
+class EpisodeSource(Protocol):
+    """What training reads: named episodes on the training clock, and a fingerprint of the data."""
+
+    sample_fps: int  # the training clock: sampled frames per second
+
+    def __len__(self) -> int: ...
+
+    def name(self, i: int) -> str: ...
+
+    def num_sampled(self, i: int) -> int:
+        """Sampled steps of episode i without decoding it (for skipping short episodes)."""
+        ...
+
+    def load(self, i: int) -> SampledEpisode:
+        """The sampled episode; bad data raises :class:`EpisodeError`."""
+        ...
+
+    def fingerprint(self) -> str:
+        """Changes whenever the data or the sampling change (part of the feature-cache key)."""
+        ...
+
+
+class InMemoryEpisodes:
+    """Episodes given as arrays at ``fps``, sampled every ceil(fps / sample_fps)-th frame."""
+
+    def __init__(self, episodes: list[SampledEpisode], fps: float, sample_fps: int = 4) -> None:
+        if not episodes:
+            raise ValueError("InMemoryEpisodes needs at least one episode")
+        self.episodes = episodes
+        self.sample_fps = sample_fps
+        self.frame_step = math.ceil(fps / sample_fps)
+        self._fingerprint: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.episodes)
+
+    def name(self, i: int) -> str:
+        return self.episodes[i].name
+
+    def num_sampled(self, i: int) -> int:
+        return math.ceil(len(self.episodes[i].states) / self.frame_step)
+
+    def load(self, i: int) -> SampledEpisode:
+        episode = self.episodes[i]
+        check_episode(episode)
+        step = self.frame_step
+        return SampledEpisode(episode.name, episode.frames[::step], episode.states[::step].astype(np.float32))
+
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:
+            digest = hashlib.sha256(f"in-memory step={self.frame_step}".encode())
+            for episode in self.episodes:
+                digest.update(episode.name.encode())
+                for array in (episode.frames, episode.states):
+                    digest.update(str((getattr(array, "dtype", None), getattr(array, "shape", None))).encode())
+                    digest.update(np.ascontiguousarray(array).tobytes())
+            self._fingerprint = digest.hexdigest()
+        return self._fingerprint
+
+
+class LeRobotEpisodes:
+    """A LeRobot v3.0 dataset folder, one camera, sampled at ``sample_fps`` (reference sampling).
+
+    Sampled frame k is source frame ``k * ceil(fps / sample_fps)``; an 8-frame clip of the reader's
+    :meth:`~sim.lerobot_dataset.LeRobotDataset.sample_clip` starting at frame 0 is sampled frames 0..7.
+    """
+
+    def __init__(self, root: str | Path, camera: str, sample_fps: int = 4) -> None:
+        from sim.lerobot_dataset import LeRobotDataset, LeRobotReaderConfig
+
+        self.root = Path(root)
+        self.sample_fps = sample_fps
+        self.dataset = LeRobotDataset(self.root, LeRobotReaderConfig(camera=camera, sample_fps=sample_fps))
+        self.camera = self.dataset.resolve_camera(camera)
+        self.frame_step = self.dataset.frame_step()
+        self.indices = self.dataset.episode_indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def name(self, i: int) -> str:
+        return f"{self.indices[i]} of {self.root}"
+
+    def num_sampled(self, i: int) -> int:
+        return math.ceil(self.dataset.episode_length(self.indices[i]) / self.frame_step)
+
+    def load(self, i: int) -> SampledEpisode:
+        from sim.lerobot_dataset import DatasetError
+
+        index, name = self.indices[i], self.name(i)
+        try:
+            episode = self.dataset.episode(index)
+            sampled = np.arange(0, episode.length, self.frame_step)
+            frames = episode.frames.select(self.camera, sampled)
+            states = episode.state[sampled]
+        except (DatasetError, OSError, KeyError) as error:
+            raise EpisodeError(name, str(error)) from error
+        result = SampledEpisode(name, frames, states.astype(np.float32))
+        check_episode(result)
+        return result
+
+    def fingerprint(self) -> str:
+        """meta/ file contents + size and modification time of every data and video file."""
+        digest = hashlib.sha256(json.dumps([str(self.root.resolve()), self.camera, self.frame_step]).encode())
+        for path in sorted(p for p in self.root.rglob("*") if p.is_file()):
+            relative = str(path.relative_to(self.root))
+            if relative.startswith("meta/"):
+                digest.update(relative.encode() + path.read_bytes())
+            else:
+                stat = path.stat()
+                digest.update(f"{relative}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+        return digest.hexdigest()
+
+
+class NpzEpisodes(InMemoryEpisodes):
+    """An ``.npz`` with ``frames`` uint8 [E, T, H, W, 3], ``states`` [E, T, 7] and ``fps`` (a scalar)."""
+
+    def __init__(self, path: str | Path, sample_fps: int = 4) -> None:
+        path = Path(path)
+        with np.load(path) as data:
+            missing = [k for k in ("frames", "states", "fps") if k not in data]
+            if missing:
+                raise ValueError(f"{path}: missing arrays {missing}; expected frames [E,T,H,W,3], states [E,T,7], fps")
+            frames, states, fps = data["frames"], data["states"], float(data["fps"])
+        episodes = [SampledEpisode(f"{e} of {path}", frames[e], states[e]) for e in range(len(frames))]
+        super().__init__(episodes, fps=fps, sample_fps=sample_fps)
+
+
+def check_sample_fps(source: EpisodeSource, sample_fps: int) -> None:
+    """The source must be sampled on the clock the config (and so the saved model) declares."""
+    if source.sample_fps != sample_fps:
+        raise ValueError(
+            f"the episodes are sampled at {source.sample_fps} fps but data.sample_fps is {sample_fps}: "
+            "build the source with the config's sample_fps"
+        )
+
+
+class ConcatEpisodes:
+    """Several sources read as one, e.g. one dataset per task or per policy."""
+
+    def __init__(self, sources: Sequence[EpisodeSource]) -> None:
+        if not sources:
+            raise ValueError("ConcatEpisodes needs at least one source")
+        rates = {source.sample_fps for source in sources}
+        if len(rates) != 1:
+            raise ValueError(f"the sources are sampled at different rates {sorted(rates)}; use one sample_fps")
+        self.sources = list(sources)
+        self.sample_fps = rates.pop()
+        self.index = [(s, i) for s, source in enumerate(self.sources) for i in range(len(source))]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def name(self, i: int) -> str:
+        s, j = self.index[i]
+        return self.sources[s].name(j)
+
+    def num_sampled(self, i: int) -> int:
+        s, j = self.index[i]
+        return self.sources[s].num_sampled(j)
+
+    def load(self, i: int) -> SampledEpisode:
+        s, j = self.index[i]
+        return self.sources[s].load(j)
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256("".join(source.fingerprint() for source in self.sources).encode()).hexdigest()
+
+
+def open_one_source(data: str | Path, camera: str, sample_fps: int) -> EpisodeSource:
+    """A LeRobot dataset folder (with ``meta/info.json``) or an ``.npz`` of episodes."""
+    path = Path(data)
+    if path.is_dir():
+        return LeRobotEpisodes(path, camera=camera, sample_fps=sample_fps)
+    if path.suffix == ".npz" and path.is_file():
+        return NpzEpisodes(path, sample_fps=sample_fps)
+    raise FileNotFoundError(
+        f"--data {data}: not a LeRobot dataset folder (meta/info.json, data/, videos/) nor an .npz file of episodes"
+    )
+
+
+def open_episodes(data: str | Path | Sequence[str | Path], camera: str, sample_fps: int) -> EpisodeSource:
+    """``--data``: one or more LeRobot dataset folders / ``.npz`` files, read as one source."""
+    paths = [data] if isinstance(data, (str, Path)) else list(data)
+    sources = [open_one_source(path, camera, sample_fps) for path in paths]
+    return sources[0] if len(sources) == 1 else ConcatEpisodes(sources)

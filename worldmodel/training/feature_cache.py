@@ -1,0 +1,174 @@
+"""Encode every episode once with the frozen encoder; training epochs read tokens from disk.
+
+Layout of one cache entry (a folder named by its key)::
+
+    tokens.f16   float16 [S, N, D] memory-mapped: layer-normed tokens of every sampled frame
+    states.npy   float32 [S, 7]
+    index.json   episodes (name, offset, length), skipped episodes with reasons, the key's parts
+
+``index.json`` is written last and atomically: a folder without it is an interrupted build and is
+rebuilt. The key hashes the encoder file, the encoder config, the preprocessing, the data's
+fingerprint and the cache format, so a cache built from other weights, other frames or another
+preprocessing is never used: it simply lives in another folder.
+
+Each sampled frame is encoded alone, repeated into a 2-frame tubelet (the reference's training
+targets and :meth:`worldmodel.WorldModel.encode_frames` at planning time do the same), so training
+inputs/targets and planning see identical tokens.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from jepa_mpc.atomic import atomic_path, write_text_atomic
+from jepa_mpc.config_io import dataclass_to_dict
+from worldmodel.config import EncoderConfig
+from worldmodel.encoder import VideoEncoder
+from worldmodel.preprocess import preprocess_frames
+from worldmodel.world_model import normalize_tokens
+
+from .episodes import EpisodeError, EpisodeSource
+
+CACHE_FORMAT = "jepa_mpc_features_v1"
+PREPROCESSING = "centre square crop, bilinear resize (align_corners=False), ImageNet normalization; frame repeated into one tubelet; layer-normed tokens"
+
+
+def default_cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "jepa_mpc" / "features"
+
+
+def cache_key(encoder_digest: str, encoder_config: EncoderConfig, data_fingerprint: str) -> str:
+    parts = [CACHE_FORMAT, encoder_digest, json.dumps(dataclass_to_dict(encoder_config), sort_keys=True), PREPROCESSING, data_fingerprint]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+@torch.no_grad()
+def encode_frames(encoder: VideoEncoder, frames: np.ndarray, batch_size: int, device: torch.device) -> Tensor:
+    """uint8 frames ``[T, H, W, 3]`` -> layer-normed tokens ``[T, N, D]`` (float32), each frame alone."""
+    c = encoder.config
+    outputs = []
+    for start in range(0, len(frames), batch_size):
+        images = preprocess_frames(frames[start : start + batch_size], c.img_size, device)  # [b, 3, S, S]
+        clips = images.unsqueeze(2).expand(-1, -1, c.tubelet_size, -1, -1)  # [b, 3, tubelet, S, S]
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            tokens = encoder(clips)  # [b, N, D]
+        outputs.append(normalize_tokens(tokens.float()))
+    return torch.cat(outputs)
+
+
+@dataclass
+class SkippedEpisode:
+    name: str
+    reason: str
+
+
+@dataclass
+class FeatureCache:
+    """Cached tokens ``[S, N, D]`` (float16, memory-mapped) and states ``[S, 7]`` of all kept episodes."""
+
+    folder: Path
+    tokens: np.ndarray
+    states: np.ndarray
+    episodes: list[dict]  # {"name", "offset", "length"} in cache order
+    skipped: list[SkippedEpisode] = field(default_factory=list)
+    built: bool = False  # True when this call encoded the data, False on a cache hit
+
+    @classmethod
+    def open(cls, folder: Path) -> "FeatureCache":
+        index = json.loads((folder / "index.json").read_text())
+        shape = tuple(index["tokens_shape"])
+        tokens = np.memmap(folder / "tokens.f16", dtype=np.float16, mode="r", shape=shape)
+        states = np.load(folder / "states.npy", mmap_mode="r")
+        skipped = [SkippedEpisode(**s) for s in index["skipped"]]
+        return cls(folder, tokens, states, index["episodes"], skipped)
+
+    @property
+    def tokens_per_frame(self) -> int:
+        return self.tokens.shape[1]
+
+
+def build_feature_cache(
+    source: EpisodeSource,
+    encoder: VideoEncoder,
+    encoder_digest: str,
+    cache_root: str | Path,
+    min_length: int,
+    skip_bad: bool = False,
+    batch_size: int = 64,
+    device: torch.device | str = "cpu",
+) -> FeatureCache:
+    """Open the cache entry for this encoder + data, encoding the episodes first if it does not exist.
+
+    Episodes with fewer than ``min_length`` sampled frames (shorter than one clip) are skipped with a
+    warning and recorded; episodes with bad data raise :class:`EpisodeError` naming them, or with
+    ``skip_bad`` are skipped with a warning and recorded (``FeatureCache.skipped``).
+    """
+    device = torch.device(device)
+    key = cache_key(encoder_digest, encoder.config, source.fingerprint())
+    folder = Path(cache_root) / key[:24]
+    if (folder / "index.json").is_file():
+        cache = FeatureCache.open(folder)
+        _warn_skipped(cache.skipped)
+        return cache
+
+    folder.mkdir(parents=True, exist_ok=True)
+    encoder = encoder.to(device).eval()
+    episodes, skipped, all_states = [], [], []
+    offset, token_shape = 0, None
+    with atomic_path(folder / "tokens.f16") as tmp, open(tmp, "wb") as out:
+        for i in tqdm(range(len(source)), desc="encoding episodes", unit="ep", disable=None):
+            name = source.name(i)
+            if source.num_sampled(i) < min_length:
+                skipped.append(SkippedEpisode(name, f"shorter than one clip ({source.num_sampled(i)} < {min_length} sampled frames)"))
+                continue
+            try:
+                episode = source.load(i)
+            except EpisodeError as error:
+                if not skip_bad:
+                    raise
+                skipped.append(SkippedEpisode(name, error.problem))
+                continue
+            tokens = encode_frames(encoder, episode.frames, batch_size, device)  # [T, N, D]
+            if token_shape is None:
+                token_shape = tuple(tokens.shape[1:])
+            out.write(tokens.cpu().to(torch.float16).numpy().tobytes())
+            all_states.append(episode.states.astype(np.float32))
+            episodes.append({"name": name, "offset": offset, "length": episode.length})
+            offset += episode.length
+    if not episodes:
+        reasons = "; ".join(f"{s.name}: {s.reason}" for s in skipped[:5])
+        raise ValueError(f"no usable episode in the data ({len(skipped)} skipped: {reasons})")
+    with atomic_path(folder / "states.npy") as tmp, open(tmp, "wb") as f:
+        np.save(f, np.concatenate(all_states))
+    index = {
+        "format": CACHE_FORMAT,
+        "key": key,
+        "preprocessing": PREPROCESSING,
+        "encoder_digest": encoder_digest,
+        "encoder_config": dataclass_to_dict(encoder.config),
+        "tokens_shape": [offset, *token_shape],
+        "episodes": episodes,
+        "skipped": [vars(s) for s in skipped],
+    }
+    write_text_atomic(folder / "index.json", json.dumps(index, indent=1))
+    cache = FeatureCache.open(folder)
+    cache.built = True
+    _warn_skipped(cache.skipped)
+    return cache
+
+
+def _warn_skipped(skipped: list[SkippedEpisode]) -> None:
+    if skipped:
+        lines = "\n".join(f"  {s.name}: {s.reason}" for s in skipped[:20])
+        more = f"\n  ... ({len(skipped)} in all)" if len(skipped) > 20 else ""
+        warnings.warn(f"skipped {len(skipped)} episode(s):\n{lines}{more}", stacklevel=3)

@@ -1,0 +1,278 @@
+"""``jepa-mpc pretrain``: V-JEPA self-supervised pretraining of a small encoder on a robot's own videos.
+
+One process, then several (torchrun, DDP; gloo on CPU)::
+
+    jepa-mpc pretrain --data datasets/push --preset vit_tiny --out runs/enc --run.steps 2000
+    torchrun --nproc_per_node 4 -m worldmodel.training.pretrain_encoder --data ... --out ...
+
+Per step, for a batch of clips (``clip_frames`` frames at ``sample_fps``; a share of them one frame
+repeated, which is how the world model encodes frames when planning):
+
+1. two multi-block masks per clip (short- and long-range, :mod:`.masking`) split the tubelet tokens
+   into context and targets;
+2. the context encoder sees the context tokens only; the narrow predictor gets them plus a mask
+   token at every target position (:mod:`.masked_model`);
+3. the EMA target encoder sees the whole clip; the loss is the L1 between the predictions and its
+   layer-normed tokens at the target positions, averaged over the two masks;
+4. AdamW steps the context encoder and predictor; the target encoder follows by EMA.
+
+``OUT/encoder.pt`` holds the target encoder (what V-JEPA keeps) with its config: pass it to
+``jepa-mpc train --encoder``. Collapse is watched on held-out clips: the per-dimension standard
+deviation of the encoder's features across clips (a collapsed encoder gives ~0) is logged and reported.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import json
+import sys
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from jepa_mpc.atomic import write_text_atomic
+from jepa_mpc.config_io import dataclass_to_dict
+from worldmodel.config import encoder_preset
+from worldmodel.encoder import VideoEncoder, init_vit_weights
+
+from .cli_config import add_config_arguments, config_from_args
+from .clips import split_episodes
+from .config import PretrainConfig
+from .distributed import DistributedContext, setup_distributed
+from .encoder_checkpoint import save_encoder_checkpoint
+from .episodes import EpisodeSource, check_sample_fps, open_episodes
+from .jepa_objective import FeatureSpread, JepaLoss, draw_masks, ema_update, feature_spread, target_tokens
+from .masked_model import MaskedPredictor, token_grid
+from .metrics import MetricsWriter
+from .optimization import build_optimizer, set_schedules
+from .train_state import load_train_state, save_train_state, set_rng_states
+from .video_clips import VideoClips, step_generator
+
+ENCODER_FILE = "encoder.pt"
+SUMMARY_FILE = "summary.json"
+
+
+
+@dataclass
+class PretrainSummary:
+    out: str
+    rank: int
+    steps: int
+    start_step: int
+    world_size: int
+    train_seconds: float
+    clips_per_second: float
+    final_train_loss: float
+    val_loss: float | None
+    features_at_init: FeatureSpread | None
+    features_final: FeatureSpread | None
+    train_episodes: int
+    val_episodes: int
+    skipped_episodes: list[dict] = field(default_factory=list)
+    metrics: str = ""
+
+    def text(self) -> str:
+        lines = [
+            f"pretrained steps {self.start_step}..{self.steps} on {self.world_size} process(es) in {self.train_seconds:.1f} s "
+            f"({self.clips_per_second:.1f} clips/s); final train loss {self.final_train_loss:.4f}",
+        ]
+        if self.val_loss is not None:
+            lines.append(f"held-out masked-prediction loss {self.val_loss:.4f}")
+        for name, spread in (("random init", self.features_at_init), ("trained", self.features_final)):
+            if spread is not None:
+                lines.append(
+                    f"feature std per dim across held-out clips ({name}): mean {spread.clip_std_mean:.4f}, min {spread.clip_std_min:.4f}, "
+                    f"{spread.dead_dims} collapsed dims; across tokens: mean {spread.token_std_mean:.4f}"
+                )
+        lines.append(f"episodes: {self.train_episodes} train, {self.val_episodes} held out, {len(self.skipped_episodes)} skipped")
+        lines += [f"  skipped {s['name']}: {s['reason']}" for s in self.skipped_episodes[:10]]
+        lines.append(f"encoder: {Path(self.out) / ENCODER_FILE} (use: jepa-mpc train --encoder ...)")
+        return "\n".join(lines)
+
+
+def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+
+
+def pretrain_encoder(config: PretrainConfig, source: EpisodeSource, out: str | Path, resume: bool = False, stop_at: int | None = None) -> PretrainSummary:
+    """Pretrain an encoder; write ``out/encoder.pt``, ``out/train_state.pt``, metrics and ``out/summary.json``."""
+    ctx = setup_distributed(config.run.device)
+    try:
+        return _pretrain(ctx, config, source, Path(out), resume, stop_at)
+    finally:
+        ctx.close()
+
+
+def _pretrain(ctx: DistributedContext, config: PretrainConfig, source: EpisodeSource, out: Path, resume: bool, stop_at: int | None) -> PretrainSummary:
+    run, device = config.run, ctx.device
+    check_sample_fps(source, config.data.sample_fps)
+    if run.threads:
+        torch.set_num_threads(run.threads)
+    e = config.encoder
+    encoder_config = encoder_preset(e.preset, img_size=e.img_size, patch_size=e.patch_size, tubelet_size=e.tubelet_size)
+    with warnings.catch_warnings():
+        if not ctx.is_main:
+            warnings.simplefilter("ignore")
+        data = VideoClips(source, encoder_config.img_size, config.data.clip_frames, skip_bad=config.data.bad_episodes == "skip")
+    train_ids, val_ids = split_episodes(len(data.frames), config.data.val_fraction, int(config.data.val_fraction > 0), run.seed)
+    train_positions = data.positions(train_ids)
+    if len(train_positions) == 0:
+        raise ValueError("no training clip: every usable episode was held out; lower data.val_fraction or add episodes")
+    # Held-out clips for the loss and the collapse check: fixed, half still frames as at planning time.
+    val_positions = data.positions(val_ids)
+    val_positions = val_positions[np.linspace(0, len(val_positions) - 1, min(len(val_positions), run.val_clips)).round().astype(int)] if len(val_positions) else val_positions
+    val_video = data.batch(val_positions, np.arange(len(val_positions)) % 2 == 0) if len(val_positions) else None
+
+    torch.manual_seed(run.seed)  # identical initial weights on every rank
+    encoder = VideoEncoder(encoder_config)
+    init_vit_weights(encoder)
+    m = config.model
+    predictor = MaskedPredictor(encoder_config.dim, m.predictor_dim, m.predictor_depth, m.predictor_heads)
+    init_vit_weights(predictor)
+    target_encoder = copy.deepcopy(encoder).requires_grad_(False)
+    loss_module = JepaLoss(encoder, predictor).to(device)
+    target_encoder.to(device)
+    optimizer = build_optimizer([encoder, predictor], config.optim)
+
+    resume_key = {"config": _resume_config(config), "data": source.fingerprint(), "world_size": ctx.world_size}
+    start_step = 0
+    if resume:
+        state = load_train_state(out, resume_key)
+        encoder.load_state_dict(state["modules"]["encoder"])
+        predictor.load_state_dict(state["modules"]["predictor"])
+        target_encoder.load_state_dict(state["modules"]["target_encoder"])
+        optimizer.load_state_dict(state["optimizer"])
+        start_step = state["step"]
+        if ctx.is_main:
+            set_rng_states(state["rng"])
+    features_at_init = feature_spread(target_encoder, val_video.to(device)) if (val_video is not None and ctx.is_main and not resume) else None
+    model = DistributedDataParallel(loss_module, device_ids=[device.index] if device.type == "cuda" else None) if ctx.enabled else loss_module
+    params = [p for p in loss_module.parameters() if p.requires_grad]
+
+    writer = MetricsWriter(out, start_step=start_step) if ctx.is_main else None
+    end = run.steps if stop_at is None else min(run.steps, stop_at)
+    progress = tqdm(total=run.steps, initial=start_step, desc="pretrain", unit="step", disable=not ctx.is_main or None, dynamic_ncols=True)
+    last_losses: list[float] = []
+    train_seconds, trained_steps, val_loss, features_final = 0.0, 0, None, None
+
+    for step in range(start_step, end):
+        t0 = time.perf_counter()
+        lr, wd = set_schedules(optimizer, step, run.steps, config.optim)
+        generator = step_generator(run.seed, step, ctx.rank)
+        chosen = torch.randint(0, len(train_positions), (run.batch_size,), generator=generator).numpy()
+        still = (torch.rand(run.batch_size, generator=generator) < config.data.still_fraction).numpy()
+        video = data.batch(train_positions[chosen], still).to(device)  # [B, 3, F, S, S]
+        masks = [(c.to(device), t.to(device)) for c, t in draw_masks(config.mask, run.batch_size, token_grid(encoder, video), generator)]
+        with _autocast(device):
+            targets = target_tokens(target_encoder, video)
+            loss = model(video, masks, targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, config.optim.grad_clip if config.optim.grad_clip > 0 else float("inf"))
+        optimizer.step()
+        momentum = m.ema_start + (m.ema_end - m.ema_start) * step / run.steps
+        ema_update(target_encoder, encoder, momentum)
+        (loss_value,) = ctx.mean([loss.item()])
+        if not np.isfinite(loss_value):
+            raise FloatingPointError(f"step {step}: the loss is {loss_value}; lower optim.lr")
+        elapsed = time.perf_counter() - t0
+        train_seconds += elapsed
+        trained_steps += 1
+        last_losses = (last_losses + [loss_value])[-10:]
+        clips_per_s = run.batch_size * ctx.world_size / elapsed
+        if writer is not None:
+            writer.log("train", step, {"loss": loss_value, "lr": lr, "weight_decay": wd, "ema": momentum,
+                                       "grad_norm": float(grad_norm), "clips_per_s": clips_per_s})
+        progress.set_postfix(loss=f"{loss_value:.4f}", clips_s=f"{clips_per_s:.0f}", refresh=False)
+        progress.update(1)
+
+        done = step + 1
+        if ctx.is_main and val_video is not None and ((run.val_every and done % run.val_every == 0) or done == run.steps):
+            val_loss, features_final = _validate(loss_module, target_encoder, val_video, config, device)
+            writer.log("val", done, {"loss": val_loss, "feature_clip_std_mean": features_final.clip_std_mean,
+                                     "feature_clip_std_min": features_final.clip_std_min, "feature_token_std_mean": features_final.token_std_mean})
+            progress.write(f"step {done}: held-out loss {val_loss:.4f}, feature std per dim (mean over dims) {features_final.clip_std_mean:.4f}")
+        if (run.save_every and done % run.save_every == 0) or done == end:
+            if ctx.is_main:
+                save_train_state(out, resume_key, done, {"encoder": encoder, "predictor": predictor, "target_encoder": target_encoder}, optimizer)
+    progress.close()
+    ctx.check_replicas(target_encoder)
+
+    if ctx.is_main and end == run.steps:
+        save_encoder_checkpoint(
+            out / ENCODER_FILE, encoder_config, target_encoder,
+            extra={"context_encoder": encoder.state_dict(), "predictor": predictor.state_dict(),
+                   "pretrain_config": dataclass_to_dict(config), "step": run.steps,
+                   "feature_spread": asdict(features_final) if features_final else None},
+        )
+    summary = PretrainSummary(
+        out=str(out), rank=ctx.rank, steps=end, start_step=start_step, world_size=ctx.world_size,
+        train_seconds=train_seconds,
+        clips_per_second=trained_steps * run.batch_size * ctx.world_size / max(train_seconds, 1e-9),
+        final_train_loss=float(np.mean(last_losses)) if last_losses else float("nan"),
+        val_loss=val_loss, features_at_init=features_at_init, features_final=features_final,
+        train_episodes=len(train_ids), val_episodes=len(val_ids), skipped_episodes=data.skipped,
+        metrics=writer.kind if writer is not None else "",
+    )
+    if writer is not None:
+        writer.close()
+        write_text_atomic(out / SUMMARY_FILE, json.dumps(asdict(summary), indent=1))
+    return summary
+
+
+@torch.no_grad()
+def _validate(loss_module: JepaLoss, target_encoder: VideoEncoder, video: Tensor, config: PretrainConfig, device: torch.device) -> tuple[float, FeatureSpread]:
+    """Masked-prediction loss on the held-out clips (fixed masks) and the spread of the target encoder's features."""
+    generator = torch.Generator().manual_seed(12345)
+    total, count = 0.0, 0
+    for i in range(0, len(video), config.run.batch_size):
+        clip = video[i : i + config.run.batch_size].to(device)
+        masks = [(c.to(device), t.to(device)) for c, t in draw_masks(config.mask, len(clip), token_grid(target_encoder, clip), generator)]
+        with _autocast(device):
+            loss = loss_module(clip, masks, target_tokens(target_encoder, clip))
+        total += loss.item() * len(clip)
+        count += len(clip)
+    return total / count, feature_spread(target_encoder, video.to(device))
+
+
+def _resume_config(config: PretrainConfig) -> dict:
+    values = dataclass_to_dict(config)
+    for name in ("val_every", "save_every", "device", "threads"):
+        values["run"].pop(name)
+    return values
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jepa-mpc pretrain", description="V-JEPA self-supervised pretraining of a small encoder on robot videos",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n", 2)[2])
+    parser.add_argument("--data", required=True, nargs="+", help="one or more LeRobot dataset folders (sim or DROID) or .npz files of episodes, read as one")
+    parser.add_argument("--out", required=True, help="run folder (encoder.pt, train_state.pt, metrics, summary.json)")
+    parser.add_argument("--preset", default=None, help="encoder preset (same as --encoder.preset): vit_micro, vit_tiny, ...")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its train_state.pt")
+    parser.add_argument("--stop-at", type=int, default=None, help="stop after this step, saving the state (resume later)")
+    add_config_arguments(parser, PretrainConfig)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.preset is not None:
+        setattr(args, "encoder.preset", args.preset)
+    config = config_from_args(PretrainConfig, args)
+    source = open_episodes(args.data, camera=config.data.camera, sample_fps=config.data.sample_fps)
+    summary = pretrain_encoder(config, source, args.out, resume=args.resume, stop_at=args.stop_at)
+    if summary.rank == 0:
+        print(summary.text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

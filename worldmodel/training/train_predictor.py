@@ -1,0 +1,350 @@
+"""``jepa-mpc train``: post-train the action-conditioned predictor on a frozen encoder (V-JEPA 2-AC).
+
+One process::
+
+    jepa-mpc train --data datasets/push --encoder runs/enc/encoder.pt --out runs/ac --run.steps 2000
+
+Several processes on one machine (GPUs, or CPU processes with gloo), then several machines::
+
+    torchrun --nproc_per_node 4 -m worldmodel.training.train_predictor --data ... --encoder ... --out ...
+    torchrun --nnodes 2 --node_rank R --rdzv_endpoint HOST:29500 --nproc_per_node 8 \\
+        -m worldmodel.training.train_predictor --data ... --encoder ... --out ...
+
+The encoder runs once over the data (rank 0) and its tokens are cached on disk
+(:mod:`.feature_cache`); every step then reads clips of cached tokens, runs the predictor under
+DistributedDataParallel and minimises the teacher-forcing + rollout L1 loss (:mod:`.losses`).
+``--resume`` continues from ``OUT/train_state.pt`` with the same batches, schedules and RNG states,
+so the loss curve is the one an uninterrupted run draws. The planner's checkpoint is
+``OUT/model.pt`` (load it with :func:`worldmodel.load_world_model`).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from jepa_mpc.atomic import write_text_atomic
+from jepa_mpc.config_io import dataclass_to_dict
+from worldmodel.checkpoint import save_world_model_checkpoint
+from worldmodel.config import PredictorConfig, WorldModelConfig
+from worldmodel.predictor import ActionConditionedPredictor
+
+from .cli_config import add_config_arguments, config_from_args
+from .clips import ClipBatches, ClipReader, clip_span, clip_starts, split_episodes
+from .config import TrainPredictorConfig
+from .distributed import DistributedContext, setup_distributed
+from .encoder_checkpoint import file_digest, load_encoder
+from .episodes import EpisodeSource, check_sample_fps, open_episodes
+from .initialization import init_predictor
+from .feature_cache import FeatureCache, build_feature_cache, default_cache_root
+from .losses import PredictorLoss, no_motion_loss
+from .metrics import MetricsWriter
+from .optimization import build_optimizer, set_schedules
+from .train_state import load_train_state, save_train_state, set_rng_states
+
+MODEL_FILE = "model.pt"
+SUMMARY_FILE = "summary.json"
+
+
+@dataclass
+class ValidationResult:
+    loss: float
+    teacher_forcing: float
+    rollout: float
+    no_motion: float  # teacher-forcing L1 of copying the current frame: what teacher_forcing must beat
+    clips: int
+
+
+@dataclass
+class TrainSummary:
+    out: str
+    rank: int
+    steps: int
+    start_step: int
+    world_size: int
+    train_seconds: float
+    clips_per_second: float  # over all processes, training steps only
+    final_train_loss: float  # mean of the last 10 steps
+    validation: ValidationResult | None
+    train_episodes: int
+    val_episodes: int
+    train_clips: int
+    skipped_episodes: list[dict] = field(default_factory=list)
+    cache_folder: str = ""
+    cache_built: bool = False
+    metrics: str = ""
+
+    def text(self) -> str:
+        lines = [
+            f"trained steps {self.start_step}..{self.steps} on {self.world_size} process(es) in {self.train_seconds:.1f} s "
+            f"({self.clips_per_second:.1f} clips/s)",
+            f"final train loss {self.final_train_loss:.4f}",
+        ]
+        v = self.validation
+        if v is not None:
+            lines.append(
+                f"validation ({v.clips} clips): loss {v.loss:.4f} = teacher forcing {v.teacher_forcing:.4f} + rollout {v.rollout:.4f}; "
+                f"no-motion baseline {v.no_motion:.4f} (teacher forcing / baseline = {v.teacher_forcing / max(v.no_motion, 1e-12):.2f})"
+            )
+        lines.append(f"episodes: {self.train_episodes} train, {self.val_episodes} held out, {len(self.skipped_episodes)} skipped")
+        lines += [f"  skipped {s['name']}: {s['reason']}" for s in self.skipped_episodes[:10]]
+        lines.append(f"feature cache: {self.cache_folder} ({'built' if self.cache_built else 'reused'})")
+        lines.append(f"model: {Path(self.out) / MODEL_FILE}; metrics ({self.metrics}) and summary in {self.out}")
+        return "\n".join(lines)
+
+
+def world_model_config(config: TrainPredictorConfig, encoder_config) -> WorldModelConfig:
+    p = config.predictor
+    predictor = PredictorConfig(
+        img_size=encoder_config.img_size,
+        patch_size=encoder_config.patch_size,
+        encoder_dim=encoder_config.dim,
+        dim=p.dim,
+        depth=p.depth,
+        num_heads=p.num_heads,
+        mlp_ratio=p.mlp_ratio,
+    )
+    return WorldModelConfig(encoder=encoder_config, predictor=predictor, normalize_tokens=True, frame_rate_hz=float(config.data.sample_fps))
+
+
+def _resume_key(config: TrainPredictorConfig, data_fingerprint: str, encoder_digest: str, world_size: int) -> dict:
+    """What must not change between a run and its resumption (logging cadence and device may)."""
+    values = dataclass_to_dict(config)
+    for name in ("val_every", "save_every", "device", "threads"):
+        values["run"].pop(name)
+    values["data"].pop("cache_dir")
+    return {"config": values, "data": data_fingerprint, "encoder": encoder_digest, "world_size": world_size}
+
+
+@torch.no_grad()
+def validate(loss_module: PredictorLoss, reader: ClipReader, starts: np.ndarray, batch_size: int, device: torch.device) -> ValidationResult:
+    """Mean losses over the fixed held-out clips, and the no-motion baseline on the same clips."""
+    loss_module.eval()
+    sums, count = np.zeros(4), 0
+    for i in range(0, len(starts), batch_size):
+        tokens, states, actions = reader.read(starts[i : i + batch_size], device)
+        with _autocast(device):
+            total, teacher, rollout = loss_module(tokens, actions, states)
+        n = len(tokens)
+        sums += n * np.array([total.item(), teacher.item(), rollout.item(), no_motion_loss(tokens).item()])
+        count += n
+    loss_module.train()
+    mean = sums / max(count, 1)
+    return ValidationResult(*mean.tolist(), clips=count)
+
+
+def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    # bf16 on GPUs (the reference's setting); exact float32 on CPU.
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+
+
+def _evenly_spaced(starts: np.ndarray, count: int) -> np.ndarray:
+    if len(starts) <= count:
+        return starts
+    return starts[np.linspace(0, len(starts) - 1, count).round().astype(int)]
+
+
+def _prepare_cache(ctx: DistributedContext, config: TrainPredictorConfig, source: EpisodeSource, encoder, encoder_path: Path) -> FeatureCache:
+    """Rank 0 encodes (or finds) the features; the other ranks wait, then open the same folder."""
+    cache_root = Path(config.data.cache_dir) if config.data.cache_dir else default_cache_root()
+    kwargs = dict(
+        source=source,
+        encoder=encoder,
+        encoder_digest=file_digest(encoder_path),
+        cache_root=cache_root,
+        min_length=clip_span(config.data.clip_steps, encoder.config.tubelet_size),
+        skip_bad=config.data.bad_episodes == "skip",
+        batch_size=config.data.encode_batch_size,
+        device=ctx.device,
+    )
+    if ctx.is_main:
+        cache = build_feature_cache(**kwargs)
+    ctx.barrier()
+    if not ctx.is_main:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # rank 0 already warned about skipped episodes
+            cache = build_feature_cache(**kwargs)
+    return cache
+
+
+def train_predictor(
+    config: TrainPredictorConfig,
+    source: EpisodeSource,
+    encoder_path: str | Path,
+    out: str | Path,
+    resume: bool = False,
+    stop_at: int | None = None,
+    encoder_img_size: int = 256,
+) -> TrainSummary:
+    """Post-train a predictor; write ``out/model.pt``, ``out/train_state.pt``, metrics and ``out/summary.json``.
+
+    Args:
+        source: the episodes (:func:`.episodes.open_episodes` for a folder, or :class:`.episodes.InMemoryEpisodes`).
+        encoder_path: the frozen encoder's checkpoint (:func:`.encoder_checkpoint.load_encoder`).
+        resume: continue from ``out/train_state.pt`` (same config required).
+        stop_at: stop after this step, saving the training state (as a job time limit would).
+        encoder_img_size: input size of a released encoder file (which carries no config).
+    """
+    out, encoder_path = Path(out), Path(encoder_path)
+    ctx = setup_distributed(config.run.device)
+    try:
+        return _train(ctx, config, source, encoder_path, out, resume, stop_at, encoder_img_size)
+    finally:
+        ctx.close()
+
+
+def _train(ctx, config, source, encoder_path, out, resume, stop_at, encoder_img_size) -> TrainSummary:
+    run, device = config.run, ctx.device
+    check_sample_fps(source, config.data.sample_fps)
+    if run.threads:
+        torch.set_num_threads(run.threads)
+    encoder_config, encoder = load_encoder(encoder_path, img_size=encoder_img_size)
+    cache = _prepare_cache(ctx, config, source, encoder, encoder_path)
+    encoder.cpu()
+
+    train_ids, val_ids = split_episodes(len(cache.episodes), config.data.val_fraction, config.data.min_val_episodes, run.seed)
+    span = clip_span(config.data.clip_steps, encoder_config.tubelet_size)
+    train_starts = clip_starts(cache, train_ids, span)
+    val_starts = _evenly_spaced(clip_starts(cache, val_ids, span), run.val_clips)
+    if not len(val_starts) and ctx.is_main:
+        warnings.warn("no held-out episode: validation is skipped (use 2+ episodes and data.val_fraction > 0)", stacklevel=2)
+    reader = ClipReader(cache, config.data.clip_steps, encoder_config.tubelet_size)
+    batches = ClipBatches(train_starts, run.batch_size, ctx.rank, ctx.world_size, run.seed)
+
+    wm_config = world_model_config(config, encoder_config)
+    torch.manual_seed(run.seed)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
+    predictor = ActionConditionedPredictor(wm_config.predictor)
+    init_predictor(predictor, config.predictor.init)
+    # Unused without extrinsics: frozen, so DDP needs no find_unused_parameters and AdamW skips it.
+    predictor.extrinsics_encoder.requires_grad_(wm_config.predictor.use_extrinsics)
+    loss_module = PredictorLoss(predictor, config.loss.rollout_steps).to(device)
+    optimizer = build_optimizer([predictor], config.optim)
+
+    resume_key = _resume_key(config, source.fingerprint(), file_digest(encoder_path), ctx.world_size)
+    start_step = 0
+    if resume:
+        state = load_train_state(out, resume_key)
+        predictor.load_state_dict(state["modules"]["predictor"])
+        optimizer.load_state_dict(state["optimizer"])
+        start_step = state["step"]
+    # Nothing in a step draws random numbers today; seeded per rank for any augmentation added later.
+    if resume and ctx.is_main:
+        set_rng_states(state["rng"])
+    else:
+        torch.manual_seed(run.seed + ctx.rank + start_step)
+    model = DistributedDataParallel(loss_module, device_ids=[device.index] if device.type == "cuda" else None) if ctx.enabled else loss_module
+    params = [p for p in predictor.parameters() if p.requires_grad]
+
+    writer = MetricsWriter(out, start_step=start_step) if ctx.is_main else None
+    last_losses: list[float] = []
+    train_seconds, trained_steps = 0.0, 0
+    end = run.steps if stop_at is None else min(run.steps, stop_at)
+    progress = tqdm(total=run.steps, initial=start_step, desc="train", unit="step", disable=not ctx.is_main or None, dynamic_ncols=True)
+    validation = None
+
+    def save_state(step: int) -> None:
+        if ctx.is_main:
+            save_train_state(out, resume_key, step, {"predictor": predictor}, optimizer)
+
+    for step in range(start_step, end):
+        t0 = time.perf_counter()
+        lr, wd = set_schedules(optimizer, step, run.steps, config.optim)
+        tokens, states, actions = reader.read(batches(step), device)
+        with _autocast(device):
+            total, teacher, rollout = model(tokens, actions, states)
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, config.optim.grad_clip if config.optim.grad_clip > 0 else float("inf"))
+        optimizer.step()
+        loss, teacher_loss, rollout_loss = ctx.mean([total.item(), teacher.item(), rollout.item()])
+        if not np.isfinite(loss):
+            raise FloatingPointError(f"step {step}: the loss is {loss}; lower optim.lr or check the data")
+        elapsed = time.perf_counter() - t0
+        train_seconds += elapsed
+        trained_steps += 1
+        last_losses = (last_losses + [loss])[-10:]
+        clips_per_s = run.batch_size * ctx.world_size / elapsed
+        if writer is not None:
+            writer.log("train", step, {"loss": loss, "teacher_forcing": teacher_loss, "rollout": rollout_loss, "lr": lr, "weight_decay": wd,
+                                       "grad_norm": float(grad_norm), "clips_per_s": clips_per_s})
+        progress.set_postfix(loss=f"{loss:.4f}", clips_s=f"{clips_per_s:.0f}", refresh=False)
+        progress.update(1)
+
+        done = step + 1
+        if ctx.is_main and len(val_starts) and ((run.val_every and done % run.val_every == 0) or done == run.steps):
+            validation = validate(loss_module, reader, val_starts, run.batch_size, device)
+            writer.log("val", done, {"loss": validation.loss, "teacher_forcing": validation.teacher_forcing,
+                                     "rollout": validation.rollout, "no_motion": validation.no_motion})
+            progress.write(f"step {done}: val loss {validation.loss:.4f} (teacher forcing {validation.teacher_forcing:.4f}, "
+                           f"no-motion {validation.no_motion:.4f})")
+        if (run.save_every and done % run.save_every == 0) or done == end:
+            save_state(done)
+    progress.close()
+    ctx.check_replicas(predictor)
+
+    finished = end == run.steps
+    if ctx.is_main and finished:
+        save_world_model_checkpoint(
+            out / MODEL_FILE, wm_config, encoder, predictor,
+            extra={"recipe": "jepa-mpc train (V-JEPA 2-AC post-training)", "train_config": dataclass_to_dict(config), "step": run.steps},
+        )
+    summary = TrainSummary(
+        out=str(out),
+        rank=ctx.rank,
+        steps=end,
+        start_step=start_step,
+        world_size=ctx.world_size,
+        train_seconds=train_seconds,
+        clips_per_second=trained_steps * run.batch_size * ctx.world_size / max(train_seconds, 1e-9),
+        final_train_loss=float(np.mean(last_losses)) if last_losses else float("nan"),
+        validation=validation,
+        train_episodes=len(train_ids),
+        val_episodes=len(val_ids),
+        train_clips=len(train_starts),
+        skipped_episodes=[vars(s) for s in cache.skipped],
+        cache_folder=str(cache.folder),
+        cache_built=cache.built,
+        metrics=writer.kind if writer is not None else "",
+    )
+    if writer is not None:
+        writer.close()
+        write_text_atomic(out / SUMMARY_FILE, json.dumps(asdict(summary), indent=1))
+    return summary
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jepa-mpc train", description="post-train the action-conditioned predictor on a frozen encoder (V-JEPA 2-AC)",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n", 2)[2])
+    parser.add_argument("--data", required=True, nargs="+", help="one or more LeRobot dataset folders (sim or DROID) or .npz files of episodes, read as one")
+    parser.add_argument("--encoder", required=True, help="encoder checkpoint: jepa-mpc pretrain output, a project model.pt, or a released V-JEPA 2 file")
+    parser.add_argument("--out", required=True, help="run folder (model.pt, train_state.pt, metrics, summary.json)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its train_state.pt")
+    parser.add_argument("--stop-at", type=int, default=None, help="stop after this step, saving the state (resume later)")
+    parser.add_argument("--encoder-img-size", type=int, default=256, help="input size of a released encoder file (no config inside)")
+    add_config_arguments(parser, TrainPredictorConfig)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    config = config_from_args(TrainPredictorConfig, args)
+    source = open_episodes(args.data, camera=config.data.camera, sample_fps=config.data.sample_fps)
+    summary = train_predictor(config, source, args.encoder, args.out, resume=args.resume, stop_at=args.stop_at,
+                              encoder_img_size=args.encoder_img_size)
+    if summary.rank == 0:
+        print(summary.text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
