@@ -250,3 +250,20 @@ def open_episodes(data: str | Path | Sequence[str | Path], camera: str, sample_f
     paths = [data] if isinstance(data, (str, Path)) else list(data)
     sources = [open_one_source(path, camera, sample_fps) for path in paths]
     return sources[0] if len(sources) == 1 else ConcatEpisodes(sources)
+
+
+def save_episodes_npz(path: str | Path, episodes: list[SampledEpisode], fps: float) -> None:
+    """Write equal-length episodes as the ``.npz`` :class:`NpzEpisodes` reads (atomically)."""
+    from jepa_mpc.atomic import atomic_path
+
+    lengths = {len(episode.states) for episode in episodes}
+    if len(lengths) != 1:
+        raise ValueError(f"an .npz of episodes needs equal lengths, got {sorted(lengths)}")
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(
+                f,
+                frames=np.stack([np.asarray(e.frames) for e in episodes]),
+                states=np.stack([np.asarray(e.states, dtype=np.float32) for e in episodes]),
+                fps=np.float64(fps),
+            )

@@ -1,0 +1,116 @@
+"""The shipped default world model and the recipe that makes it (``make default-model``).
+
+The released V-JEPA 2 weights cannot be downloaded everywhere, so the project ships its own small
+model, made by its own commands from sim data only:
+
+1. collect scripted-expert and random episodes of the four tasks at 64 x 64, 4 fps;
+2. pretrain a ``vit_micro`` encoder with the V-JEPA objective on those videos;
+3. post-train an action-conditioned predictor on the frozen encoder's features;
+4. evaluate goal-image planning with it (``jepa-mpc eval``) and install it with its numbers.
+
+Every step is a ``jepa-mpc`` command (printed as it runs), so the recipe reads as a list of commands
+and each step can be rerun alone. Collection and training resume where they stopped.
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import shutil
+import time
+from pathlib import Path
+
+DEFAULT_MODEL_DIR = Path(__file__).parent / "default_model"
+DEFAULT_CHECKPOINT = DEFAULT_MODEL_DIR / "model.pt"
+
+IMAGE_SIZE = 64
+# (task, policy, episodes, seed of the first episode). Evaluation seeds start at 1000: never trained on.
+COLLECTION = [
+    ("reach", "expert", 150, 0),
+    ("reach", "random", 60, 2000),
+    ("pickplace", "expert", 60, 3000),
+    ("push", "expert", 40, 4000),
+    ("grasp", "expert", 40, 5000),
+]
+PRETRAIN_FLAGS = [
+    "--preset", "vit_micro", "--encoder.img_size", str(IMAGE_SIZE), "--run.steps", "1500",
+    "--run.batch_size", "16", "--optim.lr", "1e-3", "--optim.warmup_steps", "100",
+]
+TRAIN_FLAGS = [
+    "--predictor.dim", "128", "--predictor.depth", "4", "--predictor.num_heads", "4",
+    "--run.steps", "2000", "--run.batch_size", "32", "--optim.lr", "3e-3", "--optim.warmup_steps", "100",
+]
+EVAL_TASKS = ("reach", "push", "grasp", "pickplace")
+
+
+def resolve_checkpoint(path: str | Path | None) -> Path:
+    """``path``, or the shipped default model when empty; a missing file says how to get one."""
+    chosen = Path(path) if path else DEFAULT_CHECKPOINT
+    if not chosen.is_file():
+        hint = "run `make default-model` to rebuild it" if not path else "check the path"
+        raise FileNotFoundError(f"world model checkpoint {chosen} does not exist: {hint}")
+    return chosen
+
+
+def recipe(work: Path, threads: int, eval_episodes: int) -> list[list[str]]:
+    """The ``jepa-mpc`` commands that make the default model, in order."""
+    datasets = [str(work / "data" / f"{task}_{policy}") for task, policy, _, _ in COLLECTION]
+    steps = [
+        ["collect", "--task", task, "--policy", policy, "--episodes", str(n), "--seed", str(seed),
+         "--out", out, "--sim.image_size", str(IMAGE_SIZE)]
+        for (task, policy, n, seed), out in zip(COLLECTION, datasets)
+    ]
+    threads_flag = ["--run.threads", str(threads)]
+    steps.append(["pretrain", "--data", *datasets, "--out", str(work / "encoder"), *PRETRAIN_FLAGS, *threads_flag])
+    steps.append(["train", "--data", *datasets, "--encoder", str(work / "encoder" / "encoder.pt"),
+                  "--out", str(work / "predictor"), *TRAIN_FLAGS, *threads_flag])
+    steps += [
+        ["eval", "--task", task, "--episodes", str(eval_episodes), "--checkpoint", str(work / "predictor" / "model.pt"),
+         "--device", "cpu", "--out", str(work / "eval" / task)]
+        for task in EVAL_TASKS
+    ]
+    return steps
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="jepa-mpc make-default-model", description=__doc__.splitlines()[0])
+    parser.add_argument("--work", default="runs/default_model", help="folder for data, runs and evaluations")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads for training")
+    parser.add_argument("--eval-episodes", type=int, default=50, help="episodes per task and policy")
+    parser.add_argument("--install", action="store_true", help=f"copy the result into {DEFAULT_MODEL_DIR}")
+    parser.add_argument("--print", dest="print_only", action="store_true", help="print the commands and stop")
+    args = parser.parse_args(argv)
+
+    from jepa_mpc.cli import main as run_command
+
+    work = Path(args.work)
+    commands = recipe(work, args.threads, args.eval_episodes)
+    timings = []
+    for command in commands:
+        print("$ jepa-mpc " + shlex.join(command), flush=True)
+        if args.print_only:
+            continue
+        start = time.perf_counter()
+        code = run_command(command)
+        timings.append((command[0], time.perf_counter() - start))
+        if code:
+            print(f"make-default-model: `jepa-mpc {command[0]}` failed with exit code {code}")
+            return code
+    if args.print_only:
+        return 0
+    for name, seconds in timings:
+        print(f"  {name:>9}: {seconds / 60:.1f} min")
+    if args.install:
+        install(work)
+    return 0
+
+
+def install(work: Path) -> None:
+    """Copy the trained model and its evaluation tables into the package."""
+    DEFAULT_MODEL_DIR.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(work / "predictor" / "model.pt", DEFAULT_CHECKPOINT)
+    for task in EVAL_TASKS:
+        results = work / "eval" / task
+        if (results / "results.json").is_file():
+            shutil.copyfile(results / "results.json", DEFAULT_MODEL_DIR / f"eval_{task}.json")
+            shutil.copyfile(results / "results.md", DEFAULT_MODEL_DIR / f"eval_{task}.md")
+    print(f"installed {DEFAULT_CHECKPOINT} ({DEFAULT_CHECKPOINT.stat().st_size / 2**20:.1f} MB)")

@@ -1,0 +1,263 @@
+"""``jepa-mpc eval``: success rate of goal-image planning in the MuJoCo tasks, with baselines.
+
+Each episode is seeded (``seed``, ``seed + 1``, ...), so every policy meets the same scenes:
+
+- ``world_model``: CEM MPC in the world model's embedding space toward the episode's goal image;
+- ``random``: uniform random actions within the planner's limits (the floor);
+- ``oracle``: the same CEM planner with a perfect model of the end-effector state, planning toward the
+  goal image's true 7-D state (the ceiling: what a perfect world model would reach with this planner).
+
+The world-model share of the gap is ``oracle - world_model``. One env step is one predictor step
+(``config.step_seconds`` of robot time, 0.5 s for 4 fps / 2-frame tubelets), so the env runs at
+``1 / step_seconds`` Hz. Writes ``results.json``, ``results.md`` and a few GIFs to ``--out``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from jepa_mpc.atomic import write_text_atomic
+from jepa_mpc.config_io import add_dataclass_arguments, build_dataclass, flags_to_nested, load_yaml, merge_nested
+from planner.config import PlannerConfig
+
+POLICIES = ("world_model", "random", "oracle")
+# Planner steps (one per predictor step) an episode may take, per task.
+DEFAULT_MAX_STEPS = {"reach": 16, "push": 40, "grasp": 24, "pickplace": 40}
+
+
+@dataclass
+class EvalConfig:
+    task: str = field(default="reach", metadata={"help": "reach, push, grasp or pickplace"})
+    episodes: int = field(default=50, metadata={"help": "seeded episodes per policy"})
+    seed: int = field(default=1000, metadata={"help": "seed of the first episode (held out from training data)"})
+    checkpoint: str = field(default="", metadata={"help": "world model checkpoint; empty = the shipped default model"})
+    device: str = field(default="", metadata={"help": "cpu or cuda; empty = cuda when present"})
+    policies: tuple[str, ...] = field(default=POLICIES, metadata={"help": "which policies to run"})
+    max_steps: int = field(default=0, metadata={"help": "planner steps per episode; 0 = the task's default"})
+    videos: int = field(default=3, metadata={"help": "episodes per policy saved as GIF"})
+    planner: PlannerConfig = field(default_factory=lambda: PlannerConfig(samples=128, iterations=6, topk=12))
+
+    def __post_init__(self) -> None:
+        if self.task not in DEFAULT_MAX_STEPS:
+            raise ValueError(f"task must be one of {sorted(DEFAULT_MAX_STEPS)}, got {self.task!r}")
+        if self.episodes < 1:
+            raise ValueError(f"episodes must be >= 1, got {self.episodes}")
+        unknown = set(self.policies) - set(POLICIES)
+        if unknown:
+            raise ValueError(f"unknown policies {sorted(unknown)}; choose from {POLICIES}")
+
+    @property
+    def steps_per_episode(self) -> int:
+        return self.max_steps or DEFAULT_MAX_STEPS[self.task]
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a success rate (sensible at 0% and 100%, unlike the normal one)."""
+    if trials == 0:
+        return (0.0, 1.0)
+    p = successes / trials
+    denom = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denom
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+# ---------------------------------------------------------------------------------------- policies
+class RandomPolicy:
+    """Uniform random actions inside the planner's translation/gripper limits (rotation held)."""
+
+    def __init__(self, config: PlannerConfig, seed: int) -> None:
+        self.config, self.rng = config, np.random.default_rng(seed)
+
+    def reset(self, goal_image: np.ndarray, goal_state: np.ndarray) -> None:
+        pass
+
+    def act(self, image: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, dict]:
+        direction = self.rng.normal(size=3)
+        translation = direction / np.linalg.norm(direction) * self.config.max_translation * self.rng.uniform() ** (1 / 3)
+        gripper = self.rng.uniform(-self.config.max_gripper, self.config.max_gripper)
+        return np.concatenate([translation, np.zeros(3), [gripper]]).astype(np.float32), {}
+
+
+class PlannerPolicy:
+    """Goal-image MPC with a world model (``world_model``) or with the true state (``oracle``)."""
+
+    def __init__(self, world_model, config: PlannerConfig, state_oracle: bool = False) -> None:
+        from planner.mpc import GoalImageMPC
+
+        self.world_model = world_model
+        self.mpc = GoalImageMPC(world_model, config)
+        self.state_oracle = state_oracle
+
+    def _view(self, image: np.ndarray, state: np.ndarray) -> np.ndarray:
+        # The oracle's "camera" is the analytic model's exact encoding of the true state.
+        return self.world_model.render(state) if self.state_oracle else image
+
+    def reset(self, goal_image: np.ndarray, goal_state: np.ndarray) -> None:
+        self.mpc.set_goal(self._view(goal_image, goal_state))
+
+    def act(self, image: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, dict]:
+        step = self.mpc.act(self._view(image, state), state)
+        return step.action, {"energy": step.energy, "energy_spread": step.energy_spread, "latency_s": step.latency_s}
+
+
+def make_policy(name: str, config: EvalConfig, world_model):
+    if name == "random":
+        return RandomPolicy(config.planner, seed=config.seed)
+    if name == "oracle":
+        from planner.analytic import AnalyticWorldModel
+
+        return PlannerPolicy(AnalyticWorldModel(), config.planner, state_oracle=True)
+    return PlannerPolicy(world_model, config.planner)
+
+
+# ---------------------------------------------------------------------------------------- episodes
+@dataclass
+class EpisodeResult:
+    seed: int
+    success: bool
+    steps: int
+    final_distance: float
+    energies: list[float]
+    latencies_s: list[float]
+
+
+def run_episode(
+    env, policy, seed: int, max_steps: int, record: bool = False, progress: bool = False
+) -> tuple[EpisodeResult, list[np.ndarray]]:
+    """One seeded episode; stops at success. Returns the result and (if ``record``) the video frames."""
+    from tqdm import tqdm
+
+    from jepa_mpc.episode_video import compose_frame
+    from sim.env import EXTERIOR_IMAGE
+
+    obs, info = env.reset(seed=seed)
+    goal_image = info["goal_image"]
+    policy.reset(goal_image, info["goal_state"])
+    energies: list[float] = []
+    latencies: list[float] = []
+    frames = [compose_frame(obs[EXTERIOR_IMAGE], goal_image, energies, max_steps)] if record else []
+    steps = 0
+    bar = tqdm(total=max_steps, desc=f"seed {seed}", unit="step", disable=not progress)
+    while steps < max_steps and not info["is_success"]:
+        action, diagnostics = policy.act(obs[EXTERIOR_IMAGE], obs["state"])
+        obs, _, _, _, info = env.step(action)
+        steps += 1
+        bar.update(1)
+        if "energy" in diagnostics:
+            energies.append(float(diagnostics["energy"]))
+            latencies.append(float(diagnostics["latency_s"]))
+        if record:
+            frames.append(compose_frame(obs[EXTERIOR_IMAGE], goal_image, energies, max_steps))
+    bar.close()
+    result = EpisodeResult(seed, bool(info["is_success"]), steps, float(info["distance"]), energies, latencies)
+    return result, frames
+
+
+def summarize(name: str, results: list[EpisodeResult]) -> dict:
+    successes = sum(r.success for r in results)
+    low, high = wilson_interval(successes, len(results))
+    latencies = np.array([t for r in results for t in r.latencies_s]) if any(r.latencies_s for r in results) else None
+    return {
+        "policy": name,
+        "episodes": len(results),
+        "successes": successes,
+        "success_rate": successes / len(results),
+        "success_ci95": [low, high],
+        "final_distance_mean": float(np.mean([r.final_distance for r in results])),
+        "steps_mean": float(np.mean([r.steps for r in results])),
+        "latency_ms_p50": float(np.percentile(latencies, 50) * 1e3) if latencies is not None else None,
+        "latency_ms_p95": float(np.percentile(latencies, 95) * 1e3) if latencies is not None else None,
+    }
+
+
+def markdown_table(task: str, summaries: list[dict]) -> str:
+    lines = [
+        f"| task | policy | episodes | success | 95% CI | final distance (m) | steps | plan ms p50 / p95 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for s in summaries:
+        latency = "-" if s["latency_ms_p50"] is None else f"{s['latency_ms_p50']:.0f} / {s['latency_ms_p95']:.0f}"
+        low, high = s["success_ci95"]
+        lines.append(
+            f"| {task} | {s['policy']} | {s['episodes']} | {100 * s['success_rate']:.0f}% | "
+            f"{100 * low:.0f}-{100 * high:.0f}% | {s['final_distance_mean']:.3f} | {s['steps_mean']:.1f} | {latency} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def make_env_for_model(task: str, model_config):
+    """The task env rendering at the model's input size, one env step per predictor step."""
+    import gymnasium
+
+    import sim
+    from sim.config import SimConfig
+
+    sim_config = SimConfig(image_size=model_config.encoder.img_size, control_hz=1.0 / model_config.step_seconds)
+    return gymnasium.make(sim.env_id(task), config=sim_config).unwrapped
+
+
+def evaluate_one_episode_setup(config: EvalConfig):
+    """Env, world-model policy and checkpoint path for a single-episode run (the demo)."""
+    from jepa_mpc.default_model import resolve_checkpoint
+    from worldmodel import load_world_model
+
+    checkpoint = resolve_checkpoint(config.checkpoint)
+    world_model = load_world_model(checkpoint, device=config.device or None)
+    env = make_env_for_model(config.task, world_model.config)
+    return env, make_policy("world_model", config, world_model), checkpoint
+
+
+def evaluate(config: EvalConfig, out: Path) -> list[dict]:
+    """Run every policy of ``config`` on the same seeded episodes; write results and GIFs to ``out``."""
+    from tqdm import tqdm
+
+    from jepa_mpc.default_model import resolve_checkpoint
+    from jepa_mpc.episode_video import write_gif
+    from worldmodel import load_world_model
+
+    world_model = load_world_model(resolve_checkpoint(config.checkpoint), device=config.device or None)
+    env = make_env_for_model(config.task, world_model.config)
+    out.mkdir(parents=True, exist_ok=True)
+    summaries = []
+    try:
+        for name in config.policies:
+            policy = make_policy(name, config, world_model)
+            results = []
+            for i in tqdm(range(config.episodes), desc=f"{config.task}/{name}", unit="episode"):
+                record = i < config.videos
+                result, frames = run_episode(env, policy, config.seed + i, config.steps_per_episode, record)
+                results.append(result)
+                if record:
+                    write_gif(out / f"{config.task}_{name}_seed{result.seed}.gif", frames, fps=2.0)
+            summaries.append(summarize(name, results) | {"per_episode": [r.__dict__ for r in results]})
+    finally:
+        env.close()
+    report = {"task": config.task, "checkpoint": str(resolve_checkpoint(config.checkpoint)), "summaries": summaries}
+    write_text_atomic(out / "results.json", json.dumps(report, indent=1))
+    write_text_atomic(out / "results.md", markdown_table(config.task, summaries))
+    return summaries
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="jepa-mpc eval", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", help="YAML file with EvalConfig fields (flags override it)")
+    parser.add_argument("--out", default="eval_out", help="folder for results.json, results.md and GIFs")
+    add_dataclass_arguments(parser, EvalConfig, prefix="")
+    args = parser.parse_args(argv)
+    values = load_yaml(args.config) if args.config else {}
+    flags = {k: v for k, v in vars(args).items() if k not in ("config", "out") and "." not in k}
+    values = merge_nested(values, flags)
+    values = merge_nested(values, {"planner": flags_to_nested(args, "planner")})
+    config = build_dataclass(EvalConfig, values, where="eval config")
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    summaries = evaluate(config, Path(args.out))
+    print(markdown_table(config.task, summaries))
+    print(f"results: {Path(args.out).resolve()}/results.md, results.json and GIFs")
+    return 0

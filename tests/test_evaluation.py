@@ -1,0 +1,80 @@
+"""The evaluation and the demo, end to end on real MuJoCo episodes (tiny random-weight model, few steps)."""
+from __future__ import annotations
+
+import json
+
+import imageio.v2 as imageio
+import pytest
+
+from jepa_mpc.cli import main as cli_main
+from jepa_mpc.default_model import DEFAULT_CHECKPOINT
+from jepa_mpc.evaluate import wilson_interval
+from worldmodel import (
+    EncoderConfig,
+    PredictorConfig,
+    WorldModelConfig,
+    build_world_model,
+    load_world_model,
+    save_world_model_checkpoint,
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    config = WorldModelConfig(
+        encoder=EncoderConfig(img_size=32, dim=32, depth=1, num_heads=2),
+        predictor=PredictorConfig(img_size=32, encoder_dim=32, dim=32, depth=1, num_heads=2),
+    )
+    model = build_world_model(config, seed=0)
+    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    save_world_model_checkpoint(path, config, model.encoder, model.predictor)
+    return path
+
+
+def test_wilson_interval():
+    low, high = wilson_interval(0, 10)
+    assert low == 0.0 and 0.25 < high < 0.35
+    low, high = wilson_interval(50, 50)
+    assert 0.9 < low < 0.95 and high == 1.0
+    low, high = wilson_interval(25, 50)
+    assert low < 0.5 < high
+
+
+def test_eval_writes_tables_and_videos_for_every_policy(tmp_path, tiny_checkpoint):
+    out = tmp_path / "eval"
+    argv = ["eval", "--task", "reach", "--episodes", "2", "--max_steps", "2", "--videos", "1",
+            "--checkpoint", str(tiny_checkpoint), "--device", "cpu", "--out", str(out),
+            "--planner.samples", "8", "--planner.iterations", "1", "--planner.topk", "2"]
+    assert cli_main(argv) == 0
+    report = json.loads((out / "results.json").read_text())
+    policies = [s["policy"] for s in report["summaries"]]
+    assert policies == ["world_model", "random", "oracle"]
+    for summary in report["summaries"]:
+        assert summary["episodes"] == 2
+        low, high = summary["success_ci95"]
+        assert 0.0 <= low <= summary["success_rate"] <= high <= 1.0
+        # the same seeded scenes for every policy
+        assert [e["seed"] for e in summary["per_episode"]] == [1000, 1001]
+    world_model = report["summaries"][0]
+    assert world_model["latency_ms_p50"] > 0 and len(world_model["per_episode"][0]["energies"]) >= 1
+    table = (out / "results.md").read_text()
+    assert table.count("| reach |") == 3
+    gif = imageio.mimread(out / "reach_world_model_seed1000.gif")
+    assert len(gif) >= 2 and gif[0].shape[1] > gif[0].shape[0]  # view | goal side by side
+
+
+def test_demo_writes_a_video_and_a_summary(tmp_path, tiny_checkpoint, capsys):
+    out = tmp_path / "demo"
+    assert cli_main(["demo", "--checkpoint", str(tiny_checkpoint), "--max-steps", "2", "--device", "cpu", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] >= 1 and isinstance(summary["success"], bool)
+    assert summary["planning_latency_ms"]["p50"] > 0
+    assert len(imageio.mimread(out / "episode.gif")) == summary["steps"] + 1
+    assert str((out / "episode.gif").resolve()) in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not DEFAULT_CHECKPOINT.is_file(), reason="the default model is not built yet")
+def test_shipped_default_model_loads_and_states_its_time_base():
+    model = load_world_model(DEFAULT_CHECKPOINT, device="cpu")
+    assert model.config.step_seconds == pytest.approx(0.5)
+    assert DEFAULT_CHECKPOINT.stat().st_size < 30 * 2**20
