@@ -26,7 +26,7 @@ test: venv
 	$(PY) -m pytest -q tests
 
 default-model: venv
-	$(VENV)/bin/jepa-mpc make-default-model
+	$(VENV)/bin/jepa-mpc make-default-model --install
 
 bench: venv
 	$(PY) bench/plan_speed.py

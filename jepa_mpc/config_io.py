@@ -107,11 +107,22 @@ def build_dataclass(cls: type[T], values: dict[str, Any] | None = None, where: s
             continue
         value, tp = values[field.name], hints[field.name]
         if dataclasses.is_dataclass(tp) and isinstance(value, dict):
+            # A nested dict overrides the field's own default (which may differ from tp's defaults).
+            if field.default_factory is not dataclasses.MISSING:
+                value = merge_nested(_shallow_fields(field.default_factory()), value)
             value = build_dataclass(tp, value, where=f"{where}.{field.name}")
         elif typing.get_origin(_leaf_type(tp)) is tuple and isinstance(value, list):
             value = tuple(value)
         kwargs[field.name] = value
     return cls(**kwargs)
+
+
+def _shallow_fields(obj: Any) -> dict[str, Any]:
+    """The field values of a dataclass instance, nested dataclasses as dicts (tuples kept)."""
+    return {
+        f.name: _shallow_fields(v) if dataclasses.is_dataclass(v := getattr(obj, f.name)) else v
+        for f in dataclasses.fields(obj)
+    }
 
 
 def dataclass_to_dict(obj: Any) -> dict[str, Any]:

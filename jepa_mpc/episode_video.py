@@ -25,13 +25,13 @@ def _upscale(image: np.ndarray, size: int = PANEL) -> np.ndarray:
 def energy_panel(energies: list[float], total_steps: int, width: int, height: int = 96) -> np.ndarray:
     """A small plot of the executed plan's energy per step, uint8 ``[height, width, 3]``."""
     fig = plt.figure(figsize=(width / 100, height / 100), dpi=100)
-    ax = fig.add_axes((0.1, 0.25, 0.87, 0.65))
+    ax = fig.add_axes((0.1, 0.22, 0.87, 0.56))
     ax.plot(range(len(energies)), energies, color="tab:blue", marker=".")
     ax.set_xlim(0, max(total_steps - 1, 1))
     if energies:
         low, high = min(energies), max(energies)
         ax.set_ylim(low - 0.05 * (high - low + 1e-6), high + 0.05 * (high - low + 1e-6))
-    ax.set_title("energy (mean L1 to goal tokens)", fontsize=7)
+    ax.set_title("left: camera now, right: goal image; energy = mean L1 to goal tokens", fontsize=7)
     ax.tick_params(labelsize=6)
     fig.canvas.draw()
     panel = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()

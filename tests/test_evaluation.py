@@ -63,9 +63,10 @@ def test_eval_writes_tables_and_videos_for_every_policy(tmp_path, tiny_checkpoin
     assert len(gif) >= 2 and gif[0].shape[1] > gif[0].shape[0]  # view | goal side by side
 
 
-def test_demo_writes_a_video_and_a_summary(tmp_path, tiny_checkpoint, capsys):
+def test_demo_with_the_shipped_model_writes_a_video_and_a_summary(tmp_path, capsys):
+    """`make demo` in a reduced form: the default model, one short episode."""
     out = tmp_path / "demo"
-    assert cli_main(["demo", "--checkpoint", str(tiny_checkpoint), "--max-steps", "2", "--device", "cpu", "--out", str(out)]) == 0
+    assert cli_main(["demo", "--max-steps", "2", "--device", "cpu", "--out", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] >= 1 and isinstance(summary["success"], bool)
     assert summary["planning_latency_ms"]["p50"] > 0
@@ -73,8 +74,17 @@ def test_demo_writes_a_video_and_a_summary(tmp_path, tiny_checkpoint, capsys):
     assert str((out / "episode.gif").resolve()) in capsys.readouterr().out
 
 
-@pytest.mark.skipif(not DEFAULT_CHECKPOINT.is_file(), reason="the default model is not built yet")
 def test_shipped_default_model_loads_and_states_its_time_base():
     model = load_world_model(DEFAULT_CHECKPOINT, device="cpu")
     assert model.config.step_seconds == pytest.approx(0.5)
     assert DEFAULT_CHECKPOINT.stat().st_size < 30 * 2**20
+
+
+def test_default_model_recipe_is_a_list_of_registered_commands(capsys):
+    from jepa_mpc.cli import COMMANDS
+
+    assert cli_main(["make-default-model", "--print", "--work", "runs/x"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("$ jepa-mpc ")]
+    names = [line.split()[2] for line in lines]
+    assert names[:5] == ["collect"] * 5 and names[5:7] == ["pretrain", "train"] and names[7:] == ["eval"] * 4
+    assert set(names) <= set(COMMANDS)

@@ -326,3 +326,43 @@ def test_sim_and_planner_close_the_loop_and_every_command_is_executed(graph, tin
     wait_until(future.done, 10, "the sim's ~/reset service")
     assert future.result().success, future.result().message
     wait_until(lambda: planner.inputs.samples["goal"].stamp_s > goal_before, 10, "the new episode's goal image")
+
+
+@pytest.mark.timeout(180)
+def test_default_model_drives_the_sim_closer_to_the_reach_goal(graph):
+    """The shipped default model, through both nodes, moves the arm toward the goal image's pose."""
+    from jepa_mpc.default_model import DEFAULT_CHECKPOINT
+    from ros_nodes.sim_node import SimNode
+
+    assert DEFAULT_CHECKPOINT.is_file(), "the default model ships with the package (jepa_mpc/default_model/model.pt)"
+    sim = graph.start(
+        lambda ctx: SimNode(
+            context=ctx,
+            parameter_overrides=[
+                Parameter("task", value="reach"),
+                Parameter("seed", value=1001),  # an evaluation seed: not in the training data
+                Parameter("sim.image_size", value=64),
+                Parameter("sim.control_hz", value=2.0),
+                Parameter("camera_hz", value=10.0),
+                Parameter("state_hz", value=20.0),
+            ],
+        )
+    )
+
+    def distance_to_goal() -> float:
+        return float(np.linalg.norm(sim.observation["state"][:3] - sim.env.unwrapped.goal_state[:3]))
+
+    start = distance_to_goal()
+    graph.start(
+        lambda ctx: PlannerNode(
+            context=ctx,
+            parameter_overrides=planner_parameters(
+                "",  # the default model
+                **{"planner.samples": 96, "planner.iterations": 5, "planner.topk": 10,
+                   "safety.workspace_low": [0.3, -0.3, 0.012], "safety.workspace_high": [0.72, 0.3, 0.45]},
+            ),
+        )
+    )
+    wait_until(lambda: sim.executed_commands >= 8 or sim.success, 150, "8 executed commands or success")
+    end = distance_to_goal()
+    assert end < start - 0.03, f"distance to the goal went from {start:.3f} m to {end:.3f} m"

@@ -109,3 +109,14 @@ def test_euler_round_trip_and_roll_across_pi():
 def test_gripper_is_clipped():
     state = torch.tensor([0, 0, 0, 0, 0, 0, 0.9])
     assert apply_action(state, torch.tensor([0, 0, 0, 0, 0, 0, 0.5]))[6].item() == 1.0
+
+
+def test_configs_reject_bad_sizes_naming_the_field():
+    from worldmodel import EncoderConfig, WorldModelConfig
+
+    with pytest.raises(ValueError, match="EncoderConfig.dim 100 is not divisible by num_heads 3"):
+        EncoderConfig(dim=100, num_heads=3)
+    with pytest.raises(ValueError, match="PredictorConfig.depth must be positive"):
+        PredictorConfig(depth=0)
+    with pytest.raises(ValueError, match="predictor.encoder_dim 1408 != encoder.dim 96"):
+        WorldModelConfig(encoder=EncoderConfig(dim=96, depth=2, num_heads=2))

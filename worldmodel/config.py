@@ -8,6 +8,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+def _check_transformer_sizes(config, positive: tuple[str, ...]) -> None:
+    """Shared checks of the encoder and predictor configs; errors name the class, field and value."""
+    name = type(config).__name__
+    for field_name in positive:
+        if int(getattr(config, field_name)) <= 0:
+            raise ValueError(f"{name}.{field_name} must be positive, got {getattr(config, field_name)}")
+    if config.img_size % config.patch_size:
+        raise ValueError(f"{name}.img_size {config.img_size} is not a multiple of patch_size {config.patch_size}")
+    if config.dim % config.num_heads:
+        raise ValueError(f"{name}.dim {config.dim} is not divisible by num_heads {config.num_heads}")
+
+
 @dataclass
 class EncoderConfig:
     """Video ViT encoder (V-JEPA 2): 3-D patch embedding, RoPE blocks, final LayerNorm."""
@@ -22,13 +34,7 @@ class EncoderConfig:
     qkv_bias: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("img_size", "patch_size", "tubelet_size", "dim", "depth", "num_heads"):
-            if int(getattr(self, name)) <= 0:
-                raise ValueError(f"EncoderConfig.{name} must be positive, got {getattr(self, name)}")
-        if self.img_size % self.patch_size:
-            raise ValueError(f"EncoderConfig.img_size {self.img_size} is not a multiple of patch_size {self.patch_size}")
-        if self.dim % self.num_heads:
-            raise ValueError(f"EncoderConfig.dim {self.dim} is not divisible by num_heads {self.num_heads}")
+        _check_transformer_sizes(self, ("img_size", "patch_size", "tubelet_size", "dim", "depth", "num_heads"))
 
     @property
     def mlp_hidden_dim(self) -> int:
@@ -78,13 +84,7 @@ class PredictorConfig:
     use_extrinsics: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("img_size", "patch_size", "encoder_dim", "dim", "depth", "num_heads", "action_dim"):
-            if int(getattr(self, name)) <= 0:
-                raise ValueError(f"PredictorConfig.{name} must be positive, got {getattr(self, name)}")
-        if self.img_size % self.patch_size:
-            raise ValueError(f"PredictorConfig.img_size {self.img_size} is not a multiple of patch_size {self.patch_size}")
-        if self.dim % self.num_heads:
-            raise ValueError(f"PredictorConfig.dim {self.dim} is not divisible by num_heads {self.num_heads}")
+        _check_transformer_sizes(self, ("img_size", "patch_size", "encoder_dim", "dim", "depth", "num_heads", "action_dim"))
 
     @property
     def mlp_hidden_dim(self) -> int:
