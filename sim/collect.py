@@ -1,4 +1,4 @@
-"""``jepa-mpc collect``: record episodes of a sim task as a LeRobot v3.0 dataset (sim/lerobot_dataset.py).
+"""``jepa-mpc collect``: record episodes of a sim task as a LeRobot v3.0 dataset (sim/lerobot_writer.py).
 
     jepa-mpc collect --task pickplace --episodes 200 --out data/pickplace --workers 2
     jepa-mpc collect --task push --episodes 50 --out data/push64 --sim.image_size 64 --policy random

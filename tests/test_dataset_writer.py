@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import sim.lerobot_dataset as lerobot_dataset
+import sim.lerobot_writer as lerobot_writer
 from sim.lerobot_dataset import DatasetError, LeRobotDataset, LeRobotDatasetWriter
 from worldmodel.pose import actions_from_states
 
@@ -133,7 +134,7 @@ def test_resume(tmp_path: Path) -> None:
 def test_interrupted_write_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
     """The second camera's encoding fails after the first camera's video was committed."""
     writer = LeRobotDatasetWriter(tmp_path, fps=FPS, cameras=CAMERAS)
-    real_encode, calls = lerobot_dataset.encode_video, []
+    real_encode, calls = lerobot_writer.encode_video, []
 
     def encode_then_fail(path, frames, fps):
         calls.append(path)
@@ -141,12 +142,12 @@ def test_interrupted_write_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
         if len(calls) == 2:
             raise KeyboardInterrupt("simulated interruption while writing a video")
 
-    monkeypatch.setattr(lerobot_dataset, "encode_video", encode_then_fail)
+    monkeypatch.setattr(lerobot_writer, "encode_video", encode_then_fail)
     with pytest.raises(KeyboardInterrupt):
         writer.write_episode(0, **make_episode(0, 8))
     assert not writer.has_episode(0)
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()) == ["meta/info.json"]
-    monkeypatch.setattr(lerobot_dataset, "encode_video", real_encode)
+    monkeypatch.setattr(lerobot_writer, "encode_video", real_encode)
     writer.write_episode(0, **make_episode(0, 8))
     assert writer.has_episode(0)
 

@@ -1,0 +1,59 @@
+"""What the LeRobot v3.0 dataset writer (sim/lerobot_writer.py) and reader (sim/lerobot_dataset.py) share:
+the on-disk layout, feature names, the camera-name mapping and the error type.
+
+Layout (``root/``), as LeRobot 0.4 writes it::
+
+    meta/info.json                 codebase_version "v3.0", fps, features, path templates, totals
+    meta/stats.json                per-feature min/max/mean/std/count/q01..q99 over the dataset
+    meta/tasks.parquet             task string (pandas index) -> task_index
+    meta/episodes/chunk-000/file-000.parquet   one row per episode: length, the data file that
+                                   holds it, and per camera the mp4 and [from_timestamp, to_timestamp)
+    data/chunk-CCC/file-FFF.parquet            one row per frame (many episodes may share a file)
+    videos/<camera feature>/chunk-CCC/file-FFF.mp4
+
+Feature names follow LeRobot's DROID port, so :class:`~sim.lerobot_dataset.LeRobotDataset` reads both
+with one code path (docs/dataset.md lists them).
+
+The 7-D state is ``observation.state.cartesian_position`` (x, y, z, extrinsic xyz Euler) +
+``observation.state.gripper_position``; the convention is worldmodel/pose.py's.
+"""
+from __future__ import annotations
+
+CODEBASE_VERSION = "v3.0"
+CHUNKS_SIZE = 1000
+DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
+VIDEO_PATH = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
+EPISODES_PATH = "meta/episodes/chunk-000/file-000.parquet"
+
+CARTESIAN_STATE = "observation.state.cartesian_position"
+GRIPPER_STATE = "observation.state.gripper_position"
+SUCCESS = "is_episode_successful"
+LANGUAGE = "language_instruction"
+EPISODE_SEED = "episode_seed"  # ours only: the env seed that reproduces the episode
+# Our writer's "action" is the commanded 7-D delta action; DROID's is 8-D joint velocities + gripper.
+COMMANDED_ACTION = "action"
+
+# DROID's RLDS camera names (what sim collection uses) -> the feature names of its LeRobot port.
+DROID_CAMERA_FEATURES = {
+    "exterior_image_1_left": "observation.images.exterior_1_left",
+    "exterior_image_2_left": "observation.images.exterior_2_left",
+    "wrist_image_left": "observation.images.wrist_left",
+}
+POSE_AXES = ["x", "y", "z", "roll", "pitch", "yaw"]
+ACTION_AXES = ["dx", "dy", "dz", "droll", "dpitch", "dyaw", "dgripper"]
+
+
+def camera_feature_name(camera: str) -> str:
+    """A camera name as the writer takes it -> its LeRobot feature key.
+
+    DROID RLDS names map to DROID-LeRobot names (``exterior_image_1_left`` ->
+    ``observation.images.exterior_1_left``); a full feature key is kept; any other name ``cam``
+    becomes ``observation.images.cam``.
+    """
+    if camera in DROID_CAMERA_FEATURES:
+        return DROID_CAMERA_FEATURES[camera]
+    return camera if camera.startswith("observation.images.") else f"observation.images.{camera}"
+
+
+class DatasetError(ValueError):
+    """Bad data on disk or bad input to the writer; the message names the episode and the file."""
