@@ -18,9 +18,10 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Iterator, Protocol, Sequence
 
 import numpy as np
+from tqdm import tqdm
 
 
 class EpisodeError(ValueError):
@@ -199,6 +200,35 @@ def check_sample_fps(source: EpisodeSource, sample_fps: int) -> None:
             f"the episodes are sampled at {source.sample_fps} fps but data.sample_fps is {sample_fps}: "
             "build the source with the config's sample_fps"
         )
+
+
+@dataclass
+class SkippedEpisode:
+    name: str
+    reason: str
+
+
+def usable_episodes(
+    source: EpisodeSource, min_length: int, skip_bad: bool, skipped: list[SkippedEpisode], desc: str
+) -> Iterator[SampledEpisode]:
+    """The episodes of ``source`` long enough for one clip and with good data, loaded one by one.
+
+    Short episodes are appended to ``skipped`` (never padded); an episode with bad data raises its
+    :class:`EpisodeError`, or with ``skip_bad`` is appended to ``skipped`` too.
+    """
+    for i in tqdm(range(len(source)), desc=desc, unit="ep", disable=None):
+        name = source.name(i)
+        if source.num_sampled(i) < min_length:
+            skipped.append(SkippedEpisode(name, f"shorter than one clip ({source.num_sampled(i)} < {min_length} sampled frames)"))
+            continue
+        try:
+            episode = source.load(i)
+        except EpisodeError as error:
+            if not skip_bad:
+                raise
+            skipped.append(SkippedEpisode(name, error.problem))
+            continue
+        yield episode
 
 
 class ConcatEpisodes:

@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
-from tqdm import tqdm
 
 from jepa_mpc.atomic import atomic_path, write_text_atomic
 from jepa_mpc.config_io import dataclass_to_dict
@@ -36,7 +35,7 @@ from worldmodel.encoder import VideoEncoder
 from worldmodel.preprocess import preprocess_frames
 from worldmodel.world_model import normalize_tokens
 
-from .episodes import EpisodeError, EpisodeSource
+from .episodes import EpisodeSource, SkippedEpisode, usable_episodes
 
 CACHE_FORMAT = "jepa_mpc_features_v1"
 PREPROCESSING = "centre square crop, bilinear resize (align_corners=False), ImageNet normalization; frame repeated into one tubelet; layer-normed tokens"
@@ -64,12 +63,6 @@ def encode_frames(encoder: VideoEncoder, frames: np.ndarray, batch_size: int, de
             tokens = encoder(clips)  # [b, N, D]
         outputs.append(normalize_tokens(tokens.float()))
     return torch.cat(outputs)
-
-
-@dataclass
-class SkippedEpisode:
-    name: str
-    reason: str
 
 
 @dataclass
@@ -126,24 +119,13 @@ def build_feature_cache(
     episodes, skipped, all_states = [], [], []
     offset, token_shape = 0, None
     with atomic_path(folder / "tokens.f16") as tmp, open(tmp, "wb") as out:
-        for i in tqdm(range(len(source)), desc="encoding episodes", unit="ep", disable=None):
-            name = source.name(i)
-            if source.num_sampled(i) < min_length:
-                skipped.append(SkippedEpisode(name, f"shorter than one clip ({source.num_sampled(i)} < {min_length} sampled frames)"))
-                continue
-            try:
-                episode = source.load(i)
-            except EpisodeError as error:
-                if not skip_bad:
-                    raise
-                skipped.append(SkippedEpisode(name, error.problem))
-                continue
+        for episode in usable_episodes(source, min_length, skip_bad, skipped, desc="encoding episodes"):
             tokens = encode_frames(encoder, episode.frames, batch_size, device)  # [T, N, D]
             if token_shape is None:
                 token_shape = tuple(tokens.shape[1:])
             out.write(tokens.cpu().to(torch.float16).numpy().tobytes())
             all_states.append(episode.states.astype(np.float32))
-            episodes.append({"name": name, "offset": offset, "length": episode.length})
+            episodes.append({"name": episode.name, "offset": offset, "length": episode.length})
             offset += episode.length
     if not episodes:
         reasons = "; ".join(f"{s.name}: {s.reason}" for s in skipped[:5])

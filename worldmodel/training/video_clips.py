@@ -12,11 +12,10 @@ import warnings
 import numpy as np
 import torch
 from torch import Tensor
-from tqdm import tqdm
 
 from worldmodel.preprocess import preprocess_frames
 
-from .episodes import EpisodeError, EpisodeSource
+from .episodes import EpisodeSource, SkippedEpisode, usable_episodes
 
 
 
@@ -30,21 +29,11 @@ class VideoClips:
         self.clip_frames = clip_frames
         self.frames: list[Tensor] = []
         self.names: list[str] = []
-        self.skipped: list[dict] = []
-        for i in tqdm(range(len(source)), desc="loading episodes", unit="ep", disable=None):
-            name = source.name(i)
-            if source.num_sampled(i) < clip_frames:
-                self.skipped.append({"name": name, "reason": f"shorter than one clip ({source.num_sampled(i)} < {clip_frames} sampled frames)"})
-                continue
-            try:
-                episode = source.load(i)
-            except EpisodeError as error:
-                if not skip_bad:
-                    raise
-                self.skipped.append({"name": name, "reason": error.problem})
-                continue
+        skipped: list[SkippedEpisode] = []
+        for episode in usable_episodes(source, clip_frames, skip_bad, skipped, desc="loading episodes"):
             self.frames.append(preprocess_frames(episode.frames, img_size).to(torch.float16))
-            self.names.append(name)
+            self.names.append(episode.name)
+        self.skipped = [vars(s) for s in skipped]
         if not self.frames:
             raise ValueError(f"no usable episode in the data ({len(self.skipped)} skipped: {self.skipped[:3]})")
         if self.skipped:
