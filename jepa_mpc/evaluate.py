@@ -179,7 +179,7 @@ def summarize(name: str, results: list[EpisodeResult]) -> dict:
 
 def markdown_table(task: str, summaries: list[dict]) -> str:
     lines = [
-        f"| task | policy | episodes | success | 95% CI | final distance (m) | steps | plan ms p50 / p95 |",
+        "| task | policy | episodes | success | 95% CI | final distance (m) | steps | plan ms p50 / p95 |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for s in summaries:
