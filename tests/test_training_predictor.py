@@ -27,13 +27,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 DROID = FIXTURES / "lerobot_droid_mini"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # The dev box's 2 cores are shared: one thread per process avoids oversubscription stalls.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -22,12 +22,7 @@ from worldmodel.training.pretrain_encoder import pretrain_encoder
 from worldmodel.training.synthetic import moving_square_episodes
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
