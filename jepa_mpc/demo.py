@@ -39,7 +39,7 @@ def main(argv: list[str]) -> int:
     env, policy, checkpoint = evaluate_one_episode_setup(config)
     print(f"demo: task {args.task}, seed {args.seed}, model {checkpoint}")
     try:
-        result, frames = run_episode(env, policy, args.seed, config.steps_per_episode, record=True, progress=True)
+        result, frames = run_episode(env, policy, args.seed, config, record=True, progress=True)
     finally:
         env.close()
 

@@ -7,6 +7,10 @@ Each episode is seeded (``seed``, ``seed + 1``, ...), so every policy meets the 
 - ``oracle``: the same CEM planner with a perfect model of the end-effector state, planning toward the
   goal image's true 7-D state (the ceiling: what a perfect world model would reach with this planner).
 
+Multi-stage tasks (push, grasp, pickplace) are planned through the task's sub-goal images, each
+the goal for a number of steps (``planner.subgoals``), as the reference plans pick-and-place;
+``--subgoals false`` plans toward the final goal image alone.
+
 The world-model share of the gap is ``oracle - world_model``. One env step is one predictor step
 (``config.step_seconds`` of robot time, 0.5 s for 4 fps / 2-frame tubelets), so the env runs at
 ``1 / step_seconds`` Hz. Writes ``results.json``, ``results.md`` and a few GIFs to ``--out``.
@@ -25,10 +29,20 @@ import numpy as np
 from jepa_mpc.atomic import write_text_atomic
 from jepa_mpc.config_io import add_dataclass_arguments, build_dataclass, flags_to_nested, load_yaml, merge_nested
 from planner.config import PlannerConfig
+from planner.subgoals import GoalSequence
 
 POLICIES = ("world_model", "random", "oracle")
 # Planner steps (one per predictor step) an episode may take, per task.
 DEFAULT_MAX_STEPS = {"reach": 16, "push": 40, "grasp": 24, "pickplace": 40}
+# Planner settings of the multi-stage tasks, under the flags and the YAML file. With sub-goals a
+# few centimetres apart, the terminal energy alone lets the first of two planned steps wander (the
+# second step comes back), and a grasp needs the hand turned to the cube: both stop a true-state
+# oracle from grasping (docs/benchmarks.md has the numbers).
+TASK_PLANNER = {
+    "push": {"energy": "terminal+intermediate"},
+    "grasp": {"energy": "terminal+intermediate", "plan_rotation": True},
+    "pickplace": {"energy": "terminal+intermediate", "plan_rotation": True},
+}
 
 
 @dataclass
@@ -39,7 +53,11 @@ class EvalConfig:
     checkpoint: str = field(default="", metadata={"help": "world model checkpoint; empty = the shipped default model"})
     device: str = field(default="", metadata={"help": "cpu or cuda; empty = cuda when present"})
     policies: tuple[str, ...] = field(default=POLICIES, metadata={"help": "which policies to run"})
-    max_steps: int = field(default=0, metadata={"help": "planner steps per episode; 0 = the task's default"})
+    max_steps: int = field(
+        default=0, metadata={"help": "planner steps per episode; 0 = the task's default or the sub-goal schedule's"}
+    )
+    subgoals: bool = field(default=True, metadata={"help": "plan through the task's sub-goal images (if it has any)"})
+    threads: int = field(default=0, metadata={"help": "torch CPU threads; 0 = torch's default (1 when running two evals side by side)"})
     videos: int = field(default=3, metadata={"help": "episodes per policy saved as GIF"})
     planner: PlannerConfig = field(default_factory=lambda: PlannerConfig(samples=128, iterations=6, topk=12))
 
@@ -52,9 +70,18 @@ class EvalConfig:
         if unknown:
             raise ValueError(f"unknown policies {sorted(unknown)}; choose from {POLICIES}")
 
-    @property
-    def steps_per_episode(self) -> int:
-        return self.max_steps or DEFAULT_MAX_STEPS[self.task]
+    def steps_per_episode(self, goals: GoalSequence) -> int:
+        """The step limit of an episode with ``goals``: the given one, else long enough for the whole schedule."""
+        return self.max_steps or max(DEFAULT_MAX_STEPS[self.task], goals.total_steps)
+
+    def episode_goals(self, info: dict, start_state: np.ndarray) -> GoalSequence:
+        """The goal images of an episode from the env's reset ``info``: sub-goals (if used) and the goal."""
+        goal_image, goal_state = info["goal_image"], info["goal_state"]
+        if not self.subgoals or len(info["subgoal_states"]) == 0:
+            return GoalSequence.single(goal_image, goal_state, start_state, self.planner)
+        images = np.concatenate([info["subgoal_images"], goal_image[None]])
+        states = np.concatenate([info["subgoal_states"], goal_state[None]])
+        return GoalSequence.from_poses(images, states, start_state, self.planner)
 
 
 def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
@@ -75,8 +102,8 @@ class RandomPolicy:
     def __init__(self, config: PlannerConfig, seed: int) -> None:
         self.config, self.rng = config, np.random.default_rng(seed)
 
-    def reset(self, goal_image: np.ndarray, goal_state: np.ndarray) -> None:
-        pass
+    def reset(self, goals: GoalSequence) -> None:
+        self.goal_image = goals.images[-1]
 
     def act(self, image: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, dict]:
         direction = self.rng.normal(size=3)
@@ -86,7 +113,8 @@ class RandomPolicy:
 
 
 class PlannerPolicy:
-    """Goal-image MPC with a world model (``world_model``) or with the true state (``oracle``)."""
+    """Goal-image MPC with a world model (``world_model``) or with the true state (``oracle``), aiming at
+    each image of a :class:`GoalSequence` in turn."""
 
     def __init__(self, world_model, config: PlannerConfig, state_oracle: bool = False) -> None:
         from planner.mpc import GoalImageMPC
@@ -99,12 +127,26 @@ class PlannerPolicy:
         # The oracle's "camera" is the analytic model's exact encoding of the true state.
         return self.world_model.render(state) if self.state_oracle else image
 
-    def reset(self, goal_image: np.ndarray, goal_state: np.ndarray) -> None:
-        self.mpc.set_goal(self._view(goal_image, goal_state))
+    def reset(self, goals: GoalSequence) -> None:
+        self.goals, self.steps_taken, self.goal_index = goals, 0, -1
+        self._aim(0)
+
+    def _aim(self, index: int) -> None:
+        if index != self.goal_index:
+            self.goal_index = index
+            self.goal_image = self.goals.images[index]
+            self.mpc.set_goal(self._view(self.goal_image, self.goals.states[index]))
 
     def act(self, image: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, dict]:
+        self._aim(self.goals.index_at(self.steps_taken))
         step = self.mpc.act(self._view(image, state), state)
-        return step.action, {"energy": step.energy, "energy_spread": step.energy_spread, "latency_s": step.latency_s}
+        self.steps_taken += 1
+        return step.action, {
+            "energy": step.energy,
+            "energy_spread": step.energy_spread,
+            "latency_s": step.latency_s,
+            "goal_index": self.goal_index,
+        }
 
 
 def make_policy(name: str, config: EvalConfig, world_model):
@@ -129,20 +171,22 @@ class EpisodeResult:
 
 
 def run_episode(
-    env, policy, seed: int, max_steps: int, record: bool = False, progress: bool = False
+    env, policy, seed: int, config: EvalConfig, record: bool = False, progress: bool = False
 ) -> tuple[EpisodeResult, list[np.ndarray]]:
-    """One seeded episode; stops at success. Returns the result and (if ``record``) the video frames."""
+    """One seeded episode; stops at success. Returns the result and (if ``record``) the video frames,
+    each showing the camera beside the image the policy aimed at."""
     from tqdm import tqdm
 
     from jepa_mpc.episode_video import compose_frame
     from sim.env import EXTERIOR_IMAGE
 
     obs, info = env.reset(seed=seed)
-    goal_image = info["goal_image"]
-    policy.reset(goal_image, info["goal_state"])
+    goals = config.episode_goals(info, obs["state"])
+    max_steps = config.steps_per_episode(goals)
+    policy.reset(goals)
     energies: list[float] = []
     latencies: list[float] = []
-    frames = [compose_frame(obs[EXTERIOR_IMAGE], goal_image, energies, max_steps)] if record else []
+    frames = [compose_frame(obs[EXTERIOR_IMAGE], policy.goal_image, energies, max_steps)] if record else []
     steps = 0
     bar = tqdm(total=max_steps, desc=f"seed {seed}", unit="step", disable=not progress)
     while steps < max_steps and not info["is_success"]:
@@ -154,7 +198,7 @@ def run_episode(
             energies.append(float(diagnostics["energy"]))
             latencies.append(float(diagnostics["latency_s"]))
         if record:
-            frames.append(compose_frame(obs[EXTERIOR_IMAGE], goal_image, energies, max_steps))
+            frames.append(compose_frame(obs[EXTERIOR_IMAGE], policy.goal_image, energies, max_steps))
     bar.close()
     result = EpisodeResult(seed, bool(info["is_success"]), steps, float(info["distance"]), energies, latencies)
     return result, frames
@@ -222,6 +266,10 @@ def evaluate(config: EvalConfig, out: Path) -> list[dict]:
     from jepa_mpc.episode_video import write_gif
     from worldmodel import load_world_model
 
+    if config.threads:
+        import torch
+
+        torch.set_num_threads(config.threads)
     world_model = load_world_model(resolve_checkpoint(config.checkpoint), device=config.device or None)
     env = make_env_for_model(config.task, world_model.config)
     out.mkdir(parents=True, exist_ok=True)
@@ -232,7 +280,7 @@ def evaluate(config: EvalConfig, out: Path) -> list[dict]:
             results = []
             for i in tqdm(range(config.episodes), desc=f"{config.task}/{name}", unit="episode"):
                 record = i < config.videos
-                result, frames = run_episode(env, policy, config.seed + i, config.steps_per_episode, record)
+                result, frames = run_episode(env, policy, config.seed + i, config, record)
                 results.append(result)
                 if record:
                     write_gif(out / f"{config.task}_{name}_seed{result.seed}.gif", frames, fps=2.0)
@@ -254,6 +302,8 @@ def main(argv: list[str]) -> int:
     values = load_yaml(args.config) if args.config else {}
     flags = {k: v for k, v in vars(args).items() if k not in ("config", "out") and "." not in k}
     values = merge_nested(values, flags)
+    task = values.get("task", EvalConfig.task)
+    values = merge_nested({"planner": TASK_PLANNER.get(task, {})}, values)
     values = merge_nested(values, {"planner": flags_to_nested(args, "planner")})
     config = build_dataclass(EvalConfig, values, where="eval config")
     os.environ.setdefault("MUJOCO_GL", "egl")

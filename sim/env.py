@@ -8,7 +8,10 @@ state actually reached, so recorded actions ``action_between(state_t, state_t+1)
 
 A task subclass implements four hooks: ``_sample_task`` (place objects and goal from ``np_random``),
 ``_goal_configuration`` (the scene of the solved task, rendered as the goal image),
-``_task_terms`` (named geometric quantities, reported in ``info``) and ``_is_success``.
+``_task_terms`` (named geometric quantities, reported in ``info``) and ``_is_success``; a multi-stage
+task also implements ``_subgoal_configurations``: the scenes on the way to the goal (hand above the
+cube, fingers around it, ...), rendered at reset as visual sub-goals (``info["subgoal_images"]``,
+``info["subgoal_states"]``), the way the reference plans pick-and-place through sub-goal images.
 """
 from __future__ import annotations
 
@@ -113,6 +116,10 @@ class FrankaTaskEnv(gymnasium.Env):
         """The solved scene of this episode."""
         raise NotImplementedError
 
+    def _subgoal_configurations(self) -> list[GoalConfiguration]:
+        """The scenes on the way to the goal, in order, without the goal itself; none for one-stage tasks."""
+        return []
+
     def _task_terms(self) -> dict[str, float]:
         """Named geometric quantities of the task (m), reported in ``info``; ``distance`` is the reward's."""
         raise NotImplementedError
@@ -136,11 +143,16 @@ class FrankaTaskEnv(gymnasium.Env):
         self.data.time = 0.0
         self.elapsed_steps = 0
         self.commanded_state = self.robot.state()
-        self.goal_state, self._goal_image = self._render_goal()
+        self.goal_state, self._goal_image = self._render_configuration(self._goal_configuration())
+        subgoals = [self._render_configuration(c) for c in self._subgoal_configurations()]
         info = self._info()
         info["goal_state"] = self.goal_state.astype(np.float32)
+        info["subgoal_states"] = np.array([state for state, _ in subgoals], dtype=np.float32).reshape(-1, 7)
         if self._goal_image is not None:
             info["goal_image"] = self._goal_image
+            size = self.config.image_size
+            images = [image for _, image in subgoals]
+            info["subgoal_images"] = np.array(images, dtype=np.uint8).reshape(-1, size, size, 3)
         return self._observation(), info
 
     def step(self, action):
@@ -199,9 +211,8 @@ class FrankaTaskEnv(gymnasium.Env):
         success = self._is_success(terms)
         return {"is_success": bool(success), **terms}
 
-    def _render_goal(self) -> tuple[np.ndarray, np.ndarray | None]:
-        """Pose the scene as solved, read the 7-D state and render the exterior camera, then restore."""
-        goal = self._goal_configuration()
+    def _render_configuration(self, goal: GoalConfiguration) -> tuple[np.ndarray, np.ndarray | None]:
+        """Pose the scene as ``goal``, read the 7-D state and render the exterior camera, then restore."""
         saved = (self.data.qpos.copy(), self.data.qvel.copy(), self.data.ctrl.copy(), self.data.act.copy())
         for name, position in goal.objects.items():
             ids = self.scene.objects[name]

@@ -21,15 +21,14 @@ import numpy as np
 from sim.env import DOWN, FrankaTaskEnv
 from sim.rotations import euler_xyz_to_matrix, matrix_to_euler_xyz, matrix_to_rotvec, rotvec_to_matrix
 from sim.scene import CUBE_HALF_SIZE
-from sim.tasks.grasp import LIFT_HEIGHT, grasp_rotation
-from sim.tasks.push import CONTACT_OFFSET, PUSH_HEIGHT
+from sim.tasks.grasp import APPROACH_HEIGHT, LIFT_HEIGHT, grasp_rotation
+from sim.tasks.pickplace import CARRY_HEIGHT
+from sim.tasks.push import CLEAR_HEIGHT, CONTACT_OFFSET, PUSH_HEIGHT, START_BACKOFF
 
 FAST = 0.05  # m per control step (0.2 m/s at 4 Hz) in free space
 SLOW = 0.025  # m per control step near objects
 MAX_TURN = 0.25  # rad per control step
 OPEN, CLOSED = 0.0, 1.0
-APPROACH_HEIGHT = 0.10  # m above the cube centre before descending
-CARRY_HEIGHT = 0.12  # m, TCP height while carrying
 CLOSE_STEPS = 2  # control steps the gripper gets to close or open
 
 
@@ -186,8 +185,6 @@ class PushExpert(Expert):
     from the zone (near it, the cube -> zone direction swings with every millimetre)."""
 
     ABOVE, LOWER, PUSH, DONE = range(4)
-    BACKOFF = 0.03  # m further back than contact where the hand comes down
-    CLEAR_HEIGHT = 0.08  # m, TCP height when moving around the cube
     DONE_RADIUS = 0.015  # m, cube centre to zone centre where pushing stops
 
     def reset(self) -> None:
@@ -200,7 +197,7 @@ class PushExpert(Expert):
         remaining = np.linalg.norm(zone - cube)
         if self.phase in (self.ABOVE, self.LOWER) or remaining > 0.05:
             self.direction = (zone - cube) / max(remaining, 1e-6)
-        start = cube - self.direction * (CONTACT_OFFSET + self.BACKOFF)
+        start = cube - self.direction * (CONTACT_OFFSET + START_BACKOFF)
         if self.phase == self.PUSH:
             relative = state[:2] - cube
             along = relative @ self.direction  # negative: behind the cube
@@ -214,18 +211,18 @@ class PushExpert(Expert):
                 push_to = cube - self.direction * (CONTACT_OFFSET - min(SLOW, 0.5 * remaining))  # slow near the zone
                 return step_towards(state, np.array([*push_to, PUSH_HEIGHT]), DOWN, CLOSED, SLOW)
         if self.phase == self.ABOVE:
-            if state[2] < self.CLEAR_HEIGHT - 0.02:  # straight up first, so as not to sweep the cube
-                return step_towards(state, np.array([state[0], state[1], self.CLEAR_HEIGHT]), DOWN, CLOSED, SLOW)
+            if state[2] < CLEAR_HEIGHT - 0.02:  # straight up first, so as not to sweep the cube
+                return step_towards(state, np.array([state[0], state[1], CLEAR_HEIGHT]), DOWN, CLOSED, SLOW)
             if np.linalg.norm(state[:2] - start) < 0.015:
                 self._advance(self.LOWER)
-            return step_towards(state, np.array([*start, self.CLEAR_HEIGHT]), DOWN, CLOSED, FAST)
+            return step_towards(state, np.array([*start, CLEAR_HEIGHT]), DOWN, CLOSED, FAST)
         if self.phase == self.LOWER:
             if abs(state[2] - PUSH_HEIGHT) < 0.01:
                 self._advance(self.PUSH)
             return step_towards(state, np.array([*start, PUSH_HEIGHT]), DOWN, CLOSED, SLOW)
         if remaining > 2 * self.DONE_RADIUS:  # DONE, but the cube is off the centre after all
             self._advance(self.ABOVE)
-            return step_towards(state, np.array([state[0], state[1], self.CLEAR_HEIGHT]), DOWN, CLOSED, SLOW)
+            return step_towards(state, np.array([state[0], state[1], CLEAR_HEIGHT]), DOWN, CLOSED, SLOW)
         return step_towards(state, state[:3], DOWN, CLOSED, SLOW)  # hold still behind the cube (the goal pose)
 
 

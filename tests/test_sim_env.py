@@ -125,3 +125,20 @@ def test_missing_gl_library_gives_a_clear_message_and_physics_still_runs():
                             env={**os.environ, "MUJOCO_GL": "osmesa", "PYOPENGL_PLATFORM": "osmesa"})
     assert result.returncode != 0
     assert "Could not create an OpenGL context" in result.stderr and "render_images=False" in result.stderr
+
+
+@pytest.mark.parametrize("task, count", [("reach", 0), ("push", 2), ("grasp", 3), ("pickplace", 6)])
+def test_multi_stage_tasks_render_their_subgoals(task, count):
+    env = make(task)
+    obs, info = env.reset(seed=5)
+    images, states = info["subgoal_images"], info["subgoal_states"]
+    assert images.shape == (count, 64, 64, 3) and images.dtype == np.uint8 and states.shape == (count, 7)
+    # each image shows a new scene (consecutive images differ), and the env is back at the start afterwards
+    sequence = np.concatenate([images, info["goal_image"][None]]).astype(int)
+    assert all(np.abs(sequence[i + 1] - sequence[i]).max() > 30 for i in range(count))
+    np.testing.assert_allclose(env.unwrapped.robot.state(), obs["state"], atol=1e-5)
+    if task in ("grasp", "pickplace"):  # around the cube, open; then closed on it, where the cube is
+        cube = env.unwrapped.cube_position()
+        np.testing.assert_allclose(states[1, :3], cube, atol=0.01)
+        assert states[1, 6] < 0.1 < states[2, 6]
+    env.close()

@@ -2,7 +2,8 @@
 
 Success: the cube's bottom is at least ``MIN_LIFT`` = 5 cm above the table and its centre within
 ``MAX_HOLD_DISTANCE`` = 5 cm of the TCP (it is in the hand, not thrown). The goal image shows the
-cube held at ``LIFT_HEIGHT`` above the spot where it started, the gripper closed on it.
+cube held at ``LIFT_HEIGHT`` above the spot where it started, the gripper closed on it. Sub-goals:
+the open hand above the cube, around it, then closed on it.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from sim.tasks.layout import place_cube, place_distractors
 MIN_LIFT = 0.05
 MAX_HOLD_DISTANCE = 0.05
 LIFT_HEIGHT = 0.15  # m, cube centre height in the goal configuration
+APPROACH_HEIGHT = 0.10  # m, TCP above the cube centre in the "above the cube" sub-goal
 HELD_CLOSEDNESS = 1.0 - CUBE_HALF_SIZE / FINGER_TRAVEL  # fingers touching the 5 cm cube
 
 
@@ -25,6 +27,14 @@ def grasp_rotation(cube_rotation: np.ndarray) -> np.ndarray:
     yaw = np.arctan2(cube_rotation[1, 0], cube_rotation[0, 0])
     yaw = (yaw + np.pi / 4) % (np.pi / 2) - np.pi / 4  # a cube looks the same every 90 degrees
     return euler_xyz_to_matrix(np.array([0.0, 0.0, yaw])) @ DOWN
+
+
+def grasp_subgoals(cube: np.ndarray, rotation: np.ndarray) -> list[GoalConfiguration]:
+    """Above the cube (open), fingers around it (open), fingers closed on it: the way into a grasp."""
+    above = PoseTarget(cube + [0.0, 0.0, APPROACH_HEIGHT], rotation, 0.0)
+    around = PoseTarget(cube.copy(), rotation, 0.0)
+    closed = PoseTarget(cube.copy(), rotation, HELD_CLOSEDNESS)
+    return [GoalConfiguration(pose, {"cube": cube.copy()}) for pose in (above, around, closed)]
 
 
 class GraspEnv(FrankaTaskEnv):
@@ -44,6 +54,9 @@ class GraspEnv(FrankaTaskEnv):
         lifted = np.array([self.cube_start[0], self.cube_start[1], LIFT_HEIGHT])
         rotation = grasp_rotation(self.scene.object_rotation("cube"))
         return GoalConfiguration(PoseTarget(lifted, rotation, HELD_CLOSEDNESS), {"cube": lifted})
+
+    def _subgoal_configurations(self) -> list[GoalConfiguration]:
+        return grasp_subgoals(self.cube_start.copy(), grasp_rotation(self.scene.object_rotation("cube")))
 
     def _task_terms(self) -> dict[str, float]:
         cube = self.cube_position()

@@ -2,7 +2,8 @@
 
 Success: the cube's centre is within ``SUCCESS_RADIUS`` = 4 cm (in xy) of the zone's centre (the
 zone is a 10 cm square). The goal image shows the cube at the zone centre with the closed gripper
-just behind it, where a push ends.
+just behind it, where a push ends. Sub-goals: the closed hand above the spot behind the cube where
+the push starts, then lowered there.
 """
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ PUSH_DISTANCE = (0.12, 0.18)  # m, cube centre to zone centre
 SUCCESS_RADIUS = 0.04
 PUSH_HEIGHT = 0.02  # m, TCP height while pushing
 CONTACT_OFFSET = CUBE_HALF_SIZE + 0.02  # m, TCP distance behind the cube centre when touching it
+START_BACKOFF = 0.03  # m further back than contact where the push starts
+CLEAR_HEIGHT = 0.08  # m, TCP height that clears the cube
 
 
 class PushEnv(FrankaTaskEnv):
@@ -47,6 +50,15 @@ class PushEnv(FrankaTaskEnv):
         direction = (self.zone - cube[:2]) / np.linalg.norm(self.zone - cube[:2])
         tcp = np.array([*(self.zone - CONTACT_OFFSET * direction), PUSH_HEIGHT])
         return GoalConfiguration(PoseTarget(tcp, DOWN, 1.0), {"cube": np.array([*self.zone, CUBE_HALF_SIZE])})
+
+    def _subgoal_configurations(self) -> list[GoalConfiguration]:
+        cube = self.cube_position()
+        direction = (self.zone - cube[:2]) / np.linalg.norm(self.zone - cube[:2])
+        behind = cube[:2] - (CONTACT_OFFSET + START_BACKOFF) * direction
+        return [
+            GoalConfiguration(PoseTarget(np.array([*behind, height]), DOWN, 1.0), {"cube": cube.copy()})
+            for height in (CLEAR_HEIGHT, PUSH_HEIGHT)
+        ]
 
     def _task_terms(self) -> dict[str, float]:
         return {"distance": float(np.linalg.norm(self.cube_position()[:2] - self.zone))}

@@ -1,0 +1,83 @@
+"""Planning through visual sub-goals: a sequence of goal images, each aimed at for a number of steps.
+
+The planner's horizon (two 0.5 s steps) sees too little of a multi-stage task: toward the final image
+of a pick-and-place, the best two-step plan closes the gripper in mid-air or sweeps the cube away. The
+reference plans pick-and-place through sub-goal images (grasp, carry, place); so does this module.
+Each image of a :class:`GoalSequence` is the goal for its ``steps`` control steps, then the next one
+is; the last image (the task's goal) stays the goal until the episode ends::
+
+    goals = GoalSequence.from_poses(images, states, start_state, PlannerConfig())
+    for step in range(goals.total_steps):
+        mpc.set_goal(goals.images[goals.index_at(step)])   # only when the index changes
+
+The steps of each sub-goal come from the distance to it: what the planner covers at a fraction of
+its per-step limit, plus time to settle. On a robot, a user who records sub-goal images gives these
+durations instead (how long the demonstration took between two of them).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from planner.config import PlannerConfig
+
+SPEED_FRACTION = 0.6  # of max_translation per step: what CEM covers with a margin for detours
+SETTLE_STEPS = 2  # steps per sub-goal for the hand (and fingers) to come to rest
+
+
+def steps_between(start: np.ndarray, goal: np.ndarray, config: PlannerConfig) -> int:
+    """Control steps to give the planner to move from 7-D ``start`` to 7-D ``goal``."""
+    translation = float(np.linalg.norm(np.asarray(goal[:3]) - np.asarray(start[:3])))
+    gripper = abs(float(goal[6]) - float(start[6]))
+    moving = math.ceil(translation / (SPEED_FRACTION * config.max_translation))
+    closing = math.ceil(gripper / config.max_gripper)
+    return moving + closing + SETTLE_STEPS
+
+
+@dataclass(frozen=True)
+class GoalSequence:
+    """Goal images in the order to reach them; the last is the task's goal."""
+
+    images: np.ndarray
+    """[K + 1, H, W, 3] uint8: K sub-goals, then the goal."""
+    states: np.ndarray
+    """[K + 1, 7] float32: the robot state shown in each image (for the true-state oracle and the schedule)."""
+    steps: tuple[int, ...]
+    """K + 1 step counts: how long each image is the goal (the last one's is its share of the episode)."""
+
+    def __post_init__(self) -> None:
+        count = len(self.images)
+        if count < 1 or self.images.ndim != 4 or self.images.shape[-1] != 3 or self.images.dtype != np.uint8:
+            raise ValueError(f"images must be uint8 [K + 1 >= 1, H, W, 3], got {self.images.dtype} {self.images.shape}")
+        if self.states.shape != (count, 7):
+            raise ValueError(f"states must be [{count}, 7] (one per image), got {self.states.shape}")
+        if len(self.steps) != count or min(self.steps) < 1:
+            raise ValueError(f"steps must be {count} counts >= 1 (one per image), got {self.steps}")
+
+    @classmethod
+    def single(cls, goal_image: np.ndarray, goal_state: np.ndarray, start_state: np.ndarray, config: PlannerConfig):
+        """The final goal alone (no sub-goals)."""
+        return cls.from_poses(goal_image[None], np.asarray(goal_state)[None], start_state, config)
+
+    @classmethod
+    def from_poses(cls, images: np.ndarray, states: np.ndarray, start_state: np.ndarray, config: PlannerConfig):
+        """Each image's steps from the distance between consecutive states, starting at ``start_state``."""
+        states = np.asarray(states, dtype=np.float32).reshape(-1, 7)
+        previous = np.concatenate([np.asarray(start_state, dtype=np.float32)[None], states[:-1]])
+        steps = tuple(steps_between(a, b, config) for a, b in zip(previous, states))
+        return cls(np.asarray(images), states, steps)
+
+    @property
+    def num_subgoals(self) -> int:
+        return len(self.images) - 1
+
+    @property
+    def total_steps(self) -> int:
+        return sum(self.steps)
+
+    def index_at(self, step: int) -> int:
+        """Which image is the goal at control step ``step`` (0-based); the last one from its start on."""
+        boundaries = np.cumsum(self.steps[:-1])
+        return int(np.searchsorted(boundaries, step, side="right"))

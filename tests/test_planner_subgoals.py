@@ -1,0 +1,48 @@
+"""Sub-goal schedules: how long each goal image is aimed at, and which one is the goal at a step."""
+import numpy as np
+import pytest
+
+from planner.config import PlannerConfig
+from planner.subgoals import SETTLE_STEPS, SPEED_FRACTION, GoalSequence, steps_between
+
+CONFIG = PlannerConfig()
+
+
+def state(x=0.0, gripper=0.0):
+    return np.array([x, 0.0, 0.0, np.pi, 0.0, 0.0, gripper], dtype=np.float32)
+
+
+def test_steps_grow_with_distance_and_gripper_travel():
+    per_step = SPEED_FRACTION * CONFIG.max_translation
+    assert steps_between(state(), state(), CONFIG) == SETTLE_STEPS
+    assert steps_between(state(), state(x=3.5 * per_step), CONFIG) == 4 + SETTLE_STEPS
+    assert steps_between(state(), state(gripper=1.0), CONFIG) == 2 + SETTLE_STEPS  # max_gripper 0.75 per step
+
+
+def test_index_follows_the_schedule_and_stays_on_the_goal():
+    images = np.zeros((3, 8, 8, 3), np.uint8)
+    goals = GoalSequence(images, np.stack([state(), state(0.1), state(0.2)]), steps=(2, 3, 4))
+    assert goals.num_subgoals == 2 and goals.total_steps == 9
+    assert [goals.index_at(t) for t in range(12)] == [0, 0, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2]
+
+
+def test_from_poses_times_each_leg_from_the_previous_pose():
+    images = np.zeros((2, 8, 8, 3), np.uint8)
+    states = np.stack([state(0.3), state(0.3, gripper=1.0)])
+    goals = GoalSequence.from_poses(images, states, start_state=state(), config=CONFIG)
+    assert goals.steps == (steps_between(state(), state(0.3), CONFIG), 2 + SETTLE_STEPS)
+    single = GoalSequence.single(images[0], states[0], state(), CONFIG)
+    assert single.num_subgoals == 0 and single.index_at(100) == 0
+
+
+@pytest.mark.parametrize(
+    "images, states, steps, message",
+    [
+        (np.zeros((2, 8, 8, 3), np.float32), np.zeros((2, 7)), (1, 1), "uint8"),
+        (np.zeros((2, 8, 8, 3), np.uint8), np.zeros((3, 7)), (1, 1), "one per image"),
+        (np.zeros((2, 8, 8, 3), np.uint8), np.zeros((2, 7)), (1, 0), ">= 1"),
+    ],
+)
+def test_inconsistent_sequences_are_refused(images, states, steps, message):
+    with pytest.raises(ValueError, match=message):
+        GoalSequence(images, states, steps)
