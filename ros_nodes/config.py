@@ -52,6 +52,12 @@ class PlannerNodeConfig:
         default=FRANKA_FINGER_JOINTS, metadata=_help("finger joints in the gripper's JointState; their sum is the opening")
     )
     gripper_max_width: float = field(default=FRANKA_MAX_WIDTH, metadata=_help("opening (m) that reads as closedness 0"))
+    goal_file: str = field(
+        default="", metadata=_help("goal image (PNG/JPEG) to start with; empty: wait for goal_image or ~/capture_goal")
+    )
+    goal_dir: str = field(
+        default="goals", metadata=_help("folder where ~/capture_goal saves each captured goal image; empty: not saved")
+    )
     planner: PlannerConfig = field(default_factory=PlannerConfig)
     safety: SafetyConfig = field(default_factory=SafetyConfig)
 

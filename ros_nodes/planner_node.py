@@ -15,7 +15,9 @@ Topics (relative names: remap them with ``-r image:=/camera/color/image_raw``):
   impedance controller takes), ``gripper_command`` (std_msgs/Float64, closedness 0 open .. 1 closed),
   ``~/diagnostics`` (std_msgs/String, JSON: state, steps, latency, energy, rejection counts, every
   tick), ``~/planning_latency``, ``~/energy``, ``~/energy_spread`` (std_msgs/Float64, every plan);
-- services ``~/start``, ``~/stop``, ``~/reset`` (std_srvs/Trigger).
+- services ``~/start``, ``~/stop``, ``~/reset`` and ``~/capture_goal`` (std_srvs/Trigger): the
+  newest camera frame becomes the goal, saved as PNG under ``goal_dir`` (see
+  :mod:`jepa_mpc.goal_images`); ``goal_file`` starts the node with a saved one.
 
 The node only converts messages and calls library code: :mod:`planner.safety` decides whether a
 command may be computed and makes it safe, :class:`planner.mpc.GoalImageMPC` plans. All callbacks are
@@ -34,8 +36,9 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64, String
 from std_srvs.srv import Trigger
 
+from jepa_mpc.goal_images import load_goal_image, save_goal_image
 from planner.mpc import GoalImageMPC
-from planner.safety import CommandGuard, InputGuard, InputRejected, RejectionCounter
+from planner.safety import CommandGuard, InputGuard, InputRejected, RejectionCounter, check_fresh
 from ros_nodes import conversions
 from ros_nodes.config import PlannerNodeConfig
 from ros_nodes.parameters import declare_config, refuse_changes
@@ -86,6 +89,11 @@ class PlannerNode(Node):
         self.create_service(Trigger, "~/start", self._on_start)
         self.create_service(Trigger, "~/stop", self._on_stop)
         self.create_service(Trigger, "~/reset", self._on_reset)
+        self.create_service(Trigger, "~/capture_goal", self._on_capture_goal)
+        if self.config.goal_file:
+            # A bad file is a start-up error (the user named it), unlike a bad message at run time.
+            self._set_goal(load_goal_image(self.config.goal_file), self._now())
+            self.get_logger().info(f"goal image from {self.config.goal_file}")
         self.create_timer(1.0 / self.config.rate_hz, self._on_tick)
         self.get_logger().info(
             f"planning at {self.config.rate_hz} Hz on {self.mpc.device}, "
@@ -140,16 +148,19 @@ class PlannerNode(Node):
     def _on_goal(self, msg: Image) -> None:
         try:
             goal = conversions.image_to_rgb(msg, min_side=self.config.safety.min_image_side)
+            self._set_goal(goal, conversions.stamp_to_seconds(msg.header.stamp))
         except InputRejected as rejection:
             self._reject(rejection, "goal")
             return
+        self.get_logger().info(f"new goal image {goal.shape[1]} x {goal.shape[0]}")
+
+    def _set_goal(self, goal: np.ndarray, stamp_s: float) -> None:
+        """Encode ``goal`` (uint8 [H, W, 3]) as the planner's goal; InputRejected if the model cannot."""
         try:
             self.mpc.set_goal(goal)  # encoded once; also forgets the previous plan
         except Exception as exc:  # the node stays up; no goal means no commands
-            self._reject(InputRejected("planner_error", f"encoding the goal image failed: {type(exc).__name__}: {exc}"), "goal")
-            return
-        self.inputs.accept("goal", goal, conversions.stamp_to_seconds(msg.header.stamp))
-        self.get_logger().info(f"new goal image {goal.shape[1]} x {goal.shape[0]}")
+            raise InputRejected("planner_error", f"encoding the goal image failed: {type(exc).__name__}: {exc}") from exc
+        self.inputs.accept("goal", goal, stamp_s)
 
     # ---------------------------------------------------------------- control
     def _on_tick(self) -> None:
@@ -209,6 +220,30 @@ class PlannerNode(Node):
     def _on_stop(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         self.running = False
         response.success, response.message = True, "stopped: no more commands until ~/start"
+        self.get_logger().info(response.message)
+        return response
+
+    def _on_capture_goal(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        """The newest camera frame becomes the goal (and is saved under ``goal_dir``)."""
+        sample = self.inputs.samples["image"]
+        response.success = False
+        if sample is None:
+            response.message = "no camera image received yet: check the image topic (remap image:=...)"
+            return response
+        try:
+            check_fresh("image", sample.stamp_s, self._now(), self.config.safety.stale_timeout_s)
+            self._set_goal(sample.value, sample.stamp_s)
+        except InputRejected as rejection:
+            response.message = f"goal not captured ({rejection.reason}): {rejection.detail}"
+            return response
+        saved = ""
+        if self.config.goal_dir:
+            try:
+                saved = f", saved to {save_goal_image(sample.value, self.config.goal_dir, sample.stamp_s).resolve()}"
+            except OSError as exc:  # the goal is set all the same; only the copy on disk is missing
+                saved = f", NOT saved to {self.config.goal_dir} ({exc})"
+        response.success = True
+        response.message = f"goal captured from the camera ({sample.value.shape[1]} x {sample.value.shape[0]}){saved}"
         self.get_logger().info(response.message)
         return response
 

@@ -244,6 +244,59 @@ def test_stale_malformed_and_nan_inputs_give_no_command_but_a_diagnostic(graph, 
         assert log.count(f"rejected ({reason})") == 1, log
 
 
+@pytest.mark.timeout(60)
+def test_capture_goal_takes_the_newest_fresh_frame_and_saves_it(graph, tiny_checkpoint, tmp_path):
+    from jepa_mpc.goal_images import load_goal_image
+
+    goal_dir = tmp_path / "goals"
+    planner = graph.start(
+        lambda ctx: PlannerNode(
+            context=ctx,
+            parameter_overrides=planner_parameters(tiny_checkpoint, autostart=False, goal_dir=str(goal_dir)),
+        )
+    )
+    client_node = graph.start(lambda ctx: rclpy.create_node("capture_client", context=ctx))
+    client = client_node.create_client(Trigger, "/planner_node/capture_goal")
+    assert client.wait_for_service(timeout_sec=5)
+
+    def capture() -> Trigger.Response:
+        future = client.call_async(Trigger.Request())
+        wait_until(future.done, 5, "the ~/capture_goal service")
+        return future.result()
+
+    response = capture()  # no camera yet
+    assert not response.success and "no camera image" in response.message
+    assert planner.inputs.samples["goal"] is None and not goal_dir.exists()
+
+    robot = graph.start(FakeRobot)
+    robot.mode = "stale"  # frames stamped 2 s ago: not a view of the scene now
+    wait_until(lambda: planner.inputs.samples["image"] is not None, 10, "camera frames")
+    response = capture()
+    assert not response.success and "stale_image" in response.message
+    assert planner.inputs.samples["goal"] is None
+
+    robot.mode = "ok"
+    wait_until(lambda: planner._now() - planner.inputs.samples["image"].stamp_s < 0.2, 10, "a fresh camera frame")
+    response = capture()
+    assert response.success, response.message
+    np.testing.assert_array_equal(planner.inputs.samples["goal"].value, robot.frame)
+    (saved,) = goal_dir.glob("goal_*.png")
+    assert str(saved.resolve()) in response.message
+    np.testing.assert_array_equal(load_goal_image(saved), robot.frame)
+
+    # The saved file starts the next session with the same goal.
+    graph.close()
+    planner = graph.start(
+        lambda ctx: PlannerNode(context=ctx, parameter_overrides=planner_parameters(tiny_checkpoint, goal_file=str(saved)))
+    )
+    np.testing.assert_array_equal(planner.inputs.samples["goal"].value, robot.frame)
+    graph.close()
+    with pytest.raises(ValueError, match="does not exist"):
+        graph.start(
+            lambda ctx: PlannerNode(context=ctx, parameter_overrides=planner_parameters(tiny_checkpoint, goal_file="x.png"))
+        )
+
+
 @pytest.mark.timeout(90)
 def test_sim_and_planner_close_the_loop_and_every_command_is_executed(graph, tiny_checkpoint):
     from ros_nodes.sim_node import SimNode
