@@ -34,8 +34,8 @@ def main(argv: list[str]) -> int:
     from jepa_mpc.evaluate import EvalConfig, evaluate_one_episode_setup, run_episode
     from jepa_mpc.episode_video import write_gif
 
-    config = EvalConfig(task=args.task, episodes=1, seed=args.seed, checkpoint=args.checkpoint,
-                        device=args.device, max_steps=args.max_steps, policies=("world_model",))
+    config = EvalConfig.for_task(args.task, episodes=1, seed=args.seed, checkpoint=args.checkpoint,
+                                 device=args.device, max_steps=args.max_steps, policies=("world_model",))
     env, policy, checkpoint = evaluate_one_episode_setup(config)
     print(f"demo: task {args.task}, seed {args.seed}, model {checkpoint}")
     try:

@@ -18,6 +18,7 @@ The world-model share of the gap is ``oracle - world_model``. One env step is on
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -34,6 +35,8 @@ from planner.subgoals import GoalSequence
 POLICIES = ("world_model", "random", "oracle")
 # Planner steps (one per predictor step) an episode may take, per task.
 DEFAULT_MAX_STEPS = {"reach": 16, "push": 40, "grasp": 24, "pickplace": 40}
+# The evaluation's planner: cheaper than the reference's 400 x 10, so that 50 episodes fit a CPU.
+EVAL_PLANNER = {"samples": 128, "iterations": 6, "topk": 12}
 # Planner settings of the multi-stage tasks, under the flags and the YAML file. With sub-goals a
 # few centimetres apart, the terminal energy alone lets the first of two planned steps wander (the
 # second step comes back), and a grasp needs the hand turned to the cube: both stop a true-state
@@ -59,7 +62,7 @@ class EvalConfig:
     subgoals: bool = field(default=True, metadata={"help": "plan through the task's sub-goal images (if it has any)"})
     threads: int = field(default=0, metadata={"help": "torch CPU threads; 0 = torch's default (1 when running two evals side by side)"})
     videos: int = field(default=3, metadata={"help": "episodes per policy saved as GIF"})
-    planner: PlannerConfig = field(default_factory=lambda: PlannerConfig(samples=128, iterations=6, topk=12))
+    planner: PlannerConfig = field(default_factory=lambda: PlannerConfig(**EVAL_PLANNER))
 
     def __post_init__(self) -> None:
         if self.task not in DEFAULT_MAX_STEPS:
@@ -69,6 +72,11 @@ class EvalConfig:
         unknown = set(self.policies) - set(POLICIES)
         if unknown:
             raise ValueError(f"unknown policies {sorted(unknown)}; choose from {POLICIES}")
+
+    @classmethod
+    def for_task(cls, task: str, **fields) -> "EvalConfig":
+        """The evaluation config of ``task`` with its planner settings (``TASK_PLANNER``) and ``fields``."""
+        return cls(task=task, planner=PlannerConfig(**EVAL_PLANNER, **TASK_PLANNER.get(task, {})), **fields)
 
     def steps_per_episode(self, goals: GoalSequence) -> int:
         """The step limit of an episode with ``goals``: the given one, else long enough for the whole schedule."""
@@ -287,13 +295,20 @@ def evaluate(config: EvalConfig, out: Path) -> list[dict]:
             summaries.append(summarize(name, results) | {"per_episode": [r.__dict__ for r in results]})
     finally:
         env.close()
-    report = {"task": config.task, "checkpoint": str(resolve_checkpoint(config.checkpoint)), "summaries": summaries}
+    report = {
+        "task": config.task,
+        "checkpoint": str(resolve_checkpoint(config.checkpoint)),
+        "config": dataclasses.asdict(config),
+        "summaries": summaries,
+    }
     write_text_atomic(out / "results.json", json.dumps(report, indent=1))
     write_text_atomic(out / "results.md", markdown_table(config.task, summaries))
     return summaries
 
 
-def main(argv: list[str]) -> int:
+def parse_eval_args(argv: list[str]) -> tuple[EvalConfig, Path]:
+    """The config and output folder of ``jepa-mpc eval ARGV``: flags over ``--config`` YAML over the
+    task's planner settings (``TASK_PLANNER``) over the defaults."""
     parser = argparse.ArgumentParser(prog="jepa-mpc eval", description=__doc__.splitlines()[0])
     parser.add_argument("--config", help="YAML file with EvalConfig fields (flags override it)")
     parser.add_argument("--out", default="eval_out", help="folder for results.json, results.md and GIFs")
@@ -302,12 +317,16 @@ def main(argv: list[str]) -> int:
     values = load_yaml(args.config) if args.config else {}
     flags = {k: v for k, v in vars(args).items() if k not in ("config", "out") and "." not in k}
     values = merge_nested(values, flags)
-    task = values.get("task", EvalConfig.task)
-    values = merge_nested({"planner": TASK_PLANNER.get(task, {})}, values)
     values = merge_nested(values, {"planner": flags_to_nested(args, "planner")})
-    config = build_dataclass(EvalConfig, values, where="eval config")
+    task = values.get("task", EvalConfig.task)
+    values = merge_nested({"planner": {**EVAL_PLANNER, **TASK_PLANNER.get(task, {})}}, values)
+    return build_dataclass(EvalConfig, values, where="eval config"), Path(args.out)
+
+
+def main(argv: list[str]) -> int:
+    config, out = parse_eval_args(argv)
     os.environ.setdefault("MUJOCO_GL", "egl")
-    summaries = evaluate(config, Path(args.out))
+    summaries = evaluate(config, out)
     print(markdown_table(config.task, summaries))
-    print(f"results: {Path(args.out).resolve()}/results.md, results.json and GIFs")
+    print(f"results: {out.resolve()}/results.md, results.json and GIFs")
     return 0

@@ -8,7 +8,7 @@ import pytest
 
 from jepa_mpc.cli import main as cli_main
 from jepa_mpc.default_model import DEFAULT_CHECKPOINT
-from jepa_mpc.evaluate import wilson_interval
+from jepa_mpc.evaluate import EvalConfig, parse_eval_args, wilson_interval
 from worldmodel import (
     EncoderConfig,
     PredictorConfig,
@@ -40,6 +40,18 @@ def test_wilson_interval():
     assert low < 0.5 < high
 
 
+def test_multi_stage_tasks_plan_with_their_own_settings_unless_told_otherwise(tmp_path):
+    reach, _ = parse_eval_args(["--task", "reach"])
+    assert reach.planner == EvalConfig().planner and reach.planner.energy == "terminal"
+    grasp, out = parse_eval_args(["--task", "grasp", "--planner.samples", "64", "--out", str(tmp_path)])
+    assert grasp.planner.energy == "terminal+intermediate" and grasp.planner.plan_rotation
+    assert grasp.planner.samples == 64 and grasp.planner.iterations == 6 and out == tmp_path
+    (tmp_path / "eval.yaml").write_text("task: pickplace\nplanner:\n  energy: terminal\n")
+    pickplace, _ = parse_eval_args(["--config", str(tmp_path / "eval.yaml")])
+    assert pickplace.planner.energy == "terminal" and pickplace.planner.plan_rotation  # the file wins
+    assert EvalConfig.for_task("pickplace").planner.energy == "terminal+intermediate"
+
+
 def test_eval_writes_tables_and_videos_for_every_policy(tmp_path, tiny_checkpoint):
     out = tmp_path / "eval"
     argv = ["eval", "--task", "reach", "--episodes", "2", "--max_steps", "2", "--videos", "1",
@@ -47,6 +59,7 @@ def test_eval_writes_tables_and_videos_for_every_policy(tmp_path, tiny_checkpoin
             "--planner.samples", "8", "--planner.iterations", "1", "--planner.topk", "2"]
     assert cli_main(argv) == 0
     report = json.loads((out / "results.json").read_text())
+    assert report["config"]["planner"]["samples"] == 8 and report["config"]["episodes"] == 2
     policies = [s["policy"] for s in report["summaries"]]
     assert policies == ["world_model", "random", "oracle"]
     for summary in report["summaries"]:
@@ -61,6 +74,31 @@ def test_eval_writes_tables_and_videos_for_every_policy(tmp_path, tiny_checkpoin
     assert table.count("| reach |") == 3
     gif = imageio.mimread(out / "reach_world_model_seed1000.gif")
     assert len(gif) >= 2 and gif[0].shape[1] > gif[0].shape[0]  # view | goal side by side
+
+
+def test_eval_aims_at_each_subgoal_image_in_turn(tmp_path, tiny_checkpoint):
+    out = tmp_path / "eval"
+    argv = ["eval", "--task", "grasp", "--episodes", "1", "--max_steps", "12", "--videos", "1",
+            "--policies", "world_model", "--checkpoint", str(tiny_checkpoint), "--device", "cpu",
+            "--out", str(out), "--planner.samples", "8", "--planner.iterations", "1", "--planner.topk", "2"]
+    assert cli_main(argv) == 0
+    frames = imageio.mimread(out / "grasp_world_model_seed1000.gif")
+    assert len(frames) == 13
+    half = frames[0].shape[1] // 2
+    goal_panels = {frame[: frames[0].shape[0] // 2, half:].tobytes() for frame in frames}
+    assert len(goal_panels) >= 2  # the first sub-goal, then the next one
+
+
+@pytest.mark.parametrize("subgoals, solved", [("true", True), ("false", False)])
+def test_true_state_oracle_grasps_only_through_subgoals(tmp_path, tiny_checkpoint, subgoals, solved):
+    """The planner can grasp (the oracle shows it) once it has sub-goals; toward the final image alone
+    it closes the hand before it reaches the cube."""
+    out = tmp_path / "eval"
+    argv = ["eval", "--task", "grasp", "--episodes", "1", "--videos", "0", "--policies", "oracle",
+            "--subgoals", subgoals, "--checkpoint", str(tiny_checkpoint), "--device", "cpu", "--out", str(out)]
+    assert cli_main(argv) == 0
+    oracle = json.loads((out / "results.json").read_text())["summaries"][0]
+    assert oracle["successes"] == int(solved)
 
 
 def test_demo_with_the_shipped_model_writes_a_video_and_a_summary(tmp_path, capsys):
