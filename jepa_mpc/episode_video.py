@@ -31,7 +31,7 @@ def energy_panel(energies: list[float], total_steps: int, width: int, height: in
     if energies:
         low, high = min(energies), max(energies)
         ax.set_ylim(low - 0.05 * (high - low + 1e-6), high + 0.05 * (high - low + 1e-6))
-    ax.set_title("left: camera now, right: goal image; energy = mean L1 to goal tokens", fontsize=7)
+    ax.set_title("left: camera now, right: goal or sub-goal; energy = mean L1 to its tokens", fontsize=7)
     ax.tick_params(labelsize=6)
     fig.canvas.draw()
     panel = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
