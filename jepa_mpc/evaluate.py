@@ -60,6 +60,10 @@ class EvalConfig:
         default=0, metadata={"help": "planner steps per episode; 0 = the task's default or the sub-goal schedule's"}
     )
     subgoals: bool = field(default=True, metadata={"help": "plan through the task's sub-goal images (if it has any)"})
+    hold_gripper: bool = field(
+        default=False,
+        metadata={"help": "with sub-goals: hold the gripper still while a sub-goal keeps the previous one's gripper state"},
+    )
     threads: int = field(default=0, metadata={"help": "torch CPU threads; 0 = torch's default (1 when running two evals side by side)"})
     videos: int = field(default=3, metadata={"help": "episodes per policy saved as GIF"})
     planner: PlannerConfig = field(default_factory=lambda: PlannerConfig(**EVAL_PLANNER))
@@ -124,11 +128,15 @@ class PlannerPolicy:
     """Goal-image MPC with a world model (``world_model``) or with the true state (``oracle``), aiming at
     each image of a :class:`GoalSequence` in turn."""
 
-    def __init__(self, world_model, config: PlannerConfig, state_oracle: bool = False) -> None:
+    def __init__(self, world_model, config: PlannerConfig, state_oracle: bool = False, hold_gripper: bool = False) -> None:
         from planner.mpc import GoalImageMPC
 
         self.world_model = world_model
-        self.mpc = GoalImageMPC(world_model, config)
+        self.free_gripper = GoalImageMPC(world_model, config)
+        # The same planner with the gripper delta fixed at 0, for sub-goals that keep the gripper state.
+        held = dataclasses.replace(config, fixed_dims=(*config.fixed_dims, 6), fixed_values=(*config.fixed_values, 0.0))
+        self.held_gripper = GoalImageMPC(world_model, held) if hold_gripper and 6 not in config.fixed_dims else None
+        self.mpc = self.free_gripper
         self.state_oracle = state_oracle
 
     def _view(self, image: np.ndarray, state: np.ndarray) -> np.ndarray:
@@ -143,6 +151,8 @@ class PlannerPolicy:
         if index != self.goal_index:
             self.goal_index = index
             self.goal_image = self.goals.images[index]
+            hold = self.held_gripper is not None and self.goals.keeps_gripper(index)
+            self.mpc = self.held_gripper if hold else self.free_gripper
             self.mpc.set_goal(self._view(self.goal_image, self.goals.states[index]))
 
     def act(self, image: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, dict]:
@@ -163,8 +173,8 @@ def make_policy(name: str, config: EvalConfig, world_model):
     if name == "oracle":
         from planner.analytic import AnalyticWorldModel
 
-        return PlannerPolicy(AnalyticWorldModel(), config.planner, state_oracle=True)
-    return PlannerPolicy(world_model, config.planner)
+        return PlannerPolicy(AnalyticWorldModel(), config.planner, state_oracle=True, hold_gripper=config.hold_gripper)
+    return PlannerPolicy(world_model, config.planner, hold_gripper=config.hold_gripper)
 
 
 # ---------------------------------------------------------------------------------------- episodes

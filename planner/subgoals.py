@@ -25,6 +25,7 @@ from planner.config import PlannerConfig
 
 SPEED_FRACTION = 0.6  # of max_translation per step: what CEM covers with a margin for detours
 SETTLE_STEPS = 2  # steps per sub-goal for the hand (and fingers) to come to rest
+SAME_GRIPPER = 0.05  # closedness difference under which two sub-goals share a gripper state
 
 
 def steps_between(start: np.ndarray, goal: np.ndarray, config: PlannerConfig) -> int:
@@ -76,6 +77,11 @@ class GoalSequence:
     @property
     def total_steps(self) -> int:
         return sum(self.steps)
+
+    def keeps_gripper(self, index: int) -> bool:
+        """Whether image ``index`` shows the gripper as the previous one does (carrying, moving open):
+        a planner may then hold the gripper still instead of searching over it."""
+        return index > 0 and abs(float(self.states[index, 6]) - float(self.states[index - 1, 6])) < SAME_GRIPPER
 
     def index_at(self, step: int) -> int:
         """Which image is the goal at control step ``step`` (0-based); the last one from its start on."""
