@@ -101,6 +101,18 @@ def test_true_state_oracle_grasps_only_through_subgoals(tmp_path, tiny_checkpoin
     assert oracle["successes"] == int(solved)
 
 
+@pytest.mark.parametrize("hold, solved", [("false", False), ("true", True)])
+def test_holding_the_gripper_through_the_carry_keeps_the_cube_in_hand(tmp_path, tiny_checkpoint, hold, solved):
+    """Seed 1000 of pick-and-place: with the gripper searched over during the carry, the oracle opens the
+    hand and drops the cube; holding it still (the carry keeps the grasp's gripper state) places it."""
+    out = tmp_path / "eval"
+    argv = ["eval", "--task", "pickplace", "--episodes", "1", "--videos", "0", "--policies", "oracle",
+            "--hold_gripper", hold, "--checkpoint", str(tiny_checkpoint), "--device", "cpu", "--out", str(out)]
+    assert cli_main(argv) == 0
+    oracle = json.loads((out / "results.json").read_text())["summaries"][0]
+    assert oracle["successes"] == int(solved)
+
+
 def test_demo_with_the_shipped_model_writes_a_video_and_a_summary(tmp_path, capsys):
     """`make demo` in a reduced form: the default model, one short episode."""
     out = tmp_path / "demo"

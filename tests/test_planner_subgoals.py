@@ -46,3 +46,10 @@ def test_from_poses_times_each_leg_from_the_previous_pose():
 def test_inconsistent_sequences_are_refused(images, states, steps, message):
     with pytest.raises(ValueError, match=message):
         GoalSequence(images, states, steps)
+
+
+def test_a_subgoal_keeps_the_gripper_when_its_gripper_state_is_the_previous_ones():
+    images = np.zeros((4, 8, 8, 3), np.uint8)
+    states = np.stack([state(0.1), state(0.0), state(0.0, gripper=0.4), state(0.3, gripper=0.42)])
+    goals = GoalSequence(images, states, steps=(1, 1, 1, 1))
+    assert [goals.keeps_gripper(i) for i in range(4)] == [False, True, False, True]
