@@ -29,7 +29,7 @@ import numpy as np
 
 from jepa_mpc.atomic import write_text_atomic
 from jepa_mpc.config_io import add_dataclass_arguments, build_dataclass, flags_to_nested, load_yaml, merge_nested
-from planner.config import PlannerConfig
+from planner.config import GRIPPER_DIM, PlannerConfig
 from planner.subgoals import GoalSequence
 
 POLICIES = ("world_model", "random", "oracle")
@@ -133,9 +133,12 @@ class PlannerPolicy:
 
         self.world_model = world_model
         self.free_gripper = GoalImageMPC(world_model, config)
-        # The same planner with the gripper delta fixed at 0, for sub-goals that keep the gripper state.
-        held = dataclasses.replace(config, fixed_dims=(*config.fixed_dims, 6), fixed_values=(*config.fixed_values, 0.0))
-        self.held_gripper = GoalImageMPC(world_model, held) if hold_gripper and 6 not in config.fixed_dims else None
+        self.held_gripper = None  # the same planner with the gripper delta fixed at 0 (--hold_gripper)
+        if hold_gripper and GRIPPER_DIM not in config.fixed_dims:
+            held = dataclasses.replace(
+                config, fixed_dims=(*config.fixed_dims, GRIPPER_DIM), fixed_values=(*config.fixed_values, 0.0)
+            )
+            self.held_gripper = GoalImageMPC(world_model, held)
         self.mpc = self.free_gripper
         self.state_oracle = state_oracle
 
