@@ -89,28 +89,27 @@ def test_eval_aims_at_each_subgoal_image_in_turn(tmp_path, tiny_checkpoint):
     assert len(goal_panels) >= 2  # the first sub-goal, then the next one
 
 
+def oracle_successes(tmp_path, checkpoint, task: str, *flags: str) -> int:
+    """Successes of the true-state oracle on episode seed 1000 of ``task`` with extra eval ``flags``."""
+    out = tmp_path / "eval"
+    argv = ["eval", "--task", task, "--episodes", "1", "--videos", "0", "--policies", "oracle",
+            "--checkpoint", str(checkpoint), "--device", "cpu", "--out", str(out), *flags]
+    assert cli_main(argv) == 0
+    return json.loads((out / "results.json").read_text())["summaries"][0]["successes"]
+
+
 @pytest.mark.parametrize("subgoals, solved", [("true", True), ("false", False)])
 def test_true_state_oracle_grasps_only_through_subgoals(tmp_path, tiny_checkpoint, subgoals, solved):
     """The planner can grasp (the oracle shows it) once it has sub-goals; toward the final image alone
     it closes the hand before it reaches the cube."""
-    out = tmp_path / "eval"
-    argv = ["eval", "--task", "grasp", "--episodes", "1", "--videos", "0", "--policies", "oracle",
-            "--subgoals", subgoals, "--checkpoint", str(tiny_checkpoint), "--device", "cpu", "--out", str(out)]
-    assert cli_main(argv) == 0
-    oracle = json.loads((out / "results.json").read_text())["summaries"][0]
-    assert oracle["successes"] == int(solved)
+    assert oracle_successes(tmp_path, tiny_checkpoint, "grasp", "--subgoals", subgoals) == int(solved)
 
 
 @pytest.mark.parametrize("hold, solved", [("false", False), ("true", True)])
 def test_holding_the_gripper_through_the_carry_keeps_the_cube_in_hand(tmp_path, tiny_checkpoint, hold, solved):
     """Seed 1000 of pick-and-place: with the gripper searched over during the carry, the oracle opens the
     hand and drops the cube; holding it still (the carry keeps the grasp's gripper state) places it."""
-    out = tmp_path / "eval"
-    argv = ["eval", "--task", "pickplace", "--episodes", "1", "--videos", "0", "--policies", "oracle",
-            "--hold_gripper", hold, "--checkpoint", str(tiny_checkpoint), "--device", "cpu", "--out", str(out)]
-    assert cli_main(argv) == 0
-    oracle = json.loads((out / "results.json").read_text())["summaries"][0]
-    assert oracle["successes"] == int(solved)
+    assert oracle_successes(tmp_path, tiny_checkpoint, "pickplace", "--hold_gripper", hold) == int(solved)
 
 
 def test_demo_with_the_shipped_model_writes_a_video_and_a_summary(tmp_path, capsys):

@@ -16,6 +16,14 @@ from jepa_mpc.config_io import add_dataclass_arguments, build_dataclass, datacla
 T = TypeVar("T")
 
 
+def add_run_arguments(parser: argparse.ArgumentParser, checkpoint_name: str) -> None:
+    """The flags every training command shares: data, run folder (holding ``checkpoint_name``), resume, stop."""
+    parser.add_argument("--data", required=True, nargs="+", help="one or more LeRobot dataset folders (sim or DROID) or .npz files of episodes, read as one")
+    parser.add_argument("--out", required=True, help=f"run folder ({checkpoint_name}, train_state.pt, metrics, summary.json)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its train_state.pt")
+    parser.add_argument("--stop-at", type=int, default=None, help="stop after this step, saving the state (resume later)")
+
+
 def add_config_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
     """``--config FILE`` and one ``--section.field`` flag per leaf of every section of ``cls``."""
     parser.add_argument("--config", default=None, help="YAML file with any of the sections below (flags override it)")

@@ -43,7 +43,7 @@ from jepa_mpc.config_io import dataclass_to_dict
 from worldmodel.config import encoder_preset
 from worldmodel.encoder import VideoEncoder, init_vit_weights
 
-from .cli_config import add_config_arguments, config_from_args
+from .cli_config import add_config_arguments, add_run_arguments, config_from_args
 from .clips import split_episodes
 from .config import PretrainConfig
 from .distributed import DistributedContext, setup_distributed
@@ -253,11 +253,8 @@ def _resume_config(config: PretrainConfig) -> dict:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jepa-mpc pretrain", description="V-JEPA self-supervised pretraining of a small encoder on robot videos",
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n", 2)[2])
-    parser.add_argument("--data", required=True, nargs="+", help="one or more LeRobot dataset folders (sim or DROID) or .npz files of episodes, read as one")
-    parser.add_argument("--out", required=True, help="run folder (encoder.pt, train_state.pt, metrics, summary.json)")
+    add_run_arguments(parser, "encoder.pt")
     parser.add_argument("--preset", default=None, help="encoder preset (same as --encoder.preset): vit_micro, vit_tiny, ...")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its train_state.pt")
-    parser.add_argument("--stop-at", type=int, default=None, help="stop after this step, saving the state (resume later)")
     add_config_arguments(parser, PretrainConfig)
     return parser
 

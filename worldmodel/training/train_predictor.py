@@ -39,7 +39,7 @@ from worldmodel.checkpoint import save_world_model_checkpoint
 from worldmodel.config import PredictorConfig, WorldModelConfig
 from worldmodel.predictor import ActionConditionedPredictor
 
-from .cli_config import add_config_arguments, config_from_args
+from .cli_config import add_config_arguments, add_run_arguments, config_from_args
 from .clips import ClipBatches, ClipReader, clip_span, clip_starts, split_episodes
 from .config import TrainPredictorConfig
 from .distributed import DistributedContext, setup_distributed
@@ -325,11 +325,8 @@ def _train(ctx, config, source, encoder_path, out, resume, stop_at, encoder_img_
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jepa-mpc train", description="post-train the action-conditioned predictor on a frozen encoder (V-JEPA 2-AC)",
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n", 2)[2])
-    parser.add_argument("--data", required=True, nargs="+", help="one or more LeRobot dataset folders (sim or DROID) or .npz files of episodes, read as one")
+    add_run_arguments(parser, "model.pt")
     parser.add_argument("--encoder", required=True, help="encoder checkpoint: jepa-mpc pretrain output, a project model.pt, or a released V-JEPA 2 file")
-    parser.add_argument("--out", required=True, help="run folder (model.pt, train_state.pt, metrics, summary.json)")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its train_state.pt")
-    parser.add_argument("--stop-at", type=int, default=None, help="stop after this step, saving the state (resume later)")
     parser.add_argument("--encoder-img-size", type=int, default=256, help="input size of a released encoder file (no config inside)")
     add_config_arguments(parser, TrainPredictorConfig)
     return parser
