@@ -11,6 +11,9 @@ from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
 
+SHUTDOWN_TIMEOUT_S = 2.0  # how long Ctrl-C waits for running callbacks before destroying the nodes
+
+
 def _raise_keyboard_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
@@ -32,7 +35,9 @@ def spin_nodes(nodes: list[Node]) -> None:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        executor.shutdown()
+        # Bounded: a Ctrl-C that lands inside a callback leaves that task unfinished, and an unbounded
+        # shutdown() would wait for it forever (seen once in CI as bringup ignoring Ctrl-C).
+        executor.shutdown(timeout_sec=SHUTDOWN_TIMEOUT_S)
         for node in nodes:
             node.destroy_node()
 

@@ -52,7 +52,11 @@ def test_bringup_starts_the_nodes_of_a_parameter_file_and_stops_on_ctrl_c(tmp_pa
             time.sleep(0.1)
         time.sleep(1.0)  # a few control steps
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=20) == 0, "".join(lines)
+        try:
+            returncode = process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("bringup did not stop within 20 s of Ctrl-C:\n" + "".join(lines)) from None
+        assert returncode == 0, "".join(lines)
     finally:
         if process.poll() is None:
             process.kill()
