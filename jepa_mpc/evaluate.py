@@ -48,6 +48,11 @@ TASK_PLANNER = {
 }
 
 
+def task_planner_values(task: str) -> dict:
+    """The PlannerConfig fields the evaluation uses for ``task``: ``EVAL_PLANNER`` with ``TASK_PLANNER`` over it."""
+    return {**EVAL_PLANNER, **TASK_PLANNER.get(task, {})}
+
+
 @dataclass
 class EvalConfig:
     task: str = field(default="reach", metadata={"help": "reach, push, grasp or pickplace"})
@@ -80,7 +85,7 @@ class EvalConfig:
     @classmethod
     def for_task(cls, task: str, **fields) -> "EvalConfig":
         """The evaluation config of ``task`` with its planner settings (``TASK_PLANNER``) and ``fields``."""
-        return cls(task=task, planner=PlannerConfig(**EVAL_PLANNER, **TASK_PLANNER.get(task, {})), **fields)
+        return cls(task=task, planner=PlannerConfig(**task_planner_values(task)), **fields)
 
     def steps_per_episode(self, goals: GoalSequence) -> int:
         """The step limit of an episode with ``goals``: the given one, else long enough for the whole schedule."""
@@ -332,7 +337,7 @@ def parse_eval_args(argv: list[str]) -> tuple[EvalConfig, Path]:
     values = merge_nested(values, flags)
     values = merge_nested(values, {"planner": flags_to_nested(args, "planner")})
     task = values.get("task", EvalConfig.task)
-    values = merge_nested({"planner": {**EVAL_PLANNER, **TASK_PLANNER.get(task, {})}}, values)
+    values = merge_nested({"planner": task_planner_values(task)}, values)
     return build_dataclass(EvalConfig, values, where="eval config"), Path(args.out)
 
 
