@@ -15,8 +15,8 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     description="Goal-image MPC with a V-JEPA 2 world model, MuJoCo tasks and ROS 2 nodes",
-    packages=find_packages(include=["jepa_mpc*", "worldmodel*", "planner*", "sim*", "ros_nodes*"]),
-    package_data={"sim": ["assets/**/*"], "jepa_mpc": ["default_model/*"]},
+    packages=find_packages(include=["foundation*", "dataset*", "worldmodel*", "planner*", "sim*", "ros_nodes*", "jepa_mpc*"]),
+    package_data={"sim": ["assets/**/*"], "worldmodel": ["default_model/*"]},
     include_package_data=True,
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
@@ -38,9 +38,13 @@ setup(
         "av>=12",
         "imageio>=2.30",
         "matplotlib>=3.7",
+        "draccus>=0.11,<0.12",
+        "scipy>=1.11",
+        "tensorboard>=2.15",
+        "pillow>=10",
     ],
     extras_require={
-        "test": ["pytest>=8", "pytest-timeout>=2"],
+        "test": ["pytest>=8", "pytest-timeout>=2", "import-linter>=2.1"],
         "ros": [
             "ros-rclpy[fastrtps]",
             "ros-sensor-msgs",

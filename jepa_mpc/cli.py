@@ -11,15 +11,15 @@ import sys
 
 # name -> ("module:function", one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "encode": ("worldmodel.cli:encode_main", "encode frames with a checkpoint and print the energy of a few actions"),
+    "encode": ("jepa_mpc.encode_command:encode_main", "encode frames with a checkpoint and print the energy of a few actions"),
     "collect": ("sim.collect:main", "record scripted/random episodes of a sim task as a LeRobot-style dataset"),
     "render-tasks": ("sim.gallery:main", "save an image strip of every sim task (exterior camera)"),
     "train": ("worldmodel.training.train_predictor:main", "post-train the action-conditioned predictor"),
     "pretrain": ("worldmodel.training.pretrain_encoder:main", "pretrain a small V-JEPA encoder on videos"),
-    "energy": ("planner.energy_landscape:main", "draw the energy landscape over a dx/dy/dz grid (PNG)"),
-    "eval": ("jepa_mpc.evaluate:main", "success-rate evaluation of goal-image planning in MuJoCo"),
+    "energy": ("jepa_mpc.energy_landscape:main", "draw the energy landscape over a dx/dy/dz grid (PNG)"),
+    "eval": ("jepa_mpc.evaluation.runner:main", "success-rate evaluation of goal-image planning in MuJoCo"),
     "demo": ("jepa_mpc.demo:main", "run one goal-image episode with the default model, write demo_out/"),
-    "make-default-model": ("jepa_mpc.default_model:main", "collect, pretrain, post-train and evaluate the default model"),
+    "make-default-model": ("jepa_mpc.default_model_recipe:main", "collect, pretrain, post-train and evaluate the default model"),
     "bringup": ("ros_nodes.bringup:main", "start the ROS nodes of a config/*.yaml in one process"),
 }
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jepa_mpc.atomic import write_text_atomic
+from foundation.atomic_files import write_text_atomic
 
 DEMO_TASK = "reach"
 
@@ -31,7 +31,8 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("MUJOCO_GL", "egl")
 
-    from jepa_mpc.evaluate import EvalConfig, evaluate_one_episode_setup, run_episode
+    from jepa_mpc.evaluation.runner import evaluate_one_episode_setup, run_episode
+    from jepa_mpc.evaluation.config import EvalConfig
     from jepa_mpc.episode_video import write_gif
 
     config = EvalConfig.for_task(args.task, episodes=1, seed=args.seed, checkpoint=args.checkpoint,

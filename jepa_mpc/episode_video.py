@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from jepa_mpc.atomic import atomic_path  # noqa: E402
+from foundation.atomic_files import atomic_path  # noqa: E402
 
 PANEL = 192  # pixels per side of each image panel
 

@@ -7,7 +7,6 @@
 - :mod:`planner.cem`: the one-shot optimiser :func:`plan_cem` -> :class:`PlanResult`.
 - :mod:`planner.mpc`: :class:`GoalImageMPC`, receding-horizon control around it.
 - :mod:`planner.analytic`: a world model with a known optimum, for tests and benchmarks.
-- :mod:`planner.energy_landscape`: ``jepa-mpc energy``.
 """
 from planner.cem import NonFiniteEnergyError, PlanResult, plan_cem, shift_plan
 from planner.config import PlannerConfig

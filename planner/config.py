@@ -6,7 +6,7 @@ reference notebook passes: 0.15 for the mean, 0.75 for the std, 0.15 for both gr
 except where a field says otherwise. Momentum is the weight of the *old* value:
 ``new = (1 - momentum) * elite_statistic + momentum * old``.
 
-The action is 7-D ``[dx, dy, dz, drx, dry, drz, dg]`` (see ``worldmodel/pose.py``).
+The action is 7-D ``[dx, dy, dz, drx, dry, drz, dg]`` (see ``foundation/pose.py``).
 """
 from __future__ import annotations
 

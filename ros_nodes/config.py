@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 
 from planner.config import PlannerConfig
-from planner.safety import SafetyConfig
+from ros_nodes.safety import SafetyConfig
 from sim import env_id
 from sim.config import SimConfig
 

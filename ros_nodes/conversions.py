@@ -1,6 +1,6 @@
 """ROS messages <-> numpy, with no node and no state: what the nodes translate, tested with real messages.
 
-Conventions (the project's 7-D state, ``worldmodel/pose.py``):
+Conventions (the project's 7-D state, ``foundation/pose.py``):
 
 - pose: ``geometry_msgs/PoseStamped`` position (m) and orientation quaternion (x, y, z, w) <->
   ``[x, y, z, rx, ry, rz]`` with extrinsic xyz Euler angles (``R = Rz @ Ry @ Rx``).
@@ -9,7 +9,7 @@ Conventions (the project's 7-D state, ``worldmodel/pose.py``):
   (0 = fully open, 1 = closed). The inverse puts (1 - closedness) * max_width / 2 on each finger.
 - image: ``sensor_msgs/Image`` in rgb8, bgr8, rgba8 or bgra8, any size <-> RGB uint8 ``[H, W, 3]``.
 
-Malformed messages raise :class:`planner.safety.InputRejected` with the reason the diagnostics count.
+Malformed messages raise :class:`ros_nodes.safety.InputRejected` with the reason the diagnostics count.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from geometry_msgs.msg import PoseStamped
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Header
 
-from planner.safety import InputRejected, check_finite, decode_image, euler_to_matrix, matrix_to_euler
+from ros_nodes.safety import InputRejected, check_finite, decode_image, euler_to_matrix, matrix_to_euler
 
 QUATERNION_NORM_TOLERANCE = 1e-2  # a driver's float32 rounding passes; a zero or garbage quaternion does not
 

@@ -27,7 +27,7 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
-from jepa_mpc.config_io import build_dataclass, load_yaml
+from foundation.configuration import build_dataclass, load_yaml
 
 T = TypeVar("T")
 

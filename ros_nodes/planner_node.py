@@ -17,9 +17,9 @@ Topics (relative names: remap them with ``-r image:=/camera/color/image_raw``):
   tick), ``~/planning_latency``, ``~/energy``, ``~/energy_spread`` (std_msgs/Float64, every plan);
 - services ``~/start``, ``~/stop``, ``~/reset`` and ``~/capture_goal`` (std_srvs/Trigger): the
   newest camera frame becomes the goal, saved as PNG under ``goal_dir`` (see
-  :mod:`jepa_mpc.goal_images`); ``goal_file`` starts the node with a saved one.
+  :mod:`ros_nodes.goal_images`); ``goal_file`` starts the node with a saved one.
 
-The node only converts messages and calls library code: :mod:`planner.safety` decides whether a
+The node only converts messages and calls library code: :mod:`ros_nodes.safety` decides whether a
 command may be computed and makes it safe, :class:`planner.mpc.GoalImageMPC` plans. All callbacks are
 in the node's default (mutually exclusive) callback group, so they never overlap and need no locks;
 sensor subscriptions keep only the newest message, so nothing piles up while a plan is computed.
@@ -36,9 +36,9 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64, String
 from std_srvs.srv import Trigger
 
-from jepa_mpc.goal_images import load_goal_image, save_goal_image
+from ros_nodes.goal_images import load_goal_image, save_goal_image
 from planner.mpc import GoalImageMPC
-from planner.safety import CommandGuard, InputGuard, InputRejected, RejectionCounter, check_fresh
+from ros_nodes.safety import CommandGuard, InputGuard, InputRejected, RejectionCounter, check_fresh
 from ros_nodes import conversions
 from ros_nodes.config import PlannerNodeConfig
 from ros_nodes.parameters import declare_config, refuse_changes
@@ -54,7 +54,7 @@ COMMAND_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
 
 def load_planner(config: PlannerNodeConfig) -> GoalImageMPC:
     """The world model of ``config.checkpoint`` (empty: the shipped default model) wrapped in the MPC."""
-    from jepa_mpc.default_model import resolve_checkpoint
+    from worldmodel.checkpoint import resolve_checkpoint
     from worldmodel import load_world_model
 
     device = None if config.device == "auto" else config.device  # None: cuda if present

@@ -41,7 +41,7 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Float64
 from std_srvs.srv import Trigger
 
-from planner.safety import InputRejected, RejectionCounter
+from ros_nodes.safety import InputRejected, RejectionCounter
 from ros_nodes import conversions
 from ros_nodes.config import SimNodeConfig
 from ros_nodes.parameters import declare_config, refuse_changes

@@ -1,4 +1,4 @@
-"""``jepa-mpc collect``: record episodes of a sim task as a LeRobot v3.0 dataset (sim/lerobot_writer.py).
+"""``jepa-mpc collect``: record episodes of a sim task as a LeRobot v3.0 dataset (dataset/writer.py).
 
     jepa-mpc collect --task pickplace --episodes 200 --out data/pickplace --workers 2
     jepa-mpc collect --task push --episodes 50 --out data/push64 --sim.image_size 64 --policy random
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from jepa_mpc.config_io import add_dataclass_arguments, build_dataclass, dataclass_to_dict, flags_to_nested
+from foundation.configuration import add_dataclass_arguments, build_dataclass, dataclass_to_dict, flags_to_nested
 from sim import ENV_IDS
 from sim.config import SimConfig
 from sim.rotations import action_between
@@ -72,7 +72,7 @@ class _Collector:
     def __init__(self, task: str, sim_config: dict, out: str, policy: str, noise: float, failure_prob: float, seed: int):
         import gymnasium
 
-        from sim.lerobot_dataset import LeRobotDatasetWriter
+        from dataset.reader import LeRobotDatasetWriter
 
         self.config = build_dataclass(SimConfig, sim_config, where="--sim")
         self.env = gymnasium.make(ENV_IDS[task][0], config=self.config)
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     collector_args = (args.task, sim_config, str(Path(args.out)), args.policy, args.noise, args.failure_prob, args.seed)
 
     # The main process opens (or creates) the dataset first, so that workers only ever re-open it.
-    from sim.lerobot_dataset import LeRobotDatasetWriter
+    from dataset.reader import LeRobotDatasetWriter
 
     writer = LeRobotDatasetWriter(args.out, **writer_arguments(build_dataclass(SimConfig, sim_config)))
     todo = [i for i in range(args.episodes) if not writer.has_episode(i)]

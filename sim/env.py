@@ -2,7 +2,7 @@
 
 One ``step(action)`` is one control period (0.25 s at the default 4 Hz): the 7-D action
 ``[dx, dy, dz, drx, dry, drz, dg]`` moves the *measured* state (``R_target = R_delta @ R``, see
-worldmodel/pose.py and sim/rotations.py), the target is made safe (per-step norm limits, workspace
+foundation/pose.py and sim/rotations.py), the target is made safe (per-step norm limits, workspace
 box), and the Cartesian controller tracks it for ``substeps`` physics steps. The observation holds the
 state actually reached, so recorded actions ``action_between(state_t, state_t+1)`` match the data.
 

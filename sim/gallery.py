@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from jepa_mpc.atomic import atomic_path
+from foundation.atomic_files import atomic_path
 from sim import ENV_IDS
 from sim.config import SimConfig
 

@@ -1,4 +1,4 @@
-"""The 7-D pose convention of worldmodel/pose.py, as a numpy twin for the simulator's inner loops.
+"""The 7-D pose convention of foundation/pose.py, as a numpy twin for the simulator's inner loops.
 
 Same formulas, same conventions (extrinsic xyz Euler, ``R = Rz @ Ry @ Rx``; action rotation
 ``R_next = R_delta @ R``; gripper added and clipped to [0, 1]); tests/test_sim_rotations.py checks
@@ -34,7 +34,7 @@ def matrix_to_euler_xyz(matrix: np.ndarray) -> np.ndarray:
 
 
 def apply_action(state: np.ndarray, action: np.ndarray) -> np.ndarray:
-    """Move 7-D states by 7-D actions (see worldmodel.pose.apply_action)."""
+    """Move 7-D states by 7-D actions (see foundation.pose.apply_action)."""
     state, action = np.asarray(state, dtype=np.float64), np.asarray(action, dtype=np.float64)
     rotation = euler_xyz_to_matrix(action[..., 3:6]) @ euler_xyz_to_matrix(state[..., 3:6])
     gripper = np.clip(state[..., 6:7] + action[..., 6:7], 0.0, 1.0)
@@ -42,7 +42,7 @@ def apply_action(state: np.ndarray, action: np.ndarray) -> np.ndarray:
 
 
 def action_between(state: np.ndarray, next_state: np.ndarray) -> np.ndarray:
-    """The 7-D action taking ``state`` to ``next_state`` (see worldmodel.pose.action_between)."""
+    """The 7-D action taking ``state`` to ``next_state`` (see foundation.pose.action_between)."""
     state, next_state = np.asarray(state, dtype=np.float64), np.asarray(next_state, dtype=np.float64)
     rotation = euler_xyz_to_matrix(next_state[..., 3:6]) @ np.swapaxes(euler_xyz_to_matrix(state[..., 3:6]), -1, -2)
     return np.concatenate(

@@ -1,4 +1,4 @@
-"""Dataclass configs <-> flags, YAML and nested dicts (jepa_mpc/config_io.py)."""
+"""Dataclass configs <-> flags, YAML and nested dicts (foundation/configuration.py)."""
 from __future__ import annotations
 
 import argparse
@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from jepa_mpc.config_io import add_dataclass_arguments, build_dataclass, dataclass_to_dict, flags_to_nested
+from foundation.configuration import add_dataclass_arguments, build_dataclass, dataclass_to_dict, flags_to_nested
 
 
 @dataclass

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim.lerobot_dataset import DatasetError, LeRobotDataset, LeRobotReaderConfig
+from dataset.reader import DatasetError, LeRobotDataset, LeRobotReaderConfig
 
 FIXTURE = Path(__file__).parent / "fixtures" / "lerobot_droid_mini"
 EXTERIOR = "observation.images.exterior_1_left"

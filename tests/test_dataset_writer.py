@@ -11,10 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-import sim.lerobot_dataset as lerobot_dataset
-import sim.lerobot_writer as lerobot_writer
-from sim.lerobot_dataset import DatasetError, LeRobotDataset, LeRobotDatasetWriter
-from worldmodel.pose import actions_from_states
+import dataset.reader as lerobot_dataset
+import dataset.writer as lerobot_writer
+from dataset.reader import DatasetError, LeRobotDataset, LeRobotDatasetWriter
+from foundation.pose import actions_from_states
 
 CAMERAS = {"exterior_image_1_left": (32, 32), "wrist_image_left": (32, 32)}
 FPS = 4

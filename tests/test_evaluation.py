@@ -7,8 +7,8 @@ import imageio.v2 as imageio
 import pytest
 
 from jepa_mpc.cli import main as cli_main
-from jepa_mpc.default_model import DEFAULT_CHECKPOINT
-from jepa_mpc.evaluate import EvalConfig, parse_eval_args, wilson_interval
+from worldmodel.checkpoint import DEFAULT_CHECKPOINT
+from jepa_mpc.evaluation import EvalConfig, parse_eval_args, wilson_interval
 from worldmodel import (
     EncoderConfig,
     PredictorConfig,

@@ -3,7 +3,7 @@ import imageio.v2 as imageio
 import numpy as np
 import pytest
 
-from jepa_mpc.goal_images import load_goal_image, save_goal_image
+from ros_nodes.goal_images import load_goal_image, save_goal_image
 
 
 def test_saved_goal_loads_back_exactly_and_nothing_temporary_is_left(tmp_path):

@@ -1,4 +1,4 @@
-"""PlannerConfig: validation, and use as nested CLI flags / YAML through jepa_mpc.config_io."""
+"""PlannerConfig: validation, and use as nested CLI flags / YAML through foundation.configuration."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import yaml
 
-from jepa_mpc.config_io import (
+from foundation.configuration import (
     add_dataclass_arguments,
     build_dataclass,
     dataclass_to_dict,

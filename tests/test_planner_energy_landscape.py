@@ -9,7 +9,7 @@ import torch
 
 from planner.analytic import AnalyticWorldModel
 from jepa_mpc.cli import main as jepa_mpc
-from planner.energy_landscape import energy_grid, main
+from jepa_mpc.energy_landscape import energy_grid, main
 
 
 def test_grid_minimum_is_the_true_displacement():

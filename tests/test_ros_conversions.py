@@ -8,7 +8,7 @@ import pytest
 from geometry_msgs.msg import PoseStamped
 from sensor_msgs.msg import Image, JointState
 
-from planner.safety import InputRejected, euler_to_matrix
+from ros_nodes.safety import InputRejected, euler_to_matrix
 from ros_nodes import conversions
 from ros_nodes.config import PlannerNodeConfig, SimNodeConfig
 from ros_nodes.parameters import config_from_flat, flatten, parameter_specs

@@ -246,7 +246,7 @@ def test_stale_malformed_and_nan_inputs_give_no_command_but_a_diagnostic(graph, 
 
 @pytest.mark.timeout(60)
 def test_capture_goal_takes_the_newest_fresh_frame_and_saves_it(graph, tiny_checkpoint, tmp_path):
-    from jepa_mpc.goal_images import load_goal_image
+    from ros_nodes.goal_images import load_goal_image
 
     goal_dir = tmp_path / "goals"
     planner = graph.start(
@@ -384,10 +384,10 @@ def test_sim_and_planner_close_the_loop_and_every_command_is_executed(graph, tin
 @pytest.mark.timeout(180)
 def test_default_model_drives_the_sim_closer_to_the_reach_goal(graph):
     """The shipped default model, through both nodes, moves the arm toward the goal image's pose."""
-    from jepa_mpc.default_model import DEFAULT_CHECKPOINT
+    from worldmodel.checkpoint import DEFAULT_CHECKPOINT
     from ros_nodes.sim_node import SimNode
 
-    assert DEFAULT_CHECKPOINT.is_file(), "the default model ships with the package (jepa_mpc/default_model/model.pt)"
+    assert DEFAULT_CHECKPOINT.is_file(), "the default model ships with the package (worldmodel/default_model/model.pt)"
     sim = graph.start(
         lambda ctx: SimNode(
             context=ctx,

@@ -1,4 +1,4 @@
-"""planner.safety without ROS: image decoding, freshness, the input guard, command limits, counting."""
+"""ros_nodes.safety without ROS: image decoding, freshness, the input guard, command limits, counting."""
 from __future__ import annotations
 
 import math
@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from planner.safety import (
+from ros_nodes.safety import (
     REASONS,
     CommandGuard,
     InputGuard,

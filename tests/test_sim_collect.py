@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from sim import collect, gallery
-from sim.lerobot_dataset import LeRobotDataset
+from dataset.reader import LeRobotDataset
 from sim.rotations import action_between
 
 REACH_FRAMES = 17  # 16 control steps + the first observation

@@ -1,10 +1,10 @@
-"""The simulator's numpy pose convention (sim/rotations.py) agrees with worldmodel/pose.py."""
+"""The simulator's numpy pose convention (sim/rotations.py) agrees with foundation/pose.py."""
 import numpy as np
 import pytest
 import torch
 
 from sim import rotations
-from worldmodel import pose
+from foundation import pose
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from worldmodel import (
     count_parameters,
     encoder_preset,
 )
-from worldmodel.pose import action_between, apply_action, euler_xyz_to_matrix, matrix_to_euler_xyz
+from foundation.pose import action_between, apply_action, euler_xyz_to_matrix, matrix_to_euler_xyz
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from worldmodel import load_world_model
-from worldmodel.pose import action_between, apply_action
+from foundation.pose import action_between, apply_action
 from worldmodel.predictor import block_causal_mask
 from worldmodel.preprocess import frames_to_clip
 

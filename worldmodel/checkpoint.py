@@ -21,16 +21,32 @@ from typing import Any
 import torch
 from torch import nn
 
-from jepa_mpc.atomic import atomic_path
-from jepa_mpc.config_io import build_dataclass, dataclass_to_dict
+from foundation.atomic_files import atomic_path
+from foundation.configuration import build_dataclass, dataclass_to_dict
 
 from .config import ENCODER_PRESETS, EncoderConfig, PredictorConfig, WorldModelConfig
 
 PROJECT_FORMAT = "jepa_mpc"
+# The model that ships with the package (made by `make default-model`, see its README).
+DEFAULT_MODEL_DIR = Path(__file__).parent / "default_model"
+DEFAULT_CHECKPOINT = DEFAULT_MODEL_DIR / "model.pt"
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint file that cannot be used, with the reason and the fix in the message."""
+
+
+def resolve_checkpoint(path: str | Path | None) -> Path:
+    """``path``, or the shipped default model when empty.
+
+    Raises:
+        FileNotFoundError: the file does not exist; the message says how to get one.
+    """
+    chosen = Path(path) if path else DEFAULT_CHECKPOINT
+    if not chosen.is_file():
+        hint = "run `make default-model` to rebuild it" if not path else "check the path"
+        raise FileNotFoundError(f"world model checkpoint {chosen} does not exist: {hint}")
+    return chosen
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -4,7 +4,7 @@
   frame encoded alone as a 2-frame tubelet, as the reference does at planning time.
 - :meth:`WorldModel.rollout`: predict the tokens after each of H candidate actions for S samples at
   once, ``[S, H, N, D]``, feeding each layer-normed prediction back and moving the 7-D state with
-  :func:`worldmodel.pose.apply_action`. Keys/values of finished steps are cached.
+  :func:`foundation.pose.apply_action`. Keys/values of finished steps are cached.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from .checkpoint import (
 )
 from .config import WorldModelConfig
 from .encoder import VideoEncoder, init_vit_weights
-from .pose import actions_from_states, apply_action
+from foundation.pose import actions_from_states, apply_action
 from .predictor import ActionConditionedPredictor, PredictorCache
 from .preprocess import preprocess_frames
 

@@ -11,7 +11,7 @@ import dataclasses
 import typing
 from typing import TypeVar
 
-from jepa_mpc.config_io import add_dataclass_arguments, build_dataclass, dataclass_to_dict, flags_to_nested, load_yaml, merge_nested
+from foundation.configuration import add_dataclass_arguments, build_dataclass, dataclass_to_dict, flags_to_nested, load_yaml, merge_nested
 
 T = TypeVar("T")
 

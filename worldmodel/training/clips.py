@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DistributedSampler
 
-from worldmodel.pose import actions_from_states
+from foundation.pose import actions_from_states
 
 from .feature_cache import FeatureCache
 

@@ -2,7 +2,7 @@
 
 ``jepa-mpc train`` builds a :class:`TrainPredictorConfig` and ``jepa-mpc pretrain`` a
 :class:`PretrainConfig` from ``--config file.yaml`` and ``--section.field value`` flags
-(``jepa_mpc.config_io``). Every field is validated here, with an error that names the bad value.
+(``foundation.configuration``). Every field is validated here, with an error that names the bad value.
 """
 from __future__ import annotations
 

@@ -16,8 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from jepa_mpc.atomic import atomic_path
-from jepa_mpc.config_io import build_dataclass, dataclass_to_dict
+from foundation.atomic_files import atomic_path
+from foundation.configuration import build_dataclass, dataclass_to_dict
 from worldmodel.checkpoint import (
     PROJECT_FORMAT,
     CheckpointError,

@@ -6,7 +6,7 @@ rates. Two sources exist:
 
 - :class:`InMemoryEpisodes`: arrays held in memory (generated data, tests, notebooks).
 - :class:`LeRobotEpisodes`: a LeRobot v3.0 folder (our sim datasets, DROID converted by LeRobot),
-  read with :class:`sim.lerobot_dataset.LeRobotDataset`.
+  read with :class:`dataset.reader.LeRobotDataset`.
 
 Every episode is checked (:func:`check_episode`); bad data raises :class:`EpisodeError`, which names
 the episode, so the caller can stop or skip it and count it, never train on a wrong batch.
@@ -129,11 +129,11 @@ class LeRobotEpisodes:
     """A LeRobot v3.0 dataset folder, one camera, sampled at ``sample_fps`` (reference sampling).
 
     Sampled frame k is source frame ``k * ceil(fps / sample_fps)``; an 8-frame clip of the reader's
-    :meth:`~sim.lerobot_dataset.LeRobotDataset.sample_clip` starting at frame 0 is sampled frames 0..7.
+    :meth:`~dataset.reader.LeRobotDataset.sample_clip` starting at frame 0 is sampled frames 0..7.
     """
 
     def __init__(self, root: str | Path, camera: str, sample_fps: int = 4) -> None:
-        from sim.lerobot_dataset import LeRobotDataset, LeRobotReaderConfig
+        from dataset.reader import LeRobotDataset, LeRobotReaderConfig
 
         self.root = Path(root)
         self.sample_fps = sample_fps
@@ -152,7 +152,7 @@ class LeRobotEpisodes:
         return math.ceil(self.dataset.episode_length(self.indices[i]) / self.frame_step)
 
     def load(self, i: int) -> SampledEpisode:
-        from sim.lerobot_dataset import DatasetError
+        from dataset.reader import DatasetError
 
         index, name = self.indices[i], self.name(i)
         try:
@@ -284,7 +284,7 @@ def open_episodes(data: str | Path | Sequence[str | Path], camera: str, sample_f
 
 def save_episodes_npz(path: str | Path, episodes: list[SampledEpisode], fps: float) -> None:
     """Write equal-length episodes as the ``.npz`` :class:`NpzEpisodes` reads (atomically)."""
-    from jepa_mpc.atomic import atomic_path
+    from foundation.atomic_files import atomic_path
 
     lengths = {len(episode.states) for episode in episodes}
     if len(lengths) != 1:

@@ -28,8 +28,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from jepa_mpc.atomic import atomic_path, write_text_atomic
-from jepa_mpc.config_io import dataclass_to_dict
+from foundation.atomic_files import atomic_path, write_text_atomic
+from foundation.configuration import dataclass_to_dict
 from worldmodel.config import EncoderConfig
 from worldmodel.encoder import VideoEncoder
 from worldmodel.preprocess import preprocess_frames

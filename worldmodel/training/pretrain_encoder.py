@@ -38,8 +38,8 @@ from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from jepa_mpc.atomic import write_text_atomic
-from jepa_mpc.config_io import dataclass_to_dict
+from foundation.atomic_files import write_text_atomic
+from foundation.configuration import dataclass_to_dict
 from worldmodel.config import encoder_preset
 from worldmodel.encoder import VideoEncoder, init_vit_weights
 

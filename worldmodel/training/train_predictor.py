@@ -33,8 +33,8 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from jepa_mpc.atomic import write_text_atomic
-from jepa_mpc.config_io import dataclass_to_dict
+from foundation.atomic_files import write_text_atomic
+from foundation.configuration import dataclass_to_dict
 from worldmodel.checkpoint import save_world_model_checkpoint
 from worldmodel.config import PredictorConfig, WorldModelConfig
 from worldmodel.predictor import ActionConditionedPredictor

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from jepa_mpc.atomic import atomic_path
+from foundation.atomic_files import atomic_path
 from worldmodel.checkpoint import CheckpointError
 
 STATE_FILE = "train_state.pt"

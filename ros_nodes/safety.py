@@ -17,7 +17,7 @@ this module, so the rules are tested without a ROS graph:
 
 Every refusal is an :class:`InputRejected` carrying a short machine-readable ``reason`` (the key in
 the diagnostics' counts, one of :data:`REASONS`) and a human ``detail`` that says what to fix.
-Poses follow ``worldmodel/pose.py``: ``[x, y, z, rx, ry, rz, g]`` (m, extrinsic xyz Euler in rad,
+Poses follow ``foundation/pose.py``: ``[x, y, z, rx, ry, rz, g]`` (m, extrinsic xyz Euler in rad,
 gripper closedness in [0, 1]).
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from worldmodel.pose import euler_xyz_to_matrix, matrix_to_euler_xyz
+from foundation.pose import euler_xyz_to_matrix, matrix_to_euler_xyz
 
 REASONS: dict[str, str] = {
     "no_image": "no camera image received yet",
@@ -71,7 +71,7 @@ class InputRejected(ValueError):
 
     def __init__(self, reason: str, detail: str) -> None:
         if reason not in REASONS:
-            raise KeyError(f"unknown rejection reason {reason!r}; add it to planner.safety.REASONS")
+            raise KeyError(f"unknown rejection reason {reason!r}; add it to ros_nodes.safety.REASONS")
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
@@ -261,12 +261,12 @@ def _as_tensor(values: np.ndarray) -> torch.Tensor:
 
 
 def euler_to_matrix(euler: np.ndarray) -> np.ndarray:
-    """Extrinsic xyz Euler ``[3]`` -> rotation matrix ``[3, 3]`` (``worldmodel.pose``, in float64)."""
+    """Extrinsic xyz Euler ``[3]`` -> rotation matrix ``[3, 3]`` (``foundation.pose``, in float64)."""
     return euler_xyz_to_matrix(_as_tensor(euler)).numpy()
 
 
 def matrix_to_euler(matrix: np.ndarray) -> np.ndarray:
-    """Rotation matrix ``[3, 3]`` -> extrinsic xyz Euler ``[3]`` (``worldmodel.pose``, in float64)."""
+    """Rotation matrix ``[3, 3]`` -> extrinsic xyz Euler ``[3]`` (``foundation.pose``, in float64)."""
     return matrix_to_euler_xyz(_as_tensor(matrix)).numpy()
 
 

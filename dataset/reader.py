@@ -1,9 +1,9 @@
 """Trajectory datasets on disk in the LeRobot v3.0 format: a reader that reads our sim datasets and
 DROID converted to LeRobot with the same code, and the V-JEPA 2-AC clip sampler.
 
-The writer is sim/lerobot_writer.py and what both sides share (layout, feature names, camera-name
-mapping, DatasetError) is sim/lerobot_format.py; this module re-exports the names imported from them
-(``from sim.lerobot_dataset import LeRobotDatasetWriter`` works).
+The writer is dataset/writer.py and what both sides share (layout, feature names, camera-name
+mapping, DatasetError) is dataset/format.py; this module re-exports the names imported from them
+(``from dataset.reader import LeRobotDatasetWriter`` works).
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 import torch
 from tqdm import tqdm
 
-from sim.lerobot_format import (
+from dataset.format import (
     CARTESIAN_STATE,
     COMMANDED_ACTION,
     DATA_PATH,
@@ -35,9 +35,9 @@ from sim.lerobot_format import (
     DatasetError,
     camera_feature_name,
 )
-from sim.lerobot_video import VideoDecodeError, decode_video_span
-from sim.lerobot_writer import LeRobotDatasetWriter, aggregate_stats, feature_stats, image_stats
-from worldmodel.pose import actions_from_states
+from dataset.video import VideoDecodeError, decode_video_span
+from dataset.writer import LeRobotDatasetWriter, aggregate_stats, feature_stats, image_stats
+from foundation.pose import actions_from_states
 
 __all__ = [
     "DROID_CAMERA_FEATURES",

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .pose import action_between
-from .world_model import load_world_model
+from foundation.pose import action_between
+from worldmodel import load_world_model
 
 
 def encode_main(argv: list[str]) -> int:

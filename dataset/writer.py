@@ -1,5 +1,5 @@
 """The LeRobot v3.0 dataset writer for sim collection, and the per-feature stats it stores.
-Layout and feature names: sim/lerobot_format.py; the reader: sim/lerobot_dataset.py.
+Layout and feature names: dataset/format.py; the reader: dataset/reader.py.
 
 Our writer puts each episode in its own data file and its own mp4 per camera (chunk = index // 1000,
 file = index % 1000): several processes can then write distinct episodes at once, each episode
@@ -19,8 +19,8 @@ import pyarrow.parquet as pq
 import torch
 from tqdm import tqdm
 
-from jepa_mpc.atomic import atomic_path, write_text_atomic
-from sim.lerobot_format import (
+from foundation.atomic_files import atomic_path, write_text_atomic
+from dataset.format import (
     ACTION_AXES,
     CARTESIAN_STATE,
     CHUNKS_SIZE,
@@ -37,8 +37,8 @@ from sim.lerobot_format import (
     DatasetError,
     camera_feature_name,
 )
-from sim.lerobot_video import VIDEO_PIX_FMT, encode_video, video_encoder
-from worldmodel.pose import apply_action
+from dataset.video import VIDEO_PIX_FMT, encode_video, video_encoder
+from foundation.pose import apply_action
 
 STATS_QUANTILES = {"q01": 0.01, "q10": 0.10, "q50": 0.50, "q90": 0.90, "q99": 0.99}
 # Per-episode stats travel inside each episode's data parquet (schema metadata, which LeRobot ignores)
@@ -300,7 +300,7 @@ class LeRobotDatasetWriter:
         seed: int,
     ) -> None:
         """Write episode ``index``: ``frames`` {camera: uint8 [T, H, W, 3]}, ``state`` [T, 7] (pose convention
-        of worldmodel/pose.py), ``action`` [T, 7] the commanded delta actions (last row usually zeros).
+        of foundation/pose.py), ``action`` [T, 7] the commanded delta actions (last row usually zeros).
 
         Atomic: the videos are committed first, the data parquet last; on any failure the files of this
         call are removed, so the episode is either complete or absent. Re-writing an existing index is

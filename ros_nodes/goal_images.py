@@ -13,7 +13,7 @@ from pathlib import Path
 import imageio.v2 as imageio
 import numpy as np
 
-from jepa_mpc.atomic import atomic_path
+from foundation.atomic_files import atomic_path
 
 
 def check_goal_image(image: np.ndarray, where: str) -> np.ndarray:

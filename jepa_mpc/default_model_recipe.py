@@ -19,8 +19,7 @@ import shutil
 import time
 from pathlib import Path
 
-DEFAULT_MODEL_DIR = Path(__file__).parent / "default_model"
-DEFAULT_CHECKPOINT = DEFAULT_MODEL_DIR / "model.pt"
+from worldmodel.checkpoint import DEFAULT_CHECKPOINT, DEFAULT_MODEL_DIR
 
 IMAGE_SIZE = 64
 # (task, policy, episodes, seed of the first episode). Evaluation seeds start at 1000: never trained on.
@@ -40,15 +39,6 @@ TRAIN_FLAGS = [
     "--run.steps", "2000", "--run.batch_size", "32", "--optim.lr", "3e-3", "--optim.warmup_steps", "100",
 ]
 EVAL_TASKS = ("reach", "push", "grasp", "pickplace")
-
-
-def resolve_checkpoint(path: str | Path | None) -> Path:
-    """``path``, or the shipped default model when empty; a missing file says how to get one."""
-    chosen = Path(path) if path else DEFAULT_CHECKPOINT
-    if not chosen.is_file():
-        hint = "run `make default-model` to rebuild it" if not path else "check the path"
-        raise FileNotFoundError(f"world model checkpoint {chosen} does not exist: {hint}")
-    return chosen
 
 
 def recipe(work: Path, threads: int, eval_episodes: int) -> list[list[str]]:

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from jepa_mpc.atomic import write_bytes_atomic, write_text_atomic
+from foundation.atomic_files import write_bytes_atomic, write_text_atomic
 from planner.energy import goal_energy
 from planner.interface import RolloutModel
 

@@ -1,4 +1,4 @@
-"""What the LeRobot v3.0 dataset writer (sim/lerobot_writer.py) and reader (sim/lerobot_dataset.py) share:
+"""What the LeRobot v3.0 dataset writer (dataset/writer.py) and reader (dataset/reader.py) share:
 the on-disk layout, feature names, the camera-name mapping and the error type.
 
 Layout (``root/``), as LeRobot 0.4 writes it::
@@ -11,11 +11,11 @@ Layout (``root/``), as LeRobot 0.4 writes it::
     data/chunk-CCC/file-FFF.parquet            one row per frame (many episodes may share a file)
     videos/<camera feature>/chunk-CCC/file-FFF.mp4
 
-Feature names follow LeRobot's DROID port, so :class:`~sim.lerobot_dataset.LeRobotDataset` reads both
+Feature names follow LeRobot's DROID port, so :class:`~dataset.reader.LeRobotDataset` reads both
 with one code path (docs/dataset.md lists them).
 
 The 7-D state is ``observation.state.cartesian_position`` (x, y, z, extrinsic xyz Euler) +
-``observation.state.gripper_position``; the convention is worldmodel/pose.py's.
+``observation.state.gripper_position``; the convention is foundation/pose.py's.
 """
 from __future__ import annotations
 

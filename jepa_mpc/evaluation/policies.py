@@ -1,0 +1,82 @@
+"""The evaluated policies: the world-model planner, the true-state oracle (ceiling) and random actions (floor)."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from jepa_mpc.evaluation.config import EvalConfig
+from planner.config import GRIPPER_DIM, PlannerConfig
+from planner.subgoals import GoalSequence
+
+
+class RandomPolicy:
+    """Uniform random actions inside the planner's translation/gripper limits (rotation held)."""
+
+    def __init__(self, config: PlannerConfig, seed: int) -> None:
+        self.config, self.rng = config, np.random.default_rng(seed)
+
+    def reset(self, goals: GoalSequence) -> None:
+        self.goal_image = goals.images[-1]
+
+    def act(self, image: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, dict]:
+        direction = self.rng.normal(size=3)
+        translation = direction / np.linalg.norm(direction) * self.config.max_translation * self.rng.uniform() ** (1 / 3)
+        gripper = self.rng.uniform(-self.config.max_gripper, self.config.max_gripper)
+        return np.concatenate([translation, np.zeros(3), [gripper]]).astype(np.float32), {}
+
+
+class PlannerPolicy:
+    """Goal-image MPC with a world model (``world_model``) or with the true state (``oracle``), aiming at
+    each image of a :class:`GoalSequence` in turn."""
+
+    def __init__(self, world_model, config: PlannerConfig, state_oracle: bool = False, hold_gripper: bool = False) -> None:
+        from planner.mpc import GoalImageMPC
+
+        self.world_model = world_model
+        self.free_gripper = GoalImageMPC(world_model, config)
+        self.held_gripper = None  # the same planner with the gripper delta fixed at 0 (--hold_gripper)
+        if hold_gripper and GRIPPER_DIM not in config.fixed_dims:
+            held = dataclasses.replace(
+                config, fixed_dims=(*config.fixed_dims, GRIPPER_DIM), fixed_values=(*config.fixed_values, 0.0)
+            )
+            self.held_gripper = GoalImageMPC(world_model, held)
+        self.mpc = self.free_gripper
+        self.state_oracle = state_oracle
+
+    def _view(self, image: np.ndarray, state: np.ndarray) -> np.ndarray:
+        # The oracle's "camera" is the analytic model's exact encoding of the true state.
+        return self.world_model.render(state) if self.state_oracle else image
+
+    def reset(self, goals: GoalSequence) -> None:
+        self.goals, self.steps_taken, self.goal_index = goals, 0, -1
+        self._aim(0)
+
+    def _aim(self, index: int) -> None:
+        if index != self.goal_index:
+            self.goal_index = index
+            self.goal_image = self.goals.images[index]
+            hold = self.held_gripper is not None and self.goals.keeps_gripper(index)
+            self.mpc = self.held_gripper if hold else self.free_gripper
+            self.mpc.set_goal(self._view(self.goal_image, self.goals.states[index]))
+
+    def act(self, image: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, dict]:
+        self._aim(self.goals.index_at(self.steps_taken))
+        step = self.mpc.act(self._view(image, state), state)
+        self.steps_taken += 1
+        return step.action, {
+            "energy": step.energy,
+            "energy_spread": step.energy_spread,
+            "latency_s": step.latency_s,
+            "goal_index": self.goal_index,
+        }
+
+
+def make_policy(name: str, config: EvalConfig, world_model):
+    if name == "random":
+        return RandomPolicy(config.planner, seed=config.seed)
+    if name == "oracle":
+        from planner.analytic import AnalyticWorldModel
+
+        return PlannerPolicy(AnalyticWorldModel(), config.planner, state_oracle=True, hold_gripper=config.hold_gripper)
+    return PlannerPolicy(world_model, config.planner, hold_gripper=config.hold_gripper)

@@ -1,0 +1,130 @@
+"""Seeded episodes of every policy on the same scenes; results, tables and GIFs to a folder."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from foundation.atomic_files import write_text_atomic
+from jepa_mpc.evaluation.config import EvalConfig, parse_eval_args
+from jepa_mpc.evaluation.policies import make_policy
+from jepa_mpc.evaluation.report import markdown_table, summarize
+
+
+@dataclass
+class EpisodeResult:
+    seed: int
+    success: bool
+    steps: int
+    final_distance: float
+    energies: list[float]
+    latencies_s: list[float]
+
+
+def run_episode(
+    env, policy, seed: int, config: EvalConfig, record: bool = False, progress: bool = False
+) -> tuple[EpisodeResult, list[np.ndarray]]:
+    """One seeded episode; stops at success. Returns the result and (if ``record``) the video frames,
+    each showing the camera beside the image the policy aimed at."""
+    from tqdm import tqdm
+
+    from jepa_mpc.episode_video import compose_frame
+    from sim.env import EXTERIOR_IMAGE
+
+    obs, info = env.reset(seed=seed)
+    goals = config.episode_goals(info, obs["state"])
+    max_steps = config.steps_per_episode(goals)
+    policy.reset(goals)
+    energies: list[float] = []
+    latencies: list[float] = []
+    frames = [compose_frame(obs[EXTERIOR_IMAGE], policy.goal_image, energies, max_steps)] if record else []
+    steps = 0
+    bar = tqdm(total=max_steps, desc=f"seed {seed}", unit="step", disable=not progress)
+    while steps < max_steps and not info["is_success"]:
+        action, diagnostics = policy.act(obs[EXTERIOR_IMAGE], obs["state"])
+        obs, _, _, _, info = env.step(action)
+        steps += 1
+        bar.update(1)
+        if "energy" in diagnostics:
+            energies.append(float(diagnostics["energy"]))
+            latencies.append(float(diagnostics["latency_s"]))
+        if record:
+            frames.append(compose_frame(obs[EXTERIOR_IMAGE], policy.goal_image, energies, max_steps))
+    bar.close()
+    result = EpisodeResult(seed, bool(info["is_success"]), steps, float(info["distance"]), energies, latencies)
+    return result, frames
+
+
+def make_env_for_model(task: str, model_config):
+    """The task env rendering at the model's input size, one env step per predictor step."""
+    import gymnasium
+
+    import sim
+    from sim.config import SimConfig
+
+    sim_config = SimConfig(image_size=model_config.encoder.img_size, control_hz=1.0 / model_config.step_seconds)
+    return gymnasium.make(sim.env_id(task), config=sim_config).unwrapped
+
+
+def evaluate_one_episode_setup(config: EvalConfig):
+    """Env, world-model policy and checkpoint path for a single-episode run (the demo)."""
+    from worldmodel.checkpoint import resolve_checkpoint
+    from worldmodel import load_world_model
+
+    checkpoint = resolve_checkpoint(config.checkpoint)
+    world_model = load_world_model(checkpoint, device=config.device or None)
+    env = make_env_for_model(config.task, world_model.config)
+    return env, make_policy("world_model", config, world_model), checkpoint
+
+
+def evaluate(config: EvalConfig, out: Path) -> list[dict]:
+    """Run every policy of ``config`` on the same seeded episodes; write results and GIFs to ``out``."""
+    from tqdm import tqdm
+
+    from worldmodel.checkpoint import resolve_checkpoint
+    from jepa_mpc.episode_video import write_gif
+    from worldmodel import load_world_model
+
+    if config.threads:
+        import torch
+
+        torch.set_num_threads(config.threads)
+    world_model = load_world_model(resolve_checkpoint(config.checkpoint), device=config.device or None)
+    env = make_env_for_model(config.task, world_model.config)
+    out.mkdir(parents=True, exist_ok=True)
+    summaries = []
+    try:
+        for name in config.policies:
+            policy = make_policy(name, config, world_model)
+            results = []
+            for i in tqdm(range(config.episodes), desc=f"{config.task}/{name}", unit="episode"):
+                record = i < config.videos
+                result, frames = run_episode(env, policy, config.seed + i, config, record)
+                results.append(result)
+                if record:
+                    write_gif(out / f"{config.task}_{name}_seed{result.seed}.gif", frames, fps=2.0)
+            summaries.append(summarize(name, results) | {"per_episode": [r.__dict__ for r in results]})
+    finally:
+        env.close()
+    report = {
+        "task": config.task,
+        "checkpoint": str(resolve_checkpoint(config.checkpoint)),
+        "config": dataclasses.asdict(config),
+        "summaries": summaries,
+    }
+    write_text_atomic(out / "results.json", json.dumps(report, indent=1))
+    write_text_atomic(out / "results.md", markdown_table(config.task, summaries))
+    return summaries
+
+
+def main(argv: list[str]) -> int:
+    config, out = parse_eval_args(argv)
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    summaries = evaluate(config, out)
+    print(markdown_table(config.task, summaries))
+    print(f"results: {out.resolve()}/results.md, results.json and GIFs")
+    return 0
