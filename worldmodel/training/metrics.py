@@ -1,8 +1,10 @@
-"""Scalars over training: TensorBoard event files when TensorBoard is installed, CSV files otherwise.
+"""Scalars over training: TensorBoard event files (``tensorboard --logdir RUN``) and CSV files beside them.
 
-The CSV fallback writes one file per group (``train.csv``, ``val.csv``) with a ``step`` column. A
-resumed run first drops the rows at or after its start step (written after the checkpoint it
-resumes from), so the files show one curve, as an uninterrupted run would.
+TensorBoard is a dependency, for looking at curves; the CSV files (one per group, ``train.csv``,
+``val.csv``, with a ``step`` column) are for scripts and tests, which read them without TensorBoard.
+A resumed run first drops the rows at or after its start step (written after the checkpoint it
+resumes from; TensorBoard's ``purge_step`` does the same to its events), so both show one curve, as
+an uninterrupted run would.
 """
 from __future__ import annotations
 
@@ -23,14 +25,10 @@ class MetricsWriter:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.start_step = start_step
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:  # tensorboard is optional
-            self.tensorboard = None
-            self.kind = "csv"
-        else:
-            self.tensorboard = SummaryWriter(str(self.folder), purge_step=start_step if start_step else None)
-            self.kind = "tensorboard"
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.tensorboard = SummaryWriter(str(self.folder), purge_step=start_step if start_step else None)
+        self.kind = "tensorboard + csv"
         self._files: dict[str, tuple] = {}
 
     def _csv(self, group: str, columns: list[str]):
@@ -46,17 +44,14 @@ class MetricsWriter:
         return self._files[group][1]
 
     def log(self, group: str, step: int, values: dict[str, float]) -> None:
-        if self.tensorboard is not None:
-            for name, value in values.items():
-                self.tensorboard.add_scalar(f"{group}/{name}", value, step)
-            return
+        for name, value in values.items():
+            self.tensorboard.add_scalar(f"{group}/{name}", value, step)
         writer = self._csv(group, list(values))
         writer.writerow({"step": step, **{k: _fmt(v) for k, v in values.items()}})
         self._files[group][0].flush()
 
     def close(self) -> None:
-        if self.tensorboard is not None:
-            self.tensorboard.close()
+        self.tensorboard.close()
         for f, _ in self._files.values():
             f.close()
         self._files.clear()
