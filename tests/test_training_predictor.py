@@ -33,18 +33,6 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def encoder_path(tmp_path_factory) -> Path:
-    """A random-weight tiny encoder: 32 px, patch 16 (4 tokens per frame), dim 32, one block."""
-    torch.manual_seed(0)
-    config = EncoderConfig(img_size=32, patch_size=16, dim=32, depth=1, num_heads=2)
-    encoder = VideoEncoder(config)
-    init_vit_weights(encoder)
-    path = tmp_path_factory.mktemp("encoder") / "encoder.pt"
-    save_encoder_checkpoint(path, config, encoder)
-    return path
-
-
-@pytest.fixture(scope="module")
 def squares() -> InMemoryEpisodes:
     return InMemoryEpisodes(moving_square_episodes(40, 24, img_size=32, seed=0, step_size=0.08), fps=4, sample_fps=4)
 
