@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                     elif model is None:
                         model = build_world_model(size.config, seed=0).eval().to(device)
                     if size.config is not None:
-                        model.autocast_dtype = torch.bfloat16 if precision == "bf16" else None
+                        model.bf16 = precision == "bf16"
                     mpc = GoalImageMPC(model, config)
                     goal = model.render(state + 0.05) if size.config is None else goal_frame
                     now = model.render(state) if size.config is None else frame

@@ -1,5 +1,6 @@
 """Trajectory datasets on disk in the LeRobot v3.0 format: a reader that reads our sim datasets and
-DROID converted to LeRobot with the same code, and the V-JEPA 2-AC clip sampler.
+DROID converted to LeRobot with the same code, episode by episode. Training samples its clips from
+these episodes (worldmodel/training/episodes.py, clips.py).
 
 The writer is dataset/writer.py and what both sides share (layout, feature names, camera-name
 mapping, DatasetError) is dataset/format.py; this module re-exports the names imported from them
@@ -9,9 +10,8 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -20,7 +20,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
-from tqdm import tqdm
 
 from dataset.format import (
     CARTESIAN_STATE,
@@ -41,8 +40,6 @@ from foundation.pose import actions_from_states
 
 __all__ = [
     "DROID_CAMERA_FEATURES",
-    "Clip",
-    "ClipPositions",
     "DatasetError",
     "Episode",
     "LeRobotDataset",
@@ -80,54 +77,19 @@ class Episode:
 
 
 @dataclass
-class Clip:
-    """A training clip: ``num_frames`` frames sampled every ``frame_step`` source frames, one state
-    per 2-frame tubelet (the tubelet's first frame) and the actions between those states.
-
-    frames uint8 [N, H, W, 3]; states float32 [N / 2, 7]; actions float32 [N / 2 - 1, 7].
-    """
-
-    episode_index: int
-    start: int
-    frame_indices: np.ndarray  # int64 [N], source frame numbers within the episode
-    frames: np.ndarray
-    states: np.ndarray
-    actions: np.ndarray
-
-
-@dataclass
-class ClipPositions:
-    """Every valid clip start: ``positions`` int64 [K, 2] rows of (episode_index, start frame).
-
-    Episodes too short for one clip are listed in ``short_episodes``; episodes with bad data (NaN,
-    missing or inconsistent files), when the caller asked to skip them, in ``bad_episodes``.
-    """
-
-    positions: np.ndarray
-    short_episodes: list[int] = field(default_factory=list)
-    bad_episodes: list[int] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.positions)
-
-
-@dataclass
 class LeRobotReaderConfig:
-    """Which features of a LeRobot dataset make the 7-D state and the training video, and how clips
-    are sampled. Defaults read DROID-in-LeRobot and our sim datasets (which use DROID's names)."""
+    """Which features of a LeRobot dataset make the 7-D state and the training video, and the rate
+    training samples frames at. Defaults read DROID-in-LeRobot and our sim datasets (which use DROID's names)."""
 
     camera: str = "observation.images.exterior_1_left"
     cartesian_state: str = CARTESIAN_STATE  # [6]: x, y, z, extrinsic xyz Euler
     gripper_state: str = GRIPPER_STATE  # [1]: closedness in [0, 1]
     success: str = SUCCESS  # per-frame bool column; episodes without it read success=None
-    sample_fps: int = 4  # clips are sampled at this rate: every ceil(fps / sample_fps)-th source frame
-    tubelet_size: int = 2  # sampled frames per encoder tubelet; one state (one predictor step) per tubelet
+    sample_fps: int = 4  # training samples every ceil(fps / sample_fps)-th source frame (frame_step)
 
     def __post_init__(self) -> None:
         if self.sample_fps <= 0:
             raise ValueError(f"LeRobotReaderConfig.sample_fps must be > 0, got {self.sample_fps}")
-        if self.tubelet_size <= 0:
-            raise ValueError(f"LeRobotReaderConfig.tubelet_size must be > 0, got {self.tubelet_size}")
         for name in ("camera", "cartesian_state", "gripper_state"):
             if not getattr(self, name):
                 raise ValueError(f"LeRobotReaderConfig.{name} must name a feature, got {getattr(self, name)!r}")
@@ -171,7 +133,7 @@ def _read_data_file(path: Path, modified_ns: int, columns: tuple[str, ...]) -> p
 
 
 class LeRobotDataset:
-    """Reads a LeRobot v3.0 dataset (ours, or DROID converted by LeRobot) and samples training clips.
+    """Reads a LeRobot v3.0 dataset (ours, or DROID converted by LeRobot), episode by episode.
 
     Episodes are addressed by their ``episode_index``. ``len(ds)`` is the number of frames.
     """
@@ -367,83 +329,6 @@ class LeRobotDataset:
             )
         return frames
 
-    # ------------------------------------------------------------------------------ clip sampling
-
     def frame_step(self) -> int:
         """Source frames between sampled frames: ceil(fps / sample_fps) (15 fps -> 4; 4 fps -> 1)."""
         return math.ceil(self.fps / self.config.sample_fps)
-
-    def clip_span(self, num_frames: int = 8, frame_step: int | None = None) -> int:
-        """Source frames one clip covers: (num_frames - 1) * frame_step + 1."""
-        tubelet = self.config.tubelet_size
-        if num_frames < 2 * tubelet or num_frames % tubelet:
-            raise ValueError(f"num_frames must be a multiple of tubelet_size={tubelet} and >= {2 * tubelet}, got {num_frames}")
-        step = frame_step or self.frame_step()
-        if step <= 0:
-            raise ValueError(f"frame_step must be >= 1, got {frame_step}")
-        return (num_frames - 1) * step + 1
-
-    def sample_clip(
-        self,
-        episode: Episode | int,
-        start: int,
-        num_frames: int = 8,
-        frame_step: int | None = None,
-        camera: str | None = None,
-    ) -> Clip:
-        """The clip of ``num_frames`` frames starting at source frame ``start``, every ``frame_step``
-        frames (default: ceil(fps / 4)), with one state per tubelet and the actions between them.
-
-        frames uint8 [N, H, W, 3]; states float32 [N / tubelet, 7]; actions float32 [N / tubelet - 1, 7].
-        A clip that does not fit in the episode raises DatasetError (never padded).
-        """
-        span = self.clip_span(num_frames, frame_step)
-        step = frame_step or self.frame_step()
-        if not isinstance(episode, Episode):
-            episode = self.episode(int(episode))
-        if start < 0 or start + span > episode.length:
-            raise DatasetError(
-                f"episode {episode.index}: a clip of {num_frames} frames every {step} from frame {start} needs frames "
-                f"{start}..{start + span - 1}, the episode has {episode.length}"
-            )
-        frame_indices = start + step * np.arange(num_frames, dtype=np.int64)
-        states = episode.state[frame_indices[:: self.config.tubelet_size]]
-        actions = actions_from_states(torch.from_numpy(states).double()).float().numpy()
-        frames = episode.frames.select(camera, frame_indices) if isinstance(episode.frames, _LazyFrames) \
-            else episode.frames[self.resolve_camera(camera)][frame_indices]
-        return Clip(episode.index, int(start), frame_indices, frames, states, actions)
-
-    def clip_positions(
-        self, num_frames: int = 8, frame_step: int | None = None, start_stride: int = 1, skip_bad: bool = False
-    ) -> ClipPositions:
-        """Every (episode, start) where a clip fits, starts every ``start_stride`` source frames.
-
-        Episodes shorter than one clip are skipped with a warning and counted. Each episode's states
-        are read and checked: bad data raises DatasetError naming the episode, or with ``skip_bad`` is
-        skipped with a warning and counted. (Videos are checked only when decoded.)
-        """
-        if start_stride < 1:
-            raise ValueError(f"start_stride must be >= 1, got {start_stride}")
-        span = self.clip_span(num_frames, frame_step)
-        positions, short, bad = [], [], []
-        for episode_index in tqdm(self.episode_indices, desc="clip positions", disable=None, leave=False):
-            length = self.episode_length(episode_index)
-            if length < span:
-                short.append(episode_index)
-                continue
-            try:
-                self.states(episode_index)
-            except DatasetError as error:
-                if not skip_bad:
-                    raise
-                warnings.warn(f"skipping bad episode: {error}", stacklevel=2)
-                bad.append(episode_index)
-                continue
-            positions += [(episode_index, s) for s in range(0, length - span + 1, start_stride)]
-        if short:
-            warnings.warn(
-                f"{self.root}: skipped {len(short)} episode(s) shorter than one clip of {num_frames} frames "
-                f"({span} source frames): {short[:20]}{'...' if len(short) > 20 else ''}",
-                stacklevel=2,
-            )
-        return ClipPositions(np.asarray(positions, dtype=np.int64).reshape(-1, 2), short, bad)

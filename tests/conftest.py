@@ -50,3 +50,19 @@ def tiny_world_model():
         predictor=PredictorConfig(img_size=32, encoder_dim=48, dim=48, depth=2, num_heads=2),
     )
     return build_world_model(config, seed=0).eval()
+
+
+@pytest.fixture(scope="session")
+def encoder_path(tmp_path_factory) -> Path:
+    """A random-weight tiny encoder checkpoint for training: 32 px, patch 16 (4 tokens per frame), dim 32, one block."""
+    from worldmodel.config import EncoderConfig
+    from worldmodel.encoder import VideoEncoder, init_vit_weights
+    from worldmodel.training.encoder_checkpoint import save_encoder_checkpoint
+
+    torch.manual_seed(0)
+    config = EncoderConfig(img_size=32, patch_size=16, dim=32, depth=1, num_heads=2)
+    encoder = VideoEncoder(config)
+    init_vit_weights(encoder)
+    path = tmp_path_factory.mktemp("encoder") / "encoder.pt"
+    save_encoder_checkpoint(path, config, encoder)
+    return path

@@ -1,5 +1,6 @@
 """Reading DROID-in-LeRobot: the fixture was written by LeRobot 0.4.4's own writer (v3.0, AV1, 15 fps);
-truth.npz holds what went in and the reference clip sampling (see tests/fixtures/lerobot_droid_mini/README.md)."""
+truth.npz holds what went in and the reference clip sampling (see tests/fixtures/lerobot_droid_mini/README.md).
+The training clips sampled from it are tested in tests/test_training_clips.py."""
 from __future__ import annotations
 
 import warnings
@@ -50,23 +51,11 @@ def test_states_match_truth(droid: LeRobotDataset, truth, episode_index: int) ->
     np.testing.assert_array_equal(episode.action[-1], np.zeros(7))
 
 
-@pytest.mark.parametrize("episode_index", [0, 1])
-def test_clip8_matches_reference_sampling(droid: LeRobotDataset, truth, episode_index: int) -> None:
-    clip = droid.sample_clip(episode_index, start=0, num_frames=8)
-    np.testing.assert_array_equal(clip.frame_indices, truth[f"ep{episode_index}_clip8_frame_indices"])
-    np.testing.assert_allclose(clip.states, truth[f"ep{episode_index}_clip8_states"], atol=1e-5, rtol=0)
-    np.testing.assert_allclose(clip.actions, truth[f"ep{episode_index}_clip8_actions"], atol=1e-5, rtol=0)
-    assert clip.frames.shape == (8, 180, 320, 3) and clip.frames.dtype == np.uint8
-    assert psnr(clip.frames, truth[f"ep{episode_index}_exterior"][clip.frame_indices]) > 30.0
-
-
-def test_clip_from_decoded_episode_equals_clip_from_index(droid: LeRobotDataset) -> None:
+def test_selected_frames_of_a_decoded_episode_equal_a_partial_decode(droid: LeRobotDataset) -> None:
     episode = droid.episode(0)
-    _ = episode.frames[EXTERIOR]  # decode the whole episode first: the clip then slices it
-    from_episode = droid.sample_clip(episode, start=3)
-    from_index = droid.sample_clip(0, start=3)
-    np.testing.assert_array_equal(from_episode.frames, from_index.frames)
-    np.testing.assert_array_equal(from_episode.actions, from_index.actions)
+    _ = episode.frames[EXTERIOR]  # decode the whole episode first: select then slices it
+    indices = np.arange(3, 32, 4)
+    np.testing.assert_array_equal(episode.frames.select(EXTERIOR, indices), droid.decode_frames(0, EXTERIOR, indices))
 
 
 @pytest.mark.parametrize("episode_index", [1, 2])
@@ -89,24 +78,14 @@ def test_roll_wrap_actions_compose_rotations(droid: LeRobotDataset) -> None:
     assert np.abs(episode.action[:, 3:6]).max() < 0.5
 
 
-def test_short_episode_is_skipped_and_counted(droid: LeRobotDataset) -> None:
-    with pytest.warns(UserWarning, match=r"skipped 1 episode.*\[2\]"):
-        positions = droid.clip_positions(num_frames=8)
-    assert positions.short_episodes == [2]
-    assert set(positions.positions[:, 0].tolist()) == {0, 1}
-    # A clip spans 29 source frames: 40 - 29 + 1 starts in episode 0, 33 - 29 + 1 in episode 1.
-    assert len(positions) == 12 + 5
-    with pytest.raises(DatasetError, match="episode 2"):
-        droid.sample_clip(2, start=0)
-
-
-def test_camera_choice(droid: LeRobotDataset, truth) -> None:
-    wrist = droid.sample_clip(0, start=0, camera="wrist_image_left")  # writer-side alias of the wrist camera
-    exterior = droid.sample_clip(0, start=0)
-    assert wrist.frames.shape == exterior.frames.shape
-    assert psnr(wrist.frames, exterior.frames) < 25.0  # really another camera
+def test_camera_choice(droid: LeRobotDataset) -> None:
+    indices = np.arange(0, 29, 4)
+    wrist = droid.decode_frames(0, "wrist_image_left", indices)  # writer-side alias of the wrist camera
+    exterior = droid.decode_frames(0, EXTERIOR, indices)
+    assert wrist.shape == exterior.shape
+    assert psnr(wrist, exterior) < 25.0  # really another camera
     with pytest.raises(DatasetError, match="not a video feature"):
-        droid.sample_clip(0, start=0, camera="exterior_image_2_left")
+        droid.decode_frames(0, "exterior_image_2_left")
     with pytest.raises(DatasetError, match="not a video feature"):
         LeRobotDataset(FIXTURE / "dataset", LeRobotReaderConfig(camera="observation.images.top"))
 

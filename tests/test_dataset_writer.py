@@ -102,20 +102,6 @@ def test_meta_files_are_lerobot_v3(written) -> None:
     assert np.array(stats["observation.images.exterior_1_left"]["mean"]).shape == (3, 1, 1)
 
 
-def test_clips_at_4fps_take_every_frame(written) -> None:
-    root, episodes = written
-    ds = LeRobotDataset(root)
-    with pytest.warns(UserWarning, match=r"skipped 1 episode.*\[2\]"):
-        positions = ds.clip_positions(num_frames=8)
-    assert positions.short_episodes == [2] and len(positions) == (12 - 7) + (9 - 7)
-    clip = ds.sample_clip(0, start=2)
-    np.testing.assert_array_equal(clip.frame_indices, np.arange(2, 10))
-    np.testing.assert_array_equal(clip.states, episodes[0]["state"][[2, 4, 6, 8]])
-    expected = actions_from_states(torch.from_numpy(episodes[0]["state"][[2, 4, 6, 8]]).double()).numpy()
-    np.testing.assert_allclose(clip.actions, expected, atol=1e-6, rtol=0)
-    assert psnr(clip.frames, episodes[0]["frames"]["exterior_image_1_left"][2:10]) > 30.0
-
-
 def test_resume(tmp_path: Path) -> None:
     writer = LeRobotDatasetWriter(tmp_path, fps=FPS, cameras=CAMERAS)
     writer.write_episode(0, **make_episode(0, 8))
@@ -184,15 +170,13 @@ def test_bad_data_on_disk(tmp_path: Path) -> None:
     ds = LeRobotDataset(tmp_path)
     with pytest.raises(DatasetError, match=r"episode 1 \(.*file-001\.parquet\): NaN/inf in the state at frame\(s\) \[4\]"):
         ds.episode(1)
-    with pytest.raises(DatasetError, match="episode 1"):
-        ds.clip_positions()
-    with pytest.warns(UserWarning, match="skipping bad episode: episode 1"):
-        positions = ds.clip_positions(skip_bad=True)
-    assert positions.bad_episodes == [1] and set(positions.positions[:, 0].tolist()) == {0, 2}
+    with pytest.raises(DatasetError, match=r"episode 1 \(.*\): NaN/inf in the state"):
+        ds.states(1)
+    ds.states(0), ds.states(2)  # the other episodes still read
     # A missing video is named when its frames are needed.
     writer.video_path(2, "wrist_image_left").unlink()
     with pytest.raises(DatasetError, match=r"episode 2.*file-002\.mp4 does not exist"):
-        ds.sample_clip(2, start=0, camera="wrist_image_left")
+        ds.decode_frames(2, "wrist_image_left", np.arange(8))
     writer.data_path(0).unlink()
     with pytest.raises(DatasetError, match="episode 0.*data file is missing"):
         ds.episode(0)

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -28,18 +30,6 @@ DROID = FIXTURES / "lerobot_droid_mini"
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture(scope="module")
-def encoder_path(tmp_path_factory) -> Path:
-    """A random-weight tiny encoder: 32 px, patch 16 (4 tokens per frame), dim 32, one block."""
-    torch.manual_seed(0)
-    config = EncoderConfig(img_size=32, patch_size=16, dim=32, depth=1, num_heads=2)
-    encoder = VideoEncoder(config)
-    init_vit_weights(encoder)
-    path = tmp_path_factory.mktemp("encoder") / "encoder.pt"
-    save_encoder_checkpoint(path, config, encoder)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +83,58 @@ def test_resume_continues_bit_for_bit(tmp_path, squares, encoder_path):
     changed = replace(config, optim=replace(config.optim, lr=1e-3))
     with pytest.raises(Exception, match="optim.lr"):
         train_predictor(changed, squares, encoder_path, tmp_path / "split", resume=True)
+
+
+INTERRUPTED_RUN = """
+import sys
+from worldmodel.training.config import DataConfig, OptimConfig, PredictorSize, RunConfig, TrainPredictorConfig
+from worldmodel.training.episodes import NpzEpisodes
+from worldmodel.training.train_predictor import train_predictor
+
+data, encoder, out, cache = sys.argv[1:5]
+config = TrainPredictorConfig(
+    data=DataConfig(cache_dir=cache, val_fraction=0.2),
+    predictor=PredictorSize(dim=48, depth=2, num_heads=2),
+    optim=OptimConfig(lr=2e-2, start_lr=2e-3, warmup_steps=10, weight_decay=0.01, final_weight_decay=0.01),
+    run=RunConfig(steps=150, batch_size=32, val_clips=64, val_every=40, save_every=100, threads=1),
+)
+train_predictor(config, NpzEpisodes(data), encoder, out, resume=len(sys.argv) > 5)
+"""
+
+
+def test_ctrl_c_saves_the_current_step_and_resume_finishes_bit_for_bit(tmp_path, squares, encoder_path):
+    """A real SIGINT to a training process: it saves the step it reached (not the last periodic save)."""
+    data, script = tmp_path / "squares.npz", tmp_path / "run.py"
+    save_episodes_npz(data, squares.episodes, fps=4)
+    script.write_text(INTERRUPTED_RUN)
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    args = [str(data), str(encoder_path), str(tmp_path / "split"), str(tmp_path / "cache")]
+    process = subprocess.Popen([sys.executable, str(script), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    csv_file = tmp_path / "split" / "train.csv"
+    try:
+        while not (csv_file.is_file() and len(csv_file.read_text().splitlines()) > 5):  # header + 5 steps
+            assert process.poll() is None, process.communicate()
+            time.sleep(0.01)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode != 0  # KeyboardInterrupt goes on to the caller (the CLI exits 130)
+    state = torch.load(tmp_path / "split" / "train_state.pt", weights_only=False)
+    assert 5 <= state["step"] < 100, stderr[-2000:]  # after the steps seen, before the first periodic save (100)
+    assert f"saved the training state after step {state['step']} in {tmp_path / 'split' / 'train_state.pt'}" in stderr
+    assert "--resume" in stderr and not (tmp_path / "split" / "model.pt").exists()
+    assert len(read_csv_rows(csv_file)) == state["step"]
+
+    subprocess.run([sys.executable, str(script), *args, "resume"], env=env, check=True, capture_output=True, timeout=120)
+    subprocess.run([sys.executable, str(script), str(data), str(encoder_path), str(tmp_path / "whole"), str(tmp_path / "cache")],
+                   env=env, check=True, capture_output=True, timeout=120)
+    whole, split = read_csv_rows(tmp_path / "whole" / "train.csv"), read_csv_rows(csv_file)
+    assert [r["step"] for r in split] == list(range(150))
+    assert [r["loss"] for r in split] == [r["loss"] for r in whole]
+    assert read_csv_rows(tmp_path / "split" / "val.csv") == read_csv_rows(tmp_path / "whole" / "val.csv")
+    assert (tmp_path / "split" / "model.pt").is_file()
 
 
 def test_feature_cache_is_keyed_by_encoder_and_data(tmp_path, squares, encoder_path):

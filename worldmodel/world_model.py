@@ -8,7 +8,6 @@
 """
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ from .checkpoint import (
 from .config import WorldModelConfig
 from .encoder import VideoEncoder, init_vit_weights
 from foundation.pose import actions_from_states, apply_action
+from .precision import autocast
 from .predictor import ActionConditionedPredictor, PredictorCache
 from .preprocess import preprocess_frames
 
@@ -47,17 +47,12 @@ class WorldModel(nn.Module):
         self.config = config
         self.encoder = VideoEncoder(config.encoder)
         self.predictor = ActionConditionedPredictor(config.predictor)
-        # bf16 autocast on CUDA (the reference's speed setting); exact float32 on CPU.
-        self.autocast_dtype: torch.dtype | None = None
+        # bf16 autocast on CUDA (worldmodel.precision); off until load_world_model puts the model on a GPU.
+        self.bf16 = False
 
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
-
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.autocast_dtype is None or self.device.type == "cpu":
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
     def _finish(self, tokens: Tensor) -> Tensor:
         tokens = tokens.float()
@@ -74,7 +69,7 @@ class WorldModel(nn.Module):
         outputs = []
         for chunk in images.split(batch_size):
             clips = chunk.unsqueeze(2).expand(-1, -1, c.tubelet_size, -1, -1)  # [b, 3, tubelet, S, S]
-            with self._autocast():
+            with autocast(self.device, self.bf16):
                 outputs.append(self.encoder(clips))  # [b, N, D]
         return self._finish(torch.cat(outputs)).unsqueeze(0)  # [1, T, N, D]
 
@@ -102,7 +97,7 @@ class WorldModel(nn.Module):
         S, H, _ = actions.shape
         Tc = context_tokens.shape[1]
         cache = PredictorCache(self.config.predictor.depth)
-        with self._autocast():
+        with autocast(self.device, self.bf16):
             if Tc > 1:  # the observed past is shared by every sample: run it once, batch 1
                 past_actions = actions_from_states(context_states)  # [1, Tc-1, 7]
                 self.predictor(context_tokens[:, :-1], past_actions, context_states[:, :-1], cache=cache)
@@ -128,7 +123,7 @@ class WorldModel(nn.Module):
         states = context_states.expand(S, -1, -1)
         past_actions = actions_from_states(context_states).expand(S, -1, -1)  # [S, Tc-1, 7]
         predictions = []
-        with self._autocast():
+        with autocast(self.device, self.bf16):
             for h in range(H):
                 step_actions = torch.cat([past_actions, actions[:, : h + 1]], dim=1)
                 out = self.predictor(tokens, step_actions, states)  # [S, T, N, D]
@@ -172,6 +167,5 @@ def load_world_model(
     load_state_dict_strict(model.predictor, predictor_state_dict(data), where=f"{path} [predictor]")
     device = torch.device(device) if device is not None else default_device()
     model = model.to(device).eval()
-    if device.type == "cuda":
-        model.autocast_dtype = torch.bfloat16
+    model.bf16 = device.type == "cuda"
     return model

@@ -128,8 +128,8 @@ class InMemoryEpisodes:
 class LeRobotEpisodes:
     """A LeRobot v3.0 dataset folder, one camera, sampled at ``sample_fps`` (reference sampling).
 
-    Sampled frame k is source frame ``k * ceil(fps / sample_fps)``; an 8-frame clip of the reader's
-    :meth:`~dataset.reader.LeRobotDataset.sample_clip` starting at frame 0 is sampled frames 0..7.
+    Sampled frame k is source frame ``k * ceil(fps / sample_fps)``: the reference's 8-frame DROID clip
+    from source frame 0 (15 fps sampled at 4 fps: source frames 0, 4, ..., 28) is sampled frames 0..7.
     """
 
     def __init__(self, root: str | Path, camera: str, sample_fps: int = 4) -> None:

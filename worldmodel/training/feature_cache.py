@@ -32,6 +32,7 @@ from foundation.atomic_files import atomic_path, write_text_atomic
 from foundation.configuration import dataclass_to_dict
 from worldmodel.config import EncoderConfig
 from worldmodel.encoder import VideoEncoder
+from worldmodel.precision import autocast
 from worldmodel.preprocess import preprocess_frames
 from worldmodel.world_model import normalize_tokens
 
@@ -59,7 +60,7 @@ def encode_frames(encoder: VideoEncoder, frames: np.ndarray, batch_size: int, de
     for start in range(0, len(frames), batch_size):
         images = preprocess_frames(frames[start : start + batch_size], c.img_size, device)  # [b, 3, S, S]
         clips = images.unsqueeze(2).expand(-1, -1, c.tubelet_size, -1, -1)  # [b, 3, tubelet, S, S]
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        with autocast(device):
             tokens = encoder(clips)  # [b, N, D]
         outputs.append(normalize_tokens(tokens.float()))
     return torch.cat(outputs)

@@ -23,11 +23,9 @@ deviation of the encoder's features across clips (a collapsed encoder gives ~0) 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import json
 import sys
-import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,13 +33,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
-from torch.nn.parallel import DistributedDataParallel
-from tqdm import tqdm
 
 from foundation.atomic_files import write_text_atomic
 from foundation.configuration import dataclass_to_dict
 from worldmodel.config import encoder_preset
 from worldmodel.encoder import VideoEncoder, init_vit_weights
+from worldmodel.precision import autocast
 
 from .cli_config import add_config_arguments, add_run_arguments, config_from_args
 from .clips import split_episodes
@@ -50,10 +47,9 @@ from .distributed import DistributedContext, setup_distributed
 from .encoder_checkpoint import save_encoder_checkpoint
 from .episodes import EpisodeSource, check_sample_fps, open_episodes
 from .jepa_objective import FeatureSpread, JepaLoss, draw_masks, ema_update, feature_spread, target_tokens
+from .loop import Objective, train_loop
 from .masked_model import MaskedPredictor, token_grid
-from .metrics import MetricsWriter
-from .optimization import build_optimizer, set_schedules
-from .train_state import load_train_state, save_train_state, set_rng_states
+from .optimization import build_optimizer
 from .video_clips import VideoClips, step_generator
 
 ENCODER_FILE = "encoder.pt"
@@ -98,10 +94,6 @@ class PretrainSummary:
         return "\n".join(lines)
 
 
-def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
-
-
 def pretrain_encoder(config: PretrainConfig, source: EpisodeSource, out: str | Path, resume: bool = False, stop_at: int | None = None) -> PretrainSummary:
     """Pretrain an encoder; write ``out/encoder.pt``, ``out/train_state.pt``, metrics and ``out/summary.json``."""
     ctx = setup_distributed(config.run.device)
@@ -140,73 +132,42 @@ def _pretrain(ctx: DistributedContext, config: PretrainConfig, source: EpisodeSo
     target_encoder = copy.deepcopy(encoder).requires_grad_(False)
     loss_module = JepaLoss(encoder, predictor).to(device)
     target_encoder.to(device)
+    model = ctx.wrap(loss_module)
     optimizer = build_optimizer([encoder, predictor], config.optim)
-
-    resume_key = {"config": _resume_config(config), "data": source.fingerprint(), "world_size": ctx.world_size}
-    start_step = 0
-    if resume:
-        state = load_train_state(out, resume_key)
-        encoder.load_state_dict(state["modules"]["encoder"])
-        predictor.load_state_dict(state["modules"]["predictor"])
-        target_encoder.load_state_dict(state["modules"]["target_encoder"])
-        optimizer.load_state_dict(state["optimizer"])
-        start_step = state["step"]
-        if ctx.is_main:
-            set_rng_states(state["rng"])
+    # Collapse is judged against the random initialisation (a resumed run no longer has it).
     features_at_init = feature_spread(target_encoder, val_video.to(device)) if (val_video is not None and ctx.is_main and not resume) else None
-    model = DistributedDataParallel(loss_module, device_ids=[device.index] if device.type == "cuda" else None) if ctx.enabled else loss_module
-    params = [p for p in loss_module.parameters() if p.requires_grad]
 
-    writer = MetricsWriter(out, start_step=start_step) if ctx.is_main else None
-    end = run.steps if stop_at is None else min(run.steps, stop_at)
-    progress = tqdm(total=run.steps, initial=start_step, desc="pretrain", unit="step", disable=not ctx.is_main or None, dynamic_ncols=True)
-    last_losses: list[float] = []
-    train_seconds, trained_steps, val_loss, features_final = 0.0, 0, None, None
-
-    for step in range(start_step, end):
-        t0 = time.perf_counter()
-        lr, wd = set_schedules(optimizer, step, run.steps, config.optim)
+    def batch_loss(step: int) -> tuple[Tensor, dict[str, Tensor]]:
         generator = step_generator(run.seed, step, ctx.rank)
         chosen = torch.randint(0, len(train_positions), (run.batch_size,), generator=generator).numpy()
         still = (torch.rand(run.batch_size, generator=generator) < config.data.still_fraction).numpy()
         video = data.batch(train_positions[chosen], still).to(device)  # [B, 3, F, S, S]
         masks = [(c.to(device), t.to(device)) for c, t in draw_masks(config.mask, run.batch_size, token_grid(encoder, video), generator)]
-        with _autocast(device):
+        with autocast(device):
             targets = target_tokens(target_encoder, video)
             loss = model(video, masks, targets)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, config.optim.grad_clip if config.optim.grad_clip > 0 else float("inf"))
-        optimizer.step()
+        return loss, {}
+
+    def follow_encoder(step: int) -> dict[str, float]:
         momentum = m.ema_start + (m.ema_end - m.ema_start) * step / run.steps
         ema_update(target_encoder, encoder, momentum)
-        (loss_value,) = ctx.mean([loss.item()])
-        if not np.isfinite(loss_value):
-            raise FloatingPointError(f"step {step}: the loss is {loss_value}; lower optim.lr")
-        elapsed = time.perf_counter() - t0
-        train_seconds += elapsed
-        trained_steps += 1
-        last_losses = (last_losses + [loss_value])[-10:]
-        clips_per_s = run.batch_size * ctx.world_size / elapsed
-        if writer is not None:
-            writer.log("train", step, {"loss": loss_value, "lr": lr, "weight_decay": wd, "ema": momentum,
-                                       "grad_norm": float(grad_norm), "clips_per_s": clips_per_s})
-        progress.set_postfix(loss=f"{loss_value:.4f}", clips_s=f"{clips_per_s:.0f}", refresh=False)
-        progress.update(1)
+        return {"ema": momentum}
 
-        done = step + 1
-        if ctx.is_main and val_video is not None and ((run.val_every and done % run.val_every == 0) or done == run.steps):
-            val_loss, features_final = _validate(loss_module, target_encoder, val_video, config, device)
-            writer.log("val", done, {"loss": val_loss, "feature_clip_std_mean": features_final.clip_std_mean,
-                                     "feature_clip_std_min": features_final.clip_std_min, "feature_token_std_mean": features_final.token_std_mean})
-            progress.write(f"step {done}: held-out loss {val_loss:.4f}, feature std per dim (mean over dims) {features_final.clip_std_mean:.4f}")
-        if (run.save_every and done % run.save_every == 0) or done == end:
-            if ctx.is_main:
-                save_train_state(out, resume_key, done, {"encoder": encoder, "predictor": predictor, "target_encoder": target_encoder}, optimizer)
-    progress.close()
-    ctx.check_replicas(target_encoder)
+    val_loss, features_final = None, None
 
-    if ctx.is_main and end == run.steps:
+    def held_out() -> tuple[dict[str, float], str]:
+        nonlocal val_loss, features_final
+        val_loss, features_final = _validate(loss_module, target_encoder, val_video, config, device)
+        metrics = {"loss": val_loss, "feature_clip_std_mean": features_final.clip_std_mean,
+                   "feature_clip_std_min": features_final.clip_std_min, "feature_token_std_mean": features_final.token_std_mean}
+        return metrics, f"held-out loss {val_loss:.4f}, feature std per dim (mean over dims) {features_final.clip_std_mean:.4f}"
+
+    objective = Objective({"encoder": encoder, "predictor": predictor, "target_encoder": target_encoder}, batch_loss,
+                          after_step=follow_encoder, validate=held_out if val_video is not None else None)
+    resume_key = {"config": _resume_config(config), "data": source.fingerprint(), "world_size": ctx.world_size}
+    result = train_loop(ctx, objective, optimizer, run, config.optim, out, resume_key, resume, stop_at, desc="pretrain")
+
+    if ctx.is_main and result.end_step == run.steps:
         save_encoder_checkpoint(
             out / ENCODER_FILE, encoder_config, target_encoder,
             extra={"context_encoder": encoder.state_dict(), "predictor": predictor.state_dict(),
@@ -214,16 +175,12 @@ def _pretrain(ctx: DistributedContext, config: PretrainConfig, source: EpisodeSo
                    "feature_spread": asdict(features_final) if features_final else None},
         )
     summary = PretrainSummary(
-        out=str(out), rank=ctx.rank, steps=end, start_step=start_step, world_size=ctx.world_size,
-        train_seconds=train_seconds,
-        clips_per_second=trained_steps * run.batch_size * ctx.world_size / max(train_seconds, 1e-9),
-        final_train_loss=float(np.mean(last_losses)) if last_losses else float("nan"),
+        out=str(out), rank=ctx.rank, steps=result.end_step, start_step=result.start_step, world_size=ctx.world_size,
+        train_seconds=result.train_seconds, clips_per_second=result.clips_per_second, final_train_loss=result.final_train_loss,
         val_loss=val_loss, features_at_init=features_at_init, features_final=features_final,
-        train_episodes=len(train_ids), val_episodes=len(val_ids), skipped_episodes=data.skipped,
-        metrics=writer.kind if writer is not None else "",
+        train_episodes=len(train_ids), val_episodes=len(val_ids), skipped_episodes=data.skipped, metrics=result.metrics,
     )
-    if writer is not None:
-        writer.close()
+    if ctx.is_main:
         write_text_atomic(out / SUMMARY_FILE, json.dumps(asdict(summary), indent=1))
     return summary
 
@@ -236,7 +193,7 @@ def _validate(loss_module: JepaLoss, target_encoder: VideoEncoder, video: Tensor
     for i in range(0, len(video), config.run.batch_size):
         clip = video[i : i + config.run.batch_size].to(device)
         masks = [(c.to(device), t.to(device)) for c, t in draw_masks(config.mask, len(clip), token_grid(target_encoder, clip), generator)]
-        with _autocast(device):
+        with autocast(device):
             loss = loss_module(clip, masks, target_tokens(target_encoder, clip))
         total += loss.item() * len(clip)
         count += len(clip)

@@ -20,23 +20,21 @@ so the loss curve is the one an uninterrupted run draws. The planner's checkpoin
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
-import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.nn.parallel import DistributedDataParallel
-from tqdm import tqdm
+from torch import Tensor
 
 from foundation.atomic_files import write_text_atomic
 from foundation.configuration import dataclass_to_dict
 from worldmodel.checkpoint import save_world_model_checkpoint
 from worldmodel.config import PredictorConfig, WorldModelConfig
+from worldmodel.precision import autocast
 from worldmodel.predictor import ActionConditionedPredictor
 
 from .cli_config import add_config_arguments, add_run_arguments, config_from_args
@@ -47,10 +45,9 @@ from .encoder_checkpoint import file_digest, load_encoder
 from .episodes import EpisodeSource, check_sample_fps, open_episodes
 from .initialization import init_predictor
 from .feature_cache import FeatureCache, build_feature_cache, default_cache_root
+from .loop import Objective, train_loop
 from .losses import PredictorLoss, no_motion_loss
-from .metrics import MetricsWriter
-from .optimization import build_optimizer, set_schedules
-from .train_state import load_train_state, save_train_state, set_rng_states
+from .optimization import build_optimizer
 
 MODEL_FILE = "model.pt"
 SUMMARY_FILE = "summary.json"
@@ -128,12 +125,12 @@ def _resume_key(config: TrainPredictorConfig, data_fingerprint: str, encoder_dig
 
 @torch.no_grad()
 def validate(loss_module: PredictorLoss, reader: ClipReader, starts: np.ndarray, batch_size: int, device: torch.device) -> ValidationResult:
-    """Mean losses over the fixed held-out clips, and the no-motion baseline on the same clips."""
+    """Mean losses over the fixed held-out clips (cache rows ``starts`` [K]), and the no-motion baseline on the same clips."""
     loss_module.eval()
     sums, count = np.zeros(4), 0
     for i in range(0, len(starts), batch_size):
         tokens, states, actions = reader.read(starts[i : i + batch_size], device)
-        with _autocast(device):
+        with autocast(device):
             total, teacher, rollout = loss_module(tokens, actions, states)
         n = len(tokens)
         sums += n * np.array([total.item(), teacher.item(), rollout.item(), no_motion_loss(tokens).item()])
@@ -141,11 +138,6 @@ def validate(loss_module: PredictorLoss, reader: ClipReader, starts: np.ndarray,
     loss_module.train()
     mean = sums / max(count, 1)
     return ValidationResult(*mean.tolist(), clips=count)
-
-
-def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
-    # bf16 on GPUs (the reference's setting); exact float32 on CPU.
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
 
 
 def _evenly_spaced(starts: np.ndarray, count: int) -> np.ndarray:
@@ -228,72 +220,30 @@ def _train(ctx, config, source, encoder_path, out, resume, stop_at, encoder_img_
     # Unused without extrinsics: frozen, so DDP needs no find_unused_parameters and AdamW skips it.
     predictor.extrinsics_encoder.requires_grad_(wm_config.predictor.use_extrinsics)
     loss_module = PredictorLoss(predictor, config.loss.rollout_steps).to(device)
+    model = ctx.wrap(loss_module)
     optimizer = build_optimizer([predictor], config.optim)
 
-    resume_key = _resume_key(config, source.fingerprint(), file_digest(encoder_path), ctx.world_size)
-    start_step = 0
-    if resume:
-        state = load_train_state(out, resume_key)
-        predictor.load_state_dict(state["modules"]["predictor"])
-        optimizer.load_state_dict(state["optimizer"])
-        start_step = state["step"]
-    # Nothing in a step draws random numbers today; seeded per rank for any augmentation added later.
-    if resume and ctx.is_main:
-        set_rng_states(state["rng"])
-    else:
-        torch.manual_seed(run.seed + ctx.rank + start_step)
-    model = DistributedDataParallel(loss_module, device_ids=[device.index] if device.type == "cuda" else None) if ctx.enabled else loss_module
-    params = [p for p in predictor.parameters() if p.requires_grad]
-
-    writer = MetricsWriter(out, start_step=start_step) if ctx.is_main else None
-    last_losses: list[float] = []
-    train_seconds, trained_steps = 0.0, 0
-    end = run.steps if stop_at is None else min(run.steps, stop_at)
-    progress = tqdm(total=run.steps, initial=start_step, desc="train", unit="step", disable=not ctx.is_main or None, dynamic_ncols=True)
-    validation = None
-
-    def save_state(step: int) -> None:
-        if ctx.is_main:
-            save_train_state(out, resume_key, step, {"predictor": predictor}, optimizer)
-
-    for step in range(start_step, end):
-        t0 = time.perf_counter()
-        lr, wd = set_schedules(optimizer, step, run.steps, config.optim)
-        tokens, states, actions = reader.read(batches(step), device)
-        with _autocast(device):
+    def batch_loss(step: int) -> tuple[Tensor, dict[str, Tensor]]:
+        tokens, states, actions = reader.read(batches(step), device)  # [B, T, N, D], [B, T, 7], [B, T-1, 7]
+        with autocast(device):
             total, teacher, rollout = model(tokens, actions, states)
-        optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, config.optim.grad_clip if config.optim.grad_clip > 0 else float("inf"))
-        optimizer.step()
-        loss, teacher_loss, rollout_loss = ctx.mean([total.item(), teacher.item(), rollout.item()])
-        if not np.isfinite(loss):
-            raise FloatingPointError(f"step {step}: the loss is {loss}; lower optim.lr or check the data")
-        elapsed = time.perf_counter() - t0
-        train_seconds += elapsed
-        trained_steps += 1
-        last_losses = (last_losses + [loss])[-10:]
-        clips_per_s = run.batch_size * ctx.world_size / elapsed
-        if writer is not None:
-            writer.log("train", step, {"loss": loss, "teacher_forcing": teacher_loss, "rollout": rollout_loss, "lr": lr, "weight_decay": wd,
-                                       "grad_norm": float(grad_norm), "clips_per_s": clips_per_s})
-        progress.set_postfix(loss=f"{loss:.4f}", clips_s=f"{clips_per_s:.0f}", refresh=False)
-        progress.update(1)
+        return total, {"teacher_forcing": teacher, "rollout": rollout}
 
-        done = step + 1
-        if ctx.is_main and len(val_starts) and ((run.val_every and done % run.val_every == 0) or done == run.steps):
-            validation = validate(loss_module, reader, val_starts, run.batch_size, device)
-            writer.log("val", done, {"loss": validation.loss, "teacher_forcing": validation.teacher_forcing,
-                                     "rollout": validation.rollout, "no_motion": validation.no_motion})
-            progress.write(f"step {done}: val loss {validation.loss:.4f} (teacher forcing {validation.teacher_forcing:.4f}, "
-                           f"no-motion {validation.no_motion:.4f})")
-        if (run.save_every and done % run.save_every == 0) or done == end:
-            save_state(done)
-    progress.close()
-    ctx.check_replicas(predictor)
+    validation: ValidationResult | None = None
 
-    finished = end == run.steps
-    if ctx.is_main and finished:
+    def held_out() -> tuple[dict[str, float], str]:
+        nonlocal validation
+        validation = validate(loss_module, reader, val_starts, run.batch_size, device)
+        metrics = {"loss": validation.loss, "teacher_forcing": validation.teacher_forcing,
+                   "rollout": validation.rollout, "no_motion": validation.no_motion}
+        return metrics, (f"val loss {validation.loss:.4f} (teacher forcing {validation.teacher_forcing:.4f}, "
+                         f"no-motion {validation.no_motion:.4f})")
+
+    objective = Objective({"predictor": predictor}, batch_loss, validate=held_out if len(val_starts) else None)
+    resume_key = _resume_key(config, source.fingerprint(), file_digest(encoder_path), ctx.world_size)
+    result = train_loop(ctx, objective, optimizer, run, config.optim, out, resume_key, resume, stop_at, desc="train")
+
+    if ctx.is_main and result.end_step == run.steps:
         save_world_model_checkpoint(
             out / MODEL_FILE, wm_config, encoder, predictor,
             extra={"recipe": "jepa-mpc train (V-JEPA 2-AC post-training)", "train_config": dataclass_to_dict(config), "step": run.steps},
@@ -301,12 +251,12 @@ def _train(ctx, config, source, encoder_path, out, resume, stop_at, encoder_img_
     summary = TrainSummary(
         out=str(out),
         rank=ctx.rank,
-        steps=end,
-        start_step=start_step,
+        steps=result.end_step,
+        start_step=result.start_step,
         world_size=ctx.world_size,
-        train_seconds=train_seconds,
-        clips_per_second=trained_steps * run.batch_size * ctx.world_size / max(train_seconds, 1e-9),
-        final_train_loss=float(np.mean(last_losses)) if last_losses else float("nan"),
+        train_seconds=result.train_seconds,
+        clips_per_second=result.clips_per_second,
+        final_train_loss=result.final_train_loss,
         validation=validation,
         train_episodes=len(train_ids),
         val_episodes=len(val_ids),
@@ -314,10 +264,9 @@ def _train(ctx, config, source, encoder_path, out, resume, stop_at, encoder_img_
         skipped_episodes=[vars(s) for s in cache.skipped],
         cache_folder=str(cache.folder),
         cache_built=cache.built,
-        metrics=writer.kind if writer is not None else "",
+        metrics=result.metrics,
     )
-    if writer is not None:
-        writer.close()
+    if ctx.is_main:
         write_text_atomic(out / SUMMARY_FILE, json.dumps(asdict(summary), indent=1))
     return summary
 
