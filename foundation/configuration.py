@@ -1,150 +1,251 @@
-"""Typed dataclass configs <-> command-line flags, YAML files and checkpoint dicts.
+"""Typed dataclass configs from defaults, a YAML file and flags; and to/from plain dicts (over draccus).
 
 Every configuration in the project is a (possibly nested) dataclass whose field defaults are the
-single source of defaults. This module derives the rest from it:
+single source of defaults. `draccus <https://github.com/dlwh/draccus>`_ (the library LeRobot uses)
+turns dicts into such dataclasses and back; this module adds what the project's commands need on top:
 
-- ``add_dataclass_arguments(parser, Cls, prefix)`` adds one ``--prefix.field`` flag per leaf field
-  (``--planner.samples 400``); flags default to "not given" so that a YAML file can sit under them.
-- ``build_dataclass(Cls, overrides)`` builds the dataclass from a nested dict (YAML, checkpoint, the
-  ROS parameter server), refusing unknown keys with an error that names them.
-- ``dataclass_to_dict`` is the inverse, used to store a config beside the weights it built.
+- :func:`parse_config` reads a command's config from argv, with one precedence order for every
+  command: defaults < ``--config FILE`` (YAML; draccus's ``--config_path`` works too) < flags.
+  Nested fields are dotted flags (``--planner.samples 400``); a sequence field takes several values
+  after one flag (``--data a b``); a bool flag alone means true (``--resume``); dashes and
+  underscores are the same (``--stop-at`` = ``--stop_at``); a field's ``metadata`` may add
+  ``"help"`` (shown by ``--help``), ``"aliases"`` (extra flags), ``"positional": True`` (the value
+  may come first, without a flag) and ``"after": TOKEN`` (every argument after TOKEN, verbatim).
+- :func:`from_dict` / :func:`dataclass_to_dict` convert configs for checkpoints and parameter files, with
+  missing keys taken from the defaults and every bad key or value a :class:`ConfigError` naming
+  the source and the key.
+- :func:`leaf_fields` lists the leaf fields (dotted name, type, default, help), e.g. to declare
+  one ROS parameter per field.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import types
 import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Callable, TypeVar
 
+import draccus
 import yaml
+from draccus.argparsing import ArgumentParser as DraccusArgumentParser
+from draccus.utils import DecodingError, ParsingError
 
 T = TypeVar("T")
 
-
-def _leaf_type(tp: Any) -> Any:
-    """The Python type to parse a flag with: ``float | None`` -> float, ``tuple[float, ...]`` -> tuple."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _leaf_type(args[0]) if len(args) == 1 else str
-    return tp
+CONFIG_FILE_FLAGS = ("--config", "--config_path")
 
 
-def _parse_bool(text: str) -> bool:
-    lowered = text.lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected a boolean (true/false), got {text!r}")
+class ConfigError(ValueError):
+    """A config source (flags, a YAML file, a checkpoint, a parameter file) holds a bad key or value."""
 
 
-def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str) -> None:
-    """Add ``--{prefix}.{field}`` flags for every leaf field of the dataclass ``cls``."""
-    hints = typing.get_type_hints(cls)
+@dataclasses.dataclass(frozen=True)
+class LeafField:
+    """One leaf of a config: ``name`` dotted for nested fields (``planner.samples``)."""
+
+    name: str
+    type: Any
+    default: Any  # dataclasses.MISSING for a required field
+    help: str
+    metadata: typing.Mapping[str, Any]
+
+
+def leaf_fields(cls: type) -> list[LeafField]:
+    """The leaf fields of the dataclass ``cls``, depth first, nested defaults from the parent's factory.
+
+    A nested field's default comes from its parent's ``default_factory`` (``PretrainConfig.optim``
+    has other learning rates than ``OptimConfig()``), which is the default that config really has.
+    """
+    return _leaves(cls, _field_defaults(cls), prefix="")
+
+
+def _field_defaults(cls: type) -> dict[str, Any]:
+    """``{field name: default value}`` of the fields of ``cls`` that have one (nested ones as instances)."""
+    defaults = {}
     for field in dataclasses.fields(cls):
-        tp = hints[field.name]
-        name = f"{prefix}.{field.name}" if prefix else field.name
+        if field.default is not dataclasses.MISSING:
+            defaults[field.name] = field.default
+        elif field.default_factory is not dataclasses.MISSING:
+            defaults[field.name] = field.default_factory()
+    return defaults
+
+
+def _leaves(cls: type, defaults: dict[str, Any], prefix: str) -> list[LeafField]:
+    hints = typing.get_type_hints(cls)
+    leaves: list[LeafField] = []
+    for field in dataclasses.fields(cls):
+        name, tp = prefix + field.name, hints[field.name]
+        default = defaults.get(field.name, dataclasses.MISSING)
         if dataclasses.is_dataclass(tp):
-            add_dataclass_arguments(parser, tp, name)
-            continue
-        leaf = _leaf_type(tp)
-        kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "dest": name}
-        help_text = field.metadata.get("help", "")
-        if typing.get_origin(leaf) in (tuple, list):
-            (elem,) = {a for a in typing.get_args(leaf) if a is not Ellipsis} or {str}
-            kwargs.update(nargs="+", type=elem)
-        elif leaf is bool:
-            kwargs.update(type=_parse_bool, metavar="{true,false}")
-        elif leaf in (int, float, str):
-            kwargs.update(type=leaf)
+            nested = _field_defaults(tp) if default is dataclasses.MISSING else vars(default)
+            leaves += _leaves(tp, nested, prefix=f"{name}.")
         else:
-            kwargs.update(type=str)
-        default = field.default if field.default is not dataclasses.MISSING else None
-        kwargs["help"] = f"{help_text} (default: {default})".strip()
-        parser.add_argument(f"--{name}", **kwargs)
+            leaves.append(LeafField(name, tp, default, field.metadata.get("help", ""), field.metadata))
+    return leaves
 
 
-def flags_to_nested(namespace: argparse.Namespace, prefix: str) -> dict[str, Any]:
-    """Collect the ``prefix.a.b`` entries of an argparse namespace into ``{"a": {"b": ...}}``."""
-    nested: dict[str, Any] = {}
-    for key, value in vars(namespace).items():
-        if not key.startswith(prefix + "."):
-            continue
-        parts = key[len(prefix) + 1 :].split(".")
-        node = nested
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = value
-    return nested
+def dataclass_to_dict(config: Any) -> dict[str, Any]:
+    """A plain nested dict of ``config`` (tuples as lists) that YAML, JSON and ``torch.save`` accept."""
+    return draccus.encode(config)
 
 
-def merge_nested(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Recursively merge ``override`` into a copy of ``base``."""
+def from_dict(cls: type[T], values: dict[str, Any], source: str, defaults: T | None = None) -> T:
+    """Build ``cls`` from a nested dict over ``defaults`` (an instance; else the field defaults).
+
+    Keys missing from ``values`` keep the default, so a checkpoint written before a field existed
+    still loads. Raises :class:`ConfigError` ``"{source}: {key}: {what is wrong}"`` for an unknown
+    key, a value of the wrong type, a missing required field, or a value ``__post_init__`` refuses.
+    """
+    base = dataclass_to_dict(defaults) if defaults is not None else draccus.encode(_field_defaults(cls))
+    try:
+        return draccus.decode(cls, merge(base, values))
+    except DecodingError as exc:
+        key = "".join(f"{part}." for part in exc.key_path)[:-1]  # empty for the top level
+        raise ConfigError(f"{source}: {key + ': ' if key else ''}{exc.message}") from exc
+    except ParsingError as exc:  # __post_init__ refused a value: its message names the field
+        raise ConfigError(f"{source}: {exc.__cause__ or exc}") from exc
+
+
+def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``override`` recursively over a copy of ``base`` (a list in ``override`` replaces the whole list)."""
     merged = dict(base)
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = merge_nested(merged[key], value)
+            merged[key] = merge(merged[key], value)
         else:
             merged[key] = value
     return merged
 
 
-def build_dataclass(cls: type[T], values: dict[str, Any] | None = None, where: str = "config") -> T:
-    """Build ``cls`` from a nested dict; unknown keys raise ``ValueError`` naming them and ``where``."""
-    values = dict(values or {})
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise ValueError(
-            f"{where}: unknown key(s) {unknown} for {cls.__name__}; valid keys are {sorted(names)}"
-        )
-    kwargs: dict[str, Any] = {}
-    for field in dataclasses.fields(cls):
-        if field.name not in values:
-            continue
-        value, tp = values[field.name], hints[field.name]
-        if dataclasses.is_dataclass(tp) and isinstance(value, dict):
-            # A nested dict overrides the field's own default (which may differ from tp's defaults).
-            if field.default_factory is not dataclasses.MISSING:
-                value = merge_nested(_shallow_fields(field.default_factory()), value)
-            value = build_dataclass(tp, value, where=f"{where}.{field.name}")
-        elif typing.get_origin(_leaf_type(tp)) is tuple and isinstance(value, list):
-            value = tuple(value)
-        kwargs[field.name] = value
-    return cls(**kwargs)
-
-
-def _shallow_fields(obj: Any) -> dict[str, Any]:
-    """The field values of a dataclass instance, nested dataclasses as dicts (tuples kept)."""
-    return {
-        f.name: _shallow_fields(v) if dataclasses.is_dataclass(v := getattr(obj, f.name)) else v
-        for f in dataclasses.fields(obj)
-    }
-
-
-def dataclass_to_dict(obj: Any) -> dict[str, Any]:
-    """A plain nested dict (tuples as lists) that YAML, JSON and ``torch.save`` all accept."""
-
-    def plain(value: Any) -> Any:
-        if isinstance(value, tuple):
-            return [plain(v) for v in value]
-        if isinstance(value, dict):
-            return {k: plain(v) for k, v in value.items()}
-        return value
-
-    return plain(dataclasses.asdict(obj))
+def unflatten(flat: dict[str, Any]) -> dict[str, Any]:
+    """``{"planner.samples": 16}`` -> ``{"planner": {"samples": 16}}``."""
+    nested: dict[str, Any] = {}
+    for name, value in flat.items():
+        *parents, leaf = name.split(".")
+        node = nested
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return nested
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping; a missing file or a non-mapping top level is an error naming the path."""
+    """Read a YAML mapping. Raises FileNotFoundError or ConfigError (bad YAML, not a mapping) naming ``path``."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config file {path} does not exist")
-    with path.open() as f:
-        data = yaml.safe_load(f) or {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path}: not valid YAML ({' '.join(str(exc).split())})") from exc
     if not isinstance(data, dict):
-        raise ValueError(f"config file {path}: expected a mapping at the top level, got {type(data).__name__}")
+        raise ConfigError(f"config file {path}: expected a mapping at the top level, got {type(data).__name__}")
     return data
+
+
+def parse_config(
+    cls: type[T],
+    argv: list[str],
+    prog: str,
+    description: str = "",
+    defaults: Callable[[dict[str, Any]], T] | None = None,
+) -> T:
+    """The config of a command from ``argv``: defaults < ``--config FILE`` < flags.
+
+    ``defaults(overrides)``, when given, returns the defaults instance once the file and flags are
+    read (the evaluation's planner defaults depend on the task those choose). ``--help`` prints the
+    flags and exits (SystemExit 0). Raises ConfigError for an unknown flag or a bad value,
+    FileNotFoundError for a missing config file.
+    """
+    parser = argument_parser(cls, prog, description)
+    argv, tail = _split_tail(cls, argv)
+    namespace, unknown = parser.parse_known_args(_canonical_argv(cls, argv))
+    if unknown:
+        raise ConfigError(f"unknown argument(s) {' '.join(unknown)} (see {prog} --help)")
+    flags = {name: _flag_value(value) for name, value in vars(namespace).items()}
+    config_file = flags.pop("config_path", None)
+    overrides = merge(load_yaml(config_file) if config_file else {}, unflatten({**flags, **tail}))
+    source = "command line" + (f" and {config_file}" if config_file else "")
+    return from_dict(cls, overrides, source, defaults(overrides) if defaults else None)
+
+
+def argument_parser(cls: type, prog: str, description: str = "") -> argparse.ArgumentParser:
+    """draccus's parser of ``cls`` with the project's help text, multi-value and bool flags."""
+    parser = DraccusArgumentParser(cls, prog=prog, description=description, exit_on_error=False).parser
+    leaves = {leaf.name: leaf for leaf in leaf_fields(cls)}
+    actions = {action for group in parser._action_groups for action in group._group_actions} | set(parser._actions)
+    for action in actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        if action.dest not in leaves:  # draccus's "--section FILE" options: one config file is enough
+            action.default, action.help = argparse.SUPPRESS, argparse.SUPPRESS
+        if action.dest == "config_path":
+            action.help = "YAML file with any of the fields below (flags override it); also --config"
+            action.default = argparse.SUPPRESS
+        elif action.dest in leaves:
+            _describe(action, leaves[action.dest])
+    return parser
+
+
+def _describe(action: argparse.Action, leaf: LeafField) -> None:
+    """Make ``action`` read raw text (decoded later by the field's type) and show the field's help."""
+    action.type, action.default, action.required = str, argparse.SUPPRESS, False
+    tp = _strip_optional(leaf.type)
+    action.metavar = getattr(tp, "__name__", str(tp))
+    if _is_sequence(tp):
+        action.nargs, action.metavar = "+", getattr(typing.get_args(tp)[0], "__name__", "value")
+    elif tp is bool:
+        action.nargs, action.const, action.metavar = "?", "true", "true|false"
+    default = "required" if leaf.default is dataclasses.MISSING else f"default: {draccus.encode(leaf.default)}"
+    aliases = ", ".join(leaf.metadata.get("aliases", ()))
+    action.help = " ".join(part for part in (leaf.help, f"({default})", f"(also {aliases})" if aliases else "") if part)
+
+
+def _strip_optional(tp: Any) -> Any:
+    """``X | None`` -> ``X``; any other type unchanged."""
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType) and len(args) == 2 and type(None) in args:
+        return next(a for a in args if a is not type(None))
+    return tp
+
+
+def _is_sequence(tp: Any) -> bool:
+    return typing.get_origin(_strip_optional(tp)) in (tuple, list)
+
+
+def _flag_value(value: str | list[str]) -> Any:
+    """A flag's text as YAML reads it (``400`` -> int, ``true`` -> bool); a list element-wise."""
+    if isinstance(value, list):
+        return [_flag_value(v) for v in value]
+    try:
+        return yaml.safe_load(value) if value else value
+    except yaml.YAMLError:
+        return value  # not YAML (e.g. an unbalanced bracket): the field's type decides
+
+
+def _canonical_argv(cls: type, argv: list[str]) -> list[str]:
+    """``argv`` with every flag spelt as its field's dotted name: aliases, dashes and a leading positional value."""
+    leaves = leaf_fields(cls)
+    spelling = {alias.lstrip("-"): leaf.name for leaf in leaves for alias in leaf.metadata.get("aliases", ())}
+    spelling.update({flag.lstrip("-"): "config_path" for flag in CONFIG_FILE_FLAGS})
+    positional = [leaf.name for leaf in leaves if leaf.metadata.get("positional")]
+    canonical = []
+    if positional and argv and not argv[0].startswith("-"):
+        canonical.append(f"--{positional[0]}")
+    for token in argv:
+        if token.startswith("--") and len(token) > 2:
+            name, equals, value = token[2:].partition("=")
+            token = "--" + spelling.get(name, name.replace("-", "_")) + equals + value
+        canonical.append(token)
+    return canonical
+
+
+def _split_tail(cls: type, argv: list[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """Split off the arguments after a field's ``"after"`` token (``--ros-args ...``): they are that field's value."""
+    for leaf in leaf_fields(cls):
+        token = leaf.metadata.get("after")
+        if token and token in argv:
+            split = argv.index(token)
+            return argv[:split], {leaf.name: argv[split + 1 :]}
+    return argv, {}

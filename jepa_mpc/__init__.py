@@ -7,8 +7,8 @@ The work is split into four packages that install beside this one:
 - ``sim``: MuJoCo Franka tabletop tasks and DROID-style data collection.
 - ``ros_nodes``: rclpy nodes that put the planner on a robot.
 
-This package holds what ties them together: the ``jepa-mpc`` command line and the
-dataclass <-> command-line/YAML plumbing shared by every configuration.
+This package holds what ties them together: the ``jepa-mpc`` command line (every command a config
+dataclass and a job taking it, parsed by ``foundation.configuration``), the evaluation and the demo.
 """
 
 __version__ = "0.1.0"

@@ -1,49 +1,143 @@
-"""The ``jepa-mpc`` command: one entry point, one sub-command per job.
+"""The ``jepa-mpc`` command: one entry point, one sub-command per job, one way to configure and fail.
 
-Each sub-command lives beside the code it drives and is imported only when called, so that
-``jepa-mpc collect`` does not import torch's CUDA setup and ``jepa-mpc train`` does not import
-MuJoCo. A sub-command is a ``main(argv: list[str]) -> int`` function.
+Every sub-command is a config dataclass and a job function taking it. This module does the same
+three things for each: parse the config (defaults < ``--config FILE`` < flags,
+:func:`foundation.configuration.parse_config`), call the job, and apply one error policy:
+
+- a user error (bad flag or value, missing or unusable file) prints one line
+  ``jepa-mpc <command>: error: <message>`` to stderr and exits 2; ``--debug`` anywhere in argv
+  re-raises it with the traceback instead;
+- Ctrl-C prints ``jepa-mpc <command>: interrupted`` and exits 130 (the jobs save what they can
+  before the interrupt reaches here).
+
+Modules are imported only when their command runs, so that ``jepa-mpc collect`` does not import
+torch's CUDA setup and ``jepa-mpc train`` does not import MuJoCo.
 """
 from __future__ import annotations
 
+import argparse
 import importlib
 import sys
+from dataclasses import dataclass
+from typing import Any, Callable
 
-# name -> ("module:function", one-line help)
-COMMANDS: dict[str, tuple[str, str]] = {
-    "encode": ("jepa_mpc.encode_command:encode_main", "encode frames with a checkpoint and print the energy of a few actions"),
-    "collect": ("sim.collect:main", "record scripted/random episodes of a sim task as a LeRobot-style dataset"),
-    "render-tasks": ("sim.gallery:main", "save an image strip of every sim task (exterior camera)"),
-    "train": ("worldmodel.training.train_predictor:main", "post-train the action-conditioned predictor"),
-    "pretrain": ("worldmodel.training.pretrain_encoder:main", "pretrain a small V-JEPA encoder on videos"),
-    "energy": ("jepa_mpc.energy_landscape:main", "draw the energy landscape over a dx/dy/dz grid (PNG)"),
-    "eval": ("jepa_mpc.evaluation.runner:main", "success-rate evaluation of goal-image planning in MuJoCo"),
-    "demo": ("jepa_mpc.demo:main", "run one goal-image episode with the default model, write demo_out/"),
-    "make-default-model": ("jepa_mpc.default_model_recipe:main", "collect, pretrain, post-train and evaluate the default model"),
-    "bringup": ("ros_nodes.bringup:main", "start the ROS nodes of a config/*.yaml in one process"),
+from foundation.configuration import parse_config
+
+DEBUG_FLAG = "--debug"
+
+
+@dataclass(frozen=True)
+class Command:
+    """A sub-command: its config class, the job taking it, and (optionally) a task-dependent defaults layer.
+
+    Each is a ``"module:attribute"`` string, imported when the command runs. The job returns
+    None or an exit code.
+    """
+
+    config: str
+    job: str
+    help: str
+    defaults: str | None = None
+
+
+COMMANDS: dict[str, Command] = {
+    "encode": Command("jepa_mpc.encode_command:EncodeConfig", "jepa_mpc.encode_command:encode",
+                      "encode frames with a checkpoint and print the energy of a few actions"),
+    "collect": Command("sim.collect:CollectConfig", "jepa_mpc.collect_command:run_collect",
+                       "record scripted/random episodes of a sim task as a LeRobot-style dataset"),
+    "render-tasks": Command("sim.gallery:GalleryConfig", "sim.gallery:render_tasks",
+                            "save an image strip of every sim task (exterior camera)"),
+    "train": Command("jepa_mpc.training_commands:TrainCommandConfig", "jepa_mpc.training_commands:train",
+                     "post-train the action-conditioned predictor"),
+    "pretrain": Command("jepa_mpc.training_commands:PretrainCommandConfig", "jepa_mpc.training_commands:pretrain",
+                        "pretrain a small V-JEPA encoder on videos"),
+    "energy": Command("jepa_mpc.energy_landscape:EnergyConfig", "jepa_mpc.energy_landscape:draw_energy_landscape",
+                      "draw the energy landscape over a dx/dy/dz grid (PNG)"),
+    "eval": Command("jepa_mpc.evaluation.config:EvalConfig", "jepa_mpc.evaluation.runner:run_evaluation",
+                    "success-rate evaluation of goal-image planning in MuJoCo",
+                    defaults="jepa_mpc.evaluation.config:task_defaults"),
+    "demo": Command("jepa_mpc.demo:DemoConfig", "jepa_mpc.demo:demo",
+                    "run one goal-image episode with the default model, write demo_out/"),
+    "make-default-model": Command("jepa_mpc.default_model_recipe:RecipeConfig", "jepa_mpc.default_model_recipe:make_default_model",
+                                  "collect, pretrain, post-train and evaluate the default model"),
+    "bringup": Command("ros_nodes.bringup:BringupConfig", "ros_nodes.bringup:bringup",
+                       "start the ROS nodes of a config/*.yaml in one process"),
 }
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions that mean "fix your input", reported in one line (anything else is a bug: traceback).
+
+    ValueError covers bad config values (ConfigError), datasets (DatasetError) and episodes
+    (EpisodeError). A checkpoint or video error can only come from a job that imported its module,
+    so those are looked up in ``sys.modules`` rather than imported (which would import torch).
+    """
+    from draccus.utils import ParsingError
+
+    errors = [ValueError, FileNotFoundError, NotADirectoryError, argparse.ArgumentError, ParsingError]
+    for module, name in (("worldmodel.checkpoint", "CheckpointError"), ("dataset.video", "VideoDecodeError")):
+        if module in sys.modules:
+            errors.append(getattr(sys.modules[module], name))
+    return tuple(errors)
+
+
+def _load(reference: str) -> Any:
+    module_name, attribute = reference.split(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def parse_command_config(name: str, argv: list[str]) -> Any:
+    """The typed config of ``jepa-mpc NAME ARGV`` (defaults < ``--config FILE`` < flags)."""
+    command = COMMANDS[name]
+    defaults: Callable | None = _load(command.defaults) if command.defaults else None
+    return parse_config(_load(command.config), argv, prog=f"jepa-mpc {name}", description=command.help, defaults=defaults)
+
+
+def run_command(name: str, argv: list[str]) -> int:
+    """Parse the config of command ``name``, run its job and return its exit code (errors propagate)."""
+    config = parse_command_config(name, argv)
+    return int(_load(COMMANDS[name].job)(config) or 0)
 
 
 def _usage() -> str:
     width = max(len(name) for name in COMMANDS)
-    lines = ["usage: jepa-mpc <command> [options]", "", "commands:"]
-    lines += [f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items()]
-    lines += ["", "Run `jepa-mpc <command> --help` for a command's options."]
+    lines = ["usage: jepa-mpc <command> [options] [--debug]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {command.help}" for name, command in COMMANDS.items()]
+    lines += ["", "Run `jepa-mpc <command> --help` for a command's options; --debug shows the traceback of an error."]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``jepa-mpc COMMAND ...``; returns the exit code (0 done, 2 user error, 130 interrupted)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = DEBUG_FLAG in argv
+    argv = [arg for arg in argv if arg != DEBUG_FLAG]
     if not argv or argv[0] in ("-h", "--help"):
         print(_usage())
         return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
-        print(f"jepa-mpc: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        print(f"jepa-mpc: error: unknown command {name!r}; choose one of {sorted(COMMANDS)}", file=sys.stderr)
         return 2
-    module_name, func_name = COMMANDS[name][0].split(":")
-    func = getattr(importlib.import_module(module_name), func_name)
-    return int(func(rest) or 0)
+    try:
+        return run_command(name, rest)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"jepa-mpc {name}: interrupted", file=sys.stderr)
+        return 130
+    except user_errors() as exc:
+        if debug:
+            raise
+        print(f"jepa-mpc {name}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+
+
+def _one_line(exc: BaseException) -> str:
+    """The message of ``exc`` on one line (a FileNotFoundError from open() names its file)."""
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror}"
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 if __name__ == "__main__":

@@ -13,10 +13,10 @@ and each step can be rerun alone. Collection and training resume where they stop
 """
 from __future__ import annotations
 
-import argparse
 import shlex
 import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from worldmodel.checkpoint import DEFAULT_CHECKPOINT, DEFAULT_MODEL_DIR
@@ -61,37 +61,36 @@ def recipe(work: Path, threads: int, eval_episodes: int) -> list[list[str]]:
     return steps
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="jepa-mpc make-default-model", description=__doc__.splitlines()[0])
-    parser.add_argument("--work", default="runs/default_model", help="folder for data, runs and evaluations")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads for training")
-    parser.add_argument("--eval-episodes", type=int, default=50, help="episodes per task and policy")
-    parser.add_argument("--install", action="store_true", help=f"copy the result into {DEFAULT_MODEL_DIR}")
-    parser.add_argument("--print", dest="print_only", action="store_true", help="print the commands and stop")
-    args = parser.parse_args(argv)
+@dataclass
+class RecipeConfig:
+    """``jepa-mpc make-default-model``: where to work, how many threads and episodes, whether to install."""
 
-    from jepa_mpc.cli import main as run_command
+    work: str = field(default="runs/default_model", metadata={"help": "folder for data, runs and evaluations"})
+    threads: int = field(default=2, metadata={"help": "torch threads for training"})
+    eval_episodes: int = field(default=50, metadata={"help": "episodes per task and policy"})
+    install: bool = field(default=False, metadata={"help": f"copy the result into {DEFAULT_MODEL_DIR}"})
+    print_only: bool = field(default=False, metadata={"help": "print the commands and stop", "aliases": ("--print",)})
 
-    work = Path(args.work)
-    commands = recipe(work, args.threads, args.eval_episodes)
+
+def make_default_model(config: RecipeConfig) -> None:
+    """Run the recipe's commands in order (a failing one raises), then optionally install the model."""
+    from jepa_mpc.cli import run_command
+
+    work = Path(config.work)
     timings = []
-    for command in commands:
+    for command in recipe(work, config.threads, config.eval_episodes):
         print("$ jepa-mpc " + shlex.join(command), flush=True)
-        if args.print_only:
+        if config.print_only:
             continue
         start = time.perf_counter()
-        code = run_command(command)
+        run_command(command[0], command[1:])
         timings.append((command[0], time.perf_counter() - start))
-        if code:
-            print(f"make-default-model: `jepa-mpc {command[0]}` failed with exit code {code}")
-            return code
-    if args.print_only:
-        return 0
+    if config.print_only:
+        return
     for name, seconds in timings:
         print(f"  {name:>9}: {seconds / 60:.1f} min")
-    if args.install:
+    if config.install:
         install(work)
-    return 0
 
 
 def install(work: Path) -> None:

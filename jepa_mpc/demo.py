@@ -8,9 +8,9 @@ executes the first action, observes and plans again. Writes to ``--out``:
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,37 +20,42 @@ from foundation.atomic_files import write_text_atomic
 DEMO_TASK = "reach"
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="jepa-mpc demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--task", default=DEMO_TASK, help=f"sim task (default: {DEMO_TASK})")
-    parser.add_argument("--seed", type=int, default=1000, help="episode seed (held out from training data)")
-    parser.add_argument("--checkpoint", default="", help="world model checkpoint (default: the shipped model)")
-    parser.add_argument("--max-steps", type=int, default=0, help="planner steps (0 = the task's default)")
-    parser.add_argument("--device", default="", help="cpu or cuda (default: cuda when present)")
-    parser.add_argument("--out", default="demo_out", help="output folder")
-    args = parser.parse_args(argv)
+@dataclass
+class DemoConfig:
+    """``jepa-mpc demo``: which episode, which model, where to write."""
+
+    task: str = field(default=DEMO_TASK, metadata={"help": "sim task"})
+    seed: int = field(default=1000, metadata={"help": "episode seed (held out from training data)"})
+    checkpoint: str = field(default="", metadata={"help": "world model checkpoint; empty = the shipped model"})
+    max_steps: int = field(default=0, metadata={"help": "planner steps (0 = the task's default)"})
+    device: str = field(default="", metadata={"help": "cpu or cuda; empty = cuda when present"})
+    out: str = field(default="demo_out", metadata={"help": "output folder"})
+
+
+def demo(config: DemoConfig) -> None:
+    """Run the episode of ``config`` and write ``episode.gif`` and ``summary.json`` to ``config.out``."""
     os.environ.setdefault("MUJOCO_GL", "egl")
 
     from jepa_mpc.evaluation.runner import evaluate_one_episode_setup, run_episode
     from jepa_mpc.evaluation.config import EvalConfig
     from jepa_mpc.episode_video import write_gif
 
-    config = EvalConfig.for_task(args.task, episodes=1, seed=args.seed, checkpoint=args.checkpoint,
-                                 device=args.device, max_steps=args.max_steps, policies=("world_model",))
-    env, policy, checkpoint = evaluate_one_episode_setup(config)
-    print(f"demo: task {args.task}, seed {args.seed}, model {checkpoint}")
+    eval_config = EvalConfig.for_task(config.task, episodes=1, seed=config.seed, checkpoint=config.checkpoint,
+                                      device=config.device, max_steps=config.max_steps, policies=("world_model",))
+    env, policy, checkpoint = evaluate_one_episode_setup(eval_config)
+    print(f"demo: task {config.task}, seed {config.seed}, model {checkpoint}")
     try:
-        result, frames = run_episode(env, policy, args.seed, config, record=True, progress=True)
+        result, frames = run_episode(env, policy, config.seed, eval_config, record=True, progress=True)
     finally:
         env.close()
 
-    out = Path(args.out)
+    out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     gif = write_gif(out / "episode.gif", frames, fps=2.0)
     latencies = np.array(result.latencies_s or [float("nan")])
     summary = {
-        "task": args.task,
-        "seed": args.seed,
+        "task": config.task,
+        "seed": config.seed,
         "checkpoint": str(checkpoint),
         "success": result.success,
         "steps": result.steps,
@@ -67,4 +72,3 @@ def main(argv: list[str]) -> int:
     print(f"demo: {status} after {result.steps} steps, final distance {result.final_distance:.3f} m, "
           f"planning {summary['planning_latency_ms']['p50']:.0f} ms/step (p50)")
     print(f"demo: wrote {gif.resolve()} and {(out / 'summary.json').resolve()}")
-    return 0

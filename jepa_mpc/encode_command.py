@@ -7,7 +7,7 @@ the two frames should score lowest for a trained model.
 """
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,18 +17,23 @@ from foundation.pose import action_between
 from worldmodel import load_world_model
 
 
-def encode_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="jepa-mpc encode", description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", required=True, help="project checkpoint or released vjepa2-ac file")
-    parser.add_argument("--frames", required=True, help=".npz with observations [1,T,H,W,3] uint8 and states [1,T,7]")
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
-    args = parser.parse_args(argv)
+@dataclass
+class EncodeConfig:
+    """``jepa-mpc encode``: a checkpoint and a file of frames."""
 
-    with np.load(args.frames) as data:
+    checkpoint: str = field(metadata={"help": "project checkpoint or released vjepa2-ac file"})
+    frames: str = field(metadata={"help": ".npz with observations [1,T,H,W,3] uint8 and states [1,T,7]"})
+    device: str = field(default="", metadata={"help": "cpu or cuda; empty = cuda when present"})
+
+
+def encode(config: EncodeConfig) -> None:
+    """Print the tokens' shape and the energy of no motion, the true action and its opposite."""
+
+    with np.load(config.frames) as data:
         frames, states = data["observations"][0], torch.as_tensor(data["states"][0], dtype=torch.float32)
-    model = load_world_model(args.checkpoint, device=args.device)
+    model = load_world_model(config.checkpoint, device=config.device or None)
     tokens = model.encode_frames(frames)  # [1, T, N, D]
-    print(f"{Path(args.frames).name}: {frames.shape[0]} frames {frames.shape[1]}x{frames.shape[2]} "
+    print(f"{Path(config.frames).name}: {frames.shape[0]} frames {frames.shape[1]}x{frames.shape[2]} "
           f"-> tokens {tuple(tokens.shape)} ({model.device})")
 
     states = states.to(model.device)
@@ -43,4 +48,3 @@ def encode_main(argv: list[str]) -> int:
     energy = (predicted[:, -1] - tokens[:, -1]).abs().mean(dim=(-1, -2))
     for name, value in zip(candidates, energy.tolist()):
         print(f"  energy({name:>11}) = {value:.4f}")
-    return 0

@@ -15,9 +15,9 @@ Example::
 """
 from __future__ import annotations
 
-import argparse
 import io
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -102,9 +102,46 @@ def plot_landscape(
     return buffer.getvalue()
 
 
-def _read_inputs(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+@dataclass
+class EnergyConfig:
+    """``jepa-mpc energy``: the checkpoint, the two frames, the grid and the output file."""
+
+    checkpoint: str = field(metadata={"help": "project checkpoint or released vjepa2-ac file"})
+    frames: tuple[str, ...] = field(
+        metadata={"help": ".npz with observations [1,T,H,W,3] uint8 and states [1,T,7], or two images (current, goal)"}
+    )
+    context_index: int = field(default=0, metadata={"help": "npz frame used as the current frame"})
+    goal_index: int = field(default=-1, metadata={"help": "npz frame used as the goal frame"})
+    state: tuple[float, ...] | None = field(default=None, metadata={"help": "current 7-D state (with image files)"})
+    goal_state: tuple[float, ...] | None = field(
+        default=None, metadata={"help": "goal 7-D state, to mark the true displacement (with image files)"}
+    )
+    range: float | None = field(
+        default=None,
+        metadata={"help": "grid spans [-range, range] m (default: 0.075 as the reference notebook, widened "
+                          "to 1.2 x the true displacement when that is larger)"},
+    )
+    points: int = field(default=11, metadata={"help": "grid points per axis (dx and dy)"})
+    dz: tuple[float, ...] | None = field(default=None, metadata={"help": "dz slices in m (default: -range, 0, +range)"})
+    batch_size: int = field(default=128, metadata={"help": "grid actions per predictor call"})
+    img_size: int = field(default=256, metadata={"help": "input size of a released checkpoint"})
+    device: str = field(default="", metadata={"help": "cpu or cuda; empty = cuda when present"})
+    out: str = field(default="energy_landscape.png", metadata={"help": "output PNG (.npy and .json beside it)"})
+
+    def __post_init__(self) -> None:
+        if self.points < 2:
+            raise ValueError(f"points must be >= 2, got {self.points}")
+        if self.range is not None and not self.range > 0:
+            raise ValueError(f"range must be > 0, got {self.range}")
+        for name in ("state", "goal_state"):
+            value = getattr(self, name)
+            if value is not None and len(value) != 7:
+                raise ValueError(f"{name} must be 7 numbers (x y z rx ry rz gripper), got {len(value)}")
+
+
+def _read_inputs(config: EnergyConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """(context frame [H, W, 3], goal frame [H, W, 3], context state [7], goal state [7] or None)."""
-    paths = [Path(p) for p in args.frames]
+    paths = [Path(p) for p in config.frames]
     for path in paths:
         if not path.is_file():
             raise FileNotFoundError(f"--frames: {path} does not exist")
@@ -119,73 +156,52 @@ def _read_inputs(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.n
             raise ValueError(f"--frames {paths[0]}: observations {observations.shape} {observations.dtype} and states "
                              f"{states.shape} must be [1, T, H, W, 3] uint8 and [1, T, 7]")
         frames, states = observations[0], states[0].astype(np.float32)
-        c, g = args.context_index, args.goal_index
+        c, g = config.context_index, config.goal_index
         return frames[c], frames[g], states[c], states[g]
     if len(paths) != 2 or any(p.suffix.lower() not in _IMAGE_SUFFIXES for p in paths):
         raise ValueError("--frames takes one .npz file, or two image files (current, goal)")
-    if args.state is None:
+    if config.state is None:
         raise ValueError("--state x y z rx ry rz g is required with image files (the predictor needs the pose)")
     import imageio.v3 as iio
 
     current, goal = (np.asarray(iio.imread(p))[..., :3].astype(np.uint8) for p in paths)
-    goal_state = None if args.goal_state is None else np.asarray(args.goal_state, dtype=np.float32)
-    return current, goal, np.asarray(args.state, dtype=np.float32), goal_state
+    goal_state = None if config.goal_state is None else np.asarray(config.goal_state, dtype=np.float32)
+    return current, goal, np.asarray(config.state, dtype=np.float32), goal_state
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="jepa-mpc energy", description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", required=True, help="project checkpoint or released vjepa2-ac file")
-    parser.add_argument("--frames", required=True, nargs="+",
-                        help=".npz with observations [1,T,H,W,3] uint8 and states [1,T,7], or two images (current, goal)")
-    parser.add_argument("--context-index", type=int, default=0, help="npz frame used as the current frame")
-    parser.add_argument("--goal-index", type=int, default=-1, help="npz frame used as the goal frame")
-    parser.add_argument("--state", type=float, nargs=7, default=None, help="current 7-D state (with image files)")
-    parser.add_argument("--goal-state", type=float, nargs=7, default=None,
-                        help="goal 7-D state, to mark the true displacement (with image files)")
-    parser.add_argument("--range", type=float, default=None,
-                        help="grid spans [-range, range] m (default: 0.075 as the reference notebook, widened "
-                             "to 1.2 x the true displacement when that is larger)")
-    parser.add_argument("--points", type=int, default=11, help="grid points per axis (dx and dy)")
-    parser.add_argument("--dz", type=float, nargs="+", default=None,
-                        help="dz slices in m (default: -range, 0, +range)")
-    parser.add_argument("--batch-size", type=int, default=128, help="grid actions per predictor call")
-    parser.add_argument("--img-size", type=int, default=256, help="input size of a released checkpoint")
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
-    parser.add_argument("--out", default="energy_landscape.png", help="output PNG (.npy and .json beside it)")
-    args = parser.parse_args(argv)
-    if args.points < 2:
-        parser.error(f"--points must be >= 2, got {args.points}")
-    if args.range is not None and not args.range > 0:
-        parser.error(f"--range must be > 0, got {args.range}")
+def draw_energy_landscape(config: EnergyConfig) -> None:
+    """Compute the energy grid of ``config`` and write ``OUT.png``, ``OUT.npy`` and ``OUT.json``.
 
+    Raises FileNotFoundError / ValueError for unusable frames, RuntimeError if every energy is non-finite.
+    """
     from worldmodel.world_model import load_world_model
 
-    current, goal, state, goal_state = _read_inputs(args)
-    model = load_world_model(args.checkpoint, device=args.device, img_size=args.img_size)
+    current, goal, state, goal_state = _read_inputs(config)
+    model = load_world_model(config.checkpoint, device=config.device or None, img_size=config.img_size)
     tokens = model.encode_frames(np.stack([current, goal]))  # [1, 2, N, D]
     context_states = torch.as_tensor(state)[None, None].to(model.device)  # [1, 1, 7]
     true_displacement = None if goal_state is None else (goal_state[:3] - state[:3]).astype(np.float64)
-    grid_range = args.range
+    grid_range = config.range
     if grid_range is None:
         grid_range = 0.075 if true_displacement is None else max(0.075, 1.2 * float(np.abs(true_displacement).max()))
-    dx = np.linspace(-grid_range, grid_range, args.points)
+    dx = np.linspace(-grid_range, grid_range, config.points)
     dy = dx.copy()
-    dz = np.asarray(args.dz if args.dz is not None else [-grid_range, 0.0, grid_range], dtype=np.float64)
-    energies = energy_grid(model, tokens[:, :1], context_states, tokens[0, 1], dx, dy, dz, args.batch_size)
+    dz = np.asarray(config.dz if config.dz is not None else [-grid_range, 0.0, grid_range], dtype=np.float64)
+    energies = energy_grid(model, tokens[:, :1], context_states, tokens[0, 1], dx, dy, dz, config.batch_size)
     if not np.isfinite(energies).any():
-        raise RuntimeError(f"every energy of the grid is non-finite: {args.checkpoint} diverges on these frames")
+        raise RuntimeError(f"every energy of the grid is non-finite: {config.checkpoint} diverges on these frames")
 
     z, y, x = np.unravel_index(np.nanargmin(energies), energies.shape)
     minimum = {"dx": float(dx[x]), "dy": float(dy[y]), "dz": float(dz[z]), "energy": float(energies[z, y, x])}
-    out = Path(args.out)
-    png = plot_landscape(energies, dx, dy, dz, true_displacement, f"energy landscape: {Path(args.checkpoint).name}")
+    out = Path(config.out)
+    png = plot_landscape(energies, dx, dy, dz, true_displacement, f"energy landscape: {Path(config.checkpoint).name}")
     write_bytes_atomic(out, png)
     buffer = io.BytesIO()
     np.save(buffer, energies.astype(np.float32))
     write_bytes_atomic(out.with_suffix(".npy"), buffer.getvalue())
     summary = {
-        "checkpoint": str(args.checkpoint),
-        "frames": [str(p) for p in args.frames],
+        "checkpoint": str(config.checkpoint),
+        "frames": [str(p) for p in config.frames],
         "grid_shape": "[dz, dy, dx]",
         "dx": dx.tolist(),
         "dy": dy.tolist(),
@@ -198,4 +214,3 @@ def main(argv: list[str] | None = None) -> int:
           f"dz={minimum['dz']:+.3f} m" + ("" if true_displacement is None else
           f"; true displacement {np.round(true_displacement, 3).tolist()}"))
     print(f"wrote {out}, {out.with_suffix('.npy')}, {out.with_suffix('.json')}")
-    return 0

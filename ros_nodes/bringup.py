@@ -13,9 +13,8 @@ ignore a misspelt parameter). Everything after ``--ros-args`` goes to ROS unchan
 """
 from __future__ import annotations
 
-import argparse
 import importlib
-import sys
+from dataclasses import dataclass, field
 
 from ros_nodes.config import PlannerNodeConfig, SimNodeConfig
 from ros_nodes.parameters import check_parameter_file
@@ -34,35 +33,31 @@ def _node_class(name: str) -> type:
     return getattr(importlib.import_module(module), cls)
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    ros_args: list[str] = []
-    if "--ros-args" in argv:
-        split = argv.index("--ros-args")
-        argv, ros_args = argv[:split], argv[split + 1 :]
-    parser = argparse.ArgumentParser(
-        prog="jepa-mpc bringup",
-        description="Start the ROS nodes named in a parameter file (config/*.yaml) in one process.",
-        epilog="Arguments after --ros-args go to ROS: -r from:=to (remap), -p name:=value (parameter).",
-    )
-    parser.add_argument("params_file", help="ROS parameter file whose top-level keys name the nodes to start")
-    args = parser.parse_args(argv)
+@dataclass
+class BringupConfig:
+    """``jepa-mpc bringup PARAMS_FILE [--ros-args ...]``."""
 
-    try:
-        configs = check_parameter_file(args.params_file, {name: cls for name, (cls, _) in NODE_TYPES.items()})
-    except (OSError, ValueError) as exc:
-        print(f"jepa-mpc bringup: {exc}", file=sys.stderr)
-        return 2
+    params_file: str = field(
+        metadata={"help": "ROS parameter file whose top-level keys name the nodes to start", "positional": True}
+    )
+    ros_args: tuple[str, ...] = field(
+        default=(),
+        metadata={"help": "arguments for ROS, all after --ros-args: -r from:=to (remap), -p name:=value (parameter)",
+                  "after": "--ros-args"},
+    )
+
+
+def bringup(config: BringupConfig) -> int:
+    """Check the parameter file, then run its nodes until Ctrl-C; returns the nodes' exit code.
+
+    Raises ValueError (or FileNotFoundError) naming the file and the node or parameter before ROS starts.
+    """
+    configs = check_parameter_file(config.params_file, {name: cls for name, (cls, _) in NODE_TYPES.items()})
     if not configs:
-        print(f"jepa-mpc bringup: {args.params_file} names no node; expected some of {sorted(NODE_TYPES)}", file=sys.stderr)
-        return 2
+        raise ValueError(f"{config.params_file} names no node; expected some of {sorted(NODE_TYPES)}")
     names = [name for name in START_ORDER if name in configs]
 
     from ros_nodes.runtime import run_nodes
 
-    rcl_args = ["jepa-mpc", "--ros-args", "--params-file", args.params_file, *ros_args]
+    rcl_args = ["jepa-mpc", "--ros-args", "--params-file", config.params_file, *config.ros_args]
     return run_nodes(lambda: [_node_class(name)() for name in names], rcl_args)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

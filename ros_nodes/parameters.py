@@ -5,9 +5,10 @@ nested configs (``planner.samples``). A node declares them all from the dataclas
 (:func:`declare_config`), so ``ros2 param list`` shows the whole schema with each field's help as the
 description; then it reads them back into the dataclass, whose ``__post_init__`` validates them.
 
-Parameters are declared with dynamic typing and converted here by the field's Python type, so a
-YAML ``rate_hz: 4`` is read as 4.0 instead of failing on ROS's integer-vs-double rule; a value of the
-wrong kind (text for a number) is a ValueError naming the parameter.
+Parameters are declared with dynamic typing and decoded by the field's type
+(:func:`foundation.configuration.from_dict`, as flags, YAML files and checkpoints are), so a YAML
+``rate_hz: 4`` is read as 4.0 instead of failing on ROS's integer-vs-double rule; a value of the
+wrong kind (text for a number) is a ValueError naming the node or file and the parameter.
 
 Parameter files are ROS 2's format (``ros2 run ... --params-file``, ``launch_ros`` ``parameters=``)::
 
@@ -22,85 +23,12 @@ itself silently ignores them, so a misspelt safety limit would otherwise go unno
 """
 from __future__ import annotations
 
-import dataclasses
-import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
-from foundation.configuration import build_dataclass, load_yaml
+from foundation.configuration import from_dict, leaf_fields, load_yaml, unflatten
 
 T = TypeVar("T")
-
-
-@dataclasses.dataclass(frozen=True)
-class ParameterSpec:
-    name: str
-    type: Any
-    default: Any
-    help: str
-
-
-def _field_default(field: dataclasses.Field) -> Any:
-    if field.default is not dataclasses.MISSING:
-        return field.default
-    return field.default_factory()  # type: ignore[misc]
-
-
-def parameter_specs(cls: type, prefix: str = "") -> list[ParameterSpec]:
-    """One :class:`ParameterSpec` per leaf field of the dataclass ``cls``, nested names joined by dots."""
-    hints = typing.get_type_hints(cls)
-    specs: list[ParameterSpec] = []
-    for field in dataclasses.fields(cls):
-        name = f"{prefix}{field.name}"
-        tp = hints[field.name]
-        if dataclasses.is_dataclass(tp):
-            specs += parameter_specs(tp, prefix=f"{name}.")
-        else:
-            specs.append(ParameterSpec(name, tp, _field_default(field), field.metadata.get("help", "")))
-    return specs
-
-
-def _coerce(value: Any, tp: Any, name: str) -> Any:
-    """A ROS/YAML parameter value converted to the field type ``tp``; ValueError naming ``name`` otherwise."""
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        if value is None and type(None) in args:
-            return None
-        (tp,) = [a for a in args if a is not type(None)]
-        return _coerce(value, tp, name)
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ValueError(f"parameter {name} must be a list, got {value!r}")
-        element = args[0]
-        return tuple(_coerce(v, element, f"{name}[{i}]") for i, v in enumerate(value))
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ValueError(f"parameter {name} must be true or false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"parameter {name} must be an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"parameter {name} must be a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ValueError(f"parameter {name} must be a string, got {value!r}")
-        return value
-    raise TypeError(f"parameter {name}: field type {tp!r} has no ROS parameter mapping")
-
-
-def _nest(flat: dict[str, Any]) -> dict[str, Any]:
-    nested: dict[str, Any] = {}
-    for name, value in flat.items():
-        *parents, leaf = name.split(".")
-        node = nested
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return nested
 
 
 def flatten(nested: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -116,15 +44,11 @@ def flatten(nested: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def config_from_flat(cls: type[T], flat: dict[str, Any], where: str) -> T:
     """Build ``cls`` from dotted parameter values; unknown names, wrong types and bad values raise ValueError."""
-    specs = {spec.name: spec for spec in parameter_specs(cls)}
-    unknown = sorted(set(flat) - set(specs))
-    if unknown:
-        raise ValueError(f"{where}: unknown parameter(s) {unknown}; valid parameters are {sorted(specs)}")
-    values = {name: _coerce(value, specs[name].type, f"{where}: {name}") for name, value in flat.items()}
-    try:
-        return build_dataclass(cls, _nest(values), where=where)
-    except ValueError as exc:
-        raise ValueError(f"{where}: {exc}") from exc
+    names = sorted(leaf.name for leaf in leaf_fields(cls))
+    unknown = sorted(set(flat) - set(names))
+    if unknown:  # listed here in full: ROS users see the flat names, not the nested sections
+        raise ValueError(f"{where}: unknown parameter(s) {unknown}; valid parameters are {names}")
+    return from_dict(cls, unflatten(flat), source=where)
 
 
 def declare_config(node: Any, cls: type[T]) -> T:
@@ -132,12 +56,12 @@ def declare_config(node: Any, cls: type[T]) -> T:
     from rcl_interfaces.msg import ParameterDescriptor
 
     flat: dict[str, Any] = {}
-    for spec in parameter_specs(cls):
-        default = list(spec.default) if isinstance(spec.default, tuple) else spec.default
-        descriptor = ParameterDescriptor(description=spec.help, dynamic_typing=True)
-        value = node.declare_parameter(spec.name, default, descriptor).value
+    for leaf in leaf_fields(cls):
+        default = list(leaf.default) if isinstance(leaf.default, tuple) else leaf.default
+        descriptor = ParameterDescriptor(description=leaf.help, dynamic_typing=True)
+        value = node.declare_parameter(leaf.name, default, descriptor).value
         if value is not None:
-            flat[spec.name] = value
+            flat[leaf.name] = value
     return config_from_flat(cls, flat, where=f"node {node.get_name()}")
 
 

@@ -41,4 +41,10 @@ def env_id(task: str) -> str:
     return ENV_IDS[key][0]
 
 
-__all__ = ["ENV_IDS", "env_id"]
+def episode_steps(task: str) -> int:
+    """The episode length of a short task name in control steps (the env truncates after it)."""
+    env_id(task)  # ValueError listing the valid names
+    return ENV_IDS[task.lower()][2]
+
+
+__all__ = ["ENV_IDS", "env_id", "episode_steps"]

@@ -14,28 +14,70 @@ zeros), the convention of the 4 fps predictor.
 """
 from __future__ import annotations
 
-import argparse
 import concurrent.futures as futures
 import multiprocessing
-import sys
 import time
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import numpy as np
 from tqdm import tqdm
 
-from foundation.configuration import add_dataclass_arguments, build_dataclass, dataclass_to_dict, flags_to_nested
-from sim import ENV_IDS
+from sim import ENV_IDS, env_id
 from sim.config import SimConfig
 from sim.rotations import action_between
 
 
 @dataclass
-class EpisodeResult:
+class CollectConfig:
+    """``jepa-mpc collect``: which task, policy and episodes to record, where, and the sim's settings."""
+
+    task: str = field(metadata={"help": f"which task to record: one of {sorted(ENV_IDS)}"})
+    episodes: int = field(metadata={"help": "episode indices 0..N-1 to have on disk"})
+    out: str = field(metadata={"help": "dataset root folder (created, or resumed if it exists)"})
+    workers: int = field(default=1, metadata={"help": "processes collecting in parallel"})
+    policy: str = field(default="expert", metadata={"help": "expert (scripted) or random exploration"})
+    noise: float = field(default=0.005, metadata={"help": "expert action noise std, m"})
+    failure_prob: float = field(default=0.1, metadata={"help": "share of deliberately failing expert episodes"})
+    seed: int = field(default=0, metadata={"help": "episode i uses env seed SEED + i"})
+    sim: SimConfig = field(default_factory=SimConfig)
+
+    def __post_init__(self) -> None:
+        env_id(self.task)  # ValueError naming the valid tasks
+        if self.episodes < 1:
+            raise ValueError(f"episodes must be >= 1, got {self.episodes}")
+        if self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {self.workers}")
+        if self.policy not in ("expert", "random"):
+            raise ValueError(f"policy must be expert or random, got {self.policy!r}")
+        if not self.sim.render_images:
+            raise ValueError("collect records camera images: sim.render_images must stay true")
+
+
+@dataclass
+class RecordedEpisode:
+    """One episode written to the dataset: its index, frames (T + 1) and whether the task was solved."""
+
     index: int
     length: int  # frames
     success: bool
+
+
+@dataclass
+class CollectSummary:
+    """What a ``collect`` run recorded (episodes already on disk are not in ``recorded``)."""
+
+    config: CollectConfig
+    already_on_disk: int
+    recorded: list[RecordedEpisode]
+    seconds: float
+
+    def text(self) -> str:
+        if not self.recorded:
+            return f"collect: all {self.config.episodes} episodes already in {self.config.out}"
+        frames = sum(r.length for r in self.recorded)
+        rate = np.mean([r.success for r in self.recorded])
+        return (f"collect: recorded {len(self.recorded)} episodes ({frames} frames) in {self.seconds:.1f} s = "
+                f"{frames / self.seconds:.1f} frames/s; success rate {rate:.0%}; dataset at {self.config.out}")
 
 
 def record_episode(env, policy, seed: int) -> dict:
@@ -69,22 +111,22 @@ def record_episode(env, policy, seed: int) -> dict:
 class _Collector:
     """One env + one dataset writer; lives in each worker process (or in the main one)."""
 
-    def __init__(self, task: str, sim_config: dict, out: str, policy: str, noise: float, failure_prob: float, seed: int):
+    def __init__(self, config: CollectConfig):
         import gymnasium
 
         from dataset.reader import LeRobotDatasetWriter
 
-        self.config = build_dataclass(SimConfig, sim_config, where="--sim")
-        self.env = gymnasium.make(ENV_IDS[task][0], config=self.config)
-        self.task, self.policy_kind, self.noise, self.failure_prob, self.seed = task, policy, noise, failure_prob, seed
-        self.writer = LeRobotDatasetWriter(out, **writer_arguments(self.config))
+        self.config = config
+        self.env = gymnasium.make(env_id(config.task), config=config.sim)
+        self.writer = LeRobotDatasetWriter(config.out, **writer_arguments(config.sim))
 
-    def collect(self, index: int) -> EpisodeResult:
+    def collect(self, index: int) -> RecordedEpisode:
         from sim.experts import make_policy
 
-        rng = np.random.default_rng([self.seed, index])
-        policy = make_policy(self.policy_kind, self.task, self.env, rng, noise=self.noise, failure_prob=self.failure_prob)
-        episode = record_episode(self.env, policy, seed=self.seed + index)
+        c = self.config
+        rng = np.random.default_rng([c.seed, index])
+        policy = make_policy(c.policy, c.task, self.env, rng, noise=c.noise, failure_prob=c.failure_prob)
+        episode = record_episode(self.env, policy, seed=c.seed + index)
         self.writer.write_episode(
             index,
             frames=episode["frames"],
@@ -92,16 +134,16 @@ class _Collector:
             action=episode["action"],
             task=self.env.unwrapped.instruction,
             success=episode["success"],
-            seed=self.seed + index,
+            seed=c.seed + index,
         )
-        return EpisodeResult(index, len(episode["state"]), episode["success"])
+        return RecordedEpisode(index, len(episode["state"]), episode["success"])
 
 
 def writer_arguments(config: SimConfig) -> dict:
     from sim.env import CAMERAS
 
     if config.control_hz != int(config.control_hz):
-        raise ValueError(f"--sim.control_hz must be a whole number of frames/s for the dataset, got {config.control_hz}")
+        raise ValueError(f"sim.control_hz must be a whole number of frames/s for the dataset, got {config.control_hz}")
     size = (config.image_size, config.image_size)
     return {"fps": int(config.control_hz), "cameras": {key: size for key in CAMERAS}, "robot_type": "franka_sim"}
 
@@ -109,86 +151,60 @@ def writer_arguments(config: SimConfig) -> dict:
 _WORKER: _Collector | None = None
 
 
-def _init_worker(*args) -> None:
+def _init_worker(config: CollectConfig) -> None:
     global _WORKER
-    _WORKER = _Collector(*args)
+    _WORKER = _Collector(config)
 
 
-def _collect_in_worker(index: int) -> EpisodeResult:
+def _collect_in_worker(index: int) -> RecordedEpisode:
     return _WORKER.collect(index)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="jepa-mpc collect", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--task", required=True, choices=sorted(ENV_IDS), help="which task to record")
-    parser.add_argument("--episodes", type=int, required=True, help="episode indices 0..N-1 to have on disk")
-    parser.add_argument("--out", required=True, help="dataset root folder (created, or resumed if it exists)")
-    parser.add_argument("--workers", type=int, default=1, help="processes collecting in parallel (default: 1)")
-    parser.add_argument("--policy", choices=["expert", "random"], default="expert", help="scripted expert or random exploration")
-    parser.add_argument("--noise", type=float, default=0.005, help="expert action noise std, m (default: 0.005)")
-    parser.add_argument("--failure-prob", type=float, default=0.1, help="share of deliberately failing expert episodes (default: 0.1)")
-    parser.add_argument("--seed", type=int, default=0, help="episode i uses env seed SEED + i (default: 0)")
-    add_dataclass_arguments(parser, SimConfig, "sim")
-    return parser
+def collect(config: CollectConfig) -> CollectSummary:
+    """Record the episodes of ``config`` missing from ``config.out`` and rebuild the dataset's ``meta/``.
 
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    if args.episodes < 1:
-        raise SystemExit(f"--episodes must be >= 1, got {args.episodes}")
-    if args.workers < 1:
-        raise SystemExit(f"--workers must be >= 1, got {args.workers}")
-    sim_config = dataclass_to_dict(build_dataclass(SimConfig, flags_to_nested(args, "sim"), where="--sim"))
-    if not sim_config["render_images"]:
-        raise SystemExit("collect records camera images: --sim.render_images must stay true")
-    collector_args = (args.task, sim_config, str(Path(args.out)), args.policy, args.noise, args.failure_prob, args.seed)
-
+    ``meta/`` is rebuilt also when the run is interrupted (KeyboardInterrupt propagates after it),
+    so the episodes written so far stay readable and a rerun resumes after them.
+    """
     # The main process opens (or creates) the dataset first, so that workers only ever re-open it.
     from dataset.reader import LeRobotDatasetWriter
 
-    writer = LeRobotDatasetWriter(args.out, **writer_arguments(build_dataclass(SimConfig, sim_config)))
-    todo = [i for i in range(args.episodes) if not writer.has_episode(i)]
-    print(f"collect: {args.task}, {args.episodes - len(todo)} of {args.episodes} episodes already in {args.out}, "
-          f"recording {len(todo)} with {args.workers} worker(s)")
-    results: list[EpisodeResult] = []
+    writer = LeRobotDatasetWriter(config.out, **writer_arguments(config.sim))
+    todo = [i for i in range(config.episodes) if not writer.has_episode(i)]
+    print(f"collect: {config.task}, {config.episodes - len(todo)} of {config.episodes} episodes already in {config.out}, "
+          f"recording {len(todo)} with {config.workers} worker(s)")
+    recorded: list[RecordedEpisode] = []
     start = time.perf_counter()
-    interrupted = False
-    progress = tqdm(total=len(todo), desc=f"collect {args.task}", unit="episode")
     try:
-        if args.workers == 1 or len(todo) <= 1:
-            collector = _Collector(*collector_args) if todo else None
-            for index in todo:
-                results.append(collector.collect(index))
-                progress.update()
-        else:
-            context = multiprocessing.get_context("spawn")  # a fresh GL context per process
-            with futures.ProcessPoolExecutor(args.workers, mp_context=context, initializer=_init_worker,
-                                             initargs=collector_args) as pool:
-                pending = [pool.submit(_collect_in_worker, index) for index in todo]
-                try:
-                    for future in futures.as_completed(pending):
-                        results.append(future.result())
-                        progress.update()
-                except BaseException:
-                    pool.shutdown(wait=True, cancel_futures=True)  # episodes in flight finish (or clean up)
-                    results += [f.result() for f in pending if f.done() and not f.cancelled() and f.exception() is None
-                                and f.result() not in results]
-                    raise
-    except KeyboardInterrupt:
-        interrupted = True
-        print("\ncollect: interrupted; the episodes written so far are kept (run again to resume)", file=sys.stderr)
+        with tqdm(total=len(todo), desc=f"collect {config.task}", unit="episode") as progress:
+            if config.workers == 1 or len(todo) <= 1:
+                _collect_here(config, todo, recorded, progress)
+            else:
+                _collect_in_workers(config, todo, recorded, progress)
     finally:
-        progress.close()
-    elapsed = time.perf_counter() - start
-    if any(writer.has_episode(i) for i in range(args.episodes)) or results:
-        writer.finalize()
-    frames = sum(r.length for r in results)
-    if results:
-        rate = np.mean([r.success for r in results])
-        print(f"collect: recorded {len(results)} episodes ({frames} frames) in {elapsed:.1f} s = "
-              f"{frames / elapsed:.1f} frames/s; success rate {rate:.0%}; dataset at {args.out}")
-    return 130 if interrupted else 0
+        if recorded or any(writer.has_episode(i) for i in range(config.episodes)):
+            writer.finalize()
+    return CollectSummary(config, config.episodes - len(todo), recorded, time.perf_counter() - start)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def _collect_here(config: CollectConfig, todo: list[int], recorded: list[RecordedEpisode], progress: tqdm) -> None:
+    collector = _Collector(config) if todo else None
+    for index in todo:
+        recorded.append(collector.collect(index))
+        progress.update()
+
+
+def _collect_in_workers(config: CollectConfig, todo: list[int], recorded: list[RecordedEpisode], progress: tqdm) -> None:
+    context = multiprocessing.get_context("spawn")  # a fresh GL context per process
+    with futures.ProcessPoolExecutor(config.workers, mp_context=context, initializer=_init_worker,
+                                     initargs=(config,)) as pool:
+        pending = [pool.submit(_collect_in_worker, index) for index in todo]
+        try:
+            for future in futures.as_completed(pending):
+                recorded.append(future.result())
+                progress.update()
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)  # episodes in flight finish (or clean up)
+            recorded += [f.result() for f in pending if f.done() and not f.cancelled() and f.exception() is None
+                         and f.result() not in recorded]
+            raise

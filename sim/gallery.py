@@ -7,15 +7,14 @@ after a gap, by the episode's goal image. ``tasks.png`` stacks all strips.
 """
 from __future__ import annotations
 
-import argparse
-import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from foundation.atomic_files import atomic_path
-from sim import ENV_IDS
+from sim import ENV_IDS, env_id
 from sim.config import SimConfig
 
 GAP = 6  # pixels of white between frames (twice that before the goal image)
@@ -54,27 +53,31 @@ def save_png(path: Path, image: np.ndarray) -> None:
         iio.imwrite(tmp, image, extension=".png")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="jepa-mpc render-tasks", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default="docs/images", help="output folder (default: docs/images)")
-    parser.add_argument("--image-size", type=int, default=192, help="pixels per frame (default: 192)")
-    parser.add_argument("--frames", type=int, default=4, help="expert frames per strip (default: 4)")
-    parser.add_argument("--seed", type=int, default=0, help="episode seed (default: 0)")
-    parser.add_argument("--tasks", nargs="+", choices=sorted(ENV_IDS), default=list(ENV_IDS), help="tasks to draw")
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    if args.frames < 1:
-        raise SystemExit(f"--frames must be >= 1, got {args.frames}")
-    out = Path(args.out)
+@dataclass
+class GalleryConfig:
+    """``jepa-mpc render-tasks``: which tasks, at which size, into which folder."""
+
+    out: str = field(default="docs/images", metadata={"help": "output folder"})
+    image_size: int = field(default=192, metadata={"help": "pixels per frame"})
+    frames: int = field(default=4, metadata={"help": "expert frames per strip"})
+    seed: int = field(default=0, metadata={"help": "episode seed"})
+    tasks: tuple[str, ...] = field(default=tuple(ENV_IDS), metadata={"help": "tasks to draw"})
+
+    def __post_init__(self) -> None:
+        if self.frames < 1:
+            raise ValueError(f"frames must be >= 1, got {self.frames}")
+        for task in self.tasks:
+            env_id(task)  # ValueError naming the valid tasks
+
+
+def render_tasks(config: GalleryConfig) -> None:
+    """Write ``sim_<task>.png`` per task and ``sim_tasks.png`` (all strips stacked) to ``config.out``."""
+    out = Path(config.out)
     strips = []
-    for task in tqdm(args.tasks, desc="render-tasks", unit="task"):
-        strip = task_strip(task, args.image_size, args.frames, args.seed)
+    for task in tqdm(config.tasks, desc="render-tasks", unit="task"):
+        strip = task_strip(task, config.image_size, config.frames, config.seed)
         save_png(out / f"sim_{task}.png", strip)
         strips.append(strip)
     gap = np.full((GAP, strips[0].shape[1], 3), 255, np.uint8)
     save_png(out / "sim_tasks.png", np.concatenate([part for s in strips for part in (s, gap)][:-1], axis=0))
-    print(f"render-tasks: wrote {', '.join(f'sim_{t}.png' for t in args.tasks)} and sim_tasks.png to {out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    print(f"render-tasks: wrote {', '.join(f'sim_{t}.png' for t in config.tasks)} and sim_tasks.png to {out}")

@@ -1,17 +1,16 @@
-"""Dataclass configs <-> flags, YAML and nested dicts (foundation/configuration.py)."""
+"""Dataclass configs <-> flags, YAML and nested dicts (foundation/configuration.py, over draccus)."""
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass, field
 
 import pytest
 
-from foundation.configuration import add_dataclass_arguments, build_dataclass, dataclass_to_dict, flags_to_nested
+from foundation.configuration import ConfigError, dataclass_to_dict, from_dict, leaf_fields, parse_config
 
 
 @dataclass
 class Inner:
-    samples: int = 400
+    samples: int = field(default=400, metadata={"help": "how many"})
     scale: float = 1.0
     dims: tuple[int, ...] = ()
 
@@ -20,28 +19,40 @@ class Inner:
 class Outer:
     name: str = "x"
     flag: bool = False
+    stop_at: int | None = None
     inner: Inner = field(default_factory=lambda: Inner(samples=128))
 
 
 def test_nested_overrides_start_from_the_fields_own_default():
-    assert build_dataclass(Outer, {"inner": {}}).inner.samples == 128
-    built = build_dataclass(Outer, {"inner": {"scale": 2.0}})
+    assert from_dict(Outer, {"inner": {}}, source="t").inner.samples == 128
+    built = from_dict(Outer, {"inner": {"scale": 2.0}}, source="t")
     assert (built.inner.samples, built.inner.scale) == (128, 2.0)
+    assert [(leaf.name, leaf.default) for leaf in leaf_fields(Outer)][-3] == ("inner.samples", 128)
 
 
-def test_unknown_keys_are_named():
-    with pytest.raises(ValueError, match=r"cfg.inner: unknown key\(s\) \['sampels'\]"):
-        build_dataclass(Outer, {"inner": {"sampels": 3}}, where="cfg")
+def test_unknown_keys_and_bad_values_are_named_with_their_source():
+    with pytest.raises(ConfigError, match=r"cfg: inner: The fields `sampels` are not valid"):
+        from_dict(Outer, {"inner": {"sampels": 3}}, source="cfg")
+    with pytest.raises(ConfigError, match=r"command line: inner.samples: Couldn't parse 'abc' into an int"):
+        parse_config(Outer, ["--inner.samples", "abc"], prog="t")
+    with pytest.raises(ConfigError, match=r"unknown argument\(s\) --nope"):
+        parse_config(Outer, ["--nope", "1"], prog="t")
 
 
-def test_flags_round_trip_through_argparse():
-    parser = argparse.ArgumentParser()
-    add_dataclass_arguments(parser, Outer, prefix="cfg")
-    args = parser.parse_args(["--cfg.flag", "true", "--cfg.inner.samples", "7", "--cfg.inner.dims", "1", "2"])
-    nested = flags_to_nested(args, "cfg")
-    assert nested == {"flag": True, "inner": {"samples": 7, "dims": [1, 2]}}
-    built = build_dataclass(Outer, nested)
-    assert built.inner == Inner(samples=7, dims=(1, 2)) and built.flag is True
+def test_defaults_then_yaml_then_flags(tmp_path):
+    (tmp_path / "c.yaml").write_text("name: file\ninner:\n  samples: 7\n  scale: 3.0\n")
+    argv = ["--config", str(tmp_path / "c.yaml"), "--inner.scale", "2", "--flag", "--inner.dims", "1", "2", "--stop-at", "5"]
+    built = parse_config(Outer, argv, prog="t")
+    assert built == Outer(name="file", flag=True, stop_at=5, inner=Inner(samples=7, scale=2.0, dims=(1, 2)))
+    assert parse_config(Outer, ["--config_path", str(tmp_path / "c.yaml")], prog="t").name == "file"
     assert dataclass_to_dict(built)["inner"]["dims"] == [1, 2]
-    with pytest.raises(SystemExit):
-        parser.parse_args(["--cfg.flag", "maybe"])
+    with pytest.raises(ConfigError, match="flag"):
+        parse_config(Outer, ["--flag", "maybe"], prog="t")
+
+
+def test_help_lists_nested_flags_with_their_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        parse_config(Outer, ["--help"], prog="t")
+    assert exit_info.value.code == 0
+    assert "--inner.samples" in (text := capsys.readouterr().out) and "how many (default: 400)" not in text
+    assert "how many (default: 128)" in " ".join(text.split())

@@ -6,9 +6,9 @@ import json
 import imageio.v2 as imageio
 import pytest
 
-from jepa_mpc.cli import main as cli_main
+from jepa_mpc.cli import main as cli_main, parse_command_config
 from worldmodel.checkpoint import DEFAULT_CHECKPOINT
-from jepa_mpc.evaluation import EvalConfig, parse_eval_args, wilson_interval
+from jepa_mpc.evaluation import EvalConfig, wilson_interval
 from worldmodel import (
     EncoderConfig,
     PredictorConfig,
@@ -41,13 +41,13 @@ def test_wilson_interval():
 
 
 def test_multi_stage_tasks_plan_with_their_own_settings_unless_told_otherwise(tmp_path):
-    reach, _ = parse_eval_args(["--task", "reach"])
+    reach = parse_command_config("eval", ["--task", "reach"])
     assert reach.planner == EvalConfig().planner and reach.planner.energy == "terminal"
-    grasp, out = parse_eval_args(["--task", "grasp", "--planner.samples", "64", "--out", str(tmp_path)])
+    grasp = parse_command_config("eval", ["--task", "grasp", "--planner.samples", "64", "--out", str(tmp_path)])
     assert grasp.planner.energy == "terminal+intermediate" and grasp.planner.plan_rotation
-    assert grasp.planner.samples == 64 and grasp.planner.iterations == 6 and out == tmp_path
+    assert grasp.planner.samples == 64 and grasp.planner.iterations == 6 and grasp.out == str(tmp_path)
     (tmp_path / "eval.yaml").write_text("task: pickplace\nplanner:\n  energy: terminal\n")
-    pickplace, _ = parse_eval_args(["--config", str(tmp_path / "eval.yaml")])
+    pickplace = parse_command_config("eval", ["--config", str(tmp_path / "eval.yaml")])
     assert pickplace.planner.energy == "terminal" and pickplace.planner.plan_rotation  # the file wins
     assert EvalConfig.for_task("pickplace").planner.energy == "terminal+intermediate"
 

@@ -1,21 +1,19 @@
 """PlannerConfig: validation, and use as nested CLI flags / YAML through foundation.configuration."""
 from __future__ import annotations
 
-import argparse
 import dataclasses
+from dataclasses import dataclass, field
 
 import pytest
 import yaml
 
-from foundation.configuration import (
-    add_dataclass_arguments,
-    build_dataclass,
-    dataclass_to_dict,
-    flags_to_nested,
-    load_yaml,
-    merge_nested,
-)
+from foundation.configuration import ConfigError, dataclass_to_dict, from_dict, parse_config
 from planner import PlannerConfig
+
+
+@dataclass
+class WithPlanner:
+    planner: PlannerConfig = field(default_factory=PlannerConfig)
 
 
 def test_defaults_are_the_reference_planning_setting():
@@ -47,23 +45,18 @@ def test_bad_values_raise_errors_naming_them(changes, named):
 
 
 def test_nested_cli_flags_and_yaml_build_the_config(tmp_path):
-    parser = argparse.ArgumentParser()
-    add_dataclass_arguments(parser, PlannerConfig, "planner")
-    args = parser.parse_args(
-        ["--planner.samples", "64", "--planner.fixed_dims", "2", "6", "--planner.fixed_values", "0", "0.5",
-         "--planner.plan_rotation", "true", "--planner.energy", "terminal+intermediate"]
-    )
     yaml_path = tmp_path / "planner.yaml"
     yaml_path.write_text(yaml.safe_dump({"planner": {"samples": 128, "iterations": 4, "seed": 3}}))
-    values = merge_nested(load_yaml(yaml_path)["planner"], flags_to_nested(args, "planner"))
-    config = build_dataclass(PlannerConfig, values, where="planner")
+    argv = ["--config", str(yaml_path), "--planner.samples", "64", "--planner.fixed_dims", "2", "6",
+            "--planner.fixed_values", "0", "0.5", "--planner.plan_rotation", "true", "--planner.energy", "terminal+intermediate"]
+    config = parse_config(WithPlanner, argv, prog="test").planner
     assert (config.samples, config.iterations, config.seed) == (64, 4, 3)  # flags override YAML
     assert config.fixed == {2: 0.0, 6: 0.5} and config.plan_rotation
     assert config.energy == "terminal+intermediate"
     # Round trip through a plain dict (what a checkpoint or the ROS parameter file stores).
-    assert build_dataclass(PlannerConfig, dataclass_to_dict(config)) == config
-    with pytest.raises(ValueError, match="unknown key"):
-        build_dataclass(PlannerConfig, {"sample": 10}, where="planner")
+    assert from_dict(PlannerConfig, dataclass_to_dict(config), source="test") == config
+    with pytest.raises(ConfigError, match="planner: The fields `sample` are not valid"):
+        from_dict(PlannerConfig, {"sample": 10}, source="planner")
 
 
 def test_config_is_immutable():

@@ -9,7 +9,8 @@ import torch
 
 from planner.analytic import AnalyticWorldModel
 from jepa_mpc.cli import main as jepa_mpc
-from jepa_mpc.energy_landscape import energy_grid, main
+from jepa_mpc.cli import run_command
+from jepa_mpc.energy_landscape import energy_grid
 
 
 def test_grid_minimum_is_the_true_displacement():
@@ -61,11 +62,11 @@ def test_cli_rejects_bad_frames_with_a_clear_error(tmp_path, tiny_checkpoint):
     bad = tmp_path / "bad.npz"
     np.savez(bad, observations=np.zeros((1, 2, 8, 8, 3), np.uint8))
     with pytest.raises(ValueError, match="states"):
-        main(["--checkpoint", str(tiny_checkpoint), "--frames", str(bad), "--device", "cpu"])
+        run_command("energy", ["--checkpoint", str(tiny_checkpoint), "--frames", str(bad), "--device", "cpu"])
 
 
 def test_cli_rejects_mismatched_states(tmp_path, tiny_checkpoint):
     bad = tmp_path / "bad.npz"
     np.savez(bad, observations=np.zeros((1, 2, 8, 8, 3), np.uint8), states=np.zeros((1, 3, 7), np.float32))
     with pytest.raises(ValueError, match=r"\[1, T, 7\]"):
-        main(["--checkpoint", str(tiny_checkpoint), "--frames", str(bad), "--device", "cpu"])
+        run_command("energy", ["--checkpoint", str(tiny_checkpoint), "--frames", str(bad), "--device", "cpu"])

@@ -88,9 +88,9 @@ def test_parameter_file_errors_name_the_problem(tmp_path):
 
 
 def test_bringup_refuses_a_bad_file_before_starting_ros(tmp_path, capsys):
-    from ros_nodes.bringup import main
+    from jepa_mpc.cli import main
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("planner_node:\n  ros__parameters:\n    rate_hz: fast\n")
-    assert main([str(bad)]) == 2
+    assert main(["bringup", str(bad)]) == 2
     assert "rate_hz" in capsys.readouterr().err

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from sim import collect, gallery
+from jepa_mpc.cli import run_command
+from sim import gallery
 from dataset.reader import LeRobotDataset
 from sim.rotations import action_between
 
@@ -13,7 +14,7 @@ REACH_FRAMES = 17  # 16 control steps + the first observation
 def reach_dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("data") / "reach"
     argv = ["--task", "reach", "--episodes", "2", "--out", str(root), "--sim.image_size", "64", "--seed", "5"]
-    assert collect.main(argv) == 0
+    assert run_command("collect", argv) == 0
     return root, argv
 
 
@@ -39,7 +40,7 @@ def test_collect_resumes_and_keeps_existing_episodes(reach_dataset):
     first = next(root.glob("data/chunk-000/file-000.parquet")).stat().st_mtime_ns
     argv = list(argv)
     argv[argv.index("--episodes") + 1] = "3"
-    assert collect.main(argv) == 0
+    assert run_command("collect", argv) == 0
     assert LeRobotDataset(root).num_episodes == 3
     assert next(root.glob("data/chunk-000/file-000.parquet")).stat().st_mtime_ns == first
 
@@ -61,7 +62,7 @@ def test_record_matches_a_replay_of_the_same_seed(reach_dataset):
 def test_render_tasks_writes_png_strips(tmp_path):
     import imageio.v3 as iio
 
-    assert gallery.main(["--out", str(tmp_path), "--tasks", "reach", "--image-size", "32", "--frames", "2"]) == 0
+    assert run_command("render-tasks", ["--out", str(tmp_path), "--tasks", "reach", "--image-size", "32", "--frames", "2"]) == 0
     strip = iio.imread(tmp_path / "sim_reach.png")
     assert strip.shape[0] == 32 and strip.shape[1] == 3 * 32 + 3 * gallery.GAP  # 2 frames, the goal, gaps
     assert (tmp_path / "sim_tasks.png").is_file()

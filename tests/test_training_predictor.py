@@ -206,7 +206,7 @@ def test_two_process_gloo_ddp_cli(tmp_path, squares, encoder_path):
     out = tmp_path / "ddp"
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        "-m", "worldmodel.training.train_predictor",
+        "-m", "jepa_mpc", "train",
         "--data", str(data), "--encoder", str(encoder_path), "--out", str(out),
         "--data.cache_dir", str(tmp_path / "cache"), "--data.val_fraction", "0.2",
         "--predictor.dim", "48", "--predictor.depth", "2", "--predictor.num_heads", "2",

@@ -118,7 +118,7 @@ def test_two_process_gloo_ddp_pretrain(tmp_path, squares):
     save_episodes_npz(data, squares.episodes, fps=4)
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        "-m", "worldmodel.training.pretrain_encoder", "--data", str(data), "--preset", "vit_micro", "--out", str(tmp_path / "enc"),
+        "-m", "jepa_mpc", "pretrain", "--data", str(data), "--preset", "vit_micro", "--out", str(tmp_path / "enc"),
         "--encoder.img_size", "32", "--encoder.patch_size", "8", "--model.predictor_dim", "32", "--model.predictor_depth", "1",
         "--model.predictor_heads", "2", "--mask.long_scale", "0.4", "--data.clip_frames", "4", "--optim.warmup_steps", "2",
         "--run.steps", "10", "--run.batch_size", "4", "--run.val_clips", "8", "--run.threads", "1",

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from foundation.atomic_files import atomic_path
-from foundation.configuration import build_dataclass, dataclass_to_dict
+from foundation.configuration import dataclass_to_dict, from_dict
 
 from .config import ENCODER_PRESETS, EncoderConfig, PredictorConfig, WorldModelConfig
 
@@ -150,7 +150,7 @@ def world_model_config_from_checkpoint(
 ) -> WorldModelConfig:
     """The stored config of a project checkpoint, or one inferred from a released file."""
     if data.get("format") == PROJECT_FORMAT:
-        return build_dataclass(WorldModelConfig, data["config"], where="checkpoint config")
+        return from_dict(WorldModelConfig, data["config"], source="checkpoint config")
     encoder_sd = strip_prefixes(_section(data, encoder_key))
     encoder = infer_encoder_config(encoder_sd, img_size=img_size, where=encoder_key)
     predictor_sd = strip_prefixes(_section(data, "predictor"))

@@ -15,8 +15,8 @@ The world-model share of the gap is ``oracle - world_model``. One env step is on
 (``config.step_seconds`` of robot time, 0.5 s for 4 fps / 2-frame tubelets), so the env runs at
 ``1 / step_seconds`` Hz. Writes ``results.json``, ``results.md`` and a few GIFs to ``--out``.
 """
-from jepa_mpc.evaluation.config import EvalConfig, parse_eval_args
+from jepa_mpc.evaluation.config import EvalConfig
 from jepa_mpc.evaluation.report import markdown_table, summarize, wilson_interval
 from jepa_mpc.evaluation.runner import EpisodeResult, evaluate, run_episode
 
-__all__ = ["EpisodeResult", "EvalConfig", "evaluate", "markdown_table", "parse_eval_args", "run_episode", "summarize", "wilson_interval"]
+__all__ = ["EpisodeResult", "EvalConfig", "evaluate", "markdown_table", "run_episode", "summarize", "wilson_interval"]

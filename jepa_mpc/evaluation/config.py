@@ -1,19 +1,20 @@
-"""The evaluation's configuration: which task, episodes, policies and planner (``jepa-mpc eval``)."""
+"""The evaluation's configuration: which task, episodes, policies and planner (``jepa-mpc eval``).
+
+Its defaults depend on the task: :meth:`EvalConfig.for_task` puts the task's planner settings
+(``TASK_PLANNER``) into the defaults, under the ``--config`` YAML file and the flags.
+"""
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from foundation.configuration import add_dataclass_arguments, build_dataclass, flags_to_nested, load_yaml, merge_nested
 from planner.config import PlannerConfig
 from planner.subgoals import GoalSequence
+from sim import env_id, episode_steps
 
 POLICIES = ("world_model", "random", "oracle")
-# Planner steps (one per predictor step) an episode may take, per task.
-DEFAULT_MAX_STEPS = {"reach": 16, "push": 40, "grasp": 24, "pickplace": 40}
 # The evaluation's planner: cheaper than the reference's 400 x 10, so that 50 episodes fit a CPU.
 EVAL_PLANNER = {"samples": 128, "iterations": 6, "topk": 12}
 # Planner settings of the multi-stage tasks, under the flags and the YAML file. With sub-goals a
@@ -50,11 +51,11 @@ class EvalConfig:
     )
     threads: int = field(default=0, metadata={"help": "torch CPU threads; 0 = torch's default (1 when running two evals side by side)"})
     videos: int = field(default=3, metadata={"help": "episodes per policy saved as GIF"})
+    out: str = field(default="eval_out", metadata={"help": "folder for results.json, results.md and GIFs"})
     planner: PlannerConfig = field(default_factory=lambda: PlannerConfig(**EVAL_PLANNER))
 
     def __post_init__(self) -> None:
-        if self.task not in DEFAULT_MAX_STEPS:
-            raise ValueError(f"task must be one of {sorted(DEFAULT_MAX_STEPS)}, got {self.task!r}")
+        env_id(self.task)  # ValueError naming the valid tasks
         if self.episodes < 1:
             raise ValueError(f"episodes must be >= 1, got {self.episodes}")
         unknown = set(self.policies) - set(POLICIES)
@@ -67,8 +68,12 @@ class EvalConfig:
         return cls(task=task, planner=PlannerConfig(**task_planner_values(task)), **fields)
 
     def steps_per_episode(self, goals: GoalSequence) -> int:
-        """The step limit of an episode with ``goals``: the given one, else long enough for the whole schedule."""
-        return self.max_steps or max(DEFAULT_MAX_STEPS[self.task], goals.total_steps)
+        """The step limit of an episode with ``goals``: the given one, else long enough for the whole schedule.
+
+        The default is the task's episode length in the sim's control steps (4 Hz), taken as planner
+        steps (2 Hz): the planner gets as many decisions as the scripted expert, in twice the time.
+        """
+        return self.max_steps or max(episode_steps(self.task), goals.total_steps)
 
     def episode_goals(self, info: dict, start_state: np.ndarray) -> GoalSequence:
         """The goal images of an episode from the env's reset ``info``: sub-goals (if used) and the goal."""
@@ -80,18 +85,6 @@ class EvalConfig:
         return GoalSequence.from_poses(images, states, start_state, self.planner)
 
 
-def parse_eval_args(argv: list[str]) -> tuple[EvalConfig, Path]:
-    """The config and output folder of ``jepa-mpc eval ARGV``: flags over ``--config`` YAML over the
-    task's planner settings (``TASK_PLANNER``) over the defaults."""
-    parser = argparse.ArgumentParser(prog="jepa-mpc eval", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", help="YAML file with EvalConfig fields (flags override it)")
-    parser.add_argument("--out", default="eval_out", help="folder for results.json, results.md and GIFs")
-    add_dataclass_arguments(parser, EvalConfig, prefix="")
-    args = parser.parse_args(argv)
-    values = load_yaml(args.config) if args.config else {}
-    flags = {k: v for k, v in vars(args).items() if k not in ("config", "out") and "." not in k}
-    values = merge_nested(values, flags)
-    values = merge_nested(values, {"planner": flags_to_nested(args, "planner")})
-    task = values.get("task", EvalConfig.task)
-    values = merge_nested({"planner": task_planner_values(task)}, values)
-    return build_dataclass(EvalConfig, values, where="eval config"), Path(args.out)
+def task_defaults(overrides: dict[str, Any]) -> EvalConfig:
+    """The defaults layer of an evaluation whose YAML file and flags are ``overrides``: the task's."""
+    return EvalConfig.for_task(str(overrides.get("task", EvalConfig.task)))

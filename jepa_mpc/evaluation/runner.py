@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from foundation.atomic_files import write_text_atomic
-from jepa_mpc.evaluation.config import EvalConfig, parse_eval_args
+from jepa_mpc.evaluation.config import EvalConfig
 from jepa_mpc.evaluation.policies import make_policy
 from jepa_mpc.evaluation.report import markdown_table, summarize
 
@@ -81,8 +81,8 @@ def evaluate_one_episode_setup(config: EvalConfig):
     return env, make_policy("world_model", config, world_model), checkpoint
 
 
-def evaluate(config: EvalConfig, out: Path) -> list[dict]:
-    """Run every policy of ``config`` on the same seeded episodes; write results and GIFs to ``out``."""
+def evaluate(config: EvalConfig) -> list[dict]:
+    """Run every policy of ``config`` on the same seeded episodes; write results and GIFs to ``config.out``."""
     from tqdm import tqdm
 
     from worldmodel.checkpoint import resolve_checkpoint
@@ -95,6 +95,7 @@ def evaluate(config: EvalConfig, out: Path) -> list[dict]:
         torch.set_num_threads(config.threads)
     world_model = load_world_model(resolve_checkpoint(config.checkpoint), device=config.device or None)
     env = make_env_for_model(config.task, world_model.config)
+    out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     summaries = []
     try:
@@ -121,10 +122,9 @@ def evaluate(config: EvalConfig, out: Path) -> list[dict]:
     return summaries
 
 
-def main(argv: list[str]) -> int:
-    config, out = parse_eval_args(argv)
+def run_evaluation(config: EvalConfig) -> None:
+    """``jepa-mpc eval``: evaluate, then print the results table and where the files are."""
     os.environ.setdefault("MUJOCO_GL", "egl")
-    summaries = evaluate(config, out)
+    summaries = evaluate(config)
     print(markdown_table(config.task, summaries))
-    print(f"results: {out.resolve()}/results.md, results.json and GIFs")
-    return 0
+    print(f"results: {Path(config.out).resolve()}/results.md, results.json and GIFs")

@@ -2,7 +2,7 @@
 
 ``jepa-mpc train`` builds a :class:`TrainPredictorConfig` and ``jepa-mpc pretrain`` a
 :class:`PretrainConfig` from ``--config file.yaml`` and ``--section.field value`` flags
-(``foundation.configuration``). Every field is validated here, with an error that names the bad value.
+(``foundation.configuration``: defaults < YAML < flags). Every field is validated here, with an error that names the bad value.
 """
 from __future__ import annotations
 
@@ -147,7 +147,7 @@ class TrainPredictorConfig:
 class EncoderSize:
     """The encoder to pretrain: a named preset at an image size."""
 
-    preset: str = field(default="vit_tiny", metadata={"help": f"one of {sorted(ENCODER_PRESETS)}"})
+    preset: str = field(default="vit_tiny", metadata={"help": f"one of {sorted(ENCODER_PRESETS)}", "aliases": ("--preset",)})
     img_size: int = field(default=64, metadata={"help": "input image side (px)"})
     patch_size: int = field(default=16, metadata={"help": "patch side (px)"})
     tubelet_size: int = field(default=2, metadata={"help": "frames per tubelet"})

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from foundation.atomic_files import atomic_path
-from foundation.configuration import build_dataclass, dataclass_to_dict
+from foundation.configuration import dataclass_to_dict, from_dict
 from worldmodel.checkpoint import (
     PROJECT_FORMAT,
     CheckpointError,
@@ -57,7 +57,7 @@ def load_encoder(path: str | Path, img_size: int = 256) -> tuple[EncoderConfig, 
     data = read_checkpoint(path)
     fmt = data.get("format")
     if fmt == ENCODER_FORMAT:
-        config = build_dataclass(EncoderConfig, data["encoder_config"], where=f"{path} encoder_config")
+        config = from_dict(EncoderConfig, data["encoder_config"], source=f"{path} encoder_config")
         state_dict = data["encoder"]
     elif fmt == PROJECT_FORMAT:
         config = world_model_config_from_checkpoint(data).encoder

@@ -3,7 +3,7 @@
 One process, then several (torchrun, DDP; gloo on CPU)::
 
     jepa-mpc pretrain --data datasets/push --preset vit_tiny --out runs/enc --run.steps 2000
-    torchrun --nproc_per_node 4 -m worldmodel.training.pretrain_encoder --data ... --out ...
+    torchrun --nproc_per_node 4 -m jepa_mpc pretrain --data ... --out ...
 
 Per step, for a batch of clips (``clip_frames`` frames at ``sample_fps``; a share of them one frame
 repeated, which is how the world model encodes frames when planning):
@@ -22,10 +22,8 @@ deviation of the encoder's features across clips (a collapsed encoder gives ~0) 
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import json
-import sys
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,12 +38,11 @@ from worldmodel.config import encoder_preset
 from worldmodel.encoder import VideoEncoder, init_vit_weights
 from worldmodel.precision import autocast
 
-from .cli_config import add_config_arguments, add_run_arguments, config_from_args
 from .clips import split_episodes
 from .config import PretrainConfig
 from .distributed import DistributedContext, setup_distributed
 from .encoder_checkpoint import save_encoder_checkpoint
-from .episodes import EpisodeSource, check_sample_fps, open_episodes
+from .episodes import EpisodeSource, check_sample_fps
 from .jepa_objective import FeatureSpread, JepaLoss, draw_masks, ema_update, feature_spread, target_tokens
 from .loop import Objective, train_loop
 from .masked_model import MaskedPredictor, token_grid
@@ -205,28 +202,3 @@ def _resume_config(config: PretrainConfig) -> dict:
     for name in ("val_every", "save_every", "device", "threads"):
         values["run"].pop(name)
     return values
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="jepa-mpc pretrain", description="V-JEPA self-supervised pretraining of a small encoder on robot videos",
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n", 2)[2])
-    add_run_arguments(parser, "encoder.pt")
-    parser.add_argument("--preset", default=None, help="encoder preset (same as --encoder.preset): vit_micro, vit_tiny, ...")
-    add_config_arguments(parser, PretrainConfig)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.preset is not None:
-        setattr(args, "encoder.preset", args.preset)
-    config = config_from_args(PretrainConfig, args)
-    source = open_episodes(args.data, camera=config.data.camera, sample_fps=config.data.sample_fps)
-    summary = pretrain_encoder(config, source, args.out, resume=args.resume, stop_at=args.stop_at)
-    if summary.rank == 0:
-        print(summary.text())
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

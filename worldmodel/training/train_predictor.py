@@ -6,9 +6,9 @@ One process::
 
 Several processes on one machine (GPUs, or CPU processes with gloo), then several machines::
 
-    torchrun --nproc_per_node 4 -m worldmodel.training.train_predictor --data ... --encoder ... --out ...
+    torchrun --nproc_per_node 4 -m jepa_mpc train --data ... --encoder ... --out ...
     torchrun --nnodes 2 --node_rank R --rdzv_endpoint HOST:29500 --nproc_per_node 8 \\
-        -m worldmodel.training.train_predictor --data ... --encoder ... --out ...
+        -m jepa_mpc train --data ... --encoder ... --out ...
 
 The encoder runs once over the data (rank 0) and its tokens are cached on disk
 (:mod:`.feature_cache`); every step then reads clips of cached tokens, runs the predictor under
@@ -19,9 +19,7 @@ so the loss curve is the one an uninterrupted run draws. The planner's checkpoin
 """
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,12 +35,11 @@ from worldmodel.config import PredictorConfig, WorldModelConfig
 from worldmodel.precision import autocast
 from worldmodel.predictor import ActionConditionedPredictor
 
-from .cli_config import add_config_arguments, add_run_arguments, config_from_args
 from .clips import ClipBatches, ClipReader, clip_span, clip_starts, split_episodes
 from .config import TrainPredictorConfig
 from .distributed import DistributedContext, setup_distributed
 from .encoder_checkpoint import file_digest, load_encoder
-from .episodes import EpisodeSource, check_sample_fps, open_episodes
+from .episodes import EpisodeSource, check_sample_fps
 from .initialization import init_predictor
 from .feature_cache import FeatureCache, build_feature_cache, default_cache_root
 from .loop import Objective, train_loop
@@ -269,28 +266,3 @@ def _train(ctx, config, source, encoder_path, out, resume, stop_at, encoder_img_
     if ctx.is_main:
         write_text_atomic(out / SUMMARY_FILE, json.dumps(asdict(summary), indent=1))
     return summary
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="jepa-mpc train", description="post-train the action-conditioned predictor on a frozen encoder (V-JEPA 2-AC)",
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n", 2)[2])
-    add_run_arguments(parser, "model.pt")
-    parser.add_argument("--encoder", required=True, help="encoder checkpoint: jepa-mpc pretrain output, a project model.pt, or a released V-JEPA 2 file")
-    parser.add_argument("--encoder-img-size", type=int, default=256, help="input size of a released encoder file (no config inside)")
-    add_config_arguments(parser, TrainPredictorConfig)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    config = config_from_args(TrainPredictorConfig, args)
-    source = open_episodes(args.data, camera=config.data.camera, sample_fps=config.data.sample_fps)
-    summary = train_predictor(config, source, args.encoder, args.out, resume=args.resume, stop_at=args.stop_at,
-                              encoder_img_size=args.encoder_img_size)
-    if summary.rank == 0:
-        print(summary.text())
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

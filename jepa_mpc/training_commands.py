@@ -1,0 +1,68 @@
+"""``jepa-mpc train`` and ``jepa-mpc pretrain``: the library's training function, then its summary printed.
+
+The training functions take a run's data, folders and resume switches as arguments beside their
+config (so that the config stored in a checkpoint is the model's recipe only); the command configs
+here add those as fields, so that a ``--config`` YAML file and the flags set them alike.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from worldmodel.training.config import PretrainConfig, TrainPredictorConfig
+
+_DATA_HELP = "one or more LeRobot dataset folders (sim or DROID) or .npz files of episodes, read as one"
+
+
+def _job_config(config: object, cls: type) -> object:
+    """The ``cls`` part of a command config (a subclass of ``cls``): what the training function takes."""
+    return cls(**{f.name: getattr(config, f.name) for f in dataclasses.fields(cls)})
+
+
+@dataclass(kw_only=True)
+class TrainCommandConfig(TrainPredictorConfig):
+    """``jepa-mpc train``: the predictor's training config and the run's data, encoder and folder."""
+
+    datasets: tuple[str, ...] = field(metadata={"help": _DATA_HELP, "aliases": ("--data",)})
+    encoder: str = field(
+        metadata={"help": "encoder checkpoint: jepa-mpc pretrain output, a project model.pt, or a released V-JEPA 2 file"}
+    )
+    encoder_img_size: int = field(default=256, metadata={"help": "input size of a released encoder file (no config inside)"})
+    out: str = field(metadata={"help": "run folder (model.pt, train_state.pt, metrics, summary.json)"})
+    resume: bool = field(default=False, metadata={"help": "continue the run in --out from its train_state.pt"})
+    stop_at: int | None = field(default=None, metadata={"help": "stop after this step, saving the state (resume later)"})
+
+
+def train(config: TrainCommandConfig) -> None:
+    from worldmodel.training.episodes import open_episodes
+    from worldmodel.training.train_predictor import train_predictor
+
+    source = open_episodes(config.datasets, camera=config.data.camera, sample_fps=config.data.sample_fps)
+    summary = train_predictor(_job_config(config, TrainPredictorConfig), source, config.encoder, config.out,
+                              resume=config.resume, stop_at=config.stop_at, encoder_img_size=config.encoder_img_size)
+    if summary.rank == 0:
+        print(summary.text())
+
+
+@dataclass(kw_only=True)
+class PretrainCommandConfig(PretrainConfig):
+    """``jepa-mpc pretrain``: the encoder's pretraining config and the run's data and folder.
+
+    ``--preset NAME`` is ``--encoder.preset NAME``.
+    """
+
+    datasets: tuple[str, ...] = field(metadata={"help": _DATA_HELP, "aliases": ("--data",)})
+    out: str = field(metadata={"help": "run folder (encoder.pt, train_state.pt, metrics, summary.json)"})
+    resume: bool = field(default=False, metadata={"help": "continue the run in --out from its train_state.pt"})
+    stop_at: int | None = field(default=None, metadata={"help": "stop after this step, saving the state (resume later)"})
+
+
+def pretrain(config: PretrainCommandConfig) -> None:
+    from worldmodel.training.episodes import open_episodes
+    from worldmodel.training.pretrain_encoder import pretrain_encoder
+
+    source = open_episodes(config.datasets, camera=config.data.camera, sample_fps=config.data.sample_fps)
+    summary = pretrain_encoder(_job_config(config, PretrainConfig), source, config.out, resume=config.resume,
+                               stop_at=config.stop_at)
+    if summary.rank == 0:
+        print(summary.text())

@@ -1,0 +1,43 @@
+"""The ``jepa-mpc`` error policy, from real processes: a user error is one line on stderr and exit 2."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def jepa_mpc(*argv: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MUJOCO_GL": "egl", "PYOPENGL_PLATFORM": "egl"}
+    return subprocess.run([sys.executable, "-m", "jepa_mpc", *argv], capture_output=True, text=True, timeout=120, env=env)
+
+
+@pytest.mark.parametrize(
+    "argv, named",
+    [
+        (["train", "--data", "/nonexistent", "--encoder", "x", "--out", "y"], "/nonexistent"),
+        (["eval", "--planner.samples", "abc"], "planner.samples"),
+        (["collect", "--task", "nope", "--episodes", "1", "--out", "y"], "nope"),
+        (["eval", "--no-such-flag", "1"], "--no_such_flag"),
+        (["eval", "--config", "/nonexistent.yaml"], "/nonexistent.yaml"),
+        (["train", "--encoder", "x"], "datasets"),
+    ],
+)
+def test_a_user_error_is_one_line_naming_the_input(argv, named):
+    result = jepa_mpc(*argv)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1 and lines[0].startswith(f"jepa-mpc {argv[0]}: error: ") and named in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_debug_shows_the_traceback():
+    result = jepa_mpc("eval", "--planner.samples", "abc", "--debug")
+    assert result.returncode != 0 and "Traceback" in result.stderr and "planner.samples" in result.stderr
+
+
+def test_help_lists_the_nested_flags_with_their_help():
+    result = jepa_mpc("train", "--help")
+    assert result.returncode == 0
+    assert "--run.steps" in result.stdout and "optimizer steps in all" in result.stdout and "--data" in result.stdout
