@@ -38,7 +38,7 @@ def video_encoder() -> tuple[str, str, dict[str, str]]:
     )
 
 
-class VideoDecodeError(RuntimeError):
+class VideoDecodeError(ValueError):
     """A video file is missing, unreadable, or lacks the frames an episode's metadata promises."""
 
 

@@ -15,13 +15,15 @@ torch's CUDA setup and ``jepa-mpc train`` does not import MuJoCo.
 """
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from draccus.utils import ParsingError
+
 from foundation.configuration import parse_config
+from foundation.user_errors import INTERRUPTED_EXIT_CODE, USER_ERROR_EXIT_CODE, USER_ERRORS, one_line
 
 DEBUG_FLAG = "--debug"
 
@@ -65,22 +67,6 @@ COMMANDS: dict[str, Command] = {
 }
 
 
-def user_errors() -> tuple[type[BaseException], ...]:
-    """The exceptions that mean "fix your input", reported in one line (anything else is a bug: traceback).
-
-    ValueError covers bad config values (ConfigError), datasets (DatasetError) and episodes
-    (EpisodeError). A checkpoint or video error can only come from a job that imported its module,
-    so those are looked up in ``sys.modules`` rather than imported (which would import torch).
-    """
-    from draccus.utils import ParsingError
-
-    errors = [ValueError, FileNotFoundError, NotADirectoryError, argparse.ArgumentError, ParsingError]
-    for module, name in (("worldmodel.checkpoint", "CheckpointError"), ("dataset.video", "VideoDecodeError")):
-        if module in sys.modules:
-            errors.append(getattr(sys.modules[module], name))
-    return tuple(errors)
-
-
 def _load(reference: str) -> Any:
     module_name, attribute = reference.split(":")
     return getattr(importlib.import_module(module_name), attribute)
@@ -118,26 +104,19 @@ def main(argv: list[str] | None = None) -> int:
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
         print(f"jepa-mpc: error: unknown command {name!r}; choose one of {sorted(COMMANDS)}", file=sys.stderr)
-        return 2
+        return USER_ERROR_EXIT_CODE
     try:
         return run_command(name, rest)
     except KeyboardInterrupt:
         if debug:
             raise
         print(f"jepa-mpc {name}: interrupted", file=sys.stderr)
-        return 130
-    except user_errors() as exc:
+        return INTERRUPTED_EXIT_CODE
+    except (*USER_ERRORS, ParsingError) as exc:
         if debug:
             raise
-        print(f"jepa-mpc {name}: error: {_one_line(exc)}", file=sys.stderr)
-        return 2
-
-
-def _one_line(exc: BaseException) -> str:
-    """The message of ``exc`` on one line (a FileNotFoundError from open() names its file)."""
-    if isinstance(exc, OSError) and exc.filename is not None:
-        return f"{exc.filename}: {exc.strerror}"
-    return " ".join(str(exc).split()) or type(exc).__name__
+        print(f"jepa-mpc {name}: error: {one_line(exc)}", file=sys.stderr)
+        return USER_ERROR_EXIT_CODE
 
 
 if __name__ == "__main__":

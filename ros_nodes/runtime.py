@@ -10,6 +10,8 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
+from foundation.user_errors import USER_ERROR_EXIT_CODE, USER_ERRORS, one_line
+
 
 SHUTDOWN_TIMEOUT_S = 2.0  # how long Ctrl-C waits for running callbacks before destroying the nodes
 
@@ -45,8 +47,9 @@ def spin_nodes(nodes: list[Node]) -> None:
 def run_nodes(make_nodes: Callable[[], list[Node]], args: list[str] | None = None) -> int:
     """``rclpy.init(args)``, build the nodes, spin them, shut down; the body of every ``main``.
 
-    Returns 0 after Ctrl-C or shutdown, 1 when a node cannot be built (a bad parameter, a missing
-    checkpoint): that error is printed as one line, not as a traceback.
+    Returns 0 after Ctrl-C or shutdown, 2 when a node cannot be built for a user's mistake (a bad
+    parameter, a missing checkpoint): printed as one line, not as a traceback
+    (:mod:`foundation.user_errors`). Any other exception is a bug and propagates with its traceback.
     """
     # rclpy's own SIGINT handler shuts the context down at once, under a callback that may still be
     # publishing ("publisher's context is invalid"); instead, Ctrl-C (and SIGTERM from ros2 launch)
@@ -59,9 +62,9 @@ def run_nodes(make_nodes: Callable[[], list[Node]], args: list[str] | None = Non
             nodes = make_nodes()
         except KeyboardInterrupt:  # Ctrl-C while a node was still being built (loading a model)
             return 0
-        except Exception as exc:
-            print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
-            return 1
+        except USER_ERRORS as exc:
+            print(f"error: {one_line(exc)}", file=sys.stderr)
+            return USER_ERROR_EXIT_CODE
         spin_nodes(nodes)
         return 0
     finally:

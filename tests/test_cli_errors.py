@@ -41,3 +41,18 @@ def test_help_lists_the_nested_flags_with_their_help():
     result = jepa_mpc("train", "--help")
     assert result.returncode == 0
     assert "--run.steps" in result.stdout and "optimizer steps in all" in result.stdout and "--data" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "parameter, named",
+    [("rate_hz:=-1.0", "rate_hz"), ("checkpoint:=/nonexistent/model.pt", "/nonexistent/model.pt")],
+)
+def test_a_node_started_with_a_bad_parameter_says_so_in_one_line(parameter, named):
+    pytest.importorskip("rclpy")
+    env = {**os.environ, "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "RCUTILS_LOGGING_BUFFERED_STREAM": "0"}
+    command = [sys.executable, "-m", "ros_nodes.planner_node", "--ros-args", "-p", parameter]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert result.returncode == 2, result.stderr
+    assert len(errors) == 1 and named in errors[0], result.stderr
+    assert "Traceback" not in result.stderr

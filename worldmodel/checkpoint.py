@@ -32,7 +32,7 @@ DEFAULT_MODEL_DIR = Path(__file__).parent / "default_model"
 DEFAULT_CHECKPOINT = DEFAULT_MODEL_DIR / "model.pt"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(ValueError):
     """A checkpoint file that cannot be used, with the reason and the fix in the message."""
 
 
