@@ -23,7 +23,7 @@ demo: venv
 	$(VENV)/bin/jepa-mpc demo --out demo_out
 
 test: venv
-	$(VENV)/bin/lint-imports --config .importlinter
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q tests
 
 default-model: venv
