@@ -87,6 +87,7 @@ class FrankaTaskEnv(gymnasium.Env):
         self._home_key = self.model.key("home").id
         size = self.config.image_size
         needs_images = self.config.render_images or render_mode is not None
+        # No GL context yet: CameraRenderer makes it at the first render, in the process that renders (fork-safe).
         self._renderer = rendering.CameraRenderer(self.model, size, size) if needs_images else None
 
         state_bound = np.array([2.0, 2.0, 2.0, np.pi, np.pi / 2, np.pi, 1.0], dtype=np.float32)
