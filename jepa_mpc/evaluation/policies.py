@@ -6,7 +6,8 @@ import dataclasses
 import numpy as np
 
 from jepa_mpc.evaluation.config import EvalConfig
-from planner.config import GRIPPER_DIM, PlannerConfig
+from foundation.pose import GRIPPER_DIM
+from planner.config import PlannerConfig
 from planner.subgoals import GoalSequence
 
 
