@@ -232,9 +232,10 @@ class PushExpert(Expert):
         return step_towards(state, state[:3], DOWN, CLOSED, SLOW)  # hold still behind the cube (the goal pose)
 
 
-class RandomPolicy(Expert):
-    """Exploration: a smooth random walk of the hand (momentum 0.7), random small turns about the vertical
-    with the tilt pulled back to pointing down, and the gripper toggled now and then."""
+class RandomWalkExplorer(Expert):
+    """Exploration data for collection: a smooth random walk of the hand (momentum 0.7), random small turns
+    about the vertical with the tilt pulled back to pointing down, and the gripper toggled now and then.
+    (Not the evaluation's floor: that is jepa_mpc.evaluation.policies.RandomActionBaseline.)"""
 
     def reset(self) -> None:
         super().reset()
@@ -264,9 +265,9 @@ def make_expert(task: str, env, rng: np.random.Generator, noise: float = 0.0, fa
 
 
 def make_policy(kind: str, task: str, env, rng: np.random.Generator, noise: float = 0.0, failure_prob: float = 0.0) -> Expert:
-    """``kind`` "expert" -> make_expert(...); "random" -> RandomPolicy (task-independent)."""
+    """``kind`` "expert" -> make_expert(...); "random" -> RandomWalkExplorer (task-independent)."""
     if kind == "expert":
         return make_expert(task, env, rng, noise=noise, failure_prob=failure_prob)
     if kind == "random":
-        return RandomPolicy(env, rng)
+        return RandomWalkExplorer(env, rng)
     raise ValueError(f"unknown policy {kind!r}; choose 'expert' or 'random'")
