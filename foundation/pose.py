@@ -9,12 +9,27 @@ written as extrinsic xyz Euler angles (applied on the left: ``R_next = R_delta @
 
 Rotations are always composed as matrices, never by subtracting Euler angles: DROID's roll sits at
 +-pi when the gripper points down, where Euler differences jump by 2 pi.
-All functions take any leading batch shape ``[..., 7]`` and run on the tensors' device.
+All functions take any leading batch shape ``[..., 7]`` and run on the tensors' device, in the
+tensors' dtype (float64 for exact round trips; tests/test_pose.py checks them against scipy's
+``Rotation.from_euler("xyz")``). This is the one implementation of the convention: code on numpy
+arrays outside the planner (sim, ROS) uses ``scipy.spatial.transform.Rotation`` with ``"xyz"``
+(lower case = extrinsic in scipy; MuJoCo's ``mju_euler2Quat`` spells the same convention ``"XYZ"``).
 """
 from __future__ import annotations
 
 import torch
 from torch import Tensor
+
+STATE_DIM = 7
+"""``[x, y, z, rx, ry, rz, g]``."""
+ACTION_DIM = 7
+"""``[dx, dy, dz, drx, dry, drz, dg]``."""
+TRANSLATION_DIMS = (0, 1, 2)
+"""Indices of the position (m) in a state and of its delta in an action."""
+ROTATION_DIMS = (3, 4, 5)
+"""Indices of the extrinsic xyz Euler angles (rad) in a state and of the rotation delta in an action."""
+GRIPPER_DIM = 6
+"""Index of the gripper closedness in [0, 1] (state) and of its delta (action)."""
 
 
 def euler_xyz_to_matrix(euler: Tensor) -> Tensor:

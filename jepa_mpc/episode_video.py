@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from foundation.atomic_files import atomic_path  # noqa: E402
 
@@ -17,9 +18,7 @@ PANEL = 192  # pixels per side of each image panel
 
 def _upscale(image: np.ndarray, size: int = PANEL) -> np.ndarray:
     """Nearest-neighbour resize of uint8 ``[H, W, 3]`` to ``[size, size, 3]`` (keeps small renders crisp)."""
-    rows = np.arange(size) * image.shape[0] // size
-    cols = np.arange(size) * image.shape[1] // size
-    return image[rows][:, cols]
+    return np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.NEAREST))
 
 
 def energy_panel(energies: list[float], total_steps: int, width: int, height: int = 96) -> np.ndarray:

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from planner.config import ACTION_DIM, GRIPPER_DIM, ROTATION_DIMS, TRANSLATION_DIMS, PlannerConfig
+from foundation.pose import ACTION_DIM, GRIPPER_DIM, ROTATION_DIMS, TRANSLATION_DIMS
+from planner.config import PlannerConfig
 from planner.interface import Objective, RolloutFn
 from planner.limits import ActionLimits
 

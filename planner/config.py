@@ -13,10 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-ACTION_DIM = 7
-TRANSLATION_DIMS = (0, 1, 2)
-ROTATION_DIMS = (3, 4, 5)
-GRIPPER_DIM = 6
+from foundation.pose import ACTION_DIM, GRIPPER_DIM, ROTATION_DIMS, TRANSLATION_DIMS
 
 ENERGY_MODES = ("terminal", "terminal+intermediate")
 

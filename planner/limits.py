@@ -18,7 +18,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from planner.config import ACTION_DIM, GRIPPER_DIM, ROTATION_DIMS, TRANSLATION_DIMS, PlannerConfig
+from foundation.pose import ACTION_DIM, GRIPPER_DIM, ROTATION_DIMS, TRANSLATION_DIMS
+from planner.config import PlannerConfig
 
 
 class ActionLimits:

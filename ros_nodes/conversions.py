@@ -3,7 +3,9 @@
 Conventions (the project's 7-D state, ``foundation/pose.py``):
 
 - pose: ``geometry_msgs/PoseStamped`` position (m) and orientation quaternion (x, y, z, w) <->
-  ``[x, y, z, rx, ry, rz]`` with extrinsic xyz Euler angles (``R = Rz @ Ry @ Rx``).
+  ``[x, y, z, rx, ry, rz]`` with extrinsic xyz Euler angles (``R = Rz @ Ry @ Rx``), converted by
+  scipy's ``Rotation``: ``from_quat``/``as_quat`` use ROS's (x, y, z, w) order (scalar last), and
+  ``"xyz"`` is scipy's name of extrinsic xyz. Published quaternions are canonical (w >= 0).
 - gripper: the Franka hand's two finger joints each open 0 .. max_width / 2 (0.04 m), so the
   opening width is their sum, and closedness = 1 - width / max_width, clipped to [0, 1]
   (0 = fully open, 1 = closed). The inverse puts (1 - closedness) * max_width / 2 on each finger.
@@ -18,10 +20,11 @@ import math
 import numpy as np
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import PoseStamped
+from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Header
 
-from ros_nodes.safety import InputRejected, check_finite, decode_image, euler_to_matrix, matrix_to_euler
+from ros_nodes.safety import InputRejected, check_finite, decode_image
 
 QUATERNION_NORM_TOLERANCE = 1e-2  # a driver's float32 rounding passes; a zero or garbage quaternion does not
 
@@ -37,40 +40,6 @@ def seconds_to_stamp(seconds: float) -> Time:
 
 def make_header(seconds: float, frame_id: str) -> Header:
     return Header(stamp=seconds_to_stamp(seconds), frame_id=frame_id)
-
-
-def quaternion_to_matrix(quaternion: np.ndarray) -> np.ndarray:
-    """Unit quaternion ``[x, y, z, w]`` -> rotation matrix ``[3, 3]``."""
-    x, y, z, w = np.asarray(quaternion, dtype=np.float64)
-    return np.array(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-        ]
-    )
-
-
-def matrix_to_quaternion(matrix: np.ndarray) -> np.ndarray:
-    """Rotation matrix ``[3, 3]`` -> unit quaternion ``[x, y, z, w]`` with w >= 0 (Shepperd's method)."""
-    m = np.asarray(matrix, dtype=np.float64)
-    trace = np.trace(m)
-    # Divide by the largest of 4w^2, 4x^2, 4y^2, 4z^2 for numerical stability.
-    if trace > max(m[0, 0], m[1, 1], m[2, 2]):
-        s = 2.0 * math.sqrt(1.0 + trace)
-        q = [(m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, s / 4]
-    elif m[0, 0] >= m[1, 1] and m[0, 0] >= m[2, 2]:
-        s = 2.0 * math.sqrt(max(1.0 + m[0, 0] - m[1, 1] - m[2, 2], 1e-12))
-        q = [s / 4, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s, (m[2, 1] - m[1, 2]) / s]
-    elif m[1, 1] >= m[2, 2]:
-        s = 2.0 * math.sqrt(max(1.0 + m[1, 1] - m[0, 0] - m[2, 2], 1e-12))
-        q = [(m[0, 1] + m[1, 0]) / s, s / 4, (m[1, 2] + m[2, 1]) / s, (m[0, 2] - m[2, 0]) / s]
-    else:
-        s = 2.0 * math.sqrt(max(1.0 + m[2, 2] - m[0, 0] - m[1, 1], 1e-12))
-        q = [(m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, s / 4, (m[1, 0] - m[0, 1]) / s]
-    q = np.asarray(q)
-    q /= np.linalg.norm(q)
-    return -q if q[3] < 0 else q
 
 
 def image_to_rgb(msg: Image, min_side: int = 1) -> np.ndarray:
@@ -110,7 +79,7 @@ def pose_to_vector(msg: PoseStamped, base_frame: str = "") -> np.ndarray:
         raise InputRejected(
             "bad_quaternion", f"pose orientation {quaternion.tolist()} has norm {norm:.4f}, expected a unit quaternion"
         )
-    euler = matrix_to_euler(quaternion_to_matrix(quaternion / norm))
+    euler = Rotation.from_quat(quaternion / norm).as_euler("xyz")  # (x, y, z, w), as ROS orders it
     return np.concatenate([position, euler])
 
 
@@ -119,7 +88,7 @@ def vector_to_pose(pose: np.ndarray, stamp_s: float, frame_id: str) -> PoseStamp
     pose = np.asarray(pose, dtype=np.float64)
     msg = PoseStamped(header=make_header(stamp_s, frame_id))
     msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = (float(v) for v in pose[:3])
-    qx, qy, qz, qw = matrix_to_quaternion(euler_to_matrix(pose[3:6]))
+    qx, qy, qz, qw = Rotation.from_euler("xyz", pose[3:6]).as_quat(canonical=True)  # (x, y, z, w), w >= 0
     msg.pose.orientation.x, msg.pose.orientation.y = float(qx), float(qy)
     msg.pose.orientation.z, msg.pose.orientation.w = float(qz), float(qw)
     return msg

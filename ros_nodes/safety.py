@@ -18,7 +18,8 @@ this module, so the rules are tested without a ROS graph:
 Every refusal is an :class:`InputRejected` carrying a short machine-readable ``reason`` (the key in
 the diagnostics' counts, one of :data:`REASONS`) and a human ``detail`` that says what to fix.
 Poses follow ``foundation/pose.py``: ``[x, y, z, rx, ry, rz, g]`` (m, extrinsic xyz Euler in rad,
-gripper closedness in [0, 1]).
+gripper closedness in [0, 1]); rotations are scipy ``Rotation`` objects, ``"xyz"`` being scipy's
+name of extrinsic xyz, and a target's rotation is ``R_delta @ R`` as in ``foundation.pose.apply_action``.
 """
 from __future__ import annotations
 
@@ -26,9 +27,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
-
-from foundation.pose import euler_xyz_to_matrix, matrix_to_euler_xyz
+from scipy.spatial.transform import Rotation
 
 REASONS: dict[str, str] = {
     "no_image": "no camera image received yet",
@@ -256,38 +255,12 @@ class InputGuard:
         return values
 
 
-def _as_tensor(values: np.ndarray) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(values, dtype=np.float64))
-
-
-def euler_to_matrix(euler: np.ndarray) -> np.ndarray:
-    """Extrinsic xyz Euler ``[3]`` -> rotation matrix ``[3, 3]`` (``foundation.pose``, in float64)."""
-    return euler_xyz_to_matrix(_as_tensor(euler)).numpy()
-
-
-def matrix_to_euler(matrix: np.ndarray) -> np.ndarray:
-    """Rotation matrix ``[3, 3]`` -> extrinsic xyz Euler ``[3]`` (``foundation.pose``, in float64)."""
-    return matrix_to_euler_xyz(_as_tensor(matrix)).numpy()
-
-
-def rotation_angle(matrix: np.ndarray) -> float:
-    """The angle (rad, in [0, pi]) of a rotation matrix."""
-    return float(np.arccos(np.clip((np.trace(matrix) - 1.0) / 2.0, -1.0, 1.0)))
-
-
-def limit_rotation(matrix: np.ndarray, max_angle: float) -> np.ndarray:
-    """The rotation about the same axis as ``matrix`` with its angle cut to ``max_angle`` (Rodrigues)."""
-    angle = rotation_angle(matrix)
+def limit_rotation(rotation: Rotation, max_angle: float) -> Rotation:
+    """``rotation`` with its angle (rad, in [0, pi]) cut to ``max_angle`` about the same axis; itself if within."""
+    angle = rotation.magnitude()
     if angle <= max_angle:
-        return matrix
-    # Axis from the antisymmetric part; near pi it vanishes, so read it from the symmetric part instead.
-    axis = np.array([matrix[2, 1] - matrix[1, 2], matrix[0, 2] - matrix[2, 0], matrix[1, 0] - matrix[0, 1]])
-    if np.linalg.norm(axis) < 1e-6:
-        symmetric = (matrix + np.eye(3)) / 2.0  # = a a^T at angle pi
-        axis = symmetric[:, int(np.argmax(np.diag(symmetric)))]
-    axis = axis / np.linalg.norm(axis)
-    cross = np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]])
-    return np.eye(3) + math.sin(max_angle) * cross + (1.0 - math.cos(max_angle)) * cross @ cross
+        return rotation
+    return Rotation.from_rotvec(rotation.as_rotvec() * (max_angle / angle))
 
 
 @dataclass(frozen=True)
@@ -325,8 +298,8 @@ class CommandGuard:
         step_limited = distance > self.config.max_step
         if step_limited:
             delta_position = delta_position * (self.config.max_step / distance)
-        delta_rotation = euler_to_matrix(action[3:6])
-        if rotation_angle(delta_rotation) > self.config.max_rotation_step:
+        delta_rotation = Rotation.from_euler("xyz", action[3:6])
+        if delta_rotation.magnitude() > self.config.max_rotation_step:
             delta_rotation = limit_rotation(delta_rotation, self.config.max_rotation_step)
             step_limited = True
 
@@ -340,7 +313,7 @@ class CommandGuard:
                 f"outside the workspace box {list(self.config.workspace_low)}..{list(self.config.workspace_high)}; "
                 "move the robot into the box by hand or widen safety.workspace_low/high",
             )
-        orientation = matrix_to_euler(delta_rotation @ euler_to_matrix(state[3:6]))
+        orientation = (delta_rotation * Rotation.from_euler("xyz", state[3:6])).as_euler("xyz")  # R_delta @ R
         gripper = float(np.clip(state[6] + action[6], 0.0, 1.0))
         target = np.concatenate([position, orientation, [gripper]])
         return SafeCommand(target=target, step_limited=step_limited, clipped_to_workspace=clipped)

@@ -34,6 +34,7 @@ from typing import Any, Callable
 
 import gymnasium
 import numpy as np
+import torch
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -41,6 +42,7 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Float64
 from std_srvs.srv import Trigger
 
+from foundation.pose import action_between
 from ros_nodes.safety import InputRejected, RejectionCounter
 from ros_nodes import conversions
 from ros_nodes.config import SimNodeConfig
@@ -49,7 +51,6 @@ from ros_nodes.runtime import run_nodes
 from sim import env_id
 from sim.env import EXTERIOR_IMAGE, WRIST_IMAGE
 from sim.franka import ARM_JOINTS, FINGER_JOINTS
-from sim.rotations import action_between
 
 RELIABLE = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -146,7 +147,8 @@ class SimNode(Node):
         target = np.concatenate([pose, [gripper]])
         # The env moves the measured state by the action, so this action makes it track `target`;
         # the env still applies its own step limits and workspace box.
-        self.observation, _, _, _, info = self._in_sim_thread(self.env.step, action_between(state, target))
+        action = action_between(torch.from_numpy(state), torch.from_numpy(target)).numpy()  # float64 [7]
+        self.observation, _, _, _, info = self._in_sim_thread(self.env.step, action)
         self.success = bool(info["is_success"])
         self.executed_commands += 1
         self.publish_state()

@@ -20,11 +20,12 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
+from foundation.pose import actions_from_states
 from sim import ENV_IDS, env_id
 from sim.config import SimConfig
-from sim.rotations import action_between
 
 
 @dataclass
@@ -99,7 +100,8 @@ def record_episode(env, policy, seed: int) -> dict:
         done = terminated or truncated
     state = np.stack(states).astype(np.float32)
     action = np.zeros_like(state)
-    action[:-1] = action_between(state[:-1].astype(np.float64), state[1:].astype(np.float64))
+    # The function dataset/reader.py recomputes actions with (float64: rotations composed exactly).
+    action[:-1] = actions_from_states(torch.from_numpy(state.astype(np.float64))).numpy()
     return {
         "frames": {key: np.stack(images) for key, images in frames.items()},
         "state": state,

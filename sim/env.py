@@ -1,8 +1,8 @@
 """The base gymnasium env of every tabletop task: Franka + scene + cameras + the 7-D action convention.
 
 One ``step(action)`` is one control period (0.25 s at the default 4 Hz): the 7-D action
-``[dx, dy, dz, drx, dry, drz, dg]`` moves the *measured* state (``R_target = R_delta @ R``, see
-foundation/pose.py and sim/rotations.py), the target is made safe (per-step norm limits, workspace
+``[dx, dy, dz, drx, dry, drz, dg]`` moves the *measured* state (``R_target = R_delta @ R``, the
+convention of foundation/pose.py, computed here with scipy's ``Rotation``), the target is made safe (per-step norm limits, workspace
 box), and the Cartesian controller tracks it for ``substeps`` physics steps. The observation holds the
 state actually reached, so recorded actions ``action_between(state_t, state_t+1)`` match the data.
 
@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 import gymnasium
 import numpy as np
 from gymnasium import spaces
+from scipy.spatial.transform import Rotation
 
 from sim import rendering
 from sim.config import SimConfig
 from sim.franka import ASSETS, Franka, PoseTarget, target_from_state
-from sim.rotations import apply_action, euler_xyz_to_matrix, matrix_to_euler_xyz, matrix_to_rotvec, rotvec_to_matrix
 from sim.scene import EXTERIOR_CAMERA, WRIST_CAMERA, Scene
 
 import mujoco
@@ -87,6 +87,7 @@ class FrankaTaskEnv(gymnasium.Env):
         self._home_key = self.model.key("home").id
         size = self.config.image_size
         needs_images = self.config.render_images or render_mode is not None
+        # No GL context yet: CameraRenderer makes it at the first render, in the process that renders (fork-safe).
         self._renderer = rendering.CameraRenderer(self.model, size, size) if needs_images else None
 
         state_bound = np.array([2.0, 2.0, 2.0, np.pi, np.pi / 2, np.pi, 1.0], dtype=np.float32)
@@ -158,7 +159,7 @@ class FrankaTaskEnv(gymnasium.Env):
     def step(self, action):
         action = validate_action(action)
         safe = self.safe_action(action)
-        target = apply_action(self.robot.state(), safe)
+        target = self._apply_to_measured_state(safe)
         target[:3] = np.clip(target[:3], self._workspace_low, self._workspace_high)
         self.commanded_state = target
         self.robot.track(target_from_state(target), self.config.substeps)
@@ -192,12 +193,19 @@ class FrankaTaskEnv(gymnasium.Env):
         norm = np.linalg.norm(safe[:3])
         if norm > self.config.max_position_step:
             safe[:3] *= self.config.max_position_step / norm
-        rotvec = matrix_to_rotvec(euler_xyz_to_matrix(safe[3:6]))
-        angle = np.linalg.norm(rotvec)
-        if angle > self.config.max_rotation_step:
-            safe[3:6] = matrix_to_euler_xyz(rotvec_to_matrix(rotvec * self.config.max_rotation_step / angle))
+        rotation = Rotation.from_euler("xyz", safe[3:6])  # extrinsic xyz, as foundation/pose.py
+        angle = rotation.magnitude()  # rad, in [0, pi]
+        if angle > self.config.max_rotation_step:  # same axis, shorter angle
+            safe[3:6] = Rotation.from_rotvec(rotation.as_rotvec() * (self.config.max_rotation_step / angle)).as_euler("xyz")
         safe[6] = np.clip(safe[6], -1.0, 1.0)
         return safe
+
+    def _apply_to_measured_state(self, action: np.ndarray) -> np.ndarray:
+        """The 7-D state ``action`` [7] leads to from the measured one: foundation.pose.apply_action
+        (position added, ``R_next = R_delta @ R``, gripper added and clipped to [0, 1]), in numpy via scipy."""
+        rotation = Rotation.from_euler("xyz", action[3:6]) * Rotation.from_matrix(self.robot.tcp_rotation())
+        gripper = np.clip(self.robot.gripper_closedness() + action[6], 0.0, 1.0)
+        return np.concatenate([self.robot.tcp_position() + action[:3], rotation.as_euler("xyz"), [gripper]])
 
     def _observation(self) -> dict[str, np.ndarray]:
         obs = {"state": self.robot.state().astype(np.float32)}

@@ -17,9 +17,9 @@ phase. Two knobs make the data less perfect, as demonstrations are:
 from __future__ import annotations
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from sim.env import DOWN, FrankaTaskEnv
-from sim.rotations import euler_xyz_to_matrix, matrix_to_euler_xyz, matrix_to_rotvec, rotvec_to_matrix
 from sim.scene import CUBE_HALF_SIZE
 from sim.tasks.grasp import APPROACH_HEIGHT, LIFT_HEIGHT, grasp_rotation
 from sim.tasks.pickplace import CARRY_HEIGHT
@@ -32,25 +32,31 @@ OPEN, CLOSED = 0.0, 1.0
 CLOSE_STEPS = 2  # control steps the gripper gets to close or open
 
 
+def rotation_to(state: np.ndarray, rotation: np.ndarray) -> Rotation:
+    """The rotation ``R_delta = R_target @ R^T`` from the orientation of the 7-D ``state`` (extrinsic xyz
+    Euler, rad) to the rotation matrix ``rotation`` [3, 3]: the rotation part of foundation.pose.action_between."""
+    return Rotation.from_matrix(rotation) * Rotation.from_euler("xyz", state[3:6]).inv()
+
+
 def step_towards(
     state: np.ndarray, position: np.ndarray, rotation: np.ndarray, gripper: float, speed: float
 ) -> np.ndarray:
-    """The action moving ``state`` towards a pose: position delta of norm <= speed, rotation <= MAX_TURN."""
+    """The action [7] moving ``state`` [7] towards a pose (position [3] in m, rotation matrix [3, 3]):
+    position delta of norm <= ``speed`` (m), rotation delta <= MAX_TURN (rad) about the shortest axis."""
     delta = position - state[:3]
     norm = np.linalg.norm(delta)
     if norm > speed:
         delta *= speed / norm
-    rotvec = matrix_to_rotvec(rotation @ euler_xyz_to_matrix(state[3:6]).T)
+    rotvec = rotation_to(state, rotation).as_rotvec()  # axis * angle, angle in [0, pi]
     angle = np.linalg.norm(rotvec)
     if angle > MAX_TURN:
         rotvec *= MAX_TURN / angle
-    return np.concatenate([delta, matrix_to_euler_xyz(rotvec_to_matrix(rotvec)), [gripper - state[6]]])
+    return np.concatenate([delta, Rotation.from_rotvec(rotvec).as_euler("xyz"), [gripper - state[6]]])
 
 
 def pose_error(state: np.ndarray, position: np.ndarray, rotation: np.ndarray) -> tuple[float, float]:
     """(position error in m, rotation error in rad) of ``state`` from a pose."""
-    angle = np.linalg.norm(matrix_to_rotvec(rotation @ euler_xyz_to_matrix(state[3:6]).T))
-    return float(np.linalg.norm(position - state[:3])), float(angle)
+    return float(np.linalg.norm(position - state[:3])), float(rotation_to(state, rotation).magnitude())
 
 
 class Expert:
@@ -156,7 +162,7 @@ class PickPlaceExpert(GraspingExpert):
                 if state[2] > CARRY_HEIGHT - 0.03:
                     self._advance(self.CARRY)
             return self._grasp_phases(state, CARRY_HEIGHT)
-        rotation = euler_xyz_to_matrix(state[3:6])  # keep the grasp orientation while carrying
+        rotation = Rotation.from_euler("xyz", state[3:6]).as_matrix()  # keep the grasp orientation while carrying
         if self.phase == self.CARRY:
             self.counter += 1
             over_zone = np.array([zone[0], zone[1], CARRY_HEIGHT])
@@ -226,9 +232,10 @@ class PushExpert(Expert):
         return step_towards(state, state[:3], DOWN, CLOSED, SLOW)  # hold still behind the cube (the goal pose)
 
 
-class RandomPolicy(Expert):
-    """Exploration: a smooth random walk of the hand (momentum 0.7), random small turns about the vertical
-    with the tilt pulled back to pointing down, and the gripper toggled now and then."""
+class RandomWalkExplorer(Expert):
+    """Exploration data for collection: a smooth random walk of the hand (momentum 0.7), random small turns
+    about the vertical with the tilt pulled back to pointing down, and the gripper toggled now and then.
+    (Not the evaluation's floor: that is jepa_mpc.evaluation.policies.RandomActionBaseline.)"""
 
     def reset(self) -> None:
         super().reset()
@@ -241,9 +248,9 @@ class RandomPolicy(Expert):
         self.yaw_rate = 0.7 * self.yaw_rate + 0.3 * self.rng.normal(0.0, 0.15)
         if self.rng.random() < 0.1:
             self.gripper = CLOSED - self.gripper
-        rotation = euler_xyz_to_matrix(state[3:6])
+        rotation = Rotation.from_euler("xyz", state[3:6]).as_matrix()
         yaw = np.arctan2(rotation[1, 0], rotation[0, 0]) + self.yaw_rate
-        level = euler_xyz_to_matrix(np.array([0.0, 0.0, yaw])) @ DOWN
+        level = Rotation.from_euler("z", yaw).as_matrix() @ DOWN
         return step_towards(state, state[:3] + self.velocity, level, self.gripper, FAST)
 
 
@@ -258,9 +265,9 @@ def make_expert(task: str, env, rng: np.random.Generator, noise: float = 0.0, fa
 
 
 def make_policy(kind: str, task: str, env, rng: np.random.Generator, noise: float = 0.0, failure_prob: float = 0.0) -> Expert:
-    """``kind`` "expert" -> make_expert(...); "random" -> RandomPolicy (task-independent)."""
+    """``kind`` "expert" -> make_expert(...); "random" -> RandomWalkExplorer (task-independent)."""
     if kind == "expert":
         return make_expert(task, env, rng, noise=noise, failure_prob=failure_prob)
     if kind == "random":
-        return RandomPolicy(env, rng)
+        return RandomWalkExplorer(env, rng)
     raise ValueError(f"unknown policy {kind!r}; choose 'expert' or 'random'")

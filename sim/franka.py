@@ -10,6 +10,12 @@ and the joint servos of panda.xml get the set-point ``q + s * dq`` clipped to th
 (``s`` = ``stiffness_scale``). Orientation is held like position, so the gripper keeps pointing
 down unless an action rotates it.
 
+Rotations: the controller runs hundreds of times per action, so its orientation work uses MuJoCo's
+own quaternion functions (``mju_mat2Quat``, ``mju_subQuat``, ``mju_quatIntegrate``; quaternions in
+MuJoCo's ``[w, x, y, z]`` order), a few microseconds per call. Conversions done once per action (the
+7-D state's Euler angles, a target from a 7-D state) use ``scipy.spatial.transform.Rotation`` with
+``"xyz"`` = extrinsic xyz, the convention of foundation/pose.py (DROID, V-JEPA 2-AC).
+
 The gripper command is a closedness ``g`` in [0, 1]; each finger's set-point is the opening that
 ``g`` asks for, minus ``gripper_squeeze`` while a finger touches an object: a hand told to stay at
 the closedness it measures on a cube keeps squeezing it, so the recorded delta-closedness of a
@@ -21,10 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from sim import rendering  # noqa: F401  (imports mujoco, surviving a missing GL library)
 from sim.config import ControllerConfig
-from sim.rotations import euler_xyz_to_matrix, matrix_to_euler_xyz, matrix_to_rotvec, rotvec_to_matrix
 
 import mujoco
 
@@ -70,6 +76,10 @@ class Franka:
         self._damping = config.damping**2 * np.eye(6)
         self._jacp = np.zeros((3, model.nv))
         self._jacr = np.zeros((3, model.nv))
+        # Scratch buffers of the controller loop (MuJoCo writes its results into them).
+        self._error = np.zeros(6)  # [position error (m), rotation error (rad, world frame)]
+        self._quat = np.zeros(4)  # current TCP orientation [w, x, y, z]
+        self._local_error = np.zeros(3)  # rotation error in the TCP frame
 
     # ---------------------------------------------------------------- state
     def tcp_position(self) -> np.ndarray:
@@ -85,7 +95,7 @@ class Franka:
 
     def state(self) -> np.ndarray:
         """The 7-D state [x, y, z, rx, ry, rz, g] of the current ``data`` (kinematics must be up to date)."""
-        euler = matrix_to_euler_xyz(self.tcp_rotation())
+        euler = Rotation.from_matrix(self.tcp_rotation()).as_euler("xyz")  # extrinsic xyz, rad
         return np.concatenate([self.tcp_position(), euler, [self.gripper_closedness()]])
 
     # ---------------------------------------------------------------- poses
@@ -104,21 +114,27 @@ class Franka:
         scratch = mujoco.MjData(self.model)
         scratch.qpos[:] = self.data.qpos
         q = (self.home_arm_qpos if start is None else start).copy()
+        target_quat = matrix_to_quat(target.rotation)
         for _ in range(iterations):
             scratch.qpos[self.arm_qpos] = q
             mujoco.mj_kinematics(self.model, scratch)
             mujoco.mj_comPos(self.model, scratch)
-            dq = self._ik_step(scratch, target, q)
+            dq = self._ik_step(scratch, target.position, target_quat, q)
             q = np.clip(q + dq, self.joint_low, self.joint_high)
             if np.abs(dq).max() < 1e-6:
                 break
         return q
 
     # ---------------------------------------------------------------- control
-    def _ik_step(self, data: mujoco.MjData, target: PoseTarget, q: np.ndarray) -> np.ndarray:
-        position = data.site_xpos[self.tcp_site]
-        rotation = data.site_xmat[self.tcp_site].reshape(3, 3)
-        error = np.concatenate([target.position - position, matrix_to_rotvec(target.rotation @ rotation.T)])  # [6]
+    def _ik_step(self, data: mujoco.MjData, position: np.ndarray, quat: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """Joint step [7] towards the TCP pose ``position`` [3] (m), ``quat`` [4] (w, x, y, z) from joints ``q``."""
+        error, rotation = self._error, data.site_xmat[self.tcp_site]  # rotation: [9], row-major
+        error[:3] = position - data.site_xpos[self.tcp_site]
+        # log(R* R^T): mju_subQuat gives the rotation from the current to the target orientation in the
+        # TCP frame (current * exp(local) = target, angle in [0, pi]); R maps it to the world frame.
+        mujoco.mju_mat2Quat(self._quat, rotation)
+        mujoco.mju_subQuat(self._local_error, quat, self._quat)
+        mujoco.mju_mulMatVec3(error[3:], rotation, self._local_error)
         mujoco.mj_jacSite(self.model, data, self._jacp, self._jacr, self.tcp_site)
         jac = np.vstack([self._jacp[:, self.arm_dof], self._jacr[:, self.arm_dof]])  # [6, 7]
         jac_pinv = np.linalg.solve(jac @ jac.T + self._damping, jac).T  # [7, 6] = J^T (J J^T + lambda^2 I)^-1
@@ -149,20 +165,25 @@ class Franka:
         action, so pushed objects are not flung."""
         touching = self.fingers_touch_object()
         start_position = self.data.site_xpos[self.tcp_site].copy()
-        start_rotation = self.data.site_xmat[self.tcp_site].reshape(3, 3).copy()
-        rotation_change = matrix_to_rotvec(target.rotation @ start_rotation.T)
+        start_quat = matrix_to_quat(self.data.site_xmat[self.tcp_site])
+        # The shortest rotation from start to target, as a rotation vector in the start frame: the
+        # waypoint at fraction alpha is start * exp(alpha * change) (the same geodesic as
+        # exp(alpha * world change) * start).
+        rotation_change = np.zeros(3)
+        mujoco.mju_subQuat(rotation_change, matrix_to_quat(target.rotation), start_quat)
         ramp_steps = max(1, int(round(self.config.interpolation_fraction * n_steps)))
-        waypoint = PoseTarget(target.position, target.rotation, target.gripper)
+        waypoint_position, waypoint_quat = np.zeros(3), np.zeros(4)
         for step in range(n_steps):
             if step % FINGER_CHECK_EVERY == 0:
                 touching = touching or self.fingers_touch_object()
                 self.data.ctrl[self.finger_actuators] = self.finger_setpoint(target.gripper, touching)
             if step % self.config.ik_every == 0:
                 alpha = min(1.0, (step + self.config.ik_every) / ramp_steps)
-                waypoint.position = start_position + alpha * (target.position - start_position)
-                waypoint.rotation = rotvec_to_matrix(alpha * rotation_change) @ start_rotation
+                waypoint_position[:] = start_position + alpha * (target.position - start_position)
+                waypoint_quat[:] = start_quat
+                mujoco.mju_quatIntegrate(waypoint_quat, rotation_change, alpha)
                 q = self.data.qpos[self.arm_qpos]
-                dq = self._ik_step(self.data, waypoint, q)
+                dq = self._ik_step(self.data, waypoint_position, waypoint_quat, q)
                 self.data.ctrl[self.arm_actuators] = np.clip(
                     q + self.config.stiffness_scale * dq, self.joint_low, self.joint_high
                 )
@@ -170,7 +191,15 @@ class Franka:
         mujoco.mj_forward(self.model, self.data)  # kinematics of the final state (site poses for state())
 
 
+def matrix_to_quat(rotation: np.ndarray) -> np.ndarray:
+    """Rotation matrix ``[3, 3]`` (or its 9 entries, row-major) -> unit quaternion ``[4]`` in MuJoCo's (w, x, y, z)."""
+    quat = np.zeros(4)
+    mujoco.mju_mat2Quat(quat, np.ascontiguousarray(rotation, dtype=np.float64).reshape(9))
+    return quat
+
+
 def target_from_state(state7: np.ndarray) -> PoseTarget:
-    """A controller target from a 7-D state [x, y, z, rx, ry, rz, g]."""
+    """A controller target from a 7-D state [x, y, z, rx, ry, rz, g] (m, extrinsic xyz Euler in rad, closedness)."""
     state7 = np.asarray(state7, dtype=np.float64)
-    return PoseTarget(state7[:3].copy(), euler_xyz_to_matrix(state7[3:6]), float(np.clip(state7[6], 0.0, 1.0)))
+    rotation = Rotation.from_euler("xyz", state7[3:6]).as_matrix()
+    return PoseTarget(state7[:3].copy(), rotation, float(np.clip(state7[6], 0.0, 1.0)))

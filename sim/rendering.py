@@ -45,23 +45,38 @@ def gl_error_message(error: BaseException) -> str:
 
 
 class CameraRenderer:
-    """Renders named cameras of one model to uint8 images ``[H, W, 3]``; one GL context, reused."""
+    """Renders named cameras of one model to uint8 images ``[H, W, 3]``; one GL context, reused.
+
+    The GL context is created at the first :meth:`render`, in the process that renders, never in
+    ``__init__``: an env built before a fork (``gymnasium.make_vec(..., vectorization_mode="async")``
+    builds one in the parent to read its spaces, and the workers are forked by default) must not hand
+    an EGL context to its children, where the first use of the inherited context hangs.
+    ``RuntimeError`` (with :func:`gl_error_message`) at the first render if no GL backend works.
+    """
 
     def __init__(self, model: mujoco.MjModel, height: int, width: int):
-        if _GL_IMPORT_ERROR is not None:
+        if _GL_IMPORT_ERROR is not None:  # known without touching GL: fail at construction, as early as possible
             raise RuntimeError(gl_error_message(_GL_IMPORT_ERROR)) from _GL_IMPORT_ERROR
-        try:
-            self._renderer = mujoco.Renderer(model, height=height, width=width)
-        except Exception as error:  # the GL stack raises many types (ImportError, OSError, RuntimeError, ...)
-            raise RuntimeError(gl_error_message(error)) from error
+        self._model, self._height, self._width = model, height, width
+        self._renderer: mujoco.Renderer | None = None
         self._options = mujoco.MjvOption()
         self._options.geomgroup[3] = 0  # group 3 holds debug sites (the TCP); never render them
 
+    def _gl_renderer(self) -> mujoco.Renderer:
+        if self._renderer is None:
+            try:
+                self._renderer = mujoco.Renderer(self._model, height=self._height, width=self._width)
+            except Exception as error:  # the GL stack raises many types (ImportError, OSError, RuntimeError, ...)
+                raise RuntimeError(gl_error_message(error)) from error
+        return self._renderer
+
     def render(self, data: mujoco.MjData, camera: str) -> np.ndarray:
         """The image of ``camera`` for the current ``data`` (call mj_forward first), uint8 ``[H, W, 3]``."""
-        self._renderer.update_scene(data, camera=camera, scene_option=self._options)
-        return self._renderer.render().copy()
+        renderer = self._gl_renderer()
+        renderer.update_scene(data, camera=camera, scene_option=self._options)
+        return renderer.render().copy()
 
     def close(self) -> None:
-        self._renderer.close()
-
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None

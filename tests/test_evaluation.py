@@ -38,6 +38,15 @@ def test_wilson_interval():
     assert 0.9 < low < 0.95 and high == 1.0
     low, high = wilson_interval(25, 50)
     assert low < 0.5 < high
+    # Published Wilson score intervals (Newcombe 1998, Statistics in Medicine 17:857, Table I, method 3).
+    for (successes, trials), expected in {
+        (81, 263): (0.2553, 0.3662),
+        (15, 148): (0.0624, 0.1605),
+        (0, 20): (0.0, 0.1611),
+        (1, 29): (0.0061, 0.1718),
+    }.items():
+        assert wilson_interval(successes, trials) == pytest.approx(expected, abs=5e-5)
+    assert wilson_interval(0, 0) == (0.0, 1.0)
 
 
 def test_multi_stage_tasks_plan_with_their_own_settings_unless_told_otherwise(tmp_path):
@@ -137,3 +146,16 @@ def test_default_model_recipe_is_a_list_of_registered_commands(capsys):
     names = [line.split()[2] for line in lines]
     assert names[:5] == ["collect"] * 5 and names[5:7] == ["pretrain", "train"] and names[7:] == ["eval"] * 4
     assert set(names) <= set(COMMANDS)
+
+
+def test_episode_video_panels_upscale_by_nearest_neighbour():
+    import numpy as np
+
+    from jepa_mpc.episode_video import PANEL, _upscale, compose_frame
+
+    image = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    panel = _upscale(image)
+    assert panel.shape == (PANEL, PANEL, 3) and panel.dtype == np.uint8
+    np.testing.assert_array_equal(panel, image.repeat(PANEL // 64, axis=0).repeat(PANEL // 64, axis=1))  # 3 x 3 blocks
+    frame = compose_frame(image, image, energies=[1.0, 0.5], total_steps=4)
+    assert frame.shape[1] == 2 * PANEL and frame.shape[0] > PANEL

@@ -6,13 +6,23 @@ import math
 import numpy as np
 import pytest
 from geometry_msgs.msg import PoseStamped
+from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import Image, JointState
 
-from ros_nodes.safety import InputRejected, euler_to_matrix
+from ros_nodes.safety import InputRejected
 from ros_nodes import conversions
 from ros_nodes.config import PlannerNodeConfig, SimNodeConfig
 from foundation.configuration import leaf_fields
 from ros_nodes.parameters import config_from_flat, flatten
+
+
+def euler_to_matrix(euler: np.ndarray) -> np.ndarray:
+    return Rotation.from_euler("xyz", euler).as_matrix()  # extrinsic xyz
+
+
+def _quaternion(msg: PoseStamped) -> np.ndarray:
+    o = msg.pose.orientation
+    return np.array([o.x, o.y, o.z, o.w])
 
 
 def _random_rotations(n: int, seed: int = 0) -> list[np.ndarray]:
@@ -25,15 +35,19 @@ def _random_rotations(n: int, seed: int = 0) -> list[np.ndarray]:
 
 def test_quaternion_matrix_round_trip():
     for rotation in _random_rotations(200):
-        quaternion = conversions.matrix_to_quaternion(rotation)
+        euler = Rotation.from_matrix(rotation).as_euler("xyz")
+        msg = conversions.vector_to_pose(np.concatenate([np.zeros(3), euler]), 0.0, "panda_link0")
+        quaternion = _quaternion(msg)
         assert np.linalg.norm(quaternion) == pytest.approx(1.0) and quaternion[3] >= 0
-        np.testing.assert_allclose(conversions.quaternion_to_matrix(quaternion), rotation, atol=1e-9)
+        np.testing.assert_allclose(euler_to_matrix(conversions.pose_to_vector(msg)[3:]), rotation, atol=1e-9)
 
 
 def test_quaternion_matches_a_known_rotation():
-    # 90 degrees about z: q = (0, 0, sin 45, cos 45).
-    rotation = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
-    np.testing.assert_allclose(conversions.matrix_to_quaternion(rotation), [0, 0, math.sqrt(0.5), math.sqrt(0.5)], atol=1e-12)
+    # 90 degrees about z: q = (0, 0, sin 45, cos 45), in ROS's (x, y, z, w) order.
+    msg = conversions.vector_to_pose(np.array([0.0, 0.0, 0.0, 0.0, 0.0, math.pi / 2]), 0.0, "panda_link0")
+    np.testing.assert_allclose(_quaternion(msg), [0, 0, math.sqrt(0.5), math.sqrt(0.5)], atol=1e-12)
+    msg.pose.orientation.x, msg.pose.orientation.y, msg.pose.orientation.z, msg.pose.orientation.w = 0.0, 0.0, 1.0, 0.0
+    np.testing.assert_allclose(conversions.pose_to_vector(msg)[3:], [0.0, 0.0, math.pi], atol=1e-12)  # 180 deg about z
 
 
 def test_pose_message_round_trip_with_the_gripper_pointing_down():

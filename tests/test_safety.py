@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
 
 from ros_nodes.safety import (
     REASONS,
@@ -15,12 +16,18 @@ from ros_nodes.safety import (
     SafetyConfig,
     check_fresh,
     decode_image,
-    euler_to_matrix,
     limit_rotation,
-    rotation_angle,
 )
 
 DOWN = np.array([math.pi, 0.0, 0.0])  # gripper pointing down: roll at +-pi, where Euler differences jump
+
+
+def euler_to_matrix(euler: np.ndarray) -> np.ndarray:
+    return Rotation.from_euler("xyz", euler).as_matrix()  # extrinsic xyz
+
+
+def rotation_angle(matrix: np.ndarray) -> float:
+    return float(Rotation.from_matrix(matrix).magnitude())
 
 
 def _rgb(height=20, width=30, seed=0):
@@ -147,10 +154,14 @@ def test_limit_rotation_keeps_the_axis_and_cuts_the_angle():
     axis = np.array([1.0, 2.0, -0.5]) / np.linalg.norm([1.0, 2.0, -0.5])
     cross = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
     rotation = np.eye(3) + math.sin(1.2) * cross + (1 - math.cos(1.2)) * cross @ cross
-    limited = limit_rotation(rotation, 0.3)
+    limited = limit_rotation(Rotation.from_matrix(rotation), 0.3).as_matrix()
     assert rotation_angle(limited) == pytest.approx(0.3)
     np.testing.assert_allclose(limited @ axis, axis, atol=1e-9)  # same axis
-    np.testing.assert_array_equal(limit_rotation(rotation, 2.0), rotation)
+    np.testing.assert_allclose(limit_rotation(Rotation.from_matrix(rotation), 2.0).as_matrix(), rotation, atol=1e-12)
+    # Near pi the axis still comes out right (where the antisymmetric part of the matrix vanishes).
+    flipped = limit_rotation(Rotation.from_rotvec(axis * (math.pi - 1e-9)), 0.3)
+    np.testing.assert_allclose(flipped.apply(axis), axis, atol=1e-6)
+    assert flipped.magnitude() == pytest.approx(0.3)
 
 
 def test_command_guard_refuses_nan_and_a_robot_far_outside_the_box():

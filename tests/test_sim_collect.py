@@ -1,11 +1,12 @@
 """``jepa-mpc collect`` writes a dataset the reader reads back; runs resume; ``render-tasks`` draws strips."""
 import numpy as np
 import pytest
+import torch
 
 from jepa_mpc.cli import run_command
 from sim import gallery
 from dataset.reader import LeRobotDataset
-from sim.rotations import action_between
+from foundation.pose import action_between
 
 REACH_FRAMES = 17  # 16 control steps + the first observation
 
@@ -28,7 +29,8 @@ def test_collected_dataset_round_trips(reach_dataset):
     for frames in episode.frames.values():
         assert frames.shape == (REACH_FRAMES, 64, 64, 3) and frames.dtype == np.uint8 and frames.std() > 5
     # Stored action rows are the reached-state deltas (last row zeros), as the reader recomputes them.
-    expected = action_between(episode.state[:-1].astype(np.float64), episode.state[1:].astype(np.float64))
+    states = torch.from_numpy(episode.state.astype(np.float64))
+    expected = action_between(states[:-1], states[1:]).numpy()
     np.testing.assert_allclose(episode.commanded_action[:-1], expected, atol=1e-5)
     np.testing.assert_array_equal(episode.commanded_action[-1], 0)
     np.testing.assert_allclose(episode.action, episode.commanded_action, atol=1e-5)

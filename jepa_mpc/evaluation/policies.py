@@ -6,12 +6,15 @@ import dataclasses
 import numpy as np
 
 from jepa_mpc.evaluation.config import EvalConfig
-from planner.config import GRIPPER_DIM, PlannerConfig
+from foundation.pose import GRIPPER_DIM
+from planner.config import PlannerConfig
 from planner.subgoals import GoalSequence
 
 
-class RandomPolicy:
-    """Uniform random actions inside the planner's translation/gripper limits (rotation held)."""
+class RandomActionBaseline:
+    """The evaluation's floor: uniform random actions inside the planner's translation/gripper limits
+    (rotation held), i.e. what the planner could do without a world model. (Not the exploration policy
+    of data collection: that is sim.experts.RandomWalkExplorer.)"""
 
     def __init__(self, config: PlannerConfig, seed: int) -> None:
         self.config, self.rng = config, np.random.default_rng(seed)
@@ -74,7 +77,7 @@ class PlannerPolicy:
 
 def make_policy(name: str, config: EvalConfig, world_model):
     if name == "random":
-        return RandomPolicy(config.planner, seed=config.seed)
+        return RandomActionBaseline(config.planner, seed=config.seed)
     if name == "oracle":
         from planner.analytic import AnalyticWorldModel
 

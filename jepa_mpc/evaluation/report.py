@@ -1,23 +1,22 @@
 """Success rates with confidence intervals, and the results table of ``jepa-mpc eval``."""
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 import numpy as np
+from scipy.stats import binomtest
 
 if TYPE_CHECKING:
     from jepa_mpc.evaluation.runner import EpisodeResult
 
-def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a success rate (sensible at 0% and 100%, unlike the normal one)."""
+
+def wilson_interval(successes: int, trials: int) -> tuple[float, float]:
+    """95% Wilson score interval (low, high) of a success rate, by scipy's ``binomtest(...).proportion_ci``
+    (sensible at 0% and 100%, unlike the normal approximation). No trials: (0, 1), nothing is known."""
     if trials == 0:
         return (0.0, 1.0)
-    p = successes / trials
-    denom = 1 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denom
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    interval = binomtest(successes, trials).proportion_ci(confidence_level=0.95, method="wilson")
+    return (float(interval.low), float(interval.high))
 
 
 def summarize(name: str, results: list[EpisodeResult]) -> dict:

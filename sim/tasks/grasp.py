@@ -8,10 +8,10 @@ the open hand above the cube, around it, then closed on it.
 from __future__ import annotations
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from sim.env import DOWN, FrankaTaskEnv, GoalConfiguration
 from sim.franka import FINGER_TRAVEL, PoseTarget
-from sim.rotations import euler_xyz_to_matrix
 from sim.scene import CUBE_HALF_SIZE
 from sim.tasks.layout import place_cube, place_distractors
 
@@ -26,7 +26,7 @@ def grasp_rotation(cube_rotation: np.ndarray) -> np.ndarray:
     """Gripper pointing down, turned about the vertical so that the fingers close on two cube faces."""
     yaw = np.arctan2(cube_rotation[1, 0], cube_rotation[0, 0])
     yaw = (yaw + np.pi / 4) % (np.pi / 2) - np.pi / 4  # a cube looks the same every 90 degrees
-    return euler_xyz_to_matrix(np.array([0.0, 0.0, yaw])) @ DOWN
+    return Rotation.from_euler("z", yaw).as_matrix() @ DOWN
 
 
 def grasp_subgoals(cube: np.ndarray, rotation: np.ndarray) -> list[GoalConfiguration]:

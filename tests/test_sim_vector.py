@@ -1,0 +1,57 @@
+"""Vectorised envs in forked workers render: the GL context is made in the worker at its first render.
+
+The scenario runs in a fresh interpreter: EGL initialised in a process makes every process forked
+from it hang at its first render, and the pytest process has rendered already (tests/test_sim_env.py).
+A fresh interpreter is also what a user's script is when it calls ``make_vec`` first thing.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+SCRIPT = """
+import json, multiprocessing
+import gymnasium, numpy as np
+import sim  # registers the ids, chooses the GL backend
+from sim.config import SimConfig
+
+envs = gymnasium.make_vec("jepa_mpc/Reach-v0", num_envs=2, vectorization_mode="async", config=SimConfig(image_size=48))
+obs, info = envs.reset(seed=[3, 4])
+for _ in range(3):
+    obs, *_ = envs.step(np.zeros((2, 7), dtype=np.float32))
+report = {
+    "start_method": multiprocessing.get_start_method(),
+    "shapes": {key: list(value.shape) for key, value in obs.items()},
+    "dtype": str(obs["exterior_image_1_left"].dtype),
+    "mean_abs_difference": float(np.abs(obs["exterior_image_1_left"][0].astype(int) - obs["exterior_image_1_left"][1].astype(int)).mean()),
+    "std": [float(image.std()) for image in obs["exterior_image_1_left"]],
+    "goal_images": list(info["goal_image"].shape),
+}
+envs.close()
+print(json.dumps(report))
+"""
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs the fork start method")
+def test_async_vector_env_renders_in_forked_workers():
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    env.setdefault("MUJOCO_GL", "egl")
+    env.setdefault("PYOPENGL_PLATFORM", env["MUJOCO_GL"])
+    # Before the renderer was lazy this hung at reset: the timeout turns a regression into a failure.
+    result = subprocess.run([sys.executable, "-c", SCRIPT], cwd=REPO, env=env, capture_output=True, text=True, timeout=100)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["start_method"] == "fork"  # the default on Linux: the case that used to hang
+    assert report["shapes"] == {"state": [2, 7], "exterior_image_1_left": [2, 48, 48, 3], "wrist_image_left": [2, 48, 48, 3]}
+    assert report["dtype"] == "uint8" and report["goal_images"] == [2, 48, 48, 3]
+    assert min(report["std"]) > 10  # real renders, not blank frames
+    assert report["mean_abs_difference"] > 1.0  # each worker renders its own seeded scene
