@@ -36,7 +36,7 @@ from dataset.format import (
 )
 from dataset.video import VideoDecodeError, decode_video_span
 from dataset.writer import LeRobotDatasetWriter, aggregate_stats, feature_stats, image_stats
-from foundation.pose import actions_from_states
+from foundation.pose import ACTION_DIM, actions_from_states
 
 __all__ = [
     "DROID_CAMERA_FEATURES",
@@ -234,7 +234,7 @@ class LeRobotDataset:
             raise DatasetError(f"{where}: data file is missing")
         wanted = ["episode_index", "frame_index", cfg.cartesian_state, cfg.gripper_state]
         optional = [cfg.success, LANGUAGE, EPISODE_SEED]
-        if self.features.get(COMMANDED_ACTION, {}).get("shape") == [7]:
+        if self.features.get(COMMANDED_ACTION, {}).get("shape") == [ACTION_DIM]:
             optional.append(COMMANDED_ACTION)
         available = set(pq.read_schema(path).names)
         missing = [c for c in wanted if c not in available]

@@ -38,7 +38,7 @@ from dataset.format import (
     camera_feature_name,
 )
 from dataset.video import VIDEO_PIX_FMT, encode_video, video_encoder
-from foundation.pose import apply_action
+from foundation.pose import ACTION_DIM, STATE_DIM, apply_action
 
 STATS_QUANTILES = {"q01": 0.01, "q10": 0.10, "q50": 0.50, "q90": 0.90, "q99": 0.99}
 # Per-episode stats travel inside each episode's data parquet (schema metadata, which LeRobot ignores)
@@ -267,11 +267,11 @@ class LeRobotDatasetWriter:
         if set(frames) != set(self.cameras):
             raise DatasetError(f"{where}: frames has cameras {sorted(frames)}, the writer expects {sorted(self.cameras)}")
         state, action = np.asarray(state), np.asarray(action)
-        if state.ndim != 2 or state.shape[1] != 7 or state.shape[0] < 1:
-            raise DatasetError(f"{where}: state must be float [T, 7] with T >= 1, got shape {list(state.shape)}")
+        if state.ndim != 2 or state.shape[1] != STATE_DIM or state.shape[0] < 1:
+            raise DatasetError(f"{where}: state must be float [T, {STATE_DIM}] with T >= 1, got shape {list(state.shape)}")
         length = state.shape[0]
-        if action.shape != (length, 7):
-            raise DatasetError(f"{where}: action must be [T, 7] = [{length}, 7] like state, got {list(action.shape)}")
+        if action.shape != (length, ACTION_DIM):
+            raise DatasetError(f"{where}: action must be [T, {ACTION_DIM}] = [{length}, {ACTION_DIM}] like state, got {list(action.shape)}")
         for name, values in (("state", state), ("action", action)):
             bad = np.flatnonzero(~np.isfinite(values).all(1))
             if bad.size:

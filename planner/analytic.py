@@ -22,10 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from foundation.pose import apply_action, euler_xyz_to_matrix
+from foundation.pose import ACTION_DIM, GRIPPER_DIM, STATE_DIM, apply_action, euler_xyz_to_matrix
 
 _MAGIC = np.frombuffer(b"AWM1", dtype=np.uint8)  # marks frames made by render()
-_STATE_BYTES = 7 * 4
+_STATE_BYTES = STATE_DIM * 4
 _POSITION_SCALE = 0.05  # m: one reference step moves a position feature by about 1
 
 
@@ -61,7 +61,7 @@ class AnalyticWorldModel:
             [
                 states[..., :3] / _POSITION_SCALE,
                 euler_xyz_to_matrix(states[..., 3:6]).flatten(-2),
-                states[..., 6:7],
+                states[..., GRIPPER_DIM : GRIPPER_DIM + 1],
             ],
             dim=-1,
         )
@@ -71,9 +71,9 @@ class AnalyticWorldModel:
     def rollout(self, context_tokens: Tensor, context_states: Tensor, actions: Tensor) -> Tensor:
         """Context ``[1, Tc, N, D]`` (unused: the state says it all), states ``[1, Tc, 7]``,
         actions ``[S, H, 7]`` -> tokens after each action ``[S, H, N, D]``."""
-        if actions.dim() != 3 or actions.shape[-1] != 7:
-            raise ValueError(f"actions must be [S, H, 7], got shape {tuple(actions.shape)}")
-        state = context_states[:, -1].to(self.device, torch.float32).expand(actions.shape[0], 7)
+        if actions.dim() != 3 or actions.shape[-1] != ACTION_DIM:
+            raise ValueError(f"actions must be [S, H, {ACTION_DIM}], got shape {tuple(actions.shape)}")
+        state = context_states[:, -1].to(self.device, torch.float32).expand(actions.shape[0], STATE_DIM)
         states = []
         for step in range(actions.shape[1]):  # over the horizon, never over samples
             state = apply_action(state, actions[:, step].to(self.device, torch.float32))
@@ -82,7 +82,7 @@ class AnalyticWorldModel:
 
     def render(self, state: Tensor | np.ndarray) -> np.ndarray:
         """A uint8 frame ``[S, S, 3]`` that carries ``state [7]`` (exactly, as float32 bytes)."""
-        payload = np.asarray(state, dtype=np.float32).reshape(7).tobytes()
+        payload = np.asarray(state, dtype=np.float32).reshape(STATE_DIM).tobytes()
         image = np.full(self.image_size * self.image_size * 3, 127, dtype=np.uint8)
         image[: _MAGIC.size] = _MAGIC
         image[_MAGIC.size : _MAGIC.size + _STATE_BYTES] = np.frombuffer(payload, dtype=np.uint8)

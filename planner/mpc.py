@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from foundation.pose import STATE_DIM
 from planner.cem import PlanResult, plan_cem, shift_plan
 from planner.config import PlannerConfig
 from planner.energy import goal_objective
@@ -101,9 +102,9 @@ class GoalImageMPC:
             states = torch.as_tensor(np.asarray(state, dtype=np.float32))
         if states.ndim == 1:
             states = states[None]
-        if states.shape != (frames.shape[0], 7):
+        if states.shape != (frames.shape[0], STATE_DIM):
             raise ValueError(
-                f"state must be [7] (one frame) or [T, 7] matching frames' T={frames.shape[0]}, "
+                f"state must be [{STATE_DIM}] (one frame) or [T, {STATE_DIM}] matching frames' T={frames.shape[0]}, "
                 f"got shape {tuple(np.shape(state))}"
             )
         if not torch.isfinite(states).all():

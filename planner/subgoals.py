@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from foundation.pose import STATE_DIM
 from planner.config import PlannerConfig
 
 SPEED_FRACTION = 0.6  # of max_translation per step: what CEM covers with a margin for detours
@@ -52,8 +53,8 @@ class GoalSequence:
         count = len(self.images)
         if count < 1 or self.images.ndim != 4 or self.images.shape[-1] != 3 or self.images.dtype != np.uint8:
             raise ValueError(f"images must be uint8 [K + 1 >= 1, H, W, 3], got {self.images.dtype} {self.images.shape}")
-        if self.states.shape != (count, 7):
-            raise ValueError(f"states must be [{count}, 7] (one per image), got {self.states.shape}")
+        if self.states.shape != (count, STATE_DIM):
+            raise ValueError(f"states must be [{count}, {STATE_DIM}] (one per image), got {self.states.shape}")
         if len(self.steps) != count or min(self.steps) < 1:
             raise ValueError(f"steps must be {count} counts >= 1 (one per image), got {self.steps}")
 
@@ -65,7 +66,7 @@ class GoalSequence:
     @classmethod
     def from_poses(cls, images: np.ndarray, states: np.ndarray, start_state: np.ndarray, config: PlannerConfig):
         """Each image's steps from the distance between consecutive states, starting at ``start_state``."""
-        states = np.asarray(states, dtype=np.float32).reshape(-1, 7)
+        states = np.asarray(states, dtype=np.float32).reshape(-1, STATE_DIM)
         previous = np.concatenate([np.asarray(start_state, dtype=np.float32)[None], states[:-1]])
         steps = tuple(steps_between(a, b, config) for a, b in zip(previous, states))
         return cls(np.asarray(images), states, steps)

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from foundation.pose import ACTION_DIM, STATE_DIM
+
 REASONS: dict[str, str] = {
     "no_image": "no camera image received yet",
     "no_pose": "no end-effector pose received yet",
@@ -291,7 +293,7 @@ class CommandGuard:
         """
         state = check_finite("nonfinite_pose", "state", state)
         action = check_finite("nonfinite_command", "planned action", action)
-        if state.shape != (7,) or action.shape != (7,):
+        if state.shape != (STATE_DIM,) or action.shape != (ACTION_DIM,):
             raise ValueError(f"state and action must be [7], got {state.shape} and {action.shape}")
         delta_position = action[:3]
         distance = float(np.linalg.norm(delta_position))

@@ -22,6 +22,7 @@ import numpy as np
 from gymnasium import spaces
 from scipy.spatial.transform import Rotation
 
+from foundation.pose import ACTION_DIM, STATE_DIM
 from sim import rendering
 from sim.config import SimConfig
 from sim.franka import ASSETS, Franka, PoseTarget, target_from_state
@@ -52,8 +53,8 @@ class GoalConfiguration:
 def validate_action(action: np.ndarray) -> np.ndarray:
     """A float64 copy of a 7-D action; ValueError naming the entries if it has the wrong shape or NaN/inf."""
     array = np.asarray(action, dtype=np.float64)
-    if array.shape != (7,):
-        raise ValueError(f"action must have shape (7,) = {ACTION_NAMES}, got shape {array.shape}")
+    if array.shape != (ACTION_DIM,):
+        raise ValueError(f"action must have shape ({ACTION_DIM},) = {ACTION_NAMES}, got shape {array.shape}")
     bad = [f"{ACTION_NAMES[i]} (index {i}) = {array[i]}" for i in np.flatnonzero(~np.isfinite(array))]
     if bad:
         raise ValueError(f"action has non-finite entries: {', '.join(bad)}; the env was not stepped")
@@ -103,9 +104,9 @@ class FrankaTaskEnv(gymnasium.Env):
         self._workspace_low = np.array(self.config.workspace_low)
         self._workspace_high = np.array(self.config.workspace_high)
 
-        self.goal_state = np.zeros(7)
+        self.goal_state = np.zeros(STATE_DIM)
         self._goal_image: np.ndarray | None = None
-        self.commanded_state = np.zeros(7)
+        self.commanded_state = np.zeros(STATE_DIM)
         self.elapsed_steps = 0
 
     # ---------------------------------------------------------------- task hooks
@@ -148,7 +149,7 @@ class FrankaTaskEnv(gymnasium.Env):
         subgoals = [self._render_configuration(c) for c in self._subgoal_configurations()]
         info = self._info()
         info["goal_state"] = self.goal_state.astype(np.float32)
-        info["subgoal_states"] = np.array([state for state, _ in subgoals], dtype=np.float32).reshape(-1, 7)
+        info["subgoal_states"] = np.array([state for state, _ in subgoals], dtype=np.float32).reshape(-1, STATE_DIM)
         if self._goal_image is not None:
             info["goal_image"] = self._goal_image
             size = self.config.image_size

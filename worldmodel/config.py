@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from foundation.pose import ACTION_DIM
+
 
 def _check_transformer_sizes(config, positive: tuple[str, ...]) -> None:
     """Shared checks of the encoder and predictor configs; errors name the class, field and value."""
@@ -80,7 +82,7 @@ class PredictorConfig:
     depth: int = 24
     num_heads: int = 16
     mlp_ratio: float = 4.0
-    action_dim: int = 7
+    action_dim: int = ACTION_DIM
     use_extrinsics: bool = False
 
     def __post_init__(self) -> None:

@@ -24,7 +24,7 @@ from .checkpoint import (
 )
 from .config import WorldModelConfig
 from .encoder import VideoEncoder, init_vit_weights
-from foundation.pose import actions_from_states, apply_action
+from foundation.pose import ACTION_DIM, STATE_DIM, actions_from_states, apply_action
 from .precision import autocast
 from .predictor import ActionConditionedPredictor, PredictorCache
 from .preprocess import preprocess_frames
@@ -77,10 +77,10 @@ class WorldModel(nn.Module):
         N, D = self.config.predictor.tokens_per_frame, self.config.encoder.dim
         if context_tokens.ndim != 4 or context_tokens.shape[0] != 1 or context_tokens.shape[2:] != (N, D):
             raise ValueError(f"context_tokens must be [1, T, {N}, {D}], got {tuple(context_tokens.shape)}")
-        if context_states.shape != (1, context_tokens.shape[1], 7):
-            raise ValueError(f"context_states must be [1, {context_tokens.shape[1]}, 7], got {tuple(context_states.shape)}")
-        if actions.ndim != 3 or actions.shape[-1] != 7:
-            raise ValueError(f"actions must be [S, H, 7], got {tuple(actions.shape)}")
+        if context_states.shape != (1, context_tokens.shape[1], STATE_DIM):
+            raise ValueError(f"context_states must be [1, {context_tokens.shape[1]}, {STATE_DIM}], got {tuple(context_states.shape)}")
+        if actions.ndim != 3 or actions.shape[-1] != ACTION_DIM:
+            raise ValueError(f"actions must be [S, H, {ACTION_DIM}], got {tuple(actions.shape)}")
 
     @torch.no_grad()
     def rollout(self, context_tokens: Tensor, context_states: Tensor, actions: Tensor) -> Tensor:

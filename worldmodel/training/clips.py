@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DistributedSampler
 
-from foundation.pose import actions_from_states
+from foundation.pose import STATE_DIM, actions_from_states
 
 from .feature_cache import FeatureCache
 
@@ -53,7 +53,7 @@ class ClipReader:
         rows = np.asarray(starts)[:, None] + self.offsets  # [B, T]
         tokens = torch.from_numpy(np.asarray(self.cache.tokens[rows.ravel()], dtype=np.float32))
         tokens = tokens.view(*rows.shape, *tokens.shape[1:]).to(device)  # [B, T, N, D]
-        states = torch.from_numpy(np.asarray(self.cache.states[rows.ravel()], dtype=np.float32)).view(*rows.shape, 7)
+        states = torch.from_numpy(np.asarray(self.cache.states[rows.ravel()], dtype=np.float32)).view(*rows.shape, STATE_DIM)
         actions = actions_from_states(states.double()).float()  # [B, T-1, 7], composed rotations
         return tokens, states.to(device), actions.to(device)
 

@@ -23,6 +23,8 @@ from typing import Iterator, Protocol, Sequence
 import numpy as np
 from tqdm import tqdm
 
+from foundation.pose import STATE_DIM
+
 
 class EpisodeError(ValueError):
     """An episode that cannot be used for training; the message names the episode and the problem."""
@@ -56,8 +58,8 @@ def check_episode(episode: SampledEpisode) -> None:
     if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
         shape = getattr(frames, "shape", None)
         raise EpisodeError(name, f"frames must be uint8 [T, H, W, 3], got {getattr(frames, 'dtype', type(frames))} {shape}")
-    if not isinstance(states, np.ndarray) or states.ndim != 2 or states.shape[1] != 7:
-        raise EpisodeError(name, f"states must be [T, 7], got {getattr(states, 'shape', type(states))}")
+    if not isinstance(states, np.ndarray) or states.ndim != 2 or states.shape[1] != STATE_DIM:
+        raise EpisodeError(name, f"states must be [T, {STATE_DIM}], got {getattr(states, 'shape', type(states))}")
     if len(frames) != len(states):
         raise EpisodeError(name, f"{len(frames)} frames but {len(states)} states")
     bad = np.flatnonzero(~np.isfinite(states).all(axis=1))

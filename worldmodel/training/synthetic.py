@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from foundation.pose import STATE_DIM
 from .episodes import SampledEpisode
 
 WORKSPACE_HALF_WIDTH = 0.3  # m: x, y in [-0.3, 0.3] span the image
@@ -42,7 +43,7 @@ def moving_square_episodes(
     rng = np.random.default_rng(seed)
     episodes = []
     for e in range(num_episodes):
-        state = np.zeros(7, dtype=np.float64)
+        state = np.zeros(STATE_DIM, dtype=np.float64)
         state[:2] = rng.uniform(-WORKSPACE_HALF_WIDTH, WORKSPACE_HALF_WIDTH, size=2)
         state[2] = 0.2
         state[6] = rng.uniform(0, 1)
