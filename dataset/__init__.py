@@ -7,3 +7,16 @@
 
 See docs/dataset.md.
 """
+from dataset.format import DROID_CAMERA_FEATURES, DatasetError, camera_feature_name
+from dataset.reader import Episode, LeRobotDataset, LeRobotReaderConfig
+from dataset.writer import LeRobotDatasetWriter
+
+__all__ = [
+    "DROID_CAMERA_FEATURES",
+    "DatasetError",
+    "Episode",
+    "LeRobotDataset",
+    "LeRobotDatasetWriter",
+    "LeRobotReaderConfig",
+    "camera_feature_name",
+]

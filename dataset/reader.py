@@ -3,8 +3,7 @@ DROID converted to LeRobot with the same code, episode by episode. Training samp
 these episodes (worldmodel/training/episodes.py, clips.py).
 
 The writer is dataset/writer.py and what both sides share (layout, feature names, camera-name
-mapping, DatasetError) is dataset/format.py; this module re-exports the names imported from them
-(``from dataset.reader import LeRobotDatasetWriter`` works).
+mapping, DatasetError) is dataset/format.py; ``from dataset import ...`` gives the public names of all three.
 """
 from __future__ import annotations
 
@@ -25,7 +24,6 @@ from dataset.format import (
     CARTESIAN_STATE,
     COMMANDED_ACTION,
     DATA_PATH,
-    DROID_CAMERA_FEATURES,
     EPISODE_SEED,
     GRIPPER_STATE,
     LANGUAGE,
@@ -35,21 +33,9 @@ from dataset.format import (
     camera_feature_name,
 )
 from dataset.video import VideoDecodeError, decode_video_span
-from dataset.writer import LeRobotDatasetWriter, aggregate_stats, feature_stats, image_stats
 from foundation.pose import ACTION_DIM, actions_from_states
 
-__all__ = [
-    "DROID_CAMERA_FEATURES",
-    "DatasetError",
-    "Episode",
-    "LeRobotDataset",
-    "LeRobotDatasetWriter",
-    "LeRobotReaderConfig",
-    "aggregate_stats",
-    "camera_feature_name",
-    "feature_stats",
-    "image_stats",
-]
+__all__ = ["Episode", "LeRobotDataset", "LeRobotReaderConfig"]
 
 
 # ----------------------------------------------------------------------------------------- records

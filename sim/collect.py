@@ -116,7 +116,7 @@ class _Collector:
     def __init__(self, config: CollectConfig):
         import gymnasium
 
-        from dataset.reader import LeRobotDatasetWriter
+        from dataset import LeRobotDatasetWriter
 
         self.config = config
         self.env = gymnasium.make(env_id(config.task), config=config.sim)
@@ -169,7 +169,7 @@ def collect(config: CollectConfig) -> CollectSummary:
     so the episodes written so far stay readable and a rerun resumes after them.
     """
     # The main process opens (or creates) the dataset first, so that workers only ever re-open it.
-    from dataset.reader import LeRobotDatasetWriter
+    from dataset import LeRobotDatasetWriter
 
     writer = LeRobotDatasetWriter(config.out, **writer_arguments(config.sim))
     todo = [i for i in range(config.episodes) if not writer.has_episode(i)]

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dataset.reader import DatasetError, LeRobotDataset, LeRobotReaderConfig
+from dataset import DatasetError, LeRobotDataset, LeRobotReaderConfig
 
 FIXTURE = Path(__file__).parent / "fixtures" / "lerobot_droid_mini"
 EXTERIOR = "observation.images.exterior_1_left"

@@ -11,9 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-import dataset.reader as lerobot_dataset
 import dataset.writer as lerobot_writer
-from dataset.reader import DatasetError, LeRobotDataset, LeRobotDatasetWriter
+from dataset import DatasetError, LeRobotDataset, LeRobotDatasetWriter
 from foundation.pose import actions_from_states
 
 CAMERAS = {"exterior_image_1_left": (32, 32), "wrist_image_left": (32, 32)}
@@ -207,7 +206,7 @@ def test_image_stats_match_numpy() -> None:
     """Histogram-based image stats equal np.quantile/mean/std over all pixels."""
     frames = np.random.default_rng(0).integers(0, 256, (5, 14, 10, 3)).astype(np.uint8)
     frames[..., 2] //= 3
-    stats = lerobot_dataset.image_stats(frames)
+    stats = lerobot_writer.image_stats(frames)
     pixels = frames.reshape(-1, 3) / 255.0
     for name, expected in [("min", pixels.min(0)), ("max", pixels.max(0)), ("mean", pixels.mean(0)), ("std", pixels.std(0)),
                            ("q01", np.quantile(pixels, 0.01, axis=0)), ("q50", np.quantile(pixels, 0.5, axis=0)),

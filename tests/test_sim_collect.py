@@ -5,7 +5,7 @@ import torch
 
 from jepa_mpc.cli import run_command
 from sim import gallery
-from dataset.reader import LeRobotDataset
+from dataset import LeRobotDataset
 from foundation.pose import action_between
 
 REACH_FRAMES = 17  # 16 control steps + the first observation

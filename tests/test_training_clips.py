@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from dataset.reader import LeRobotDatasetWriter
+from dataset import LeRobotDatasetWriter
 from foundation.pose import actions_from_states
 from worldmodel.training.clips import ClipReader, clip_span, clip_starts
 from worldmodel.training.encoder_checkpoint import file_digest, load_encoder

@@ -244,7 +244,7 @@ def test_missing_video_file_fails_naming_the_episode(tmp_path, encoder_path):
 
 
 def test_trains_on_a_sim_format_lerobot_dataset(tmp_path, encoder_path):
-    from dataset.reader import LeRobotDatasetWriter
+    from dataset import LeRobotDatasetWriter
 
     writer = LeRobotDatasetWriter(tmp_path / "sim", fps=8, cameras={"exterior_image_1_left": (32, 32)})
     for e, episode in enumerate(moving_square_episodes(3, 24, img_size=32, seed=3)):

@@ -135,7 +135,7 @@ class LeRobotEpisodes:
     """
 
     def __init__(self, root: str | Path, camera: str, sample_fps: int = 4) -> None:
-        from dataset.reader import LeRobotDataset, LeRobotReaderConfig
+        from dataset import LeRobotDataset, LeRobotReaderConfig
 
         self.root = Path(root)
         self.sample_fps = sample_fps
@@ -154,7 +154,7 @@ class LeRobotEpisodes:
         return math.ceil(self.dataset.episode_length(self.indices[i]) / self.frame_step)
 
     def load(self, i: int) -> SampledEpisode:
-        from dataset.reader import DatasetError
+        from dataset import DatasetError
 
         index, name = self.indices[i], self.name(i)
         try:
