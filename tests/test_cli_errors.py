@@ -22,6 +22,7 @@ def jepa_mpc(*argv: str) -> subprocess.CompletedProcess:
         (["eval", "--no-such-flag", "1"], "--no_such_flag"),
         (["eval", "--config", "/nonexistent.yaml"], "/nonexistent.yaml"),
         (["train", "--encoder", "x"], "datasets"),
+        (["eval", "--device", "cuda:99", "--episodes", "1", "--policies", "random"], "cuda:99"),
     ],
 )
 def test_a_user_error_is_one_line_naming_the_input(argv, named):

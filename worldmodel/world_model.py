@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from foundation.pose import ACTION_DIM, STATE_DIM, actions_from_states, apply_action
+
 from .checkpoint import (
     encoder_state_dict,
     load_state_dict_strict,
@@ -24,8 +26,7 @@ from .checkpoint import (
 )
 from .config import WorldModelConfig
 from .encoder import VideoEncoder, init_vit_weights
-from foundation.pose import ACTION_DIM, STATE_DIM, actions_from_states, apply_action
-from .precision import autocast
+from .precision import autocast, resolve_device
 from .predictor import ActionConditionedPredictor, PredictorCache
 from .preprocess import preprocess_frames
 
@@ -33,10 +34,6 @@ from .preprocess import preprocess_frames
 def normalize_tokens(tokens: Tensor) -> Tensor:
     """Parameter-free layer norm over the feature dim (the reference's ``normalize_reps``)."""
     return F.layer_norm(tokens, (tokens.shape[-1],))
-
-
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 class WorldModel(nn.Module):
@@ -165,7 +162,7 @@ def load_world_model(
     key = "encoder" if data.get("format") == "jepa_mpc" else encoder_key
     load_state_dict_strict(model.encoder, encoder_state_dict(data, key), where=f"{path} [{key}]")
     load_state_dict_strict(model.predictor, predictor_state_dict(data), where=f"{path} [predictor]")
-    device = torch.device(device) if device is not None else default_device()
+    device = resolve_device(device)
     model = model.to(device).eval()
     model.bf16 = device.type == "cuda"
     return model

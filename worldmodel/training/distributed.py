@@ -13,6 +13,8 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from worldmodel.precision import resolve_device
+
 
 @dataclass
 class DistributedContext:
@@ -71,9 +73,7 @@ def setup_distributed(device: str = "") -> DistributedContext:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    use_cuda = device == "cuda" or (device == "" and torch.cuda.is_available())
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("run.device is 'cuda' but torch sees no GPU (torch.cuda.is_available() is False)")
+    use_cuda = resolve_device(device).type == "cuda"  # ValueError for a GPU this machine lacks
     if use_cuda:
         torch.cuda.set_device(local_rank)
         chosen = torch.device("cuda", local_rank)
