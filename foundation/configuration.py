@@ -90,21 +90,30 @@ def dataclass_to_dict(config: Any) -> dict[str, Any]:
     return draccus.encode(config)
 
 
-def from_dict(cls: type[T], values: dict[str, Any], source: str, defaults: T | None = None) -> T:
+def from_dict(
+    cls: type[T],
+    values: dict[str, Any],
+    source: str,
+    defaults: T | None = None,
+    describe_key: Callable[[str], str] | None = None,
+) -> T:
     """Build ``cls`` from a nested dict over ``defaults`` (an instance; else the field defaults).
 
     Keys missing from ``values`` keep the default, so a checkpoint written before a field existed
     still loads. Raises :class:`ConfigError` ``"{source}: {key}: {what is wrong}"`` for an unknown
-    key, a value of the wrong type, a missing required field, or a value ``__post_init__`` refuses.
+    key, a value of the wrong type, a missing required field, or a value ``__post_init__`` refuses
+    (whose message names the field); ``describe_key`` spells a dotted key as the user gave it
+    (``--planner.samples``, or the file and key) in place of ``"{source}: {key}"``.
     """
     base = dataclass_to_dict(defaults) if defaults is not None else draccus.encode(_field_defaults(cls))
     try:
         return draccus.decode(cls, merge(base, values))
     except DecodingError as exc:
-        key = "".join(f"{part}." for part in exc.key_path)[:-1]  # empty for the top level
-        raise ConfigError(f"{source}: {key + ': ' if key else ''}{exc.message}") from exc
+        key = ".".join(exc.key_path)  # empty for the top level
+        where = source if not key else describe_key(key) if describe_key else f"{source}: {key}"
+        raise ConfigError(f"{where}: {exc.message}") from exc
     except ParsingError as exc:  # __post_init__ refused a value: its message names the field
-        raise ConfigError(f"{source}: {exc.__cause__ or exc}") from exc
+        raise ConfigError(f"{exc.__cause__ or exc}" if describe_key else f"{source}: {exc.__cause__ or exc}") from exc
 
 
 def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -155,8 +164,8 @@ def parse_config(
 
     ``defaults(overrides)``, when given, returns the defaults instance once the file and flags are
     read (the evaluation's planner defaults depend on the task those choose). ``--help`` prints the
-    flags and exits (SystemExit 0). Raises ConfigError for an unknown flag or a bad value,
-    FileNotFoundError for a missing config file.
+    flags and exits (SystemExit 0). Raises ConfigError for an unknown flag, a missing required one or
+    a bad value (naming the flag, or the key of the file), FileNotFoundError for a missing config file.
     """
     parser = argument_parser(cls, prog, description)
     argv, tail = _split_tail(cls, argv)
@@ -165,9 +174,26 @@ def parse_config(
         raise ConfigError(f"unknown argument(s) {' '.join(unknown)} (see {prog} --help)")
     flags = {name: _flag_value(value) for name, value in vars(namespace).items()}
     config_file = flags.pop("config_path", None)
-    overrides = merge(load_yaml(config_file) if config_file else {}, unflatten({**flags, **tail}))
-    source = "command line" + (f" and {config_file}" if config_file else "")
-    return from_dict(cls, overrides, source, defaults(overrides) if defaults else None)
+    file_values = load_yaml(config_file) if config_file else {}
+    overrides = merge(file_values, unflatten({**flags, **tail}))
+    given = set(flags) | set(tail)
+    missing = [leaf.name for leaf in leaf_fields(cls) if leaf.default is dataclasses.MISSING and not _has_key(overrides, leaf.name)]
+    if missing:
+        raise ConfigError(f"{', '.join('--' + name for name in missing)} required (see {prog} --help)")
+
+    def describe(key: str) -> str:  # a flag the user typed, or a key of the file
+        return f"--{key}" if key in given else f"{config_file}: {key}"
+
+    source = config_file or "command line"
+    return from_dict(cls, overrides, source, defaults(overrides) if defaults else None, describe_key=describe)
+
+
+def _has_key(values: dict[str, Any], dotted: str) -> bool:
+    for part in dotted.split("."):
+        if not isinstance(values, dict) or part not in values:
+            return False
+        values = values[part]
+    return True
 
 
 def argument_parser(cls: type, prog: str, description: str = "") -> argparse.ArgumentParser:
@@ -181,8 +207,9 @@ def argument_parser(cls: type, prog: str, description: str = "") -> argparse.Arg
         if action.dest not in leaves:  # draccus's "--section FILE" options: one config file is enough
             action.default, action.help = argparse.SUPPRESS, argparse.SUPPRESS
         if action.dest == "config_path":
-            action.help = "YAML file with any of the fields below (flags override it); also --config"
-            action.default = argparse.SUPPRESS
+            action.help = "YAML file with any of the fields below (flags override it)"
+            action.default, action.metavar = argparse.SUPPRESS, "FILE"
+            action.option_strings = list(CONFIG_FILE_FLAGS)
         elif action.dest in leaves:
             _describe(action, leaves[action.dest])
     return parser
@@ -197,9 +224,14 @@ def _describe(action: argparse.Action, leaf: LeafField) -> None:
         action.nargs, action.metavar = "+", getattr(typing.get_args(tp)[0], "__name__", "value")
     elif tp is bool:
         action.nargs, action.const, action.metavar = "?", "true", "true|false"
-    default = "required" if leaf.default is dataclasses.MISSING else f"default: {draccus.encode(leaf.default)}"
+    if leaf.default is dataclasses.MISSING:
+        default = "(required)"
+    elif "default" in leaf.help:  # the help already says what the default means
+        default = ""
+    else:
+        default = f"(default: {draccus.encode(leaf.default)})"
     aliases = ", ".join(leaf.metadata.get("aliases", ()))
-    action.help = " ".join(part for part in (leaf.help, f"({default})", f"(also {aliases})" if aliases else "") if part)
+    action.help = " ".join(part for part in (leaf.help, default, f"(also {aliases})" if aliases else "") if part)
 
 
 def _strip_optional(tp: Any) -> Any:
