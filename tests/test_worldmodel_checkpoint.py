@@ -20,6 +20,27 @@ def test_truncated_file_is_a_clear_error(tmp_path, fixtures_dir):
         load_world_model(bad, device="cpu")
 
 
+def test_a_file_with_python_objects_is_refused_without_advice_to_unpickle_it(tmp_path):
+    import fractions
+
+    path = tmp_path / "objects.pt"
+    torch.save({"encoder": fractions.Fraction(1, 2)}, path)
+    with pytest.raises(CheckpointError, match="Unsupported global: GLOBAL fractions.Fraction") as info:
+        load_world_model(path, device="cpu")
+    assert "weights_only" not in str(info.value)  # never suggest loading with pickle's full power
+
+
+def test_an_encoder_file_is_not_a_world_model_and_the_error_says_which_file_to_use(tmp_path):
+    from worldmodel import EncoderConfig, VideoEncoder
+    from worldmodel.training.encoder_checkpoint import save_encoder_checkpoint
+
+    config = EncoderConfig(img_size=32, dim=48, depth=1, num_heads=2)
+    path = tmp_path / "encoder.pt"
+    save_encoder_checkpoint(path, config, VideoEncoder(config))
+    with pytest.raises(CheckpointError, match=r"encoder.pt: an encoder file of `jepa-mpc pretrain`.*`jepa-mpc train --encoder"):
+        load_world_model(path, device="cpu")
+
+
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(CheckpointError, match="does not exist"):
         load_world_model(tmp_path / "nope.pt", device="cpu")

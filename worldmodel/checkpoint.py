@@ -26,7 +26,8 @@ from foundation.configuration import dataclass_to_dict, from_dict
 
 from .config import ENCODER_PRESETS, EncoderConfig, PredictorConfig, WorldModelConfig
 
-PROJECT_FORMAT = "jepa_mpc"
+PROJECT_FORMAT = "jepa_mpc"  # a world model: encoder + predictor + WorldModelConfig
+ENCODER_FORMAT = "jepa_mpc_encoder"  # an encoder alone, as `jepa-mpc pretrain` writes it
 # The model that ships with the package (made by `make default-model`, see its README).
 DEFAULT_MODEL_DIR = Path(__file__).parent / "default_model"
 DEFAULT_CHECKPOINT = DEFAULT_MODEL_DIR / "model.pt"
@@ -57,13 +58,28 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, pickle garbage, not a torch file at all
+        reason = _load_failure(exc)
         raise CheckpointError(
-            f"checkpoint {path} could not be read ({type(exc).__name__}: {exc}). The file is truncated "
-            "or not a torch checkpoint: download or copy it again."
+            f"checkpoint {path} could not be read as tensors ({reason}). The file is truncated, not a torch "
+            "checkpoint, or holds Python objects beyond tensors and plain containers: download or copy it again."
         ) from exc
     if not isinstance(data, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(data).__name__}, expected a dict of state dicts")
     return data
+
+
+def _load_failure(exc: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` failed, in a few words.
+
+    torch's own message suggests ``weights_only=False``, which would run whatever code the file
+    holds; this project never loads a file that way, so that advice is left out.
+    """
+    text = str(exc)
+    if "Weights only load failed" in text:
+        unsupported = re.search(r"Unsupported global: GLOBAL [\w.]+", text)
+        return unsupported.group(0) if unsupported else "not a file of tensors and plain containers"
+    first_sentence = re.split(r"(?<=\w)\.\s", text.strip())[0]
+    return first_sentence or type(exc).__name__
 
 
 def strip_prefixes(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -151,6 +167,11 @@ def world_model_config_from_checkpoint(
     """The stored config of a project checkpoint, or one inferred from a released file."""
     if data.get("format") == PROJECT_FORMAT:
         return from_dict(WorldModelConfig, data["config"], source="checkpoint config")
+    if data.get("format") == ENCODER_FORMAT:
+        raise CheckpointError(
+            "an encoder file of `jepa-mpc pretrain`, without an action-conditioned predictor: plan with the "
+            "model.pt that `jepa-mpc train --encoder <this file>` writes"
+        )
     encoder_sd = strip_prefixes(_section(data, encoder_key))
     encoder = infer_encoder_config(encoder_sd, img_size=img_size, where=encoder_key)
     predictor_sd = strip_prefixes(_section(data, "predictor"))

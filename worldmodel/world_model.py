@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from foundation.pose import ACTION_DIM, STATE_DIM, actions_from_states, apply_action
 
 from .checkpoint import (
+    CheckpointError,
     encoder_state_dict,
     load_state_dict_strict,
     predictor_state_dict,
@@ -157,7 +158,10 @@ def load_world_model(
     """
     data = read_checkpoint(path)
     if config is None:
-        config = world_model_config_from_checkpoint(data, img_size=img_size, encoder_key=encoder_key)
+        try:
+            config = world_model_config_from_checkpoint(data, img_size=img_size, encoder_key=encoder_key)
+        except CheckpointError as exc:
+            raise CheckpointError(f"{path}: {exc}") from exc
     model = WorldModel(config)
     key = "encoder" if data.get("format") == "jepa_mpc" else encoder_key
     load_state_dict_strict(model.encoder, encoder_state_dict(data, key), where=f"{path} [{key}]")

@@ -127,4 +127,4 @@ def run_evaluation(config: EvalConfig) -> None:
     os.environ.setdefault("MUJOCO_GL", "egl")
     summaries = evaluate(config)
     print(markdown_table(config.task, summaries))
-    print(f"results: {Path(config.out).resolve()}/results.md, results.json and GIFs")
+    print(f"results: {Path(config.out).resolve()}/results.md, results.json" + (" and GIFs" if config.videos else ""))

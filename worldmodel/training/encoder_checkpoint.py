@@ -19,6 +19,7 @@ from torch import nn
 from foundation.atomic_files import atomic_path
 from foundation.configuration import dataclass_to_dict, from_dict
 from worldmodel.checkpoint import (
+    ENCODER_FORMAT,
     PROJECT_FORMAT,
     CheckpointError,
     encoder_state_dict,
@@ -29,8 +30,6 @@ from worldmodel.checkpoint import (
 )
 from worldmodel.config import EncoderConfig
 from worldmodel.encoder import VideoEncoder
-
-ENCODER_FORMAT = "jepa_mpc_encoder"
 
 
 def save_encoder_checkpoint(path: str | Path, config: EncoderConfig, encoder: nn.Module, extra: dict[str, Any] | None = None) -> None:
