@@ -22,21 +22,13 @@ def _check_transformer_sizes(config, positive: tuple[str, ...]) -> None:
         raise ValueError(f"{name}.dim {config.dim} is not divisible by num_heads {config.num_heads}")
 
 
-@dataclass
-class EncoderConfig:
-    """Video ViT encoder (V-JEPA 2): 3-D patch embedding, RoPE blocks, final LayerNorm."""
+class _ViTSizes:
+    """Sizes both transformers derive from their fields (``img_size``, ``patch_size``, ``dim``, ``mlp_ratio``)."""
 
-    img_size: int = 256
-    patch_size: int = 16
-    tubelet_size: int = 2
-    dim: int = 1024
-    depth: int = 24
-    num_heads: int = 16
-    mlp_ratio: float = 4.0
-    qkv_bias: bool = True
-
-    def __post_init__(self) -> None:
-        _check_transformer_sizes(self, ("img_size", "patch_size", "tubelet_size", "dim", "depth", "num_heads"))
+    img_size: int
+    patch_size: int
+    dim: int
+    mlp_ratio: float
 
     @property
     def mlp_hidden_dim(self) -> int:
@@ -50,6 +42,23 @@ class EncoderConfig:
     @property
     def tokens_per_frame(self) -> int:
         return self.grid_size**2
+
+
+@dataclass
+class EncoderConfig(_ViTSizes):
+    """Video ViT encoder (V-JEPA 2): 3-D patch embedding, RoPE blocks, final LayerNorm."""
+
+    img_size: int = 256
+    patch_size: int = 16
+    tubelet_size: int = 2
+    dim: int = 1024
+    depth: int = 24
+    num_heads: int = 16
+    mlp_ratio: float = 4.0
+    qkv_bias: bool = True
+
+    def __post_init__(self) -> None:
+        _check_transformer_sizes(self, ("img_size", "patch_size", "tubelet_size", "dim", "depth", "num_heads"))
 
 
 # (dim, depth, heads, mlp_ratio) of the released V-JEPA 2 encoders and of small presets for CPU use.
@@ -72,7 +81,7 @@ def encoder_preset(name: str, **overrides) -> EncoderConfig:
 
 
 @dataclass
-class PredictorConfig:
+class PredictorConfig(_ViTSizes):
     """Action-conditioned predictor (V-JEPA 2-AC). Defaults are the released ``vjepa2-ac-vitg`` sizes."""
 
     img_size: int = 256
@@ -87,18 +96,6 @@ class PredictorConfig:
 
     def __post_init__(self) -> None:
         _check_transformer_sizes(self, ("img_size", "patch_size", "encoder_dim", "dim", "depth", "num_heads", "action_dim"))
-
-    @property
-    def mlp_hidden_dim(self) -> int:
-        return int(self.dim * self.mlp_ratio)
-
-    @property
-    def grid_size(self) -> int:
-        return self.img_size // self.patch_size
-
-    @property
-    def tokens_per_frame(self) -> int:
-        return self.grid_size**2
 
     @property
     def cond_tokens(self) -> int:

@@ -210,6 +210,12 @@ class SkippedEpisode:
     reason: str
 
 
+def split_report(train_episodes: int, val_episodes: int, skipped: list[dict], shown: int = 10) -> list[str]:
+    """Summary lines of a run's episodes: the train / held-out split and the first ``shown`` skipped ones (as dicts)."""
+    lines = [f"episodes: {train_episodes} train, {val_episodes} held out, {len(skipped)} skipped"]
+    return lines + [f"  skipped {s['name']}: {s['reason']}" for s in skipped[:shown]]
+
+
 def usable_episodes(
     source: EpisodeSource, min_length: int, skip_bad: bool, skipped: list[SkippedEpisode], desc: str
 ) -> Iterator[SampledEpisode]:

@@ -42,7 +42,7 @@ from .clips import split_episodes
 from .config import PretrainConfig
 from .distributed import DistributedContext, setup_distributed
 from .encoder_checkpoint import save_encoder_checkpoint
-from .episodes import EpisodeSource, check_sample_fps
+from .episodes import EpisodeSource, check_sample_fps, split_report
 from .jepa_objective import FeatureSpread, JepaLoss, draw_masks, ema_update, feature_spread, target_tokens
 from .loop import Objective, train_loop
 from .masked_model import MaskedPredictor, token_grid
@@ -85,8 +85,7 @@ class PretrainSummary:
                     f"feature std per dim across held-out clips ({name}): mean {spread.clip_std_mean:.4f}, min {spread.clip_std_min:.4f}, "
                     f"{spread.dead_dims} collapsed dims; across tokens: mean {spread.token_std_mean:.4f}"
                 )
-        lines.append(f"episodes: {self.train_episodes} train, {self.val_episodes} held out, {len(self.skipped_episodes)} skipped")
-        lines += [f"  skipped {s['name']}: {s['reason']}" for s in self.skipped_episodes[:10]]
+        lines += split_report(self.train_episodes, self.val_episodes, self.skipped_episodes)
         lines.append(f"encoder: {Path(self.out) / ENCODER_FILE} (use: jepa-mpc train --encoder ...)")
         return "\n".join(lines)
 

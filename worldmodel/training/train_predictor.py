@@ -39,7 +39,7 @@ from .clips import ClipBatches, ClipReader, clip_span, clip_starts, split_episod
 from .config import TrainPredictorConfig
 from .distributed import DistributedContext, setup_distributed
 from .encoder_checkpoint import file_digest, load_encoder
-from .episodes import EpisodeSource, check_sample_fps
+from .episodes import EpisodeSource, check_sample_fps, split_report
 from .initialization import init_predictor
 from .feature_cache import FeatureCache, build_feature_cache, default_cache_root
 from .loop import Objective, train_loop
@@ -90,8 +90,7 @@ class TrainSummary:
                 f"validation ({v.clips} clips): loss {v.loss:.4f} = teacher forcing {v.teacher_forcing:.4f} + rollout {v.rollout:.4f}; "
                 f"no-motion baseline {v.no_motion:.4f} (teacher forcing / baseline = {v.teacher_forcing / max(v.no_motion, 1e-12):.2f})"
             )
-        lines.append(f"episodes: {self.train_episodes} train, {self.val_episodes} held out, {len(self.skipped_episodes)} skipped")
-        lines += [f"  skipped {s['name']}: {s['reason']}" for s in self.skipped_episodes[:10]]
+        lines += split_report(self.train_episodes, self.val_episodes, self.skipped_episodes)
         lines.append(f"feature cache: {self.cache_folder} ({'built' if self.cache_built else 'reused'})")
         lines.append(f"model: {Path(self.out) / MODEL_FILE}; metrics ({self.metrics}) and summary in {self.out}")
         return "\n".join(lines)
