@@ -85,6 +85,20 @@ def test_eval_writes_tables_and_videos_for_every_policy(tmp_path, tiny_checkpoin
     assert len(gif) >= 2 and gif[0].shape[1] > gif[0].shape[0]  # view | goal side by side
 
 
+def test_eval_takes_the_simulators_settings_as_collect_does(tmp_path, tiny_checkpoint, capsys):
+    out = tmp_path / "eval"
+    argv = ["eval", "--task", "push", "--episodes", "1", "--max_steps", "1", "--videos", "0", "--policies", "world_model",
+            "--checkpoint", str(tiny_checkpoint), "--device", "cpu", "--out", str(out), "--planner.samples", "8",
+            "--planner.iterations", "1", "--planner.topk", "2", "--sim.image_size", "48", "--sim.randomization.colour", "0.2"]
+    assert cli_main(argv) == 0
+    sim = json.loads((out / "results.json").read_text())["config"]["sim"]
+    assert sim["image_size"] == 48 and sim["randomization"]["colour"] == 0.2 and sim["control_hz"] == 2.0
+    assert "the camera renders 48 px, the model sees 32 px" in capsys.readouterr().out
+    # one env step must stay one predictor step (0.5 s): another control rate is refused, naming the fix
+    assert cli_main([*argv, "--sim.control_hz", "4"]) == 2
+    assert "--sim.control_hz 4 does not match the model's predictor step of 0.5 s: use --sim.control_hz 2" in capsys.readouterr().err
+
+
 def test_eval_aims_at_each_subgoal_image_in_turn(tmp_path, tiny_checkpoint):
     out = tmp_path / "eval"
     argv = ["eval", "--task", "grasp", "--episodes", "1", "--max_steps", "12", "--videos", "1",

@@ -13,8 +13,12 @@ import numpy as np
 from planner.config import PlannerConfig
 from planner.subgoals import GoalSequence
 from sim import env_id, episode_steps
+from sim.config import SimConfig
 
 POLICIES = ("world_model", "random", "oracle")
+# The scene the evaluation renders: the shipped default model's camera (64 px) and predictor step
+# (0.5 s: 4 fps frames, 2-frame tubelets, so one env step per planned action at 2 Hz).
+EVAL_SIM = {"image_size": 64, "control_hz": 2.0}
 # The evaluation's planner: cheaper than the reference's 400 x 10, so that 50 episodes fit a CPU.
 EVAL_PLANNER = {"samples": 128, "iterations": 6, "topk": 12}
 # Planner settings of the multi-stage tasks, under the flags and the YAML file. With sub-goals a
@@ -53,6 +57,10 @@ class EvalConfig:
     videos: int = field(default=3, metadata={"help": "episodes per policy saved as GIF"})
     out: str = field(default="eval_out", metadata={"help": "folder for results.json, results.md and GIFs"})
     planner: PlannerConfig = field(default_factory=lambda: PlannerConfig(**EVAL_PLANNER))
+    # The simulator, as `jepa-mpc collect --sim.*` sets it (camera, randomisation ranges, controller).
+    # sim.control_hz must be one action per predictor step of the model (2 Hz for 0.5 s); a camera
+    # image of another size than the model's input is resized by the planner, as a real camera's is.
+    sim: SimConfig = field(default_factory=lambda: SimConfig(**EVAL_SIM))
 
     def __post_init__(self) -> None:
         env_id(self.task)  # ValueError naming the valid tasks

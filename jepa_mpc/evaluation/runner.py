@@ -59,15 +59,29 @@ def run_episode(
     return result, frames
 
 
-def make_env_for_model(task: str, model_config):
-    """The task env rendering at the model's input size, one env step per predictor step."""
+def make_env_for_model(config: EvalConfig, model_config):
+    """The task env of ``config.sim``, checked against the model: one env step per predictor step.
+
+    Raises:
+        ValueError: ``sim.control_hz`` is not one action per predictor step of the model (the
+            message gives the rate to use).
+    """
+    import math
+
     import gymnasium
 
     import sim
-    from sim.config import SimConfig
 
-    sim_config = SimConfig(image_size=model_config.encoder.img_size, control_hz=1.0 / model_config.step_seconds)
-    return gymnasium.make(sim.env_id(task), config=sim_config).unwrapped
+    step_hz = 1.0 / model_config.step_seconds
+    if not math.isclose(config.sim.control_hz, step_hz, rel_tol=1e-6):
+        raise ValueError(
+            f"--sim.control_hz {config.sim.control_hz:g} does not match the model's predictor step of "
+            f"{model_config.step_seconds:g} s: use --sim.control_hz {step_hz:g}"
+        )
+    if config.sim.image_size != model_config.encoder.img_size:
+        print(f"eval: the camera renders {config.sim.image_size} px, the model sees {model_config.encoder.img_size} px "
+              "(frames are resized as a real camera's are; --sim.image_size sets the camera)")
+    return gymnasium.make(sim.env_id(config.task), config=config.sim).unwrapped
 
 
 def evaluate_one_episode_setup(config: EvalConfig):
@@ -77,7 +91,7 @@ def evaluate_one_episode_setup(config: EvalConfig):
 
     checkpoint = resolve_checkpoint(config.checkpoint)
     world_model = load_world_model(checkpoint, device=config.device or None)
-    env = make_env_for_model(config.task, world_model.config)
+    env = make_env_for_model(config, world_model.config)
     return env, make_policy("world_model", config, world_model), checkpoint
 
 
@@ -94,7 +108,7 @@ def evaluate(config: EvalConfig) -> list[dict]:
 
         torch.set_num_threads(config.threads)
     world_model = load_world_model(resolve_checkpoint(config.checkpoint), device=config.device or None)
-    env = make_env_for_model(config.task, world_model.config)
+    env = make_env_for_model(config, world_model.config)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     summaries = []
