@@ -20,13 +20,16 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
-from foundation.pose import STATE_DIM
+from foundation.pose import STATE_DIM, actions_from_states
 from planner.config import PlannerConfig
 
 SPEED_FRACTION = 0.6  # of max_translation per step: what CEM covers with a margin for detours
 SETTLE_STEPS = 2  # steps per sub-goal for the hand (and fingers) to come to rest
 SAME_GRIPPER = 0.05  # closedness difference under which two sub-goals share a gripper state
+SAME_POSITION = 0.005  # m between two sub-goals' TCP positions under which they share a pose
+SAME_ROTATION = 0.02  # rad between their orientations under which they share a pose
 
 
 def steps_between(start: np.ndarray, goal: np.ndarray, config: PlannerConfig) -> int:
@@ -83,6 +86,16 @@ class GoalSequence:
         """Whether image ``index`` shows the gripper as the previous one does (carrying, moving open):
         a planner may then hold the gripper still instead of searching over it."""
         return index > 0 and abs(float(self.states[index, 6]) - float(self.states[index - 1, 6])) < SAME_GRIPPER
+
+    def keeps_pose(self, index: int) -> bool:
+        """Whether image ``index`` shows the hand where the previous one does, only the gripper changing
+        (closing on the cube, letting it go): a planner may then hold the hand still and plan the gripper."""
+        if index == 0:
+            return False
+        before, now = self.states[index - 1].astype(np.float64), self.states[index].astype(np.float64)
+        moved = float(np.linalg.norm(now[:3] - before[:3]))
+        turned = float(np.linalg.norm(actions_from_states(torch.from_numpy(np.stack([before, now])))[0, 3:6]))
+        return moved < SAME_POSITION and turned < SAME_ROTATION
 
     def index_at(self, step: int) -> int:
         """Which image is the goal at control step ``step`` (0-based); the last one from its start on."""

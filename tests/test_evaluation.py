@@ -113,7 +113,7 @@ def test_eval_aims_at_each_subgoal_image_in_turn(tmp_path, tiny_checkpoint):
 
 
 def oracle_successes(tmp_path, checkpoint, task: str, *flags: str) -> int:
-    """Successes of the true-state oracle on episode seed 1000 of ``task`` with extra eval ``flags``."""
+    """Successes of the true-state oracle on one episode (seed 1000 unless ``flags`` say otherwise) of ``task``."""
     out = tmp_path / "eval"
     argv = ["eval", "--task", task, "--episodes", "1", "--videos", "0", "--policies", "oracle",
             "--checkpoint", str(checkpoint), "--device", "cpu", "--out", str(out), *flags]
@@ -173,3 +173,13 @@ def test_episode_video_panels_upscale_by_nearest_neighbour():
     np.testing.assert_array_equal(panel, image.repeat(PANEL // 64, axis=0).repeat(PANEL // 64, axis=1))  # 3 x 3 blocks
     frame = compose_frame(image, image, energies=[1.0, 0.5], total_steps=4)
     assert frame.shape[1] == 2 * PANEL and frame.shape[0] > PANEL
+
+
+@pytest.mark.parametrize("hold_pose, solved", [("false", False), ("true", True)])
+def test_holding_the_hand_still_while_the_fingers_close_keeps_the_cube_between_them(tmp_path, tiny_checkpoint, hold_pose, solved):
+    """Seed 1015 of grasp, gripper held through the approach: with the hand's motion searched over while the
+    fingers close, planning noise (a few cm) pushes the cube out from between them; holding the hand still
+    closes them on it."""
+    flags = ["--seed", "1015", "--hold_gripper", "true", "--hold_pose", hold_pose]
+    assert oracle_successes(tmp_path, tiny_checkpoint, "grasp", *flags) == int(solved)
+

@@ -53,3 +53,14 @@ def test_a_subgoal_keeps_the_gripper_when_its_gripper_state_is_the_previous_ones
     states = np.stack([state(0.1), state(0.0), state(0.0, gripper=0.4), state(0.3, gripper=0.42)])
     goals = GoalSequence(images, states, steps=(1, 1, 1, 1))
     assert [goals.keeps_gripper(i) for i in range(4)] == [False, True, False, True]
+
+
+def test_a_subgoal_keeps_the_pose_when_only_its_gripper_changes():
+    images = np.zeros((5, 8, 8, 3), np.uint8)
+    turned = state(0.0, gripper=0.4)
+    turned[5] = 0.1  # 0.1 rad about z
+    states = np.stack([state(0.1), state(0.0), state(0.0, gripper=0.4), turned, state(0.002, gripper=0.0)])
+    goals = GoalSequence(images, states, steps=(1, 1, 1, 1, 1))
+    # closing in place keeps the pose; a turn or a move does not; 2 mm is the same place
+    assert [goals.keeps_pose(i) for i in range(5)] == [False, False, True, False, False]
+    assert GoalSequence(images[:2], np.stack([state(0.0), state(0.002, gripper=1.0)]), steps=(1, 1)).keeps_pose(1)

@@ -53,6 +53,10 @@ class EvalConfig:
         default=False,
         metadata={"help": "with sub-goals: hold the gripper still while a sub-goal keeps the previous one's gripper state"},
     )
+    hold_pose: bool = field(
+        default=False,
+        metadata={"help": "with sub-goals: hold the hand still while a sub-goal only changes the gripper (closing, releasing)"},
+    )
     threads: int = field(default=0, metadata={"help": "torch CPU threads; 0 = torch's default (1 when running two evals side by side)"})
     videos: int = field(default=3, metadata={"help": "episodes per policy saved as GIF"})
     out: str = field(default="eval_out", metadata={"help": "folder for results.json, results.md and GIFs"})

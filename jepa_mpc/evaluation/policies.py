@@ -5,9 +5,10 @@ import dataclasses
 
 import numpy as np
 
+from foundation.pose import GRIPPER_DIM, ROTATION_DIMS, TRANSLATION_DIMS
 from jepa_mpc.evaluation.config import EvalConfig
-from foundation.pose import GRIPPER_DIM
 from planner.config import PlannerConfig
+from planner.mpc import GoalImageMPC
 from planner.subgoals import GoalSequence
 
 
@@ -31,21 +32,32 @@ class RandomActionBaseline:
 
 class PlannerPolicy:
     """Goal-image MPC with a world model (``world_model``) or with the true state (``oracle``), aiming at
-    each image of a :class:`GoalSequence` in turn."""
+    each image of a :class:`GoalSequence` in turn.
 
-    def __init__(self, world_model, config: PlannerConfig, state_oracle: bool = False, hold_gripper: bool = False) -> None:
-        from planner.mpc import GoalImageMPC
+    ``hold_gripper``: while a sub-goal keeps the previous one's gripper state (moving open, carrying),
+    the gripper delta is fixed at 0 and CEM searches the hand's motion alone. ``hold_pose``: while a
+    sub-goal only changes the gripper (closing on the cube, letting it go), the hand's motion is fixed
+    at 0 and CEM searches the gripper alone, so planning noise cannot push the cube out of the fingers.
+    """
 
-        self.world_model = world_model
-        self.free_gripper = GoalImageMPC(world_model, config)
-        self.held_gripper = None  # the same planner with the gripper delta fixed at 0 (--hold_gripper)
-        if hold_gripper and GRIPPER_DIM not in config.fixed_dims:
-            held = dataclasses.replace(
-                config, fixed_dims=(*config.fixed_dims, GRIPPER_DIM), fixed_values=(*config.fixed_values, 0.0)
+    def __init__(self, world_model, config: PlannerConfig, state_oracle: bool = False, hold_gripper: bool = False,
+                 hold_pose: bool = False) -> None:
+        self.world_model, self.config, self.state_oracle = world_model, config, state_oracle
+        self.hold_gripper, self.hold_pose = hold_gripper, hold_pose
+        self._planners: dict[tuple[int, ...], GoalImageMPC] = {}  # held action dims -> its planner
+        self.mpc = self._planner(())
+
+    def _planner(self, held: tuple[int, ...]) -> GoalImageMPC:
+        """The planner with the action dimensions ``held`` fixed at 0 (besides the config's own), built once."""
+        held = tuple(d for d in held if d not in self.config.fixed_dims)
+        if held not in self._planners:
+            config = dataclasses.replace(
+                self.config,
+                fixed_dims=(*self.config.fixed_dims, *held),
+                fixed_values=(*self.config.fixed_values, *(0.0 for _ in held)),
             )
-            self.held_gripper = GoalImageMPC(world_model, held)
-        self.mpc = self.free_gripper
-        self.state_oracle = state_oracle
+            self._planners[held] = GoalImageMPC(self.world_model, config)
+        return self._planners[held]
 
     def _view(self, image: np.ndarray, state: np.ndarray) -> np.ndarray:
         # The oracle's "camera" is the analytic model's exact encoding of the true state.
@@ -59,8 +71,12 @@ class PlannerPolicy:
         if index != self.goal_index:
             self.goal_index = index
             self.goal_image = self.goals.images[index]
-            hold = self.held_gripper is not None and self.goals.keeps_gripper(index)
-            self.mpc = self.held_gripper if hold else self.free_gripper
+            held: tuple[int, ...] = ()
+            if self.hold_gripper and self.goals.keeps_gripper(index):
+                held += (GRIPPER_DIM,)
+            if self.hold_pose and self.goals.keeps_pose(index):
+                held += (*TRANSLATION_DIMS, *ROTATION_DIMS)
+            self.mpc = self._planner(held)
             self.mpc.set_goal(self._view(self.goal_image, self.goals.states[index]))
 
     def act(self, image: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, dict]:
@@ -81,5 +97,6 @@ def make_policy(name: str, config: EvalConfig, world_model):
     if name == "oracle":
         from planner.analytic import AnalyticWorldModel
 
-        return PlannerPolicy(AnalyticWorldModel(), config.planner, state_oracle=True, hold_gripper=config.hold_gripper)
-    return PlannerPolicy(world_model, config.planner, hold_gripper=config.hold_gripper)
+        return PlannerPolicy(AnalyticWorldModel(), config.planner, state_oracle=True, hold_gripper=config.hold_gripper,
+                             hold_pose=config.hold_pose)
+    return PlannerPolicy(world_model, config.planner, hold_gripper=config.hold_gripper, hold_pose=config.hold_pose)
