@@ -124,7 +124,7 @@ def oracle_successes(tmp_path, checkpoint, task: str, *flags: str) -> int:
 @pytest.mark.parametrize("subgoals, solved", [("true", True), ("false", False)])
 def test_true_state_oracle_grasps_only_through_subgoals(tmp_path, tiny_checkpoint, subgoals, solved):
     """The planner can grasp (the oracle shows it) once it has sub-goals; toward the final image alone
-    it closes the hand before it reaches the cube."""
+    it closes the hand before it reaches the cube (the default holds act on sub-goals only)."""
     assert oracle_successes(tmp_path, tiny_checkpoint, "grasp", "--subgoals", subgoals) == int(solved)
 
 
@@ -132,7 +132,8 @@ def test_true_state_oracle_grasps_only_through_subgoals(tmp_path, tiny_checkpoin
 def test_holding_the_gripper_through_the_carry_keeps_the_cube_in_hand(tmp_path, tiny_checkpoint, hold, solved):
     """Seed 1000 of pick-and-place: with the gripper searched over during the carry, the oracle opens the
     hand and drops the cube; holding it still (the carry keeps the grasp's gripper state) places it."""
-    assert oracle_successes(tmp_path, tiny_checkpoint, "pickplace", "--hold_gripper", hold) == int(solved)
+    flags = ["--hold_gripper", hold, "--hold_pose", "false"]
+    assert oracle_successes(tmp_path, tiny_checkpoint, "pickplace", *flags) == int(solved)
 
 
 def test_demo_with_the_shipped_model_writes_a_video_and_a_summary(tmp_path, capsys):

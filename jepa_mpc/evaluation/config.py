@@ -49,12 +49,14 @@ class EvalConfig:
         default=0, metadata={"help": "planner steps per episode; 0 = the task's default or the sub-goal schedule's"}
     )
     subgoals: bool = field(default=True, metadata={"help": "plan through the task's sub-goal images (if it has any)"})
+    # Both holds on by default: with them the oracle's pick-and-place goes from 52% to 100% and no task
+    # or world-model row measured lower (docs/benchmarks.md, "The planner's ceiling").
     hold_gripper: bool = field(
-        default=False,
+        default=True,
         metadata={"help": "with sub-goals: hold the gripper still while a sub-goal keeps the previous one's gripper state"},
     )
     hold_pose: bool = field(
-        default=False,
+        default=True,
         metadata={"help": "with sub-goals: hold the hand still while a sub-goal only changes the gripper (closing, releasing)"},
     )
     threads: int = field(default=0, metadata={"help": "torch CPU threads; 0 = torch's default (1 when running two evals side by side)"})
