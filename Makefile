@@ -26,8 +26,10 @@ test: venv
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q tests
 
+# `make default-model DEVICE=cuda` trains and evaluates on a GPU (a CUDA build of torch in .venv, see README).
+DEVICE ?= cpu
 default-model: venv
-	$(VENV)/bin/jepa-mpc make-default-model --install
+	$(VENV)/bin/jepa-mpc make-default-model --install --device $(DEVICE)
 
 bench: venv
 	$(PY) bench/plan_speed.py

@@ -41,21 +41,21 @@ TRAIN_FLAGS = [
 EVAL_TASKS = ("reach", "push", "grasp", "pickplace")
 
 
-def recipe(work: Path, threads: int, eval_episodes: int) -> list[list[str]]:
-    """The ``jepa-mpc`` commands that make the default model, in order."""
+def recipe(work: Path, threads: int, eval_episodes: int, device: str = "cpu") -> list[list[str]]:
+    """The ``jepa-mpc`` commands that make the default model, in order, training and evaluating on ``device``."""
     datasets = [str(work / "data" / f"{task}_{policy}") for task, policy, _, _ in COLLECTION]
     steps = [
         ["collect", "--task", task, "--policy", policy, "--episodes", str(n), "--seed", str(seed),
          "--out", out, "--sim.image_size", str(IMAGE_SIZE)]
         for (task, policy, n, seed), out in zip(COLLECTION, datasets)
     ]
-    threads_flag = ["--run.threads", str(threads)]
-    steps.append(["pretrain", "--data", *datasets, "--out", str(work / "encoder"), *PRETRAIN_FLAGS, *threads_flag])
+    run_flags = ["--run.threads", str(threads), "--run.device", device]
+    steps.append(["pretrain", "--data", *datasets, "--out", str(work / "encoder"), *PRETRAIN_FLAGS, *run_flags])
     steps.append(["train", "--data", *datasets, "--encoder", str(work / "encoder" / "encoder.pt"),
-                  "--out", str(work / "predictor"), *TRAIN_FLAGS, *threads_flag])
+                  "--out", str(work / "predictor"), *TRAIN_FLAGS, *run_flags])
     steps += [
         ["eval", "--task", task, "--episodes", str(eval_episodes), "--checkpoint", str(work / "predictor" / "model.pt"),
-         "--device", "cpu", "--out", str(work / "eval" / task)]
+         "--device", device, "--out", str(work / "eval" / task)]
         for task in EVAL_TASKS
     ]
     return steps
@@ -67,6 +67,7 @@ class RecipeConfig:
 
     work: str = field(default="runs/default_model", metadata={"help": "folder for data, runs and evaluations"})
     threads: int = field(default=2, metadata={"help": "torch threads for training"})
+    device: str = field(default="cpu", metadata={"help": "cpu or cuda: where pretraining, training and evaluation run"})
     eval_episodes: int = field(default=50, metadata={"help": "episodes per task and policy"})
     install: bool = field(default=False, metadata={"help": f"copy the result into {DEFAULT_MODEL_DIR}"})
     print_only: bool = field(default=False, metadata={"help": "print the commands and stop", "aliases": ("--print",)})
@@ -78,7 +79,7 @@ def make_default_model(config: RecipeConfig) -> None:
 
     work = Path(config.work)
     timings = []
-    for command in recipe(work, config.threads, config.eval_episodes):
+    for command in recipe(work, config.threads, config.eval_episodes, config.device):
         print("$ jepa-mpc " + shlex.join(command), flush=True)
         if config.print_only:
             continue

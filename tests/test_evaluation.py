@@ -161,6 +161,11 @@ def test_default_model_recipe_is_a_list_of_registered_commands(capsys):
     names = [line.split()[2] for line in lines]
     assert names[:5] == ["collect"] * 5 and names[5:7] == ["pretrain", "train"] and names[7:] == ["eval"] * 4
     assert set(names) <= set(COMMANDS)
+    # one flag moves the whole recipe to a GPU
+    assert cli_main(["make-default-model", "--print", "--work", "runs/x", "--device", "cuda"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("$ jepa-mpc ")]
+    assert all("--run.device cuda" in line for line in lines if line.split()[2] in ("pretrain", "train"))
+    assert all("--device cuda" in line for line in lines if line.split()[2] == "eval")
 
 
 def test_episode_video_panels_upscale_by_nearest_neighbour():
