@@ -36,8 +36,8 @@ def demo(config: DemoConfig) -> None:
     """Run the episode of ``config`` and write ``episode.gif`` and ``summary.json`` to ``config.out``."""
     os.environ.setdefault("MUJOCO_GL", "egl")
 
-    from jepa_mpc.evaluation.runner import evaluate_one_episode_setup, run_episode
     from jepa_mpc.evaluation.config import EvalConfig
+    from jepa_mpc.evaluation.runner import evaluate_one_episode_setup, run_episode
     from jepa_mpc.episode_video import write_gif
 
     eval_config = EvalConfig.for_task(config.task, episodes=1, seed=config.seed, checkpoint=config.checkpoint,

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from foundation.pose import action_between
+from foundation.pose import ACTION_DIM, action_between
 from worldmodel import load_world_model
 
 
@@ -28,7 +28,6 @@ class EncodeConfig:
 
 def encode(config: EncodeConfig) -> None:
     """Print the tokens' shape and the energy of no motion, the true action and its opposite."""
-
     with np.load(config.frames) as data:
         frames, states = data["observations"][0], torch.as_tensor(data["states"][0], dtype=torch.float32)
     model = load_world_model(config.checkpoint, device=config.device or None)
@@ -39,7 +38,7 @@ def encode(config: EncodeConfig) -> None:
     states = states.to(model.device)
     true_action = action_between(states[0], states[-1])
     candidates = {
-        "no motion": torch.zeros(7, device=model.device),
+        "no motion": torch.zeros(ACTION_DIM, device=model.device),
         "true action": true_action,
         "opposite": -true_action,
     }

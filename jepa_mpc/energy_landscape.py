@@ -26,6 +26,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from foundation.atomic_files import write_bytes_atomic, write_text_atomic
+from foundation.pose import ACTION_DIM, STATE_DIM
 from planner.energy import goal_energy
 from planner.interface import RolloutModel
 
@@ -49,7 +50,7 @@ def energy_grid(
     ``context_tokens [1, Tc, N, D]``, ``context_states [1, Tc, 7]``, ``goal_tokens [N, D]``.
     """
     zz, yy, xx = np.meshgrid(dz, dy, dx, indexing="ij")  # each [Z, Y, X]
-    actions = torch.zeros(xx.size, 1, 7)  # [Z*Y*X, 1, 7]
+    actions = torch.zeros(xx.size, 1, ACTION_DIM)  # [Z*Y*X, 1, 7]
     actions[:, 0, 0] = torch.as_tensor(xx.reshape(-1), dtype=torch.float32)
     actions[:, 0, 1] = torch.as_tensor(yy.reshape(-1), dtype=torch.float32)
     actions[:, 0, 2] = torch.as_tensor(zz.reshape(-1), dtype=torch.float32)
@@ -135,8 +136,8 @@ class EnergyConfig:
             raise ValueError(f"range must be > 0, got {self.range}")
         for name in ("state", "goal_state"):
             value = getattr(self, name)
-            if value is not None and len(value) != 7:
-                raise ValueError(f"{name} must be 7 numbers (x y z rx ry rz gripper), got {len(value)}")
+            if value is not None and len(value) != STATE_DIM:
+                raise ValueError(f"{name} must be {STATE_DIM} numbers (x y z rx ry rz gripper), got {len(value)}")
 
 
 def _read_inputs(config: EnergyConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
@@ -152,7 +153,7 @@ def _read_inputs(config: EnergyConfig) -> tuple[np.ndarray, np.ndarray, np.ndarr
                 raise ValueError(f"--frames {paths[0]}: missing key(s) {sorted(missing)}; expected "
                                  "observations [1, T, H, W, 3] uint8 and states [1, T, 7]")
             observations, states = data["observations"], data["states"]
-        if observations.ndim != 5 or states.shape != (1, observations.shape[1], 7) or observations.dtype != np.uint8:
+        if observations.ndim != 5 or states.shape != (1, observations.shape[1], STATE_DIM) or observations.dtype != np.uint8:
             raise ValueError(f"--frames {paths[0]}: observations {observations.shape} {observations.dtype} and states "
                              f"{states.shape} must be [1, T, H, W, 3] uint8 and [1, T, 7]")
         frames, states = observations[0], states[0].astype(np.float32)

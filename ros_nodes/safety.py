@@ -294,7 +294,7 @@ class CommandGuard:
         state = check_finite("nonfinite_pose", "state", state)
         action = check_finite("nonfinite_command", "planned action", action)
         if state.shape != (STATE_DIM,) or action.shape != (ACTION_DIM,):
-            raise ValueError(f"state and action must be [7], got {state.shape} and {action.shape}")
+            raise ValueError(f"state and action must be [{STATE_DIM}] and [{ACTION_DIM}], got {state.shape} and {action.shape}")
         delta_position = action[:3]
         distance = float(np.linalg.norm(delta_position))
         step_limited = distance > self.config.max_step

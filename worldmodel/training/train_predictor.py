@@ -142,13 +142,13 @@ def _evenly_spaced(starts: np.ndarray, count: int) -> np.ndarray:
     return starts[np.linspace(0, len(starts) - 1, count).round().astype(int)]
 
 
-def _prepare_cache(ctx: DistributedContext, config: TrainPredictorConfig, source: EpisodeSource, encoder, encoder_path: Path) -> FeatureCache:
+def _prepare_cache(ctx: DistributedContext, config: TrainPredictorConfig, source: EpisodeSource, encoder, encoder_digest: str) -> FeatureCache:
     """Rank 0 encodes (or finds) the features; the other ranks wait, then open the same folder."""
     cache_root = Path(config.data.cache_dir) if config.data.cache_dir else default_cache_root()
     kwargs = dict(
         source=source,
         encoder=encoder,
-        encoder_digest=file_digest(encoder_path),
+        encoder_digest=encoder_digest,
         cache_root=cache_root,
         min_length=clip_span(config.data.clip_steps, encoder.config.tubelet_size),
         skip_bad=config.data.bad_episodes == "skip",
@@ -197,7 +197,8 @@ def _train(ctx, config, source, encoder_path, out, resume, stop_at, encoder_img_
     if run.threads:
         torch.set_num_threads(run.threads)
     encoder_config, encoder = load_encoder(encoder_path, img_size=encoder_img_size)
-    cache = _prepare_cache(ctx, config, source, encoder, encoder_path)
+    encoder_digest = file_digest(encoder_path)  # once: a released ViT-g file is gigabytes
+    cache = _prepare_cache(ctx, config, source, encoder, encoder_digest)
     encoder.cpu()
 
     train_ids, val_ids = split_episodes(len(cache.episodes), config.data.val_fraction, config.data.min_val_episodes, run.seed)
@@ -236,7 +237,7 @@ def _train(ctx, config, source, encoder_path, out, resume, stop_at, encoder_img_
                          f"no-motion {validation.no_motion:.4f})")
 
     objective = Objective({"predictor": predictor}, batch_loss, validate=held_out if len(val_starts) else None)
-    resume_key = _resume_key(config, source.fingerprint(), file_digest(encoder_path), ctx.world_size)
+    resume_key = _resume_key(config, source.fingerprint(), encoder_digest, ctx.world_size)
     result = train_loop(ctx, objective, optimizer, run, config.optim, out, resume_key, resume, stop_at, desc="train")
 
     if ctx.is_main and result.end_step == run.steps:
