@@ -35,8 +35,11 @@ SAME_ROTATION = 0.02  # rad between their orientations under which they share a 
 def steps_between(start: np.ndarray, goal: np.ndarray, config: PlannerConfig) -> int:
     """Control steps to give the planner to move from 7-D ``start`` to 7-D ``goal``."""
     translation = float(np.linalg.norm(np.asarray(goal[:3]) - np.asarray(start[:3])))
+    states = torch.as_tensor(np.stack([start, goal]), dtype=torch.float64)
+    turn = float(torch.linalg.vector_norm(actions_from_states(states)[0, 3:6]))  # rad, the rotation between them
     gripper = abs(float(goal[6]) - float(start[6]))
-    moving = math.ceil(translation / (SPEED_FRACTION * config.max_translation))
+    moving = max(math.ceil(translation / (SPEED_FRACTION * config.max_translation)),
+                 math.ceil(turn / (SPEED_FRACTION * config.max_rotation)))
     closing = math.ceil(gripper / config.max_gripper)
     return moving + closing + SETTLE_STEPS
 
@@ -51,6 +54,8 @@ class GoalSequence:
     """[K + 1, 7] float32: the robot state shown in each image (for the true-state oracle and the schedule)."""
     steps: tuple[int, ...]
     """K + 1 step counts: how long each image is the goal (the last one's is its share of the episode)."""
+    start_state: np.ndarray | None = None
+    """[7] the robot's state when the sequence starts: what the first image is compared with (None: unknown)."""
 
     def __post_init__(self) -> None:
         count = len(self.images)
@@ -60,6 +65,8 @@ class GoalSequence:
             raise ValueError(f"states must be [{count}, {STATE_DIM}] (one per image), got {self.states.shape}")
         if len(self.steps) != count or min(self.steps) < 1:
             raise ValueError(f"steps must be {count} counts >= 1 (one per image), got {self.steps}")
+        if self.start_state is not None and np.shape(self.start_state) != (STATE_DIM,):
+            raise ValueError(f"start_state must be [{STATE_DIM}], got {np.shape(self.start_state)}")
 
     @classmethod
     def single(cls, goal_image: np.ndarray, goal_state: np.ndarray, start_state: np.ndarray, config: PlannerConfig):
@@ -72,7 +79,7 @@ class GoalSequence:
         states = np.asarray(states, dtype=np.float32).reshape(-1, STATE_DIM)
         previous = np.concatenate([np.asarray(start_state, dtype=np.float32)[None], states[:-1]])
         steps = tuple(steps_between(a, b, config) for a, b in zip(previous, states))
-        return cls(np.asarray(images), states, steps)
+        return cls(np.asarray(images), states, steps, previous[0])
 
     @property
     def num_subgoals(self) -> int:
@@ -82,17 +89,25 @@ class GoalSequence:
     def total_steps(self) -> int:
         return sum(self.steps)
 
+    def _previous_state(self, index: int) -> np.ndarray | None:
+        """The state before image ``index``: the previous image's, or the start state for the first."""
+        return self.states[index - 1] if index > 0 else self.start_state
+
     def keeps_gripper(self, index: int) -> bool:
-        """Whether image ``index`` shows the gripper as the previous one does (carrying, moving open):
-        a planner may then hold the gripper still instead of searching over it."""
-        return index > 0 and abs(float(self.states[index, 6]) - float(self.states[index - 1, 6])) < SAME_GRIPPER
+        """Whether image ``index`` shows the gripper as the previous one (or the start state) does: carrying,
+        moving open. A planner may then hold the gripper still instead of searching over it; a world model's
+        planner that searches it anyway drifts it (the first approach of a grasp ended 0.75 closed)."""
+        before = self._previous_state(index)
+        return before is not None and abs(float(self.states[index, 6]) - float(before[6])) < SAME_GRIPPER
 
     def keeps_pose(self, index: int) -> bool:
-        """Whether image ``index`` shows the hand where the previous one does, only the gripper changing
-        (closing on the cube, letting it go): a planner may then hold the hand still and plan the gripper."""
-        if index == 0:
+        """Whether image ``index`` shows the hand where the previous one (or the start state) does, only the
+        gripper changing (closing on the cube, letting it go): a planner may then hold the hand still and plan
+        the gripper."""
+        before = self._previous_state(index)
+        if before is None:
             return False
-        before, now = self.states[index - 1].astype(np.float64), self.states[index].astype(np.float64)
+        before, now = before.astype(np.float64), self.states[index].astype(np.float64)
         moved = float(np.linalg.norm(now[:3] - before[:3]))
         turned = float(np.linalg.norm(actions_from_states(torch.from_numpy(np.stack([before, now])))[0, 3:6]))
         return moved < SAME_POSITION and turned < SAME_ROTATION

@@ -44,6 +44,26 @@ class ControllerConfig:
 
 
 @dataclass
+class CameraConfig:
+    """Nominal pose and field of view of the exterior camera (randomization adds its offsets per episode).
+
+    The default looks over the robot's left shoulder at the middle of the workspace, like DROID's left
+    exterior camera; a smaller ``fovy`` frames the task area tighter (more pixels per cm of the cube).
+    """
+
+    eye: tuple[float, float, float] = field(default=(0.0, 0.62, 0.62), metadata={"help": "camera position (m)"})
+    target: tuple[float, float, float] = field(default=(0.52, -0.03, 0.12), metadata={"help": "point it looks at (m)"})
+    fovy: float = field(default=48.0, metadata={"help": "vertical field of view (degrees)"})
+
+    def __post_init__(self) -> None:
+        _check(len(self.eye) == 3 and len(self.target) == 3,
+               f"camera.eye and camera.target must have 3 entries (x y z in m), got {self.eye} and {self.target}")
+        _check(math.dist(self.eye, self.target) > 0.05,
+               f"camera.eye {self.eye} must be more than 5 cm from camera.target {self.target}")
+        _check(5.0 <= self.fovy <= 120.0, f"camera.fovy must be in [5, 120] degrees, got {self.fovy}")
+
+
+@dataclass
 class RandomizationConfig:
     """Per-episode visual randomization, all drawn from the env's seeded ``np_random``."""
 
@@ -83,6 +103,7 @@ class SimConfig:
     max_position_step: float = field(default=0.08, metadata={"help": "max norm (m) of an action's position delta"})
     max_rotation_step: float = field(default=0.4, metadata={"help": "max angle (rad) of an action's rotation delta"})
     controller: ControllerConfig = field(default_factory=ControllerConfig)
+    camera: CameraConfig = field(default_factory=CameraConfig)
     randomization: RandomizationConfig = field(default_factory=RandomizationConfig)
 
     def __post_init__(self) -> None:

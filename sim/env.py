@@ -84,7 +84,7 @@ class FrankaTaskEnv(gymnasium.Env):
             self.model.light_castshadow[:] = 0
         self.data = mujoco.MjData(self.model)
         self.robot = Franka(self.model, self.data, self.config.controller)
-        self.scene = Scene(self.model, self.data, self.config.randomization)
+        self.scene = Scene(self.model, self.data, self.config.randomization, self.config.camera)
         self._home_key = self.model.key("home").id
         size = self.config.image_size
         needs_images = self.config.render_images or render_mode is not None

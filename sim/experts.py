@@ -23,7 +23,7 @@ from sim.env import DOWN, FrankaTaskEnv
 from sim.scene import CUBE_HALF_SIZE
 from sim.tasks.grasp import APPROACH_HEIGHT, LIFT_HEIGHT, grasp_rotation
 from sim.tasks.pickplace import CARRY_HEIGHT
-from sim.tasks.push import CLEAR_HEIGHT, CONTACT_OFFSET, PUSH_HEIGHT, START_BACKOFF
+from sim.tasks.push import CLEAR_HEIGHT, CONTACT_OFFSET, PUSH_CLOSEDNESS, PUSH_HEIGHT, START_BACKOFF, push_rotation
 
 FAST = 0.05  # m per control step (0.2 m/s at 4 Hz) in free space
 SLOW = 0.025  # m per control step near objects
@@ -185,7 +185,8 @@ class PickPlaceExpert(GraspingExpert):
 
 
 class PushExpert(Expert):
-    """Closed fingers behind the cube, pushing it along the cube -> zone line, re-approaching when it slips.
+    """Fingers across the push line behind the cube (the task's ``push_rotation``, ``PUSH_CLOSEDNESS``: both
+    fingertips on its back face), pushing it along the cube -> zone line, re-approaching when it slips.
 
     The push direction is fixed when the hand comes down and refreshed only while the cube is still far
     from the zone (near it, the cube -> zone direction swings with every millimetre)."""
@@ -204,6 +205,7 @@ class PushExpert(Expert):
         if self.phase in (self.ABOVE, self.LOWER) or remaining > 0.05:
             self.direction = (zone - cube) / max(remaining, 1e-6)
         start = cube - self.direction * (CONTACT_OFFSET + START_BACKOFF)
+        hand = push_rotation(self.direction)
         if self.phase == self.PUSH:
             relative = state[:2] - cube
             along = relative @ self.direction  # negative: behind the cube
@@ -215,21 +217,21 @@ class PushExpert(Expert):
                 self._advance(self.ABOVE)
             else:
                 push_to = cube - self.direction * (CONTACT_OFFSET - min(SLOW, 0.5 * remaining))  # slow near the zone
-                return step_towards(state, np.array([*push_to, PUSH_HEIGHT]), DOWN, CLOSED, SLOW)
+                return step_towards(state, np.array([*push_to, PUSH_HEIGHT]), hand, PUSH_CLOSEDNESS, SLOW)
         if self.phase == self.ABOVE:
             if state[2] < CLEAR_HEIGHT - 0.02:  # straight up first, so as not to sweep the cube
-                return step_towards(state, np.array([state[0], state[1], CLEAR_HEIGHT]), DOWN, CLOSED, SLOW)
+                return step_towards(state, np.array([state[0], state[1], CLEAR_HEIGHT]), hand, PUSH_CLOSEDNESS, SLOW)
             if np.linalg.norm(state[:2] - start) < 0.015:
                 self._advance(self.LOWER)
-            return step_towards(state, np.array([*start, CLEAR_HEIGHT]), DOWN, CLOSED, FAST)
+            return step_towards(state, np.array([*start, CLEAR_HEIGHT]), hand, PUSH_CLOSEDNESS, FAST)
         if self.phase == self.LOWER:
             if abs(state[2] - PUSH_HEIGHT) < 0.01:
                 self._advance(self.PUSH)
-            return step_towards(state, np.array([*start, PUSH_HEIGHT]), DOWN, CLOSED, SLOW)
+            return step_towards(state, np.array([*start, PUSH_HEIGHT]), hand, PUSH_CLOSEDNESS, SLOW)
         if remaining > 2 * self.DONE_RADIUS:  # DONE, but the cube is off the centre after all
             self._advance(self.ABOVE)
-            return step_towards(state, np.array([state[0], state[1], CLEAR_HEIGHT]), DOWN, CLOSED, SLOW)
-        return step_towards(state, state[:3], DOWN, CLOSED, SLOW)  # hold still behind the cube (the goal pose)
+            return step_towards(state, np.array([state[0], state[1], CLEAR_HEIGHT]), hand, PUSH_CLOSEDNESS, SLOW)
+        return step_towards(state, state[:3], hand, PUSH_CLOSEDNESS, SLOW)  # hold still behind the cube (the goal pose)
 
 
 class RandomWalkExplorer(Expert):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim import rendering  # noqa: F401  (imports mujoco, surviving a missing GL library)
-from sim.config import RandomizationConfig
+from sim.config import CameraConfig, RandomizationConfig
 
 import mujoco
 
@@ -18,10 +18,6 @@ OBJECTS = ("cube", "small_cube", "bowl")  # bodies with a free joint
 CUBE_HALF_SIZE = 0.025  # m; the task cube is 5 cm
 EXTERIOR_CAMERA = "exterior"
 WRIST_CAMERA = "wrist"
-# Nominal exterior camera: left of the robot and a little behind its base, over its shoulder,
-# looking at the middle of the workspace (the workspace stays in the middle of the image).
-EXTERIOR_EYE = np.array([0.0, 0.62, 0.62])
-EXTERIOR_TARGET = np.array([0.52, -0.03, 0.12])
 
 
 def look_at_quat(eye: np.ndarray, target: np.ndarray, up: np.ndarray = np.array([0.0, 0.0, 1.0])) -> np.ndarray:
@@ -51,8 +47,11 @@ class ObjectIds:
 class Scene:
     """Object ids and the randomization of one compiled tabletop model."""
 
-    def __init__(self, model: mujoco.MjModel, data: mujoco.MjData, config: RandomizationConfig):
+    def __init__(
+        self, model: mujoco.MjModel, data: mujoco.MjData, config: RandomizationConfig, camera: CameraConfig | None = None
+    ):
         self.model, self.data, self.config = model, data, config
+        self.camera = camera or CameraConfig()
         self.objects: dict[str, ObjectIds] = {}
         for name in OBJECTS:
             body = model.body(name).id
@@ -63,6 +62,7 @@ class Scene:
         self.zone_geom = model.geom("zone").id
         self.table_material = model.geom_matid[model.geom("table").id]
         self.exterior_camera = model.camera(EXTERIOR_CAMERA).id
+        model.cam_fovy[self.exterior_camera] = self.camera.fovy
         self.key_light = model.light("key").id
         self._nominal_rgba = model.geom_rgba.copy()
         self._nominal_mat_rgba = model.mat_rgba.copy()
@@ -102,8 +102,8 @@ class Scene:
         self.model.mat_rgba[self.table_material, :3] = np.clip(self._nominal_mat_rgba[self.table_material, :3] + offset, 0, 1)
         self.model.light_pos[self.key_light] = self._nominal_light_pos + rng.uniform(-cfg.light_position, cfg.light_position, 3)
         self.model.light_diffuse[self.key_light] = rng.uniform(*cfg.light_intensity)
-        eye = EXTERIOR_EYE + rng.uniform(-cfg.camera_position, cfg.camera_position, 3)
-        target = EXTERIOR_TARGET + rng.uniform(-cfg.camera_target, cfg.camera_target, 3)
+        eye = np.asarray(self.camera.eye) + rng.uniform(-cfg.camera_position, cfg.camera_position, 3)
+        target = np.asarray(self.camera.target) + rng.uniform(-cfg.camera_target, cfg.camera_target, 3)
         self.model.cam_pos[self.exterior_camera] = eye
         self.model.cam_quat[self.exterior_camera] = look_at_quat(eye, target)
 

@@ -17,6 +17,9 @@ def test_steps_grow_with_distance_and_gripper_travel():
     assert steps_between(state(), state(), CONFIG) == SETTLE_STEPS
     assert steps_between(state(), state(x=3.5 * per_step), CONFIG) == 4 + SETTLE_STEPS
     assert steps_between(state(), state(gripper=1.0), CONFIG) == 2 + SETTLE_STEPS  # max_gripper 0.75 per step
+    turned = state()
+    turned[5] = 2.5 * SPEED_FRACTION * CONFIG.max_rotation  # a turn about the vertical takes time too
+    assert steps_between(state(), turned, CONFIG) == 3 + SETTLE_STEPS
 
 
 def test_index_follows_the_schedule_and_stays_on_the_goal():
@@ -64,3 +67,17 @@ def test_a_subgoal_keeps_the_pose_when_only_its_gripper_changes():
     # closing in place keeps the pose; a turn or a move does not; 2 mm is the same place
     assert [goals.keeps_pose(i) for i in range(5)] == [False, False, True, False, False]
     assert GoalSequence(images[:2], np.stack([state(0.0), state(0.002, gripper=1.0)]), steps=(1, 1)).keeps_pose(1)
+
+
+def test_the_first_subgoal_is_compared_with_the_start_state():
+    # An open hand moving to an open "above the cube" sub-goal keeps its gripper from the first step on
+    # (left free, a world model's planner closed it 0.75 on the way); closing in place keeps the pose.
+    images = np.zeros((2, 8, 8, 3), np.uint8)
+    goals = GoalSequence.from_poses(images, np.stack([state(0.2), state(0.2, gripper=1.0)]), state(), CONFIG)
+    assert goals.keeps_gripper(0) and not goals.keeps_pose(0)
+    closing = GoalSequence.from_poses(images[:1], state(0.0, gripper=1.0)[None], state(), CONFIG)
+    assert closing.keeps_pose(0) and not closing.keeps_gripper(0)
+    unknown_start = GoalSequence(images, np.stack([state(0.2), state(0.2)]), steps=(1, 1))
+    assert not unknown_start.keeps_gripper(0) and not unknown_start.keeps_pose(0)
+    with pytest.raises(ValueError, match="start_state"):
+        GoalSequence(images, np.stack([state(), state()]), steps=(1, 1), start_state=np.zeros(3))

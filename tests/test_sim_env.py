@@ -142,3 +142,35 @@ def test_multi_stage_tasks_render_their_subgoals(task, count):
         np.testing.assert_allclose(states[1, :3], cube, atol=0.01)
         assert states[1, 6] < 0.1 < states[2, 6]
     env.close()
+
+
+def test_push_closes_the_fingers_across_the_push_line():
+    # Fingers across the line put both fingertips on the cube's back face; along it (the old pose),
+    # one finger's 2 cm edge pushed and the cube slid off (true-state oracle 58% -> 86%, docs/benchmarks.md).
+    from sim.tasks.push import PUSH_CLOSEDNESS, push_rotation
+
+    for heading in np.linspace(-np.pi, np.pi, 13):
+        direction = np.array([np.cos(heading), np.sin(heading)])
+        rotation = push_rotation(direction)
+        np.testing.assert_allclose(rotation @ rotation.T, np.eye(3), atol=1e-9)
+        assert abs(rotation[:2, 1] @ direction) < 1e-9  # the fingers slide along the hand's y axis
+        assert rotation[2, 2] == pytest.approx(-1.0)  # pointing down
+        assert rotation[0, 0] >= -1e-9  # within +-90 degrees of the unturned hand
+    env = make("push")
+    _, info = env.reset(seed=3)
+    states = np.concatenate([info["subgoal_states"], info["goal_state"][None]])
+    np.testing.assert_allclose(states[:, 6], PUSH_CLOSEDNESS, atol=0.03)  # the gripper as shown in every image
+    env.close()
+
+
+def test_the_exterior_camera_is_configurable():
+    from sim.config import CameraConfig
+
+    wide = make("reach").reset(seed=4)[0][EXTERIOR_IMAGE]
+    tight = make("reach", SimConfig(image_size=64, camera=CameraConfig(fovy=36.0, target=(0.5, 0.0, 0.08))))
+    assert tight.unwrapped.model.cam_fovy[tight.unwrapped.scene.exterior_camera] == 36.0
+    assert np.abs(tight.reset(seed=4)[0][EXTERIOR_IMAGE].astype(int) - wide.astype(int)).mean() > 5
+    with pytest.raises(ValueError, match="camera.fovy"):
+        CameraConfig(fovy=200.0)
+    with pytest.raises(ValueError, match="5 cm"):
+        CameraConfig(eye=(0.5, 0.0, 0.1), target=(0.5, 0.0, 0.08))
