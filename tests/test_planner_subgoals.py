@@ -64,3 +64,18 @@ def test_a_subgoal_keeps_the_pose_when_only_its_gripper_changes():
     # closing in place keeps the pose; a turn or a move does not; 2 mm is the same place
     assert [goals.keeps_pose(i) for i in range(5)] == [False, False, True, False, False]
     assert GoalSequence(images[:2], np.stack([state(0.0), state(0.002, gripper=1.0)]), steps=(1, 1)).keeps_pose(1)
+
+
+def test_images_without_a_known_state_take_the_given_steps():
+    """On a robot, goal files carry no pose (NaN): their legs take unknown_steps; recorded poses keep the rule."""
+    images = np.zeros((3, 8, 8, 3), np.uint8)
+    unknown = np.full(7, np.nan, np.float32)
+    states = np.stack([state(0.3), unknown, state(0.3, gripper=1.0)])
+    goals = GoalSequence.from_poses(images, states, start_state=state(), config=CONFIG, unknown_steps=5)
+    assert goals.steps == (steps_between(state(), state(0.3), CONFIG), 5, 5)
+    assert not goals.keeps_gripper(1) and not goals.keeps_pose(1) and not goals.keeps_pose(2)
+    assert [goals.index_at(t) for t in range(goals.steps[0] - 1, goals.steps[0] + 7)] == [0, 1, 1, 1, 1, 1, 2, 2]
+    # an unknown start (no pose measured yet) times the first leg by unknown_steps too
+    assert GoalSequence.from_poses(images[:1], states[:1], unknown, CONFIG, unknown_steps=3).steps == (3,)
+    with pytest.raises(ValueError, match="unknown_steps"):
+        GoalSequence.from_poses(images, states, start_state=state(), config=CONFIG)
