@@ -52,6 +52,10 @@ setup(
             "ros-std-msgs",
             "ros-std-srvs",
             "ros-trajectory-msgs",
+            "ros-lifecycle-msgs",
+            "ros-rcl-lifecycle",
+            "ros-diagnostic-msgs",
+            "ros-nav-msgs",
         ],
     },
     entry_points={
