@@ -117,6 +117,11 @@ class PlannerNode(LifecycleNode):
     """
 
     def __init__(self, make_planner: Callable[[PlannerNodeConfig], GoalImageMPC] = load_planner, **node_kwargs) -> None:
+        # Before Node.__init__: rclpy destroys a node whose constructor failed when its context shuts down.
+        self._tick = threading.Event()  # set by the control timer, taken by the planning thread
+        self._closing = threading.Event()
+        self._planning_thread = threading.Thread(target=self._plan_loop, name="planner", daemon=True)
+        self._quiet_configure = False  # True while configuring at start: a failure is raised, not also logged
         super().__init__("planner_node", **node_kwargs)
         self.config = declare_config(self, PlannerNodeConfig)
         refuse_changes(self)
@@ -135,8 +140,6 @@ class PlannerNode(LifecycleNode):
         self._planner_lock = threading.RLock()  # self.mpc, self.goals, the plan
         self._inputs_changed = threading.Condition()  # self.inputs and self.rejections; notified on new samples
         self._control_timer = None
-        self._tick = threading.Event()  # set by the control timer, taken by the planning thread
-        self._closing = threading.Event()
 
         self.create_subscription(Image, "image", self._on_image, SENSOR_QOS)
         self.create_subscription(PoseStamped, "ee_pose", self._on_pose, SENSOR_QOS)
@@ -160,14 +163,18 @@ class PlannerNode(LifecycleNode):
         self.create_service(Trigger, "~/capture_goal", self._on_capture_goal)
         self.create_service(Trigger, "~/clear_goals", self._on_clear_goals)
         self.create_timer(HEARTBEAT_S, self._on_heartbeat)
-        self._planning_thread = threading.Thread(target=self._plan_loop, name="planner", daemon=True)
-        self._planning_thread.start()
 
         if self.config.configure_at_start or self.config.autostart:
-            if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+            self._quiet_configure = True
+            try:
+                configured = self.trigger_configure() == TransitionCallbackReturn.SUCCESS
+            finally:
+                self._quiet_configure = False
+            if not configured:
                 raise ValueError(self.configure_error)  # at start: a user error, one line, exit 2
             if self.config.autostart:
                 self.trigger_activate()
+        self._planning_thread.start()
         self.get_logger().info(
             f"{self.lifecycle_state()}; planning at {self.config.rate_hz} Hz; workspace "
             f"{list(self.config.safety.workspace_low)}..{list(self.config.safety.workspace_high)} m, "
@@ -193,7 +200,8 @@ class PlannerNode(LifecycleNode):
             mpc = self.make_planner(self.config)
         except Exception as exc:  # the node stays up, unconfigured, and says why
             self.configure_error = f"configure failed: {one_line(exc)}"
-            self.get_logger().error(self.configure_error)
+            if not self._quiet_configure:
+                self.get_logger().error(self.configure_error)
             return TransitionCallbackReturn.FAILURE
         with self._planner_lock:
             self.mpc = mpc
@@ -206,7 +214,8 @@ class PlannerNode(LifecycleNode):
             except InputRejected as rejection:
                 self.mpc = None
                 self.configure_error = f"configure failed: {rejection}"
-                self.get_logger().error(self.configure_error)
+                if not self._quiet_configure:
+                    self.get_logger().error(self.configure_error)
                 return TransitionCallbackReturn.FAILURE
         self.configure_error = ""
         self.get_logger().info(
@@ -245,7 +254,8 @@ class PlannerNode(LifecycleNode):
         """Stop the planning thread (waiting up to SHUTDOWN_TIMEOUT_S for a running plan), then the node."""
         self._closing.set()
         self._tick.set()
-        self._planning_thread.join(timeout=SHUTDOWN_TIMEOUT_S)
+        if self._planning_thread.ident is not None:  # started (the constructor may have failed before)
+            self._planning_thread.join(timeout=SHUTDOWN_TIMEOUT_S)
         super().destroy_node()
 
     def _stop_timer(self) -> None:
