@@ -44,7 +44,7 @@ setup(
         "pillow>=10",
     ],
     extras_require={
-        "test": ["pytest>=8", "pytest-timeout>=2", "import-linter>=2.1"],
+        "test": ["pytest>=8", "pytest-timeout>=2", "import-linter>=2.1", "hypothesis>=6.100"],
         "ros": [
             "ros-rclpy[fastrtps]",
             "ros-sensor-msgs",
@@ -52,6 +52,10 @@ setup(
             "ros-std-msgs",
             "ros-std-srvs",
             "ros-trajectory-msgs",
+            "ros-lifecycle-msgs",
+            "ros-rcl-lifecycle",
+            "ros-diagnostic-msgs",
+            "ros-nav-msgs",
         ],
     },
     entry_points={

@@ -48,12 +48,33 @@ def euler_xyz_to_matrix(euler: Tensor) -> Tensor:
 
 
 def matrix_to_euler_xyz(matrix: Tensor) -> Tensor:
-    """Rotation matrices ``[..., 3, 3]`` -> extrinsic xyz Euler angles ``[..., 3]`` (pitch in [-pi/2, pi/2])."""
-    r00, r10 = matrix[..., 0, 0], matrix[..., 1, 0]
+    """Rotation matrices ``[..., 3, 3]`` -> extrinsic xyz Euler angles ``[..., 3]`` (rad, pitch in [-pi/2, pi/2]).
+
+    With ``R = Rz Ry Rx``: pitch from ``R[2, 0] = -sin(ry)``, roll from the last row, and yaw from
+    the first two columns *given that roll* (M. Day, "Extracting Euler angles from a rotation
+    matrix", Insomniac Games, 2014): near gimbal lock (pitch +-pi/2, the tool pointing sideways)
+    roll and yaw are badly determined one by one, but a yaw computed after the roll makes up for the
+    roll's error, so the angles always give back ``matrix`` to rounding (an independent
+    ``atan2(R[1, 0], R[0, 0])`` for yaw was tens of degrees off there). At the singularity itself
+    (``cos(pitch)`` below a few ulps of the dtype) yaw is set to 0 and roll carries the whole
+    rotation about the vertical axis: scipy's ``as_euler("xyz")`` convention, so the planner (torch)
+    and the ROS nodes (scipy) write the same angles. tests/test_pose.py checks them against scipy
+    at, near and away from the singularity.
+    """
+    r00, r01, r02 = matrix[..., 0, 0], matrix[..., 0, 1], matrix[..., 0, 2]
+    r10, r11, r12 = matrix[..., 1, 0], matrix[..., 1, 1], matrix[..., 1, 2]
     r20, r21, r22 = matrix[..., 2, 0], matrix[..., 2, 1], matrix[..., 2, 2]
+    cos_pitch = torch.sqrt(r00 * r00 + r10 * r10)
+    ry = torch.atan2(-r20, cos_pitch)
     rx = torch.atan2(r21, r22)
-    ry = torch.atan2(-r20, torch.sqrt(r00 * r00 + r10 * r10))
-    rz = torch.atan2(r10, r00)
+    sx, cx = torch.sin(rx), torch.cos(rx)
+    # sin(rz) = sx R02 - cx R01 and cos(rz) = cx R11 - sx R12 hold for any pitch once rx is fixed.
+    rz = torch.atan2(sx * r02 - cx * r01, cx * r11 - sx * r12)
+    # At the singularity R = [[0, sin(rx - s rz), ...], [0, cos(rx - s rz), ...], [-s, 0, 0]] with
+    # s = sin(ry) = -R20: only rx - s rz is defined; rz = 0 gives rx = atan2(s R01, R11).
+    locked = cos_pitch < 4 * torch.finfo(matrix.dtype).eps
+    rx = torch.where(locked, torch.atan2(-r20 * r01, r11), rx)
+    rz = torch.where(locked, torch.zeros_like(rz), rz)
     return torch.stack([rx, ry, rz], dim=-1)
 
 

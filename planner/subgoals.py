@@ -12,7 +12,10 @@ is; the last image (the task's goal) stays the goal until the episode ends::
 
 The steps of each sub-goal come from the distance to it: what the planner covers at a fraction of
 its per-step limit, plus time to settle. On a robot, a user who records sub-goal images gives these
-durations instead (how long the demonstration took between two of them).
+durations instead (how long the demonstration took between two of them): the ROS planner node
+times images whose pose it recorded (``~/capture_goal``) by this rule and the others (goal files) by
+its ``subgoal_steps`` parameter (``from_poses(..., unknown_steps=...)``), and advances through them
+with :meth:`GoalSequence.index_at`, as ``jepa-mpc eval`` does.
 """
 from __future__ import annotations
 
@@ -74,12 +77,26 @@ class GoalSequence:
         return cls.from_poses(goal_image[None], np.asarray(goal_state)[None], start_state, config)
 
     @classmethod
-    def from_poses(cls, images: np.ndarray, states: np.ndarray, start_state: np.ndarray, config: PlannerConfig):
-        """Each image's steps from the distance between consecutive states, starting at ``start_state``."""
+    def from_poses(cls, images: np.ndarray, states: np.ndarray, start_state: np.ndarray, config: PlannerConfig,
+                   unknown_steps: int | None = None):
+        """Each image's steps from the distance between consecutive states, starting at ``start_state``.
+
+        ``images`` uint8 [K + 1, H, W, 3]; ``states`` [K + 1, 7] (m, rad, closedness); ``start_state`` [7].
+        A state may be unknown (NaN: a photo taken without recording the robot's pose, as on a lab
+        robot); the legs to and from it take ``unknown_steps`` steps instead, and ValueError is
+        raised if it is None.
+        """
         states = np.asarray(states, dtype=np.float32).reshape(-1, STATE_DIM)
         previous = np.concatenate([np.asarray(start_state, dtype=np.float32)[None], states[:-1]])
-        steps = tuple(steps_between(a, b, config) for a, b in zip(previous, states))
-        return cls(np.asarray(images), states, steps, previous[0])
+        steps = []
+        for a, b in zip(previous, states):
+            if np.isfinite(a).all() and np.isfinite(b).all():
+                steps.append(steps_between(a, b, config))
+            elif unknown_steps is None:
+                raise ValueError("a goal image without a known robot state needs unknown_steps (its step count)")
+            else:
+                steps.append(int(unknown_steps))
+        return cls(np.asarray(images), states, tuple(steps), previous[0])
 
     @property
     def num_subgoals(self) -> int:

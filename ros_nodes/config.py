@@ -46,7 +46,13 @@ class PlannerNodeConfig:
         metadata=_help("control rate: one plan and one command per period; 2 Hz = one predictor step (0.5 s)"),
     )
     autostart: bool = field(
-        default=False, metadata=_help("send commands from the start; false waits for the ~/start service")
+        default=False,
+        metadata=_help("configure and activate at start (commands from the start); false waits for ~/start or activate"),
+    )
+    configure_at_start: bool = field(
+        default=True,
+        metadata=_help("load the model and goal at start (lifecycle configure); false: stay unconfigured for a "
+                       "lifecycle manager or ~/start"),
     )
     gripper_joints: tuple[str, ...] = field(
         default=FRANKA_FINGER_JOINTS, metadata=_help("finger joints in the gripper's JointState; their sum is the opening")
@@ -54,6 +60,16 @@ class PlannerNodeConfig:
     gripper_max_width: float = field(default=FRANKA_MAX_WIDTH, metadata=_help("opening (m) that reads as closedness 0"))
     goal_file: str = field(
         default="", metadata=_help("goal image (PNG/JPEG) to start with; empty: wait for goal_image or ~/capture_goal")
+    )
+    goal_files: tuple[str, ...] = field(
+        default=(),
+        metadata=_help("goal images to reach in turn (sub-goals, then the goal), loaded on configure; "
+                       "instead of goal_file"),
+    )
+    subgoal_steps: int = field(
+        default=8,
+        metadata=_help("control steps each goal image without a recorded pose (files, goal_image) is aimed at "
+                       "before the next; captured goals are timed from the distance, as in jepa-mpc eval"),
     )
     goal_dir: str = field(
         default="goals", metadata=_help("folder where ~/capture_goal saves each captured goal image; empty: not saved")
@@ -63,8 +79,15 @@ class PlannerNodeConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "gripper_joints", tuple(self.gripper_joints))
+        object.__setattr__(self, "goal_files", tuple(self.goal_files))
         _check_rate("rate_hz", self.rate_hz)
         _check_gripper("planner_node", self.gripper_joints, self.gripper_max_width)
+        if self.goal_file and self.goal_files:
+            raise ValueError("set goal_file (one goal) or goal_files (a sequence), not both")
+        if not all(isinstance(f, str) and f for f in self.goal_files):
+            raise ValueError(f"goal_files must be a list of image file names, got {list(self.goal_files)!r}")
+        if not (isinstance(self.subgoal_steps, int) and self.subgoal_steps >= 1):
+            raise ValueError(f"subgoal_steps must be an integer >= 1, got {self.subgoal_steps!r}")
         if not (self.device == "auto" or self.device.split(":")[0] in ("cpu", "cuda", "mps")):
             raise ValueError(f"device must be auto, cpu, cuda or cuda:<index>, got {self.device!r}")
 

@@ -10,6 +10,9 @@ Conventions (the project's 7-D state, ``foundation/pose.py``):
   opening width is their sum, and closedness = 1 - width / max_width, clipped to [0, 1]
   (0 = fully open, 1 = closed). The inverse puts (1 - closedness) * max_width / 2 on each finger.
 - image: ``sensor_msgs/Image`` in rgb8, bgr8, rgba8 or bgra8, any size <-> RGB uint8 ``[H, W, 3]``.
+- planned path: the plan ``[H, 7]`` applied to the current state (``foundation.pose.apply_action``)
+  -> ``nav_msgs/Path`` of H + 1 poses, for RViz.
+- diagnostics: :class:`ros_nodes.diagnostics.Status` -> ``diagnostic_msgs/DiagnosticArray``.
 
 Malformed messages raise :class:`ros_nodes.safety.InputRejected` with the reason the diagnostics count.
 """
@@ -18,15 +21,23 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
 from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
+from nav_msgs.msg import Path
 from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Header
 
-from ros_nodes.safety import InputRejected, check_finite, decode_image
+from foundation.pose import apply_action
+from ros_nodes.diagnostics import Status
+from ros_nodes.safety import InputRejected, check_finite, decode_image, euler_xyz
 
 QUATERNION_NORM_TOLERANCE = 1e-2  # a driver's float32 rounding passes; a zero or garbage quaternion does not
+MAX_POSITION_M = 100.0
+"""An end-effector further than this (m, on any axis) from the base frame's origin is a bad message, not a pose: the
+planner computes in float32 (a 1e308 m pose overflowed inside it), and no arm reaches 100 m."""
 
 
 def stamp_to_seconds(stamp: Time) -> float:
@@ -62,8 +73,11 @@ def rgb_to_image(frame: np.ndarray, stamp_s: float, frame_id: str) -> Image:
 def pose_to_vector(msg: PoseStamped, base_frame: str = "") -> np.ndarray:
     """``geometry_msgs/PoseStamped`` -> ``[x, y, z, rx, ry, rz]`` float64.
 
-    ``InputRejected``: ``nonfinite_pose`` (NaN/inf), ``bad_quaternion`` (norm off 1 by more than
-    1e-2), ``wrong_frame`` (``base_frame`` given and the header names another frame).
+    ``InputRejected``: ``nonfinite_pose`` (NaN/inf), ``pose_out_of_range`` (position further than
+    :data:`MAX_POSITION_M` from the origin on an axis), ``bad_quaternion`` (norm off 1 by more than 1e-2),
+    ``wrong_frame`` (``base_frame`` given and the header names another frame). At gimbal lock
+    (pitch +-pi/2) yaw is 0 and roll carries the rotation about the vertical axis (scipy's choice;
+    the angles give back the same rotation).
     """
     if base_frame and msg.header.frame_id != base_frame:
         raise InputRejected(
@@ -74,12 +88,18 @@ def pose_to_vector(msg: PoseStamped, base_frame: str = "") -> np.ndarray:
     p, o = msg.pose.position, msg.pose.orientation
     position = check_finite("nonfinite_pose", "pose position", [p.x, p.y, p.z])
     quaternion = check_finite("nonfinite_pose", "pose orientation", [o.x, o.y, o.z, o.w])
+    if np.abs(position).max() > MAX_POSITION_M:  # per coordinate: a norm of 1e308 would overflow
+        raise InputRejected(
+            "pose_out_of_range",
+            f"pose position {position.tolist()} lies more than {MAX_POSITION_M} m from the origin of the base frame "
+            "on some axis: publish the end-effector pose in metres in the robot base frame",
+        )
     norm = float(np.linalg.norm(quaternion))
     if abs(norm - 1.0) > QUATERNION_NORM_TOLERANCE:
         raise InputRejected(
             "bad_quaternion", f"pose orientation {quaternion.tolist()} has norm {norm:.4f}, expected a unit quaternion"
         )
-    euler = Rotation.from_quat(quaternion / norm).as_euler("xyz")  # (x, y, z, w), as ROS orders it
+    euler = euler_xyz(Rotation.from_quat(quaternion / norm))  # (x, y, z, w), as ROS orders it
     return np.concatenate([position, euler])
 
 
@@ -114,3 +134,31 @@ def closedness_to_finger_positions(closedness: float, n_fingers: int, max_width:
     """Gripper closedness [0, 1] -> each finger's position (m): ``(1 - closedness) * max_width / n_fingers``."""
     width = (1.0 - float(np.clip(closedness, 0.0, 1.0))) * max_width
     return [width / n_fingers] * n_fingers
+
+
+def plan_to_path(state: np.ndarray, plan: np.ndarray, stamp_s: float, frame_id: str) -> Path:
+    """The end-effector path a plan leads to, for RViz: ``nav_msgs/Path`` of H + 1 poses.
+
+    ``state`` [7] is the measured state the plan starts from, ``plan`` [H, 7] the planner's action
+    sequence (before the safety limits, which only the first, executed step goes through); pose
+    k + 1 is pose k moved by action k (``foundation.pose.apply_action``: translation added, rotation
+    composed on the left), in float64.
+    """
+    states = [torch.as_tensor(np.asarray(state, dtype=np.float64))]
+    for action in torch.as_tensor(np.asarray(plan, dtype=np.float64)):
+        states.append(apply_action(states[-1], action))
+    header = make_header(stamp_s, frame_id)
+    path = Path(header=header)
+    for pose in states:
+        msg = vector_to_pose(pose.numpy(), stamp_s, frame_id)
+        path.poses.append(msg)
+    return path
+
+
+def status_to_diagnostics(status: Status, name: str, hardware_id: str, stamp_s: float) -> DiagnosticArray:
+    """A :class:`ros_nodes.diagnostics.Status` as the one entry of a ``diagnostic_msgs/DiagnosticArray``."""
+    entry = DiagnosticStatus(
+        level=bytes([status.level]), name=name, message=status.message, hardware_id=hardware_id,
+        values=[KeyValue(key=key, value=value) for key, value in status.values],
+    )
+    return DiagnosticArray(header=make_header(stamp_s, ""), status=[entry])

@@ -1,59 +1,105 @@
-"""The planner as a ROS 2 node: camera + pose + gripper + goal image -> absolute target pose.
+"""The planner as a ROS 2 lifecycle node: camera + pose + gripper + goal image(s) -> absolute target pose.
 
 Run::
 
     ros2 run jepa_mpc planner_node --ros-args --params-file config/robot.yaml -p checkpoint:=model.pt
     planner_node --ros-args --params-file config/sim.yaml        # pip install, no ROS workspace
 
+Lifecycle (``rclpy.lifecycle``, the states of ``lifecycle_msgs/State``, as ROS 2's ``lifecycle_py``
+demo): *configure* loads the checkpoint and the goal files and encodes the first goal; *activate*
+starts the control timer and the command publishers; *deactivate* stops them (the controller holds
+the last target); *cleanup* frees the model. A configure that fails (a missing checkpoint, an
+unreadable goal file) leaves the node unconfigured, with the reason in the log and on
+``/diagnostics``. ``configure_at_start`` (default true) configures at start, where a failure is a
+one-line error and exit 2 as for any bad parameter; ``autostart`` also activates. ``~/start``
+(configure if needed, then activate) and ``~/stop`` (deactivate) are std_srvs/Trigger aliases for
+set-ups without the ``ros2 lifecycle`` CLI.
+
 Topics (relative names: remap them with ``-r image:=/camera/color/image_raw``):
 
 - subscribes ``image`` (sensor_msgs/Image: rgb8, bgr8, rgba8, bgra8, any size), ``ee_pose``
   (geometry_msgs/PoseStamped, base frame), ``joint_states`` (sensor_msgs/JointState with the
-  finger joints), ``goal_image`` (sensor_msgs/Image, reliable + transient local: a goal published
-  before the node started is received);
+  finger joints), ``goal_image`` (sensor_msgs/Image) twice: reliable + transient local, so that a
+  latched goal published before this node started arrives, and best effort + volatile, which every
+  publisher matches (``ros2 topic pub`` without QoS flags, a camera remapped to the goal topic);
+  a message both deliver is taken once;
 - publishes ``target_pose`` (geometry_msgs/PoseStamped, absolute, base frame: what a Cartesian
   impedance controller takes), ``gripper_command`` (std_msgs/Float64, closedness 0 open .. 1 closed),
-  ``~/diagnostics`` (std_msgs/String, JSON: state, steps, latency, energy, rejection counts, every
-  tick), ``~/planning_latency``, ``~/energy``, ``~/energy_spread`` (std_msgs/Float64, every plan);
-- services ``~/start``, ``~/stop``, ``~/reset`` and ``~/capture_goal`` (std_srvs/Trigger): the
-  newest camera frame becomes the goal, saved as PNG under ``goal_dir`` (see
-  :mod:`ros_nodes.goal_images`); ``goal_file`` starts the node with a saved one.
+  ``~/planned_path`` (nav_msgs/Path: the whole plan applied to the measured pose, for RViz),
+  ``~/planning_latency``, ``~/energy``, ``~/energy_spread`` (std_msgs/Float64, every plan), and
+  ``/diagnostics`` (diagnostic_msgs/DiagnosticArray, every tick while active, every second
+  otherwise; see :mod:`ros_nodes.diagnostics`);
+- services ``~/start``, ``~/stop``, ``~/reset`` (plan, step count, rejection counts, back to the
+  first goal image), ``~/capture_goal`` (the newest camera frame is appended to the goal images,
+  with the pose measured with it, and saved as PNG under ``goal_dir``) and ``~/clear_goals``
+  (std_srvs/Trigger), and the lifecycle services (``~/change_state``, ``~/get_state``, ...).
 
-The node only converts messages and calls library code: :mod:`ros_nodes.safety` decides whether a
-command may be computed and makes it safe, :class:`planner.mpc.GoalImageMPC` plans. All callbacks are
-in the node's default (mutually exclusive) callback group, so they never overlap and need no locks;
-sensor subscriptions keep only the newest message, so nothing piles up while a plan is computed.
+Goal images are reached in turn (:mod:`ros_nodes.goal_sequence`, the rule of ``jepa-mpc eval``); a
+``goal_image`` message replaces them all with itself, ``~/capture_goal`` appends.
+
+Threads: the node plans on its own thread, not on the executor's. The control timer only wakes
+that thread; the executor keeps taking camera frames and poses while a plan is computed, so a
+plan longer than ``stale_timeout_s`` is followed by one that starts from the newest data (when the
+plan ran in the timer callback, the overdue tick ran before the frames that had arrived meanwhile,
+and half the ticks were refused as ``stale_image``). Ticks that fall due during a plan merge into
+one, which starts as soon as the plan ends. Any executor works (single- or multi-threaded). The
+model, the goal images and the plan are used under one lock (plan, goal encoding, cleanup never
+overlap); the latest inputs under another, which also wakes a tick waiting for the first frame
+after its previous command. The node only converts messages and calls library code:
+:mod:`ros_nodes.safety` decides whether a command may be computed and makes it safe,
+:class:`planner.mpc.GoalImageMPC` plans.
 """
 from __future__ import annotations
 
-import json
+import threading
+import time
+import zlib
+from typing import Callable
 
 import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
-from rclpy.node import Node
+from nav_msgs.msg import Path
+from rclpy.event_handler import SubscriptionEventCallbacks
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, JointState
-from std_msgs.msg import Float64, String
+from std_msgs.msg import Float64
 from std_srvs.srv import Trigger
 
-from ros_nodes.goal_images import load_goal_image, save_goal_image
+from foundation.user_errors import one_line
 from planner.mpc import GoalImageMPC
-from ros_nodes.safety import CommandGuard, InputGuard, InputRejected, RejectionCounter, check_fresh
 from ros_nodes import conversions
 from ros_nodes.config import PlannerNodeConfig
+from ros_nodes.diagnostics import TickReport, planner_status
+from ros_nodes.goal_images import load_goal_image, save_goal_image
+from ros_nodes.goal_sequence import RobotGoals
 from ros_nodes.parameters import declare_config, refuse_changes
-from ros_nodes.runtime import run_nodes
+from ros_nodes.runtime import SHUTDOWN_TIMEOUT_S, run_nodes
+from ros_nodes.safety import CommandGuard, InputGuard, InputRejected, RejectionCounter, check_fresh
 
 # Sensors: best effort, newest only. A best-effort subscription accepts reliable and best-effort
 # publishers alike, so any camera driver connects.
 SENSOR_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
-# Goal image: latched, so a goal published before this node started still arrives.
+# Goal image, as publishers should send it: latched, so a goal published before the planner started
+# still arrives. The planner's latched subscription matches only such (transient-local) publishers...
 GOAL_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+# ...and its second goal subscription every publisher (volatile, best effort: the weakest request).
+GOAL_ANY_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT, durability=DurabilityPolicy.VOLATILE)
 COMMAND_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
+DIAGNOSTICS_TOPIC = "/diagnostics"  # absolute: where diagnostic_aggregator and rqt_robot_monitor look
+HEARTBEAT_S = 1.0  # diagnostics period while not active (REP 107 asks for about 1 Hz)
+NEW_DATA_WAIT_PERIODS = 0.25
+"""How long (in control periods) a tick waits for a frame and pose stamped after the previous command
+before refusing with ``awaiting_new_data``: after a plan longer than the period the next tick starts
+at once, a few ms after that command; a 30 Hz camera needs up to 33 ms for the next frame."""
 
 
 def load_planner(config: PlannerNodeConfig) -> GoalImageMPC:
-    """The world model of ``config.checkpoint`` (empty: the shipped default model) wrapped in the MPC."""
+    """The world model of ``config.checkpoint`` (empty: the shipped default model) wrapped in the MPC.
+
+    Raises the checkpoint loader's errors (``CheckpointError``, ``FileNotFoundError``: user errors).
+    """
     from worldmodel.checkpoint import resolve_checkpoint
     from worldmodel import load_world_model
 
@@ -61,46 +107,166 @@ def load_planner(config: PlannerNodeConfig) -> GoalImageMPC:
     return GoalImageMPC(load_world_model(resolve_checkpoint(config.checkpoint), device=device), config.planner)
 
 
-class PlannerNode(Node):
-    """See the module docstring; ``node_kwargs`` go to ``rclpy.node.Node`` (context, parameter_overrides)."""
+class PlannerNode(LifecycleNode):
+    """See the module docstring.
 
-    def __init__(self, **node_kwargs) -> None:
+    ``make_planner``: builds the planner from the config on configure (default :func:`load_planner`;
+    tests pass a slower or failing one). ``node_kwargs`` go to ``rclpy.node.Node`` (context,
+    parameter_overrides, cli_args). Raises ValueError (one line, the reason) when
+    ``configure_at_start`` is set and configuring fails.
+    """
+
+    def __init__(self, make_planner: Callable[[PlannerNodeConfig], GoalImageMPC] = load_planner, **node_kwargs) -> None:
+        # Before Node.__init__: rclpy destroys a node whose constructor failed when its context shuts down.
+        self._tick = threading.Event()  # set by the control timer, taken by the planning thread
+        self._closing = threading.Event()
+        self._planning_thread = threading.Thread(target=self._plan_loop, name="planner", daemon=True)
+        self._quiet_configure = False  # True while configuring at start: a failure is raised, not also logged
         super().__init__("planner_node", **node_kwargs)
         self.config = declare_config(self, PlannerNodeConfig)
         refuse_changes(self)
-        self.mpc = load_planner(self.config)
+        self.make_planner = make_planner
+        self.mpc: GoalImageMPC | None = None
+        self.configure_error = ""
         self.rejections = RejectionCounter()
         self.inputs = InputGuard(self.config.safety, self.rejections)
         self.commands = CommandGuard(self.config.safety)
-        self.running = self.config.autostart
+        self.goals = RobotGoals(self.config.planner, self.config.subgoal_steps)
         self.steps = 0
         self.last_command_s: float | None = None  # stamp of the previous target pose
+        self.last_report: TickReport | None = None
+        self._encoded_index = -1  # which goal image the planner holds encoded
+        self._last_goal_key: tuple | None = None  # the goal message taken last (both subscriptions deliver it)
+        self._planner_lock = threading.RLock()  # self.mpc, self.goals, the plan
+        self._inputs_changed = threading.Condition()  # self.inputs and self.rejections; notified on new samples
+        self._control_timer = None
 
         self.create_subscription(Image, "image", self._on_image, SENSOR_QOS)
         self.create_subscription(PoseStamped, "ee_pose", self._on_pose, SENSOR_QOS)
         self.create_subscription(JointState, "joint_states", self._on_joint_state, SENSOR_QOS)
-        self.create_subscription(Image, "goal_image", self._on_goal, GOAL_QOS)
-        self.target_pub = self.create_publisher(PoseStamped, "target_pose", COMMAND_QOS)
-        self.gripper_pub = self.create_publisher(Float64, "gripper_command", COMMAND_QOS)
-        self.status_pub = self.create_publisher(String, "~/diagnostics", 10)
-        self.latency_pub = self.create_publisher(Float64, "~/planning_latency", 10)
-        self.energy_pub = self.create_publisher(Float64, "~/energy", 10)
-        self.spread_pub = self.create_publisher(Float64, "~/energy_spread", 10)
+        # A volatile publisher is "incompatible" with the latched subscription; the other one takes
+        # its messages, so rclpy's default warning about it would only mislead.
+        quiet = SubscriptionEventCallbacks(incompatible_qos=lambda event: None)
+        self.create_subscription(Image, "goal_image", self._on_goal, GOAL_QOS, event_callbacks=quiet)
+        self.create_subscription(Image, "goal_image", self._on_goal, GOAL_ANY_QOS)
+        self.goal_topic = self.resolve_topic_name("goal_image")
+        self.target_pub = self.create_lifecycle_publisher(PoseStamped, "target_pose", COMMAND_QOS)
+        self.gripper_pub = self.create_lifecycle_publisher(Float64, "gripper_command", COMMAND_QOS)
+        self.path_pub = self.create_lifecycle_publisher(Path, "~/planned_path", 10)
+        self.latency_pub = self.create_lifecycle_publisher(Float64, "~/planning_latency", 10)
+        self.energy_pub = self.create_lifecycle_publisher(Float64, "~/energy", 10)
+        self.spread_pub = self.create_lifecycle_publisher(Float64, "~/energy_spread", 10)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)  # in every state
         self.create_service(Trigger, "~/start", self._on_start)
         self.create_service(Trigger, "~/stop", self._on_stop)
         self.create_service(Trigger, "~/reset", self._on_reset)
         self.create_service(Trigger, "~/capture_goal", self._on_capture_goal)
-        if self.config.goal_file:
-            # A bad file is a start-up error (the user named it), unlike a bad message at run time.
-            self._set_goal(load_goal_image(self.config.goal_file), self._now())
-            self.get_logger().info(f"goal image from {self.config.goal_file}")
-        self.create_timer(1.0 / self.config.rate_hz, self._on_tick)
+        self.create_service(Trigger, "~/clear_goals", self._on_clear_goals)
+        self.create_timer(HEARTBEAT_S, self._on_heartbeat)
+
+        if self.config.configure_at_start or self.config.autostart:
+            self._quiet_configure = True
+            try:
+                configured = self.trigger_configure() == TransitionCallbackReturn.SUCCESS
+            finally:
+                self._quiet_configure = False
+            if not configured:
+                raise ValueError(self.configure_error)  # at start: a user error, one line, exit 2
+            if self.config.autostart:
+                self.trigger_activate()
+        self._planning_thread.start()
         self.get_logger().info(
-            f"planning at {self.config.rate_hz} Hz on {self.mpc.device}, "
-            f"{'running' if self.running else 'stopped (call ~/start)'}; workspace "
+            f"{self.lifecycle_state()}; planning at {self.config.rate_hz} Hz; workspace "
             f"{list(self.config.safety.workspace_low)}..{list(self.config.safety.workspace_high)} m, "
             f"max step {self.config.safety.max_step} m, stale timeout {self.config.safety.stale_timeout_s} s"
         )
+
+    # ---------------------------------------------------------------- lifecycle
+    def lifecycle_state(self) -> str:
+        """The current lifecycle state's label: unconfigured, inactive, active, finalized (or a transition)."""
+        return self._state_machine.current_state[1]
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Load the model and the goal files, encode the first goal; FAILURE (unconfigured) with the reason if not."""
+        files = self.config.goal_files or ((self.config.goal_file,) if self.config.goal_file else ())
+        try:
+            images = [load_goal_image(path) for path in files]
+            checked = RobotGoals(self.config.planner, self.config.subgoal_steps)  # sizes, before the model loads
+            for path, image in zip(files, images):
+                try:
+                    checked.append(image)
+                except ValueError as exc:
+                    raise ValueError(f"goal file {path}: {exc}") from None
+            mpc = self.make_planner(self.config)
+        except Exception as exc:  # the node stays up, unconfigured, and says why
+            self.configure_error = f"configure failed: {one_line(exc)}"
+            if not self._quiet_configure:
+                self.get_logger().error(self.configure_error)
+            return TransitionCallbackReturn.FAILURE
+        with self._planner_lock:
+            self.mpc = mpc
+            if images:
+                self.goals.clear()
+                for image in images:
+                    self.goals.append(image)
+            try:
+                self._goals_changed(self._now())
+            except InputRejected as rejection:
+                self.mpc = None
+                self.configure_error = f"configure failed: {rejection}"
+                if not self._quiet_configure:
+                    self.get_logger().error(self.configure_error)
+                return TransitionCallbackReturn.FAILURE
+        self.configure_error = ""
+        self.get_logger().info(
+            f"configured: model on {mpc.device}, {self.goals.count} goal image(s)"
+            + (f" from {list(files)}" if files else "")
+        )
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._control_timer = self.create_timer(1.0 / self.config.rate_hz, self._tick.set)
+        self.get_logger().info("active: commanding" + ("" if self.goals.count else "; waiting for a goal image"))
+        return super().on_activate(state)  # enables the lifecycle publishers
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_timer()
+        self.last_report = None
+        self.get_logger().info("inactive: no more commands until activate or ~/start")
+        return super().on_deactivate(state)  # a plan still running publishes nothing from here on
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._free_planner()
+        self.get_logger().info("unconfigured: model freed")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_timer()
+        self._free_planner()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_timer()
+        self._free_planner()
+        return TransitionCallbackReturn.SUCCESS  # back to unconfigured
+
+    def destroy_node(self) -> None:
+        """Stop the planning thread (waiting up to SHUTDOWN_TIMEOUT_S for a running plan), then the node."""
+        self._closing.set()
+        self._tick.set()
+        if self._planning_thread.ident is not None:  # started (the constructor may have failed before)
+            self._planning_thread.join(timeout=SHUTDOWN_TIMEOUT_S)
+        super().destroy_node()
+
+    def _stop_timer(self) -> None:
+        if self._control_timer is not None:
+            self.destroy_timer(self._control_timer)
+            self._control_timer = None
+
+    def _free_planner(self) -> None:
+        with self._planner_lock:  # waits for a running plan
+            self.mpc = None
+            self._encoded_index = -1
 
     # ---------------------------------------------------------------- inputs
     def _now(self) -> float:
@@ -108,12 +274,15 @@ class PlannerNode(Node):
 
     def _reject(self, rejection: InputRejected, input_name: str | None = None) -> None:
         """Count a rejection (and clear ``input_name``'s sample if a message was malformed); log new reasons."""
-        if input_name is None:
-            first = self.rejections.record(rejection)
-        else:
-            first = self.inputs.reject(input_name, rejection)
+        with self._inputs_changed:
+            first = self.rejections.record(rejection) if input_name is None else self.inputs.reject(input_name, rejection)
         if first:  # each reason once; diagnostics count all of them
             self.get_logger().warning(f"rejected ({rejection.reason}): {rejection.detail}")
+
+    def _accept(self, name: str, value: np.ndarray, stamp_s: float) -> None:
+        with self._inputs_changed:
+            self.inputs.accept(name, value, stamp_s)
+            self._inputs_changed.notify_all()
 
     def _on_image(self, msg: Image) -> None:
         try:
@@ -121,7 +290,7 @@ class PlannerNode(Node):
         except InputRejected as rejection:
             self._reject(rejection, "image")
             return
-        self.inputs.accept("image", frame, conversions.stamp_to_seconds(msg.header.stamp))
+        self._accept("image", frame, conversions.stamp_to_seconds(msg.header.stamp))
 
     def _on_pose(self, msg: PoseStamped) -> None:
         try:
@@ -129,7 +298,7 @@ class PlannerNode(Node):
         except InputRejected as rejection:
             self._reject(rejection, "pose")
             return
-        self.inputs.accept("pose", pose, conversions.stamp_to_seconds(msg.header.stamp))
+        self._accept("pose", pose, conversions.stamp_to_seconds(msg.header.stamp))
 
     def _on_joint_state(self, msg: JointState) -> None:
         # A robot may publish arm and gripper joints in separate JointState messages on one topic:
@@ -143,98 +312,190 @@ class PlannerNode(Node):
         except InputRejected as rejection:
             self._reject(rejection, "gripper")
             return
-        self.inputs.accept("gripper", np.array(closedness), conversions.stamp_to_seconds(msg.header.stamp))
+        self._accept("gripper", np.array(closedness), conversions.stamp_to_seconds(msg.header.stamp))
 
     def _on_goal(self, msg: Image) -> None:
+        """A goal image message replaces the goal images with itself (once, whichever subscription brings it)."""
+        key = (msg.header.stamp.sec, msg.header.stamp.nanosec, msg.header.frame_id, msg.height, msg.width,
+               msg.encoding, zlib.crc32(msg.data))
+        if key == self._last_goal_key:
+            return
+        self._last_goal_key = key
         try:
             goal = conversions.image_to_rgb(msg, min_side=self.config.safety.min_image_side)
-            self._set_goal(goal, conversions.stamp_to_seconds(msg.header.stamp))
+            with self._planner_lock:
+                self.goals.replace(goal)
+                self._goals_changed(conversions.stamp_to_seconds(msg.header.stamp))
         except InputRejected as rejection:
             self._reject(rejection, "goal")
             return
         self.get_logger().info(f"new goal image {goal.shape[1]} x {goal.shape[0]}")
 
-    def _set_goal(self, goal: np.ndarray, stamp_s: float) -> None:
-        """Encode ``goal`` (uint8 [H, W, 3]) as the planner's goal; InputRejected if the model cannot."""
+    def _goals_changed(self, stamp_s: float) -> None:
+        """After the goal images changed: the sequence restarts; the first image is encoded if a model is loaded.
+
+        Call with the planner lock held. Raises InputRejected (``planner_error``, the goals cleared)
+        if the model cannot encode it.
+        """
+        self._encoded_index = -1
+        if self.goals.count == 0:
+            with self._inputs_changed:
+                self.inputs.clear("goal")
+            return
+        if self.mpc is not None:
+            try:
+                self._encode_goal(0)
+            except InputRejected:
+                self.goals.clear()
+                raise
+        with self._inputs_changed:
+            self.inputs.accept("goal", self.goals.images[0], stamp_s)
+
+    def _encode_goal(self, index: int) -> None:
+        """Make goal image ``index`` the planner's goal (one encoder pass); InputRejected if the model cannot."""
         try:
-            self.mpc.set_goal(goal)  # encoded once; also forgets the previous plan
+            self.mpc.set_goal(self.goals.images[index])  # also forgets the previous plan
         except Exception as exc:  # the node stays up; no goal means no commands
             raise InputRejected("planner_error", f"encoding the goal image failed: {type(exc).__name__}: {exc}") from exc
-        self.inputs.accept("goal", goal, stamp_s)
+        self._encoded_index = index
 
     # ---------------------------------------------------------------- control
-    def _on_tick(self) -> None:
-        status: dict = {"state": "running" if self.running else "stopped"}
-        if self.running:
-            status.update(self._control_step())
-        status.update(
-            steps=self.steps,
-            rejections=dict(self.rejections.counts),
-            rejections_total=self.rejections.total,
-            last_rejection=str(self.rejections.last) if self.rejections.last else "",
-        )
-        self.status_pub.publish(String(data=json.dumps(status)))
+    def _on_heartbeat(self) -> None:
+        if self.lifecycle_state() != "active":  # while active, every tick publishes
+            self._publish_diagnostics()
 
-    def _control_step(self) -> dict:
-        """Plan and publish one command, or record why not; returns the diagnostics of this step."""
-        try:
-            values = self.inputs.ready(self._now(), last_command_s=self.last_command_s)
-            state = np.concatenate([values["pose"], [float(values["gripper"])]])  # [7]
+    def _plan_loop(self) -> None:
+        """The planning thread: one control step per tick while active, until the node is destroyed."""
+        while not self._closing.is_set():
+            if not self._tick.wait(timeout=0.1):
+                continue
+            self._tick.clear()
+            if self._closing.is_set() or self.lifecycle_state() != "active":
+                continue
             try:
-                step = self.mpc.act(values["image"], state)
-            except Exception as exc:  # a planner bug must not kill the node or move the robot
-                raise InputRejected("planner_error", f"{type(exc).__name__}: {exc}") from exc
-            command = self.commands.target_from_action(state, step.action)
+                report = self._control_step()
+                if report is not None:
+                    self.last_report = report
+                    self._publish_diagnostics()
+            except Exception as exc:  # noqa: BLE001  a bug here must not end planning for good
+                if self._closing.is_set():  # ROS shut down under a running plan at exit
+                    return
+                self.get_logger().error(f"control step failed: {type(exc).__name__}: {exc}")
+
+    def _publish_diagnostics(self) -> None:
+        with self._inputs_changed:
+            status = planner_status(
+                self.lifecycle_state(), self.last_report, self.rejections, self.steps, self.goals.count,
+                configure_error=self.configure_error, goal_publishers=self.count_publishers(self.goal_topic),
+            )
+        self.diagnostics_pub.publish(
+            conversions.status_to_diagnostics(status, f"{self.get_name()}: planner", "jepa_mpc", self._now())
+        )
+
+    def _fresh_inputs(self) -> dict[str, np.ndarray]:
+        """The newest inputs (InputGuard.ready), waiting up to NEW_DATA_WAIT_PERIODS for a frame after the last command."""
+        deadline = time.monotonic() + NEW_DATA_WAIT_PERIODS / self.config.rate_hz
+        with self._inputs_changed:
+            while True:
+                try:
+                    return self.inputs.ready(self._now(), last_command_s=self.last_command_s)
+                except InputRejected as rejection:
+                    remaining = deadline - time.monotonic()
+                    if rejection.reason != "awaiting_new_data" or remaining <= 0:
+                        raise
+                    self._inputs_changed.wait(remaining)
+
+    def _control_step(self) -> TickReport | None:
+        """Plan and publish one command, or record why not; None if the node was deactivated meanwhile."""
+        aim = None
+        try:
+            with self._planner_lock:  # first: the inputs are read after a goal encoding that held it
+                if self.mpc is None:
+                    return None
+                values = self._fresh_inputs()
+                state = np.concatenate([values["pose"], [float(values["gripper"])]])  # [7]
+                aim = self.goals.aim(state)
+                if aim is None:  # the goals were cleared after the inputs were read
+                    raise InputRejected("no_goal", "the goal images were cleared")
+                if aim.index != self._encoded_index:  # the next sub-goal's turn
+                    self._encode_goal(aim.index)
+                try:
+                    step = self.mpc.act(values["image"], state)
+                except Exception as exc:  # a planner bug must not kill the node or move the robot
+                    raise InputRejected("planner_error", f"{type(exc).__name__}: {exc}") from exc
+                command = self.commands.target_from_action(state, step.action)
+                if not self.target_pub.is_activated:
+                    return None
+                stamp = self._now()
+                frame_id = self.config.safety.base_frame
+                # Gripper first: a robot that acts on each pose then finds the matching gripper command.
+                self.gripper_pub.publish(Float64(data=float(command.target[6])))
+                self.target_pub.publish(conversions.vector_to_pose(command.target, stamp, frame_id))
+                self.goals.advance()
         except InputRejected as rejection:
             self._reject(rejection)
-            return {"command": False, "reason": rejection.reason}
+            return TickReport(command=False, rejection=rejection, aim=aim)
 
-        stamp = self._now()
-        frame_id = self.config.safety.base_frame
-        # Gripper first: a robot that acts on each pose then finds the matching gripper command.
-        self.gripper_pub.publish(Float64(data=float(command.target[6])))
-        self.target_pub.publish(conversions.vector_to_pose(command.target, stamp, frame_id))
         self.last_command_s = stamp
+        self.steps += 1
+        self.path_pub.publish(conversions.plan_to_path(state, step.plan, stamp, frame_id))
         self.latency_pub.publish(Float64(data=step.latency_s))
         self.energy_pub.publish(Float64(data=step.energy))
         self.spread_pub.publish(Float64(data=step.energy_spread))
-        self.steps += 1
-        return {
-            "command": True,
-            "target": [round(float(v), 5) for v in command.target],
-            "latency_s": step.latency_s,
-            "energy": step.energy,
-            "energy_spread": step.energy_spread,
-            "step_limited": command.step_limited,
-            "clipped_to_workspace": command.clipped_to_workspace,
-        }
+        return TickReport(
+            command=True, latency_s=step.latency_s, energy=step.energy, energy_spread=step.energy_spread,
+            step_limited=command.step_limited, clipped_to_workspace=command.clipped_to_workspace,
+            target=command.target, aim=aim,
+        )
 
     # ---------------------------------------------------------------- services
     def _on_start(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        self.running = True
-        response.success = True
-        response.message = "started" + ("" if self.inputs.samples["goal"] is not None else "; waiting for a goal image")
-        self.get_logger().info(response.message)
+        """Alias of configure (if unconfigured) + activate."""
+        if self.lifecycle_state() == "unconfigured" and self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+            response.success, response.message = False, f"not started: {self.configure_error}"
+            return response
+        if self.lifecycle_state() == "inactive":
+            self.trigger_activate()
+        response.success = self.lifecycle_state() == "active"
+        response.message = "started" if response.success else f"not started: the node is {self.lifecycle_state()}"
+        if response.success and not self.goals.count:
+            response.message += "; waiting for a goal image"
         return response
 
     def _on_stop(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        self.running = False
-        response.success, response.message = True, "stopped: no more commands until ~/start"
-        self.get_logger().info(response.message)
+        """Alias of deactivate."""
+        if self.lifecycle_state() == "active":
+            self.trigger_deactivate()
+        response.success = self.lifecycle_state() != "active"
+        response.message = "stopped: no more commands until ~/start" if response.success else "not stopped"
         return response
 
     def _on_capture_goal(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        """The newest camera frame becomes the goal (and is saved under ``goal_dir``)."""
-        sample = self.inputs.samples["image"]
+        """The newest camera frame (and the pose measured with it) becomes the next goal image; saved under ``goal_dir``."""
+        now = self._now()
+        with self._inputs_changed:
+            sample, pose, gripper = (self.inputs.samples[name] for name in ("image", "pose", "gripper"))
         response.success = False
         if sample is None:
             response.message = "no camera image received yet: check the image topic (remap image:=...)"
             return response
         try:
-            check_fresh("image", sample.stamp_s, self._now(), self.config.safety.stale_timeout_s)
-            self._set_goal(sample.value, sample.stamp_s)
+            check_fresh("image", sample.stamp_s, now, self.config.safety.stale_timeout_s)
         except InputRejected as rejection:
             response.message = f"goal not captured ({rejection.reason}): {rejection.detail}"
+            return response
+        state = None  # the pose shown in the image, if measured with it: times the leg to it as eval does
+        if pose is not None and gripper is not None and all(
+            abs(s.stamp_s - sample.stamp_s) <= self.config.safety.stale_timeout_s for s in (pose, gripper)
+        ):
+            state = np.concatenate([pose.value, [float(gripper.value)]])
+        try:
+            with self._planner_lock:
+                self.goals.append(sample.value, state)
+                self._goals_changed(sample.stamp_s)
+                count = self.goals.count
+        except (InputRejected, ValueError) as exc:
+            response.message = f"goal not captured: {exc}"
             return response
         saved = ""
         if self.config.goal_dir:
@@ -243,16 +504,38 @@ class PlannerNode(Node):
             except OSError as exc:  # the goal is set all the same; only the copy on disk is missing
                 saved = f", NOT saved to {self.config.goal_dir} ({exc})"
         response.success = True
-        response.message = f"goal captured from the camera ({sample.value.shape[1]} x {sample.value.shape[0]}){saved}"
+        response.message = (
+            f"goal image {count} captured from the camera ({sample.value.shape[1]} x {sample.value.shape[0]}"
+            f"{', pose recorded' if state is not None else ', no pose'}){saved}"
+        )
+        self.get_logger().info(response.message)
+        return response
+
+    def _on_clear_goals(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        with self._planner_lock:
+            self.goals.clear()
+            self._goals_changed(self._now())
+        response.success, response.message = True, "goal images cleared: no commands until a new goal"
         self.get_logger().info(response.message)
         return response
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        self.mpc.reset()
+        with self._planner_lock:
+            if self.mpc is not None:
+                self.mpc.reset()
+            self.goals.restart()
+            if self.mpc is not None and self.goals.count and self._encoded_index != 0:
+                try:
+                    self._encode_goal(0)
+                except InputRejected as rejection:
+                    response.success, response.message = False, f"reset, but {rejection}"
+                    return response
+        with self._inputs_changed:
+            self.rejections.reset()  # reasons are logged once more after a reset
         self.last_command_s = None
-        self.rejections.reset()  # reasons are logged once more after a reset
         self.steps = 0
-        response.success, response.message = True, "reset: plan, step count and rejection counts cleared"
+        response.success = True
+        response.message = "reset: plan, step count and rejection counts cleared; back to the first goal image"
         self.get_logger().info(response.message)
         return response
 

@@ -1,12 +1,14 @@
 """Start, spin and stop nodes the way every ``main()`` here does: clean exit on Ctrl-C and on shutdown."""
 from __future__ import annotations
 
+import re
 import signal
 import sys
 from typing import Callable
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
@@ -14,6 +16,36 @@ from foundation.user_errors import USER_ERROR_EXIT_CODE, USER_ERRORS, one_line
 
 
 SHUTDOWN_TIMEOUT_S = 2.0  # how long Ctrl-C waits for running callbacks before destroying the nodes
+_PARAMETER_RULE = re.compile(r"parameter override rule: '(?:-p|--param) ([^:=']+):=([^']*)'")
+
+
+def empty_parameter_error(args: list[str]) -> str | None:
+    """The one-line error for a ``-p name:=`` with nothing after ``:=`` in ``args``, None if there is none.
+
+    Checked before ``rclpy.init``, which would refuse it too but log an rcl error line first.
+    """
+    for flag, rule in zip(args, args[1:]):
+        if flag in ("-p", "--param") and rule.endswith(":=") and rule.count(":=") == 1:
+            return ros_arguments_error(f"parameter override rule: '-p {rule}'")
+    return None
+
+
+def ros_arguments_error(message: str) -> str:
+    """rcl's "failed to initialize rcl" message -> one line naming the argument and the fix.
+
+    ``-p checkpoint:=`` (an empty value) is the usual one: ROS reads the value as YAML and needs
+    quotes for an empty string.
+    """
+    match = _PARAMETER_RULE.search(message)
+    if match:
+        name, value = match.groups()
+        if not value.strip():
+            return (
+                f"parameter {name}: the value after {name}:= is empty, which ROS cannot parse; write an empty "
+                f"value with quotes, -p \"{name}:=''\", or leave the parameter out to keep its default"
+            )
+        return f"parameter {name}: ROS cannot parse the value {value!r}; write it as YAML, e.g. -p \"{name}:='text'\""
+    return f"ROS could not parse the command-line arguments: {' '.join(message.split())}"
 
 
 def _raise_keyboard_interrupt(signum, frame) -> None:
@@ -23,8 +55,8 @@ def _raise_keyboard_interrupt(signum, frame) -> None:
 def spin_nodes(nodes: list[Node]) -> None:
     """Spin ``nodes`` on one single-threaded executor until Ctrl-C or shutdown, then destroy them.
 
-    One thread is enough: a node's callbacks never overlap anyway (one mutually exclusive group), and
-    the sensor subscriptions keep only their newest message while a plan is computed.
+    One thread is enough: the planner node plans on a thread of its own, so this one is free to take
+    the newest camera frames and poses during a plan; the nodes' callbacks never overlap.
     """
     executor = SingleThreadedExecutor()
     for node in nodes:
@@ -55,7 +87,15 @@ def run_nodes(make_nodes: Callable[[], list[Node]], args: list[str] | None = Non
     # publishing ("publisher's context is invalid"); instead, Ctrl-C (and SIGTERM from ros2 launch)
     # raise KeyboardInterrupt in the spin loop, which lets the current callback finish, destroys the
     # nodes, and only then shuts ROS down.
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    empty = empty_parameter_error(list(sys.argv if args is None else args))
+    if empty is not None:
+        print(f"error: {empty}", file=sys.stderr)
+        return USER_ERROR_EXIT_CODE
+    try:
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    except _rclpy.RCLError as exc:  # a malformed --ros-args, e.g. -p checkpoint:= (empty)
+        print(f"error: {ros_arguments_error(str(exc))}", file=sys.stderr)
+        return USER_ERROR_EXIT_CODE
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         try:

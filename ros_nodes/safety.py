@@ -24,6 +24,7 @@ name of extrinsic xyz, and a target's rotation is ``R_delta @ R`` as in ``founda
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,6 +45,7 @@ REASONS: dict[str, str] = {
     "bad_encoding": "image encoding not supported",
     "bad_image_size": "image size, step and data length do not agree, or the image is too small",
     "nonfinite_pose": "pose with NaN or inf",
+    "pose_out_of_range": "pose position implausibly far from the base frame (e.g. 1e308 m)",
     "bad_quaternion": "pose orientation quaternion is not unit length",
     "wrong_frame": "pose expressed in another frame than the base frame",
     "gripper_joints_missing": "gripper joint state without the configured finger joints",
@@ -68,14 +70,20 @@ AFTER_COMMAND_CHECKED = ("image", "pose")  # must show the effect of the previou
 
 
 class InputRejected(ValueError):
-    """A message or command refused for ``reason`` (a key of :data:`REASONS`), with a ``detail`` for the log."""
+    """A message or command refused for ``reason`` (a key of :data:`REASONS`), with a ``detail`` for the log.
 
-    def __init__(self, reason: str, detail: str) -> None:
+    ``cause``: the earlier rejection behind this one, e.g. the ``bad_encoding`` image that left a
+    tick with ``no_image``; diagnostics name it, since "no image" alone hides a camera that sends
+    the wrong encoding.
+    """
+
+    def __init__(self, reason: str, detail: str, cause: "InputRejected | None" = None) -> None:
         if reason not in REASONS:
             raise KeyError(f"unknown rejection reason {reason!r}; add it to ros_nodes.safety.REASONS")
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+        self.cause = cause
 
 
 @dataclass(frozen=True)
@@ -215,25 +223,39 @@ class InputGuard:
         self.config = config
         self.counter = counter if counter is not None else RejectionCounter()
         self.samples: dict[str, Sample | None] = {name: None for name in INPUTS}
+        self.cleared_by: dict[str, InputRejected | None] = {name: None for name in INPUTS}
 
     def accept(self, name: str, value: np.ndarray, stamp_s: float) -> None:
         """Store a validated sample of input ``name`` (one of :data:`INPUTS`)."""
         if name not in self.samples:
             raise KeyError(f"unknown input {name!r}; inputs are {INPUTS}")
         self.samples[name] = Sample(value, stamp_s)
+        self.cleared_by[name] = None
+
+    def clear(self, name: str) -> None:
+        """Forget input ``name`` without a rejection (e.g. the goals were cleared on purpose)."""
+        if name not in self.samples:
+            raise KeyError(f"unknown input {name!r}; inputs are {INPUTS}")
+        self.samples[name] = None
+        self.cleared_by[name] = None
 
     def reject(self, name: str, rejection: InputRejected) -> bool:
         """A malformed message of input ``name``: forget its previous sample and count the rejection.
 
+        The rejection is kept as the cause that :meth:`ready` names while the input stays missing.
         Returns True when the reason is new (the caller logs it).
         """
         if name not in self.samples:
             raise KeyError(f"unknown input {name!r}; inputs are {INPUTS}")
         self.samples[name] = None
+        self.cleared_by[name] = rejection
         return self.counter.record(rejection)
 
     def ready(self, now_s: float, last_command_s: float | None = None) -> dict[str, np.ndarray]:
         """The input values to plan from now, or :class:`InputRejected` for the first missing/stale one.
+
+        A missing input that was cleared by a malformed message raises ``no_<input>`` with that
+        rejection as its ``cause``.
 
         ``last_command_s``: when the previous command was sent. The image and pose must be stamped
         after it, so that no two commands are planned from the same observation (which would add
@@ -243,7 +265,12 @@ class InputGuard:
         for name in INPUTS:
             sample = self.samples[name]
             if sample is None:
-                raise InputRejected(f"no_{name}", f"{REASONS['no_' + name]} (or the last one was malformed)")
+                cause = self.cleared_by[name]
+                if cause is None:
+                    raise InputRejected(f"no_{name}", REASONS[f"no_{name}"])
+                raise InputRejected(
+                    f"no_{name}", f"the last {name} message was malformed ({cause.reason}; {cause.detail})", cause=cause
+                )
             if name in FRESHNESS_CHECKED:
                 check_fresh(name, sample.stamp_s, now_s, self.config.stale_timeout_s)
             if last_command_s is not None and name in AFTER_COMMAND_CHECKED and sample.stamp_s <= last_command_s:
@@ -255,6 +282,18 @@ class InputGuard:
                 )
             values[name] = sample.value
         return values
+
+
+def euler_xyz(rotation: Rotation) -> np.ndarray:
+    """``rotation`` as extrinsic xyz Euler angles (rad, ``[..., 3]``), scipy's ``as_euler("xyz")``, quietly.
+
+    At gimbal lock (pitch +-pi/2, the tool pointing sideways) scipy sets yaw to 0 and puts the
+    rotation about the vertical axis into roll, which keeps the rotation (``foundation.pose`` does
+    the same); it also warns, which at every 30 Hz pose message would bury the log.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Gimbal lock detected", category=UserWarning)
+        return rotation.as_euler("xyz")
 
 
 def limit_rotation(rotation: Rotation, max_angle: float) -> Rotation:
@@ -315,7 +354,7 @@ class CommandGuard:
                 f"outside the workspace box {list(self.config.workspace_low)}..{list(self.config.workspace_high)}; "
                 "move the robot into the box by hand or widen safety.workspace_low/high",
             )
-        orientation = (delta_rotation * Rotation.from_euler("xyz", state[3:6])).as_euler("xyz")  # R_delta @ R
+        orientation = euler_xyz(delta_rotation * Rotation.from_euler("xyz", state[3:6]))  # R_delta @ R
         gripper = float(np.clip(state[6] + action[6], 0.0, 1.0))
         target = np.concatenate([position, orientation, [gripper]])
         return SafeCommand(target=target, step_limited=step_limited, clipped_to_workspace=clipped)

@@ -66,3 +66,38 @@ def encoder_path(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("encoder") / "encoder.pt"
     save_encoder_checkpoint(path, config, encoder)
     return path
+
+
+@pytest.fixture(scope="session")
+def ros_domain() -> int:
+    """An isolated DDS domain for this test session, discovery limited to this machine."""
+    import random
+
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"  # Jazzy and later
+    os.environ["ROS_LOCALHOST_ONLY"] = "1"  # older distributions
+    return random.randint(1, 100)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> str:
+    """The ``tiny_world_model`` sizes saved as a checkpoint file, for the ROS planner node."""
+    from worldmodel import EncoderConfig, PredictorConfig, WorldModelConfig, build_world_model, save_world_model_checkpoint
+
+    config = WorldModelConfig(
+        encoder=EncoderConfig(img_size=32, dim=48, depth=2, num_heads=2),
+        predictor=PredictorConfig(img_size=32, encoder_dim=48, dim=48, depth=2, num_heads=2),
+    )
+    model = build_world_model(config, seed=0)
+    path = tmp_path_factory.mktemp("ros") / "tiny.pt"
+    save_world_model_checkpoint(path, model.config, model.encoder, model.predictor)
+    return str(path)
+
+
+@pytest.fixture
+def graph(ros_domain):
+    """A ROS graph on loopback DDS (tests/ros_helpers.py); every node is shut down at the end of the test."""
+    from ros_helpers import Graph
+
+    graph = Graph(ros_domain)
+    yield graph
+    graph.close()

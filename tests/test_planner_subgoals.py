@@ -81,3 +81,18 @@ def test_the_first_subgoal_is_compared_with_the_start_state():
     assert not unknown_start.keeps_gripper(0) and not unknown_start.keeps_pose(0)
     with pytest.raises(ValueError, match="start_state"):
         GoalSequence(images, np.stack([state(), state()]), steps=(1, 1), start_state=np.zeros(3))
+
+
+def test_images_without_a_known_state_take_the_given_steps():
+    """On a robot, goal files carry no pose (NaN): their legs take unknown_steps; recorded poses keep the rule."""
+    images = np.zeros((3, 8, 8, 3), np.uint8)
+    unknown = np.full(7, np.nan, np.float32)
+    states = np.stack([state(0.3), unknown, state(0.3, gripper=1.0)])
+    goals = GoalSequence.from_poses(images, states, start_state=state(), config=CONFIG, unknown_steps=5)
+    assert goals.steps == (steps_between(state(), state(0.3), CONFIG), 5, 5)
+    assert not goals.keeps_gripper(1) and not goals.keeps_pose(1) and not goals.keeps_pose(2)
+    assert [goals.index_at(t) for t in range(goals.steps[0] - 1, goals.steps[0] + 7)] == [0, 1, 1, 1, 1, 1, 2, 2]
+    # an unknown start (no pose measured yet) times the first leg by unknown_steps too
+    assert GoalSequence.from_poses(images[:1], states[:1], unknown, CONFIG, unknown_steps=3).steps == (3,)
+    with pytest.raises(ValueError, match="unknown_steps"):
+        GoalSequence.from_poses(images, states, start_state=state(), config=CONFIG)

@@ -95,3 +95,65 @@ def test_actions_from_states_is_batched(states):
     actions = pose.actions_from_states(trajectories)
     assert actions.shape == (4, N // 4 - 1, 7) and actions.dtype == torch.float64
     np.testing.assert_allclose(actions[2, 5].numpy(), pose.action_between(trajectories[2, 5], trajectories[2, 6]).numpy())
+
+
+# ---------------------------------------------------------------- gimbal lock (pitch +-pi/2)
+# Property tests: whatever roll and yaw, at, near or away from the singularity, the angles torch
+# returns must give back the rotation (scipy's matrices are the reference), in float64 and float32.
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+HALF_PI = np.pi / 2
+angle = st.floats(-np.pi, np.pi, allow_nan=False)
+sign = st.sampled_from([-1.0, 1.0])
+exact_pitch = sign.map(lambda s: s * HALF_PI)
+near_pitch = st.tuples(sign, st.floats(1.0, 15.0)).map(lambda p: p[0] * (HALF_PI - 10.0 ** -p[1]))  # 0.1 .. 1e-15 rad off
+away_pitch = st.floats(-1.5, 1.5)
+any_pitch = st.one_of(exact_pitch, near_pitch, away_pitch)
+TOLERANCE = {torch.float64: 1e-9, torch.float32: 2e-5}  # rad, angle of the residual rotation
+
+
+def residual_angle(euler: np.ndarray, matrix: np.ndarray) -> float:
+    """Angle (rad) of the rotation between ``Rotation.from_euler("xyz", euler)`` and ``matrix``."""
+    return float((Rotation.from_euler("xyz", euler) * Rotation.from_matrix(matrix).inv()).magnitude())
+
+
+@settings(max_examples=300, deadline=None)
+@given(roll=angle, pitch=any_pitch, yaw=angle, dtype=st.sampled_from([torch.float64, torch.float32]))
+def test_matrix_to_euler_gives_back_the_rotation_at_near_and_away_from_gimbal_lock(roll, pitch, yaw, dtype):
+    matrix = Rotation.from_euler("xyz", [roll, pitch, yaw]).as_matrix()
+    euler = pose.matrix_to_euler_xyz(torch.from_numpy(matrix).to(dtype)).double().numpy()
+    assert np.all(np.isfinite(euler)) and abs(euler[1]) <= HALF_PI + 1e-6
+    assert residual_angle(euler, matrix) < TOLERANCE[dtype]
+
+
+@settings(max_examples=100, deadline=None)
+@given(roll=angle, yaw=angle, pitch=exact_pitch)
+def test_at_gimbal_lock_the_angles_are_scipys(roll, yaw, pitch):
+    # Only roll - sin(pitch) yaw is defined there; both conventions put it all in roll, yaw 0.
+    matrix = Rotation.from_euler("xyz", [roll, pitch, yaw]).as_matrix()
+    euler = pose.matrix_to_euler_xyz(torch.from_numpy(matrix)).numpy()
+    with pytest.warns(UserWarning, match="Gimbal lock"):
+        expected = Rotation.from_matrix(matrix).as_euler("xyz")
+    difference = (euler - expected + np.pi) % (2 * np.pi) - np.pi
+    np.testing.assert_allclose(difference, 0.0, atol=1e-9)
+
+
+def test_the_issue_example_roll_0_pitch_90_yaw_half_is_exact():
+    # Issue 14: this pose came back 51-70 degrees off before the singular branch.
+    matrix = Rotation.from_euler("xyz", [0.0, HALF_PI, 0.5]).as_matrix()
+    for dtype in (torch.float64, torch.float32):
+        euler = pose.matrix_to_euler_xyz(torch.from_numpy(matrix).to(dtype)).double().numpy()
+        assert residual_angle(euler, matrix) < TOLERANCE[dtype]
+
+
+@settings(max_examples=200, deadline=None)
+@given(state=st.tuples(angle, any_pitch, angle), action=st.tuples(*[st.floats(-0.3, 0.3)] * 3),
+       dtype=st.sampled_from([torch.float64, torch.float32]))
+def test_apply_action_composes_like_scipy_near_gimbal_lock(state, action, dtype):
+    """The planner's rollouts (apply_action, float32 on CPU) stay exact when the tool points sideways."""
+    state7 = torch.tensor([0.5, 0.0, 0.2, *state, 0.0], dtype=dtype)
+    action7 = torch.tensor([0.0, 0.0, 0.0, *action, 0.0], dtype=dtype)
+    moved = pose.apply_action(state7, action7).double().numpy()
+    expected = (Rotation.from_euler("xyz", action) * Rotation.from_euler("xyz", state)).as_matrix()  # R_delta @ R
+    assert residual_angle(moved[3:6], expected) < 2 * TOLERANCE[dtype]

@@ -64,3 +64,15 @@ def test_bringup_starts_the_nodes_of_a_parameter_file_and_stops_on_ctrl_c(tmp_pa
     reader.join(timeout=5)
     output = "".join(lines)
     assert "Traceback" not in output and "never retrieved" not in output, output
+
+
+@pytest.mark.timeout(60)
+def test_an_empty_parameter_is_one_line_naming_it_and_the_fix():
+    """``-p checkpoint:=`` (nothing after :=) used to print a 19-line rcl traceback."""
+    env = {**os.environ, "ROS_DOMAIN_ID": str(random.randint(1, 100)), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+    command = [sys.executable, "-m", "ros_nodes.planner_node", "--ros-args", "-p", "device:=cpu", "-p", "checkpoint:="]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=50)
+    assert result.returncode == 2, result.stderr
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("error: parameter checkpoint:") and "-p \"checkpoint:=''\"" in lines[0]

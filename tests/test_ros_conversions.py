@@ -127,3 +127,30 @@ def test_parameters_follow_the_dataclasses_and_refuse_unknown_names():
         config_from_flat(PlannerNodeConfig, {"safety.max_step": -1.0}, where="test")
     with pytest.raises(ValueError, match="unknown task"):
         config_from_flat(SimNodeConfig, {"task": "juggle"}, where="test")
+
+
+@pytest.mark.parametrize("pitch", [math.pi / 2, -math.pi / 2, math.pi / 2 - 1e-7, -math.pi / 2 + 1e-4, 1.0])
+@pytest.mark.parametrize("roll, yaw", [(0.0, 0.5), (math.pi, -1.2), (0.3, 2.9)])
+def test_pose_message_at_and_near_gimbal_lock_keeps_the_rotation_without_warnings(roll, pitch, yaw, recwarn):
+    """A tool pointing sideways (pitch +-90 deg): the angles may trade roll for yaw, the rotation may not change."""
+    truth = Rotation.from_euler("xyz", [roll, pitch, yaw])
+    msg = conversions.vector_to_pose(np.array([0.5, 0.0, 0.2, roll, pitch, yaw]), 1.0, "panda_link0")
+    vector = conversions.pose_to_vector(msg, base_frame="panda_link0")
+    # scipy treats a pitch within 1e-7 rad of +-pi/2 as locked (yaw 0): an error of that order, 1e-5 deg
+    assert (Rotation.from_euler("xyz", vector[3:]) * truth.inv()).magnitude() < 1e-6
+    assert abs(vector[4]) <= math.pi / 2 + 1e-12
+    assert not [w for w in recwarn if "Gimbal" in str(w.message)]  # one warning per message at 30 Hz would bury the log
+    # and back: the published quaternion is the same rotation
+    back = conversions.vector_to_pose(vector, 1.0, "panda_link0")
+    assert (Rotation.from_quat(_quaternion(back)) * truth.inv()).magnitude() < 1e-6
+
+
+@pytest.mark.parametrize("x", [1e308, -1e308, 101.0])
+def test_a_pose_kilometres_away_is_rejected_as_a_bad_pose(x):
+    msg = conversions.vector_to_pose(np.array([0.5, 0.0, 0.2, math.pi, 0.0, 0.0]), 1.0, "panda_link0")
+    msg.pose.position.x = x
+    with pytest.raises(InputRejected) as info:
+        conversions.pose_to_vector(msg, base_frame="panda_link0")
+    assert info.value.reason == "pose_out_of_range"
+    msg.pose.position.x = 99.0
+    assert conversions.pose_to_vector(msg)[0] == 99.0

@@ -1,19 +1,14 @@
 """The planner and sim nodes on a real ROS 2 graph (rclpy, Fast DDS over loopback).
 
-Each node runs in its own rclpy context (its own DDS participant, as separate processes would be),
-spun by an executor thread; the session uses a random ROS_DOMAIN_ID and localhost-only discovery so
-that parallel test runs and other machines never see each other. The world model is a tiny random
-one and the planner small (16 samples, 2 iterations): these tests check plumbing and safety, not
-planning quality.
+The graph, the fake robot and the parameters are in tests/ros_helpers.py. The world model is a tiny
+random one and the planner small (16 samples, 2 iterations): these tests check plumbing and safety,
+not planning quality. The lifecycle, goal QoS, sub-goals, path and freshness are in
+tests/test_ros_lifecycle.py.
 """
 from __future__ import annotations
 
-import json
-import os
-import random
 import threading
 import time
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -22,163 +17,13 @@ rclpy = pytest.importorskip("rclpy")
 
 from geometry_msgs.msg import PoseStamped  # noqa: E402
 from rclpy.context import Context  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
-from sensor_msgs.msg import Image, JointState  # noqa: E402
-from std_msgs.msg import Float64, String  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
+from ros_helpers import MAX_STEP, WORKSPACE_HIGH, WORKSPACE_LOW, FakeRobot, call, planner_parameters, wait_until  # noqa: E402
 from ros_nodes import conversions  # noqa: E402
-from ros_nodes.planner_node import GOAL_QOS, PlannerNode  # noqa: E402
-
-WORKSPACE_LOW = np.array([0.3, -0.3, 0.02])
-WORKSPACE_HIGH = np.array([0.7, 0.3, 0.45])
-MAX_STEP = 0.05
-FINGERS = ["panda_finger_joint1", "panda_finger_joint2"]
-
-
-@pytest.fixture(scope="session")
-def ros_domain() -> int:
-    """An isolated DDS domain for this test session, discovery limited to this machine."""
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"  # Jazzy and later
-    os.environ["ROS_LOCALHOST_ONLY"] = "1"  # older distributions
-    return random.randint(1, 100)
-
-
-@pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory) -> str:
-    from worldmodel import EncoderConfig, PredictorConfig, WorldModelConfig, build_world_model, save_world_model_checkpoint
-
-    config = WorldModelConfig(
-        encoder=EncoderConfig(img_size=32, dim=48, depth=2, num_heads=2),
-        predictor=PredictorConfig(img_size=32, encoder_dim=48, dim=48, depth=2, num_heads=2),
-    )
-    model = build_world_model(config, seed=0)
-    path = tmp_path_factory.mktemp("ros") / "tiny.pt"
-    save_world_model_checkpoint(path, model.config, model.encoder, model.predictor)
-    return str(path)
-
-
-class Graph:
-    """rclpy contexts, each with its nodes spun by an executor thread; ``close`` shuts everything down."""
-
-    def __init__(self, domain_id: int) -> None:
-        self.domain_id = domain_id
-        self._spinners: list[tuple[Context, SingleThreadedExecutor, threading.Event, threading.Thread, list[Node]]] = []
-
-    def start(self, make_node: Callable[[Context], Node]) -> Node:
-        """Create ``make_node(context)`` in a fresh context (a separate DDS participant) and spin it."""
-        context = Context()
-        rclpy.init(context=context, domain_id=self.domain_id)
-        try:
-            node = make_node(context)
-        except BaseException:
-            rclpy.shutdown(context=context)
-            raise
-        executor = SingleThreadedExecutor(context=context)
-        executor.add_node(node)
-        stop = threading.Event()
-
-        def spin() -> None:
-            while not stop.is_set():
-                executor.spin_once(timeout_sec=0.05)
-
-        thread = threading.Thread(target=spin, daemon=True)
-        thread.start()
-        self._spinners.append((context, executor, stop, thread, [node]))
-        return node
-
-    def close(self) -> None:
-        for context, executor, stop, thread, nodes in reversed(self._spinners):
-            stop.set()
-            thread.join(timeout=5.0)  # no new callbacks are dispatched after this
-            executor.shutdown(timeout_sec=5.0)  # waits for the callbacks still running
-            for node in nodes:
-                node.destroy_node()
-            rclpy.shutdown(context=context)
-        self._spinners.clear()
-
-
-@pytest.fixture
-def graph(ros_domain):
-    graph = Graph(ros_domain)
-    yield graph
-    graph.close()
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
-
-
-def planner_parameters(checkpoint: str, **overrides) -> list[Parameter]:
-    values = {
-        "checkpoint": checkpoint,
-        "device": "cpu",
-        "rate_hz": 5.0,
-        "autostart": True,
-        "planner.samples": 16,
-        "planner.iterations": 2,
-        "planner.topk": 4,
-        "safety.workspace_low": WORKSPACE_LOW.tolist(),
-        "safety.workspace_high": WORKSPACE_HIGH.tolist(),
-        "safety.max_step": MAX_STEP,
-        "safety.stale_timeout_s": 0.5,
-        **overrides,
-    }
-    return [Parameter(name, value=value) for name, value in values.items()]
-
-
-class FakeRobot(Node):
-    """A robot for the planner: publishes camera, pose and gripper at 20 Hz, in one of several faults."""
-
-    def __init__(self, context: Context) -> None:
-        super().__init__("fake_robot", context=context)
-        self.mode = "ok"
-        self.state = np.array([0.5, 0.0, 0.2, np.pi, 0.0, 0.0])
-        rng = np.random.default_rng(0)
-        self.frame = rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)  # any size: not square, not the model's
-        self.goal = rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)
-        self.targets: list[PoseStamped] = []
-        self.gripper_commands: list[float] = []
-        self.diagnostics: list[dict] = []
-        self.latencies: list[float] = []
-        self.goal_pub = self.create_publisher(Image, "goal_image", GOAL_QOS)
-        self.image_pub = self.create_publisher(Image, "image", 1)
-        self.pose_pub = self.create_publisher(PoseStamped, "ee_pose", 1)
-        self.joint_pub = self.create_publisher(JointState, "joint_states", 1)
-        self.create_subscription(PoseStamped, "target_pose", self.targets.append, 10)
-        self.create_subscription(Float64, "gripper_command", lambda m: self.gripper_commands.append(m.data), 10)
-        self.create_subscription(String, "/planner_node/diagnostics", lambda m: self.diagnostics.append(json.loads(m.data)), 10)
-        self.create_subscription(Float64, "/planner_node/planning_latency", lambda m: self.latencies.append(m.data), 10)
-        self.start_client = self.create_client(Trigger, "/planner_node/start")
-        self.create_timer(0.05, self.publish_sensors)
-
-    def publish_goal(self) -> None:
-        self.goal_pub.publish(conversions.rgb_to_image(self.goal, self.now(), "camera"))
-
-    def now(self) -> float:
-        return self.get_clock().now().nanoseconds * 1e-9
-
-    def publish_sensors(self) -> None:
-        now, mode = self.now(), self.mode
-        image = conversions.rgb_to_image(self.frame, now - 2.0 if mode == "stale" else now, "camera")
-        if mode == "mono8":
-            image.encoding, image.step = "mono8", image.width
-        if mode == "truncated":
-            image.data = bytes(image.data)[:-10]
-        pose = conversions.vector_to_pose(self.state, now, "panda_link0")
-        if mode == "nan_pose":
-            pose.pose.position.y = float("nan")
-        joints = JointState(name=["panda_joint1", *FINGERS], position=[0.0, 0.03, 0.03])
-        joints.header.stamp = conversions.seconds_to_stamp(now)
-        self.image_pub.publish(image)
-        self.pose_pub.publish(pose)
-        self.joint_pub.publish(joints)
+from ros_nodes.planner_node import PlannerNode  # noqa: E402
 
 
 @pytest.mark.timeout(60)
@@ -189,14 +34,11 @@ def test_planner_receives_a_goal_published_before_it_started_and_commands_inside
         lambda ctx: PlannerNode(context=ctx, parameter_overrides=planner_parameters(tiny_checkpoint, autostart=False))
     )
     wait_until(lambda: planner.inputs.samples["goal"] is not None, 10, "the latched goal image")
-    wait_until(lambda: any(d["state"] == "stopped" for d in robot.diagnostics), 10, "diagnostics of the stopped planner")
+    wait_until(lambda: any(d["state"] == "inactive" for d in robot.diagnostics), 10, "diagnostics of the inactive planner")
     time.sleep(0.5)
-    assert robot.targets == [], "a stopped planner must not command"
+    assert robot.targets == [], "an inactive planner must not command"
 
-    assert robot.start_client.wait_for_service(timeout_sec=5)
-    future = robot.start_client.call_async(Trigger.Request())
-    wait_until(future.done, 5, "the ~/start service")
-    assert future.result().success
+    assert robot.call("/planner_node/start").success
     wait_until(lambda: len(robot.targets) >= 3, 15, "target poses")
 
     for target in robot.targets:
@@ -207,7 +49,9 @@ def test_planner_receives_a_goal_published_before_it_started_and_commands_inside
     assert robot.gripper_commands and all(0.0 <= g <= 1.0 for g in robot.gripper_commands)
     assert robot.latencies and all(latency > 0 for latency in robot.latencies)
     running = [d for d in robot.diagnostics if d.get("command")]
-    assert running and {"latency_s", "energy", "energy_spread", "target"} <= set(running[-1])
+    assert running and {"latency_s", "energy", "energy_spread", "target", "subgoal"} <= set(running[-1])
+    assert running[-1]["level"] == 0 and running[-1]["message"].startswith("commanding toward goal image 1/1, energy")
+    assert running[-1]["subgoal"] == "1/1" and running[-1]["state"] == "active"
     assert set(running[-1]["rejections"]) <= {"no_image", "no_pose", "no_gripper", "awaiting_new_data"}
 
     # Parameters are read at start: changing one at run time is refused, not silently ignored.
@@ -216,31 +60,43 @@ def test_planner_receives_a_goal_published_before_it_started_and_commands_inside
     assert planner.config.safety.max_step == MAX_STEP
 
 
-@pytest.mark.timeout(60)
-def test_stale_malformed_and_nan_inputs_give_no_command_but_a_diagnostic(graph, tiny_checkpoint, capfd):
+@pytest.mark.timeout(90)
+def test_stale_malformed_and_nan_inputs_give_no_command_but_a_diagnostic_naming_the_cause(graph, tiny_checkpoint, capfd):
     robot = graph.start(FakeRobot)
     robot.mode = "stale"  # faulty from the start: the planner never sees good data before the end
     robot.publish_goal()
     planner = graph.start(lambda ctx: PlannerNode(context=ctx, parameter_overrides=planner_parameters(tiny_checkpoint)))
     wait_until(lambda: planner.inputs.samples["goal"] is not None, 10, "the goal image")
 
-    for mode, reason in [("stale", "stale_image"), ("mono8", "bad_encoding"), ("truncated", "bad_image_size"), ("nan_pose", "nonfinite_pose")]:
+    # (mode, reason counted, what the diagnostics' message names); 1e308 m is a bad pose, not a planner error
+    faults = [
+        ("stale", "stale_image", "no command (stale_image)"),
+        ("mono8", "bad_encoding", "no command (no_image <- bad_encoding)"),
+        ("truncated", "bad_image_size", "no command (no_image <- bad_image_size)"),
+        ("nan_pose", "nonfinite_pose", "no command (no_pose <- nonfinite_pose)"),
+        ("huge_pose", "pose_out_of_range", "no command (no_pose <- pose_out_of_range)"),
+    ]
+    for mode, reason, message in faults:
         robot.mode = mode
         wait_until(
-            lambda: robot.diagnostics and robot.diagnostics[-1]["rejections"].get(reason, 0) >= 3,
+            lambda: robot.diagnostics and robot.diagnostics[-1]["rejections"].get(reason, 0) >= 3
+            and robot.diagnostics[-1]["message"].startswith(message),
             10,
-            f"{reason} counted in diagnostics",
+            f"{reason} counted in diagnostics and named in their message",
         )
+        status = robot.diagnostics[-1]
+        assert status["level"] == 1 and status["command"] is False, status  # WARN: a data problem
         assert robot.targets == [], f"a command was sent from {mode} data"
         assert reason in planner.rejections.counts
+    assert "planner_error" not in planner.rejections.counts
 
     robot.mode = "ok"  # the node survived every bad message and commands again from good data
     wait_until(lambda: len(robot.targets) >= 1, 15, "a command from good data")
-    assert robot.diagnostics[-1]["state"] == "running"
+    assert robot.diagnostics[-1]["state"] == "active"
 
     # Each reason was counted at least 3 times but logged once (ROS logs go to the stderr fd).
     log = capfd.readouterr().err
-    for reason in ("stale_image", "bad_encoding", "bad_image_size", "nonfinite_pose"):
+    for _, reason, _ in faults:
         assert log.count(f"rejected ({reason})") == 1, log
 
 
@@ -256,13 +112,9 @@ def test_capture_goal_takes_the_newest_fresh_frame_and_saves_it(graph, tiny_chec
         )
     )
     client_node = graph.start(lambda ctx: rclpy.create_node("capture_client", context=ctx))
-    client = client_node.create_client(Trigger, "/planner_node/capture_goal")
-    assert client.wait_for_service(timeout_sec=5)
 
     def capture() -> Trigger.Response:
-        future = client.call_async(Trigger.Request())
-        wait_until(future.done, 5, "the ~/capture_goal service")
-        return future.result()
+        return call(client_node, Trigger, "/planner_node/capture_goal")
 
     response = capture()  # no camera yet
     assert not response.success and "no camera image" in response.message
@@ -278,8 +130,10 @@ def test_capture_goal_takes_the_newest_fresh_frame_and_saves_it(graph, tiny_chec
     robot.mode = "ok"
     wait_until(lambda: planner._now() - planner.inputs.samples["image"].stamp_s < 0.2, 10, "a fresh camera frame")
     response = capture()
-    assert response.success, response.message
+    assert response.success and "goal image 1 captured" in response.message and "pose recorded" in response.message
     np.testing.assert_array_equal(planner.inputs.samples["goal"].value, robot.frame)
+    assert planner.goals.count == 1
+    np.testing.assert_allclose(planner.goals.states[0][:6], robot.state, atol=1e-9)  # the pose shown in the image
     (saved,) = goal_dir.glob("goal_*.png")
     assert str(saved.resolve()) in response.message
     np.testing.assert_array_equal(load_goal_image(saved), robot.frame)
@@ -291,7 +145,7 @@ def test_capture_goal_takes_the_newest_fresh_frame_and_saves_it(graph, tiny_chec
     )
     np.testing.assert_array_equal(planner.inputs.samples["goal"].value, robot.frame)
     graph.close()
-    with pytest.raises(ValueError, match="does not exist"):
+    with pytest.raises(ValueError, match="configure failed: goal image x.png does not exist"):
         graph.start(
             lambda ctx: PlannerNode(context=ctx, parameter_overrides=planner_parameters(tiny_checkpoint, goal_file="x.png"))
         )

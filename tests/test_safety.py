@@ -89,6 +89,16 @@ def test_input_guard_needs_every_input_fresh_and_forgets_after_a_malformed_messa
     assert first
     assert _reason(guard.ready, 11.0) == "no_image"  # no fallback on the older, valid frame
     assert guard.counter.counts == {"bad_encoding": 1}
+    # ... and the tick names why there is no image: the camera sends mono8 (issue 14)
+    with pytest.raises(InputRejected) as info:
+        guard.ready(11.0)
+    assert info.value.cause is not None and info.value.cause.reason == "bad_encoding"
+    assert "malformed (bad_encoding; mono8)" in info.value.detail
+    guard.accept("image", _rgb(), 11.0)
+    guard.clear("goal")
+    with pytest.raises(InputRejected) as info:
+        guard.ready(11.0)
+    assert info.value.reason == "no_goal" and info.value.cause is None
 
 
 def test_rejection_counter_reports_each_reason_once_and_counts_all():
