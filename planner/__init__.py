@@ -4,23 +4,32 @@
 - :mod:`planner.interface`: what the planner needs from a model (a rollout function and an objective).
 - :mod:`planner.energy`: the goal energy (mean L1 between predicted and goal tokens).
 - :mod:`planner.limits`: action limits applied to every sample.
-- :mod:`planner.cem`: the one-shot optimiser :func:`plan_cem` -> :class:`PlanResult`.
-- :mod:`planner.mpc`: :class:`GoalImageMPC`, receding-horizon control around it.
+- :mod:`planner.optimizer`: the :class:`Optimizer` signature every optimiser has, :class:`PlanResult`.
+- :mod:`planner.cem`, :mod:`planner.icem`, :mod:`planner.mppi`, :mod:`planner.gradient`: the optimisers
+  (CEM, iCEM, MPPI, Adam through the model); :mod:`planner.registry`: ``PlannerConfig.optimizer`` -> one.
+- :mod:`planner.mpc`: :class:`GoalImageMPC`, receding-horizon control around one, with surprise gating.
 - :mod:`planner.analytic`: a world model with a known optimum, for tests and benchmarks.
 """
-from planner.cem import NonFiniteEnergyError, PlanResult, plan_cem, shift_plan
+from planner.cem import plan_cem
 from planner.config import PlannerConfig
 from planner.energy import goal_energy, goal_objective
 from planner.interface import Objective, PlanningWorldModel, RolloutFn, RolloutModel, bind_context
 from planner.limits import ActionLimits
+from planner.gradient import plan_cem_then_gradient, plan_gradient
+from planner.icem import plan_icem
 from planner.mpc import GoalImageMPC, MPCStep
+from planner.mppi import plan_mppi
+from planner.optimizer import NonFiniteEnergyError, Optimizer, PlanResult, shift_plan
+from planner.registry import OPTIMIZER_FUNCTIONS, get_optimizer
 
 __all__ = [
     "ActionLimits",
     "GoalImageMPC",
     "MPCStep",
     "NonFiniteEnergyError",
+    "OPTIMIZER_FUNCTIONS",
     "Objective",
+    "Optimizer",
     "PlanResult",
     "PlannerConfig",
     "PlanningWorldModel",
@@ -28,7 +37,12 @@ __all__ = [
     "RolloutModel",
     "bind_context",
     "goal_energy",
+    "get_optimizer",
     "goal_objective",
     "plan_cem",
+    "plan_cem_then_gradient",
+    "plan_gradient",
+    "plan_icem",
+    "plan_mppi",
     "shift_plan",
 ]

@@ -16,6 +16,10 @@ from dataclasses import dataclass, field
 from foundation.pose import ACTION_DIM, GRIPPER_DIM, ROTATION_DIMS, TRANSLATION_DIMS
 
 ENERGY_MODES = ("terminal", "terminal+intermediate")
+OPTIMIZERS = ("cem", "icem", "mppi", "grad", "cem+grad")
+"""Names of the optimisers :data:`planner.optimizers.OPTIMIZER_FUNCTIONS` maps to functions."""
+ACTION_LIMITS = ("ball", "box")
+GRAD_INITS = ("warm_start", "cem")
 
 
 def _help(text: str) -> dict[str, str]:
@@ -24,8 +28,16 @@ def _help(text: str) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class PlannerConfig:
-    """CEM over action sequences ``[H, 7]`` scored by the goal energy of the predicted frames."""
+    """An optimiser (CEM by default) over action sequences ``[H, 7]`` scored by the goal energy of the
+    predicted frames; ``samples``, ``iterations``, ``topk``, the momenta and the initial stds are
+    shared by the sampling optimisers (CEM, iCEM, MPPI); the ``icem_*``, ``mppi_*`` and ``grad_*``
+    fields belong to one optimiser each."""
 
+    optimizer: str = field(
+        default="cem",
+        metadata=_help("cem, icem (Pinneri et al. 2020), mppi (Williams et al. 2017), grad (Adam on the "
+                       "actions through the model), cem+grad (CEM, then Adam from its plan)"),
+    )
     samples: int = field(default=400, metadata=_help("action sequences sampled per CEM iteration (N)"))
     horizon: int = field(default=2, metadata=_help("planned steps per sequence (H)"))
     iterations: int = field(default=10, metadata=_help("CEM iterations per planning step (I)"))
@@ -40,6 +52,11 @@ class PlannerConfig:
         default=0.3, metadata=_help("max L2 norm of the Euler rotation delta per step (rad), if planned")
     )
     max_gripper: float = field(default=0.75, metadata=_help("gripper delta clipped to [-max, max]"))
+    action_limit: str = field(
+        default="ball",
+        metadata=_help("ball: L2 norm of dxyz <= max_translation (and of the rotation <= max_rotation); "
+                       "box: each axis clipped to +-max (the reference's clip; diagonal steps sqrt(3) longer)"),
+    )
     plan_rotation: bool = field(
         default=False, metadata=_help("plan drx, dry, drz; false holds them at zero (the reference)")
     )
@@ -59,9 +76,47 @@ class PlannerConfig:
         metadata=_help("terminal: last predicted frame vs goal; terminal+intermediate: mean over all steps"),
     )
     seed: int | None = field(default=0, metadata=_help("seed of the planner's generator; none = global RNG"))
+    # iCEM (Pinneri et al. 2020, arXiv 2008.06389, Algorithm 1).
+    icem_beta: float = field(
+        default=2.0, metadata=_help("iCEM: exponent beta of the coloured noise along the horizon (PSD ~ 1/f^beta; 0 = white)")
+    )
+    icem_population_decay: float = field(
+        default=1.25, metadata=_help("iCEM: gamma, iteration i draws max(samples * gamma^-i, 2 * topk) sequences")
+    )
+    icem_keep_fraction: float = field(
+        default=0.3, metadata=_help("iCEM: xi, fraction of the elites carried into the next iteration and the next step")
+    )
+    # MPPI (Williams et al. 2017, "Information theoretic MPC for model-based reinforcement learning").
+    mppi_temperature: float = field(
+        default=0.5,
+        metadata=_help("MPPI: temperature lambda, in units of the iteration's energy std (weights exp(-dE / (lambda std)))"),
+    )
+    # Gradient-based planning: Adam on the action sequence through the world model.
+    grad_steps: int = field(default=10, metadata=_help("grad: Adam steps per planning step"))
+    grad_lr: float = field(
+        default=0.1, metadata=_help("grad: Adam step size in units of each dimension's init_std_* (0.1 = 5 mm in xyz)")
+    )
+    grad_starts: int = field(
+        default=8, metadata=_help("grad: sequences optimised in parallel (the first from the warm start / CEM's plan)")
+    )
+    # Surprise-gated replanning (planner.mpc.GoalImageMPC).
+    surprise_gating: bool = field(
+        default=False,
+        metadata=_help("execute the plan's next action without a search while the observed frame matches the "
+                       "prediction (surprise <= surprise_threshold); off by default: it changes the actions"),
+    )
+    surprise_threshold: float = field(
+        default=0.1,
+        metadata=_help("surprise (mean L1 per token between the observed and the predicted frame) up to which "
+                       "the plan is kept; calibrate per model (docs/planner.md)"),
+    )
 
     def __post_init__(self) -> None:
-        for name in ("samples", "horizon", "iterations", "topk"):
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"PlannerConfig.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.action_limit not in ACTION_LIMITS:
+            raise ValueError(f"PlannerConfig.action_limit must be one of {ACTION_LIMITS}, got {self.action_limit!r}")
+        for name in ("samples", "horizon", "iterations", "topk", "grad_steps", "grad_starts"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"PlannerConfig.{name} must be an integer >= 1, got {value!r}")
@@ -83,6 +138,20 @@ class PlannerConfig:
                 raise ValueError(
                     f"PlannerConfig.{name} must be finite and >= min_std={self.min_std}, got {value!r}"
                 )
+        for name in ("icem_beta",):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0.0):
+                raise ValueError(f"PlannerConfig.{name} must be a finite number >= 0, got {value!r}")
+        if not (math.isfinite(self.icem_population_decay) and self.icem_population_decay >= 1.0):
+            raise ValueError(
+                f"PlannerConfig.icem_population_decay must be >= 1 (1 = no shrinking), got {self.icem_population_decay!r}"
+            )
+        if not 0.0 <= self.icem_keep_fraction <= 1.0:
+            raise ValueError(f"PlannerConfig.icem_keep_fraction must lie in [0, 1], got {self.icem_keep_fraction!r}")
+        for name in ("mppi_temperature", "grad_lr", "surprise_threshold"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0.0):
+                raise ValueError(f"PlannerConfig.{name} must be a finite number > 0, got {value!r}")
         if not 0.0 <= self.gripper_deadband < 1.0:
             raise ValueError(f"PlannerConfig.gripper_deadband must lie in [0, 1), got {self.gripper_deadband!r}")
         if self.energy not in ENERGY_MODES:
@@ -104,12 +173,13 @@ class PlannerConfig:
                 raise ValueError(f"PlannerConfig.fixed_values: dimension {dim} has non-finite value {value!r}")
         fixed = self.fixed
         # A fixed value must itself respect the limits, or no sample could.
-        if math.hypot(*(fixed.get(d, 0.0) for d in TRANSLATION_DIMS)) > self.max_translation + 1e-9:
+        norm = math.hypot if self.action_limit == "ball" else (lambda *v: max(abs(x) for x in v))
+        if norm(*(fixed.get(d, 0.0) for d in TRANSLATION_DIMS)) > self.max_translation + 1e-9:
             raise ValueError(
                 f"PlannerConfig: fixed translation values {[fixed.get(d, 0.0) for d in TRANSLATION_DIMS]} "
                 f"exceed max_translation={self.max_translation}"
             )
-        if math.hypot(*(fixed.get(d, 0.0) for d in ROTATION_DIMS)) > self.max_rotation + 1e-9:
+        if norm(*(fixed.get(d, 0.0) for d in ROTATION_DIMS)) > self.max_rotation + 1e-9:
             raise ValueError(
                 f"PlannerConfig: fixed rotation values {[fixed.get(d, 0.0) for d in ROTATION_DIMS]} "
                 f"exceed max_rotation={self.max_rotation}"

@@ -13,6 +13,7 @@ without importing anything from here.
 """
 from __future__ import annotations
 
+import inspect
 from typing import Callable, Protocol, runtime_checkable
 
 import numpy as np
@@ -47,8 +48,23 @@ class PlanningWorldModel(RolloutModel, Protocol):
         ...
 
 
-def bind_context(model: RolloutModel, context_tokens: Tensor, context_states: Tensor) -> RolloutFn:
-    """The rollout function of ``model`` from a fixed context (tokens ``[1, Tc, N, D]``, states ``[1, Tc, 7]``)."""
+def bind_context(
+    model: RolloutModel, context_tokens: Tensor, context_states: Tensor, differentiable: bool = False
+) -> RolloutFn:
+    """The rollout function of ``model`` from a fixed context (tokens ``[1, Tc, N, D]``, states ``[1, Tc, 7]``).
+
+    ``differentiable``: the gradient planners need autograd through the rollout, but a model may
+    decorate ``rollout`` with ``torch.no_grad()`` (``worldmodel.WorldModel`` does), which a caller
+    cannot lift; the undecorated method (``inspect.unwrap``, which follows ``functools.wraps``) is
+    called instead. A method without a decorator is called as it is.
+    """
+    if differentiable:
+        method = inspect.unwrap(type(model).rollout)
+
+        def rollout(actions: Tensor) -> Tensor:
+            return method(model, context_tokens, context_states, actions)
+
+        return rollout
 
     def rollout(actions: Tensor) -> Tensor:
         return model.rollout(context_tokens, context_states, actions)

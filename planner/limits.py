@@ -5,13 +5,17 @@ Every candidate the planner evaluates, and the plan it returns, passes through
 
 - held dimensions (the caller's ``fixed_dims``, and drx, dry, drz unless ``plan_rotation``) take
   their fixed value (0 for unplanned rotations, as in the reference);
-- the planned part of dxyz is scaled down to an L2 norm of at most
-  ``sqrt(max_translation^2 - |fixed part|^2)``, so that the whole step's norm is at most
+- ``action_limit="ball"`` (the default): the planned part of dxyz is scaled down to an L2 norm of at
+  most ``sqrt(max_translation^2 - |fixed part|^2)``, so that the whole step's norm is at most
   ``max_translation`` (same for the rotation delta with ``max_rotation``);
+- ``action_limit="box"``: each of dx, dy, dz is clipped to ``[-max_translation, max_translation]``
+  (each rotation component to ``+-max_rotation``), as the reference does
+  (facebookresearch/vjepa2 ``notebooks/utils/mpc_utils.py``, ``cem``: ``clip(-maxnorm, maxnorm)``);
+  a diagonal step can then be ``sqrt(3)`` times longer than ``max_translation``;
 - the gripper delta is clipped to ``[-max_gripper, max_gripper]``.
 
-The reference clips each of dx, dy, dz separately to ``[-maxnorm, maxnorm]``; a norm limit is
-what the issue asks for and does not favour diagonal moves.
+The ball is the default: it does not favour diagonal moves, and it is the same limit as the ROS
+command guard's ``max_step`` (an L2 norm), which would otherwise shorten a box plan's diagonal steps.
 """
 from __future__ import annotations
 
@@ -42,6 +46,8 @@ class ActionLimits:
         self.translation_budget = max(config.max_translation**2 - fixed_translation**2, 0.0) ** 0.5
         self.rotation_budget = max(config.max_rotation**2 - fixed_rotation**2, 0.0) ** 0.5
         self.max_gripper = config.max_gripper
+        self.box = config.action_limit == "box"
+        self.max_translation, self.max_rotation = config.max_translation, config.max_rotation
 
     @staticmethod
     def _clip_norm(vectors: Tensor, planned: Tensor, budget: float) -> Tensor:
@@ -54,12 +60,12 @@ class ActionLimits:
     def apply(self, actions: Tensor) -> Tensor:
         """Actions ``[..., 7]`` moved inside the limits (held dimensions set, norms and gripper clipped)."""
         t, r = slice(TRANSLATION_DIMS[0], TRANSLATION_DIMS[-1] + 1), slice(ROTATION_DIMS[0], ROTATION_DIMS[-1] + 1)
-        planned = torch.cat(
-            [
-                self._clip_norm(actions[..., t], self.planned[t], self.translation_budget),
-                self._clip_norm(actions[..., r], self.planned[r], self.rotation_budget),
-                actions[..., GRIPPER_DIM:].clamp(-self.max_gripper, self.max_gripper),
-            ],
-            dim=-1,
-        )
+        if self.box:  # per axis, held axes take their value below
+            translation = actions[..., t].clamp(-self.max_translation, self.max_translation)
+            rotation = actions[..., r].clamp(-self.max_rotation, self.max_rotation)
+        else:
+            translation = self._clip_norm(actions[..., t], self.planned[t], self.translation_budget)
+            rotation = self._clip_norm(actions[..., r], self.planned[r], self.rotation_budget)
+        gripper = actions[..., GRIPPER_DIM:].clamp(-self.max_gripper, self.max_gripper)
+        planned = torch.cat([translation, rotation, gripper], dim=-1)
         return torch.where(self.held, self.held_value.to(actions.dtype), planned)

@@ -1,15 +1,28 @@
-"""Receding-horizon goal-image control: a thin wrapper around the one-shot CEM optimiser.
+"""Receding-horizon goal-image control: a thin wrapper around a one-shot optimiser (CEM by default,
+``PlannerConfig.optimizer``, :mod:`planner.registry`).
 
 At every control step: encode the current frame(s), plan an action sequence ``[H, 7]`` towards the
-goal image's tokens (warm-started from the previous plan shifted by one step), return the first
-action to execute, and keep the plan for the next step. Used by the evaluation, the demo and the
-ROS planner node::
+goal image's tokens (warm-started from the previous plan shifted by the steps executed since), return
+the first action to execute, and keep the plan for the next step. Used by the evaluation, the demo
+and the ROS planner node::
 
     mpc = GoalImageMPC(world_model, PlannerConfig())
     mpc.set_goal(goal_image)                    # uint8 [H, W, 3], encoded once
     while not done:
         step = mpc.act(frame, state)            # uint8 [H, W, 3], float [7]
         robot.apply(step.action)                # [7]: dxyz, drot (xyz Euler), dgripper
+
+**Surprise** (every step after the first): the mean L1 per token between the tokens of the frame
+observed now and the tokens the last search's plan predicted for this moment (the same metric as
+the energy, :func:`planner.energy.goal_energy`). A large surprise means the world did not do what the
+model predicted (a wrong model, a disturbance, or a command the robot clipped).
+
+**Surprise-gated replanning** (``surprise_gating``, off by default): while the surprise stays at or
+under ``surprise_threshold`` and the plan has steps left, execute the plan's next step without a
+search (the idea of acting on semantic change; a pull request to the V-JEPA 2 reference,
+facebookresearch/vjepa2 #98, reports 2.28 -> 1.13 s per step); search again when surprised or when
+the plan runs out, warm-started from the plan shifted by the steps executed since. Off by default
+because it changes the actions: a kept step is the plan made one or more steps ago, not a fresh one.
 """
 from __future__ import annotations
 
@@ -21,11 +34,12 @@ import torch
 from torch import Tensor
 
 from foundation.pose import STATE_DIM
-from planner.cem import PlanResult, plan_cem, shift_plan
 from planner.config import PlannerConfig
-from planner.energy import goal_objective
+from planner.energy import goal_energy, goal_objective
 from planner.interface import PlanningWorldModel, bind_context
 from planner.limits import ActionLimits
+from planner.optimizer import PlanResult, shift_plan
+from planner.registry import NEEDS_GRADIENTS, get_optimizer
 
 
 @dataclass(frozen=True)
@@ -43,7 +57,12 @@ class MPCStep:
     latency_s: float
     """Wall-clock seconds of this step (encoding + planning)."""
     iteration_energies: np.ndarray
-    """[I] float32, lowest energy found at each CEM iteration."""
+    """[I] float32, lowest energy found at each iteration of the search ([0] when no search ran)."""
+    surprise: float | None = None
+    """Mean L1 per token between this frame's tokens and the tokens the last search predicted for it;
+    None when nothing predicted it (the first step after ``set_goal`` / ``reset``)."""
+    replanned: bool = True
+    """True when this step searched; False when it executed the kept plan's next step (surprise gating)."""
 
 
 def _check_frames(frames: np.ndarray | Tensor, name: str) -> np.ndarray | Tensor:
@@ -60,7 +79,8 @@ def _check_frames(frames: np.ndarray | Tensor, name: str) -> np.ndarray | Tensor
 
 
 class GoalImageMPC:
-    """Goal-image model-predictive control with CEM over a world model's rollouts."""
+    """Goal-image model-predictive control over a world model's rollouts, with the optimiser of
+    ``config.optimizer`` and optional surprise-gated replanning (module docstring)."""
 
     def __init__(self, world_model: PlanningWorldModel, config: PlannerConfig | None = None) -> None:
         self.world_model = world_model
@@ -69,12 +89,15 @@ class GoalImageMPC:
         self.limits = ActionLimits(self.config, self.device)
         self.goal_tokens: Tensor | None = None  # [N, D]
         self.generator: torch.Generator | None = None
+        self.optimize = get_optimizer(self.config.optimizer)
         self.last_result: PlanResult | None = None
+        self.executed = 0  # steps of last_result's plan handed out since it was made
         self.reset()
 
     def reset(self) -> None:
         """Forget the previous plan (no warm start) and restart the random stream from the seed."""
         self.last_result = None
+        self.executed = 0
         if self.config.seed is not None:
             self.generator = torch.Generator(device=self.device).manual_seed(self.config.seed)
 
@@ -111,19 +134,43 @@ class GoalImageMPC:
             raise ValueError(f"state contains NaN or inf: {states.tolist()}; pass the measured [x, y, z, rx, ry, rz, g]")
 
         context_tokens = self.world_model.encode_frames(frames)  # [1, T, N, D]
+        previous, horizon = self.last_result, self.config.horizon
+        surprise = None
+        if previous is not None and previous.predicted is not None and 1 <= self.executed <= horizon:
+            predicted = previous.predicted[self.executed - 1]  # [N, D] what the plan said this frame would be
+            observed = context_tokens[0, -1].detach().float().cpu()  # [N, D]
+            surprise = float(goal_energy(predicted[None, None], observed)[0])
+        if (
+            self.config.surprise_gating and surprise is not None and surprise <= self.config.surprise_threshold
+            and self.executed < horizon
+        ):
+            plan = previous.actions.numpy().astype(np.float32)
+            action = plan[self.executed].copy()
+            self.executed += 1
+            remaining = shift_plan(previous.actions, self.config, self.limits, self.executed - 1)
+            return MPCStep(
+                action=action, plan=remaining.cpu().numpy().astype(np.float32), energy=previous.energy,
+                energy_spread=previous.energy_spread, latency_s=time.perf_counter() - start,
+                iteration_energies=np.zeros(0, dtype=np.float32), surprise=surprise, replanned=False,
+            )
+
         context_states = states[None].to(self.device)  # [1, T, 7]
-        init_mean = None
-        if self.config.warm_start and self.last_result is not None:
-            init_mean = shift_plan(self.last_result.actions, self.config, self.limits)
-        result = plan_cem(
-            bind_context(self.world_model, context_tokens, context_states),
+        init_mean = init_elites = None
+        if self.config.warm_start and previous is not None:
+            init_mean = shift_plan(previous.actions, self.config, self.limits, self.executed)
+            if previous.elite_actions is not None:
+                init_elites = shift_plan(previous.elite_actions, self.config, self.limits, self.executed)
+        differentiable = self.config.optimizer in NEEDS_GRADIENTS
+        result = self.optimize(
+            bind_context(self.world_model, context_tokens, context_states, differentiable=differentiable),
             goal_objective(self.goal_tokens, self.config.energy),
             self.config,
             device=self.device,
             init_mean=init_mean,
+            init_elites=init_elites,
             generator=self.generator,
         )
-        self.last_result = result
+        self.last_result, self.executed = result, 1
         plan = result.actions.numpy().astype(np.float32)
         return MPCStep(
             action=plan[0].copy(),
@@ -132,5 +179,6 @@ class GoalImageMPC:
             energy_spread=result.energy_spread,
             latency_s=time.perf_counter() - start,
             iteration_energies=result.best_energies.numpy().astype(np.float32),
+            surprise=surprise,
+            replanned=True,
         )
-

@@ -10,7 +10,9 @@ the camera sends mono8 reads ``no command (no_image <- bad_encoding): ...``, not
 
 Values (all strings, as the message type wants): ``state`` (lifecycle: unconfigured, inactive,
 active), ``command`` (true/false), ``reason`` and ``cause`` of the last refused tick, ``steps``
-(commands since the last reset), ``latency_s``, ``energy``, ``energy_spread``, ``step_limited``,
+(commands since the last reset), ``latency_s``, ``energy``, ``energy_spread``, ``surprise`` (mean L1
+per token between the frame and the plan's prediction of it; empty when nothing predicted it),
+``replanned`` (false when surprise gating kept the plan's next step), ``step_limited``,
 ``clipped_to_workspace``, ``target`` (the 7-D target), ``subgoal`` (``i/n``, 1-based),
 ``subgoal_steps_left``, ``goals`` (images in the sequence), ``goal_publishers`` (publishers on the
 goal topic: 0 means nothing can reach it), ``rejections_total``, ``last_rejection`` and one
@@ -42,6 +44,10 @@ class TickReport:
     energy: float | None = None
     """Energy of the chosen plan toward the image aimed at (mean L1 in embedding space)."""
     energy_spread: float | None = None
+    surprise: float | None = None
+    """Mean L1 per token between the frame planned from and the plan's prediction of it (None: none)."""
+    replanned: bool = True
+    """False when surprise gating executed the kept plan's next step instead of searching."""
     step_limited: bool = False
     clipped_to_workspace: bool = False
     target: np.ndarray | None = None
@@ -121,6 +127,8 @@ def planner_status(lifecycle_state: str, report: TickReport | None, rejections: 
                 ("latency_s", _text(report.latency_s)),
                 ("energy", _text(report.energy)),
                 ("energy_spread", _text(report.energy_spread)),
+                ("surprise", "" if report.surprise is None else _text(report.surprise)),
+                ("replanned", _text(report.replanned)),
                 ("step_limited", _text(report.step_limited)),
                 ("clipped_to_workspace", _text(report.clipped_to_workspace)),
                 ("target", _text(report.target)),

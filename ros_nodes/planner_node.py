@@ -444,6 +444,7 @@ class PlannerNode(LifecycleNode):
         self.spread_pub.publish(Float64(data=step.energy_spread))
         return TickReport(
             command=True, latency_s=step.latency_s, energy=step.energy, energy_spread=step.energy_spread,
+            surprise=step.surprise, replanned=step.replanned,
             step_limited=command.step_limited, clipped_to_workspace=command.clipped_to_workspace,
             target=command.target, aim=aim,
         )

@@ -65,10 +65,13 @@ def test_eval_writes_tables_and_videos_for_every_policy(tmp_path, tiny_checkpoin
     out = tmp_path / "eval"
     argv = ["eval", "--task", "reach", "--episodes", "2", "--max_steps", "2", "--videos", "1",
             "--checkpoint", str(tiny_checkpoint), "--device", "cpu", "--out", str(out),
-            "--planner.samples", "8", "--planner.iterations", "1", "--planner.topk", "2"]
+            "--planner.samples", "8", "--planner.iterations", "1", "--planner.topk", "2",
+            # iCEM, and a gate that keeps every plan while it lasts (H = 2): search, keep, search...
+            "--planner.optimizer", "icem", "--planner.surprise_gating", "true", "--planner.surprise_threshold", "1e9"]
     assert cli_main(argv) == 0
     report = json.loads((out / "results.json").read_text())
     assert report["config"]["planner"]["samples"] == 8 and report["config"]["episodes"] == 2
+    assert report["config"]["planner"]["optimizer"] == "icem"
     policies = [s["policy"] for s in report["summaries"]]
     assert policies == ["world_model", "random", "oracle"]
     for summary in report["summaries"]:
@@ -79,6 +82,9 @@ def test_eval_writes_tables_and_videos_for_every_policy(tmp_path, tiny_checkpoin
         assert [e["seed"] for e in summary["per_episode"]] == [1000, 1001]
     world_model = report["summaries"][0]
     assert world_model["latency_ms_p50"] > 0 and len(world_model["per_episode"][0]["energies"]) >= 1
+    episode = world_model["per_episode"][0]
+    assert episode["replanned"] == [True, False] and world_model["replan_fraction"] == 0.5
+    assert episode["surprises"][0] is None and episode["surprises"][1] > 0  # the surprise of each step
     table = (out / "results.md").read_text()
     assert table.count("| reach |") == 3
     gif = imageio.mimread(out / "reach_world_model_seed1000.gif")

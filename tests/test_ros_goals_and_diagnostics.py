@@ -94,12 +94,16 @@ def test_diagnostics_of_commands_and_of_the_lifecycle_states():
     from ros_nodes.goal_sequence import Aim
 
     aim = Aim(index=1, count=3, image=image(0), changed=False, steps_left=2)
-    report = TickReport(command=True, latency_s=0.8, energy=0.25, energy_spread=0.01, target=np.arange(7.0), aim=aim)
+    report = TickReport(command=True, latency_s=0.8, energy=0.25, energy_spread=0.01, target=np.arange(7.0), aim=aim,
+                        surprise=0.0375, replanned=False)
     status = planner_status("active", report, RejectionCounter(), steps=5, goals=3)
     assert status.level == OK and status.message == "commanding toward goal image 2/3, energy 0.25"
     values = _values(status)
     assert values["subgoal"] == "2/3" and values["subgoal_steps_left"] == "2" and values["energy"] == "0.25"
     assert values["latency_s"] == "0.8" and values["target"].startswith("[0.00000, 1.00000")
+    assert values["surprise"] == "0.0375" and values["replanned"] == "false"
+    first = _values(planner_status("active", TickReport(command=True, latency_s=0.8, energy=0.25), RejectionCounter(), 1, 1))
+    assert first["surprise"] == "" and first["replanned"] == "true"  # nothing predicted the first frame
 
     failed = planner_status("unconfigured", None, RejectionCounter(), 0, 0, configure_error="configure failed: x.pt: No such file")
     assert failed.level == ERROR and "x.pt: No such file" in failed.message

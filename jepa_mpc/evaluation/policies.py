@@ -87,6 +87,8 @@ class PlannerPolicy:
             "energy": step.energy,
             "energy_spread": step.energy_spread,
             "latency_s": step.latency_s,
+            "surprise": step.surprise,
+            "replanned": step.replanned,
             "goal_index": self.goal_index,
         }
 

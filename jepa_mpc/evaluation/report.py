@@ -33,6 +33,10 @@ def summarize(name: str, results: list[EpisodeResult]) -> dict:
         "steps_mean": float(np.mean([r.steps for r in results])),
         "latency_ms_p50": float(np.percentile(latencies, 50) * 1e3) if latencies is not None else None,
         "latency_ms_p95": float(np.percentile(latencies, 95) * 1e3) if latencies is not None else None,
+        # Planner steps that searched (1.0 unless surprise gating kept plans), and the mean surprise.
+        "replan_fraction": float(np.mean(replans)) if (replans := [x for r in results for x in r.replanned]) else None,
+        "surprise_mean": float(np.mean(known)) if (known := [x for r in results for x in r.surprises if x is not None])
+        else None,
     }
 
 

@@ -23,6 +23,10 @@ class EpisodeResult:
     final_distance: float
     energies: list[float]
     latencies_s: list[float]
+    surprises: list[float | None] = dataclasses.field(default_factory=list)
+    """Per planner step: mean L1 per token between the frame and the plan's prediction of it (None: none)."""
+    replanned: list[bool] = dataclasses.field(default_factory=list)
+    """Per planner step: searched (True) or kept the plan's next step (surprise gating)."""
 
 
 def run_episode(
@@ -41,6 +45,8 @@ def run_episode(
     policy.reset(goals)
     energies: list[float] = []
     latencies: list[float] = []
+    surprises: list[float | None] = []
+    replanned: list[bool] = []
     frames = [compose_frame(obs[EXTERIOR_IMAGE], policy.goal_image, energies, max_steps)] if record else []
     steps = 0
     bar = tqdm(total=max_steps, desc=f"seed {seed}", unit="step", disable=not progress)
@@ -52,10 +58,13 @@ def run_episode(
         if "energy" in diagnostics:
             energies.append(float(diagnostics["energy"]))
             latencies.append(float(diagnostics["latency_s"]))
+            surprises.append(diagnostics.get("surprise"))
+            replanned.append(bool(diagnostics.get("replanned", True)))
         if record:
             frames.append(compose_frame(obs[EXTERIOR_IMAGE], policy.goal_image, energies, max_steps))
     bar.close()
-    result = EpisodeResult(seed, bool(info["is_success"]), steps, float(info["distance"]), energies, latencies)
+    result = EpisodeResult(seed, bool(info["is_success"]), steps, float(info["distance"]), energies, latencies,
+                           surprises, replanned)
     return result, frames
 
 
