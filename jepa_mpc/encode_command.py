@@ -43,7 +43,8 @@ def encode(config: EncodeConfig) -> None:
         "opposite": -true_action,
     }
     actions = torch.stack(list(candidates.values())).unsqueeze(1)  # [S, 1, 7]
-    predicted = model.rollout(tokens[:, :1], states[None, :1], actions)  # [S, 1, N, D]
+    with torch.no_grad():
+        predicted = model.rollout(tokens[:, :1], states[None, :1], actions)  # [S, 1, N, D]
     energy = (predicted[:, -1] - tokens[:, -1]).abs().mean(dim=(-1, -2))
     for name, value in zip(candidates, energy.tolist()):
         print(f"  energy({name:>11}) = {value:.4f}")

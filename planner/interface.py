@@ -13,7 +13,6 @@ without importing anything from here.
 """
 from __future__ import annotations
 
-import inspect
 from typing import Callable, Protocol, runtime_checkable
 
 import numpy as np
@@ -53,20 +52,12 @@ def bind_context(
 ) -> RolloutFn:
     """The rollout function of ``model`` from a fixed context (tokens ``[1, Tc, N, D]``, states ``[1, Tc, 7]``).
 
-    ``differentiable``: the gradient planners need autograd through the rollout, but a model may
-    decorate ``rollout`` with ``torch.no_grad()`` (``worldmodel.WorldModel`` does), which a caller
-    cannot lift; the undecorated method (``inspect.unwrap``, which follows ``functools.wraps``) is
-    called instead. A method without a decorator is called as it is.
+    ``differentiable``: the gradient planners need autograd through the rollout; the sampling ones
+    do not, and run it under ``torch.no_grad()`` (no graph kept for thousands of samples).
     """
-    if differentiable:
-        method = inspect.unwrap(type(model).rollout)
-
-        def rollout(actions: Tensor) -> Tensor:
-            return method(model, context_tokens, context_states, actions)
-
-        return rollout
 
     def rollout(actions: Tensor) -> Tensor:
-        return model.rollout(context_tokens, context_states, actions)
+        with torch.set_grad_enabled(differentiable):
+            return model.rollout(context_tokens, context_states, actions)
 
     return rollout

@@ -245,18 +245,14 @@ def test_mppi_weights_prefer_low_energy_and_ignore_nan():
 
 # ------------------------------------------------------------------ gradient
 def test_gradient_planner_refuses_a_rollout_without_gradients(model):
-    rollout, objective = _problem(model, _goal([0.03, 0.0, 0.0]))
-
-    def frozen(actions):
-        with torch.no_grad():
-            return rollout(actions)
-
+    _, objective = _problem(model, _goal([0.03, 0.0, 0.0]))
+    frozen = bind_context(model, model.tokens_for_states(START)[None, None], START[None, None])  # a sampler's binding
     with pytest.raises(NotDifferentiableError, match="differentiable=True"):
         plan_gradient(frozen, objective, PlannerConfig(optimizer="grad"))
 
 
 def test_gradient_planning_through_the_real_world_model(tiny_world_model):
-    """Adam through the real predictor, whose rollout is decorated with torch.no_grad: the energy falls."""
+    """Adam through the real predictor (bound with differentiable=True): the energy falls."""
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 256, size=(2, 32, 32, 3), dtype=np.uint8)
     context = tiny_world_model.encode_frames(frames[:1])

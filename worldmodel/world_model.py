@@ -80,9 +80,12 @@ class WorldModel(nn.Module):
         if actions.ndim != 3 or actions.shape[-1] != ACTION_DIM:
             raise ValueError(f"actions must be [S, H, {ACTION_DIM}], got {tuple(actions.shape)}")
 
-    @torch.no_grad()
     def rollout(self, context_tokens: Tensor, context_states: Tensor, actions: Tensor) -> Tensor:
         """Predicted tokens after each candidate action, with a key/value cache.
+
+        Autograd follows the caller: the sampling planners call it under ``torch.no_grad()``
+        (``planner.interface.bind_context``), gradient planning with autograd on, to differentiate the
+        energy with respect to ``actions``.
 
         Args:
             context_tokens: ``[1, Tc, N, D]`` observed (layer-normed) tokens, the last one is "now".
