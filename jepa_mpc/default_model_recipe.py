@@ -23,12 +23,14 @@ from worldmodel.checkpoint import DEFAULT_CHECKPOINT, DEFAULT_MODEL_DIR
 
 IMAGE_SIZE = 64
 # (task, policy, episodes, seed of the first episode). Evaluation seeds start at 1000: never trained on.
+# Twice the grasping and pushing demonstrations of the first default model (2026-11-25): the tasks
+# that need centimetres get the data.
 COLLECTION = [
     ("reach", "expert", 150, 0),
     ("reach", "random", 60, 2000),
-    ("pickplace", "expert", 60, 3000),
-    ("push", "expert", 40, 4000),
-    ("grasp", "expert", 40, 5000),
+    ("pickplace", "expert", 120, 3000),
+    ("push", "expert", 80, 4000),
+    ("grasp", "expert", 80, 5000),
 ]
 PRETRAIN_FLAGS = [
     "--preset", "vit_micro", "--encoder.img_size", str(IMAGE_SIZE), "--run.steps", "1500",
