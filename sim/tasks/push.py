@@ -10,7 +10,6 @@ turned hand above the spot behind the cube where the push starts, then lowered t
 from __future__ import annotations
 
 import numpy as np
-
 from scipy.spatial.transform import Rotation
 
 from sim.env import DOWN, FrankaTaskEnv, GoalConfiguration
