@@ -63,6 +63,13 @@ class DistributedContext:
         if any(not torch.equal(g, gathered[0]) for g in gathered):
             raise RuntimeError("the model replicas of the processes differ after training (DistributedDataParallel out of sync)")
 
+    def leave_together(self) -> None:
+        """After a run that ended normally: wait for every rank before the group is destroyed. A rank
+        that tore down its gloo group while rank 0 was still writing the model aborted at exit
+        ("terminate called without an active exception", SIGABRT) in a test on a clean clone."""
+        if self.enabled and dist.is_initialized():
+            dist.barrier()
+
     def close(self) -> None:
         if self.enabled and dist.is_initialized():
             dist.destroy_process_group()

@@ -94,7 +94,9 @@ def pretrain_encoder(config: PretrainConfig, source: EpisodeSource, out: str | P
     """Pretrain an encoder; write ``out/encoder.pt``, ``out/train_state.pt``, metrics and ``out/summary.json``."""
     ctx = setup_distributed(config.run.device)
     try:
-        return _pretrain(ctx, config, source, Path(out), resume, stop_at)
+        summary = _pretrain(ctx, config, source, Path(out), resume, stop_at)
+        ctx.leave_together()
+        return summary
     finally:
         ctx.close()
 

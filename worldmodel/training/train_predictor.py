@@ -186,7 +186,9 @@ def train_predictor(
     out, encoder_path = Path(out), Path(encoder_path)
     ctx = setup_distributed(config.run.device)
     try:
-        return _train(ctx, config, source, encoder_path, out, resume, stop_at, encoder_img_size)
+        summary = _train(ctx, config, source, encoder_path, out, resume, stop_at, encoder_img_size)
+        ctx.leave_together()
+        return summary
     finally:
         ctx.close()
 
