@@ -35,11 +35,16 @@ SAME_POSITION = 0.005  # m between two sub-goals' TCP positions under which they
 SAME_ROTATION = 0.02  # rad between their orientations under which they share a pose
 
 
+def rotation_between(start: np.ndarray, goal: np.ndarray) -> float:
+    """Norm (rad) of the rotation part of the action from 7-D ``start`` to 7-D ``goal`` (foundation.pose)."""
+    states = torch.as_tensor(np.stack([start, goal]), dtype=torch.float64)
+    return float(torch.linalg.vector_norm(actions_from_states(states)[0, 3:6]))
+
+
 def steps_between(start: np.ndarray, goal: np.ndarray, config: PlannerConfig) -> int:
     """Control steps to give the planner to move from 7-D ``start`` to 7-D ``goal``."""
     translation = float(np.linalg.norm(np.asarray(goal[:3]) - np.asarray(start[:3])))
-    states = torch.as_tensor(np.stack([start, goal]), dtype=torch.float64)
-    turn = float(torch.linalg.vector_norm(actions_from_states(states)[0, 3:6]))  # rad, the rotation between them
+    turn = rotation_between(start, goal)
     gripper = abs(float(goal[6]) - float(start[6]))
     moving = max(math.ceil(translation / (SPEED_FRACTION * config.max_translation)),
                  math.ceil(turn / (SPEED_FRACTION * config.max_rotation)))
@@ -124,10 +129,9 @@ class GoalSequence:
         before = self._previous_state(index)
         if before is None:
             return False
-        before, now = before.astype(np.float64), self.states[index].astype(np.float64)
-        moved = float(np.linalg.norm(now[:3] - before[:3]))
-        turned = float(np.linalg.norm(actions_from_states(torch.from_numpy(np.stack([before, now])))[0, 3:6]))
-        return moved < SAME_POSITION and turned < SAME_ROTATION
+        now = self.states[index]
+        moved = float(np.linalg.norm(now[:3].astype(np.float64) - before[:3].astype(np.float64)))
+        return moved < SAME_POSITION and rotation_between(before, now) < SAME_ROTATION
 
     def index_at(self, step: int) -> int:
         """Which image is the goal at control step ``step`` (0-based); the last one from its start on."""
