@@ -33,10 +33,14 @@ def summarize(name: str, results: list[EpisodeResult]) -> dict:
         "steps_mean": float(np.mean([r.steps for r in results])),
         "latency_ms_p50": float(np.percentile(latencies, 50) * 1e3) if latencies is not None else None,
         "latency_ms_p95": float(np.percentile(latencies, 95) * 1e3) if latencies is not None else None,
+        # What gating saves shows in the mean over executed steps (a kept step costs an encode only).
+        "latency_ms_mean": float(np.mean(latencies) * 1e3) if latencies is not None else None,
         # Planner steps that searched (1.0 unless surprise gating kept plans), and the mean surprise.
         "replan_fraction": float(np.mean(replans)) if (replans := [x for r in results for x in r.replanned]) else None,
         "surprise_mean": float(np.mean(known)) if (known := [x for r in results for x in r.surprises if x is not None])
         else None,
+        # The median is what a gating threshold is set from (docs/planner.md, "Surprise-gated replanning").
+        "surprise_p50": float(np.median(known)) if known else None,
     }
 
 
