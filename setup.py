@@ -42,9 +42,11 @@ setup(
         "scipy>=1.11",
         "tensorboard>=2.15",
         "pillow>=10",
+        "safetensors>=0.4",  # Hugging Face VJEPA2Model checkpoints (worldmodel/hf_checkpoint.py)
     ],
     extras_require={
-        "test": ["pytest>=8", "pytest-timeout>=2", "import-linter>=2.1", "hypothesis>=6.100"],
+        # transformers: the parity test of Hugging Face VJEPA2Model checkpoints (its own forward is the truth)
+        "test": ["pytest>=8", "pytest-timeout>=2", "import-linter>=2.1", "hypothesis>=6.100", "transformers>=4.53"],
         "ros": [
             "ros-rclpy[fastrtps]",
             "ros-sensor-msgs",

@@ -25,7 +25,8 @@ class TrainCommandConfig(TrainPredictorConfig):
 
     datasets: tuple[str, ...] = field(metadata={"help": _DATA_HELP, "aliases": ("--data",)})
     encoder: str = field(
-        metadata={"help": "encoder checkpoint: jepa-mpc pretrain output, a project model.pt, or a released V-JEPA 2 file"}
+        metadata={"help": "encoder checkpoint: jepa-mpc pretrain output, a project model.pt, a released V-JEPA 2 file, or a "
+                          "Hugging Face VJEPA2Model folder / model.safetensors (README, Checkpoint layouts)"}
     )
     encoder_img_size: int = field(default=256, metadata={"help": "input size of a released encoder file (no config inside)"})
     out: str = field(metadata={"help": "run folder (model.pt, train_state.pt, metrics, summary.json)"})

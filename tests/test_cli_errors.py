@@ -57,3 +57,22 @@ def test_a_node_started_with_a_bad_parameter_says_so_in_one_line(parameter, name
     assert result.returncode == 2, result.stderr
     assert len(errors) == 1 and named in errors[0], result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("case", ["folder", "list", "tensor as state dict", "no config"])
+def test_a_checkpoint_of_the_wrong_structure_is_one_line(tmp_path, case):
+    import torch
+
+    path = tmp_path / "ckpt" if case == "folder" else tmp_path / "ckpt.pt"
+    if case == "folder":
+        path.mkdir()
+    else:
+        data = {"list": [torch.zeros(2)], "tensor as state dict": {"encoder": torch.zeros(2)},
+                "no config": {"format": "jepa_mpc", "encoder": {}, "predictor": {}}}[case]
+        torch.save(data, path)
+    frames = os.path.join(os.path.dirname(__file__), "fixtures", "franka_example_traj.npz")
+    result = jepa_mpc("encode", "--checkpoint", str(path), "--frames", frames)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1 and lines[0].startswith("jepa-mpc encode: error: ") and str(path) in lines[0], result.stderr
+    assert "Traceback" not in result.stderr

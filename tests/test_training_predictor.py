@@ -121,7 +121,7 @@ def test_ctrl_c_saves_the_current_step_and_resume_finishes_bit_for_bit(tmp_path,
     finally:
         process.kill()
     assert process.returncode != 0  # KeyboardInterrupt goes on to the caller (the CLI exits 130)
-    state = torch.load(tmp_path / "split" / "train_state.pt", weights_only=False)
+    state = torch.load(tmp_path / "split" / "train_state.pt", weights_only=True)
     assert 5 <= state["step"] < 100, stderr[-2000:]  # after the steps seen, before the first periodic save (100)
     assert f"saved the training state after step {state['step']} in {tmp_path / 'split' / 'train_state.pt'}" in stderr
     assert "--resume" in stderr and not (tmp_path / "split" / "model.pt").exists()

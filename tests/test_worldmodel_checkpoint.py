@@ -89,3 +89,74 @@ def test_project_checkpoint_round_trip_carries_its_config(tmp_path, tiny_world_m
     for (name, a), (_, b) in zip(tiny_world_model.state_dict().items(), loaded.state_dict().items()):
         assert torch.equal(a, b), name
     assert not list(tmp_path.glob("*.tmp")), "atomic save left a temporary file"
+
+
+def _tiny_encoder_weights() -> dict:
+    from worldmodel import EncoderConfig, VideoEncoder
+
+    return VideoEncoder(EncoderConfig(img_size=32, dim=48, depth=1, num_heads=2)).state_dict()
+
+
+STRUCTURE_ERRORS = {
+    "no config": ({"format": "jepa_mpc", "encoder": {}, "predictor": {}}, r"without its 'config' entry.*save_world_model_checkpoint"),
+    "string config": ({"format": "jepa_mpc", "config": "vit_giant", "encoder": {}, "predictor": {}},
+                      r"'config' is a str, expected a dict of config fields"),
+    "encoder config missing": ({"format": "jepa_mpc_encoder", "encoder": {}}, r"without its 'encoder_config' entry"),
+    "tensor as state dict": ({"encoder": torch.zeros(3)}, r"\[encoder\]: a Tensor where a state dict .* belongs.*state_dict\(\)"),
+    "list as state dict": ({"encoder": [torch.zeros(3)]}, r"\[encoder\]: a list where a state dict"),
+    "a list, not a dict": ([torch.zeros(3)], r"holds a list, not a dict of state dicts. Supported checkpoint layouts: released V-JEPA 2"),
+    "unknown format": ({"format": "other_tool", "encoder": {}}, r"has format 'other_tool'"),
+    "unknown dict": ({"weights": {}, "epoch": 3}, r"no `format` and no `encoder` state dict \(its entries: 'weights', 'epoch'\)"),
+}
+
+
+@pytest.mark.parametrize("loader", ["world model", "encoder"])
+@pytest.mark.parametrize("case", sorted(STRUCTURE_ERRORS))
+def test_a_malformed_checkpoint_names_the_file_and_what_is_wrong(tmp_path, case, loader):
+    from worldmodel.training.encoder_checkpoint import load_encoder
+
+    data, expected = STRUCTURE_ERRORS[case]
+    path = tmp_path / "odd.pt"
+    torch.save(data, path)
+    load = (lambda p: load_world_model(p, device="cpu")) if loader == "world model" else load_encoder
+    with pytest.raises(CheckpointError, match=expected) as info:
+        load(path)
+    assert str(path) in str(info.value)
+
+
+def test_a_state_dict_entry_that_is_not_a_tensor_is_named(tmp_path):
+    weights = {**_tiny_encoder_weights(), "norm.weight": [1.0, 2.0]}
+    path = tmp_path / "odd.pt"
+    torch.save({"encoder": weights}, path)
+    with pytest.raises(CheckpointError, match=r"\[encoder\]: entry 'norm.weight' is a list, expected a tensor"):
+        load_world_model(path, device="cpu")
+
+
+def test_a_folder_is_not_reported_as_missing(tmp_path):
+    from worldmodel.training.encoder_checkpoint import load_encoder
+
+    for load in (lambda p: load_world_model(p, device="cpu"), load_encoder):
+        with pytest.raises(CheckpointError, match=rf"{tmp_path}: a folder without config.json \+ model.safetensors; a folder is read only as a Hugging Face") as info:
+            load(tmp_path)
+        assert "does not exist" not in str(info.value)
+
+
+def test_a_file_of_no_known_layout_lists_every_supported_layout(tmp_path):
+    from worldmodel.checkpoint import CHECKPOINT_LAYOUTS
+
+    path = tmp_path / "notes.pt"
+    path.write_text("not a checkpoint")
+    with pytest.raises(CheckpointError) as info:
+        load_world_model(path, device="cpu")
+    assert all(layout.name in str(info.value) for layout in CHECKPOINT_LAYOUTS)
+
+
+def test_the_readme_table_lists_every_layout():
+    from pathlib import Path
+
+    from worldmodel.checkpoint import CHECKPOINT_LAYOUTS
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme.split("## Checkpoint layouts", 1)[1].split("\n## ", 1)[0]
+    missing = [layout.name for layout in CHECKPOINT_LAYOUTS if layout.name not in table]
+    assert not missing, f"README.md, Checkpoint layouts: add {missing}"

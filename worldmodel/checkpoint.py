@@ -1,4 +1,8 @@
-"""Checkpoint files: the released V-JEPA 2 layout and the project's own.
+"""Checkpoint files: which layouts the project reads, the released V-JEPA 2 layout and the project's own.
+
+:data:`CHECKPOINT_LAYOUTS` lists every layout a user may hold (the README's "Checkpoint layouts"
+table says the same); a file that is none of them is refused with that list. Hugging Face
+``VJEPA2Model`` files (safetensors) are read by :mod:`worldmodel.hf_checkpoint`.
 
 Released files (``vitl.pt``, ``vith.pt``, ``vitg.pt``, ``vjepa2-ac-vitg.pt``) are dicts with
 ``encoder``, ``target_encoder`` and (AC) ``predictor`` state dicts whose keys carry ``module.``
@@ -9,12 +13,14 @@ The project's own files add ``format: "jepa_mpc"`` and ``config`` (a :class:`Wor
 dict), so one path loads them.
 
 Loading is strict: a missing, unexpected or mis-shaped weight is an error that lists them, never a
-warning over a half-loaded model.
+warning over a half-loaded model. Every torch file is read with ``weights_only=True``: a file that
+holds Python objects beyond tensors and plain containers is refused, never executed.
 """
 from __future__ import annotations
 
 import dataclasses
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +43,58 @@ class CheckpointError(ValueError):
     """A checkpoint file that cannot be used, with the reason and the fix in the message."""
 
 
+@dataclass(frozen=True)
+class CheckpointLayout:
+    """One kind of checkpoint file a user may hold: its name, how it is recognised, what is loaded."""
+
+    name: str
+    recognised_by: str
+    loaded: str
+
+
+# Every layout the project reads, in the order the README's "Checkpoint layouts" table lists them.
+# A new layout (a reader in its own module) adds one entry here, so that refusals name it too.
+CHECKPOINT_LAYOUTS: tuple[CheckpointLayout, ...] = (
+    CheckpointLayout(
+        "released V-JEPA 2 .pt (vitl.pt, vith.pt, vitg.pt)",
+        "torch file, a dict with `encoder` / `target_encoder` state dicts (keys `module.backbone.*`), no `format`",
+        "the encoder (config matched against the presets by its weight shapes): `jepa-mpc train --encoder`",
+    ),
+    CheckpointLayout(
+        "released V-JEPA 2-AC .pt (vjepa2-ac-vitg.pt)",
+        "as V-JEPA 2, plus a `predictor` state dict with `action_encoder.*`",
+        "encoder + action-conditioned predictor: a world model to plan with",
+    ),
+    CheckpointLayout(
+        "jepa_mpc world model .pt (model.pt of `jepa-mpc train`)",
+        "torch file with `format: jepa_mpc`, `config`, `encoder`, `predictor`",
+        "the world model with its stored config",
+    ),
+    CheckpointLayout(
+        "jepa_mpc encoder .pt (encoder.pt of `jepa-mpc pretrain`)",
+        "torch file with `format: jepa_mpc_encoder`, `encoder_config`, `encoder`",
+        "the encoder with its stored config: `jepa-mpc train --encoder`",
+    ),
+    CheckpointLayout(
+        "Hugging Face VJEPA2Model safetensors (a folder, or model.safetensors with config.json beside it)",
+        "`config.json` with `model_type: vjepa2` and `model.safetensors` (or its shards), keys `encoder.layer.*`",
+        "the encoder (config from config.json): `jepa-mpc train --encoder`",
+    ),
+)
+
+
+def supported_layouts() -> str:
+    """The names of :data:`CHECKPOINT_LAYOUTS` on one line, for error messages."""
+    return "; ".join(layout.name for layout in CHECKPOINT_LAYOUTS)
+
+
+def unsupported_layout(path: str | Path, what: str) -> CheckpointError:
+    """The error for a file that is none of the supported layouts: ``what`` it is, and the list."""
+    return CheckpointError(
+        f"{path}: {what}. Supported checkpoint layouts: {supported_layouts()}; see the README, \"Checkpoint layouts\""
+    )
+
+
 def resolve_checkpoint(path: str | Path | None) -> Path:
     """``path``, or the shipped default model when empty.
 
@@ -44,31 +102,103 @@ def resolve_checkpoint(path: str | Path | None) -> Path:
         FileNotFoundError: the file does not exist; the message says how to get one.
     """
     chosen = Path(path) if path else DEFAULT_CHECKPOINT
-    if not chosen.is_file():
+    if not chosen.exists():  # a folder is left to the loader, which says what it is
         hint = "run `make default-model` to rebuild it" if not path else "check the path"
         raise FileNotFoundError(f"world model checkpoint {chosen} does not exist: {hint}")
     return chosen
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """``torch.load(weights_only=True)`` with errors that name the file and what is wrong with it."""
+    """A torch checkpoint as a dict, its structure checked against the torch layouts of :data:`CHECKPOINT_LAYOUTS`.
+
+    Read with ``torch.load(weights_only=True)``: tensors and plain containers only, no code runs.
+    Hugging Face safetensors files are not torch files: callers route them to
+    :mod:`worldmodel.hf_checkpoint` first.
+
+    Raises:
+        CheckpointError: naming the file and what is wrong: it does not exist, is a folder, is not a
+            torch file of tensors (truncated, pickled objects), is not a dict, a project file lacks its
+            config, a state dict is not a dict of tensors, or it is none of the supported layouts.
+    """
     path = Path(path)
+    if path.is_dir():
+        raise unsupported_layout(
+            path, "a folder without config.json + model.safetensors; a folder is read only as a Hugging Face "
+            "VJEPA2Model checkpoint, otherwise pass the checkpoint file itself"
+        )
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
+        raise CheckpointError(f"checkpoint {path} does not exist: check the path")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, pickle garbage, not a torch file at all
-        reason = _load_failure(exc)
+        reason = load_failure_reason(exc)
         raise CheckpointError(
             f"checkpoint {path} could not be read as tensors ({reason}). The file is truncated, not a torch "
-            "checkpoint, or holds Python objects beyond tensors and plain containers: download or copy it again."
+            "checkpoint, or holds Python objects beyond tensors and plain containers (refused: loading it "
+            f"could run code): download or copy it again. Supported layouts: {supported_layouts()}"
         ) from exc
-    if not isinstance(data, dict):
-        raise CheckpointError(f"checkpoint {path} holds a {type(data).__name__}, expected a dict of state dicts")
+    check_structure(data, path)
     return data
 
 
-def _load_failure(exc: Exception) -> str:
+STATE_DICT_KEYS = ("encoder", "target_encoder", "predictor")  # the state dicts a checkpoint may hold
+
+
+def check_structure(data: Any, path: str | Path) -> None:
+    """Refuse ``data`` (a loaded torch file) unless it has the structure of one torch layout.
+
+    Raises:
+        CheckpointError: one line naming ``path``, the entry that is wrong and the fix.
+    """
+    if not isinstance(data, dict):
+        raise unsupported_layout(path, f"holds a {type(data).__name__}, not a dict of state dicts")
+    fmt = data.get("format")
+    if fmt == PROJECT_FORMAT:
+        _check_config_entry(data, "config", path, "save it again with `save_world_model_checkpoint`")
+        required = ("encoder", "predictor")
+    elif fmt == ENCODER_FORMAT:
+        _check_config_entry(data, "encoder_config", path, "save it again with `save_encoder_checkpoint`")
+        required = ("encoder",)
+    elif fmt is not None:
+        raise unsupported_layout(path, f"has format {fmt!r} (known: {PROJECT_FORMAT!r}, {ENCODER_FORMAT!r})")
+    else:  # a released file: no format, no config
+        required = ()
+        if not any(key in data for key in ("encoder", "target_encoder")):
+            entries = ", ".join(f"{k!r}" for k in list(data)[:8]) or "nothing"
+            raise unsupported_layout(path, f"holds no `format` and no `encoder` state dict (its entries: {entries})")
+    for key in required:
+        if key not in data:
+            raise CheckpointError(f"{path}: a {fmt} checkpoint without its {key!r} state dict: the file is damaged "
+                                  "or was written by other code; write it again with jepa_mpc")
+    for key in STATE_DICT_KEYS:
+        if key in data:
+            _check_state_dict(data[key], f"{path} [{key}]")
+
+
+def _check_config_entry(data: dict, key: str, path: str | Path, fix: str) -> None:
+    if key not in data:
+        raise CheckpointError(f"{path}: a {data['format']} checkpoint without its {key!r} entry; {fix}")
+    if not isinstance(data[key], dict):
+        raise CheckpointError(
+            f"{path}: {key!r} is a {type(data[key]).__name__}, expected a dict of config fields; {fix}"
+        )
+
+
+def _check_state_dict(value: Any, where: str) -> None:
+    """A state dict is a dict of parameter name -> tensor."""
+    if not isinstance(value, dict):
+        raise CheckpointError(
+            f"{where}: a {type(value).__name__} where a state dict (parameter name -> tensor) belongs: save "
+            "`module.state_dict()`, not the module, a tensor or a list"
+        )
+    for name, tensor in value.items():
+        if not isinstance(name, str) or not isinstance(tensor, torch.Tensor):
+            raise CheckpointError(
+                f"{where}: entry {name!r} is a {type(tensor).__name__}, expected a tensor: save `module.state_dict()`"
+            )
+
+
+def load_failure_reason(exc: Exception) -> str:
     """Why ``torch.load(weights_only=True)`` failed, in a few words.
 
     torch's own message suggests ``weights_only=False``, which would run whatever code the file
@@ -76,8 +206,10 @@ def _load_failure(exc: Exception) -> str:
     """
     text = str(exc)
     if "Weights only load failed" in text:
-        unsupported = re.search(r"Unsupported global: GLOBAL [\w.]+", text)
-        return unsupported.group(0) if unsupported else "not a file of tensors and plain containers"
+        # "Unsupported global: GLOBAL fractions.Fraction", or for a blocked module (os, posix,
+        # subprocess, ...) "unsupported GLOBAL posix.system whose module posix is blocked"
+        unsupported = re.search(r"[Uu]nsupported (?:global: )?GLOBAL ([\w.]+)", text)
+        return f"Unsupported global: GLOBAL {unsupported.group(1)}" if unsupported else "not a file of tensors and plain containers"
     first_sentence = re.split(r"(?<=\w)\.\s", text.strip())[0]
     return first_sentence or type(exc).__name__
 
@@ -126,7 +258,11 @@ def infer_predictor_config(
         action_dim = state_dict["action_encoder.weight"].shape[1]
         hidden = state_dict["predictor_blocks.0.mlp.fc1.weight"].shape[0]
     except KeyError as exc:
-        raise CheckpointError(f"predictor: no {exc.args[0]!r}; this is not a V-JEPA 2-AC predictor state dict") from None
+        raise CheckpointError(
+            f"predictor: no {exc.args[0]!r}; this is not a V-JEPA 2-AC (action-conditioned) predictor (a released "
+            "V-JEPA 2 file's mask predictor?): plan with a V-JEPA 2-AC or jepa_mpc world model, or post-train "
+            "one with `jepa-mpc train --encoder <this file>`"
+        ) from None
     return PredictorConfig(
         img_size=img_size,
         encoder_dim=encoder_dim,
@@ -164,9 +300,17 @@ def load_state_dict_strict(module: nn.Module, state_dict: dict[str, torch.Tensor
 def world_model_config_from_checkpoint(
     data: dict[str, Any], img_size: int = 256, encoder_key: str = "encoder", predictor_heads: int = 16
 ) -> WorldModelConfig:
-    """The stored config of a project checkpoint, or one inferred from a released file."""
+    """The stored config of a project checkpoint, or one inferred from a released file.
+
+    Raises:
+        CheckpointError: the stored config does not fit :class:`WorldModelConfig`, the file is an
+            encoder alone, or a released file's sizes fit no preset (the caller adds the file name).
+    """
     if data.get("format") == PROJECT_FORMAT:
-        return from_dict(WorldModelConfig, data["config"], source="checkpoint config")
+        try:
+            return from_dict(WorldModelConfig, data["config"], source="stored config")
+        except ValueError as exc:  # ConfigError: an unknown key, a wrong type, a refused value
+            raise CheckpointError(f"{exc}; the file was written by another version or other code") from exc
     if data.get("format") == ENCODER_FORMAT:
         raise CheckpointError(
             "an encoder file of `jepa-mpc pretrain`, without an action-conditioned predictor: plan with the "
@@ -182,15 +326,19 @@ def world_model_config_from_checkpoint(
 def _section(data: dict[str, Any], key: str) -> dict[str, torch.Tensor]:
     if key not in data:
         present = [k for k, v in data.items() if isinstance(v, dict)]
-        raise CheckpointError(f"checkpoint has no {key!r} state dict (it has {present})")
+        hint = (": an encoder alone (a released V-JEPA 2 file?) cannot plan; use it with `jepa-mpc train --encoder`"
+                if key == "predictor" else "")
+        raise CheckpointError(f"checkpoint has no {key!r} state dict (it has {present}){hint}")
     return data[key]
 
 
 def encoder_state_dict(data: dict[str, Any], encoder_key: str = "encoder") -> dict[str, torch.Tensor]:
+    """The encoder's weights of a checkpoint read by :func:`read_checkpoint`, released prefixes stripped."""
     return strip_prefixes(_section(data, encoder_key))
 
 
 def predictor_state_dict(data: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The predictor's weights of a checkpoint read by :func:`read_checkpoint`, released prefixes stripped."""
     return strip_prefixes(_section(data, "predictor"))
 
 

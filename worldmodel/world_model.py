@@ -27,6 +27,7 @@ from .checkpoint import (
 )
 from .config import WorldModelConfig
 from .encoder import VideoEncoder, init_vit_weights
+from .hf_checkpoint import is_hf_checkpoint
 from .precision import autocast, resolve_device
 from .predictor import ActionConditionedPredictor, PredictorCache
 from .preprocess import preprocess_frames
@@ -158,7 +159,17 @@ def load_world_model(
         img_size: the input size of a released model (256 for ``vjepa2-ac-vitg.pt``); ignored for the
             project's own checkpoints, which carry their config.
         config: force a config instead of reading/inferring it.
+
+    Raises:
+        CheckpointError: the file is none of the layouts of :data:`worldmodel.checkpoint.CHECKPOINT_LAYOUTS`
+            that hold a predictor, or its weights do not fit; the message names the file and the fix.
     """
+    if is_hf_checkpoint(path):
+        raise CheckpointError(
+            f"{path}: a Hugging Face VJEPA2Model checkpoint holds an encoder (and V-JEPA 2's mask predictor) but no "
+            "action-conditioned predictor, so it cannot plan: post-train one with `jepa-mpc train --encoder "
+            f"{path}` and plan with the model.pt it writes"
+        )
     data = read_checkpoint(path)
     if config is None:
         try:
