@@ -5,7 +5,11 @@
 - ``jepa-mpc pretrain`` output (``format: "jepa_mpc_encoder"``): the EMA target encoder and its config;
 - a project world-model checkpoint (``format: "jepa_mpc"``, e.g. a previous ``jepa-mpc train``);
 - a released V-JEPA 2 file (``vitl.pt``, ``vjepa2-ac-vitg.pt``): its ``encoder``, the config matched
-  against the presets (``img_size`` must then be given; 256 for the released models).
+  against the presets (``img_size`` must then be given; 256 for the released models);
+- a released V-JEPA 2.1 file (``vjepa2_1_vitl_dist_vitG_384.pt``, ...), recognised by
+  :func:`worldmodel.checkpoint.is_vjepa2_1_checkpoint`: its ``ema_encoder`` / ``target_encoder``
+  (:func:`worldmodel.vjepa2_1_encoder.load_vjepa2_1_encoder`; released at 384 px, any size tiling into
+  at least 2 x 2 patches works).
 """
 from __future__ import annotations
 
@@ -24,12 +28,14 @@ from worldmodel.checkpoint import (
     CheckpointError,
     encoder_state_dict,
     infer_encoder_config,
+    is_vjepa2_1_checkpoint,
     load_state_dict_strict,
     read_checkpoint,
     world_model_config_from_checkpoint,
 )
 from worldmodel.config import EncoderConfig
-from worldmodel.encoder import VideoEncoder
+from worldmodel.encoder import build_encoder
+from worldmodel.vjepa2_1_encoder import load_vjepa2_1_encoder
 
 
 def save_encoder_checkpoint(path: str | Path, config: EncoderConfig, encoder: nn.Module, extra: dict[str, Any] | None = None) -> None:
@@ -48,28 +54,39 @@ def file_digest(path: str | Path, chunk_bytes: int = 1 << 22) -> str:
     return digest.hexdigest()
 
 
-def load_encoder(path: str | Path, img_size: int = 256) -> tuple[EncoderConfig, VideoEncoder]:
+def load_encoder(path: str | Path, img_size: int = 256, num_heads: int | None = None) -> tuple[EncoderConfig, nn.Module]:
     """The encoder stored in ``path`` (eval mode, on CPU, gradients off) and its config.
 
-    ``img_size`` is used only for released files, which carry no config.
+    ``img_size`` is used only for released files, which carry no config; ``num_heads`` only for a
+    released V-JEPA 2.1 file whose sizes match none of the released ones.
+
+    Raises:
+        CheckpointError: the file holds no encoder, its weights do not fit, or ``num_heads`` is given for
+            a file that is not a released V-JEPA 2.1 one.
     """
     data = read_checkpoint(path)
     fmt = data.get("format")
+    if num_heads is not None and not is_vjepa2_1_checkpoint(data):
+        raise CheckpointError(f"{path}: the encoder head count applies to released V-JEPA 2.1 files only; drop it")
     if fmt == ENCODER_FORMAT:
         config = from_dict(EncoderConfig, data["encoder_config"], source=f"{path} encoder_config")
         state_dict = data["encoder"]
     elif fmt == PROJECT_FORMAT:
         config = world_model_config_from_checkpoint(data).encoder
         state_dict = encoder_state_dict(data)
+    elif is_vjepa2_1_checkpoint(data):
+        config, encoder = load_vjepa2_1_encoder(data, path, img_size=img_size, num_heads=num_heads)
+        encoder.requires_grad_(False)
+        return config, encoder
     elif "encoder" in data:
         state_dict = encoder_state_dict(data, "encoder")
         config = infer_encoder_config(state_dict, img_size=img_size, where=f"{path} [encoder]")
     else:
         raise CheckpointError(
             f"{path}: holds no encoder (keys {sorted(data)[:8]}); pass a `jepa-mpc pretrain` output, a project "
-            "checkpoint or a released V-JEPA 2 file"
+            "checkpoint or a released V-JEPA 2 / 2.1 file"
         )
-    encoder = VideoEncoder(config)
+    encoder = build_encoder(config)
     load_state_dict_strict(encoder, state_dict, where=f"{path} [encoder]")
     encoder.eval().requires_grad_(False)
     return config, encoder
