@@ -25,10 +25,13 @@ class TrainCommandConfig(TrainPredictorConfig):
 
     datasets: tuple[str, ...] = field(metadata={"help": _DATA_HELP, "aliases": ("--data",)})
     encoder: str = field(
-        metadata={"help": "encoder checkpoint: jepa-mpc pretrain output, a project model.pt, a released V-JEPA 2 file, or a "
-                          "Hugging Face VJEPA2Model folder / model.safetensors (README, Checkpoint layouts)"}
+        metadata={"help": "encoder checkpoint: jepa-mpc pretrain output, a project model.pt, a released V-JEPA 2 / 2.1 file, "
+                          "or a Hugging Face VJEPA2Model folder / model.safetensors (README, Checkpoint layouts)"}
     )
-    encoder_img_size: int = field(default=256, metadata={"help": "input size of a released encoder file (no config inside)"})
+    encoder_img_size: int = field(default=256, metadata={"help": "input size of a released encoder file (no config inside; V-JEPA 2.1 was trained at 384)"})
+    encoder_num_heads: int | None = field(
+        default=None, metadata={"help": "head count of a released V-JEPA 2.1 file whose sizes match no released model"}
+    )
     out: str = field(metadata={"help": "run folder (model.pt, train_state.pt, metrics, summary.json)"})
     resume: bool = field(default=False, metadata={"help": "continue the run in --out from its train_state.pt"})
     stop_at: int | None = field(default=None, metadata={"help": "stop after this step, saving the state (resume later)"})
@@ -40,7 +43,8 @@ def train(config: TrainCommandConfig) -> None:
 
     source = open_episodes(config.datasets, camera=config.data.camera, sample_fps=config.data.sample_fps)
     summary = train_predictor(_job_config(config, TrainPredictorConfig), source, config.encoder, config.out,
-                              resume=config.resume, stop_at=config.stop_at, encoder_img_size=config.encoder_img_size)
+                              resume=config.resume, stop_at=config.stop_at, encoder_img_size=config.encoder_img_size,
+                              encoder_num_heads=config.encoder_num_heads)
     if summary.rank == 0:
         print(summary.text())
 

@@ -1,11 +1,21 @@
 """V-JEPA 2 world model: video encoder, action-conditioned predictor, checkpoints, training.
 
-Checkpoint-compatible with the released V-JEPA 2 files; see :mod:`worldmodel.checkpoint`.
+Checkpoint-compatible with the released V-JEPA 2 files (:mod:`worldmodel.checkpoint`) and V-JEPA 2.1
+encoders (:mod:`worldmodel.vjepa2_1_encoder`).
 """
 from .checkpoint import CheckpointError, save_world_model_checkpoint
-from .config import ENCODER_PRESETS, EncoderConfig, PredictorConfig, WorldModelConfig, encoder_preset
-from .encoder import VideoEncoder, count_parameters
+from .config import (
+    ENCODER_PRESETS,
+    VJEPA2_1_ENCODER_PRESETS,
+    EncoderConfig,
+    PredictorConfig,
+    WorldModelConfig,
+    encoder_preset,
+    vjepa2_1_encoder_preset,
+)
+from .encoder import VideoEncoder, build_encoder, count_parameters
 from .predictor import ActionConditionedPredictor, PredictorCache
+from .vjepa2_1_encoder import VJEPA21Encoder
 from .world_model import WorldModel, build_world_model, load_world_model, normalize_tokens
 
 __all__ = [
@@ -15,13 +25,17 @@ __all__ = [
     "EncoderConfig",
     "PredictorCache",
     "PredictorConfig",
+    "VJEPA21Encoder",
+    "VJEPA2_1_ENCODER_PRESETS",
     "VideoEncoder",
     "WorldModel",
     "WorldModelConfig",
+    "build_encoder",
     "build_world_model",
     "count_parameters",
     "encoder_preset",
     "load_world_model",
     "normalize_tokens",
     "save_world_model_checkpoint",
+    "vjepa2_1_encoder_preset",
 ]

@@ -76,6 +76,11 @@ CHECKPOINT_LAYOUTS: tuple[CheckpointLayout, ...] = (
         "the encoder with its stored config: `jepa-mpc train --encoder`",
     ),
     CheckpointLayout(
+        "released V-JEPA 2.1 .pt (vjepa2_1_vitb/vitl_dist_vitG_384.pt, vjepa2_1_vitg/vitG_384.pt)",
+        "torch file, `ema_encoder` (distilled B/L) or `target_encoder` (g/G) with per-level `norms_block.*`, no `format`",
+        "the encoder (config from weight shapes and the released sizes; 384 px): `jepa-mpc train --encoder`",
+    ),
+    CheckpointLayout(
         "Hugging Face VJEPA2Model safetensors (a folder, or model.safetensors with config.json beside it)",
         "`config.json` with `model_type: vjepa2` and `model.safetensors` (or its shards), keys `encoder.layer.*`",
         "the encoder (config from config.json): `jepa-mpc train --encoder`",
@@ -249,6 +254,25 @@ def infer_encoder_config(state_dict: dict[str, torch.Tensor], img_size: int = 25
     )
 
 
+# Sections of a released V-JEPA 2.1 file that hold an encoder, in the order src/hub/backbones.py reads
+# them: ``ema_encoder`` (distilled ViT-B/L), ``target_encoder`` (ViT-g/G), ``encoder``.
+VJEPA2_1_ENCODER_SECTIONS = ("ema_encoder", "target_encoder", "encoder")
+
+
+def is_vjepa2_1_checkpoint(data: dict[str, Any]) -> bool:
+    """A released V-JEPA 2.1 file (``vjepa2_1_*.pt``): an encoder section with per-level norms.
+
+    The distinctive keys are ``norms_block.{i}.*`` (V-JEPA 2 has a single ``norm``); the weights are
+    read by :func:`worldmodel.vjepa2_1_encoder.load_vjepa2_1_encoder`.
+    """
+    if data.get("format") is not None:
+        return False
+    return any(
+        isinstance(data.get(section), dict) and any(re.search(r"(^|\.)norms_block\.\d+\.", k) for k in data[section])
+        for section in VJEPA2_1_ENCODER_SECTIONS
+    )
+
+
 def infer_predictor_config(
     state_dict: dict[str, torch.Tensor], img_size: int = 256, num_heads: int = 16, use_extrinsics: bool = False
 ) -> PredictorConfig:
@@ -315,6 +339,11 @@ def world_model_config_from_checkpoint(
         raise CheckpointError(
             "an encoder file of `jepa-mpc pretrain`, without an action-conditioned predictor: plan with the "
             "model.pt that `jepa-mpc train --encoder <this file>` writes"
+        )
+    if is_vjepa2_1_checkpoint(data):
+        raise CheckpointError(
+            "a released V-JEPA 2.1 encoder, without an action-conditioned predictor: post-train one with "
+            "`jepa-mpc train --encoder <this file>` and plan with the model.pt it writes"
         )
     encoder_sd = strip_prefixes(_section(data, encoder_key))
     encoder = infer_encoder_config(encoder_sd, img_size=img_size, where=encoder_key)

@@ -1,7 +1,8 @@
 """Model configurations: one dataclass per network, presets for the released sizes.
 
 The configs are stored inside the project's checkpoints (``dataclass_to_dict``) so that one path
-loads a model; released V-JEPA 2 files carry no config and are matched against ``ENCODER_PRESETS``.
+loads a model; released V-JEPA 2 files carry no config and are matched against ``ENCODER_PRESETS``,
+released V-JEPA 2.1 files against ``VJEPA2_1_ENCODER_PRESETS``.
 """
 from __future__ import annotations
 
@@ -44,9 +45,29 @@ class _ViTSizes:
         return self.grid_size**2
 
 
+ENCODER_ARCHITECTURES = ("vjepa2", "vjepa2_1")
+
+# V-JEPA 2.1: the blocks after which a per-level norm is applied (``norms_block[i]``), by depth, as
+# app/vjepa_2_1/models/vision_transformer.py ``VisionTransformer.__init__`` lists them (no other depths).
+VJEPA2_1_LEVEL_BLOCKS: dict[int, tuple[int, ...]] = {
+    12: (2, 5, 8, 11),
+    24: (5, 11, 17, 23),
+    40: (9, 19, 29, 39),
+    48: (11, 23, 37, 47),
+}
+# V-JEPA 2.1: the grid its RoPE positions are interpolated to, by patch size (``RoPEAttention``:
+# 256 px / 16 or 252 px / 14); other patch sizes have none in the reference.
+VJEPA2_1_ROPE_GRID: dict[int, int] = {16: 16, 14: 18}
+
+
 @dataclass
 class EncoderConfig(_ViTSizes):
-    """Video ViT encoder (V-JEPA 2): 3-D patch embedding, RoPE blocks, final LayerNorm."""
+    """Video ViT encoder: 3-D patch embedding, RoPE blocks, final LayerNorm.
+
+    ``architecture``: ``"vjepa2"`` (:class:`worldmodel.encoder.VideoEncoder`) or ``"vjepa2_1"``
+    (:class:`worldmodel.vjepa2_1_encoder.VJEPA21Encoder`: adds a 2-D patch embedding for single
+    frames, modality embeddings, per-level norms and RoPE interpolated to the pretraining grid).
+    """
 
     img_size: int = 256
     patch_size: int = 16
@@ -56,9 +77,23 @@ class EncoderConfig(_ViTSizes):
     num_heads: int = 16
     mlp_ratio: float = 4.0
     qkv_bias: bool = True
+    architecture: str = "vjepa2"
 
     def __post_init__(self) -> None:
         _check_transformer_sizes(self, ("img_size", "patch_size", "tubelet_size", "dim", "depth", "num_heads"))
+        if self.architecture not in ENCODER_ARCHITECTURES:
+            raise ValueError(f"EncoderConfig.architecture {self.architecture!r} is not one of {ENCODER_ARCHITECTURES}")
+        if self.architecture == "vjepa2_1":
+            if self.depth not in VJEPA2_1_LEVEL_BLOCKS:
+                raise ValueError(
+                    f"EncoderConfig.depth {self.depth}: a V-JEPA 2.1 encoder has depth {sorted(VJEPA2_1_LEVEL_BLOCKS)} "
+                    "(its per-level norms are defined for those only)"
+                )
+            if self.patch_size not in VJEPA2_1_ROPE_GRID:
+                raise ValueError(
+                    f"EncoderConfig.patch_size {self.patch_size}: a V-JEPA 2.1 encoder has patch size "
+                    f"{sorted(VJEPA2_1_ROPE_GRID)} (its RoPE grid is defined for those only)"
+                )
 
 
 # (dim, depth, heads, mlp_ratio) of the released V-JEPA 2 encoders and of small presets for CPU use.
@@ -71,6 +106,23 @@ ENCODER_PRESETS: dict[str, dict] = {
     "vit_huge": dict(dim=1280, depth=32, num_heads=16, mlp_ratio=4.0),
     "vit_giant": dict(dim=1408, depth=40, num_heads=22, mlp_ratio=48 / 11),
 }
+
+
+# The released V-JEPA 2.1 encoders (src/hub/backbones.py ``ARCH_NAME_MAP`` and the ``vit_*`` sizes of
+# app/vjepa_2_1/models/vision_transformer.py), all trained at 384 px with 16-px patches, 2-frame tubelets.
+VJEPA2_1_ENCODER_PRESETS: dict[str, dict] = {
+    "vjepa2_1_vit_base_384": dict(dim=768, depth=12, num_heads=12, mlp_ratio=4.0),  # vjepa2_1_vitb_dist_vitG_384.pt
+    "vjepa2_1_vit_large_384": dict(dim=1024, depth=24, num_heads=16, mlp_ratio=4.0),  # vjepa2_1_vitl_dist_vitG_384.pt
+    "vjepa2_1_vit_giant_384": dict(dim=1408, depth=40, num_heads=22, mlp_ratio=48 / 11),  # vjepa2_1_vitg_384.pt
+    "vjepa2_1_vit_gigantic_384": dict(dim=1664, depth=48, num_heads=26, mlp_ratio=64 / 13),  # vjepa2_1_vitG_384.pt
+}
+
+
+def vjepa2_1_encoder_preset(name: str, **overrides) -> EncoderConfig:
+    """The :class:`EncoderConfig` of a released V-JEPA 2.1 encoder (384 px), with field overrides."""
+    if name not in VJEPA2_1_ENCODER_PRESETS:
+        raise ValueError(f"unknown V-JEPA 2.1 encoder preset {name!r}; choose one of {sorted(VJEPA2_1_ENCODER_PRESETS)}")
+    return EncoderConfig(**{"img_size": 384, "architecture": "vjepa2_1", **VJEPA2_1_ENCODER_PRESETS[name], **overrides})
 
 
 def encoder_preset(name: str, **overrides) -> EncoderConfig:

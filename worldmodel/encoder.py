@@ -5,6 +5,7 @@ from torch import Tensor, nn
 
 from .config import EncoderConfig
 from .layers import LAYER_NORM_EPS, Block, PatchEmbed3D, grid_positions, rope_cos_sin
+from .vjepa2_1_encoder import VJEPA21Encoder
 
 
 class VideoEncoder(nn.Module):
@@ -16,6 +17,8 @@ class VideoEncoder(nn.Module):
 
     def __init__(self, config: EncoderConfig) -> None:
         super().__init__()
+        if config.architecture != "vjepa2":
+            raise ValueError(f"VideoEncoder is the V-JEPA 2 encoder; got architecture {config.architecture!r} (use build_encoder)")
         self.config = config
         self.patch_embed = PatchEmbed3D(config.dim, config.patch_size, config.tubelet_size)
         self.blocks = nn.ModuleList(
@@ -33,6 +36,13 @@ class VideoEncoder(nn.Module):
         for block in self.blocks:
             x = block(x, cos, sin)
         return self.norm(x)
+
+
+def build_encoder(config: EncoderConfig) -> nn.Module:
+    """The encoder module of ``config.architecture``: :class:`VideoEncoder` or ``VJEPA21Encoder``."""
+    if config.architecture == "vjepa2_1":
+        return VJEPA21Encoder(config)
+    return VideoEncoder(config)
 
 
 def init_vit_weights(module: nn.Module, std: float = 0.02) -> None:

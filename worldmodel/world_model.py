@@ -26,7 +26,7 @@ from .checkpoint import (
     world_model_config_from_checkpoint,
 )
 from .config import WorldModelConfig
-from .encoder import VideoEncoder, init_vit_weights
+from .encoder import build_encoder, init_vit_weights
 from .hf_checkpoint import is_hf_checkpoint
 from .precision import autocast, resolve_device
 from .predictor import ActionConditionedPredictor, PredictorCache
@@ -39,12 +39,12 @@ def normalize_tokens(tokens: Tensor) -> Tensor:
 
 
 class WorldModel(nn.Module):
-    """A V-JEPA 2 encoder and V-JEPA 2-AC predictor used together for planning."""
+    """A V-JEPA 2 (or 2.1) encoder and V-JEPA 2-AC predictor used together for planning."""
 
     def __init__(self, config: WorldModelConfig) -> None:
         super().__init__()
         self.config = config
-        self.encoder = VideoEncoder(config.encoder)
+        self.encoder = build_encoder(config.encoder)
         self.predictor = ActionConditionedPredictor(config.predictor)
         # bf16 autocast on CUDA (worldmodel.precision); off until load_world_model puts the model on a GPU.
         self.bf16 = False

@@ -6,6 +6,11 @@ unrotated. Within a part of ``d`` channels the reference pairs channels ``(2i, 2
 rotation but indexes the frequencies as ``[f_0 .. f_{d/2-1}, f_0 .. f_{d/2-1}]`` (its ``repeat``);
 we reproduce that exactly because released checkpoints were trained with it.
 
+V-JEPA 2.1 (``app/vjepa_2_1/models/utils/modules.py`` ``rotate_queries_or_keys``) keeps the pairing
+but indexes the frequencies ``[f_0, f_0, f_1, f_1, ..]`` (``repeat_interleave``), so each pair turns by
+one frequency: ``rope_cos_sin(..., interleave=True)``. Its positions may be fractional (interpolated
+to the pretraining grid, see :mod:`worldmodel.vjepa2_1_encoder`).
+
 A position of 0 is the identity rotation, which is how V-JEPA 2-AC rotates its action/state tokens
 (time only): they get the position ``(t, 0, 0)``.
 """
@@ -20,13 +25,22 @@ def rope_part_dim(head_dim: int) -> int:
     return 2 * ((head_dim // 3) // 2)
 
 
-def rope_cos_sin(positions: Tensor, head_dim: int, base: float = 10000.0) -> tuple[Tensor, Tensor]:
-    """Rotation tables for tokens at ``positions`` ``[N, 3]`` (t, h, w) -> cos, sin ``[N, head_dim]`` (float32)."""
+def rope_cos_sin(
+    positions: Tensor, head_dim: int, base: float = 10000.0, interleave: bool = False
+) -> tuple[Tensor, Tensor]:
+    """Rotation tables for tokens at ``positions`` ``[N, 3]`` (t, h, w) -> cos, sin ``[N, head_dim]`` (float32).
+
+    ``interleave``: frequencies ``[f_0, f_0, f_1, f_1, ..]`` per part (V-JEPA 2.1) instead of
+    ``[f_0 .. f_{d/2-1}, f_0 .. f_{d/2-1}]`` (V-JEPA 2).
+    """
     part = rope_part_dim(head_dim)
     half = part // 2
     omega = 1.0 / base ** (torch.arange(half, dtype=torch.float32, device=positions.device) / half)  # [part/2]
     angles = positions.to(torch.float32).unsqueeze(-1) * omega  # [N, 3, part/2]
-    angles = torch.cat([angles, angles], dim=-1).flatten(-2)  # [N, 3 * part], frequencies repeated per part
+    if interleave:
+        angles = angles.repeat_interleave(2, dim=-1).flatten(-2)  # [N, 3 * part], each frequency twice in a row
+    else:
+        angles = torch.cat([angles, angles], dim=-1).flatten(-2)  # [N, 3 * part], frequencies repeated per part
     cos, sin = angles.cos(), angles.sin()
     remainder = head_dim - 3 * part
     if remainder:

@@ -8,6 +8,10 @@
   against the presets (``img_size`` must then be given; 256 for the released models);
 - a Hugging Face ``VJEPA2Model`` folder or ``model.safetensors`` (:mod:`worldmodel.hf_checkpoint`):
   its encoder, the config from its ``config.json``.
+- a released V-JEPA 2.1 file (``vjepa2_1_vitl_dist_vitG_384.pt``, ...), recognised by
+  :func:`worldmodel.checkpoint.is_vjepa2_1_checkpoint`: its ``ema_encoder`` / ``target_encoder``
+  (:func:`worldmodel.vjepa2_1_encoder.load_vjepa2_1_encoder`; released at 384 px, any size tiling into
+  at least 2 x 2 patches works).
 """
 from __future__ import annotations
 
@@ -26,14 +30,16 @@ from worldmodel.checkpoint import (
     CheckpointError,
     encoder_state_dict,
     infer_encoder_config,
+    is_vjepa2_1_checkpoint,
     load_state_dict_strict,
     read_checkpoint,
     unsupported_layout,
     world_model_config_from_checkpoint,
 )
 from worldmodel.config import EncoderConfig
-from worldmodel.encoder import VideoEncoder
+from worldmodel.encoder import build_encoder
 from worldmodel.hf_checkpoint import find_hf_files, is_hf_checkpoint, load_hf_encoder
+from worldmodel.vjepa2_1_encoder import load_vjepa2_1_encoder
 
 
 def save_encoder_checkpoint(path: str | Path, config: EncoderConfig, encoder: nn.Module, extra: dict[str, Any] | None = None) -> None:
@@ -57,20 +63,26 @@ def file_digest(path: str | Path, chunk_bytes: int = 1 << 22) -> str:
     return digest.hexdigest()
 
 
-def load_encoder(path: str | Path, img_size: int = 256) -> tuple[EncoderConfig, VideoEncoder]:
+def load_encoder(path: str | Path, img_size: int = 256, num_heads: int | None = None) -> tuple[EncoderConfig, nn.Module]:
     """The encoder stored in ``path`` (eval mode, on CPU, gradients off) and its config.
 
-    ``img_size`` is used only for released files, which carry no config. The encoder maps
+    ``img_size`` is used only for released files, which carry no config; ``num_heads`` only for a
+    released V-JEPA 2.1 file whose sizes match none of the released ones. The encoder maps
     ``[B, 3, T, H, W]`` normalized video to tokens ``[B, N, dim]``.
 
     Raises:
-        CheckpointError: the file is none of the layouts above, or its weights do not fit; the
-            message names the file and the fix.
+        CheckpointError: the file is none of the layouts above, its weights do not fit, or
+            ``num_heads`` is given for a file that is not a released V-JEPA 2.1 one; the message
+            names the file and the fix.
     """
     if is_hf_checkpoint(path):
+        if num_heads is not None:
+            raise CheckpointError(f"{path}: the encoder head count applies to released V-JEPA 2.1 files only; drop it")
         return load_hf_encoder(path)
     data = read_checkpoint(path)
     fmt = data.get("format")
+    if num_heads is not None and not is_vjepa2_1_checkpoint(data):
+        raise CheckpointError(f"{path}: the encoder head count applies to released V-JEPA 2.1 files only; drop it")
     if fmt == ENCODER_FORMAT:
         config = from_dict(EncoderConfig, data["encoder_config"], source=f"{path} encoder_config")
         state_dict = data["encoder"]
@@ -80,12 +92,16 @@ def load_encoder(path: str | Path, img_size: int = 256) -> tuple[EncoderConfig, 
         except CheckpointError as exc:
             raise CheckpointError(f"{path}: {exc}") from exc
         state_dict = encoder_state_dict(data)
+    elif is_vjepa2_1_checkpoint(data):
+        config, encoder = load_vjepa2_1_encoder(data, path, img_size=img_size, num_heads=num_heads)
+        encoder.requires_grad_(False)
+        return config, encoder
     elif "encoder" in data:
         state_dict = encoder_state_dict(data, "encoder")
         config = infer_encoder_config(state_dict, img_size=img_size, where=f"{path} [encoder]")
     else:
         raise unsupported_layout(path, f"holds no `encoder` state dict (entries {sorted(map(str, data))[:8]})")
-    encoder = VideoEncoder(config)
+    encoder = build_encoder(config)
     load_state_dict_strict(encoder, state_dict, where=f"{path} [encoder]")
     encoder.eval().requires_grad_(False)
     return config, encoder

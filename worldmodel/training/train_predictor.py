@@ -173,6 +173,7 @@ def train_predictor(
     resume: bool = False,
     stop_at: int | None = None,
     encoder_img_size: int = 256,
+    encoder_num_heads: int | None = None,
 ) -> TrainSummary:
     """Post-train a predictor; write ``out/model.pt``, ``out/train_state.pt``, metrics and ``out/summary.json``.
 
@@ -182,23 +183,24 @@ def train_predictor(
         resume: continue from ``out/train_state.pt`` (same config required).
         stop_at: stop after this step, saving the training state (as a job time limit would).
         encoder_img_size: input size of a released encoder file (which carries no config).
+        encoder_num_heads: head count of a released V-JEPA 2.1 file whose sizes match no released model.
     """
     out, encoder_path = Path(out), Path(encoder_path)
     ctx = setup_distributed(config.run.device)
     try:
-        summary = _train(ctx, config, source, encoder_path, out, resume, stop_at, encoder_img_size)
+        summary = _train(ctx, config, source, encoder_path, out, resume, stop_at, encoder_img_size, encoder_num_heads)
         ctx.leave_together()
         return summary
     finally:
         ctx.close()
 
 
-def _train(ctx, config, source, encoder_path, out, resume, stop_at, encoder_img_size) -> TrainSummary:
+def _train(ctx, config, source, encoder_path, out, resume, stop_at, encoder_img_size, encoder_num_heads) -> TrainSummary:
     run, device = config.run, ctx.device
     check_sample_fps(source, config.data.sample_fps)
     if run.threads:
         torch.set_num_threads(run.threads)
-    encoder_config, encoder = load_encoder(encoder_path, img_size=encoder_img_size)
+    encoder_config, encoder = load_encoder(encoder_path, img_size=encoder_img_size, num_heads=encoder_num_heads)
     encoder_digest = file_digest(encoder_path)  # once: a released ViT-g file is gigabytes
     cache = _prepare_cache(ctx, config, source, encoder, encoder_digest)
     encoder.cpu()
