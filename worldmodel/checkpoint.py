@@ -146,7 +146,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return data
 
 
-STATE_DICT_KEYS = ("encoder", "target_encoder", "predictor")  # the state dicts a checkpoint may hold
+STATE_DICT_KEYS = ("encoder", "target_encoder", "ema_encoder", "predictor")  # the state dicts a checkpoint may hold
 
 
 def check_structure(data: Any, path: str | Path) -> None:
@@ -168,7 +168,7 @@ def check_structure(data: Any, path: str | Path) -> None:
         raise unsupported_layout(path, f"has format {fmt!r} (known: {PROJECT_FORMAT!r}, {ENCODER_FORMAT!r})")
     else:  # a released file: no format, no config
         required = ()
-        if not any(key in data for key in ("encoder", "target_encoder")):
+        if not any(key in data for key in ("encoder", "target_encoder", "ema_encoder")):  # ema_encoder: V-JEPA 2.1
             entries = ", ".join(f"{k!r}" for k in list(data)[:8]) or "nothing"
             raise unsupported_layout(path, f"holds no `format` and no `encoder` state dict (its entries: {entries})")
     for key in required:
