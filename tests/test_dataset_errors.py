@@ -249,3 +249,24 @@ def test_a_joint_observation_state_is_not_taken_for_a_pose(tmp_path: Path) -> No
     assert "state feature 'observation.state.cartesian_position' is missing" in message
     assert "observation.state is [8] (DROID's joint positions + gripper), not a pose" in message
     assert "LeRobotReaderConfig.cartesian_state" in message
+
+
+# ------------------------------------------------------------------------- through the command
+
+
+def test_train_command_reports_a_missing_meta_row_in_one_line_or_skips_it(ds_root: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    drop_meta_row(ds_root, 1)
+    env = {**os.environ, "MUJOCO_GL": "egl", "PYOPENGL_PLATFORM": "egl", "OMP_NUM_THREADS": "1"}
+    argv = [sys.executable, "-m", "jepa_mpc", "train", "--data", str(ds_root), "--encoder", str(tmp_path / "no_encoder.pt"),
+            "--out", str(tmp_path / "run"), "--data.camera", "exterior_image_1_left"]
+    strict = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
+    lines = strict.stderr.strip().splitlines()
+    assert strict.returncode == 2 and len(lines) == 1 and "Traceback" not in strict.stderr, strict.stderr
+    assert "episode 1: 8 frame(s) in" in lines[0] and "no row in meta/episodes" in lines[0]
+    # With skip, opening the data passes (with a warning) and the run stops later, at the missing encoder file.
+    lenient = subprocess.run(argv + ["--data.bad_episodes", "skip"], capture_output=True, text=True, timeout=120, env=env)
+    assert lenient.returncode == 2 and "skipping 1 episode" in lenient.stderr and "no_encoder.pt" in lenient.stderr.splitlines()[-1]
