@@ -387,7 +387,7 @@ class LeRobotDataset:
         if not problems:
             return
         if self.config.bad_episodes != "skip":
-            more = f" (and {len(problems) - 1} more problem(s) of this kind)" if len(problems) > 1 else ""
+            more = f" (and {len(problems) - 1} more problem(s); bad_episodes=skip lists them all)" if len(problems) > 1 else ""
             raise DatasetError(f"{self.root}: {problems[0][1]}{more}")
         for label, reason in problems:
             self.skipped[f"{label} of {self.root}"] = reason
@@ -402,7 +402,7 @@ class LeRobotDataset:
         measured = None  # (episode, data file, timestamps [T]) of the first readable episode
         for episode in self.episode_indices:
             try:
-                columns, path = self._episode_rows(episode, fps=None)
+                columns, path = self._episode_rows(episode, check_timestamps=False)
             except DatasetError:
                 continue  # a bad episode is named when it is read
             if "timestamp" in columns and len(columns["timestamp"]) > 1:
@@ -459,10 +459,10 @@ class LeRobotDataset:
             raise DatasetError(f"episode {episode_index}: meta/episodes has no {error.args[0]!r}; {META_FIX}") from error
         return self.root / template.format(video_key=camera, chunk_index=chunk, file_index=file)
 
-    def _episode_rows(self, episode_index: int, fps: float | None = -1.0) -> tuple[dict[str, np.ndarray], Path]:
+    def _episode_rows(self, episode_index: int, check_timestamps: bool = True) -> tuple[dict[str, np.ndarray], Path]:
         """The episode's per-frame columns as numpy arrays, validated; and the data file they came from.
 
-        ``fps``: check the timestamps against it (default: the dataset's; None: no check, used at open).
+        ``check_timestamps``: that the timestamps advance 1/fps per frame (off while fps itself is checked at open).
         """
         cfg, path, length = self.config, self.data_file(episode_index), self.episode_length(episode_index)
         where = f"episode {episode_index} ({path})"
@@ -507,11 +507,10 @@ class LeRobotDataset:
                 columns[name] = column.to_numpy(zero_copy_only=False)
         if not np.array_equal(columns["frame_index"], np.arange(length)):
             raise DatasetError(f"{where}: frame_index is not 0..{length - 1}; {EPISODE_FIX}")
-        fps = self.fps if fps == -1.0 else fps
-        if fps is not None and "timestamp" in columns:
-            mismatch = _timestamp_mismatch(columns["timestamp"], fps)
+        if check_timestamps and "timestamp" in columns:
+            mismatch = _timestamp_mismatch(columns["timestamp"], self.fps)
             if mismatch:
-                raise DatasetError(f"{where}: {mismatch} (meta/info.json field 'fps' is {fps}); {EPISODE_FIX}")
+                raise DatasetError(f"{where}: {mismatch} (meta/info.json field 'fps' is {self.fps}); {EPISODE_FIX}")
         return columns, path
 
     def states(self, episode_index: int) -> np.ndarray:
