@@ -1,5 +1,6 @@
 """What the LeRobot v3.0 dataset writer (dataset/writer.py) and reader (dataset/reader.py) share:
-the on-disk layout, feature names, the camera-name mapping and the error type.
+the on-disk layout, feature names, the camera-name mapping and the error type. The reader also reads
+LeRobot's older v2.1 layout (one parquet and one mp4 per episode, ``meta/*.jsonl``; see V21_* below).
 
 Layout (``root/``), as LeRobot 0.4 writes it::
 
@@ -15,7 +16,9 @@ Feature names follow LeRobot's DROID port, so :class:`~dataset.reader.LeRobotDat
 with one code path (docs/dataset.md lists them).
 
 The 7-D state is ``observation.state.cartesian_position`` (x, y, z, extrinsic xyz Euler) +
-``observation.state.gripper_position``; the convention is foundation/pose.py's.
+``observation.state.gripper_position``; the convention is foundation/pose.py's. ``observation.state``
+means what it means in DROID: the 7 arm joint positions (rad) + the gripper position [8]. Datasets
+written by earlier versions of jepa_mpc hold the 7-D pose there ([7]); the reader tells them apart by shape.
 """
 from __future__ import annotations
 
@@ -25,8 +28,19 @@ DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
 VIDEO_PATH = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
 EPISODES_PATH = "meta/episodes/chunk-000/file-000.parquet"
 
+# LeRobot's v2.1 layout (LeRobot <= 0.3.3), read only: one data parquet and one mp4 per camera per
+# episode, episode metadata as JSON lines; each episode's video starts at timestamp 0.
+V21_CODEBASE_VERSION = "v2.1"
+V21_DATA_PATH = "data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet"
+V21_VIDEO_PATH = "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4"
+V21_EPISODES_PATH = "meta/episodes.jsonl"
+
 CARTESIAN_STATE = "observation.state.cartesian_position"
 GRIPPER_STATE = "observation.state.gripper_position"
+JOINT_STATE = "observation.state.joint_position"  # [7] arm joint positions, rad
+# DROID's observation.state: JOINT_STATE + the gripper position [8]; [7] = the 7-D pose in our older datasets.
+OBSERVATION_STATE = "observation.state"
+JOINT_AXES = [f"joint_{i}" for i in range(7)]
 SUCCESS = "is_episode_successful"
 LANGUAGE = "language_instruction"
 EPISODE_SEED = "episode_seed"  # ours only: the env seed that reproduces the episode

@@ -1,6 +1,12 @@
-"""Trajectory datasets on disk in the LeRobot v3.0 format: a reader that reads our sim datasets and
-DROID converted to LeRobot with the same code, episode by episode. Training samples its clips from
-these episodes (worldmodel/training/episodes.py, clips.py).
+"""Trajectory datasets on disk in the LeRobot v3.0 format (and LeRobot's older v2.1 layout): a reader
+that reads our sim datasets and DROID converted to LeRobot with the same code, episode by episode.
+Training samples its clips from these episodes (worldmodel/training/episodes.py, clips.py).
+
+Nothing is dropped without a word: at open the data files are cross-checked against the episode
+metadata (an episode with frames but no metadata row, an unreadable data file) and ``fps`` against
+the timestamps; such problems raise :class:`~dataset.format.DatasetError` naming the file and the
+fix, or with ``LeRobotReaderConfig(bad_episodes="skip")`` are warned about and listed in
+``LeRobotDataset.skipped``. Bad data of one episode raises when that episode is read.
 
 The writer is dataset/writer.py and what both sides share (layout, feature names, camera-name
 mapping, DatasetError) is dataset/format.py; ``from dataset import ...`` gives the public names of all three.
@@ -8,7 +14,10 @@ mapping, DatasetError) is dataset/format.py; ``from dataset import ...`` gives t
 from __future__ import annotations
 
 import json
+import logging
 import math
+import warnings
+from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -27,7 +36,13 @@ from dataset.format import (
     EPISODE_SEED,
     GRIPPER_STATE,
     LANGUAGE,
+    OBSERVATION_STATE,
+    POSE_AXES,
     SUCCESS,
+    V21_CODEBASE_VERSION,
+    V21_DATA_PATH,
+    V21_EPISODES_PATH,
+    V21_VIDEO_PATH,
     VIDEO_PATH,
     DatasetError,
     camera_feature_name,
@@ -36,6 +51,16 @@ from dataset.video import VideoDecodeError, decode_video_span
 from foundation.pose import ACTION_DIM, actions_from_states
 
 __all__ = ["Episode", "LeRobotDataset", "LeRobotReaderConfig"]
+
+log = logging.getLogger(__name__)
+
+# What to do about an episode whose data is bad (appended to per-episode errors).
+EPISODE_FIX = "re-collect or repair it, or leave it out with --data.bad_episodes skip"
+# What to do about stale or broken episode metadata.
+META_FIX = (
+    "rebuild meta/ (our datasets: rerun `jepa-mpc collect` with the same --out, which re-runs finalize, or "
+    "LeRobotDatasetWriter(...).finalize()) or re-download the dataset"
+)
 
 
 # ----------------------------------------------------------------------------------------- records
@@ -72,10 +97,15 @@ class LeRobotReaderConfig:
     gripper_state: str = GRIPPER_STATE  # [1]: closedness in [0, 1]
     success: str = SUCCESS  # per-frame bool column; episodes without it read success=None
     sample_fps: int = 4  # training samples every ceil(fps / sample_fps)-th source frame (frame_step)
+    # Problems found at open (frames without a metadata row, unreadable data files): "error" raises
+    # DatasetError, "skip" warns and lists them in LeRobotDataset.skipped (training's data.bad_episodes).
+    bad_episodes: str = "error"
 
     def __post_init__(self) -> None:
         if self.sample_fps <= 0:
             raise ValueError(f"LeRobotReaderConfig.sample_fps must be > 0, got {self.sample_fps}")
+        if self.bad_episodes not in ("error", "skip"):
+            raise ValueError(f"LeRobotReaderConfig.bad_episodes must be 'error' or 'skip', got {self.bad_episodes!r}")
         for name in ("camera", "cartesian_state", "gripper_state"):
             if not getattr(self, name):
                 raise ValueError(f"LeRobotReaderConfig.{name} must name a feature, got {getattr(self, name)!r}")
@@ -111,55 +141,141 @@ class _LazyFrames(Mapping):
         return len(self._dataset.camera_names)
 
 
+def _unreadable(path: Path, error: BaseException) -> str:
+    """The first line of a pyarrow/OS error about ``path``, for a message that names the file."""
+    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{path} is not a readable parquet file ({type(error).__name__}: {first[:200]}): it is truncated or corrupt"
+
+
+def _read_parquet(path: Path, columns: list[str] | None = None) -> pa.Table:
+    """pq.read_table, with errors (truncated file, not parquet) as DatasetError naming the file."""
+    try:
+        return pq.read_table(path, columns=columns)
+    except (pa.ArrowException, OSError) as error:
+        raise DatasetError(_unreadable(path, error)) from error
+
+
 @lru_cache(maxsize=4)
 def _read_data_file(path: Path, modified_ns: int, columns: tuple[str, ...]) -> pa.Table:
     # DROID keeps many episodes per data file: keep the last few files' columns in memory. The file's
     # modification time is part of the key, so a file rewritten on disk is read again.
-    return pq.read_table(path, columns=list(columns))
+    return _read_parquet(path, list(columns))
+
+
+def _timestamp_mismatch(timestamps: np.ndarray, fps: float) -> str | None:
+    """None if ``timestamps`` [T] (s) advance 1 / fps per frame (within a quarter frame), else what they do."""
+    if len(timestamps) < 2:
+        return None
+    timestamps = timestamps.astype(np.float64)
+    expected = timestamps[0] + np.arange(len(timestamps)) / fps
+    if np.abs(timestamps - expected).max() <= 0.25 / fps:
+        return None
+    step = float(np.median(np.diff(timestamps)))
+    rate = f" = {1 / step:.4g} fps" if step > 0 else ""
+    return f"its timestamps advance {step:.4g} s per frame{rate}, not 1/{fps:g} s"
 
 
 class LeRobotDataset:
-    """Reads a LeRobot v3.0 dataset (ours, or DROID converted by LeRobot), episode by episode.
+    """Reads a LeRobot v3.0 dataset (ours, or DROID converted by LeRobot) or a LeRobot v2.1 one,
+    episode by episode.
 
     Episodes are addressed by their ``episode_index``. ``len(ds)`` is the number of frames.
+    ``skipped`` maps ``"<episode or file> of <root>"`` to the reason it was left out at open
+    (only with ``config.bad_episodes == "skip"``; otherwise those problems raise DatasetError).
+    ``pose_feature`` is ``None`` when the 7-D state comes from ``config.cartesian_state`` +
+    ``config.gripper_state``, or ``"observation.state"`` for our older datasets that hold only the
+    7-D pose there.
+
+    Raises FileNotFoundError without ``meta/info.json``; DatasetError (naming the file, the field
+    and the fix) for an unsupported version, a bad ``fps`` (not a positive whole number, or
+    disagreeing with the timestamps), unreadable metadata, missing state features, and (unless
+    skipped) episodes without metadata rows or unreadable data files.
     """
 
     def __init__(self, root: str | Path, config: LeRobotReaderConfig | None = None):
         self.root = Path(root)
         self.config = config or LeRobotReaderConfig()
-        info_path = self.root / "meta" / "info.json"
-        if not info_path.is_file():
-            raise FileNotFoundError(
-                f"{info_path} does not exist: point at a LeRobot dataset root (with meta/, data/, videos/), "
-                "or run LeRobotDatasetWriter.finalize() on a dataset still being collected"
-            )
-        self.info = json.loads(info_path.read_text())
-        version = str(self.info.get("codebase_version", ""))
-        if not version.startswith("v3"):
-            raise DatasetError(
-                f"{info_path}: codebase_version {version!r} is not supported (v3.x only); convert the dataset with "
-                "LeRobot's convert_dataset_v21_to_v30 script"
-            )
-        self.fps = int(self.info["fps"])
+        self.info = self._read_info()
+        self.version = str(self.info["codebase_version"])
         self.features = self.info["features"]
-        self.camera_names = [k for k, f in self.features.items() if f["dtype"] == "video"]
-        self._check_features()
+        self.camera_names = [k for k, f in self.features.items() if isinstance(f, dict) and f.get("dtype") == "video"]
+        self.pose_feature = self._check_features()
+        self.skipped: dict[str, str] = {}
         self._episodes = self._read_episodes_meta()
+        self._check_data_files()
         self.episode_indices = sorted(self._episodes)
         # The global index of each data file's first row, to find an episode's rows in its file.
-        self._file_start: dict[tuple[int, int], int] = {}
+        self._file_start: dict[Path, int] = {}
         for row in self._episodes.values():
-            key = (row["data/chunk_index"], row["data/file_index"])
+            key = row["_data_file"]
             self._file_start[key] = min(self._file_start.get(key, row["dataset_from_index"]), row["dataset_from_index"])
+        self.fps = self._check_fps()
 
-    def _check_features(self) -> None:
-        cfg, features, where = self.config, self.features, self.root / "meta" / "info.json"
-        for name, size in ((cfg.cartesian_state, 6), (cfg.gripper_state, 1)):
-            if name not in features:
-                raise DatasetError(f"{where}: state feature {name!r} is missing; features are {sorted(features)}")
-            if list(features[name]["shape"]) != [size]:
-                raise DatasetError(f"{where}: state feature {name!r} has shape {features[name]['shape']}, expected [{size}]")
+    # ------------------------------------------------------------------------------ opening checks
+
+    @property
+    def _info_path(self) -> Path:
+        return self.root / "meta" / "info.json"
+
+    def _read_info(self) -> dict:
+        path = self._info_path
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path} does not exist: point at a LeRobot dataset root (with meta/, data/, videos/), "
+                "or run LeRobotDatasetWriter.finalize() on a dataset still being collected"
+            )
+        try:
+            info = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise DatasetError(f"{path}: not valid JSON ({error}): the file is truncated or corrupt; {META_FIX}") from error
+        if not isinstance(info, dict):
+            raise DatasetError(f"{path}: expected a JSON object, got {type(info).__name__}; {META_FIX}")
+        version = str(info.get("codebase_version", ""))
+        if not (version.startswith("v3") or version == V21_CODEBASE_VERSION):
+            raise DatasetError(
+                f"{path}: codebase_version {version!r} is not supported (v3.x and v2.1 are): convert the dataset "
+                "with LeRobot's conversion scripts (convert_dataset_v20_to_v21, then convert_dataset_v21_to_v30)"
+            )
+        for field in ("fps", "features"):
+            if field not in info:
+                raise DatasetError(f"{path}: field {field!r} is missing; {META_FIX}")
+        if not isinstance(info["features"], dict):
+            raise DatasetError(f"{path}: field 'features' must map feature names to their dtype and shape; {META_FIX}")
+        return info
+
+    def _check_features(self) -> str | None:
+        """Which features make the 7-D state: None = cartesian + gripper; or the 7-D ``observation.state``
+        of our older datasets (only when the configured features are absent). Raises DatasetError."""
+        cfg, features, where = self.config, self.features, self._info_path
+        legacy = features.get(OBSERVATION_STATE) or {}
+        legacy_shape = list(legacy.get("shape", []))
+        names = legacy.get("names")
+        legacy_axes = names.get("axes") if isinstance(names, dict) else names
+        legacy_is_pose = legacy_shape == [7] and legacy_axes in (None, POSE_AXES + ["gripper"])
         self.resolve_camera(cfg.camera)
+        missing = [name for name in (cfg.cartesian_state, cfg.gripper_state) if name not in features]
+        if not missing:
+            for name, size in ((cfg.cartesian_state, 6), (cfg.gripper_state, 1)):
+                if list(features[name]["shape"]) != [size]:
+                    raise DatasetError(f"{where}: state feature {name!r} has shape {features[name]['shape']}, expected [{size}]")
+            if legacy_is_pose:
+                log.info("%s: 7-D state from %s + %s; %s [7] (the same pose in our older datasets) is not used",
+                         self.root, cfg.cartesian_state, cfg.gripper_state, OBSERVATION_STATE)
+            return None
+        if legacy_is_pose and cfg.cartesian_state == CARTESIAN_STATE and cfg.gripper_state == GRIPPER_STATE:
+            warnings.warn(
+                f"{self.root}: {missing} missing; reading the 7-D state (x, y, z, roll, pitch, yaw, gripper) from "
+                f"{OBSERVATION_STATE} [7], as datasets of older jepa_mpc versions hold it",
+                stacklevel=3,
+            )
+            return OBSERVATION_STATE
+        hint = ""
+        if legacy_shape == [8]:
+            hint = f"; {OBSERVATION_STATE} is [8] (DROID's joint positions + gripper), not a pose"
+        raise DatasetError(
+            f"{where}: state feature {missing[0]!r} is missing{hint}; features are {sorted(features)}: "
+            "set LeRobotReaderConfig.cartesian_state / gripper_state to the dataset's pose features"
+        )
 
     def resolve_camera(self, camera: str | None) -> str:
         """A camera feature key or writer-side name (``exterior_image_1_left``) -> this dataset's video key."""
@@ -169,18 +285,146 @@ class LeRobotDataset:
         return key
 
     def _read_episodes_meta(self) -> dict[int, dict]:
+        """{episode_index: row}: the metadata row plus ``_data_file`` (Path of the data parquet)."""
+        episodes = self._read_v21_episodes() if self.version == V21_CODEBASE_VERSION else self._read_v3_episodes()
+        if not episodes:
+            raise DatasetError(f"{self.root}: the episode metadata lists no episode; {META_FIX}")
+        return episodes
+
+    def _read_v3_episodes(self) -> dict[int, dict]:
         files = sorted((self.root / "meta" / "episodes").glob("chunk-*/file-*.parquet"))
         if not files:
             raise DatasetError(
                 f"{self.root / 'meta' / 'episodes'}: no episode metadata files (chunk-*/file-*.parquet); "
                 "for a dataset being collected, run LeRobotDatasetWriter.finalize() first"
             )
+        required = ["episode_index", "length", "data/chunk_index", "data/file_index", "dataset_from_index"]
+        template = self.info.get("data_path", DATA_PATH)
         episodes = {}
         for path in files:
-            columns = [c for c in pq.read_schema(path).names if not c.startswith("stats/")]
-            for row in pq.read_table(path, columns=columns).to_pylist():
+            try:
+                schema = pq.read_schema(path)
+            except (pa.ArrowException, OSError) as error:
+                raise DatasetError(f"{_unreadable(path, error)}; {META_FIX}") from error
+            missing = [c for c in required if c not in schema.names]
+            if missing:
+                raise DatasetError(f"{path}: columns {missing} are missing; {META_FIX}")
+            columns = [c for c in schema.names if not c.startswith("stats/")]
+            try:
+                rows = _read_parquet(path, columns).to_pylist()
+            except DatasetError as error:
+                raise DatasetError(f"{error}; {META_FIX}") from error
+            for row in rows:
+                row["_data_file"] = self.root / template.format(
+                    chunk_index=row["data/chunk_index"], file_index=row["data/file_index"])
                 episodes[int(row["episode_index"])] = row
         return episodes
+
+    def _read_v21_episodes(self) -> dict[int, dict]:
+        path = self.root / V21_EPISODES_PATH
+        if not path.is_file():
+            raise DatasetError(f"{path} does not exist: a v2.1 dataset lists its episodes there; {META_FIX}")
+        rows = []
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                rows.append({"episode_index": int(row["episode_index"]), "length": int(row["length"]),
+                             "tasks": list(row.get("tasks") or [])})
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+                raise DatasetError(f"{path}, line {number}: not an episode record ({error}); {META_FIX}") from error
+        chunks_size = int(self.info.get("chunks_size", 1000))
+        template = self.info.get("data_path", V21_DATA_PATH)
+        episodes, offset = {}, 0
+        for row in sorted(rows, key=lambda r: r["episode_index"]):
+            episode = row["episode_index"]
+            row |= {"dataset_from_index": offset, "dataset_to_index": offset + row["length"],
+                    "_chunk": episode // chunks_size}
+            row["_data_file"] = self.root / template.format(episode_chunk=row["_chunk"], episode_index=episode)
+            for camera in self.camera_names:  # v2.1: every episode's video starts at 0
+                row[f"videos/{camera}/from_timestamp"] = 0.0
+            episodes[episode] = row
+            offset += row["length"]
+        return episodes
+
+    def _check_data_files(self) -> None:
+        """Cross-check the data files against the episode metadata: frames of episodes the metadata
+        does not list, and data files that cannot be read (from their footers; rows are read later)."""
+        meta_name = V21_EPISODES_PATH if self.version == V21_CODEBASE_VERSION else "meta/episodes"
+        by_file: dict[Path, list[int]] = defaultdict(list)
+        for episode, row in self._episodes.items():
+            by_file[row["_data_file"]].append(episode)
+        problems: list[tuple[str, str]] = []  # (episode or file, reason)
+
+        def unlisted(path: Path, episode_index: np.ndarray) -> None:
+            ids, counts = np.unique(episode_index, return_counts=True)
+            for episode, count in zip(ids.tolist(), counts.tolist()):
+                if episode not in self._episodes:
+                    problems.append((str(episode), (
+                        f"episode {episode}: {count} frame(s) in {path} but no row in {meta_name}: the metadata is stale "
+                        f"(collection interrupted before finalize, or files added later); {META_FIX}, or leave it out "
+                        "with --data.bad_episodes skip")))
+
+        for path, listed in sorted(by_file.items()):
+            if not path.is_file():
+                continue  # named when one of its episodes is read
+            try:
+                num_rows = pq.read_metadata(path).num_rows
+                if num_rows > sum(int(self._episodes[e]["length"]) for e in listed):
+                    unlisted(path, pq.read_table(path, columns=["episode_index"]).column(0).to_numpy())
+            except (pa.ArrowException, OSError, KeyError) as error:
+                for episode in sorted(listed):
+                    problems.append((str(episode), f"episode {episode}: {_unreadable(path, error)}; {EPISODE_FIX}"))
+                    del self._episodes[episode]
+        for path in sorted(set(self.root.glob("data/**/*.parquet")) - set(by_file)):
+            try:
+                unlisted(path, pq.read_table(path, columns=["episode_index"]).column(0).to_numpy())
+            except (pa.ArrowException, OSError, KeyError) as error:
+                problems.append((str(path.relative_to(self.root)), (
+                    f"{_unreadable(path, error)}, and no episode of {meta_name} points to it: delete it, or "
+                    f"re-collect its episode and {META_FIX}")))
+        if not problems:
+            return
+        if self.config.bad_episodes != "skip":
+            more = f" (and {len(problems) - 1} more problem(s); bad_episodes=skip lists them all)" if len(problems) > 1 else ""
+            raise DatasetError(f"{self.root}: {problems[0][1]}{more}")
+        for label, reason in problems:
+            self.skipped[f"{label} of {self.root}"] = reason
+        lines = "\n".join(f"  {reason}" for _, reason in problems[:20])
+        warnings.warn(f"{self.root}: skipping {len(problems)} episode(s) or file(s) (bad_episodes=skip):\n{lines}", stacklevel=3)
+        if not self._episodes:
+            raise DatasetError(f"{self.root}: no readable episode is left; {META_FIX}")
+
+    def _check_fps(self) -> int:
+        """``fps`` of info.json: a positive whole number that the first readable episode's timestamps agree with."""
+        value, where = self.info["fps"], self._info_path
+        measured = None  # (episode, data file, timestamps [T]) of the first readable episode
+        for episode in self.episode_indices:
+            try:
+                columns, path = self._episode_rows(episode, check_timestamps=False)
+            except DatasetError:
+                continue  # a bad episode is named when it is read
+            if "timestamp" in columns and len(columns["timestamp"]) > 1:
+                measured = (episode, path, columns["timestamp"].astype(np.float64))
+            break
+        hint = ""
+        step = float(np.median(np.diff(measured[2]))) if measured else 0.0
+        if step > 0:
+            hint = f" (the timestamps of episode {measured[0]} in {measured[1]} advance {step:.4g} s per frame = {1 / step:.4g} fps)"
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or value != int(value):
+            raise DatasetError(
+                f"{where}: field 'fps' is {value!r}, not a positive whole number of frames per second: set it to the "
+                f"rate the data was recorded at{hint}"
+            )
+        if measured and _timestamp_mismatch(measured[2], float(value)):
+            raise DatasetError(
+                f"{where}: field 'fps' is {value} but the data disagrees{hint}: set 'fps' to the rate the data was "
+                "recorded at (clips would otherwise be sampled at the wrong times)"
+            )
+        return int(value)
+
+    # ----------------------------------------------------------------------------------- episodes
 
     @property
     def num_episodes(self) -> int:
@@ -201,54 +445,72 @@ class LeRobotDataset:
         return int(self._meta(episode_index)["length"])
 
     def data_file(self, episode_index: int) -> Path:
-        row = self._meta(episode_index)
-        template = self.info.get("data_path", DATA_PATH)
-        return self.root / template.format(chunk_index=row["data/chunk_index"], file_index=row["data/file_index"])
+        return self._meta(episode_index)["_data_file"]
 
     def video_file(self, episode_index: int, camera: str | None = None) -> Path:
         camera, row = self.resolve_camera(camera), self._meta(episode_index)
+        if self.version == V21_CODEBASE_VERSION:
+            template = self.info.get("video_path", V21_VIDEO_PATH)
+            return self.root / template.format(video_key=camera, episode_chunk=row["_chunk"], episode_index=episode_index)
         template = self.info.get("video_path", VIDEO_PATH)
-        return self.root / template.format(
-            video_key=camera, chunk_index=row[f"videos/{camera}/chunk_index"], file_index=row[f"videos/{camera}/file_index"]
-        )
+        try:
+            chunk, file = row[f"videos/{camera}/chunk_index"], row[f"videos/{camera}/file_index"]
+        except KeyError as error:
+            raise DatasetError(f"episode {episode_index}: meta/episodes has no {error.args[0]!r}; {META_FIX}") from error
+        return self.root / template.format(video_key=camera, chunk_index=chunk, file_index=file)
 
-    def _episode_rows(self, episode_index: int) -> tuple[dict[str, np.ndarray], Path]:
-        """The episode's per-frame columns as numpy arrays, validated; and the data file they came from."""
+    def _episode_rows(self, episode_index: int, check_timestamps: bool = True) -> tuple[dict[str, np.ndarray], Path]:
+        """The episode's per-frame columns as numpy arrays, validated; and the data file they came from.
+
+        ``check_timestamps``: that the timestamps advance 1/fps per frame (off while fps itself is checked at open).
+        """
         cfg, path, length = self.config, self.data_file(episode_index), self.episode_length(episode_index)
         where = f"episode {episode_index} ({path})"
         if not path.is_file():
-            raise DatasetError(f"{where}: data file is missing")
-        wanted = ["episode_index", "frame_index", cfg.cartesian_state, cfg.gripper_state]
-        optional = [cfg.success, LANGUAGE, EPISODE_SEED]
+            raise DatasetError(f"{where}: data file is missing; {EPISODE_FIX}")
+        state_columns = [OBSERVATION_STATE] if self.pose_feature else [cfg.cartesian_state, cfg.gripper_state]
+        wanted = ["episode_index", "frame_index", *state_columns]
+        optional = [cfg.success, LANGUAGE, EPISODE_SEED, "timestamp", OBSERVATION_STATE]
         if self.features.get(COMMANDED_ACTION, {}).get("shape") == [ACTION_DIM]:
             optional.append(COMMANDED_ACTION)
-        available = set(pq.read_schema(path).names)
+        try:
+            available = set(pq.read_schema(path).names)
+        except (pa.ArrowException, OSError) as error:
+            raise DatasetError(f"{where}: {_unreadable(path, error)}; {EPISODE_FIX}") from error
         missing = [c for c in wanted if c not in available]
         if missing:
-            raise DatasetError(f"{where}: columns {missing} are missing")
-        table = _read_data_file(path, path.stat().st_mtime_ns, tuple(wanted + [c for c in optional if c in available]))
+            raise DatasetError(f"{where}: columns {missing} are missing; {EPISODE_FIX}")
+        read = tuple(dict.fromkeys(wanted + [c for c in optional if c in available]))
+        try:
+            table = _read_data_file(path, path.stat().st_mtime_ns, read)
+        except DatasetError as error:
+            raise DatasetError(f"episode {episode_index}: {error}; {EPISODE_FIX}") from error
         # Episodes lie in a file in order, one after another: slice at the episode's offset in its file,
         # and fall back to filtering on episode_index if that slice is not the episode.
         row = self._meta(episode_index)
-        offset = int(row["dataset_from_index"]) - self._file_start[(row["data/chunk_index"], row["data/file_index"])]
+        offset = int(row["dataset_from_index"]) - self._file_start[path]
         sliced = table.slice(max(offset, 0), length)
         if offset >= 0 and sliced.num_rows == length and pc.all(pc.equal(sliced.column("episode_index"), episode_index)).as_py():
             table = sliced
         else:
             table = table.filter(pc.equal(table.column("episode_index"), episode_index)).sort_by("frame_index")
         if table.num_rows != length:
-            raise DatasetError(f"{where}: has {table.num_rows} rows, meta/episodes says length {length}")
+            raise DatasetError(f"{where}: has {table.num_rows} rows, meta/episodes says length {length}; {EPISODE_FIX}")
         columns = {}
         for name in table.column_names:
             column = table.column(name).combine_chunks()
             if column.null_count:
-                raise DatasetError(f"{where}: column {name!r} has {column.null_count} null value(s)")
+                raise DatasetError(f"{where}: column {name!r} has {column.null_count} null value(s); {EPISODE_FIX}")
             if pa.types.is_fixed_size_list(column.type) or pa.types.is_list(column.type):
                 columns[name] = column.flatten().to_numpy(zero_copy_only=False).reshape(length, -1)
             else:
                 columns[name] = column.to_numpy(zero_copy_only=False)
         if not np.array_equal(columns["frame_index"], np.arange(length)):
-            raise DatasetError(f"{where}: frame_index is not 0..{length - 1}")
+            raise DatasetError(f"{where}: frame_index is not 0..{length - 1}; {EPISODE_FIX}")
+        if check_timestamps and "timestamp" in columns:
+            mismatch = _timestamp_mismatch(columns["timestamp"], self.fps)
+            if mismatch:
+                raise DatasetError(f"{where}: {mismatch} (meta/info.json field 'fps' is {self.fps}); {EPISODE_FIX}")
         return columns, path
 
     def states(self, episode_index: int) -> np.ndarray:
@@ -257,18 +519,31 @@ class LeRobotDataset:
         return self._state_from(columns, episode_index, path)
 
     def _state_from(self, columns: dict[str, np.ndarray], episode_index: int, path: Path) -> np.ndarray:
-        cfg = self.config
-        cartesian = columns[cfg.cartesian_state]
-        gripper = columns[cfg.gripper_state].reshape(len(cartesian), -1)
-        if cartesian.shape[1:] != (6,) or gripper.shape[1:] != (1,):
-            raise DatasetError(
-                f"episode {episode_index} ({path}): {cfg.cartesian_state} {list(cartesian.shape)} / {cfg.gripper_state} "
-                f"{list(gripper.shape)} are not [T, 6] / [T, 1]"
-            )
-        state = np.concatenate([cartesian, gripper], axis=1).astype(np.float32)
+        """float32 [T, 7] from the state columns; DatasetError for wrong shapes or NaN/inf in the state
+        or in ``observation.state`` (read for the check even when the state comes from the pose columns)."""
+        cfg, where = self.config, f"episode {episode_index} ({path})"
+        if self.pose_feature:
+            state = columns[self.pose_feature].reshape(len(columns["frame_index"]), -1)
+            if state.shape[1:] != (7,):
+                raise DatasetError(f"{where}: {self.pose_feature} {list(state.shape)} is not [T, 7]; {EPISODE_FIX}")
+        else:
+            cartesian = columns[cfg.cartesian_state]
+            gripper = columns[cfg.gripper_state].reshape(len(cartesian), -1)
+            if cartesian.shape[1:] != (6,) or gripper.shape[1:] != (1,):
+                raise DatasetError(
+                    f"{where}: {cfg.cartesian_state} {list(cartesian.shape)} / {cfg.gripper_state} "
+                    f"{list(gripper.shape)} are not [T, 6] / [T, 1]; {EPISODE_FIX}"
+                )
+            state = np.concatenate([cartesian, gripper], axis=1)
+        state = state.astype(np.float32)
         bad = np.flatnonzero(~np.isfinite(state).all(1))
         if bad.size:
-            raise DatasetError(f"episode {episode_index} ({path}): NaN/inf in the state at frame(s) {bad[:10].tolist()}")
+            raise DatasetError(f"{where}: NaN/inf in the state at frame(s) {bad[:10].tolist()}; {EPISODE_FIX}")
+        if OBSERVATION_STATE in columns:
+            values = columns[OBSERVATION_STATE].reshape(len(state), -1).astype(np.float64)
+            bad = np.flatnonzero(~np.isfinite(values).all(1))
+            if bad.size:
+                raise DatasetError(f"{where}: NaN/inf in {OBSERVATION_STATE} at frame(s) {bad[:10].tolist()}; {EPISODE_FIX}")
         return state
 
     def episode(self, episode_index: int) -> Episode:
@@ -285,7 +560,8 @@ class LeRobotDataset:
             commanded = commanded.astype(np.float32)
             bad = np.flatnonzero(~np.isfinite(commanded).all(1))
             if bad.size:
-                raise DatasetError(f"episode {episode_index} ({path}): NaN/inf in {COMMANDED_ACTION} at frame(s) {bad[:10].tolist()}")
+                raise DatasetError(
+                    f"episode {episode_index} ({path}): NaN/inf in {COMMANDED_ACTION} at frame(s) {bad[:10].tolist()}; {EPISODE_FIX}")
         return Episode(
             index=episode_index,
             frames=_LazyFrames(self, episode_index),

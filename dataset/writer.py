@@ -30,7 +30,10 @@ from dataset.format import (
     EPISODE_SEED,
     EPISODES_PATH,
     GRIPPER_STATE,
+    JOINT_AXES,
+    JOINT_STATE,
     LANGUAGE,
+    OBSERVATION_STATE,
     POSE_AXES,
     SUCCESS,
     VIDEO_PATH,
@@ -50,9 +53,16 @@ EPISODE_STATS_KEY = b"jepa_mpc.episode_stats"
 
 
 def feature_stats(values: np.ndarray) -> dict[str, np.ndarray]:
-    """Stats of one feature over frames: ``values`` [N, D] -> min/max/mean/std/q01..q99 [D], count [1]."""
+    """Stats of one feature over frames: ``values`` [N, D] -> min/max/mean/std/q01..q99 [D], count [1].
+
+    As LeRobot stores them: min/max keep the values' dtype (bool stays bool, integers int64, floats
+    float64); mean, std and the quantiles are float64.
+    """
     v = values.astype(np.float64)
-    stats = {"min": v.min(0), "max": v.max(0), "mean": v.mean(0), "std": v.std(0), "count": np.array([len(v)])}
+    exact = values if values.dtype.kind in "biu" else v
+    if exact.dtype.kind in "iu":
+        exact = exact.astype(np.int64)
+    stats = {"min": exact.min(0), "max": exact.max(0), "mean": v.mean(0), "std": v.std(0), "count": np.array([len(v)])}
     for name, q in STATS_QUANTILES.items():
         stats[name] = np.quantile(v, q, axis=0)
     return stats
@@ -150,12 +160,23 @@ class LeRobotDatasetWriter:
 
     ``cameras`` maps camera names (DROID's RLDS names, e.g. ``exterior_image_1_left``, are mapped to
     DROID-LeRobot feature keys by :func:`camera_feature_name`) to frame sizes (H, W), both even.
+    ``record_joints`` (default): episodes carry the 7 arm joint positions, written as DROID writes
+    them: ``observation.state.joint_position`` [7] and ``observation.state`` [8] = joints + gripper.
+    Without joints (generated data) neither feature is written; the 7-D pose is always written under
+    ``observation.state.cartesian_position`` + ``observation.state.gripper_position``.
     Constructing on an existing root re-opens it (the fps, cameras and robot_type must match), so an
     interrupted collection resumes: skip indices for which :meth:`has_episode` is True.
     Processes may write distinct episode indices concurrently; call :meth:`finalize` once they are done.
     """
 
-    def __init__(self, root: str | Path, fps: int, cameras: dict[str, tuple[int, int]], robot_type: str = "franka_sim"):
+    def __init__(
+        self,
+        root: str | Path,
+        fps: int,
+        cameras: dict[str, tuple[int, int]],
+        robot_type: str = "franka_sim",
+        record_joints: bool = True,
+    ):
         if not isinstance(fps, int) or fps <= 0:
             raise ValueError(f"fps must be a positive int, got {fps!r}")
         if not cameras:
@@ -163,6 +184,7 @@ class LeRobotDatasetWriter:
         self.root = Path(root)
         self.fps = fps
         self.robot_type = robot_type
+        self.record_joints = bool(record_joints)
         self.cameras = {name: camera_feature_name(name) for name in cameras}
         if len(set(self.cameras.values())) != len(self.cameras):
             raise ValueError(f"cameras {list(cameras)} map to duplicate feature keys {list(self.cameras.values())}")
@@ -182,9 +204,10 @@ class LeRobotDatasetWriter:
             LANGUAGE: {"dtype": "string", "shape": [1], "names": None},
             GRIPPER_STATE: _vector(["gripper"]),
             CARTESIAN_STATE: _vector(POSE_AXES),
-            # DROID's observation.state is joints + gripper; ours is the 7-D pose (we record no joints).
-            "observation.state": _vector(POSE_AXES + ["gripper"]),
         }
+        if self.record_joints:  # as DROID: observation.state = the 7 joint positions + the gripper position
+            features[JOINT_STATE] = _vector(JOINT_AXES)
+            features[OBSERVATION_STATE] = _vector(JOINT_AXES + ["gripper"])
         for name, feature_key in self.cameras.items():
             height, width = self.frame_sizes[name]
             features[feature_key] = {
@@ -245,7 +268,9 @@ class LeRobotDatasetWriter:
             if existing.get(key) != mine[key]:
                 raise ValueError(
                     f"{info_path}: the existing dataset's {key!r} ({str(existing.get(key))[:200]}) differs from this "
-                    f"writer's ({str(mine[key])[:200]}); write to a new root or pass the same fps/cameras/robot_type"
+                    f"writer's ({str(mine[key])[:200]}); write to a new root or pass the same "
+                    "fps/cameras/robot_type/record_joints (a dataset of an older jepa_mpc, whose observation.state is "
+                    "the 7-D pose, cannot be extended: collect into a new root)"
                 )
 
     def data_path(self, index: int) -> Path:
@@ -260,7 +285,7 @@ class LeRobotDatasetWriter:
         """True once episode ``index`` is completely written (its data parquet is committed last)."""
         return self.data_path(index).is_file()
 
-    def _validate(self, index, frames, state, action, task, success, seed) -> int:
+    def _validate(self, index, frames, state, action, task, success, seed, joint_position) -> int:
         where = f"episode {index}"
         if not isinstance(index, (int, np.integer)) or index < 0:
             raise DatasetError(f"{where}: the episode index must be an int >= 0")
@@ -272,7 +297,20 @@ class LeRobotDatasetWriter:
         length = state.shape[0]
         if action.shape != (length, ACTION_DIM):
             raise DatasetError(f"{where}: action must be [T, {ACTION_DIM}] = [{length}, {ACTION_DIM}] like state, got {list(action.shape)}")
-        for name, values in (("state", state), ("action", action)):
+        named = [("state", state), ("action", action)]
+        if self.record_joints:
+            if joint_position is None:
+                raise DatasetError(
+                    f"{where}: joint_position [T, 7] is required (this writer records DROID's observation.state = "
+                    "joints + gripper); pass it, or make the writer with record_joints=False for data without joints"
+                )
+            joint_position = np.asarray(joint_position)
+            if joint_position.shape != (length, 7):
+                raise DatasetError(f"{where}: joint_position must be [T, 7] = [{length}, 7] like state, got {list(joint_position.shape)}")
+            named.append(("joint_position", joint_position))
+        elif joint_position is not None:
+            raise DatasetError(f"{where}: joint_position given, but the writer was made with record_joints=False")
+        for name, values in named:
             bad = np.flatnonzero(~np.isfinite(values).all(1))
             if bad.size:
                 raise DatasetError(f"{where}: {name} has NaN/inf at frame(s) {bad[:10].tolist()}")
@@ -298,15 +336,17 @@ class LeRobotDatasetWriter:
         task: str,
         success: bool,
         seed: int,
+        joint_position: np.ndarray | None = None,
     ) -> None:
         """Write episode ``index``: ``frames`` {camera: uint8 [T, H, W, 3]}, ``state`` [T, 7] (pose convention
-        of foundation/pose.py), ``action`` [T, 7] the commanded delta actions (last row usually zeros).
+        of foundation/pose.py), ``action`` [T, 7] the commanded delta actions (last row usually zeros),
+        ``joint_position`` [T, 7] the arm joint positions in rad (required iff ``record_joints``).
 
         Atomic: the videos are committed first, the data parquet last; on any failure the files of this
         call are removed, so the episode is either complete or absent. Re-writing an existing index is
         an error (delete its files first).
         """
-        length = self._validate(index, frames, state, action, task, success, seed)
+        length = self._validate(index, frames, state, action, task, success, seed, joint_position)
         index = int(index)
         if self.has_episode(index):
             raise FileExistsError(f"episode {index} already exists at {self.data_path(index)}; delete it to re-write")
@@ -321,7 +361,8 @@ class LeRobotDatasetWriter:
                     encode_video(tmp, video, self.fps)
                 committed.append(target)
                 stats[self.cameras[camera]] = image_stats(video)
-            table = self._episode_table(index, length, state, action, task, bool(success), int(seed))
+            joints = None if joint_position is None else np.asarray(joint_position, dtype=np.float32)
+            table = self._episode_table(index, length, state, action, task, bool(success), int(seed), joints)
             stats |= self._numeric_column_stats(table)
             metadata = {
                 b"huggingface": json.dumps(_hf_features(self.features)).encode(),
@@ -335,17 +376,18 @@ class LeRobotDatasetWriter:
             raise
 
     def _numeric_column_stats(self, table: pa.Table) -> dict[str, dict[str, np.ndarray]]:
-        """Stats of the numeric per-frame columns; index/task_index/episode_index wait for finalize()."""
+        """Stats of the numeric and bool per-frame columns (LeRobot gives bool features stats too);
+        index/task_index/episode_index wait for finalize()."""
         stats = {}
         for key in table.column_names:
-            if key in ("index", "task_index", "episode_index") or self.features[key]["dtype"] not in ("float32", "int64"):
+            if key in ("index", "task_index", "episode_index") or self.features[key]["dtype"] not in ("float32", "int64", "bool"):
                 continue
             column = table.column(key).combine_chunks()
             values = column.flatten() if pa.types.is_fixed_size_list(column.type) else column
-            stats[key] = feature_stats(values.to_numpy().reshape(table.num_rows, -1))
+            stats[key] = feature_stats(values.to_numpy(zero_copy_only=False).reshape(table.num_rows, -1))
         return stats
 
-    def _episode_table(self, index, length, state, action, task, success, seed) -> pa.Table:
+    def _episode_table(self, index, length, state, action, task, success, seed, joints) -> pa.Table:
         commanded_pose = apply_action(torch.from_numpy(state).double(), torch.from_numpy(action).double()).float().numpy()
         frame_index = np.arange(length, dtype=np.int64)
         columns = {
@@ -354,7 +396,11 @@ class LeRobotDatasetWriter:
             LANGUAGE: pa.array([task] * length, pa.string()),
             GRIPPER_STATE: pa.array(state[:, 6], pa.float32()),
             CARTESIAN_STATE: _fixed_list(state[:, :6]),
-            "observation.state": _fixed_list(state),
+        }
+        if joints is not None:
+            columns[JOINT_STATE] = _fixed_list(joints)
+            columns[OBSERVATION_STATE] = _fixed_list(np.concatenate([joints, state[:, 6:7]], axis=1))
+        columns |= {
             "action.gripper_position": pa.array(commanded_pose[:, 6], pa.float32()),
             "action.cartesian_position": _fixed_list(commanded_pose[:, :6]),
             COMMANDED_ACTION: _fixed_list(action),

@@ -41,7 +41,8 @@ def train(config: TrainCommandConfig) -> None:
     from worldmodel.training.episodes import open_episodes
     from worldmodel.training.train_predictor import train_predictor
 
-    source = open_episodes(config.datasets, camera=config.data.camera, sample_fps=config.data.sample_fps)
+    source = open_episodes(config.datasets, camera=config.data.camera, sample_fps=config.data.sample_fps,
+                           skip_bad=config.data.bad_episodes == "skip")
     summary = train_predictor(_job_config(config, TrainPredictorConfig), source, config.encoder, config.out,
                               resume=config.resume, stop_at=config.stop_at, encoder_img_size=config.encoder_img_size,
                               encoder_num_heads=config.encoder_num_heads)
@@ -66,7 +67,8 @@ def pretrain(config: PretrainCommandConfig) -> None:
     from worldmodel.training.episodes import open_episodes
     from worldmodel.training.pretrain_encoder import pretrain_encoder
 
-    source = open_episodes(config.datasets, camera=config.data.camera, sample_fps=config.data.sample_fps)
+    source = open_episodes(config.datasets, camera=config.data.camera, sample_fps=config.data.sample_fps,
+                           skip_bad=config.data.bad_episodes == "skip")
     summary = pretrain_encoder(_job_config(config, PretrainConfig), source, config.out, resume=config.resume,
                                stop_at=config.stop_at)
     if summary.rank == 0:

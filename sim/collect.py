@@ -8,9 +8,11 @@ policy draws from ``np.random.default_rng([seed, i])``, whichever worker runs it
 disk are kept (the run resumes), each episode appears atomically, and ``meta/`` is rebuilt from the
 files on disk at the end, also after Ctrl-C, so an interrupted run leaves a readable dataset.
 
-Recorded per frame t = 0..T (T = the task's episode length in control steps): both camera images and
-the 7-D state actually reached; action row t = ``action_between(state_t, state_t+1)`` (last row
-zeros), the convention of the 4 fps predictor.
+Recorded per frame t = 0..T (T = the task's episode length in control steps): both camera images,
+the 7-D state actually reached (``observation.state.cartesian_position`` + ``gripper_position``) and
+the arm's 7 joint angles (``observation.state.joint_position``; ``observation.state`` = joints +
+gripper, as DROID); action row t = ``action_between(state_t, state_t+1)`` (last row zeros), the
+convention of the 4 fps predictor.
 """
 from __future__ import annotations
 
@@ -83,18 +85,21 @@ class CollectSummary:
 
 def record_episode(env, policy, seed: int) -> dict:
     """Run one episode; {"frames": {cam: uint8 [T+1, H, W, 3]}, "state": float32 [T+1, 7],
-    "action": float32 [T+1, 7] (action_between consecutive states, last row zeros), "success": bool}."""
+    "joint_position": float32 [T+1, 7] (rad), "action": float32 [T+1, 7] (action_between consecutive
+    states, last row zeros), "success": bool}."""
     from sim.env import CAMERAS
 
     obs, info = env.reset(seed=seed)
     policy.reset()
     frames = {key: [obs[key]] for key in CAMERAS}
     states = [obs["state"]]
+    joints = [info["joint_position"]]
     done = False
     while not done:
         action = policy.act(obs)
         obs, _, terminated, truncated, info = env.step(action)
         states.append(obs["state"])
+        joints.append(info["joint_position"])
         for key in CAMERAS:
             frames[key].append(obs[key])
         done = terminated or truncated
@@ -105,6 +110,7 @@ def record_episode(env, policy, seed: int) -> dict:
     return {
         "frames": {key: np.stack(images) for key, images in frames.items()},
         "state": state,
+        "joint_position": np.stack(joints).astype(np.float32),
         "action": action,
         "success": bool(info["is_success"]),
     }
@@ -137,6 +143,7 @@ class _Collector:
             task=self.env.unwrapped.instruction,
             success=episode["success"],
             seed=c.seed + index,
+            joint_position=episode["joint_position"],
         )
         return RecordedEpisode(index, len(episode["state"]), episode["success"])
 

@@ -216,9 +216,11 @@ class FrankaTaskEnv(gymnasium.Env):
         return obs
 
     def _info(self) -> dict:
+        """``is_success``, the task's terms, and ``joint_position`` [7] float32 (the arm's joint angles, rad,
+        which datasets record as DROID does: sim/collect.py)."""
         terms = self._task_terms()
         success = self._is_success(terms)
-        return {"is_success": bool(success), **terms}
+        return {"is_success": bool(success), **terms, "joint_position": self.robot.joint_positions().astype(np.float32)}
 
     def _render_configuration(self, goal: GoalConfiguration) -> tuple[np.ndarray, np.ndarray | None]:
         """Pose the scene as ``goal``, read the 7-D state and render the exterior camera, then restore."""

@@ -88,6 +88,10 @@ class Franka:
     def tcp_rotation(self) -> np.ndarray:
         return self.data.site_xmat[self.tcp_site].reshape(3, 3).copy()
 
+    def joint_positions(self) -> np.ndarray:
+        """The 7 arm joint angles [7] (rad, joint1..joint7), as DROID records ``joint_position``."""
+        return self.data.qpos[self.arm_qpos].copy()
+
     def gripper_closedness(self) -> float:
         """1 - opening / 0.08 m: 0 fully open, 1 fully closed (a 5 cm cube held reads ~0.4)."""
         opening = float(self.data.qpos[self.finger_qpos].sum())

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,9 @@ def make_episode(index: int, length: int) -> dict:
     action = np.zeros_like(state)
     action[:-1] = actions_from_states(torch.from_numpy(state).double()).float().numpy()
     frames = {name: smooth_frames(length, phase=index + k) for k, name in enumerate(CAMERAS)}
-    return dict(frames=frames, state=state, action=action, task=f"task {index % 2}", success=bool(index % 2), seed=100 + index)
+    joints = (0.5 * rng.normal(size=(length, 7))).astype(np.float32)
+    return dict(frames=frames, state=state, action=action, task=f"task {index % 2}", success=bool(index % 2), seed=100 + index,
+                joint_position=joints)
 
 
 LENGTHS = [12, 9, 6]  # at 4 fps an 8-frame clip spans 8 frames: episode 2 is too short
@@ -223,3 +226,99 @@ def test_unfinalized_and_broken_datasets_are_named(tmp_path: Path) -> None:
     writer.video_path(0, "exterior_image_1_left").unlink()
     with pytest.raises(DatasetError, match=r"episode 0: video file .*exterior_1_left.*file-000\.mp4 is missing"):
         writer.finalize()
+
+
+def test_observation_state_is_droids_joints_and_gripper(written) -> None:
+    """As in DROID's LeRobot port: observation.state [8] = 7 joint positions + gripper; the pose has its own columns."""
+    root, episodes = written
+    info = json.loads((root / "meta" / "info.json").read_text())
+    droid = json.loads((Path(__file__).parent / "fixtures" / "lerobot_droid_mini" / "dataset" / "meta" / "info.json").read_text())
+    for key in ("observation.state", "observation.state.joint_position", "observation.state.cartesian_position",
+                "observation.state.gripper_position"):
+        assert info["features"][key] == droid["features"][key], key
+    data = pq.read_table(root / "data" / "chunk-000" / "file-001.parquet")
+    observation_state = data.column("observation.state").combine_chunks().flatten().to_numpy().reshape(-1, 8)
+    source = episodes[1]
+    np.testing.assert_array_equal(observation_state[:, :7], source["joint_position"])
+    np.testing.assert_array_equal(observation_state[:, 7], source["state"][:, 6])
+    ds = LeRobotDataset(root)
+    assert ds.pose_feature is None
+    np.testing.assert_array_equal(ds.episode(1).state, source["state"])
+
+
+def test_joint_positions_are_required_unless_the_writer_records_none(tmp_path: Path) -> None:
+    writer = LeRobotDatasetWriter(tmp_path / "joints", fps=FPS, cameras=CAMERAS)
+    without = {k: v for k, v in make_episode(0, 8).items() if k != "joint_position"}
+    with pytest.raises(DatasetError, match=r"episode 0: joint_position \[T, 7\] is required.*record_joints=False"):
+        writer.write_episode(0, **without)
+    with pytest.raises(DatasetError, match=r"joint_position must be \[T, 7\] = \[8, 7\]"):
+        writer.write_episode(0, **dict(without, joint_position=np.zeros((8, 6))))
+    plain = LeRobotDatasetWriter(tmp_path / "plain", fps=FPS, cameras=CAMERAS, record_joints=False)
+    plain.write_episode(0, **without)
+    plain.finalize()
+    assert "observation.state" not in LeRobotDataset(tmp_path / "plain").features
+    with pytest.raises(ValueError, match="record_joints"):  # re-opening with the other choice
+        LeRobotDatasetWriter(tmp_path / "plain", fps=FPS, cameras=CAMERAS)
+
+
+def _to_older_layout(root: Path, keep_pose_columns: bool) -> None:
+    """Rewrite a dataset as older jepa_mpc versions wrote it: observation.state [7] = the 7-D pose."""
+    info_path = root / "meta" / "info.json"
+    info = json.loads(info_path.read_text())
+    features = {k: v for k, v in info["features"].items() if k != "observation.state.joint_position"}
+    features["observation.state"] = {"dtype": "float32", "shape": [7],
+                                     "names": {"axes": ["x", "y", "z", "roll", "pitch", "yaw", "gripper"]}}
+    if not keep_pose_columns:
+        for key in ("observation.state.cartesian_position", "observation.state.gripper_position"):
+            del features[key]
+    info_path.write_text(json.dumps(info | {"features": features}))
+    for path in root.glob("data/*/*.parquet"):
+        table = pq.read_table(path)
+        cartesian = table.column("observation.state.cartesian_position").combine_chunks().flatten().to_numpy().reshape(-1, 6)
+        gripper = table.column("observation.state.gripper_position").to_numpy().reshape(-1, 1)
+        pose = np.concatenate([cartesian, gripper], axis=1)
+        table = table.drop_columns(["observation.state", "observation.state.joint_position"])
+        if not keep_pose_columns:
+            table = table.drop_columns(["observation.state.cartesian_position", "observation.state.gripper_position"])
+        column = pa.FixedSizeListArray.from_arrays(pa.array(pose.reshape(-1), pa.float32()), 7)
+        pq.write_table(table.append_column("observation.state", column), path)
+
+
+@pytest.mark.parametrize("keep_pose_columns", [True, False])
+def test_older_datasets_with_the_pose_in_observation_state_still_read(written, tmp_path: Path, keep_pose_columns: bool,
+                                                                      caplog) -> None:
+    root, episodes = written
+    older = tmp_path / "older"
+    shutil.copytree(root, older)
+    _to_older_layout(older, keep_pose_columns)
+    if keep_pose_columns:  # both: the pose columns are preferred, and the log says so
+        with caplog.at_level("INFO", logger="dataset.reader"):
+            ds = LeRobotDataset(older)
+        assert ds.pose_feature is None and "observation.state [7]" in caplog.text and "is not used" in caplog.text
+    else:  # only observation.state [7]: read as the pose, with a warning that says so
+        with pytest.warns(UserWarning, match=r"reading the 7-D state .* from observation\.state \[7\]"):
+            ds = LeRobotDataset(older)
+        assert ds.pose_feature == "observation.state"
+    for index, source in episodes.items():
+        np.testing.assert_array_equal(ds.states(index), source["state"])
+
+
+def test_stats_are_lerobots(written) -> None:
+    """Like LeRobot's compute_stats: bool features have stats too; min/max keep bool and int64 types
+    (the DROID fixture, written by LeRobot 0.4.4, is the reference for the meta/episodes column types)."""
+    root, _ = written
+    stats = json.loads((root / "meta" / "stats.json").read_text())
+    info = json.loads((root / "meta" / "info.json").read_text())
+    assert set(stats) == {k for k, f in info["features"].items() if f["dtype"] != "string"}
+    assert stats["is_first"]["min"] == [False] and stats["is_first"]["max"] == [True]
+    assert stats["is_first"]["mean"] == pytest.approx([3 / 27])
+    assert stats["is_episode_successful"]["max"] == [True] and type(stats["is_episode_successful"]["min"][0]) is bool
+    assert stats["index"]["min"] == [0] and stats["index"]["max"] == [26] and type(stats["index"]["max"][0]) is int
+    assert type(stats["episode_seed"]["min"][0]) is int and type(stats["observation.state"]["min"][0]) is float
+    ours = pq.read_schema(root / "meta" / "episodes" / "chunk-000" / "file-000.parquet")
+    droid = pq.read_schema(Path(__file__).parent / "fixtures" / "lerobot_droid_mini" / "dataset" / "meta" / "episodes"
+                           / "chunk-000" / "file-000.parquet")
+    common = [name for name in droid.names if name.startswith("stats/") and name in ours.names]
+    assert "stats/is_first/min" in common and "stats/index/max" in common and "stats/observation.state/min" in common
+    for name in common:
+        assert ours.field(name).type == droid.field(name).type, name

@@ -61,6 +61,33 @@ def test_record_matches_a_replay_of_the_same_seed(reach_dataset):
     np.testing.assert_allclose(obs["state"], episode.state[0], atol=1e-6)
 
 
+def test_observation_state_is_droids_joint_positions_and_gripper(reach_dataset):
+    """observation.state [8] = the arm's 7 joint angles + the gripper, as DROID; the joints are the arm's
+    real ones: forward kinematics of the recorded joints gives the recorded TCP position."""
+    import gymnasium
+    import mujoco
+    import pyarrow.parquet as pq
+
+    import sim
+    from sim.config import SimConfig
+
+    root, _ = reach_dataset
+    dataset = LeRobotDataset(root)
+    assert dataset.features["observation.state"]["shape"] == [8] and dataset.pose_feature is None
+    table = pq.read_table(dataset.data_file(1), columns=["observation.state", "observation.state.joint_position"])
+    observation_state = table.column(0).combine_chunks().flatten().to_numpy().reshape(-1, 8)
+    joints = table.column(1).combine_chunks().flatten().to_numpy().reshape(-1, 7)
+    episode = dataset.episode(1)
+    np.testing.assert_array_equal(observation_state[:, :7], joints)
+    np.testing.assert_array_equal(observation_state[:, 7], episode.state[:, 6])
+    assert np.abs(joints[-1] - joints[0]).max() > 0.01  # the arm moved
+    robot = gymnasium.make(sim.env_id("reach"), config=SimConfig(render_images=False)).unwrapped.robot
+    for t in (0, len(joints) - 1):
+        robot.data.qpos[robot.arm_qpos] = joints[t]
+        mujoco.mj_forward(robot.model, robot.data)
+        np.testing.assert_allclose(robot.tcp_position(), episode.state[t, :3], atol=1e-5)
+
+
 def test_render_tasks_writes_png_strips(tmp_path):
     import imageio.v3 as iio
 

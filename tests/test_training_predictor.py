@@ -246,7 +246,7 @@ def test_missing_video_file_fails_naming_the_episode(tmp_path, encoder_path):
 def test_trains_on_a_sim_format_lerobot_dataset(tmp_path, encoder_path):
     from dataset import LeRobotDatasetWriter
 
-    writer = LeRobotDatasetWriter(tmp_path / "sim", fps=8, cameras={"exterior_image_1_left": (32, 32)})
+    writer = LeRobotDatasetWriter(tmp_path / "sim", fps=8, cameras={"exterior_image_1_left": (32, 32)}, record_joints=False)
     for e, episode in enumerate(moving_square_episodes(3, 24, img_size=32, seed=3)):
         actions = np.zeros_like(episode.states)
         writer.write_episode(e, {"exterior_image_1_left": episode.frames}, episode.states, actions, "push", True, e)

@@ -5,11 +5,13 @@ A source yields :class:`SampledEpisode` records already sampled at the clip rate
 rates. Two sources exist:
 
 - :class:`InMemoryEpisodes`: arrays held in memory (generated data, tests, notebooks).
-- :class:`LeRobotEpisodes`: a LeRobot v3.0 folder (our sim datasets, DROID converted by LeRobot),
-  read with :class:`dataset.reader.LeRobotDataset`.
+- :class:`LeRobotEpisodes`: a LeRobot v3.0 or v2.1 folder (our sim datasets, DROID converted by
+  LeRobot), read with :class:`dataset.reader.LeRobotDataset`.
 
 Every episode is checked (:func:`check_episode`); bad data raises :class:`EpisodeError`, which names
-the episode, so the caller can stop or skip it and count it, never train on a wrong batch.
+the episode, so the caller can stop or skip it and count it, never train on a wrong batch. Problems
+the reader finds when it opens a dataset (frames without a metadata row, unreadable data files) are
+raised there, or with ``skip_bad`` become the source's ``skipped_at_open`` and are counted with the rest.
 """
 from __future__ import annotations
 
@@ -71,6 +73,8 @@ class EpisodeSource(Protocol):
     """What training reads: named episodes on the training clock, and a fingerprint of the data."""
 
     sample_fps: int  # the training clock: sampled frames per second
+    # Optional: episodes left out when the source was opened (bad_episodes skip); usable_episodes counts them.
+    # skipped_at_open: list[SkippedEpisode]
 
     def __len__(self) -> int: ...
 
@@ -128,21 +132,34 @@ class InMemoryEpisodes:
 
 
 class LeRobotEpisodes:
-    """A LeRobot v3.0 dataset folder, one camera, sampled at ``sample_fps`` (reference sampling).
+    """A LeRobot v3.0 or v2.1 dataset folder, one camera, sampled at ``sample_fps`` (reference sampling).
 
     Sampled frame k is source frame ``k * ceil(fps / sample_fps)``: the reference's 8-frame DROID clip
     from source frame 0 (15 fps sampled at 4 fps: source frames 0, 4, ..., 28) is sampled frames 0..7.
+
+    ``skip_bad``: episodes the reader cannot use at open (frames without a metadata row, unreadable data
+    files) are warned about and listed in ``skipped_at_open`` instead of raising DatasetError.
+    Raises DatasetError when the dataset's fps is below ``sample_fps`` (clips would span more time than
+    the model's steps assume).
     """
 
-    def __init__(self, root: str | Path, camera: str, sample_fps: int = 4) -> None:
-        from dataset import LeRobotDataset, LeRobotReaderConfig
+    def __init__(self, root: str | Path, camera: str, sample_fps: int = 4, skip_bad: bool = False) -> None:
+        from dataset import DatasetError, LeRobotDataset, LeRobotReaderConfig
 
         self.root = Path(root)
         self.sample_fps = sample_fps
-        self.dataset = LeRobotDataset(self.root, LeRobotReaderConfig(camera=camera, sample_fps=sample_fps))
+        config = LeRobotReaderConfig(camera=camera, sample_fps=sample_fps, bad_episodes="skip" if skip_bad else "error")
+        self.dataset = LeRobotDataset(self.root, config)
+        if self.dataset.fps < sample_fps:
+            raise DatasetError(
+                f"{self.root / 'meta' / 'info.json'}: fps {self.dataset.fps} is below the training clock data.sample_fps "
+                f"{sample_fps}: each sampled step would be 1/{self.dataset.fps} s, not 1/{sample_fps} s; record at >= "
+                f"{sample_fps} fps, or set --data.sample_fps {self.dataset.fps} for a model trained on that clock"
+            )
         self.camera = self.dataset.resolve_camera(camera)
         self.frame_step = self.dataset.frame_step()
         self.indices = self.dataset.episode_indices
+        self.skipped_at_open = [SkippedEpisode(name, reason) for name, reason in self.dataset.skipped.items()]
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -222,8 +239,13 @@ def usable_episodes(
     """The episodes of ``source`` long enough for one clip and with good data, loaded one by one.
 
     Short episodes are appended to ``skipped`` (never padded); an episode with bad data raises its
-    :class:`EpisodeError`, or with ``skip_bad`` is appended to ``skipped`` too.
+    :class:`EpisodeError`, or with ``skip_bad`` is appended to ``skipped`` too, and so are the
+    episodes the source left out when it was opened (``skipped_at_open``).
     """
+    for problem in getattr(source, "skipped_at_open", ()):
+        if not skip_bad:
+            raise EpisodeError(problem.name, problem.reason)
+        skipped.append(problem)
     for i in tqdm(range(len(source)), desc=desc, unit="ep", disable=None):
         name = source.name(i)
         if source.num_sampled(i) < min_length:
@@ -250,6 +272,7 @@ class ConcatEpisodes:
             raise ValueError(f"the sources are sampled at different rates {sorted(rates)}; use one sample_fps")
         self.sources = list(sources)
         self.sample_fps = rates.pop()
+        self.skipped_at_open = [s for source in self.sources for s in getattr(source, "skipped_at_open", ())]
         self.index = [(s, i) for s, source in enumerate(self.sources) for i in range(len(source))]
 
     def __len__(self) -> int:
@@ -271,11 +294,11 @@ class ConcatEpisodes:
         return hashlib.sha256("".join(source.fingerprint() for source in self.sources).encode()).hexdigest()
 
 
-def open_one_source(data: str | Path, camera: str, sample_fps: int) -> EpisodeSource:
-    """A LeRobot dataset folder (with ``meta/info.json``) or an ``.npz`` of episodes."""
+def open_one_source(data: str | Path, camera: str, sample_fps: int, skip_bad: bool = False) -> EpisodeSource:
+    """A LeRobot dataset folder (with ``meta/info.json``) or an ``.npz`` of episodes (``skip_bad``: see LeRobotEpisodes)."""
     path = Path(data)
     if path.is_dir():
-        return LeRobotEpisodes(path, camera=camera, sample_fps=sample_fps)
+        return LeRobotEpisodes(path, camera=camera, sample_fps=sample_fps, skip_bad=skip_bad)
     if path.suffix == ".npz" and path.is_file():
         return NpzEpisodes(path, sample_fps=sample_fps)
     raise FileNotFoundError(
@@ -283,10 +306,16 @@ def open_one_source(data: str | Path, camera: str, sample_fps: int) -> EpisodeSo
     )
 
 
-def open_episodes(data: str | Path | Sequence[str | Path], camera: str, sample_fps: int) -> EpisodeSource:
-    """``--data``: one or more LeRobot dataset folders / ``.npz`` files, read as one source."""
+def open_episodes(
+    data: str | Path | Sequence[str | Path], camera: str, sample_fps: int, skip_bad: bool = False
+) -> EpisodeSource:
+    """``--data``: one or more LeRobot dataset folders / ``.npz`` files, read as one source.
+
+    ``skip_bad`` (``--data.bad_episodes skip``): problems found when a dataset is opened are warned
+    about and counted as skipped episodes instead of raising DatasetError.
+    """
     paths = [data] if isinstance(data, (str, Path)) else list(data)
-    sources = [open_one_source(path, camera, sample_fps) for path in paths]
+    sources = [open_one_source(path, camera, sample_fps, skip_bad) for path in paths]
     return sources[0] if len(sources) == 1 else ConcatEpisodes(sources)
 
 
