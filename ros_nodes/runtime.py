@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 import signal
 import sys
+import threading
 from typing import Callable
 
 import rclpy
@@ -52,25 +53,26 @@ def _raise_keyboard_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def spin_nodes(nodes: list[Node]) -> None:
-    """Spin ``nodes`` on one single-threaded executor until Ctrl-C or shutdown, then destroy them.
+def spin_nodes(nodes: list[Node], stop: threading.Event | None = None) -> None:
+    """Spin ``nodes`` on one single-threaded executor until ``stop`` is set, Ctrl-C or shutdown, then destroy them.
 
     One thread is enough: the planner node plans on a thread of its own, so this one is free to take
     the newest camera frames and poses during a plan; the nodes' callbacks never overlap.
     """
+    stop = stop or threading.Event()
     executor = SingleThreadedExecutor()
     for node in nodes:
         executor.add_node(node)
     try:
-        # Short waits rather than spin(): the main thread returns to Python often enough for
-        # Ctrl-C to arrive as KeyboardInterrupt (a wait inside rcl would hold it back).
-        while rclpy.ok(context=executor.context):
+        # Short waits rather than spin(): ``stop`` (set by the signal handler of run_nodes) is seen
+        # within 0.1 s, and a KeyboardInterrupt (a caller without that handler) arrives in Python.
+        while rclpy.ok(context=executor.context) and not stop.is_set():
             executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
         # Bounded: a Ctrl-C that lands inside a callback leaves that task unfinished, and an unbounded
-        # shutdown() would wait for it forever (seen once in CI as bringup ignoring Ctrl-C).
+        # shutdown() would wait for it forever.
         executor.shutdown(timeout_sec=SHUTDOWN_TIMEOUT_S)
         for node in nodes:
             node.destroy_node()
@@ -85,8 +87,8 @@ def run_nodes(make_nodes: Callable[[], list[Node]], args: list[str] | None = Non
     """
     # rclpy's own SIGINT handler shuts the context down at once, under a callback that may still be
     # publishing ("publisher's context is invalid"); instead, Ctrl-C (and SIGTERM from ros2 launch)
-    # raise KeyboardInterrupt in the spin loop, which lets the current callback finish, destroys the
-    # nodes, and only then shuts ROS down.
+    # end the spin loop, which lets the current callback finish, destroys the nodes, and only then
+    # shuts ROS down.
     empty = empty_parameter_error(list(sys.argv if args is None else args))
     if empty is not None:
         print(f"error: {empty}", file=sys.stderr)
@@ -105,7 +107,20 @@ def run_nodes(make_nodes: Callable[[], list[Node]], args: list[str] | None = Non
         except USER_ERRORS as exc:
             print(f"error: {one_line(exc)}", file=sys.stderr)
             return USER_ERROR_EXIT_CODE
-        spin_nodes(nodes)
+        # From here on Ctrl-C and SIGTERM only set a flag that the spin loop reads between callbacks.
+        # Raised as KeyboardInterrupt they could land inside rclpy's executor between taking one of its
+        # locks and the `with` that releases it; shutdown() then waited on that lock for ever (bringup
+        # ignored Ctrl-C twice in CI on a loaded machine).
+        stop = threading.Event()
+
+        def request_stop(signum, frame) -> None:
+            if stop.is_set():  # a second Ctrl-C: the user will not wait for a clean stop
+                raise KeyboardInterrupt
+            stop.set()
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, request_stop)
+        spin_nodes(nodes, stop)
         return 0
     finally:
         rclpy.try_shutdown()
