@@ -136,7 +136,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, pickle garbage, not a torch file at all
-        reason = load_failure_reason(exc)
+        reason = load_failure_reason(exc, path)
         raise CheckpointError(
             f"checkpoint {path} could not be read as tensors ({reason}). The file is truncated, not a torch "
             "checkpoint, or holds Python objects beyond tensors and plain containers (refused: loading it "
@@ -203,12 +203,21 @@ def _check_state_dict(value: Any, where: str) -> None:
             )
 
 
-def load_failure_reason(exc: Exception) -> str:
+TORCH_FILE_MAGIC = (b"PK", b"\x80")  # a zip archive (torch.save since 1.6) or a legacy pickle stream
+
+
+def load_failure_reason(exc: Exception, path: str | Path | None = None) -> str:
     """Why ``torch.load(weights_only=True)`` failed, in a few words.
 
     torch's own message suggests ``weights_only=False``, which would run whatever code the file
-    holds; this project never loads a file that way, so that advice is left out.
+    holds; this project never loads a file that way, so that advice is left out. A file that does
+    not start like a torch file is named so (torch itself answers such files with e.g. ``KeyError: 101``).
     """
+    if path is not None:
+        with open(path, "rb") as f:
+            head = f.read(8)
+        if not head.startswith(TORCH_FILE_MAGIC):
+            return f"not a torch file: it starts with {head!r}"
     text = str(exc)
     if "Weights only load failed" in text:
         # "Unsupported global: GLOBAL fractions.Fraction", or for a blocked module (os, posix,

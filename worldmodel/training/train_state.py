@@ -83,7 +83,7 @@ def load_train_state(run_dir: str | Path, config: dict) -> dict:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise CheckpointError(
-            f"--resume: {path} could not be read as tensors ({load_failure_reason(exc)}); it is truncated or holds Python "
+            f"--resume: {path} could not be read as tensors ({load_failure_reason(exc, path)}); it is truncated or holds Python "
             "objects (refused: loading it could run code). Start a new --out folder, or resume from a state "
             "this version of jepa_mpc wrote"
         ) from exc
