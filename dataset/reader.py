@@ -3,7 +3,9 @@ that reads our sim datasets and DROID converted to LeRobot with the same code, e
 Training samples its clips from these episodes (worldmodel/training/episodes.py, clips.py).
 
 Nothing is dropped without a word: at open the data files are cross-checked against the episode
-metadata (an episode with frames but no metadata row, an unreadable data file) and ``fps`` against
+metadata (an episode with frames but no metadata row, an episode whose ``length`` or
+``dataset_from_index .. dataset_to_index`` is not the number of its frames in its data file,
+``total_frames`` not their sum, an unreadable data file) and ``fps`` against
 the timestamps; such problems raise :class:`~dataset.format.DatasetError` naming the file and the
 fix, or with ``LeRobotReaderConfig(bad_episodes="skip")`` are warned about and listed in
 ``LeRobotDataset.skipped``. Bad data of one episode raises when that episode is read.
@@ -189,7 +191,9 @@ class LeRobotDataset:
     Raises FileNotFoundError without ``meta/info.json``; DatasetError (naming the file, the field
     and the fix) for an unsupported version, a bad ``fps`` (not a positive whole number, or
     disagreeing with the timestamps), unreadable metadata, missing state features, and (unless
-    skipped) episodes without metadata rows or unreadable data files.
+    skipped) episodes without metadata rows, episodes whose ``length`` (or ``dataset_to_index -
+    dataset_from_index``) is not the number of their frames in their data file, ``total_frames`` not
+    the sum of the lengths, or unreadable data files.
     """
 
     def __init__(self, root: str | Path, config: LeRobotReaderConfig | None = None):
@@ -314,7 +318,13 @@ class LeRobotDataset:
                 rows = _read_parquet(path, columns).to_pylist()
             except DatasetError as error:
                 raise DatasetError(f"{error}; {META_FIX}") from error
-            for row in rows:
+            for number, row in enumerate(rows):
+                bad = [c for c in required if isinstance(row[c], bool) or not isinstance(row[c], int) or row[c] < 0]
+                if bad:
+                    raise DatasetError(
+                        f"{path}, row {number} (episode_index {row['episode_index']}): {bad[0]} is {row[bad[0]]!r}, not a "
+                        f"whole number >= 0; {META_FIX}")
+                row["_meta_file"] = path.relative_to(self.root)
                 row["_data_file"] = self.root / template.format(
                     chunk_index=row["data/chunk_index"], file_index=row["data/file_index"])
                 episodes[int(row["episode_index"])] = row
@@ -340,7 +350,7 @@ class LeRobotDataset:
         for row in sorted(rows, key=lambda r: r["episode_index"]):
             episode = row["episode_index"]
             row |= {"dataset_from_index": offset, "dataset_to_index": offset + row["length"],
-                    "_chunk": episode // chunks_size}
+                    "_chunk": episode // chunks_size, "_meta_file": Path(V21_EPISODES_PATH)}
             row["_data_file"] = self.root / template.format(episode_chunk=row["_chunk"], episode_index=episode)
             for camera in self.camera_names:  # v2.1: every episode's video starts at 0
                 row[f"videos/{camera}/from_timestamp"] = 0.0
@@ -349,41 +359,82 @@ class LeRobotDataset:
         return episodes
 
     def _check_data_files(self) -> None:
-        """Cross-check the data files against the episode metadata: frames of episodes the metadata
-        does not list, and data files that cannot be read (from their footers; rows are read later)."""
+        """Cross-check the data files against the episode metadata, before any episode is read.
+
+        Each listed episode's frames in its data file (the rows with its ``episode_index``) must number
+        its ``length``, and ``dataset_to_index - dataset_from_index`` must too; frames of episodes the
+        metadata does not list, and data files that cannot be read, are problems as well; so is
+        ``total_frames`` of info.json disagreeing with the lengths. A data file holding one listed
+        episode is checked from its footer (row count); a shared one (DROID) by reading its
+        ``episode_index`` column.
+        """
         meta_name = V21_EPISODES_PATH if self.version == V21_CODEBASE_VERSION else "meta/episodes"
         by_file: dict[Path, list[int]] = defaultdict(list)
         for episode, row in self._episodes.items():
             by_file[row["_data_file"]].append(episode)
         problems: list[tuple[str, str]] = []  # (episode or file, reason)
+        listed_frames = sum(int(row["length"]) for row in self._episodes.values())
 
-        def unlisted(path: Path, episode_index: np.ndarray) -> None:
-            ids, counts = np.unique(episode_index, return_counts=True)
-            for episode, count in zip(ids.tolist(), counts.tolist()):
+        def unlisted(path: Path, counts: dict[int, int]) -> None:
+            for episode, count in counts.items():
                 if episode not in self._episodes:
                     problems.append((str(episode), (
                         f"episode {episode}: {count} frame(s) in {path} but no row in {meta_name}: the metadata is stale "
                         f"(collection interrupted before finalize, or files added later); {META_FIX}, or leave it out "
                         "with --data.bad_episodes skip")))
 
+        def bad_length(episode: int, reason: str) -> None:
+            problems.append((str(episode), (
+                f"episode {episode}: {reason}: the metadata is stale or was edited (reading it would lose or invent "
+                f"frames); {META_FIX}, or leave it out with --data.bad_episodes skip")))
+            del self._episodes[episode]
+
+        def span(row: dict) -> str:
+            start, stop = row.get("dataset_from_index"), row.get("dataset_to_index")
+            if start is None or stop is None or int(stop) - int(start) == int(row["length"]):
+                return ""
+            return f"dataset_from_index {start} .. dataset_to_index {stop} spans {int(stop) - int(start)} frame(s)"
+
         for path, listed in sorted(by_file.items()):
             if not path.is_file():
-                continue  # named when one of its episodes is read
+                continue  # a missing file is named when one of its episodes is read
             try:
                 num_rows = pq.read_metadata(path).num_rows
-                if num_rows > sum(int(self._episodes[e]["length"]) for e in listed):
-                    unlisted(path, pq.read_table(path, columns=["episode_index"]).column(0).to_numpy())
+                if len(listed) == 1 and num_rows == int(self._episodes[listed[0]]["length"]):
+                    counts = {listed[0]: num_rows}  # one episode, all its rows (our writer, v2.1): from the footer
+                else:
+                    ids, frames = np.unique(pq.read_table(path, columns=["episode_index"]).column(0).to_numpy(), return_counts=True)
+                    counts = dict(zip(ids.tolist(), frames.tolist()))
             except (pa.ArrowException, OSError, KeyError) as error:
                 for episode in sorted(listed):
                     problems.append((str(episode), f"episode {episode}: {_unreadable(path, error)}; {EPISODE_FIX}"))
                     del self._episodes[episode]
+                continue
+            unlisted(path, counts)
+            for episode in sorted(listed):
+                row = self._episodes[episode]
+                held, spans = counts.get(episode, 0), span(row)
+                if held != int(row["length"]):
+                    also = f" ({spans})" if spans else ""
+                    bad_length(episode, f"{row['_meta_file']} says length {row['length']}{also} but {path} holds {held} frame(s) of it")
+                elif spans:
+                    bad_length(episode, f"{row['_meta_file']} says length {row['length']} (as {path} holds) but {spans}")
         for path in sorted(set(self.root.glob("data/**/*.parquet")) - set(by_file)):
             try:
-                unlisted(path, pq.read_table(path, columns=["episode_index"]).column(0).to_numpy())
+                ids, frames = np.unique(pq.read_table(path, columns=["episode_index"]).column(0).to_numpy(), return_counts=True)
+                unlisted(path, dict(zip(ids.tolist(), frames.tolist())))
             except (pa.ArrowException, OSError, KeyError) as error:
                 problems.append((str(path.relative_to(self.root)), (
                     f"{_unreadable(path, error)}, and no episode of {meta_name} points to it: delete it, or "
                     f"re-collect its episode and {META_FIX}")))
+        total = self.info.get("total_frames")
+        stale_total = None
+        if not problems and isinstance(total, int) and not isinstance(total, bool) and total != listed_frames:
+            stale_total = (f"{self._info_path}: field 'total_frames' is {total} but the episodes of {meta_name} hold "
+                           f"{listed_frames} frame(s) (their lengths agree with the data files); {META_FIX}")
+            if self.config.bad_episodes != "skip":
+                raise DatasetError(stale_total + ", or read it as it is with --data.bad_episodes skip")
+            warnings.warn(f"{stale_total}; reading the {listed_frames} frame(s) the data files hold (bad_episodes=skip)", stacklevel=3)
         if not problems:
             return
         if self.config.bad_episodes != "skip":
@@ -392,9 +443,11 @@ class LeRobotDataset:
         for label, reason in problems:
             self.skipped[f"{label} of {self.root}"] = reason
         lines = "\n".join(f"  {reason}" for _, reason in problems[:20])
-        warnings.warn(f"{self.root}: skipping {len(problems)} episode(s) or file(s) (bad_episodes=skip):\n{lines}", stacklevel=3)
+        more = f"\n  ... and {len(problems) - 20} more (LeRobotDataset.skipped lists them all)" if len(problems) > 20 else ""
+        warnings.warn(f"{self.root}: skipping {len(problems)} episode(s) or file(s) (bad_episodes=skip):\n{lines}{more}", stacklevel=3)
         if not self._episodes:
-            raise DatasetError(f"{self.root}: no readable episode is left; {META_FIX}")
+            raise DatasetError(
+                f"{self.root}: no readable episode is left after skipping {len(problems)} (first: {problems[0][1]})")
 
     def _check_fps(self) -> int:
         """``fps`` of info.json: a positive whole number that the first readable episode's timestamps agree with."""

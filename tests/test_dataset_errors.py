@@ -130,6 +130,80 @@ def test_droid_episode_missing_from_meta_in_a_shared_file_is_named(tmp_path: Pat
     np.testing.assert_array_equal(ds.states(2), np.load(DROID.parent / "truth.npz")["ep2_state7"])
 
 
+# ------------------------------------------------ 1b. episode lengths that disagree with the data
+
+
+def set_meta_column(root: Path, name: str, episode_index: int, value: int) -> None:
+    table = pq.read_table(root / EPISODES_META)
+    values = [value if e == episode_index else v for e, v in zip(table.column("episode_index").to_pylist(), table.column(name).to_pylist())]
+    column = pa.array(values, table.schema.field(name).type)
+    pq.write_table(table.set_column(table.column_names.index(name), name, column), root / EPISODES_META)
+
+
+def test_a_length_smaller_than_the_shared_data_file_holds_is_an_error_not_a_truncated_episode(tmp_path: Path) -> None:
+    """DROID fixture, episode 0 has 40 frames in the shared file: a length of 30 was read as 30 frames, silently."""
+    root = tmp_path / "droid"
+    shutil.copytree(DROID, root)
+    set_meta_column(root, "length", 0, 30)
+    with pytest.raises(DatasetError) as excinfo:
+        LeRobotDataset(root)
+    message = one_line_error(excinfo)
+    assert "episode 0: meta/episodes/chunk-000/file-000.parquet says length 30" in message
+    assert "data/chunk-000/file-000.parquet holds 40 frame(s) of it" in message
+    assert "rebuild meta/" in message and "--data.bad_episodes skip" in message
+    with pytest.warns(UserWarning, match="skipping 1 episode"):
+        ds = LeRobotDataset(root, skip())
+    assert ds.episode_indices == [1, 2] and "says length 30" in ds.skipped[f"0 of {root}"]
+    np.testing.assert_array_equal(ds.states(1), np.load(DROID.parent / "truth.npz")["ep1_state7"])
+
+
+def test_a_length_of_our_writer_that_disagrees_with_its_file_is_named(ds_root: Path) -> None:
+    set_meta_column(ds_root, "length", 1, LENGTH - 2)
+    with pytest.raises(DatasetError, match=r"episode 1: .*says length 6 .*file-001\.parquet holds 8 frame\(s\) of it"):
+        LeRobotDataset(ds_root)
+
+
+def test_dataset_to_index_that_disagrees_with_the_length_is_named(ds_root: Path) -> None:
+    set_meta_column(ds_root, "dataset_to_index", 2, 2 * LENGTH + 5)
+    with pytest.raises(DatasetError) as excinfo:
+        LeRobotDataset(ds_root)
+    message = one_line_error(excinfo)
+    assert "episode 2: meta/episodes/chunk-000/file-000.parquet says length 8" in message
+    assert "dataset_from_index 16 .. dataset_to_index 21 spans 5 frame(s)" in message and "rebuild meta/" in message
+
+
+def test_total_frames_that_disagrees_with_the_episodes_is_named(ds_root: Path) -> None:
+    set_info(ds_root, total_frames=3 * LENGTH + 1)
+    with pytest.raises(DatasetError) as excinfo:
+        LeRobotDataset(ds_root)
+    message = one_line_error(excinfo)
+    assert "info.json: field 'total_frames' is 25 but the episodes of meta/episodes hold 24 frame(s)" in message
+    assert "rebuild meta/" in message
+    with pytest.warns(UserWarning, match="'total_frames' is 25"):
+        assert len(LeRobotDataset(ds_root, skip())) == 3 * LENGTH
+
+
+def test_a_v21_length_smaller_than_its_episode_file_is_an_error(tmp_path: Path) -> None:
+    root = tmp_path / "v21"
+    shutil.copytree(DROID.parents[1] / "lerobot_v21_mini" / "dataset", root)
+    path = root / "meta" / "episodes.jsonl"
+    path.write_text(path.read_text().replace('"length": 6', '"length": 4', 1))
+    with pytest.raises(DatasetError) as excinfo:
+        LeRobotDataset(root)
+    message = one_line_error(excinfo)
+    assert "episode 0: meta/episodes.jsonl says length 4 but" in message and "episode_000000.parquet holds 6 frame(s)" in message
+    with pytest.warns(UserWarning, match="skipping 1 episode"):
+        assert LeRobotDataset(root, skip()).episode_indices == [1]
+
+
+def test_a_null_length_in_meta_episodes_is_named(ds_root: Path) -> None:
+    table = pq.read_table(ds_root / EPISODES_META)
+    column = pa.array([None, LENGTH, LENGTH], table.schema.field("length").type)
+    pq.write_table(table.set_column(table.column_names.index("length"), "length", column), ds_root / EPISODES_META)
+    with pytest.raises(DatasetError, match=r"file-000\.parquet, row 0 \(episode_index 0\): length is None, not a whole number"):
+        LeRobotDataset(ds_root)
+
+
 # ------------------------------------------------------------------------ 2. truncated files
 
 
