@@ -7,6 +7,8 @@ renamed over the target, which POSIX guarantees to be atomic.
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -49,3 +51,19 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
 
 def write_text_atomic(path: str | Path, text: str) -> None:
     write_bytes_atomic(path, text.encode())
+
+
+def write_json_atomic(path: str | Path, value: object, indent: int | None = 1) -> None:
+    """``value`` as JSON, atomically. JSON has no NaN or infinity: non-finite floats are written as null
+    (``json.dumps`` would write ``NaN``, which JSON readers other than Python's refuse)."""
+    write_text_atomic(path, json.dumps(_finite_or_null(value), indent=indent, allow_nan=False))
+
+
+def _finite_or_null(value: object) -> object:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite_or_null(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_null(item) for item in value]
+    return value

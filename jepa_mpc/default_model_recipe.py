@@ -9,7 +9,8 @@ model, made by its own commands from sim data only:
 4. evaluate goal-image planning with it (``jepa-mpc eval``) and install it with its numbers.
 
 Every step is a ``jepa-mpc`` command (printed as it runs), so the recipe reads as a list of commands
-and each step can be rerun alone. Collection and training resume where they stopped.
+and each step can be rerun alone. Collection and training resume where they stopped: a training step
+whose folder holds a training state gets ``--resume true`` (a finished one says so and changes nothing).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from worldmodel.checkpoint import DEFAULT_CHECKPOINT, DEFAULT_MODEL_DIR
+from worldmodel.training.train_state import STATE_FILE
 
 IMAGE_SIZE = 64
 # (task, policy, episodes, seed of the first episode). Evaluation seeds start at 1000: never trained on.
@@ -52,15 +54,21 @@ def recipe(work: Path, threads: int, eval_episodes: int, device: str = "cpu") ->
         for (task, policy, n, seed), out in zip(COLLECTION, datasets)
     ]
     run_flags = ["--run.threads", str(threads), "--run.device", device]
-    steps.append(["pretrain", "--data", *datasets, "--out", str(work / "encoder"), *PRETRAIN_FLAGS, *run_flags])
+    steps.append(["pretrain", "--data", *datasets, "--out", str(work / "encoder"), *PRETRAIN_FLAGS, *run_flags,
+                  *_resume_flags(work / "encoder")])
     steps.append(["train", "--data", *datasets, "--encoder", str(work / "encoder" / "encoder.pt"),
-                  "--out", str(work / "predictor"), *TRAIN_FLAGS, *run_flags])
+                  "--out", str(work / "predictor"), *TRAIN_FLAGS, *run_flags, *_resume_flags(work / "predictor")])
     steps += [
         ["eval", "--task", task, "--episodes", str(eval_episodes), "--checkpoint", str(work / "predictor" / "model.pt"),
          "--device", device, "--out", str(work / "eval" / task)]
         for task in EVAL_TASKS
     ]
     return steps
+
+
+def _resume_flags(run_dir: Path) -> list[str]:
+    """``--resume true`` where an earlier recipe run left a training state (training is refused otherwise)."""
+    return ["--resume", "true"] if (run_dir / STATE_FILE).is_file() else []
 
 
 @dataclass

@@ -3,15 +3,28 @@
 The training functions take a run's data, folders and resume switches as arguments beside their
 config (so that the config stored in a checkpoint is the model's recipe only); the command configs
 here add those as fields, so that a ``--config`` YAML file and the flags set them alike.
+
+A run folder holds one run: training into a folder that holds an earlier run is refused unless
+``--resume true`` (continue it) or ``--overwrite true`` (replace it); ``--resume true`` on a run that
+already finished says so and exits 0 without touching it.
 """
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 
 from worldmodel.training.config import PretrainConfig, TrainPredictorConfig
 
 _DATA_HELP = "one or more LeRobot dataset folders (sim or DROID) or .npz files of episodes, read as one"
+_RESUME_HELP = "continue the run in --out from its train_state.pt (a finished run: says so, changes nothing)"
+_OVERWRITE_HELP = "replace the run --out holds (its train_state.pt, result and summary are deleted first); without it such a folder is refused"
+
+
+def _report_finished(finished: Exception) -> None:
+    """A resumed run that had already finished: one line (rank 0 alone under torchrun), exit 0."""
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(finished)
 
 
 def _job_config(config: object, cls: type) -> object:
@@ -33,19 +46,25 @@ class TrainCommandConfig(TrainPredictorConfig):
         default=None, metadata={"help": "head count of a released V-JEPA 2.1 file whose sizes match no released model"}
     )
     out: str = field(metadata={"help": "run folder (model.pt, train_state.pt, metrics, summary.json)"})
-    resume: bool = field(default=False, metadata={"help": "continue the run in --out from its train_state.pt"})
+    resume: bool = field(default=False, metadata={"help": _RESUME_HELP})
     stop_at: int | None = field(default=None, metadata={"help": "stop after this step, saving the state (resume later)"})
+    overwrite: bool = field(default=False, metadata={"help": _OVERWRITE_HELP})
 
 
 def train(config: TrainCommandConfig) -> None:
     from worldmodel.training.episodes import open_episodes
     from worldmodel.training.train_predictor import train_predictor
 
+    from worldmodel.training.train_state import RunFinished
+
     source = open_episodes(config.datasets, camera=config.data.camera, sample_fps=config.data.sample_fps,
                            skip_bad=config.data.bad_episodes == "skip")
-    summary = train_predictor(_job_config(config, TrainPredictorConfig), source, config.encoder, config.out,
-                              resume=config.resume, stop_at=config.stop_at, encoder_img_size=config.encoder_img_size,
-                              encoder_num_heads=config.encoder_num_heads)
+    try:
+        summary = train_predictor(_job_config(config, TrainPredictorConfig), source, config.encoder, config.out,
+                                  resume=config.resume, stop_at=config.stop_at, encoder_img_size=config.encoder_img_size,
+                                  encoder_num_heads=config.encoder_num_heads, overwrite=config.overwrite)
+    except RunFinished as finished:
+        return _report_finished(finished)
     if summary.rank == 0:
         print(summary.text())
 
@@ -59,17 +78,23 @@ class PretrainCommandConfig(PretrainConfig):
 
     datasets: tuple[str, ...] = field(metadata={"help": _DATA_HELP, "aliases": ("--data",)})
     out: str = field(metadata={"help": "run folder (encoder.pt, train_state.pt, metrics, summary.json)"})
-    resume: bool = field(default=False, metadata={"help": "continue the run in --out from its train_state.pt"})
+    resume: bool = field(default=False, metadata={"help": _RESUME_HELP})
     stop_at: int | None = field(default=None, metadata={"help": "stop after this step, saving the state (resume later)"})
+    overwrite: bool = field(default=False, metadata={"help": _OVERWRITE_HELP})
 
 
 def pretrain(config: PretrainCommandConfig) -> None:
     from worldmodel.training.episodes import open_episodes
     from worldmodel.training.pretrain_encoder import pretrain_encoder
 
+    from worldmodel.training.train_state import RunFinished
+
     source = open_episodes(config.datasets, camera=config.data.camera, sample_fps=config.data.sample_fps,
                            skip_bad=config.data.bad_episodes == "skip")
-    summary = pretrain_encoder(_job_config(config, PretrainConfig), source, config.out, resume=config.resume,
-                               stop_at=config.stop_at)
+    try:
+        summary = pretrain_encoder(_job_config(config, PretrainConfig), source, config.out, resume=config.resume,
+                                   stop_at=config.stop_at, overwrite=config.overwrite)
+    except RunFinished as finished:
+        return _report_finished(finished)
     if summary.rank == 0:
         print(summary.text())

@@ -174,6 +174,17 @@ def test_default_model_recipe_is_a_list_of_registered_commands(capsys):
     assert all("--device cuda" in line for line in lines if line.split()[2] == "eval")
 
 
+def test_default_model_recipe_resumes_a_training_step_that_left_a_state(tmp_path):
+    """Training refuses a folder holding a run unless resumed: a rerun of the recipe resumes (or, for a
+    finished step, is told so and goes on)."""
+    from jepa_mpc.default_model_recipe import recipe
+
+    (tmp_path / "encoder").mkdir()
+    (tmp_path / "encoder" / "train_state.pt").write_bytes(b"")
+    pretrain, train = [step for step in recipe(tmp_path, threads=1, eval_episodes=1) if step[0] in ("pretrain", "train")]
+    assert pretrain[-2:] == ["--resume", "true"] and "--resume" not in train
+
+
 def test_episode_video_panels_upscale_by_nearest_neighbour():
     import numpy as np
 

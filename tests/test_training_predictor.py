@@ -275,3 +275,125 @@ def test_trains_on_a_sim_format_lerobot_dataset(tmp_path, encoder_path):
 def test_config_errors_name_the_bad_value(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+# --------------------------------------------- run folders: resume only what fits, never overwrite silently
+
+
+@pytest.fixture(scope="module")
+def stopped_run(tmp_path_factory, squares, encoder_path) -> tuple[Path, TrainPredictorConfig]:
+    """A run of 4 steps stopped after step 2 (its train_state.pt), and its config; the feature cache is shared."""
+    root = tmp_path_factory.mktemp("stopped")
+    config = tiny_config(root, steps=4)
+    summary = train_predictor(config, squares, encoder_path, root / "run", stop_at=2)
+    assert summary.steps == 2 and summary.total_steps == 4
+    return root / "run", config
+
+
+def edit_state(run: Path, tmp_path: Path, edit) -> Path:
+    """A copy of ``run`` whose train_state.pt went through ``edit(state)``."""
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    state = torch.load(copy / "train_state.pt", weights_only=True)
+    edit(state)
+    torch.save(state, copy / "train_state.pt")
+    return copy
+
+
+def _first_key(state: dict) -> str:
+    return next(iter(state["modules"]["predictor"]))
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda s: s["modules"]["predictor"].pop(_first_key(s)), r"module 'predictor': missing keys predictor_embed\.weight"),
+    (lambda s: s["modules"]["predictor"].__setitem__("extra.weight", torch.zeros(2)), r"unexpected keys extra\.weight"),
+    (lambda s: s["modules"]["predictor"].__setitem__(_first_key(s), torch.zeros(3, 3)), r"other shapes: predictor_embed\.weight \[3, 3\] \(this run: \[48, 32\]\)"),
+    (lambda s: s["modules"].__setitem__("encoder", {}), r"'modules' holds \['encoder', 'predictor'\], this run trains \['predictor'\]"),
+    (lambda s: s["optimizer"]["param_groups"].append(dict(s["optimizer"]["param_groups"][0])), r"has 3 parameter group\(s\), this run's optimizer 2"),
+    (lambda s: s["optimizer"]["state"][0].__setitem__("exp_avg", torch.zeros(5)), r"the optimizer's exp_avg of parameter 0 is \[5\], the parameter \[48, 32\]"),
+    (lambda s: s["rng"].__setitem__("torch", torch.zeros(0, dtype=torch.uint8)), r"rng entry 'torch' is not a torch RNG state"),
+    (lambda s: s["rng"].__setitem__("python", (3, (1, 2), None)), r"rng entry 'python' is not a python RNG state"),
+    (lambda s: s["rng"].pop("numpy"), r"'rng' lacks \['numpy'\]"),
+    (lambda s: s.__setitem__("step", "2"), r"field 'step' is '2', not a whole number in 0\.\.4 \(run\.steps\)"),
+    (lambda s: s.__setitem__("step", 10**12), r"field 'step' is 1000000000000, not a whole number in 0\.\.4"),
+    (lambda s: s.__setitem__("step", -1), r"field 'step' is -1, not a whole number"),
+], ids=["missing-key", "extra-key", "shape", "modules", "param-groups", "exp_avg", "torch-rng", "python-rng", "numpy-rng",
+        "step-str", "step-too-large", "step-negative"])
+def test_resume_refuses_a_state_that_does_not_fit_in_one_line(stopped_run, tmp_path, squares, encoder_path, edit, message):
+    from worldmodel import CheckpointError
+
+    run, config = stopped_run
+    copy = edit_state(run, tmp_path, edit)
+    before = (copy / "train_state.pt").read_bytes()
+    with pytest.raises(CheckpointError, match=message) as excinfo:
+        train_predictor(config, squares, encoder_path, copy, resume=True)
+    text = str(excinfo.value)
+    assert "\n" not in text and str(copy / "train_state.pt") in text
+    assert "start a new run with another --out, or resume with the version of jepa_mpc that wrote it" in text
+    assert (copy / "train_state.pt").read_bytes() == before and not (copy / "model.pt").exists()
+
+
+def test_a_finished_run_is_not_resumed_or_overwritten(tmp_path, squares, encoder_path, capsys):
+    from foundation.configuration import ConfigError
+    from jepa_mpc.cli import main as cli_main
+    from worldmodel.training.train_state import RunFinished
+
+    config = tiny_config(tmp_path, steps=3)
+    train_predictor(config, squares, encoder_path, tmp_path / "run")
+    files = {name: (tmp_path / "run" / name).read_bytes() for name in ("model.pt", "train_state.pt", "summary.json", "train.csv")}
+    with pytest.raises(RunFinished, match=r"the run in .*run already finished \(step 3 of 3; .*model\.pt is its result\): nothing to train"):
+        train_predictor(config, squares, encoder_path, tmp_path / "run", resume=True)
+    # Without --resume: refused, naming the run and both ways on.
+    with pytest.raises(ConfigError, match=r"run holds a run \(step 3 of 3; train_state\.pt, model\.pt\): resume it with --resume true, "
+                                          r"or choose another --out \(or replace it with --overwrite true\)"):
+        train_predictor(config, squares, encoder_path, tmp_path / "run")
+    assert files == {name: (tmp_path / "run" / name).read_bytes() for name in files}
+
+    # The command: exit 0 and one line for the finished run; exit 2 and one line for a fresh run into it.
+    data = tmp_path / "squares.npz"
+    save_episodes_npz(data, squares.episodes, fps=4)
+    argv = ["train", "--data", str(data), "--encoder", str(encoder_path), "--out", str(tmp_path / "cli"),
+            "--data.cache_dir", str(tmp_path / "cache"), "--data.val_fraction", "0.2", "--predictor.dim", "48", "--predictor.depth", "2",
+            "--predictor.num_heads", "2", "--optim.warmup_steps", "1", "--run.steps", "3", "--run.batch_size", "8", "--run.val_clips", "8"]
+    assert cli_main(argv) == 0
+    capsys.readouterr()
+    assert cli_main(argv + ["--resume", "true"]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip().count("\n") == 0 and "already finished (step 3 of 3" in out and "trained steps" not in out
+    assert cli_main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "holds a run (step 3 of 3; train_state.pt, model.pt): resume it with --resume true" in err
+    summary = (tmp_path / "cli" / "summary.json").read_text()
+    assert "NaN" not in summary and json.loads(summary)["steps"] == 3
+
+
+def test_overwrite_replaces_an_earlier_run(tmp_path, squares, encoder_path):
+    config = tiny_config(tmp_path, steps=3)
+    train_predictor(config, squares, encoder_path, tmp_path / "run")
+    stopped = train_predictor(replace(config, run=replace(config.run, steps=4)), squares, encoder_path, tmp_path / "run",
+                              stop_at=2, overwrite=True)
+    assert stopped.start_step == 0 and stopped.steps == 2
+    assert not (tmp_path / "run" / "model.pt").exists()  # the earlier run's model is not left beside the new run's state
+    assert torch.load(tmp_path / "run" / "train_state.pt", weights_only=True)["step"] == 2
+
+
+def test_stop_at_reports_the_state_it_wrote_not_a_model(stopped_run, tmp_path, squares, encoder_path):
+    from foundation.configuration import ConfigError
+
+    run, config = stopped_run
+    text = train_predictor(config, squares, encoder_path, tmp_path / "again", stop_at=1).text()
+    assert f"stopped at step 1 of 4: state in {tmp_path / 'again' / 'train_state.pt'}; resume with --resume true" in text
+    assert "model:" not in text and not (tmp_path / "again" / "model.pt").exists()
+    copy = edit_state(run, tmp_path / "copy", lambda state: None)
+    with pytest.raises(ConfigError, match=r"--stop_at 2 is not after the step the run starts from \(the saved state is at step 2\)"):
+        train_predictor(config, squares, encoder_path, copy, resume=True, stop_at=2)
+
+
+def test_json_files_never_hold_nan(tmp_path):
+    from foundation.atomic_files import write_json_atomic
+
+    write_json_atomic(tmp_path / "x.json", {"loss": float("nan"), "values": [1.0, float("inf")], "n": 3})
+    assert json.loads((tmp_path / "x.json").read_text()) == {"loss": None, "values": [1.0, None], "n": 3}
+

@@ -74,13 +74,25 @@ def test_pretraining_learns_without_collapse_and_resumes_bit_for_bit(tmp_path, s
     spread = whole.features_final
     assert spread.dead_dims == 0 and spread.clip_std_mean > 0.25 * whole.features_at_init.clip_std_mean
 
-    pretrain_encoder(config, squares, tmp_path / "split", stop_at=12)
+    stopped = pretrain_encoder(config, squares, tmp_path / "split", stop_at=12)
+    assert "stopped at step 12 of 30: state in" in stopped.text() and "encoder:" not in stopped.text()
     resumed = pretrain_encoder(config, squares, tmp_path / "split", resume=True)
     assert resumed.start_step == 12
     assert [r["loss"] for r in read_csv_rows(tmp_path / "split" / "train.csv")] == [r["loss"] for r in rows]
     a = torch.load(tmp_path / "whole" / "encoder.pt", weights_only=True)
     b = torch.load(tmp_path / "split" / "encoder.pt", weights_only=True)
     assert all(torch.equal(a["encoder"][k], b["encoder"][k]) for k in a["encoder"])
+
+    # The finished run: resuming it changes nothing, a fresh run into its folder is refused.
+    from foundation.configuration import ConfigError
+    from worldmodel.training.train_state import RunFinished
+
+    kept = (tmp_path / "whole" / "encoder.pt").read_bytes()
+    with pytest.raises(RunFinished, match=r"already finished \(step 30 of 30"):
+        pretrain_encoder(config, squares, tmp_path / "whole", resume=True)
+    with pytest.raises(ConfigError, match=r"holds a run \(step 30 of 30; train_state\.pt, encoder\.pt\): resume it with --resume true"):
+        pretrain_encoder(config, squares, tmp_path / "whole")
+    assert (tmp_path / "whole" / "encoder.pt").read_bytes() == kept
 
 
 def test_pretrain_cli_output_feeds_train_cli(tmp_path, squares, capsys):

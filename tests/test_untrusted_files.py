@@ -78,6 +78,12 @@ def test_resume_refuses_a_crafted_training_state(tmp_path, marker, legacy):
         load_train_state(tmp_path, {})
 
 
+def test_resume_from_a_folder_named_like_the_state_file_says_it_is_a_folder(tmp_path):
+    (tmp_path / STATE_FILE).mkdir()
+    with pytest.raises(CheckpointError, match=r"--resume: .*train_state\.pt is a folder, not a training state file"):
+        load_train_state(tmp_path, {})
+
+
 def test_a_saved_training_state_is_tensors_only_and_restores_every_rng(tmp_path):
     import random
 

@@ -12,8 +12,9 @@ Per step, on every process::
 
 What differs between the commands is an :class:`Objective` (callables), never a flag inside the loop.
 
-``--resume`` reloads modules, optimizer, step and RNG states from ``OUT/train_state.pt``; batches and
-schedules are functions of the step, so a resumed run is bit for bit the uninterrupted one.
+``--resume`` reloads modules, optimizer, step and RNG states from ``OUT/train_state.pt`` (checked to fit
+the run first, :mod:`.train_state`); batches and schedules are functions of the step, so a resumed run
+is bit for bit the uninterrupted one.
 
 Ctrl-C (SIGINT) does not stop a step halfway (an AdamW or EMA update cut in two would save weights
 that no step produced): it is recorded, the request is averaged over the processes with the step's
@@ -42,7 +43,7 @@ from .config import OptimConfig, RunConfig
 from .distributed import DistributedContext
 from .metrics import MetricsWriter
 from .optimization import set_schedules
-from .train_state import STATE_FILE, load_train_state, save_train_state, set_rng_states
+from .train_state import STATE_FILE, restore_train_state, save_train_state, set_rng_states
 
 
 def _no_metrics(step: int) -> dict[str, float]:
@@ -88,7 +89,7 @@ def train_loop(
     optim: OptimConfig,
     out: Path,
     resume_key: dict,
-    resume: bool = False,
+    state: dict | None = None,
     stop_at: int | None = None,
     desc: str = "train",
 ) -> LoopResult:
@@ -96,10 +97,12 @@ def train_loop(
 
     Args:
         resume_key: what must not change between a run and its resumption (saved as the state's config).
-        resume: continue from ``out/train_state.pt`` (:class:`worldmodel.checkpoint.CheckpointError`
-            if it is missing or was saved with another ``resume_key``).
+        state: the training state to continue from, as :func:`.train_state.open_run_folder` returned it
+            (read from ``out/train_state.pt`` and checked against ``resume_key`` and ``run.steps``), or
+            None for a fresh run.
         stop_at: stop after this step, saving the training state (as a job time limit would).
     Raises:
+        CheckpointError: ``state`` does not fit the modules or the optimizer (:func:`.train_state.restore_train_state`).
         FloatingPointError: the loss became NaN/inf (naming the step).
         KeyboardInterrupt: after Ctrl-C, once the state of the last finished step is saved.
     """
@@ -107,15 +110,12 @@ def train_loop(
     max_norm = optim.grad_clip if optim.grad_clip > 0 else float("inf")
 
     start_step = 0
-    if resume:
-        state = load_train_state(out, resume_key)
-        for name, module in objective.modules.items():
-            module.load_state_dict(state["modules"][name])
-        optimizer.load_state_dict(state["optimizer"])
+    if state is not None:
+        restore_train_state(state, out / STATE_FILE, objective.modules, optimizer)
         start_step = state["step"]
     # Steps draw their random numbers from generators seeded by (seed, step, rank); the global RNGs
     # are restored (rank 0) or seeded per rank for anything that draws from them.
-    if resume and ctx.is_main:
+    if state is not None and ctx.is_main:
         set_rng_states(state["rng"])
     else:
         torch.manual_seed(run.seed + ctx.rank + start_step)

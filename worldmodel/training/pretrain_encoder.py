@@ -23,7 +23,6 @@ deviation of the encoder's features across clips (a collapsed encoder gives ~0) 
 from __future__ import annotations
 
 import copy
-import json
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,7 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from foundation.atomic_files import write_text_atomic
+from foundation.atomic_files import write_json_atomic
 from foundation.configuration import dataclass_to_dict
 from worldmodel.config import encoder_preset
 from worldmodel.encoder import VideoEncoder, init_vit_weights
@@ -47,10 +46,10 @@ from .jepa_objective import FeatureSpread, JepaLoss, draw_masks, ema_update, fea
 from .loop import Objective, train_loop
 from .masked_model import MaskedPredictor, token_grid
 from .optimization import build_optimizer
+from .train_state import STATE_FILE, SUMMARY_FILE, clear_run_folder, open_run_folder
 from .video_clips import VideoClips, step_generator
 
 ENCODER_FILE = "encoder.pt"
-SUMMARY_FILE = "summary.json"
 
 
 
@@ -71,6 +70,7 @@ class PretrainSummary:
     val_episodes: int
     skipped_episodes: list[dict] = field(default_factory=list)
     metrics: str = ""
+    total_steps: int = 0  # run.steps: ``steps`` is less when the run stopped early (stop_at)
 
     def text(self) -> str:
         lines = [
@@ -86,26 +86,40 @@ class PretrainSummary:
                     f"{spread.dead_dims} collapsed dims; across tokens: mean {spread.token_std_mean:.4f}"
                 )
         lines += split_report(self.train_episodes, self.val_episodes, self.skipped_episodes)
-        lines.append(f"encoder: {Path(self.out) / ENCODER_FILE} (use: jepa-mpc train --encoder ...)")
+        if self.steps < self.total_steps:
+            lines.append(f"stopped at step {self.steps} of {self.total_steps}: state in {Path(self.out) / STATE_FILE}; "
+                         "resume with --resume true (encoder.pt is written after the last step)")
+        else:
+            lines.append(f"encoder: {Path(self.out) / ENCODER_FILE} (use: jepa-mpc train --encoder ...)")
         return "\n".join(lines)
 
 
-def pretrain_encoder(config: PretrainConfig, source: EpisodeSource, out: str | Path, resume: bool = False, stop_at: int | None = None) -> PretrainSummary:
-    """Pretrain an encoder; write ``out/encoder.pt``, ``out/train_state.pt``, metrics and ``out/summary.json``."""
+def pretrain_encoder(config: PretrainConfig, source: EpisodeSource, out: str | Path, resume: bool = False, stop_at: int | None = None,
+                     overwrite: bool = False) -> PretrainSummary:
+    """Pretrain an encoder; write ``out/encoder.pt``, ``out/train_state.pt``, metrics and ``out/summary.json``.
+
+    ``resume``, ``stop_at`` and ``overwrite`` as in :func:`.train_predictor.train_predictor`, with the same
+    errors (RunFinished, ConfigError, CheckpointError from :func:`.train_state.open_run_folder`).
+    """
     ctx = setup_distributed(config.run.device)
     try:
-        summary = _pretrain(ctx, config, source, Path(out), resume, stop_at)
+        summary = _pretrain(ctx, config, source, Path(out), resume, stop_at, overwrite)
         ctx.leave_together()
         return summary
     finally:
         ctx.close()
 
 
-def _pretrain(ctx: DistributedContext, config: PretrainConfig, source: EpisodeSource, out: Path, resume: bool, stop_at: int | None) -> PretrainSummary:
+def _pretrain(ctx: DistributedContext, config: PretrainConfig, source: EpisodeSource, out: Path, resume: bool, stop_at: int | None,
+              overwrite: bool) -> PretrainSummary:
     run, device = config.run, ctx.device
     check_sample_fps(source, config.data.sample_fps)
     if run.threads:
         torch.set_num_threads(run.threads)
+    resume_key = {"config": _resume_config(config), "data": source.fingerprint(), "world_size": ctx.world_size}
+    state = open_run_folder(out, resume_key, run.steps, resume, overwrite, ENCODER_FILE, stop_at)  # before any work
+    if overwrite and ctx.is_main:
+        clear_run_folder(out, ENCODER_FILE)
     e = config.encoder
     encoder_config = encoder_preset(e.preset, img_size=e.img_size, patch_size=e.patch_size, tubelet_size=e.tubelet_size)
     with warnings.catch_warnings():
@@ -162,8 +176,7 @@ def _pretrain(ctx: DistributedContext, config: PretrainConfig, source: EpisodeSo
 
     objective = Objective({"encoder": encoder, "predictor": predictor, "target_encoder": target_encoder}, batch_loss,
                           after_step=follow_encoder, validate=held_out if val_video is not None else None)
-    resume_key = {"config": _resume_config(config), "data": source.fingerprint(), "world_size": ctx.world_size}
-    result = train_loop(ctx, objective, optimizer, run, config.optim, out, resume_key, resume, stop_at, desc="pretrain")
+    result = train_loop(ctx, objective, optimizer, run, config.optim, out, resume_key, state, stop_at, desc="pretrain")
 
     if ctx.is_main and result.end_step == run.steps:
         save_encoder_checkpoint(
@@ -177,9 +190,10 @@ def _pretrain(ctx: DistributedContext, config: PretrainConfig, source: EpisodeSo
         train_seconds=result.train_seconds, clips_per_second=result.clips_per_second, final_train_loss=result.final_train_loss,
         val_loss=val_loss, features_at_init=features_at_init, features_final=features_final,
         train_episodes=len(train_ids), val_episodes=len(val_ids), skipped_episodes=data.skipped, metrics=result.metrics,
+        total_steps=run.steps,
     )
     if ctx.is_main:
-        write_text_atomic(out / SUMMARY_FILE, json.dumps(asdict(summary), indent=1))
+        write_json_atomic(out / SUMMARY_FILE, asdict(summary))
     return summary
 
 

@@ -19,7 +19,6 @@ so the loss curve is the one an uninterrupted run draws. The planner's checkpoin
 """
 from __future__ import annotations
 
-import json
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from foundation.atomic_files import write_text_atomic
+from foundation.atomic_files import write_json_atomic
 from foundation.configuration import dataclass_to_dict
 from worldmodel.checkpoint import save_world_model_checkpoint
 from worldmodel.config import PredictorConfig, WorldModelConfig
@@ -45,9 +44,9 @@ from .feature_cache import FeatureCache, build_feature_cache, default_cache_root
 from .loop import Objective, train_loop
 from .losses import PredictorLoss, no_motion_loss
 from .optimization import build_optimizer
+from .train_state import STATE_FILE, SUMMARY_FILE, clear_run_folder, open_run_folder
 
 MODEL_FILE = "model.pt"
-SUMMARY_FILE = "summary.json"
 
 
 @dataclass
@@ -77,6 +76,7 @@ class TrainSummary:
     cache_folder: str = ""
     cache_built: bool = False
     metrics: str = ""
+    total_steps: int = 0  # run.steps: ``steps`` is less when the run stopped early (stop_at)
 
     def text(self) -> str:
         lines = [
@@ -92,7 +92,11 @@ class TrainSummary:
             )
         lines += split_report(self.train_episodes, self.val_episodes, self.skipped_episodes)
         lines.append(f"feature cache: {self.cache_folder} ({'built' if self.cache_built else 'reused'})")
-        lines.append(f"model: {Path(self.out) / MODEL_FILE}; metrics ({self.metrics}) and summary in {self.out}")
+        if self.steps < self.total_steps:
+            lines.append(f"stopped at step {self.steps} of {self.total_steps}: state in {Path(self.out) / STATE_FILE}; "
+                         f"resume with --resume true (model.pt is written after the last step); metrics ({self.metrics}) and summary in {self.out}")
+        else:
+            lines.append(f"model: {Path(self.out) / MODEL_FILE}; metrics ({self.metrics}) and summary in {self.out}")
         return "\n".join(lines)
 
 
@@ -174,6 +178,7 @@ def train_predictor(
     stop_at: int | None = None,
     encoder_img_size: int = 256,
     encoder_num_heads: int | None = None,
+    overwrite: bool = False,
 ) -> TrainSummary:
     """Post-train a predictor; write ``out/model.pt``, ``out/train_state.pt``, metrics and ``out/summary.json``.
 
@@ -184,24 +189,36 @@ def train_predictor(
         stop_at: stop after this step, saving the training state (as a job time limit would).
         encoder_img_size: input size of a released encoder file (which carries no config).
         encoder_num_heads: head count of a released V-JEPA 2.1 file whose sizes match no released model.
+        overwrite: replace an earlier run in ``out`` (its state, model and summary are removed first).
+    Raises:
+        RunFinished: ``resume`` of a run that already reached ``run.steps`` (nothing is changed).
+        ConfigError: ``out`` holds an earlier run and neither ``resume`` nor ``overwrite`` is set; a
+            ``stop_at`` not after the starting step.
+        CheckpointError: the encoder file, or (``resume``) a training state that is missing or does not
+            fit the run (:mod:`.train_state`).
+        EpisodeError / DatasetError: bad data (unless ``config.data.bad_episodes`` is ``skip``).
     """
     out, encoder_path = Path(out), Path(encoder_path)
     ctx = setup_distributed(config.run.device)
     try:
-        summary = _train(ctx, config, source, encoder_path, out, resume, stop_at, encoder_img_size, encoder_num_heads)
+        summary = _train(ctx, config, source, encoder_path, out, resume, stop_at, encoder_img_size, encoder_num_heads, overwrite)
         ctx.leave_together()
         return summary
     finally:
         ctx.close()
 
 
-def _train(ctx, config, source, encoder_path, out, resume, stop_at, encoder_img_size, encoder_num_heads) -> TrainSummary:
+def _train(ctx, config, source, encoder_path, out, resume, stop_at, encoder_img_size, encoder_num_heads, overwrite) -> TrainSummary:
     run, device = config.run, ctx.device
     check_sample_fps(source, config.data.sample_fps)
     if run.threads:
         torch.set_num_threads(run.threads)
     encoder_config, encoder = load_encoder(encoder_path, img_size=encoder_img_size, num_heads=encoder_num_heads)
     encoder_digest = file_digest(encoder_path)  # once: a released ViT-g file is gigabytes
+    resume_key = _resume_key(config, source.fingerprint(), encoder_digest, ctx.world_size)
+    state = open_run_folder(out, resume_key, run.steps, resume, overwrite, MODEL_FILE, stop_at)  # before any work
+    if overwrite and ctx.is_main:
+        clear_run_folder(out, MODEL_FILE)
     cache = _prepare_cache(ctx, config, source, encoder, encoder_digest)
     encoder.cpu()
 
@@ -241,8 +258,7 @@ def _train(ctx, config, source, encoder_path, out, resume, stop_at, encoder_img_
                          f"no-motion {validation.no_motion:.4f})")
 
     objective = Objective({"predictor": predictor}, batch_loss, validate=held_out if len(val_starts) else None)
-    resume_key = _resume_key(config, source.fingerprint(), encoder_digest, ctx.world_size)
-    result = train_loop(ctx, objective, optimizer, run, config.optim, out, resume_key, resume, stop_at, desc="train")
+    result = train_loop(ctx, objective, optimizer, run, config.optim, out, resume_key, state, stop_at, desc="train")
 
     if ctx.is_main and result.end_step == run.steps:
         save_world_model_checkpoint(
@@ -266,7 +282,8 @@ def _train(ctx, config, source, encoder_path, out, resume, stop_at, encoder_img_
         cache_folder=str(cache.folder),
         cache_built=cache.built,
         metrics=result.metrics,
+        total_steps=run.steps,
     )
     if ctx.is_main:
-        write_text_atomic(out / SUMMARY_FILE, json.dumps(asdict(summary), indent=1))
+        write_json_atomic(out / SUMMARY_FILE, asdict(summary))
     return summary
