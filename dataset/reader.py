@@ -636,11 +636,12 @@ class LeRobotDataset:
                 path, float(row[f"videos/{camera}/from_timestamp"]), int(row["length"]), self.fps, frame_indices
             )
         except VideoDecodeError as error:
-            raise DatasetError(f"episode {episode_index}, camera {camera}: {error}") from error
+            raise DatasetError(f"episode {episode_index}, camera {camera}: {error}; {EPISODE_FIX}") from error
         expected = list(self.features[camera]["shape"])
         if list(frames.shape[1:]) != expected:
             raise DatasetError(
-                f"episode {episode_index}: video {path} decodes to frames {list(frames.shape[1:])}, info.json says {expected}"
+                f"episode {episode_index}: video {path} decodes to frames {list(frames.shape[1:])}, info.json says {expected}; "
+                f"{EPISODE_FIX}"
             )
         return frames
 

@@ -8,15 +8,20 @@ three things for each: parse the config (defaults < ``--config FILE`` < flags,
   ``jepa-mpc <command>: error: <message>`` to stderr and exits 2; ``--debug`` anywhere in argv
   re-raises it with the traceback instead;
 - Ctrl-C prints ``jepa-mpc <command>: interrupted`` and exits 130 (the jobs save what they can
-  before the interrupt reaches here).
+  before the interrupt reaches here);
+- a warning (episodes skipped, no held-out data, ...) prints as ``jepa-mpc <command>: warning: <message>``,
+  without Python's source location (``--debug`` keeps Python's format).
 
 Modules are imported only when their command runs, so that ``jepa-mpc collect`` does not import
 torch's CUDA setup and ``jepa-mpc train`` does not import MuJoCo.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -93,6 +98,22 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
+@contextlib.contextmanager
+def _warnings_for_users(name: str) -> Iterator[None]:
+    """While inside: each warning is printed as ``jepa-mpc NAME: warning: MESSAGE`` (its own lines kept,
+    e.g. one per skipped episode), not with the file, line number and source line Python adds."""
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"jepa-mpc {name}: warning: {message}", file=file or sys.stderr, flush=True)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous
+
+
 def main(argv: list[str] | None = None) -> int:
     """``jepa-mpc COMMAND ...``; returns the exit code (0 done, 2 user error, 130 interrupted)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -109,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"jepa-mpc: error: unknown command {name!r}; choose one of {sorted(COMMANDS)}", file=sys.stderr)
         return USER_ERROR_EXIT_CODE
     try:
-        return run_command(name, rest)
+        with contextlib.nullcontext() if debug else _warnings_for_users(name):
+            return run_command(name, rest)
     except KeyboardInterrupt:
         if debug:
             raise

@@ -76,3 +76,33 @@ def test_a_checkpoint_of_the_wrong_structure_is_one_line(tmp_path, case):
     assert result.returncode == 2, result.stderr
     assert len(lines) == 1 and lines[0].startswith("jepa-mpc encode: error: ") and str(path) in lines[0], result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("case", ["config only", "weights only", "truncated weights"])
+def test_a_broken_hugging_face_folder_names_its_real_problem_not_train(tmp_path, case):
+    """The planner's loader refuses any Hugging Face folder (no predictor); a broken one is refused for
+    what is broken first, since `jepa-mpc train --encoder` would refuse it too."""
+    import json
+
+    folder = tmp_path / "hf"
+    folder.mkdir()
+    if case != "weights only":
+        (folder / "config.json").write_text(json.dumps({"model_type": "vjepa2"}))
+    if case != "config only":
+        (folder / "model.safetensors").write_bytes((64).to_bytes(8, "little") + b"{" + b" " * 40)
+    frames = os.path.join(os.path.dirname(__file__), "fixtures", "franka_example_traj.npz")
+    result = jepa_mpc("encode", "--checkpoint", str(folder), "--frames", frames)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert "train --encoder" not in lines[0], lines[0]
+    expected = {"config only": "a Hugging Face folder without model.safetensors", "weights only": "needs config.json beside its weights",
+                "truncated weights": "could not be read as safetensors"}[case]
+    assert expected in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("path", ["", None])
+def test_load_world_model_without_a_path_says_so(path):
+    from worldmodel import CheckpointError, load_world_model
+
+    with pytest.raises(CheckpointError, match=r"no checkpoint given .*resolve_checkpoint\(''\) for the shipped default"):
+        load_world_model(path, device="cpu")

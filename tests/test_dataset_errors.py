@@ -344,3 +344,17 @@ def test_train_command_reports_a_missing_meta_row_in_one_line_or_skips_it(ds_roo
     # With skip, opening the data passes (with a warning) and the run stops later, at the missing encoder file.
     lenient = subprocess.run(argv + ["--data.bad_episodes", "skip"], capture_output=True, text=True, timeout=120, env=env)
     assert lenient.returncode == 2 and "skipping 1 episode" in lenient.stderr and "no_encoder.pt" in lenient.stderr.splitlines()[-1]
+    # The warning is the command's, one line per skipped episode, without Python's file, line and source line.
+    assert f"jepa-mpc train: warning: {ds_root}: skipping 1 episode(s)" in lenient.stderr
+    assert "UserWarning" not in lenient.stderr and "warnings.warn(" not in lenient.stderr
+    assert len(lenient.stderr.strip().splitlines()) == 3, lenient.stderr  # the warning, its episode, the error
+
+
+def test_a_missing_video_names_the_episode_and_the_fix(ds_root: Path) -> None:
+    video = LeRobotDataset(ds_root).video_file(1)
+    video.unlink()
+    with pytest.raises(DatasetError) as excinfo:
+        LeRobotDataset(ds_root).episode(1).frames["exterior_image_1_left"]
+    message = one_line_error(excinfo)
+    assert f"episode 1, camera observation.images.exterior_1_left: video file {video} does not exist" in message
+    assert "re-collect or repair it, or leave it out with --data.bad_episodes skip" in message

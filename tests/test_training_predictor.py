@@ -397,3 +397,9 @@ def test_json_files_never_hold_nan(tmp_path):
     write_json_atomic(tmp_path / "x.json", {"loss": float("nan"), "values": [1.0, float("inf")], "n": 3})
     assert json.loads((tmp_path / "x.json").read_text()) == {"loss": None, "values": [1.0, None], "n": 3}
 
+
+def test_no_usable_episode_says_why_and_what_to_do(tmp_path, squares, encoder_path):
+    short = InMemoryEpisodes([SampledEpisode(e.name, e.frames[:5], e.states[:5]) for e in squares.episodes[:3]], fps=4)
+    with pytest.raises(ValueError, match=r"no usable episode in the data \(3 skipped: .*shorter than one clip.*\): record longer "
+                                         r"episodes or sample shorter clips \(--data\.clip_steps; one clip needs 7 sampled frames\)"):
+        train_predictor(tiny_config(tmp_path, steps=2), short, encoder_path, tmp_path / "run")

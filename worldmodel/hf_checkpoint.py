@@ -260,6 +260,29 @@ def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
         ) from exc
 
 
+def check_hf_checkpoint(path: str | Path) -> EncoderConfig:
+    """The encoder config of a Hugging Face folder or ``model.safetensors``, once its files are found,
+    its ``config.json`` is a supported V-JEPA 2 config and each weights file's header reads: what
+    :func:`load_hf_encoder` needs, checked without reading the weights.
+
+    Raises:
+        CheckpointError: as :func:`load_hf_encoder`, for those checks.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    files = find_hf_files(path)
+    config = encoder_config_from_hf(_read_json(files.config), files.config)
+    for weights in files.weights:
+        try:
+            with safe_open(str(weights), framework="pt", device="cpu") as f:
+                f.keys()
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise CheckpointError(
+                f"{weights}: could not be read as safetensors ({exc}); the file is truncated or damaged: download it again"
+            ) from exc
+    return config
+
+
 def load_hf_encoder(path: str | Path) -> tuple[EncoderConfig, VideoEncoder]:
     """The encoder of a Hugging Face ``VJEPA2Model`` folder or ``model.safetensors`` (eval mode, CPU, no gradients).
 

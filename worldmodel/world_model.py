@@ -27,7 +27,7 @@ from .checkpoint import (
 )
 from .config import WorldModelConfig
 from .encoder import build_encoder, init_vit_weights
-from .hf_checkpoint import is_hf_checkpoint
+from .hf_checkpoint import check_hf_checkpoint, is_hf_checkpoint
 from .precision import autocast, resolve_device
 from .predictor import ActionConditionedPredictor, PredictorCache
 from .preprocess import preprocess_frames
@@ -160,11 +160,21 @@ def load_world_model(
             project's own checkpoints, which carry their config.
         config: force a config instead of reading/inferring it.
 
+    ``path`` names a file (or a Hugging Face folder, refused with the reason); the shipped default model
+    is ``worldmodel.checkpoint.DEFAULT_CHECKPOINT`` (``resolve_checkpoint("")`` gives it, as the commands do).
+
     Raises:
-        CheckpointError: the file is none of the layouts of :data:`worldmodel.checkpoint.CHECKPOINT_LAYOUTS`
-            that hold a predictor, or its weights do not fit; the message names the file and the fix.
+        CheckpointError: ``path`` is empty or None, or the file is none of the layouts of
+            :data:`worldmodel.checkpoint.CHECKPOINT_LAYOUTS` that hold a predictor, or its weights do not
+            fit; the message names the file and the fix. A Hugging Face folder is refused for what is
+            wrong with it first (missing or unreadable files), else because it holds no predictor.
     """
+    if path is None or str(path) == "":
+        raise CheckpointError(
+            f"load_world_model: no checkpoint given ({path!r}): pass a model.pt, or "
+            "worldmodel.checkpoint.resolve_checkpoint('') for the shipped default model")
     if is_hf_checkpoint(path):
+        check_hf_checkpoint(path)  # a broken folder: its real problem first (train --encoder would refuse it too)
         raise CheckpointError(
             f"{path}: a Hugging Face VJEPA2Model checkpoint holds an encoder (and V-JEPA 2's mask predictor) but no "
             "action-conditioned predictor, so it cannot plan: post-train one with `jepa-mpc train --encoder "

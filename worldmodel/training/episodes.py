@@ -261,6 +261,23 @@ def usable_episodes(
         yield episode
 
 
+def no_usable_episode(skipped: list[SkippedEpisode], min_length: int, clip_flag: str) -> ValueError:
+    """The error when no episode is left for training: how many were skipped and why, and what to do.
+
+    ``clip_flag`` is the command's flag for the clip length (``--data.clip_steps``, ``--data.clip_frames``).
+    """
+    short = sum(1 for s in skipped if s.reason.startswith("shorter than one clip"))
+    reasons = "; ".join(f"{s.name}: {s.reason}" for s in skipped[:3]) + ("; ..." if len(skipped) > 3 else "")
+    fixes = []
+    if short:
+        fixes.append(f"record longer episodes or sample shorter clips ({clip_flag}; one clip needs {min_length} sampled frames)")
+    if len(skipped) > short:
+        fixes.append("repair or re-collect the bad episodes (each skip above says what is wrong)")
+    if not skipped:
+        fixes.append("point --data at datasets that hold episodes")
+    return ValueError(f"no usable episode in the data ({len(skipped)} skipped: {reasons}): {'; '.join(fixes)}")
+
+
 class ConcatEpisodes:
     """Several sources read as one, e.g. one dataset per task or per policy."""
 

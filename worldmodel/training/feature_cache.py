@@ -36,7 +36,7 @@ from worldmodel.precision import autocast
 from worldmodel.preprocess import preprocess_frames
 from worldmodel.world_model import normalize_tokens
 
-from .episodes import EpisodeSource, SkippedEpisode, usable_episodes
+from .episodes import EpisodeSource, SkippedEpisode, no_usable_episode, usable_episodes
 
 CACHE_FORMAT = "jepa_mpc_features_v1"
 PREPROCESSING = "centre square crop, bilinear resize (align_corners=False), ImageNet normalization; frame repeated into one tubelet; layer-normed tokens"
@@ -129,8 +129,7 @@ def build_feature_cache(
             episodes.append({"name": episode.name, "offset": offset, "length": episode.length})
             offset += episode.length
     if not episodes:
-        reasons = "; ".join(f"{s.name}: {s.reason}" for s in skipped[:5])
-        raise ValueError(f"no usable episode in the data ({len(skipped)} skipped: {reasons})")
+        raise no_usable_episode(skipped, min_length, "--data.clip_steps")
     with atomic_path(folder / "states.npy") as tmp, open(tmp, "wb") as f:
         np.save(f, np.concatenate(all_states))
     index = {

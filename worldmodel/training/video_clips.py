@@ -15,7 +15,7 @@ from torch import Tensor
 
 from worldmodel.preprocess import preprocess_frames
 
-from .episodes import EpisodeSource, SkippedEpisode, usable_episodes
+from .episodes import EpisodeSource, SkippedEpisode, no_usable_episode, usable_episodes
 
 
 
@@ -35,7 +35,7 @@ class VideoClips:
             self.names.append(episode.name)
         self.skipped = [vars(s) for s in skipped]
         if not self.frames:
-            raise ValueError(f"no usable episode in the data ({len(self.skipped)} skipped: {self.skipped[:3]})")
+            raise no_usable_episode(skipped, clip_frames, "--data.clip_frames")
         if self.skipped:
             lines = "\n".join(f"  {s['name']}: {s['reason']}" for s in self.skipped[:20])
             warnings.warn(f"skipped {len(self.skipped)} episode(s):\n{lines}", stacklevel=2)
