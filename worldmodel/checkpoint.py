@@ -238,22 +238,33 @@ def _block_count(state_dict: dict[str, torch.Tensor], prefix: str) -> int:
     return max(indices) + 1 if indices else 0
 
 
-def infer_encoder_config(state_dict: dict[str, torch.Tensor], img_size: int = 256, where: str = "encoder") -> EncoderConfig:
-    """Match an encoder state dict against the presets by dim, depth and MLP width.
+def encoder_weight_sizes(state_dict: dict[str, torch.Tensor], where: str, kind: str) -> tuple[int, int, int, int, int]:
+    """(dim, depth, MLP width, patch, tubelet) of a ViT encoder state dict, read from its weight shapes.
 
-    The number of heads is not visible in the weights, hence the presets; a state dict that fits
-    none is an error that says what it looks like and how to pass a config instead.
+    ``patch_embed.proj.weight`` is ``[dim, 3, tubelet, patch, patch]``; the depth counts ``blocks.{i}``;
+    the MLP width is ``blocks.0.mlp.fc1.weight``'s rows. Shared by V-JEPA 2 and 2.1 files.
+
+    Raises:
+        CheckpointError: a weight needed is missing: not a ``kind`` encoder state dict.
     """
     try:
         conv = state_dict["patch_embed.proj.weight"]  # [dim, 3, tubelet, patch, patch]
         hidden = state_dict["blocks.0.mlp.fc1.weight"].shape[0]
     except KeyError as exc:
         raise CheckpointError(
-            f"{where}: no {exc.args[0]!r}; this is not a V-JEPA 2 encoder state dict "
-            f"(first keys: {sorted(state_dict)[:5]})"
+            f"{where}: no {exc.args[0]!r}; this is not a {kind} encoder state dict (first keys: {sorted(state_dict)[:5]})"
         ) from None
     dim, _, tubelet, patch, _ = conv.shape
-    depth = _block_count(state_dict, "blocks")
+    return dim, _block_count(state_dict, "blocks"), hidden, patch, tubelet
+
+
+def infer_encoder_config(state_dict: dict[str, torch.Tensor], img_size: int = 256, where: str = "encoder") -> EncoderConfig:
+    """Match an encoder state dict against the presets by dim, depth and MLP width.
+
+    The number of heads is not visible in the weights, hence the presets; a state dict that fits
+    none is an error that says what it looks like and how to pass a config instead.
+    """
+    dim, depth, hidden, patch, tubelet = encoder_weight_sizes(state_dict, where, "V-JEPA 2")
     for name, preset in ENCODER_PRESETS.items():
         if preset["dim"] == dim and preset["depth"] == depth and int(dim * preset["mlp_ratio"]) == hidden:
             return EncoderConfig(img_size=img_size, patch_size=patch, tubelet_size=tubelet, **preset)

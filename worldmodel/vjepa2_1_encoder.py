@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from .checkpoint import (
     VJEPA2_1_ENCODER_SECTIONS,
     CheckpointError,
+    encoder_weight_sizes,
     load_state_dict_strict,
     strip_prefixes,
 )
@@ -136,15 +137,7 @@ def vjepa2_1_config_from_state_dict(
     Raises:
         CheckpointError: a weight needed is missing, or no preset fits and ``num_heads`` is not given.
     """
-    try:
-        conv = state_dict["patch_embed.proj.weight"]  # [dim, 3, tubelet, patch, patch]
-        hidden = state_dict["blocks.0.mlp.fc1.weight"].shape[0]
-    except KeyError as exc:
-        raise CheckpointError(
-            f"{where}: no {exc.args[0]!r}; this is not a V-JEPA 2.1 encoder state dict (first keys: {sorted(state_dict)[:5]})"
-        ) from None
-    dim, _, tubelet, patch, _ = conv.shape
-    depth = 1 + max((int(k.split(".")[1]) for k in state_dict if k.startswith("blocks.")), default=-1)
+    dim, depth, hidden, patch, tubelet = encoder_weight_sizes(state_dict, where, "V-JEPA 2.1")
     ratio = hidden / dim if int(dim * (hidden / dim)) == hidden else (hidden + 0.5) / dim  # int(dim * ratio) == hidden
     sizes = dict(img_size=img_size, patch_size=patch, tubelet_size=tubelet, dim=dim, depth=depth, mlp_ratio=ratio)
     if num_heads is None:
