@@ -8,14 +8,13 @@ executes the first action, observes and plans again. Writes to ``--out``:
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from foundation.atomic_files import write_text_atomic
+from foundation.atomic_files import write_json_atomic
 
 DEMO_TASK = "reach"
 
@@ -67,7 +66,7 @@ def demo(config: DemoConfig) -> None:
         },
         "energies": result.energies,
     }
-    write_text_atomic(out / "summary.json", json.dumps(summary, indent=1))
+    write_json_atomic(out / "summary.json", summary)
     status = "success" if result.success else "not solved"
     print(f"demo: {status} after {result.steps} steps, final distance {result.final_distance:.3f} m, "
           f"planning {summary['planning_latency_ms']['p50']:.0f} ms/step (p50)")

@@ -16,7 +16,6 @@ Example::
 from __future__ import annotations
 
 import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from foundation.atomic_files import write_bytes_atomic, write_text_atomic
+from foundation.atomic_files import write_bytes_atomic, write_json_atomic
 from foundation.pose import ACTION_DIM, STATE_DIM
 from planner.energy import goal_energy
 from planner.interface import RolloutModel
@@ -210,7 +209,7 @@ def draw_energy_landscape(config: EnergyConfig) -> None:
         "minimum": minimum,
         "true_displacement": None if true_displacement is None else true_displacement.tolist(),
     }
-    write_text_atomic(out.with_suffix(".json"), json.dumps(summary, indent=2) + "\n")
+    write_json_atomic(out.with_suffix(".json"), summary, indent=2)
     print(f"minimum energy {minimum['energy']:.4f} at dx={minimum['dx']:+.3f} dy={minimum['dy']:+.3f} "
           f"dz={minimum['dz']:+.3f} m" + ("" if true_displacement is None else
           f"; true displacement {np.round(true_displacement, 3).tolist()}"))

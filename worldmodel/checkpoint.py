@@ -319,16 +319,25 @@ def infer_predictor_config(
     )
 
 
+def state_dict_differences(expected: dict[str, torch.Tensor], got: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
+    """The keys of ``got`` against ``expected`` (a module's ``state_dict()``): missing from it, unexpected
+    in it, and present but of another shape (or not a tensor), each sorted or in ``expected``'s order."""
+    missing = sorted(set(expected) - set(got))
+    unexpected = sorted(set(got) - set(expected))
+    mis_shaped = [k for k, v in expected.items()
+                  if k in got and not (isinstance(got[k], torch.Tensor) and got[k].shape == v.shape)]
+    return missing, unexpected, mis_shaped
+
+
+def _shape_of(value: Any) -> str:
+    return str(tuple(value.shape)) if isinstance(value, torch.Tensor) else type(value).__name__
+
+
 def load_state_dict_strict(module: nn.Module, state_dict: dict[str, torch.Tensor], where: str) -> None:
     """Load every weight or fail with the missing, unexpected and mis-shaped keys listed."""
     expected = module.state_dict()
-    missing = sorted(set(expected) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(expected))
-    mis_shaped = [
-        f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in state_dict and state_dict[k].shape != v.shape
-    ]
+    missing, unexpected, wrong = state_dict_differences(expected, state_dict)
+    mis_shaped = [f"{k}: checkpoint {_shape_of(state_dict[k])} vs model {tuple(expected[k].shape)}" for k in wrong]
     if missing or unexpected or mis_shaped:
         config = getattr(module, "config", None)
         lines = [f"{where}: the checkpoint does not fit the model ({type(module).__name__} {config})"]

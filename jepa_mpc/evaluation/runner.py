@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from foundation.atomic_files import write_text_atomic
+from foundation.atomic_files import write_json_atomic, write_text_atomic
 from jepa_mpc.evaluation.config import EvalConfig
 from jepa_mpc.evaluation.policies import make_policy
 from jepa_mpc.evaluation.report import markdown_table, summarize
@@ -140,7 +139,7 @@ def evaluate(config: EvalConfig) -> list[dict]:
         "config": dataclasses.asdict(config),
         "summaries": summaries,
     }
-    write_text_atomic(out / "results.json", json.dumps(report, indent=1))
+    write_json_atomic(out / "results.json", report)
     write_text_atomic(out / "results.md", markdown_table(config.task, summaries))
     return summaries
 

@@ -26,7 +26,7 @@ import torch
 
 from foundation.atomic_files import atomic_path
 from foundation.configuration import ConfigError
-from worldmodel.checkpoint import CheckpointError, load_failure_reason
+from worldmodel.checkpoint import CheckpointError, load_failure_reason, state_dict_differences
 
 STATE_FILE = "train_state.pt"
 SUMMARY_FILE = "summary.json"
@@ -230,11 +230,9 @@ def _module_problems(saved: Any, modules: dict[str, torch.nn.Module]) -> str:
         expected, got = module.state_dict(), saved[name]
         if not isinstance(got, dict):
             return f"module '{name}' is a {type(got).__name__}, not a state dict"
-        missing = sorted(set(expected) - set(got))
-        unexpected = sorted(set(got) - set(expected))
+        missing, unexpected, wrong = state_dict_differences(expected, got)
         shapes = [f"{key} {list(got[key].shape) if isinstance(got[key], torch.Tensor) else type(got[key]).__name__} "
-                  f"(this run: {list(expected[key].shape)})"
-                  for key in expected if key in got and not (isinstance(got[key], torch.Tensor) and got[key].shape == expected[key].shape)]
+                  f"(this run: {list(expected[key].shape)})" for key in wrong]
         parts = [f"missing keys {_listed(missing)}" if missing else "", f"unexpected keys {_listed(unexpected)}" if unexpected else "",
                  f"other shapes: {_listed(shapes, 3)}" if shapes else ""]
         if any(parts):
