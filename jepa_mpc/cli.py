@@ -58,6 +58,8 @@ COMMANDS: dict[str, Command] = {
                      "post-train the action-conditioned predictor"),
     "pretrain": Command("jepa_mpc.training_commands:PretrainCommandConfig", "jepa_mpc.training_commands:pretrain",
                         "pretrain a small V-JEPA encoder on videos"),
+    "init-encoder": Command("jepa_mpc.training_commands:RandomEncoderCommandConfig", "jepa_mpc.training_commands:init_encoder",
+                            "write a never-trained (frozen random) encoder for jepa-mpc train"),
     "energy": Command("jepa_mpc.energy_landscape:EnergyConfig", "jepa_mpc.energy_landscape:draw_energy_landscape",
                       "draw the energy landscape over a dx/dy/dz grid (PNG)"),
     "eval": Command("jepa_mpc.evaluation.config:EvalConfig", "jepa_mpc.evaluation.runner:run_evaluation",
@@ -66,7 +68,7 @@ COMMANDS: dict[str, Command] = {
     "demo": Command("jepa_mpc.demo:DemoConfig", "jepa_mpc.demo:demo",
                     "run one goal-image episode with the default model, write demo_out/"),
     "make-default-model": Command("jepa_mpc.default_model_recipe:RecipeConfig", "jepa_mpc.default_model_recipe:make_default_model",
-                                  "collect, pretrain, post-train and evaluate the default model"),
+                                  "collect, post-train (frozen random encoder) and evaluate the default model"),
     "bringup": Command("ros_nodes.bringup:BringupConfig", "ros_nodes.bringup:bringup",
                        "start the ROS nodes of a config/*.yaml in one process"),
 }

@@ -1,4 +1,4 @@
-"""``jepa-mpc train`` and ``jepa-mpc pretrain``: the library's training function, then its summary printed.
+"""``jepa-mpc train``, ``jepa-mpc pretrain`` and ``jepa-mpc init-encoder``: the library's training function, then its summary printed.
 
 The training functions take a run's data, folders and resume switches as arguments beside their
 config (so that the config stored in a checkpoint is the model's recipe only); the command configs
@@ -14,7 +14,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 
-from worldmodel.training.config import PretrainConfig, TrainPredictorConfig
+from worldmodel.training.config import EncoderSize, PretrainConfig, TrainPredictorConfig
 
 _DATA_HELP = "one or more LeRobot dataset folders (sim or DROID) or .npz files of episodes, read as one"
 _RESUME_HELP = "continue the run in --out from its train_state.pt (a finished run: says so, changes nothing)"
@@ -98,3 +98,24 @@ def pretrain(config: PretrainCommandConfig) -> None:
         return _report_finished(finished)
     if summary.rank == 0:
         print(summary.text())
+
+
+@dataclass(kw_only=True)
+class RandomEncoderCommandConfig:
+    """``jepa-mpc init-encoder``: an encoder left at its random initialisation, for ``jepa-mpc train --encoder``.
+
+    ``--preset NAME`` is ``--encoder.preset NAME``.
+    """
+
+    encoder: EncoderSize = field(default_factory=EncoderSize)
+    seed: int = field(default=0, metadata={"help": "torch seed of the initial weights (the same seed gives the same file)"})
+    out: str = field(metadata={"help": "folder for encoder.pt"})
+    overwrite: bool = field(default=False, metadata={"help": "replace an encoder.pt already in --out"})
+
+
+def init_encoder(config: RandomEncoderCommandConfig) -> None:
+    from worldmodel.training.pretrain_encoder import write_random_encoder
+
+    path, written = write_random_encoder(config.encoder, config.seed, config.out, config.overwrite)
+    print(f"{'wrote' if written else 'already there, unchanged:'} random encoder ({config.encoder.preset}, {config.encoder.img_size} px, seed {config.seed}): {path} "
+          "(use: jepa-mpc train --encoder ...)")

@@ -121,6 +121,35 @@ def test_pretrain_cli_output_feeds_train_cli(tmp_path, squares, capsys):
     assert torch.load(out / "model.pt", weights_only=True)["config"]["predictor"]["dim"] == 32
 
 
+def test_init_encoder_writes_a_seeded_random_encoder_that_train_takes(tmp_path, squares, capsys):
+    """The default model's encoder: the same seed gives the same weights, a rerun leaves the file as it
+    is (its bytes key the feature cache), another seed is refused without --overwrite."""
+    flags = ["--preset", "vit_micro", "--encoder.img_size", "32", "--encoder.patch_size", "8"]
+    assert jepa_mpc(["init-encoder", "--out", str(tmp_path / "enc"), *flags]) == 0
+    config, encoder = load_encoder(tmp_path / "enc" / "encoder.pt")
+    torch.manual_seed(0)
+    expected = VideoEncoder(config)
+    init_vit_weights(expected)
+    assert all(torch.equal(value, expected.state_dict()[key]) for key, value in encoder.state_dict().items())
+
+    written = (tmp_path / "enc" / "encoder.pt").read_bytes()
+    assert jepa_mpc(["init-encoder", "--out", str(tmp_path / "enc"), *flags]) == 0
+    assert "unchanged" in capsys.readouterr().out and (tmp_path / "enc" / "encoder.pt").read_bytes() == written
+    assert jepa_mpc(["init-encoder", "--out", str(tmp_path / "enc"), *flags, "--seed", "1"]) == 2
+    assert "holds another encoder" in capsys.readouterr().err
+    assert jepa_mpc(["init-encoder", "--out", str(tmp_path / "enc"), *flags, "--seed", "1", "--overwrite", "true"]) == 0
+    _, reseeded = load_encoder(tmp_path / "enc" / "encoder.pt")
+    assert not torch.equal(reseeded.state_dict()["patch_embed.proj.weight"], encoder.state_dict()["patch_embed.proj.weight"])
+
+    data = tmp_path / "squares.npz"
+    save_episodes_npz(data, squares.episodes, fps=4)
+    train_flags = ["--predictor.dim", "32", "--predictor.depth", "1", "--predictor.num_heads", "2", "--optim.warmup_steps", "1",
+                   "--run.steps", "2", "--run.batch_size", "4", "--data.cache_dir", str(tmp_path / "cache")]
+    assert jepa_mpc(["train", "--data", str(data), "--encoder", str(tmp_path / "enc" / "encoder.pt"), "--out", str(tmp_path / "ac"),
+                     *train_flags]) == 0
+    assert (tmp_path / "ac" / "model.pt").is_file()
+
+
 def test_two_process_gloo_ddp_pretrain(tmp_path, squares):
     import os
     import subprocess

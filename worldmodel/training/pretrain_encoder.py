@@ -19,6 +19,9 @@ repeated, which is how the world model encodes frames when planning):
 ``OUT/encoder.pt`` holds the target encoder (what V-JEPA keeps) with its config: pass it to
 ``jepa-mpc train --encoder``. Collapse is watched on held-out clips: the per-dimension standard
 deviation of the encoder's features across clips (a collapsed encoder gives ~0) is logged and reported.
+
+:func:`write_random_encoder` (``jepa-mpc init-encoder``) writes the same file for an encoder that is
+never trained: the frozen random encoder the default model is post-trained on.
 """
 from __future__ import annotations
 
@@ -32,15 +35,15 @@ import torch
 from torch import Tensor
 
 from foundation.atomic_files import write_json_atomic
-from foundation.configuration import dataclass_to_dict
+from foundation.configuration import ConfigError, dataclass_to_dict
 from worldmodel.config import encoder_preset
 from worldmodel.encoder import VideoEncoder, init_vit_weights
 from worldmodel.precision import autocast
 
 from .clips import split_episodes
-from .config import PretrainConfig
+from .config import EncoderSize, PretrainConfig
 from .distributed import DistributedContext, setup_distributed
-from .encoder_checkpoint import save_encoder_checkpoint
+from .encoder_checkpoint import load_encoder, save_encoder_checkpoint
 from .episodes import EpisodeSource, check_sample_fps, split_report
 from .jepa_objective import FeatureSpread, JepaLoss, draw_masks, ema_update, feature_spread, target_tokens
 from .loop import Objective, train_loop
@@ -51,6 +54,39 @@ from .video_clips import VideoClips, step_generator
 
 ENCODER_FILE = "encoder.pt"
 
+
+def write_random_encoder(size: EncoderSize, seed: int, out: str | Path, overwrite: bool = False) -> tuple[Path, bool]:
+    """Write ``out/encoder.pt``: an encoder left at its random initialisation (never trained).
+
+    The weights are ``init_vit_weights`` (truncated normal, std 0.02, as the reference ViT) after
+    ``torch.manual_seed(seed)``, so a seed gives the same weights on every machine. Frozen, such an
+    encoder is a fixed random projection of each tubelet's ``patch x patch x 2`` pixels mixed by
+    random attention: at the default model's scale (64 px, 16 tokens per frame) it plans at least as
+    well as the V-JEPA-pretrained one (docs/benchmarks.md, "Ablation"), and it costs no
+    pretraining. Pass the file to ``jepa-mpc train --encoder``.
+
+    Returns the path and whether it was written: a file already holding these very weights and
+    config is left untouched (so a rerun keeps the feature caches keyed on its bytes).
+
+    Raises:
+        ConfigError: ``out/encoder.pt`` holds another encoder and ``overwrite`` is False.
+    """
+    path = Path(out) / ENCODER_FILE
+    config = encoder_preset(size.preset, img_size=size.img_size, patch_size=size.patch_size, tubelet_size=size.tubelet_size)
+    with torch.random.fork_rng(devices=[]):  # the caller's random stream is left as it was
+        torch.manual_seed(seed)
+        encoder = VideoEncoder(config)
+        init_vit_weights(encoder)
+    if path.exists() and not overwrite:
+        stored_config, stored = load_encoder(path)
+        stored_weights, weights = stored.state_dict(), encoder.state_dict()
+        if stored_config == config and stored_weights.keys() == weights.keys() and all(torch.equal(stored_weights[k], v) for k, v in weights.items()):
+            return path, False
+        raise ConfigError(f"{path} holds another encoder: pass --overwrite true to replace it, or choose another --out")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_encoder_checkpoint(path, config, encoder,
+                            extra={"recipe": f"frozen random encoder: init_vit_weights at torch.manual_seed({seed}), never trained"})
+    return path, True
 
 
 @dataclass
