@@ -4,13 +4,17 @@ The released V-JEPA 2 weights cannot be downloaded everywhere, so the project sh
 model, made by its own commands from sim data only:
 
 1. collect scripted-expert and random episodes of the four tasks at 64 x 64, 4 fps;
-2. pretrain a ``vit_micro`` encoder with the V-JEPA objective on those videos;
+2. write a frozen random ``vit_micro`` encoder (``jepa-mpc init-encoder``, seed 0): at this scale
+   (16 tokens per frame) it plans at least as well as the V-JEPA-pretrained one and costs no
+   pretraining (docs/benchmarks.md, "Ablation": reach 82% against 72%, grasp 36%
+   against 22%, 50 episodes each);
 3. post-train an action-conditioned predictor on the frozen encoder's features;
 4. evaluate goal-image planning with it (``jepa-mpc eval``) and install it with its numbers.
 
 Every step is a ``jepa-mpc`` command (printed as it runs), so the recipe reads as a list of commands
 and each step can be rerun alone. Collection and training resume where they stopped: a training step
-whose folder holds a training state gets ``--resume true`` (a finished one says so and changes nothing).
+whose folder holds a training state gets ``--resume true`` (a finished one says so and changes nothing);
+the encoder step leaves an ``encoder.pt`` holding the same weights as it is.
 """
 from __future__ import annotations
 
@@ -34,10 +38,7 @@ COLLECTION = [
     ("push", "expert", 80, 4000),
     ("grasp", "expert", 80, 5000),
 ]
-PRETRAIN_FLAGS = [
-    "--preset", "vit_micro", "--encoder.img_size", str(IMAGE_SIZE), "--run.steps", "1500",
-    "--run.batch_size", "16", "--optim.lr", "1e-3", "--optim.warmup_steps", "100",
-]
+ENCODER_FLAGS = ["--preset", "vit_micro", "--encoder.img_size", str(IMAGE_SIZE), "--seed", "0"]
 TRAIN_FLAGS = [
     "--predictor.dim", "128", "--predictor.depth", "4", "--predictor.num_heads", "4",
     "--run.steps", "2000", "--run.batch_size", "32", "--optim.lr", "3e-3", "--optim.warmup_steps", "100",
@@ -54,8 +55,7 @@ def recipe(work: Path, threads: int, eval_episodes: int, device: str = "cpu") ->
         for (task, policy, n, seed), out in zip(COLLECTION, datasets)
     ]
     run_flags = ["--run.threads", str(threads), "--run.device", device]
-    steps.append(["pretrain", "--data", *datasets, "--out", str(work / "encoder"), *PRETRAIN_FLAGS, *run_flags,
-                  *_resume_flags(work / "encoder")])
+    steps.append(["init-encoder", "--out", str(work / "encoder"), *ENCODER_FLAGS])
     steps.append(["train", "--data", *datasets, "--encoder", str(work / "encoder" / "encoder.pt"),
                   "--out", str(work / "predictor"), *TRAIN_FLAGS, *run_flags, *_resume_flags(work / "predictor")])
     steps += [
@@ -77,7 +77,7 @@ class RecipeConfig:
 
     work: str = field(default="runs/default_model", metadata={"help": "folder for data, runs and evaluations"})
     threads: int = field(default=2, metadata={"help": "torch threads for training"})
-    device: str = field(default="cpu", metadata={"help": "cpu or cuda: where pretraining, training and evaluation run"})
+    device: str = field(default="cpu", metadata={"help": "cpu or cuda: where training and evaluation run"})
     eval_episodes: int = field(default=50, metadata={"help": "episodes per task and policy"})
     install: bool = field(default=False, metadata={"help": f"copy the result into {DEFAULT_MODEL_DIR}"})
     print_only: bool = field(default=False, metadata={"help": "print the commands and stop", "aliases": ("--print",)})

@@ -165,12 +165,12 @@ def test_default_model_recipe_is_a_list_of_registered_commands(capsys):
     assert cli_main(["make-default-model", "--print", "--work", "runs/x"]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("$ jepa-mpc ")]
     names = [line.split()[2] for line in lines]
-    assert names[:5] == ["collect"] * 5 and names[5:7] == ["pretrain", "train"] and names[7:] == ["eval"] * 4
+    assert names[:5] == ["collect"] * 5 and names[5:7] == ["init-encoder", "train"] and names[7:] == ["eval"] * 4
     assert set(names) <= set(COMMANDS)
     # one flag moves the whole recipe to a GPU
     assert cli_main(["make-default-model", "--print", "--work", "runs/x", "--device", "cuda"]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("$ jepa-mpc ")]
-    assert all("--run.device cuda" in line for line in lines if line.split()[2] in ("pretrain", "train"))
+    assert all("--run.device cuda" in line for line in lines if line.split()[2] == "train")
     assert all("--device cuda" in line for line in lines if line.split()[2] == "eval")
 
 
@@ -179,10 +179,12 @@ def test_default_model_recipe_resumes_a_training_step_that_left_a_state(tmp_path
     finished step, is told so and goes on)."""
     from jepa_mpc.default_model_recipe import recipe
 
-    (tmp_path / "encoder").mkdir()
-    (tmp_path / "encoder" / "train_state.pt").write_bytes(b"")
-    pretrain, train = [step for step in recipe(tmp_path, threads=1, eval_episodes=1) if step[0] in ("pretrain", "train")]
-    assert pretrain[-2:] == ["--resume", "true"] and "--resume" not in train
+    (train,) = [step for step in recipe(tmp_path, threads=1, eval_episodes=1) if step[0] == "train"]
+    assert "--resume" not in train
+    (tmp_path / "predictor").mkdir()
+    (tmp_path / "predictor" / "train_state.pt").write_bytes(b"")
+    (train,) = [step for step in recipe(tmp_path, threads=1, eval_episodes=1) if step[0] == "train"]
+    assert train[-2:] == ["--resume", "true"]
 
 
 def test_episode_video_panels_upscale_by_nearest_neighbour():
