@@ -5,9 +5,9 @@ model, made by its own commands from sim data only:
 
 1. collect scripted-expert and random episodes of the four tasks at 64 x 64, 4 fps;
 2. write a frozen random ``vit_micro`` encoder (``jepa-mpc init-encoder``, seed 0): at this scale
-   (16 tokens per frame) it plans at least as well as the V-JEPA-pretrained one and costs no
-   pretraining (docs/benchmarks.md, "Ablation": reach 82% against 72%, grasp 36%
-   against 22%, 50 episodes each);
+   (16 tokens per frame) it plans as well as the V-JEPA-pretrained one and costs no pretraining
+   (docs/benchmarks.md, "Ablation": two trainings on it reached 66% and 82% and grasped 26% and
+   36% of 50 episodes, the pretrained encoder's 72% and 22%);
 3. post-train an action-conditioned predictor on the frozen encoder's features;
 4. evaluate goal-image planning with it (``jepa-mpc eval``) and install it with its numbers.
 
