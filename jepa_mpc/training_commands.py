@@ -1,4 +1,4 @@
-"""``jepa-mpc train``, ``jepa-mpc pretrain`` and ``jepa-mpc init-encoder``: the library's training function, then its summary printed.
+"""``jepa-mpc train``, ``jepa-mpc pretrain`` and ``jepa-mpc init-encoder``: the library's function, then its result printed.
 
 The training functions take a run's data, folders and resume switches as arguments beside their
 config (so that the config stored in a checkpoint is the model's recipe only); the command configs

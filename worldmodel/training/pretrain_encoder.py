@@ -61,9 +61,9 @@ def write_random_encoder(size: EncoderSize, seed: int, out: str | Path, overwrit
     The weights are ``init_vit_weights`` (truncated normal, std 0.02, as the reference ViT) after
     ``torch.manual_seed(seed)``, so a seed gives the same weights on every machine. Frozen, such an
     encoder is a fixed random projection of each tubelet's ``patch x patch x 2`` pixels mixed by
-    random attention: at the default model's scale (64 px, 16 tokens per frame) it plans at least as
-    well as the V-JEPA-pretrained one (docs/benchmarks.md, "Ablation"), and it costs no
-    pretraining. Pass the file to ``jepa-mpc train --encoder``.
+    random attention: at the default model's scale (64 px, 16 tokens per frame) it plans as well as
+    the V-JEPA-pretrained one, within the spread of retraining (docs/benchmarks.md, "Ablation"),
+    and it costs no pretraining. Pass the file to ``jepa-mpc train --encoder``.
 
     Returns the path and whether it was written: a file already holding these very weights and
     config is left untouched (so a rerun keeps the feature caches keyed on its bytes).
