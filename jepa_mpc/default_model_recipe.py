@@ -46,12 +46,16 @@ TRAIN_FLAGS = [
 EVAL_TASKS = ("reach", "push", "grasp", "pickplace")
 
 
-def recipe(work: Path, threads: int, eval_episodes: int, device: str = "cpu") -> list[list[str]]:
-    """The ``jepa-mpc`` commands that make the default model, in order, training and evaluating on ``device``."""
+def recipe(work: Path, threads: int, eval_episodes: int, device: str = "cpu", workers: int = 1) -> list[list[str]]:
+    """The ``jepa-mpc`` commands that make the default model, in order, training and evaluating on ``device``.
+
+    ``workers`` collection processes record the same episodes as one (episode i is seeded SEED + i);
+    ``eval_episodes`` 0 leaves the evaluations out (train only, e.g. to evaluate in parallel jobs).
+    """
     datasets = [str(work / "data" / f"{task}_{policy}") for task, policy, _, _ in COLLECTION]
     steps = [
         ["collect", "--task", task, "--policy", policy, "--episodes", str(n), "--seed", str(seed),
-         "--out", out, "--sim.image_size", str(IMAGE_SIZE)]
+         "--out", out, "--sim.image_size", str(IMAGE_SIZE), *(["--workers", str(workers)] if workers > 1 else [])]
         for (task, policy, n, seed), out in zip(COLLECTION, datasets)
     ]
     run_flags = ["--run.threads", str(threads), "--run.device", device]
@@ -62,6 +66,7 @@ def recipe(work: Path, threads: int, eval_episodes: int, device: str = "cpu") ->
         ["eval", "--task", task, "--episodes", str(eval_episodes), "--checkpoint", str(work / "predictor" / "model.pt"),
          "--device", device, "--out", str(work / "eval" / task)]
         for task in EVAL_TASKS
+        if eval_episodes > 0
     ]
     return steps
 
@@ -78,9 +83,16 @@ class RecipeConfig:
     work: str = field(default="runs/default_model", metadata={"help": "folder for data, runs and evaluations"})
     threads: int = field(default=2, metadata={"help": "torch threads for training"})
     device: str = field(default="cpu", metadata={"help": "cpu or cuda: where training and evaluation run"})
-    eval_episodes: int = field(default=50, metadata={"help": "episodes per task and policy"})
+    workers: int = field(default=1, metadata={"help": "processes collecting in parallel (the same episodes)"})
+    eval_episodes: int = field(default=50, metadata={"help": "episodes per task and policy; 0 = train only"})
     install: bool = field(default=False, metadata={"help": f"copy the result into {DEFAULT_MODEL_DIR}"})
     print_only: bool = field(default=False, metadata={"help": "print the commands and stop", "aliases": ("--print",)})
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {self.workers}")
+        if self.eval_episodes < 0:
+            raise ValueError(f"eval_episodes must be >= 0 (0 = train only), got {self.eval_episodes}")
 
 
 def make_default_model(config: RecipeConfig) -> None:
@@ -89,7 +101,7 @@ def make_default_model(config: RecipeConfig) -> None:
 
     work = Path(config.work)
     timings = []
-    for command in recipe(work, config.threads, config.eval_episodes, config.device):
+    for command in recipe(work, config.threads, config.eval_episodes, config.device, config.workers):
         print("$ jepa-mpc " + shlex.join(command), flush=True)
         if config.print_only:
             continue

@@ -172,6 +172,11 @@ def test_default_model_recipe_is_a_list_of_registered_commands(capsys):
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("$ jepa-mpc ")]
     assert all("--run.device cuda" in line for line in lines if line.split()[2] == "train")
     assert all("--device cuda" in line for line in lines if line.split()[2] == "eval")
+    # many cores collect in parallel; 0 evaluation episodes = train only
+    assert cli_main(["make-default-model", "--print", "--work", "runs/x", "--workers", "16", "--eval_episodes", "0"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("$ jepa-mpc ")]
+    assert [line.split()[2] for line in lines] == ["collect"] * 5 + ["init-encoder", "train"]
+    assert all(line.endswith("--workers 16") for line in lines[:5])
 
 
 def test_default_model_recipe_resumes_a_training_step_that_left_a_state(tmp_path):

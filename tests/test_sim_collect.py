@@ -47,6 +47,22 @@ def test_collect_resumes_and_keeps_existing_episodes(reach_dataset):
     assert next(root.glob("data/chunk-000/file-000.parquet")).stat().st_mtime_ns == first
 
 
+def test_parallel_workers_record_the_same_episodes(reach_dataset, tmp_path):
+    """Episode i is seeded SEED + i whichever process records it: 2 workers write what 1 wrote."""
+    root, argv = reach_dataset
+    argv = list(argv)
+    argv[argv.index("--out") + 1] = str(tmp_path / "parallel")
+    assert run_command("collect", [*argv, "--workers", "2"]) == 0
+    serial, parallel = LeRobotDataset(root), LeRobotDataset(tmp_path / "parallel")
+    assert parallel.num_episodes == 2
+    for index in range(2):
+        a, b = serial.episode(index), parallel.episode(index)
+        assert a.seed == b.seed
+        np.testing.assert_array_equal(a.state, b.state)
+        for camera, frames in a.frames.items():
+            np.testing.assert_array_equal(frames, b.frames[camera])
+
+
 def test_record_matches_a_replay_of_the_same_seed(reach_dataset):
     """Episode i is reproducible from its stored seed: reset(seed) gives the stored first state."""
     import gymnasium
