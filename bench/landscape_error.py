@@ -75,6 +75,7 @@ class LandscapeBenchConfig:
     seed: int = field(default=1000, metadata={"help": "seed of the first episode"})
     max_steps: int = field(default=12, metadata={"help": "expert steps per episode"})
     threads: int = field(default=1, metadata={"help": "torch threads"})
+    device: str = field(default="cpu", metadata={"help": "cpu or cuda (cuda plans in bf16, so its numbers differ slightly from cpu's)"})
     out: str = field(default="landscape_error", metadata={"help": "output path (.json)"})
     sim: SimConfig = field(default_factory=lambda: SimConfig(**EVAL_SIM))
 
@@ -84,14 +85,14 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     sim_config = args.sim
 
-    model = load_world_model(args.checkpoint, device="cpu")
+    model = load_world_model(args.checkpoint, device=args.device)
     results = {"checkpoint": args.checkpoint, "episodes": args.episodes, "seed": args.seed, "tasks": {}}
     for task in args.tasks:
         errors, steps = [], []
         for seed in tqdm(range(args.seed, args.seed + args.episodes), desc=f"{task} landscapes", unit="episode"):
             for before, after, state, true in episode_pairs(task, seed, sim_config, args.max_steps):
                 tokens = model.encode_frames(np.stack([before, after]))  # [1, 2, N, D]
-                context_states = torch.as_tensor(state)[None, None]  # [1, 1, 7]
+                context_states = torch.as_tensor(state)[None, None].to(model.device)  # [1, 1, 7]
                 energies = energy_grid(model, tokens[:, :1], context_states, tokens[0, 1],
                                        GRID_XY, GRID_XY, GRID_Z, batch_size=512, progress=False)  # [Z, Y, X]
                 z, y, x = np.unravel_index(np.nanargmin(energies), energies.shape)

@@ -54,6 +54,7 @@ def energy_grid(
     actions[:, 0, 1] = torch.as_tensor(yy.reshape(-1), dtype=torch.float32)
     actions[:, 0, 2] = torch.as_tensor(zz.reshape(-1), dtype=torch.float32)
     actions = actions.to(model.device)
+    context_states = context_states.to(model.device)  # a caller's CPU states beside a GPU model's tokens
     energies = []
     for chunk in tqdm(actions.split(batch_size), desc="energy grid", unit="batch", disable=not progress):
         predicted = model.rollout(context_tokens, context_states, chunk)  # [b, 1, N, D]

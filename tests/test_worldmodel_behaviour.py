@@ -120,3 +120,31 @@ def test_configs_reject_bad_sizes_naming_the_field():
         PredictorConfig(depth=0)
     with pytest.raises(ValueError, match="predictor.encoder_dim 1408 != encoder.dim 96"):
         WorldModelConfig(encoder=EncoderConfig(dim=96, depth=2, num_heads=2))
+
+
+@pytest.mark.parametrize("method", ["rollout", "rollout_uncached"])
+def test_rollout_moves_poses_in_float32_under_bf16_autocast(tiny_world_model, monkeypatch, method):
+    """On CUDA the rollout runs under bf16 autocast, which would round apply_action's rotation matmuls
+    to bf16 (and the error compounds over the horizon); the states it feeds the predictor must be the
+    float32 ones. CPU bf16 autocast stands in for CUDA's here."""
+    import worldmodel.world_model as world_model_module
+
+    monkeypatch.setattr(world_model_module, "autocast", lambda device, enabled=True: torch.autocast("cpu", dtype=torch.bfloat16))
+    tokens, _, _ = _random_inputs(tiny_world_model, T=1, seed=5)
+    states = torch.tensor([[[0.4, -0.1, 0.3, 3.1, 0.2, -0.7, 0.5]]])
+    g = torch.Generator().manual_seed(6)
+    actions = torch.randn(3, 4, 7, generator=g) * torch.tensor([0.05, 0.05, 0.05, 0.3, 0.3, 0.3, 0.2])
+    expected = [states.expand(3, -1, -1)]
+    for h in range(3):
+        expected.append(apply_action(expected[-1], actions[:, h : h + 1]))
+    seen = []
+    handle = tiny_world_model.predictor.register_forward_pre_hook(lambda module, args: seen.append(args[2]))
+    try:
+        with torch.no_grad():
+            getattr(tiny_world_model, method)(tokens, states, actions)
+    finally:
+        handle.remove()
+    if method == "rollout":
+        assert all(torch.equal(s, e) for s, e in zip(seen, expected, strict=True))
+    else:
+        assert torch.equal(seen[-1], torch.cat(expected, dim=1))

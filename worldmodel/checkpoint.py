@@ -400,6 +400,19 @@ def predictor_state_dict(data: dict[str, Any]) -> dict[str, torch.Tensor]:
     return strip_prefixes(_section(data, "predictor"))
 
 
+def cpu_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
+    """``module.state_dict()`` with every tensor on the CPU (the same tensors when already there).
+
+    A checkpoint written from a GPU otherwise holds CUDA storages: ``torch.load`` without
+    ``map_location`` then fails on a machine without a GPU, and the file's bytes (the feature-cache
+    key of an ``--encoder``) differ from a CPU-written file of the same weights.
+    """
+    state = module.state_dict()  # a fresh OrderedDict (its _metadata kept, so a CPU file is byte for byte as before)
+    for key, value in state.items():
+        state[key] = value.cpu()
+    return state
+
+
 def save_world_model_checkpoint(
     path: str | Path,
     config: WorldModelConfig,
@@ -411,8 +424,8 @@ def save_world_model_checkpoint(
     data = {
         "format": PROJECT_FORMAT,
         "config": dataclass_to_dict(config),
-        "encoder": encoder.state_dict(),
-        "predictor": predictor.state_dict(),
+        "encoder": cpu_state_dict(encoder),
+        "predictor": cpu_state_dict(predictor),
         **(extra or {}),
     }
     with atomic_path(path) as tmp:

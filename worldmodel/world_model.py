@@ -99,18 +99,22 @@ class WorldModel(nn.Module):
         S, H, _ = actions.shape
         Tc = context_tokens.shape[1]
         cache = PredictorCache(self.config.predictor.depth)
+        # The poses are moved before autocast: under it the rotation matmuls of apply_action run in
+        # bf16 (2-3 digits; the gimbal-lock test then uses bf16's eps), and the error compounds step
+        # after step. The states depend on the actions alone, never on the predicted tokens.
+        past_actions = actions_from_states(context_states) if Tc > 1 else None  # [1, Tc-1, 7]
+        states = [context_states[:, -1:].expand(S, -1, -1)]  # [S, 1, 7] each
+        for h in range(H - 1):
+            states.append(apply_action(states[-1], actions[:, h : h + 1]))
         with autocast(self.device, self.bf16):
             if Tc > 1:  # the observed past is shared by every sample: run it once, batch 1
-                past_actions = actions_from_states(context_states)  # [1, Tc-1, 7]
                 self.predictor(context_tokens[:, :-1], past_actions, context_states[:, :-1], cache=cache)
             tokens = context_tokens[:, -1:].expand(S, -1, -1, -1)  # [S, 1, N, D]
-            state = context_states[:, -1:].expand(S, -1, -1)  # [S, 1, 7]
             predictions = []
             for h in range(H):
                 action = actions[:, h : h + 1]  # [S, 1, 7]
-                tokens = self._finish(self.predictor(tokens, action, state, cache=cache))  # [S, 1, N, D]
+                tokens = self._finish(self.predictor(tokens, action, states[h], cache=cache))  # [S, 1, N, D]
                 predictions.append(tokens)
-                state = apply_action(state, action)
         return torch.cat(predictions, dim=1)
 
     @torch.no_grad()
@@ -122,17 +126,20 @@ class WorldModel(nn.Module):
         self._check_rollout_inputs(context_tokens, context_states, actions)
         S, H, _ = actions.shape
         tokens = context_tokens.expand(S, -1, -1, -1)
+        # Poses in float32, outside autocast (as in rollout): [S, Tc + H - 1, 7] states, all known in advance.
         states = context_states.expand(S, -1, -1)
         past_actions = actions_from_states(context_states).expand(S, -1, -1)  # [S, Tc-1, 7]
+        for h in range(H - 1):
+            states = torch.cat([states, apply_action(states[:, -1:], actions[:, h : h + 1])], dim=1)
+        Tc = context_tokens.shape[1]
         predictions = []
         with autocast(self.device, self.bf16):
             for h in range(H):
                 step_actions = torch.cat([past_actions, actions[:, : h + 1]], dim=1)
-                out = self.predictor(tokens, step_actions, states)  # [S, T, N, D]
+                out = self.predictor(tokens, step_actions, states[:, : Tc + h])  # [S, T, N, D]
                 next_tokens = self._finish(out[:, -1:])
                 predictions.append(next_tokens)
                 tokens = torch.cat([tokens, next_tokens], dim=1)
-                states = torch.cat([states, apply_action(states[:, -1:], actions[:, h : h + 1])], dim=1)
         return torch.cat(predictions, dim=1)
 
 

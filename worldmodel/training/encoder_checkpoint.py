@@ -28,6 +28,7 @@ from worldmodel.checkpoint import (
     ENCODER_FORMAT,
     PROJECT_FORMAT,
     CheckpointError,
+    cpu_state_dict,
     encoder_state_dict,
     infer_encoder_config,
     is_vjepa2_1_checkpoint,
@@ -44,7 +45,7 @@ from worldmodel.vjepa2_1_encoder import load_vjepa2_1_encoder
 
 def save_encoder_checkpoint(path: str | Path, config: EncoderConfig, encoder: nn.Module, extra: dict[str, Any] | None = None) -> None:
     """Write an encoder with its config atomically; ``extra`` adds entries (context encoder, predictor, recipe)."""
-    data = {"format": ENCODER_FORMAT, "encoder_config": dataclass_to_dict(config), "encoder": encoder.state_dict(), **(extra or {})}
+    data = {"format": ENCODER_FORMAT, "encoder_config": dataclass_to_dict(config), "encoder": cpu_state_dict(encoder), **(extra or {})}
     with atomic_path(path) as tmp:
         torch.save(data, tmp)
 

@@ -36,6 +36,7 @@ from torch import Tensor
 
 from foundation.atomic_files import write_json_atomic
 from foundation.configuration import ConfigError, dataclass_to_dict
+from worldmodel.checkpoint import cpu_state_dict
 from worldmodel.config import encoder_preset
 from worldmodel.encoder import VideoEncoder, init_vit_weights
 from worldmodel.precision import autocast
@@ -217,7 +218,7 @@ def _pretrain(ctx: DistributedContext, config: PretrainConfig, source: EpisodeSo
     if ctx.is_main and result.end_step == run.steps:
         save_encoder_checkpoint(
             out / ENCODER_FILE, encoder_config, target_encoder,
-            extra={"context_encoder": encoder.state_dict(), "predictor": predictor.state_dict(),
+            extra={"context_encoder": cpu_state_dict(encoder), "predictor": cpu_state_dict(predictor),
                    "pretrain_config": dataclass_to_dict(config), "step": run.steps,
                    "feature_spread": asdict(features_final) if features_final else None},
         )

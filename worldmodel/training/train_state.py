@@ -69,7 +69,9 @@ def set_rng_states(states: dict[str, Any]) -> None:
     np.random.set_state((n["algorithm"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
     random.setstate(states["python"])
     if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
+        # One state per GPU the saving process saw; a machine with fewer GPUs restores those it has
+        # (set_rng_state_all would fail on the first missing device).
+        torch.cuda.set_rng_state_all(states["cuda"][: torch.cuda.device_count()])
 
 
 def save_train_state(run_dir: str | Path, config: dict, step: int, modules: dict[str, torch.nn.Module], optimizer: torch.optim.Optimizer, extra: dict | None = None) -> Path:
