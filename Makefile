@@ -26,10 +26,12 @@ test: venv
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q tests
 
-# `make default-model DEVICE=cuda` trains and evaluates on a GPU (a CUDA build of torch in .venv, see README).
+# `make default-model DEVICE=cuda` trains and evaluates on a GPU (a CUDA build of torch in .venv, see README);
+# WORKERS=16 collects the data with 16 processes (the same episodes).
 DEVICE ?= cpu
+WORKERS ?= 1
 default-model: venv
-	$(VENV)/bin/jepa-mpc make-default-model --install --device $(DEVICE)
+	$(VENV)/bin/jepa-mpc make-default-model --install --device $(DEVICE) --workers $(WORKERS)
 
 bench: venv
 	$(PY) bench/plan_speed.py
