@@ -76,3 +76,17 @@ def test_clips_at_4fps_take_every_frame(tmp_path, encoder_path):
     expected = episodes[0].states[[2, 4, 6, 8]]  # the clip from frame 2: one state per tubelet
     np.testing.assert_allclose(states[0].numpy(), expected, atol=1e-6, rtol=0)
     np.testing.assert_allclose(actions[0].numpy(), actions_from_states(torch.from_numpy(expected).double()).numpy(), atol=1e-6, rtol=0)
+
+
+def test_features_encoded_in_bf16_on_a_gpu_are_cached_apart_from_float32_ones():
+    """A cache built on CUDA (bf16 autocast) must not be read by a CPU run (float32), nor the reverse."""
+    from worldmodel.config import EncoderConfig
+    from worldmodel.precision import compute_dtype
+    from worldmodel.training.feature_cache import cache_key
+
+    cpu, gpu = compute_dtype(torch.device("cpu")), compute_dtype(torch.device("cuda"))
+    assert (cpu, gpu) == (torch.float32, torch.bfloat16)
+    assert compute_dtype(torch.device("cuda"), enabled=False) == torch.float32
+    config = EncoderConfig()
+    assert cache_key("digest", config, "data", cpu) != cache_key("digest", config, "data", gpu)
+    assert cache_key("digest", config, "data", cpu) == cache_key("digest", config, "data", torch.float32)

@@ -17,6 +17,11 @@ def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractC
     return contextlib.nullcontext()
 
 
+def compute_dtype(device: torch.device, enabled: bool = True) -> torch.dtype:
+    """The dtype :func:`autocast` runs matrix products in on ``device``: bf16 on CUDA when ``enabled``, else float32."""
+    return torch.bfloat16 if enabled and device.type == "cuda" else torch.float32
+
+
 def resolve_device(name: str | torch.device | None) -> torch.device:
     """The torch device a user named: ``""``/``None``/``"auto"`` -> ``cuda`` when present, else ``cpu``.
 

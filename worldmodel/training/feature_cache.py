@@ -7,9 +7,10 @@ Layout of one cache entry (a folder named by its key)::
     index.json   episodes (name, offset, length), skipped episodes with reasons, the key's parts
 
 ``index.json`` is written last and atomically: a folder without it is an interrupted build and is
-rebuilt. The key hashes the encoder file, the encoder config, the preprocessing, the data's
-fingerprint and the cache format, so a cache built from other weights, other frames or another
-preprocessing is never used: it simply lives in another folder.
+rebuilt. The key hashes the encoder file, the encoder config, the preprocessing, the precision the
+encoder ran in (bf16 autocast on CUDA, float32 on CPU), the data's fingerprint and the cache format,
+so a cache built from other weights, other frames, another preprocessing or another precision is
+never used: it simply lives in another folder.
 
 Each sampled frame is encoded alone, repeated into a 2-frame tubelet (the reference's training
 targets and :meth:`worldmodel.WorldModel.encode_frames` at planning time do the same), so training
@@ -32,7 +33,7 @@ from foundation.atomic_files import atomic_path, write_text_atomic
 from foundation.configuration import dataclass_to_dict
 from worldmodel.config import EncoderConfig
 from worldmodel.encoder import VideoEncoder
-from worldmodel.precision import autocast
+from worldmodel.precision import autocast, compute_dtype
 from worldmodel.preprocess import preprocess_frames
 from worldmodel.world_model import normalize_tokens
 
@@ -47,8 +48,10 @@ def default_cache_root() -> Path:
     return Path(base) / "jepa_mpc" / "features"
 
 
-def cache_key(encoder_digest: str, encoder_config: EncoderConfig, data_fingerprint: str) -> str:
-    parts = [CACHE_FORMAT, encoder_digest, json.dumps(dataclass_to_dict(encoder_config), sort_keys=True), PREPROCESSING, data_fingerprint]
+def cache_key(encoder_digest: str, encoder_config: EncoderConfig, data_fingerprint: str, precision: torch.dtype) -> str:
+    """The cache entry's name: a SHA-256 of everything the cached tokens depend on (module docstring)."""
+    parts = [CACHE_FORMAT, encoder_digest, json.dumps(dataclass_to_dict(encoder_config), sort_keys=True), PREPROCESSING,
+             str(precision), data_fingerprint]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
@@ -108,7 +111,7 @@ def build_feature_cache(
     ``skip_bad`` are skipped with a warning and recorded (``FeatureCache.skipped``).
     """
     device = torch.device(device)
-    key = cache_key(encoder_digest, encoder.config, source.fingerprint())
+    key = cache_key(encoder_digest, encoder.config, source.fingerprint(), compute_dtype(device))
     folder = Path(cache_root) / key[:24]
     if (folder / "index.json").is_file():
         cache = FeatureCache.open(folder)
@@ -136,6 +139,7 @@ def build_feature_cache(
         "format": CACHE_FORMAT,
         "key": key,
         "preprocessing": PREPROCESSING,
+        "precision": str(compute_dtype(device)),
         "encoder_digest": encoder_digest,
         "encoder_config": dataclass_to_dict(encoder.config),
         "tokens_shape": [offset, *token_shape],
