@@ -174,3 +174,26 @@ def test_the_exterior_camera_is_configurable():
         CameraConfig(fovy=200.0)
     with pytest.raises(ValueError, match="5 cm"):
         CameraConfig(eye=(0.5, 0.0, 0.1), target=(0.5, 0.0, 0.08))
+
+
+def test_pushing_fingertips_are_not_squeezed_shut():
+    """The gripper squeezes what it pinches, not what its fingertips push: squeezing the push contact
+    closed the 3 cm push fingers step by step until the cube slid off one edge (docs/benchmarks.md)."""
+    from sim.experts import make_expert
+    from sim.tasks.push import PUSH_CLOSEDNESS, PUSH_HEIGHT
+
+    env = make("push", SimConfig(render_images=False)).unwrapped
+    obs, _ = env.reset(seed=1014)
+    expert = make_expert("push", env, np.random.default_rng(0))
+    expert.reset()
+    pushing = []  # closedness while the hand is down at push height and the cube moves
+    for _ in range(40):
+        cube = env.cube_position().copy()
+        obs, _, terminated, truncated, info = env.step(expert.act(obs))
+        if obs["state"][2] < PUSH_HEIGHT + 0.01 and np.linalg.norm(env.cube_position() - cube) > 0.005:
+            pushing.append(obs["state"][6])
+        if terminated or truncated:
+            break
+    env.close()
+    assert len(pushing) >= 3 and info["is_success"]
+    assert max(pushing) < PUSH_CLOSEDNESS + 0.05, pushing
