@@ -30,7 +30,7 @@ class ControllerConfig:
     )
     ik_every: int = field(default=4, metadata={"help": "physics steps per IK update (the set-point is held between)"})
     gripper_squeeze: float = field(
-        default=0.01, metadata={"help": "m each finger's set-point lies beyond the commanded opening when closing"}
+        default=0.01, metadata={"help": "m each finger's set-point lies beyond the commanded opening while it pinches an object"}
     )
 
     def __post_init__(self) -> None:
