@@ -92,7 +92,7 @@ def main() -> None:
         for seed in tqdm(range(args.seed, args.seed + args.episodes), desc=f"{task} landscapes", unit="episode"):
             for before, after, state, true in episode_pairs(task, seed, sim_config, args.max_steps):
                 tokens = model.encode_frames(np.stack([before, after]))  # [1, 2, N, D]
-                context_states = torch.as_tensor(state)[None, None].to(model.device)  # [1, 1, 7]
+                context_states = torch.as_tensor(state)[None, None]  # [1, 1, 7]; energy_grid moves it to the model
                 energies = energy_grid(model, tokens[:, :1], context_states, tokens[0, 1],
                                        GRID_XY, GRID_XY, GRID_Z, batch_size=512, progress=False)  # [Z, Y, X]
                 z, y, x = np.unravel_index(np.nanargmin(energies), energies.shape)
