@@ -33,9 +33,9 @@ import sim  # noqa: E402
 from foundation.atomic_files import write_text_atomic  # noqa: E402
 from foundation.configuration import parse_config  # noqa: E402
 from jepa_mpc.energy_landscape import energy_grid  # noqa: E402
-from jepa_mpc.evaluation.config import EVAL_SIM  # noqa: E402
+from jepa_mpc.evaluation.config import EVAL_SIM, model_view  # noqa: E402
 from sim.config import SimConfig  # noqa: E402
-from sim.env import EXTERIOR_IMAGE  # noqa: E402
+from sim.env import EXTERIOR_IMAGE, WRIST_IMAGE  # noqa: E402
 from sim.experts import make_expert  # noqa: E402
 from worldmodel.world_model import load_world_model  # noqa: E402
 
@@ -45,8 +45,11 @@ GRIPPER_STILL = 0.05  # a step whose gripper state changes more than this is lef
 MIN_MOTION = 0.01  # m; a step whose hand moves less is left out (standing still is the easy case)
 
 
-def episode_pairs(task: str, seed: int, sim_config: SimConfig, max_steps: int) -> list[tuple]:
-    """(frame before [H, W, 3], frame after, state before [7], true translation [3] m) of one expert episode."""
+def episode_pairs(task: str, seed: int, sim_config: SimConfig, max_steps: int, views: int = 1) -> list[tuple]:
+    """(frame before [H, W, 3], frame after, state before [7], true translation [3] m) of one expert episode.
+
+    ``views`` 2: each frame is the exterior and wrist views side by side (``model_view``), [H, 2W, 3].
+    """
     env = gymnasium.make(sim.env_id(task), config=sim_config).unwrapped
     expert = make_expert(task, env, np.random.default_rng(seed))
     obs, _ = env.reset(seed=seed)
@@ -56,7 +59,8 @@ def episode_pairs(task: str, seed: int, sim_config: SimConfig, max_steps: int) -
         next_obs, _, terminated, truncated, _ = env.step(expert.act(obs))
         moved = np.linalg.norm(next_obs["state"][:3] - obs["state"][:3])
         if abs(next_obs["state"][6] - obs["state"][6]) < GRIPPER_STILL and moved >= MIN_MOTION:
-            pairs.append((obs[EXTERIOR_IMAGE], next_obs[EXTERIOR_IMAGE], obs["state"].astype(np.float32),
+            before, after = (model_view(o[EXTERIOR_IMAGE], o[WRIST_IMAGE], views) for o in (obs, next_obs))
+            pairs.append((before, after, obs["state"].astype(np.float32),
                           (next_obs["state"][:3] - obs["state"][:3]).astype(np.float64)))
         obs = next_obs
         if terminated or truncated:
@@ -90,7 +94,7 @@ def main() -> None:
     for task in args.tasks:
         errors, steps = [], []
         for seed in tqdm(range(args.seed, args.seed + args.episodes), desc=f"{task} landscapes", unit="episode"):
-            for before, after, state, true in episode_pairs(task, seed, sim_config, args.max_steps):
+            for before, after, state, true in episode_pairs(task, seed, sim_config, args.max_steps, model.config.predictor.views):
                 tokens = model.encode_frames(np.stack([before, after]))  # [1, 2, N, D]
                 context_states = torch.as_tensor(state)[None, None]  # [1, 1, 7]; energy_grid moves it to the model
                 energies = energy_grid(model, tokens[:, :1], context_states, tokens[0, 1],

@@ -58,7 +58,7 @@ def train(config: TrainCommandConfig) -> None:
     from worldmodel.training.train_state import RunFinished
 
     source = open_episodes(config.datasets, camera=config.data.camera, sample_fps=config.data.sample_fps,
-                           skip_bad=config.data.bad_episodes == "skip")
+                           skip_bad=config.data.bad_episodes == "skip", wrist_camera=config.data.wrist_camera)
     try:
         summary = train_predictor(_job_config(config, TrainPredictorConfig), source, config.encoder, config.out,
                                   resume=config.resume, stop_at=config.stop_at, encoder_img_size=config.encoder_img_size,

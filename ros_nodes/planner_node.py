@@ -98,13 +98,21 @@ at once, a few ms after that command; a 30 Hz camera needs up to 33 ms for the n
 def load_planner(config: PlannerNodeConfig) -> GoalImageMPC:
     """The world model of ``config.checkpoint`` (empty: the shipped default model) wrapped in the MPC.
 
-    Raises the checkpoint loader's errors (``CheckpointError``, ``FileNotFoundError``: user errors).
+    Raises the checkpoint loader's errors (``CheckpointError``, ``FileNotFoundError``: user errors), and
+    ValueError for a model that plans from two camera views (exterior and wrist side by side): this
+    node feeds one camera, and half of one image given as the other view would plan silently wrong.
     """
     from worldmodel.checkpoint import resolve_checkpoint
     from worldmodel import load_world_model
 
     device = None if config.device == "auto" else config.device  # None: cuda if present
-    return GoalImageMPC(load_world_model(resolve_checkpoint(config.checkpoint), device=device), config.planner)
+    checkpoint = resolve_checkpoint(config.checkpoint)
+    model = load_world_model(checkpoint, device=device)
+    if model.config.predictor.views != 1:
+        raise ValueError(
+            f"{checkpoint} plans from {model.config.predictor.views} camera views (exterior and wrist side by side); "
+            "the planner node feeds it one camera (image): use a single-view checkpoint, such as the shipped default model")
+    return GoalImageMPC(model, config.planner)
 
 
 class PlannerNode(LifecycleNode):

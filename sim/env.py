@@ -12,6 +12,8 @@ A task subclass implements four hooks: ``_sample_task`` (place objects and goal 
 task also implements ``_subgoal_configurations``: the scenes on the way to the goal (hand above the
 cube, fingers around it, ...), rendered at reset as visual sub-goals (``info["subgoal_images"]``,
 ``info["subgoal_states"]``), the way the reference plans pick-and-place through sub-goal images.
+The wrist camera's view of the goal and sub-goals is in ``info["goal_wrist_image"]`` and
+``info["subgoal_wrist_images"]`` (for a model that plans from both views).
 """
 from __future__ import annotations
 
@@ -145,16 +147,19 @@ class FrankaTaskEnv(gymnasium.Env):
         self.data.time = 0.0
         self.elapsed_steps = 0
         self.commanded_state = self.robot.state()
-        self.goal_state, self._goal_image = self._render_configuration(self._goal_configuration())
+        self.goal_state, goal_images = self._render_configuration(self._goal_configuration())
         subgoals = [self._render_configuration(c) for c in self._subgoal_configurations()]
         info = self._info()
         info["goal_state"] = self.goal_state.astype(np.float32)
         info["subgoal_states"] = np.array([state for state, _ in subgoals], dtype=np.float32).reshape(-1, STATE_DIM)
-        if self._goal_image is not None:
+        if goal_images is not None:
+            self._goal_image = goal_images[EXTERIOR_IMAGE]
             info["goal_image"] = self._goal_image
+            info["goal_wrist_image"] = goal_images[WRIST_IMAGE]
             size = self.config.image_size
-            images = [image for _, image in subgoals]
-            info["subgoal_images"] = np.array(images, dtype=np.uint8).reshape(-1, size, size, 3)
+            for key, name in ((EXTERIOR_IMAGE, "subgoal_images"), (WRIST_IMAGE, "subgoal_wrist_images")):
+                images = [images[key] for _, images in subgoals]
+                info[name] = np.array(images, dtype=np.uint8).reshape(-1, size, size, 3)
         return self._observation(), info
 
     def step(self, action):
@@ -222,8 +227,8 @@ class FrankaTaskEnv(gymnasium.Env):
         success = self._is_success(terms)
         return {"is_success": bool(success), **terms, "joint_position": self.robot.joint_positions().astype(np.float32)}
 
-    def _render_configuration(self, goal: GoalConfiguration) -> tuple[np.ndarray, np.ndarray | None]:
-        """Pose the scene as ``goal``, read the 7-D state and render the exterior camera, then restore."""
+    def _render_configuration(self, goal: GoalConfiguration) -> tuple[np.ndarray, dict[str, np.ndarray] | None]:
+        """Pose the scene as ``goal``, read the 7-D state and render both cameras (``CAMERAS``), then restore."""
         saved = (self.data.qpos.copy(), self.data.qvel.copy(), self.data.ctrl.copy(), self.data.act.copy())
         for name, position in goal.objects.items():
             ids = self.scene.objects[name]
@@ -232,10 +237,12 @@ class FrankaTaskEnv(gymnasium.Env):
         self.robot.set_joint_positions(q, goal.tcp.gripper)
         mujoco.mj_forward(self.model, self.data)
         state = self.robot.state()
-        image = self._renderer.render(self.data, EXTERIOR_CAMERA) if self.config.render_images else None
+        images = None
+        if self.config.render_images:
+            images = {key: self._renderer.render(self.data, camera) for key, camera in CAMERAS.items()}
         self.data.qpos[:], self.data.qvel[:], self.data.ctrl[:], self.data.act[:] = saved
         mujoco.mj_forward(self.model, self.data)
-        return state, image
+        return state, images
 
     def cube_position(self) -> np.ndarray:
         return self.scene.object_position("cube")

@@ -151,6 +151,20 @@ def test_capture_goal_takes_the_newest_fresh_frame_and_saves_it(graph, tiny_chec
         )
 
 
+def test_a_two_view_model_is_refused_at_configure_not_fed_half_an_image(graph, tmp_path):
+    from worldmodel import EncoderConfig, PredictorConfig, WorldModelConfig, build_world_model, save_world_model_checkpoint
+
+    config = WorldModelConfig(
+        encoder=EncoderConfig(img_size=32, dim=48, depth=2, num_heads=2),
+        predictor=PredictorConfig(img_size=32, encoder_dim=48, dim=48, depth=2, num_heads=2, views=2),
+    )
+    model = build_world_model(config, seed=0)
+    checkpoint = tmp_path / "two_view.pt"
+    save_world_model_checkpoint(checkpoint, model.config, model.encoder, model.predictor)
+    with pytest.raises(ValueError, match="configure failed: .*two_view.pt plans from 2 camera views.*single-view checkpoint"):
+        graph.start(lambda ctx: PlannerNode(context=ctx, parameter_overrides=planner_parameters(str(checkpoint))))
+
+
 @pytest.mark.timeout(90)
 def test_sim_and_planner_close_the_loop_and_every_command_is_executed(graph, tiny_checkpoint):
     from ros_nodes.sim_node import SimNode

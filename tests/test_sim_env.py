@@ -133,6 +133,10 @@ def test_multi_stage_tasks_render_their_subgoals(task, count):
     obs, info = env.reset(seed=5)
     images, states = info["subgoal_images"], info["subgoal_states"]
     assert images.shape == (count, 64, 64, 3) and images.dtype == np.uint8 and states.shape == (count, 7)
+    # the wrist camera's view of each scene too (a two-view model's goals), another camera than the exterior
+    wrist = np.concatenate([info["subgoal_wrist_images"], info["goal_wrist_image"][None]])
+    assert wrist.shape == (count + 1, 64, 64, 3) and wrist.dtype == np.uint8
+    assert np.abs(wrist.astype(int) - np.concatenate([images, info["goal_image"][None]])).mean() > 10
     # each image shows a new scene (consecutive images differ), and the env is back at the start afterwards
     sequence = np.concatenate([images, info["goal_image"][None]]).astype(int)
     assert all(np.abs(sequence[i + 1] - sequence[i]).max() > 30 for i in range(count))

@@ -134,7 +134,13 @@ def encoder_preset(name: str, **overrides) -> EncoderConfig:
 
 @dataclass
 class PredictorConfig(_ViTSizes):
-    """Action-conditioned predictor (V-JEPA 2-AC). Defaults are the released ``vjepa2-ac-vitg`` sizes."""
+    """Action-conditioned predictor (V-JEPA 2-AC). Defaults are the released ``vjepa2-ac-vitg`` sizes.
+
+    ``views``: camera views per time step (this project's extension; the released predictors have 1).
+    With 2 (exterior + wrist) each step holds both views' tokens, the wrist's placed below the
+    exterior's on the RoPE grid (rows ``grid_size .. 2 * grid_size - 1``), as if the two images were
+    one taller image; nothing else changes, so ``views=1`` is the released predictor exactly.
+    """
 
     img_size: int = 256
     patch_size: int = 16
@@ -145,9 +151,15 @@ class PredictorConfig(_ViTSizes):
     mlp_ratio: float = 4.0
     action_dim: int = ACTION_DIM
     use_extrinsics: bool = False
+    views: int = 1
 
     def __post_init__(self) -> None:
-        _check_transformer_sizes(self, ("img_size", "patch_size", "encoder_dim", "dim", "depth", "num_heads", "action_dim"))
+        _check_transformer_sizes(self, ("img_size", "patch_size", "encoder_dim", "dim", "depth", "num_heads", "action_dim", "views"))
+
+    @property
+    def tokens_per_frame(self) -> int:
+        """Tokens per time step of all views together: ``views * grid_size**2``."""
+        return self.views * self.grid_size**2
 
     @property
     def cond_tokens(self) -> int:

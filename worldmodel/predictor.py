@@ -33,6 +33,8 @@ def block_causal_mask(step_of_query: Tensor, step_of_key: Tensor) -> Tensor:
 class ActionConditionedPredictor(nn.Module):
     """Frame tokens ``[B, T, N, encoder_dim]`` + actions/states ``[B, T, 7]`` -> predicted next-frame tokens ``[B, T, N, encoder_dim]``.
 
+    ``N = views * grid_size**2``: with two views, the exterior's tokens then the wrist's (``PredictorConfig.views``).
+
     Parameter names follow the released ``vjepa2-ac-vitg.pt`` (``predictor_embed``, ``action_encoder``,
     ``state_encoder``, ``extrinsics_encoder``, ``predictor_blocks.{i}``, ``predictor_norm``,
     ``predictor_proj``). ``extrinsics_encoder`` exists in every released predictor, used or not.
@@ -56,11 +58,13 @@ class ActionConditionedPredictor(nn.Module):
         """(t, h, w) of every token of steps ``first_step ..`` -> ``[T * (K + N), 3]``.
 
         Conditioning tokens sit at (t, 0, 0): RoPE then rotates them by time only, as in the reference.
+        The views of a step are stacked along h (view v's rows are ``v * grid .. (v + 1) * grid - 1``).
         """
         c = self.config
         t = torch.arange(first_step, first_step + num_steps, device=device)
-        g = torch.arange(c.grid_size, device=device)
-        patch_hw = torch.stack(torch.meshgrid(g, g, indexing="ij"), dim=-1).reshape(-1, 2)  # [N, 2]
+        rows = torch.arange(c.views * c.grid_size, device=device)
+        columns = torch.arange(c.grid_size, device=device)
+        patch_hw = torch.stack(torch.meshgrid(rows, columns, indexing="ij"), dim=-1).reshape(-1, 2)  # [N, 2]
         hw = torch.cat([patch_hw.new_zeros(c.cond_tokens, 2), patch_hw])  # [K + N, 2]
         per_step = hw.shape[0]
         return torch.cat(

@@ -2,8 +2,14 @@
 
 The largest centred square crop, a bilinear resize (``align_corners=False``, no antialiasing) on
 float pixel values in [0, 255], then per-channel ImageNet normalization.
+
+A model with two camera views (``PredictorConfig.views``) takes each frame as the views side by
+side, exterior left, wrist right (:func:`tile_views`); it splits them again (:func:`split_views`)
+before the crop, so each view is preprocessed and encoded as a single-view model's frame is.
 """
 from __future__ import annotations
+
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -24,6 +30,32 @@ def as_frame_tensor(frames: np.ndarray | Tensor, name: str = "frames") -> Tensor
     if frames.dtype != torch.uint8:
         raise ValueError(f"{name} must be uint8 pixels in [0, 255], got dtype {frames.dtype}; convert with .astype(np.uint8)")
     return frames
+
+
+def tile_views(views: Sequence[np.ndarray]) -> np.ndarray:
+    """Camera views, each uint8 ``[..., H, W, 3]`` of one shape -> one frame ``[..., H, V * W, 3]``, side by side.
+
+    Raises:
+        ValueError: the views differ in shape (the message gives the shapes).
+    """
+    shapes = {tuple(np.shape(view)) for view in views}
+    if len(shapes) != 1:
+        raise ValueError(f"camera views must have one shape to be tiled, got {sorted(shapes)}")
+    return np.concatenate(views, axis=-2)
+
+
+def split_views(frames: Tensor, views: int) -> list[Tensor]:
+    """Frames ``[T, H, V * W, 3]`` (:func:`tile_views`) -> ``V`` frames ``[T, H, W, 3]``, left to right.
+
+    Raises:
+        ValueError: the width is not a multiple of ``views``.
+    """
+    width = frames.shape[-2]
+    if width % views:
+        raise ValueError(
+            f"frames of width {width} px cannot hold {views} views side by side: a {views}-view model takes "
+            f"each frame as its camera views tiled left to right (worldmodel.preprocess.tile_views)")
+    return list(frames.split(width // views, dim=-2))
 
 
 def center_square_crop(frames: Tensor) -> Tensor:

@@ -30,7 +30,7 @@ from .encoder import build_encoder, init_vit_weights
 from .hf_checkpoint import check_hf_checkpoint, is_hf_checkpoint
 from .precision import autocast, resolve_device
 from .predictor import ActionConditionedPredictor, PredictorCache
-from .preprocess import preprocess_frames
+from .preprocess import as_frame_tensor, preprocess_frames, split_views
 
 
 def normalize_tokens(tokens: Tensor) -> Tensor:
@@ -61,16 +61,22 @@ class WorldModel(nn.Module):
     def encode_frames(self, frames: np.ndarray | Tensor, batch_size: int = 32) -> Tensor:
         """uint8 RGB frames ``[T, H, W, 3]`` (any size) -> tokens ``[1, T, N, D]``.
 
-        Each frame is repeated into a 2-frame tubelet and encoded alone.
+        Each frame is repeated into a 2-frame tubelet and encoded alone. A model with V views takes
+        frames ``[T, H, V * W, 3]`` (the views side by side, :func:`worldmodel.preprocess.tile_views`)
+        and returns each view's tokens in turn, ``N = V * grid**2``.
         """
         c = self.config.encoder
-        images = preprocess_frames(frames, c.img_size, self.device)  # [T, 3, S, S]
-        outputs = []
-        for chunk in images.split(batch_size):
-            clips = chunk.unsqueeze(2).expand(-1, -1, c.tubelet_size, -1, -1)  # [b, 3, tubelet, S, S]
-            with autocast(self.device, self.bf16):
-                outputs.append(self.encoder(clips))  # [b, N, D]
-        return self._finish(torch.cat(outputs)).unsqueeze(0)  # [1, T, N, D]
+        views = split_views(as_frame_tensor(frames), self.config.predictor.views)
+        tokens = []
+        for view in views:
+            images = preprocess_frames(view, c.img_size, self.device)  # [T, 3, S, S]
+            for chunk in images.split(batch_size):
+                clips = chunk.unsqueeze(2).expand(-1, -1, c.tubelet_size, -1, -1)  # [b, 3, tubelet, S, S]
+                with autocast(self.device, self.bf16):
+                    tokens.append(self.encoder(clips))  # [b, n, D]
+        T = len(views[0])
+        per_view = torch.cat(tokens).unflatten(0, (len(views), T))  # [V, T, n, D]
+        return self._finish(torch.cat(list(per_view), dim=1)).unsqueeze(0)  # [1, T, V * n, D]
 
     def _check_rollout_inputs(self, context_tokens: Tensor, context_states: Tensor, actions: Tensor) -> None:
         N, D = self.config.predictor.tokens_per_frame, self.config.encoder.dim

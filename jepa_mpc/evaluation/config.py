@@ -14,6 +14,7 @@ from planner.config import PlannerConfig
 from planner.subgoals import GoalSequence
 from sim import env_id, episode_steps
 from sim.config import SimConfig
+from worldmodel.preprocess import tile_views
 
 POLICIES = ("world_model", "random", "oracle")
 # The scene the evaluation renders: the shipped default model's camera (64 px) and predictor step
@@ -91,14 +92,32 @@ class EvalConfig:
         """
         return self.max_steps or max(episode_steps(self.task), goals.total_steps)
 
-    def episode_goals(self, info: dict, start_state: np.ndarray) -> GoalSequence:
-        """The goal images of an episode from the env's reset ``info``: sub-goals (if used) and the goal."""
-        goal_image, goal_state = info["goal_image"], info["goal_state"]
+    def episode_goals(self, info: dict, start_state: np.ndarray, views: int = 1) -> GoalSequence:
+        """The goal images of an episode from the env's reset ``info``: sub-goals (if used) and the goal.
+
+        ``views`` 2: each goal image is the exterior and wrist views side by side (``model_view``).
+        """
+        goal_image, goal_state = model_view(info["goal_image"], info["goal_wrist_image"], views), info["goal_state"]
         if not self.subgoals or len(info["subgoal_states"]) == 0:
             return GoalSequence.single(goal_image, goal_state, start_state, self.planner)
-        images = np.concatenate([info["subgoal_images"], goal_image[None]])
+        subgoal_images = model_view(info["subgoal_images"], info["subgoal_wrist_images"], views)
+        images = np.concatenate([subgoal_images, goal_image[None]])
         states = np.concatenate([info["subgoal_states"], goal_state[None]])
         return GoalSequence.from_poses(images, states, start_state, self.planner)
+
+
+def model_view(exterior: np.ndarray, wrist: np.ndarray, views: int) -> np.ndarray:
+    """What a model with ``views`` camera views sees: the exterior image(s) ``[..., H, W, 3]`` alone, or
+    (2 views) exterior and wrist side by side ``[..., H, 2W, 3]`` (:func:`worldmodel.preprocess.tile_views`).
+
+    Raises:
+        ValueError: ``views`` is neither 1 nor 2.
+    """
+    if views == 1:
+        return exterior
+    if views == 2:
+        return tile_views([exterior, wrist])
+    raise ValueError(f"the simulator has two cameras (exterior, wrist); a model with {views} views cannot be evaluated")
 
 
 def task_defaults(overrides: dict[str, Any]) -> EvalConfig:

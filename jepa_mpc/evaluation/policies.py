@@ -17,6 +17,8 @@ class RandomActionBaseline:
     (rotation held), i.e. what the planner could do without a world model. (Not the exploration policy
     of data collection: that is sim.experts.RandomWalkExplorer.)"""
 
+    views = 1  # camera views per frame it is given (it looks at none)
+
     def __init__(self, config: PlannerConfig, seed: int) -> None:
         self.config, self.rng = config, np.random.default_rng(seed)
 
@@ -43,6 +45,8 @@ class PlannerPolicy:
     def __init__(self, world_model, config: PlannerConfig, state_oracle: bool = False, hold_gripper: bool = False,
                  hold_pose: bool = False) -> None:
         self.world_model, self.config, self.state_oracle = world_model, config, state_oracle
+        # Camera views per frame (exterior, wrist) the model plans from; the oracle reads the state.
+        self.views = 1 if state_oracle else world_model.config.predictor.views
         self.hold_gripper, self.hold_pose = hold_gripper, hold_pose
         self._planners: dict[tuple[int, ...], GoalImageMPC] = {}  # held action dims -> its planner
         self.mpc = self._planner(())

@@ -32,25 +32,30 @@ def run_episode(
     env, policy, seed: int, config: EvalConfig, record: bool = False, progress: bool = False
 ) -> tuple[EpisodeResult, list[np.ndarray]]:
     """One seeded episode; stops at success. Returns the result and (if ``record``) the video frames,
-    each showing the camera beside the image the policy aimed at."""
+    each showing the camera (both views for a two-view model: ``policy.views``) beside the image the
+    policy aimed at."""
     from tqdm import tqdm
 
     from jepa_mpc.episode_video import compose_frame
-    from sim.env import EXTERIOR_IMAGE
+    from jepa_mpc.evaluation.config import model_view
+    from sim.env import EXTERIOR_IMAGE, WRIST_IMAGE
+
+    def camera(obs: dict) -> np.ndarray:
+        return model_view(obs[EXTERIOR_IMAGE], obs[WRIST_IMAGE], policy.views)
 
     obs, info = env.reset(seed=seed)
-    goals = config.episode_goals(info, obs["state"])
+    goals = config.episode_goals(info, obs["state"], policy.views)
     max_steps = config.steps_per_episode(goals)
     policy.reset(goals)
     energies: list[float] = []
     latencies: list[float] = []
     surprises: list[float | None] = []
     replanned: list[bool] = []
-    frames = [compose_frame(obs[EXTERIOR_IMAGE], policy.goal_image, energies, max_steps)] if record else []
+    frames = [compose_frame(camera(obs), policy.goal_image, energies, max_steps)] if record else []
     steps = 0
     bar = tqdm(total=max_steps, desc=f"seed {seed}", unit="step", disable=not progress)
     while steps < max_steps and not info["is_success"]:
-        action, diagnostics = policy.act(obs[EXTERIOR_IMAGE], obs["state"])
+        action, diagnostics = policy.act(camera(obs), obs["state"])
         obs, _, _, _, info = env.step(action)
         steps += 1
         bar.update(1)
@@ -60,7 +65,7 @@ def run_episode(
             surprises.append(diagnostics.get("surprise"))
             replanned.append(bool(diagnostics.get("replanned", True)))
         if record:
-            frames.append(compose_frame(obs[EXTERIOR_IMAGE], policy.goal_image, energies, max_steps))
+            frames.append(compose_frame(camera(obs), policy.goal_image, energies, max_steps))
     bar.close()
     result = EpisodeResult(seed, bool(info["is_success"]), steps, float(info["distance"]), energies, latencies,
                            surprises, replanned)

@@ -26,6 +26,11 @@ class DataConfig:
     """
 
     camera: str = field(default="observation.images.exterior_1_left", metadata={"help": "camera feature of a LeRobot dataset"})
+    wrist_camera: str = field(
+        default="",
+        metadata={"help": "a second view (e.g. observation.images.wrist_left): the predictor then sees both views' "
+                          "tokens at every step and plans from both; empty: camera alone (the released layout)"},
+    )
     sample_fps: int = field(default=4, metadata={"help": "frames per second the clips are sampled at"})
     clip_steps: int = field(default=4, metadata={"help": "predictor time steps per clip (one per tubelet)"})
     val_fraction: float = field(default=0.1, metadata={"help": "share of episodes held out for validation"})

@@ -1,4 +1,5 @@
-"""Episode sources for training: one camera's frames and the 7-D states, sampled on the training clock.
+"""Episode sources for training: one camera's frames (or two views side by side) and the 7-D states,
+sampled on the training clock.
 
 A source yields :class:`SampledEpisode` records already sampled at the clip rate (the reference's
 4 fps: every ceil(fps / 4)-th source frame), so the rest of training never deals with source frame
@@ -26,6 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from foundation.pose import STATE_DIM
+from worldmodel.preprocess import tile_views
 
 
 class EpisodeError(ValueError):
@@ -134,6 +136,9 @@ class InMemoryEpisodes:
 class LeRobotEpisodes:
     """A LeRobot v3.0 or v2.1 dataset folder, one camera, sampled at ``sample_fps`` (reference sampling).
 
+    ``wrist_camera``: a second view; each frame is then ``camera``'s and ``wrist_camera``'s images side
+    by side, ``[T, H, 2 * W, 3]`` (:func:`worldmodel.preprocess.tile_views`), for a two-view predictor.
+
     Sampled frame k is source frame ``k * ceil(fps / sample_fps)``: the reference's 8-frame DROID clip
     from source frame 0 (15 fps sampled at 4 fps: source frames 0, 4, ..., 28) is sampled frames 0..7.
 
@@ -143,7 +148,8 @@ class LeRobotEpisodes:
     the model's steps assume).
     """
 
-    def __init__(self, root: str | Path, camera: str, sample_fps: int = 4, skip_bad: bool = False) -> None:
+    def __init__(self, root: str | Path, camera: str, sample_fps: int = 4, skip_bad: bool = False,
+                 wrist_camera: str = "") -> None:
         from dataset import DatasetError, LeRobotDataset, LeRobotReaderConfig
 
         self.root = Path(root)
@@ -157,6 +163,7 @@ class LeRobotEpisodes:
                 f"{sample_fps} fps, or set --data.sample_fps {self.dataset.fps} for a model trained on that clock"
             )
         self.camera = self.dataset.resolve_camera(camera)
+        self.wrist_camera = self.dataset.resolve_camera(wrist_camera) if wrist_camera else ""
         self.frame_step = self.dataset.frame_step()
         self.indices = self.dataset.episode_indices
         self.skipped_at_open = [SkippedEpisode(name, reason) for name, reason in self.dataset.skipped.items()]
@@ -178,6 +185,8 @@ class LeRobotEpisodes:
             episode = self.dataset.episode(index)
             sampled = np.arange(0, episode.length, self.frame_step)
             frames = episode.frames.select(self.camera, sampled)
+            if self.wrist_camera:  # a two-view model's frames: exterior | wrist (worldmodel.preprocess)
+                frames = tile_views([frames, episode.frames.select(self.wrist_camera, sampled)])
             states = episode.state[sampled]
         except (DatasetError, OSError, KeyError) as error:
             raise EpisodeError(name, str(error)) from error
@@ -187,7 +196,8 @@ class LeRobotEpisodes:
 
     def fingerprint(self) -> str:
         """meta/ file contents + size and modification time of every data and video file."""
-        digest = hashlib.sha256(json.dumps([str(self.root.resolve()), self.camera, self.frame_step]).encode())
+        digest = hashlib.sha256(json.dumps([str(self.root.resolve()), self.camera, self.frame_step]
+                                               + ([self.wrist_camera] if self.wrist_camera else [])).encode())
         for path in sorted(p for p in self.root.rglob("*") if p.is_file()):
             relative = str(path.relative_to(self.root))
             if relative.startswith("meta/"):
@@ -311,12 +321,16 @@ class ConcatEpisodes:
         return hashlib.sha256("".join(source.fingerprint() for source in self.sources).encode()).hexdigest()
 
 
-def open_one_source(data: str | Path, camera: str, sample_fps: int, skip_bad: bool = False) -> EpisodeSource:
-    """A LeRobot dataset folder (with ``meta/info.json``) or an ``.npz`` of episodes (``skip_bad``: see LeRobotEpisodes)."""
+def open_one_source(data: str | Path, camera: str, sample_fps: int, skip_bad: bool = False,
+                    wrist_camera: str = "") -> EpisodeSource:
+    """A LeRobot dataset folder (with ``meta/info.json``) or an ``.npz`` of episodes (``skip_bad``,
+    ``wrist_camera``: see LeRobotEpisodes). Raises ValueError for ``wrist_camera`` with an ``.npz`` (one camera)."""
     path = Path(data)
     if path.is_dir():
-        return LeRobotEpisodes(path, camera=camera, sample_fps=sample_fps, skip_bad=skip_bad)
+        return LeRobotEpisodes(path, camera=camera, sample_fps=sample_fps, skip_bad=skip_bad, wrist_camera=wrist_camera)
     if path.suffix == ".npz" and path.is_file():
+        if wrist_camera:
+            raise ValueError(f"--data {data}: an .npz of episodes holds one camera; --data.wrist_camera needs LeRobot datasets")
         return NpzEpisodes(path, sample_fps=sample_fps)
     raise FileNotFoundError(
         f"--data {data}: not a LeRobot dataset folder (meta/info.json, data/, videos/) nor an .npz file of episodes"
@@ -324,15 +338,17 @@ def open_one_source(data: str | Path, camera: str, sample_fps: int, skip_bad: bo
 
 
 def open_episodes(
-    data: str | Path | Sequence[str | Path], camera: str, sample_fps: int, skip_bad: bool = False
+    data: str | Path | Sequence[str | Path], camera: str, sample_fps: int, skip_bad: bool = False,
+    wrist_camera: str = "",
 ) -> EpisodeSource:
     """``--data``: one or more LeRobot dataset folders / ``.npz`` files, read as one source.
 
     ``skip_bad`` (``--data.bad_episodes skip``): problems found when a dataset is opened are warned
-    about and counted as skipped episodes instead of raising DatasetError.
+    about and counted as skipped episodes instead of raising DatasetError. ``wrist_camera``
+    (``--data.wrist_camera``): frames are both views side by side (:class:`LeRobotEpisodes`).
     """
     paths = [data] if isinstance(data, (str, Path)) else list(data)
-    sources = [open_one_source(path, camera, sample_fps, skip_bad) for path in paths]
+    sources = [open_one_source(path, camera, sample_fps, skip_bad, wrist_camera) for path in paths]
     return sources[0] if len(sources) == 1 else ConcatEpisodes(sources)
 
 

@@ -34,7 +34,7 @@ from foundation.configuration import dataclass_to_dict
 from worldmodel.config import EncoderConfig
 from worldmodel.encoder import VideoEncoder
 from worldmodel.precision import autocast, compute_dtype
-from worldmodel.preprocess import preprocess_frames
+from worldmodel.preprocess import preprocess_frames, split_views
 from worldmodel.world_model import normalize_tokens
 
 from .episodes import EpisodeSource, SkippedEpisode, no_usable_episode, usable_episodes
@@ -48,25 +48,36 @@ def default_cache_root() -> Path:
     return Path(base) / "jepa_mpc" / "features"
 
 
-def cache_key(encoder_digest: str, encoder_config: EncoderConfig, data_fingerprint: str, precision: torch.dtype) -> str:
+def cache_key(encoder_digest: str, encoder_config: EncoderConfig, data_fingerprint: str, precision: torch.dtype,
+              views: int = 1) -> str:
     """The cache entry's name: a SHA-256 of everything the cached tokens depend on (module docstring)."""
     parts = [CACHE_FORMAT, encoder_digest, json.dumps(dataclass_to_dict(encoder_config), sort_keys=True), PREPROCESSING,
              str(precision), data_fingerprint]
+    if views > 1:  # single-view keys stay what they were, so existing caches are found
+        parts.append(f"views={views}")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 @torch.no_grad()
-def encode_frames(encoder: VideoEncoder, frames: np.ndarray, batch_size: int, device: torch.device) -> Tensor:
-    """uint8 frames ``[T, H, W, 3]`` -> layer-normed tokens ``[T, N, D]`` (float32), each frame alone."""
+def encode_frames(encoder: VideoEncoder, frames: np.ndarray, batch_size: int, device: torch.device, views: int = 1) -> Tensor:
+    """uint8 frames ``[T, H, V * W, 3]`` -> layer-normed tokens ``[T, V * n, D]`` (float32), each frame alone.
+
+    ``views``: camera views side by side in each frame (:func:`worldmodel.preprocess.split_views`);
+    each view is encoded alone and the tokens are concatenated view after view, as
+    :meth:`worldmodel.WorldModel.encode_frames` does.
+    """
     c = encoder.config
     outputs = []
-    for start in range(0, len(frames), batch_size):
-        images = preprocess_frames(frames[start : start + batch_size], c.img_size, device)  # [b, 3, S, S]
-        clips = images.unsqueeze(2).expand(-1, -1, c.tubelet_size, -1, -1)  # [b, 3, tubelet, S, S]
-        with autocast(device):
-            tokens = encoder(clips)  # [b, N, D]
-        outputs.append(normalize_tokens(tokens.float()))
-    return torch.cat(outputs)
+    for view in split_views(torch.from_numpy(np.ascontiguousarray(frames)), views):
+        per_view = []
+        for start in range(0, len(view), batch_size):
+            images = preprocess_frames(view[start : start + batch_size], c.img_size, device)  # [b, 3, S, S]
+            clips = images.unsqueeze(2).expand(-1, -1, c.tubelet_size, -1, -1)  # [b, 3, tubelet, S, S]
+            with autocast(device):
+                tokens = encoder(clips)  # [b, n, D]
+            per_view.append(normalize_tokens(tokens.float()))
+        outputs.append(torch.cat(per_view))  # [T, n, D]
+    return torch.cat(outputs, dim=1)  # [T, V * n, D]
 
 
 @dataclass
@@ -103,15 +114,17 @@ def build_feature_cache(
     skip_bad: bool = False,
     batch_size: int = 64,
     device: torch.device | str = "cpu",
+    views: int = 1,
 ) -> FeatureCache:
     """Open the cache entry for this encoder + data, encoding the episodes first if it does not exist.
 
     Episodes with fewer than ``min_length`` sampled frames (shorter than one clip) are skipped with a
-    warning and recorded; episodes with bad data raise :class:`EpisodeError` naming them, or with
+    warning and recorded; ``views``: camera views side by side in each frame (tokens ``[S, views * n, D]``);
+    episodes with bad data raise :class:`EpisodeError` naming them, or with
     ``skip_bad`` are skipped with a warning and recorded (``FeatureCache.skipped``).
     """
     device = torch.device(device)
-    key = cache_key(encoder_digest, encoder.config, source.fingerprint(), compute_dtype(device))
+    key = cache_key(encoder_digest, encoder.config, source.fingerprint(), compute_dtype(device), views)
     folder = Path(cache_root) / key[:24]
     if (folder / "index.json").is_file():
         cache = FeatureCache.open(folder)
@@ -124,7 +137,7 @@ def build_feature_cache(
     offset, token_shape = 0, None
     with atomic_path(folder / "tokens.f16") as tmp, open(tmp, "wb") as out:
         for episode in usable_episodes(source, min_length, skip_bad, skipped, desc="encoding episodes"):
-            tokens = encode_frames(encoder, episode.frames, batch_size, device)  # [T, N, D]
+            tokens = encode_frames(encoder, episode.frames, batch_size, device, views)  # [T, N, D]
             if token_shape is None:
                 token_shape = tuple(tokens.shape[1:])
             out.write(tokens.cpu().to(torch.float16).numpy().tobytes())
@@ -142,6 +155,7 @@ def build_feature_cache(
         "precision": str(compute_dtype(device)),
         "encoder_digest": encoder_digest,
         "encoder_config": dataclass_to_dict(encoder.config),
+        "views": views,
         "tokens_shape": [offset, *token_shape],
         "episodes": episodes,
         "skipped": [vars(s) for s in skipped],

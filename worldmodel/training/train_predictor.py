@@ -110,6 +110,7 @@ def world_model_config(config: TrainPredictorConfig, encoder_config) -> WorldMod
         depth=p.depth,
         num_heads=p.num_heads,
         mlp_ratio=p.mlp_ratio,
+        views=2 if config.data.wrist_camera else 1,
     )
     return WorldModelConfig(encoder=encoder_config, predictor=predictor, normalize_tokens=True, frame_rate_hz=float(config.data.sample_fps))
 
@@ -158,6 +159,7 @@ def _prepare_cache(ctx: DistributedContext, config: TrainPredictorConfig, source
         skip_bad=config.data.bad_episodes == "skip",
         batch_size=config.data.encode_batch_size,
         device=ctx.device,
+        views=2 if config.data.wrist_camera else 1,
     )
     if ctx.is_main:
         cache = build_feature_cache(**kwargs)
