@@ -121,17 +121,31 @@ class PredictorSize:
 
 @dataclass
 class PredictorLossConfig:
-    """The V-JEPA 2-AC loss: teacher forcing over all steps + an autoregressive rollout."""
+    """The V-JEPA 2-AC loss: teacher forcing over all steps + an autoregressive rollout.
+
+    ``sigreg_weight`` > 0 trains the encoder too, end to end with the predictor, with SIGReg on its
+    layer-normed tokens against collapse (LeWorldModel, arXiv 2603.19312; :mod:`.sigreg`); 0 keeps
+    the encoder frozen and its tokens cached (V-JEPA 2-AC post-training, the reference's recipe).
+    """
 
     rollout_steps: int = field(default=2, metadata={"help": "steps of the autoregressive rollout loss (reference: 2)"})
+    sigreg_weight: float = field(
+        default=0.0,
+        metadata={"help": "0: frozen encoder (cached tokens); > 0: train the encoder end to end with the predictor, "
+                          "plus this weight x SIGReg of its tokens (LeWorldModel)"},
+    )
+    sigreg_directions: int = field(default=256, metadata={"help": "random 1-D projections SIGReg tests per step"})
 
     def __post_init__(self) -> None:
         _check(self.rollout_steps >= 1, f"loss.rollout_steps must be >= 1, got {self.rollout_steps}")
+        _check(self.sigreg_weight >= 0, f"loss.sigreg_weight must be >= 0, got {self.sigreg_weight}")
+        _check(self.sigreg_directions >= 1, f"loss.sigreg_directions must be >= 1, got {self.sigreg_directions}")
 
 
 @dataclass
 class TrainPredictorConfig:
-    """``jepa-mpc train``: post-train an action-conditioned predictor on a frozen encoder's cached features."""
+    """``jepa-mpc train``: post-train an action-conditioned predictor on a frozen encoder's cached features
+    (or, with ``loss.sigreg_weight`` > 0, train the encoder with it end to end)."""
 
     data: DataConfig = field(default_factory=DataConfig)
     predictor: PredictorSize = field(default_factory=PredictorSize)

@@ -13,6 +13,11 @@ Several processes on one machine (GPUs, or CPU processes with gloo), then severa
 The encoder runs once over the data (rank 0) and its tokens are cached on disk
 (:mod:`.feature_cache`); every step then reads clips of cached tokens, runs the predictor under
 DistributedDataParallel and minimises the teacher-forcing + rollout L1 loss (:mod:`.losses`).
+
+With ``--loss.sigreg_weight W`` (> 0) the encoder trains too, end to end with the predictor, as in
+LeWorldModel (arXiv 2603.19312): the frames stay in memory (:mod:`.frame_store`), every step
+encodes its clips, and the loss adds W x SIGReg of the tokens (:mod:`.sigreg`) against collapse; no
+EMA target, no stop-gradient. One process only.
 ``--resume`` continues from ``OUT/train_state.pt`` with the same batches, schedules and RNG states,
 so the loss curve is the one an uninterrupted run draws. The planner's checkpoint is
 ``OUT/model.pt`` (load it with :func:`worldmodel.load_world_model`).
@@ -28,7 +33,7 @@ import torch
 from torch import Tensor
 
 from foundation.atomic_files import write_json_atomic
-from foundation.configuration import dataclass_to_dict
+from foundation.configuration import ConfigError, dataclass_to_dict
 from worldmodel.checkpoint import save_world_model_checkpoint
 from worldmodel.config import PredictorConfig, WorldModelConfig
 from worldmodel.precision import autocast
@@ -41,6 +46,8 @@ from .encoder_checkpoint import file_digest, load_encoder
 from .episodes import EpisodeSource, check_sample_fps, split_report
 from .initialization import init_predictor
 from .feature_cache import FeatureCache, build_feature_cache, default_cache_root
+from .frame_store import EncodingClipReader, load_frame_store
+from .sigreg import sigreg
 from .loop import Objective, train_loop
 from .losses import PredictorLoss, no_motion_loss
 from .optimization import build_optimizer
@@ -91,7 +98,10 @@ class TrainSummary:
                 f"no-motion baseline {v.no_motion:.4f} (teacher forcing / baseline = {v.teacher_forcing / max(v.no_motion, 1e-12):.2f})"
             )
         lines += split_report(self.train_episodes, self.val_episodes, self.skipped_episodes)
-        lines.append(f"feature cache: {self.cache_folder} ({'built' if self.cache_built else 'reused'})")
+        if self.cache_folder:
+            lines.append(f"feature cache: {self.cache_folder} ({'built' if self.cache_built else 'reused'})")
+        else:
+            lines.append("feature cache: none (the encoder trained end to end with the predictor)")
         if self.steps < self.total_steps:
             lines.append(f"stopped at step {self.steps} of {self.total_steps}: state in {Path(self.out) / STATE_FILE}; "
                          f"resume with --resume true (model.pt is written after the last step); metrics ({self.metrics}) and summary in {self.out}")
@@ -221,16 +231,25 @@ def _train(ctx, config, source, encoder_path, out, resume, stop_at, encoder_img_
     state = open_run_folder(out, resume_key, run.steps, resume, overwrite, MODEL_FILE, stop_at)  # before any work
     if overwrite and ctx.is_main:
         clear_run_folder(out, MODEL_FILE)
-    cache = _prepare_cache(ctx, config, source, encoder, encoder_digest)
-    encoder.cpu()
-
-    train_ids, val_ids = split_episodes(len(cache.episodes), config.data.val_fraction, config.data.min_val_episodes, run.seed)
+    views = 2 if config.data.wrist_camera else 1
+    end_to_end = config.loss.sigreg_weight > 0
     span = clip_span(config.data.clip_steps, encoder_config.tubelet_size)
-    train_starts = clip_starts(cache, train_ids, span)
-    val_starts = _evenly_spaced(clip_starts(cache, val_ids, span), run.val_clips)
+    if end_to_end:
+        if ctx.world_size > 1:
+            raise ConfigError("--loss.sigreg_weight > 0 (encoder trained end to end) runs in one process: drop torchrun")
+        data = load_frame_store(source, span, config.data.bad_episodes == "skip")
+        encoder.to(device).train().requires_grad_(True)
+        reader = EncodingClipReader(data, config.data.clip_steps, encoder, views)
+    else:
+        data = _prepare_cache(ctx, config, source, encoder, encoder_digest)
+        encoder.cpu()
+        reader = ClipReader(data, config.data.clip_steps, encoder_config.tubelet_size)
+
+    train_ids, val_ids = split_episodes(len(data.episodes), config.data.val_fraction, config.data.min_val_episodes, run.seed)
+    train_starts = clip_starts(data, train_ids, span)
+    val_starts = _evenly_spaced(clip_starts(data, val_ids, span), run.val_clips)
     if not len(val_starts) and ctx.is_main:
         warnings.warn("no held-out episode: validation is skipped (use 2+ episodes and data.val_fraction > 0)", stacklevel=2)
-    reader = ClipReader(cache, config.data.clip_steps, encoder_config.tubelet_size)
     batches = ClipBatches(train_starts, run.batch_size, ctx.rank, ctx.world_size, run.seed)
 
     wm_config = world_model_config(config, encoder_config)
@@ -241,13 +260,18 @@ def _train(ctx, config, source, encoder_path, out, resume, stop_at, encoder_img_
     predictor.extrinsics_encoder.requires_grad_(wm_config.predictor.use_extrinsics)
     loss_module = PredictorLoss(predictor, config.loss.rollout_steps).to(device)
     model = ctx.wrap(loss_module)
-    optimizer = build_optimizer([predictor], config.optim)
+    trained = {"predictor": predictor, **({"encoder": encoder} if end_to_end else {})}
+    optimizer = build_optimizer(list(trained.values()), config.optim)
 
     def batch_loss(step: int) -> tuple[Tensor, dict[str, Tensor]]:
         tokens, states, actions = reader.read(batches(step), device)  # [B, T, N, D], [B, T, 7], [B, T-1, 7]
         with autocast(device):
             total, teacher, rollout = model(tokens, actions, states)
-        return total, {"teacher_forcing": teacher, "rollout": rollout}
+        parts = {"teacher_forcing": teacher, "rollout": rollout}
+        if end_to_end:
+            parts["sigreg"] = sigreg(tokens.flatten(0, 2), config.loss.sigreg_directions)
+            total = total + config.loss.sigreg_weight * parts["sigreg"]
+        return total, parts
 
     validation: ValidationResult | None = None
 
@@ -259,7 +283,7 @@ def _train(ctx, config, source, encoder_path, out, resume, stop_at, encoder_img_
         return metrics, (f"val loss {validation.loss:.4f} (teacher forcing {validation.teacher_forcing:.4f}, "
                          f"no-motion {validation.no_motion:.4f})")
 
-    objective = Objective({"predictor": predictor}, batch_loss, validate=held_out if len(val_starts) else None)
+    objective = Objective(trained, batch_loss, validate=held_out if len(val_starts) else None)
     result = train_loop(ctx, objective, optimizer, run, config.optim, out, resume_key, state, stop_at, desc="train")
 
     if ctx.is_main and result.end_step == run.steps:
@@ -280,9 +304,9 @@ def _train(ctx, config, source, encoder_path, out, resume, stop_at, encoder_img_
         train_episodes=len(train_ids),
         val_episodes=len(val_ids),
         train_clips=len(train_starts),
-        skipped_episodes=[vars(s) for s in cache.skipped],
-        cache_folder=str(cache.folder),
-        cache_built=cache.built,
+        skipped_episodes=[vars(s) for s in data.skipped],
+        cache_folder="" if end_to_end else str(data.folder),
+        cache_built=False if end_to_end else data.built,
         metrics=result.metrics,
         total_steps=run.steps,
     )
