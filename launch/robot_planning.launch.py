@@ -19,6 +19,7 @@ NODES = [
         "parameters": ["robot.yaml"],
         "remappings": {
             "image": "/camera/camera/color/image_raw",
+            "wrist_image": "/wrist_camera/camera/color/image_raw",  # two-view models (the default model)
             "ee_pose": "/franka_robot_state_broadcaster/current_pose",
             "joint_states": "/franka_gripper/joint_states",
             "goal_image": "/jepa_mpc/goal_image",

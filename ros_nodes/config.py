@@ -104,6 +104,11 @@ class SimNodeConfig:
     camera_frame: str = field(default="exterior_camera", metadata=_help("frame_id of the exterior camera image"))
     wrist_camera_frame: str = field(default="wrist_camera", metadata=_help("frame_id of the wrist camera image"))
     joint_prefix: str = field(default="panda_", metadata=_help("prefix of the published joint names (panda_joint1...)"))
+    goal_views: int = field(
+        default=1,
+        metadata=_help("camera views in goal_image: 1 (the exterior camera) or 2 (exterior and wrist side by side, "
+                       "for a model that plans from both, such as the default model)"),
+    )
     sim: SimConfig = field(default_factory=SimConfig)
 
     def __post_init__(self) -> None:
@@ -114,3 +119,5 @@ class SimNodeConfig:
             raise ValueError("sim.render_images must be true for the sim node: it publishes the camera images")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+        if self.goal_views not in (1, 2):
+            raise ValueError(f"goal_views must be 1 (exterior camera) or 2 (exterior and wrist), got {self.goal_views!r}")

@@ -17,7 +17,9 @@ set-ups without the ``ros2 lifecycle`` CLI.
 
 Topics (relative names: remap them with ``-r image:=/camera/color/image_raw``):
 
-- subscribes ``image`` (sensor_msgs/Image: rgb8, bgr8, rgba8, bgra8, any size), ``ee_pose``
+- subscribes ``image`` (sensor_msgs/Image: rgb8, bgr8, rgba8, bgra8, any size), ``wrist_image``
+  (the same; needed only by a model with two views, ``PredictorConfig.views``, which plans from both
+  side by side and whose goal images are both views side by side too), ``ee_pose``
   (geometry_msgs/PoseStamped, base frame), ``joint_states`` (sensor_msgs/JointState with the
   finger joints), ``goal_image`` (sensor_msgs/Image) twice: reliable + transient local, so that a
   latched goal published before this node started arrives, and best effort + volatile, which every
@@ -76,7 +78,9 @@ from ros_nodes.goal_images import load_goal_image, save_goal_image
 from ros_nodes.goal_sequence import RobotGoals
 from ros_nodes.parameters import declare_config, refuse_changes
 from ros_nodes.runtime import SHUTDOWN_TIMEOUT_S, run_nodes
-from ros_nodes.safety import CommandGuard, InputGuard, InputRejected, RejectionCounter, check_fresh
+from ros_nodes.safety import (
+    CommandGuard, InputGuard, InputRejected, RejectionCounter, Sample, check_fresh, check_goal_views, model_view,
+)
 
 # Sensors: best effort, newest only. A best-effort subscription accepts reliable and best-effort
 # publishers alike, so any camera driver connects.
@@ -98,21 +102,19 @@ at once, a few ms after that command; a 30 Hz camera needs up to 33 ms for the n
 def load_planner(config: PlannerNodeConfig) -> GoalImageMPC:
     """The world model of ``config.checkpoint`` (empty: the shipped default model) wrapped in the MPC.
 
-    Raises the checkpoint loader's errors (``CheckpointError``, ``FileNotFoundError``: user errors), and
-    ValueError for a model that plans from two camera views (exterior and wrist side by side): this
-    node feeds one camera, and half of one image given as the other view would plan silently wrong.
+    Raises the checkpoint loader's errors (``CheckpointError``, ``FileNotFoundError``: user errors).
     """
     from worldmodel.checkpoint import resolve_checkpoint
     from worldmodel import load_world_model
 
     device = None if config.device == "auto" else config.device  # None: cuda if present
-    checkpoint = resolve_checkpoint(config.checkpoint)
-    model = load_world_model(checkpoint, device=device)
-    if model.config.predictor.views != 1:
-        raise ValueError(
-            f"{checkpoint} plans from {model.config.predictor.views} camera views (exterior and wrist side by side); "
-            "the planner node feeds it one camera (image): use a single-view checkpoint, such as the shipped default model")
-    return GoalImageMPC(model, config.planner)
+    return GoalImageMPC(load_world_model(resolve_checkpoint(config.checkpoint), device=device), config.planner)
+
+
+def model_views(mpc: GoalImageMPC) -> int:
+    """Camera views the planner's model plans from (``PredictorConfig.views``; 1 for models without one)."""
+    config = getattr(mpc.world_model, "config", None)
+    return int(getattr(getattr(config, "predictor", None), "views", 1))
 
 
 class PlannerNode(LifecycleNode):
@@ -138,6 +140,7 @@ class PlannerNode(LifecycleNode):
         self.configure_error = ""
         self.rejections = RejectionCounter()
         self.inputs = InputGuard(self.config.safety, self.rejections)
+        self.views = 1  # camera views of the model (set on configure): 2 also needs wrist_image
         self.commands = CommandGuard(self.config.safety)
         self.goals = RobotGoals(self.config.planner, self.config.subgoal_steps)
         self.steps = 0
@@ -150,6 +153,7 @@ class PlannerNode(LifecycleNode):
         self._control_timer = None
 
         self.create_subscription(Image, "image", self._on_image, SENSOR_QOS)
+        self.create_subscription(Image, "wrist_image", self._on_wrist_image, SENSOR_QOS)
         self.create_subscription(PoseStamped, "ee_pose", self._on_pose, SENSOR_QOS)
         self.create_subscription(JointState, "joint_states", self._on_joint_state, SENSOR_QOS)
         # A volatile publisher is "incompatible" with the latched subscription; the other one takes
@@ -213,6 +217,9 @@ class PlannerNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         with self._planner_lock:
             self.mpc = mpc
+            self.views = model_views(mpc)
+            with self._inputs_changed:
+                self.inputs.set_views(self.views)
             if images:
                 self.goals.clear()
                 for image in images:
@@ -227,7 +234,8 @@ class PlannerNode(LifecycleNode):
                 return TransitionCallbackReturn.FAILURE
         self.configure_error = ""
         self.get_logger().info(
-            f"configured: model on {mpc.device}, {self.goals.count} goal image(s)"
+            f"configured: model on {mpc.device}, {'image + wrist_image' if self.views == 2 else 'image'}, "
+            f"{self.goals.count} goal image(s)"
             + (f" from {list(files)}" if files else "")
         )
         return TransitionCallbackReturn.SUCCESS
@@ -292,13 +300,16 @@ class PlannerNode(LifecycleNode):
             self.inputs.accept(name, value, stamp_s)
             self._inputs_changed.notify_all()
 
-    def _on_image(self, msg: Image) -> None:
+    def _on_image(self, msg: Image, name: str = "image") -> None:
         try:
             frame = conversions.image_to_rgb(msg, min_side=self.config.safety.min_image_side)
         except InputRejected as rejection:
-            self._reject(rejection, "image")
+            self._reject(rejection, name)
             return
-        self._accept("image", frame, conversions.stamp_to_seconds(msg.header.stamp))
+        self._accept(name, frame, conversions.stamp_to_seconds(msg.header.stamp))
+
+    def _on_wrist_image(self, msg: Image) -> None:
+        self._on_image(msg, "wrist_image")
 
     def _on_pose(self, msg: PoseStamped) -> None:
         try:
@@ -427,8 +438,10 @@ class PlannerNode(LifecycleNode):
                     raise InputRejected("no_goal", "the goal images were cleared")
                 if aim.index != self._encoded_index:  # the next sub-goal's turn
                     self._encode_goal(aim.index)
+                frame = model_view(values, self.views)  # [H, V * W, 3]
+                check_goal_views(aim.image, frame, self.views)
                 try:
-                    step = self.mpc.act(values["image"], state)
+                    step = self.mpc.act(frame, state)
                 except Exception as exc:  # a planner bug must not kill the node or move the robot
                     raise InputRejected("planner_error", f"{type(exc).__name__}: {exc}") from exc
                 command = self.commands.target_from_action(state, step.action)
@@ -483,13 +496,19 @@ class PlannerNode(LifecycleNode):
         """The newest camera frame (and the pose measured with it) becomes the next goal image; saved under ``goal_dir``."""
         now = self._now()
         with self._inputs_changed:
-            sample, pose, gripper = (self.inputs.samples[name] for name in ("image", "pose", "gripper"))
+            sample, wrist, pose, gripper = (self.inputs.samples[name] for name in ("image", "wrist_image", "pose", "gripper"))
         response.success = False
         if sample is None:
             response.message = "no camera image received yet: check the image topic (remap image:=...)"
             return response
+        if self.views == 2 and wrist is None:
+            response.message = "no wrist camera image received yet (this model plans from both): remap wrist_image:=..."
+            return response
         try:
             check_fresh("image", sample.stamp_s, now, self.config.safety.stale_timeout_s)
+            if self.views == 2:
+                check_fresh("wrist_image", wrist.stamp_s, now, self.config.safety.stale_timeout_s)
+                sample = Sample(model_view({"image": sample.value, "wrist_image": wrist.value}, 2), sample.stamp_s)
         except InputRejected as rejection:
             response.message = f"goal not captured ({rejection.reason}): {rejection.detail}"
             return response

@@ -6,10 +6,13 @@ this module, so the rules are tested without a ROS graph:
 - :func:`decode_image` turns raw image fields (encoding, size, step, bytes) into RGB uint8
   ``[H, W, 3]`` or rejects them (unsupported encoding, inconsistent or too small size).
 - :func:`check_finite` rejects NaN/inf poses and gripper readings.
-- :class:`InputGuard` holds the latest valid sample of each input (image, pose, gripper, goal) and
-  decides whether a command may be computed now: every input present and, except the goal, fresh
+- :class:`InputGuard` holds the latest valid sample of each input (image, wrist image, pose, gripper,
+  goal) and decides whether a command may be computed now: every input the model needs (the wrist
+  image only for a two-view model, :meth:`InputGuard.set_views`) present and, except the goal, fresh
   (its stamp within ``stale_timeout_s`` of now). A malformed message *clears* its input, so the
   planner never falls back on an older frame after a bad one.
+- :func:`model_view` tiles the two camera images for a two-view model; :func:`check_goal_views`
+  refuses a goal image that holds another number of views than the model plans from.
 - :class:`CommandGuard` turns the planner's 7-D action into an absolute target that moves at most
   ``max_step`` / ``max_rotation_step`` from the current pose and lies inside the workspace box.
 - :class:`RejectionCounter` counts every rejection by reason and tells the caller which reasons are
@@ -34,10 +37,13 @@ from foundation.pose import ACTION_DIM, STATE_DIM
 
 REASONS: dict[str, str] = {
     "no_image": "no camera image received yet",
+    "no_wrist_image": "no wrist camera image received yet (a two-view model plans from both cameras)",
     "no_pose": "no end-effector pose received yet",
     "no_gripper": "no gripper joint state received yet",
     "no_goal": "no goal image received yet",
     "stale_image": "the latest camera image is older than the stale timeout",
+    "stale_wrist_image": "the latest wrist camera image is older than the stale timeout",
+    "view_mismatch": "the two camera views differ in size, or the goal image does not hold the model's views",
     "stale_pose": "the latest end-effector pose is older than the stale timeout",
     "stale_gripper": "the latest gripper joint state is older than the stale timeout",
     "future_stamp": "a message is stamped further in the future than the stale timeout (clock skew)",
@@ -64,9 +70,10 @@ SUPPORTED_ENCODINGS: dict[str, tuple[int, tuple[int, int, int]]] = {
     "bgra8": (4, (2, 1, 0)),
 }
 
-INPUTS = ("image", "pose", "gripper", "goal")
-FRESHNESS_CHECKED = ("image", "pose", "gripper")  # the goal is latched: it may be old on purpose
-AFTER_COMMAND_CHECKED = ("image", "pose")  # must show the effect of the previous command
+INPUTS = ("image", "wrist_image", "pose", "gripper", "goal")
+FRESHNESS_CHECKED = ("image", "wrist_image", "pose", "gripper")  # the goal is latched: it may be old on purpose
+AFTER_COMMAND_CHECKED = ("image", "wrist_image", "pose")  # must show the effect of the previous command
+VIEW_IMAGES = ("image", "wrist_image")  # a model with V views plans from the first V, side by side
 
 
 class InputRejected(ValueError):
@@ -219,11 +226,22 @@ class Sample:
 class InputGuard:
     """The latest valid sample of each input, and the rule for when a command may be computed."""
 
-    def __init__(self, config: SafetyConfig, counter: RejectionCounter | None = None) -> None:
+    def __init__(self, config: SafetyConfig, counter: RejectionCounter | None = None, views: int = 1) -> None:
         self.config = config
         self.counter = counter if counter is not None else RejectionCounter()
         self.samples: dict[str, Sample | None] = {name: None for name in INPUTS}
         self.cleared_by: dict[str, InputRejected | None] = {name: None for name in INPUTS}
+        self.set_views(views)
+
+    def set_views(self, views: int) -> None:
+        """Which camera images a command needs: ``image`` (1 view) or also ``wrist_image`` (2 views).
+
+        Raises:
+            ValueError: ``views`` is not 1 or 2.
+        """
+        if views not in (1, 2):
+            raise ValueError(f"a model plans from 1 or 2 camera views (image, wrist_image), got {views}")
+        self.required = tuple(name for name in INPUTS if name not in VIEW_IMAGES[views:])
 
     def accept(self, name: str, value: np.ndarray, stamp_s: float) -> None:
         """Store a validated sample of input ``name`` (one of :data:`INPUTS`)."""
@@ -262,7 +280,7 @@ class InputGuard:
         two steps to a pose the robot has already left).
         """
         values: dict[str, np.ndarray] = {}
-        for name in INPUTS:
+        for name in self.required:
             sample = self.samples[name]
             if sample is None:
                 cause = self.cleared_by[name]
@@ -282,6 +300,41 @@ class InputGuard:
                 )
             values[name] = sample.value
         return values
+
+
+def model_view(values: dict[str, np.ndarray], views: int) -> np.ndarray:
+    """The frame a model with ``views`` camera views plans from: ``values["image"]`` alone, or it and
+    ``values["wrist_image"]`` side by side ``[H, 2W, 3]`` (``worldmodel.preprocess.tile_views``'s layout).
+
+    Raises:
+        InputRejected: ``view_mismatch`` when the two images differ in size (the model needs them tiled).
+    """
+    images = [values[name] for name in VIEW_IMAGES[:views]]
+    if any(image.shape != images[0].shape for image in images):
+        sizes = " and ".join(f"{image.shape[1]} x {image.shape[0]}" for image in images)
+        raise InputRejected("view_mismatch", f"the camera and wrist camera images are {sizes}: publish both at one size")
+    return np.concatenate(images, axis=1)
+
+
+def check_goal_views(goal: np.ndarray, frame: np.ndarray, views: int) -> None:
+    """Refuse a goal image whose shape says it holds another number of views than ``frame`` (:func:`model_view`).
+
+    A two-view model's goal is its two views side by side, twice as wide for its height as one
+    camera image; a single camera image given as its goal (or a tiled pair given to a single-view
+    model) would be centre-cropped into a goal the robot cannot reach. Aspect ratios (W / H) within a
+    factor 1.5 pass (a 16:9 goal photo for a 4:3 camera is not a view mismatch).
+
+    Raises:
+        InputRejected: ``view_mismatch`` with both sizes and what a goal for this model looks like.
+    """
+    ratio = (goal.shape[1] / goal.shape[0]) / (frame.shape[1] / frame.shape[0])
+    if not 1 / 1.5 <= ratio <= 1.5:
+        wanted = "the exterior and wrist views side by side" if views == 2 else "one camera image"
+        raise InputRejected(
+            "view_mismatch",
+            f"the goal image is {goal.shape[1]} x {goal.shape[0]} but the model plans from {views} view(s), "
+            f"{frame.shape[1]} x {frame.shape[0]} together: its goal is {wanted} (sim_node: goal_views {views})",
+        )
 
 
 def euler_xyz(rotation: Rotation) -> np.ndarray:

@@ -10,7 +10,8 @@ Topics (relative names, remappable):
 - publishes ``image`` and ``wrist_image`` (sensor_msgs/Image rgb8, at ``camera_hz``), ``ee_pose``
   (geometry_msgs/PoseStamped of the tool centre point in ``base_frame``) and ``joint_states``
   (sensor_msgs/JointState, arm and finger joints; at ``state_hz``), ``success`` (std_msgs/Bool, at
-  ``state_hz``), ``goal_image`` (sensor_msgs/Image, reliable + transient local, once per episode);
+  ``state_hz``), ``goal_image`` (sensor_msgs/Image, reliable + transient local, once per episode; with
+  ``goal_views`` 2 the exterior and wrist views of the goal side by side, for a two-view model);
 - subscribes ``target_pose`` (geometry_msgs/PoseStamped, absolute, base frame) and
   ``gripper_command`` (std_msgs/Float64, closedness 0 open .. 1 closed);
 - service ``~/reset`` (std_srvs/Trigger): a new episode of the ``task`` and ``seed`` parameters,
@@ -107,7 +108,10 @@ class SimNode(Node):
         self.gripper_command = None
         self.executed_commands = 0
         stamp = self._now()
-        self.goal_pub.publish(conversions.rgb_to_image(info["goal_image"], stamp, self.config.camera_frame))
+        goal = info["goal_image"]
+        if config.goal_views == 2:  # a two-view model's goal: exterior | wrist (worldmodel.preprocess.tile_views)
+            goal = np.concatenate([goal, info["goal_wrist_image"]], axis=1)
+        self.goal_pub.publish(conversions.rgb_to_image(goal, stamp, self.config.camera_frame))
         self.publish_state()
         self.publish_images()
         self.get_logger().info(f"episode: task {config.task}, seed {config.seed}")

@@ -63,7 +63,8 @@ def test_launch_file_nodes_are_installed_executables_with_valid_parameter_files(
 
 def test_robot_launch_remaps_every_planner_topic():
     (planner,) = _declared_nodes(ROOT / "launch" / "robot_planning.launch.py")
-    assert set(planner["remappings"]) == {"image", "ee_pose", "joint_states", "goal_image", "target_pose", "gripper_command"}
+    assert set(planner["remappings"]) == {"image", "wrist_image", "ee_pose", "joint_states", "goal_image", "target_pose",
+                                          "gripper_command"}
 
 
 @pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: p.name)

@@ -151,7 +151,9 @@ def test_capture_goal_takes_the_newest_fresh_frame_and_saves_it(graph, tiny_chec
         )
 
 
-def test_a_two_view_model_is_refused_at_configure_not_fed_half_an_image(graph, tmp_path):
+@pytest.mark.timeout(90)
+def test_a_two_view_model_plans_from_both_cameras_and_refuses_a_one_view_goal(graph, tmp_path):
+    from ros_nodes.sim_node import SimNode
     from worldmodel import EncoderConfig, PredictorConfig, WorldModelConfig, build_world_model, save_world_model_checkpoint
 
     config = WorldModelConfig(
@@ -159,10 +161,28 @@ def test_a_two_view_model_is_refused_at_configure_not_fed_half_an_image(graph, t
         predictor=PredictorConfig(img_size=32, encoder_dim=48, dim=48, depth=2, num_heads=2, views=2),
     )
     model = build_world_model(config, seed=0)
-    checkpoint = tmp_path / "two_view.pt"
+    checkpoint = str(tmp_path / "two_view.pt")
     save_world_model_checkpoint(checkpoint, model.config, model.encoder, model.predictor)
-    with pytest.raises(ValueError, match="configure failed: .*two_view.pt plans from 2 camera views.*single-view checkpoint"):
-        graph.start(lambda ctx: PlannerNode(context=ctx, parameter_overrides=planner_parameters(str(checkpoint))))
+
+    def sim_with(goal_views: int):
+        return graph.start(lambda ctx: SimNode(context=ctx, parameter_overrides=[
+            Parameter("sim.image_size", value=64), Parameter("camera_hz", value=10.0), Parameter("state_hz", value=20.0),
+            Parameter("goal_views", value=goal_views)]))
+
+    # The sim's goal is the exterior camera alone: the planner says so and commands nothing.
+    sim = sim_with(1)
+    planner = graph.start(lambda ctx: PlannerNode(context=ctx, parameter_overrides=planner_parameters(checkpoint)))
+    assert planner.views == 2 and planner.inputs.required[:2] == ("image", "wrist_image")
+    wait_until(lambda: "view_mismatch" in planner.rejections.counts, 30, "the planner refusing a one-view goal")
+    assert sim.executed_commands == 0
+    graph.close()
+
+    # Both views of the goal, side by side: the planner tiles its two cameras the same way and commands.
+    sim = sim_with(2)
+    planner = graph.start(lambda ctx: PlannerNode(context=ctx, parameter_overrides=planner_parameters(checkpoint)))
+    wait_until(lambda: sim.executed_commands >= 2, 60, "two commands from a two-view plan")
+    assert planner.goals.images[0].shape == (64, 128, 3)
+    assert "view_mismatch" not in planner.rejections.counts
 
 
 @pytest.mark.timeout(90)

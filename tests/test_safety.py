@@ -15,8 +15,10 @@ from ros_nodes.safety import (
     RejectionCounter,
     SafetyConfig,
     check_fresh,
+    check_goal_views,
     decode_image,
     limit_rotation,
+    model_view,
 )
 
 DOWN = np.array([math.pi, 0.0, 0.0])  # gripper pointing down: roll at +-pi, where Euler differences jump
@@ -210,3 +212,35 @@ def test_input_guard_waits_for_data_newer_than_the_previous_command():
     guard.accept("image", np.zeros(3), 10.2)
     guard.accept("pose", np.zeros(3), 10.2)
     guard.ready(10.3, last_command_s=10.0)  # the gripper reading may be older: it changes slowly
+
+
+def test_a_two_view_model_needs_the_wrist_image_fresh_and_both_views_of_one_size():
+    guard = InputGuard(SafetyConfig(stale_timeout_s=0.5), views=2)
+    for name in ("image", "pose", "gripper", "goal"):
+        guard.accept(name, _rgb(16, 16) if name in ("image", "goal") else np.zeros(6), 10.0)
+    assert _reason(guard.ready, 10.0) == "no_wrist_image"
+    guard.accept("wrist_image", _rgb(16, 16, seed=1), 9.0)
+    assert _reason(guard.ready, 10.0) == "stale_wrist_image"
+    guard.accept("wrist_image", _rgb(16, 16, seed=1), 10.0)
+    values = guard.ready(10.1)
+    frame = model_view(values, 2)
+    assert frame.shape == (16, 32, 3) and np.array_equal(frame[:, 16:], _rgb(16, 16, seed=1))  # exterior | wrist
+    guard.set_views(1)  # a single-view model ignores the wrist camera
+    assert "wrist_image" not in guard.ready(10.1) and model_view(guard.ready(10.1), 1).shape == (16, 16, 3)
+    with pytest.raises(InputRejected, match="16 x 16 and 32 x 16: publish both at one size") as info:
+        model_view({"image": _rgb(16, 16), "wrist_image": np.zeros((16, 32, 3), np.uint8)}, 2)
+    assert info.value.reason == "view_mismatch"
+    with pytest.raises(ValueError, match="1 or 2 camera views"):
+        guard.set_views(3)
+
+
+def test_a_goal_holding_another_number_of_views_is_refused_naming_the_fix():
+    one, two = np.zeros((64, 64, 3), np.uint8), np.zeros((64, 128, 3), np.uint8)
+    check_goal_views(two, two, 2)
+    check_goal_views(np.zeros((32, 64, 3), np.uint8), two, 2)  # any size of the same shape
+    check_goal_views(np.zeros((480, 640, 3), np.uint8), np.zeros((720, 1280, 3), np.uint8), 1)  # 4:3 vs 16:9
+    with pytest.raises(InputRejected, match="64 x 64 but the model plans from 2 view.*side by side.*goal_views 2") as info:
+        check_goal_views(one, two, 2)
+    assert info.value.reason == "view_mismatch"
+    with pytest.raises(InputRejected, match="one camera image"):
+        check_goal_views(two, one, 1)
