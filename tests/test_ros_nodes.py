@@ -179,10 +179,17 @@ def test_a_two_view_model_plans_from_both_cameras_and_refuses_a_one_view_goal(gr
 
     # Both views of the goal, side by side: the planner tiles its two cameras the same way and commands.
     sim = sim_with(2)
-    planner = graph.start(lambda ctx: PlannerNode(context=ctx, parameter_overrides=planner_parameters(checkpoint)))
+    planner = graph.start(lambda ctx: PlannerNode(
+        context=ctx, parameter_overrides=planner_parameters(checkpoint, goal_dir=str(tmp_path / "goals"))))
     wait_until(lambda: sim.executed_commands >= 2, 60, "two commands from a two-view plan")
     assert planner.goals.images[0].shape == (64, 128, 3)
     assert "view_mismatch" not in planner.rejections.counts
+    # ~/capture_goal records what the model sees: both cameras side by side
+    client = graph.start(lambda ctx: rclpy.create_node("capture_client", context=ctx))
+    response = call(client, Trigger, "/planner_node/capture_goal")
+    assert response.success, response.message
+    captured = planner.goals.images[-1]
+    assert captured.shape == (64, 128, 3) and np.abs(captured[:, :64].astype(int) - captured[:, 64:]).mean() > 10
 
 
 @pytest.mark.timeout(90)
