@@ -55,20 +55,22 @@ ROWS: dict[str, PlannerConfig] = {
 }
 
 
-def reach_problems(count: int, image_size: int = 64) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def reach_problems(count: int, image_size: int = 64, views: int = 1) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(frame uint8 [S, S, 3], state [7], goal image [S, S, 3]) of reach episodes, seeds 1000..."""
     os.environ.setdefault("MUJOCO_GL", "egl")
     import gymnasium
 
     import sim
     from sim.config import SimConfig
-    from sim.env import EXTERIOR_IMAGE
+    from jepa_mpc.evaluation.config import model_view
+    from sim.env import EXTERIOR_IMAGE, WRIST_IMAGE
 
     env = gymnasium.make(sim.env_id("reach"), config=SimConfig(image_size=image_size, control_hz=2.0)).unwrapped
     problems = []
     for seed in range(1000, 1000 + count):
         obs, info = env.reset(seed=seed)
-        problems.append((obs[EXTERIOR_IMAGE], obs["state"].astype(np.float32), info["goal_image"]))
+        problems.append((model_view(obs[EXTERIOR_IMAGE], obs[WRIST_IMAGE], views), obs["state"].astype(np.float32),
+                         model_view(info["goal_image"], info["goal_wrist_image"], views)))
     env.close()
     return problems
 
@@ -131,10 +133,12 @@ def closed_loop(model, episodes: int, threshold: float | None) -> list[str]:
 
     import sim
     from sim.config import SimConfig
-    from sim.env import EXTERIOR_IMAGE
+    from jepa_mpc.evaluation.config import model_view
+    from sim.env import EXTERIOR_IMAGE, WRIST_IMAGE
 
     env = gymnasium.make(sim.env_id("reach"), config=SimConfig(image_size=64, control_hz=2.0)).unwrapped
     base = PlannerConfig(samples=128, iterations=6, topk=12)
+    views = model.config.predictor.views
     lines = []
     for gated in (False, True):
         config = dataclasses.replace(base, surprise_gating=gated, surprise_threshold=threshold or 1.0)
@@ -142,9 +146,9 @@ def closed_loop(model, episodes: int, threshold: float | None) -> list[str]:
         for seed in range(1000, 1000 + episodes):
             obs, info = env.reset(seed=seed)
             mpc = GoalImageMPC(model, config)
-            mpc.set_goal(info["goal_image"])
+            mpc.set_goal(model_view(info["goal_image"], info["goal_wrist_image"], views))
             for _ in range(sim.episode_steps("reach")):
-                step = mpc.act(obs[EXTERIOR_IMAGE], obs["state"])
+                step = mpc.act(model_view(obs[EXTERIOR_IMAGE], obs[WRIST_IMAGE], views), obs["state"])
                 latencies.append(step.latency_s)
                 replans.append(step.replanned)
                 if step.surprise is not None:
@@ -179,11 +183,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     all_models = models()
     rows = [] if args.rows == ["none"] else args.rows
-    problems = reach_problems(args.problems) if rows else []
     for model_name, model in all_models.items():
         if not rows or (args.models and model_name not in args.models):
             continue
         print(f"{model_name}:", flush=True)
+        problems = reach_problems(args.problems, views=model.config.predictor.views)  # a two-view model's frames tiled
         table = bench_rows(model, problems, rows, args.repeats)
         print("| planner | model | ms / planning step (p50) | energy / CEM 400x10 | gain vs CEM 400x10 |")
         print("|---|---|---|---|---|")

@@ -23,9 +23,9 @@ import gymnasium  # noqa: E402
 
 import sim  # noqa: E402
 from foundation.configuration import parse_config  # noqa: E402
-from jepa_mpc.evaluation.config import EvalConfig, task_defaults  # noqa: E402
+from jepa_mpc.evaluation.config import EvalConfig, model_view, task_defaults  # noqa: E402
 from jepa_mpc.evaluation.policies import make_policy  # noqa: E402
-from sim.env import EXTERIOR_IMAGE  # noqa: E402
+from sim.env import EXTERIOR_IMAGE, WRIST_IMAGE  # noqa: E402
 
 
 def stage_errors(state: np.ndarray, target: np.ndarray) -> tuple[float, float, float]:
@@ -52,11 +52,11 @@ def main() -> None:
     successes = 0
     for seed in tqdm(range(config.seed, config.seed + config.episodes), desc=f"{config.task}/{policy_name}", unit="episode"):
         obs, info = env.reset(seed=seed)
-        goals = config.episode_goals(info, obs["state"])
+        goals = config.episode_goals(info, obs["state"], policy.views)
         policy.reset(goals)
         ends = np.cumsum(goals.steps)  # the step after which each window ends
         for step in range(config.steps_per_episode(goals)):
-            action, _ = policy.act(obs[EXTERIOR_IMAGE], obs["state"])
+            action, _ = policy.act(model_view(obs[EXTERIOR_IMAGE], obs[WRIST_IMAGE], policy.views), obs["state"])
             obs, _, _, _, info = env.step(action)
             index = goals.index_at(step)
             last = index == goals.num_subgoals  # the final goal's window lasts to the episode's end
