@@ -2,9 +2,10 @@
 
 The planner runs as its own process (``python -m ros_nodes.planner_node``) with the planner section
 of ``config/sim.yaml``: the shipped default model at the documented CPU settings (128 samples x 6
-iterations, 2 Hz, stale timeout 0.5 s). This script is the robot: it publishes rgb8 frames (a few
-pre-made ones in turn, 640 x 480 by default, as a RealSense colour stream), the end-effector pose
-and the finger joints at ``--rate_hz``, a latched goal image, and moves its pose to each target
+iterations, 2 Hz, stale timeout 0.5 s). This script is the robot: it publishes rgb8 frames of the
+exterior and wrist cameras (a few pre-made ones in turn, 640 x 480 by default, as a RealSense colour
+stream; the default model plans from both since 2026-11-30), the end-effector pose and the finger
+joints at ``--rate_hz``, a latched goal image (both views side by side), and moves its pose to each target
 the planner sends (a robot that reaches every target). It records:
 
 - the planner process's resident memory (VmRSS, every second) and its slope (MiB per minute) by a
@@ -78,12 +79,15 @@ class Robot(Node):
         super().__init__("soak_robot", context=context)
         rng = np.random.default_rng(0)
         self.frames = [rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for _ in range(4)]
-        self.goal = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        self.wrist_frames = [rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for _ in range(4)]
+        # The shipped model plans from the exterior and wrist cameras: its goal holds both side by side.
+        self.goal = rng.integers(0, 256, (height, 2 * width, 3), dtype=np.uint8)
         self.state = START_STATE.copy()
         self.count = 0
         self.lock = threading.Lock()
         self.ticks: list[dict] = []  # one per control tick: wall time, command, reason, latency
         self.image_pub = self.create_publisher(Image, "image", 1)
+        self.wrist_image_pub = self.create_publisher(Image, "wrist_image", 1)
         self.pose_pub = self.create_publisher(PoseStamped, "ee_pose", 1)
         self.joint_pub = self.create_publisher(JointState, "joint_states", 1)
         self.goal_pub = self.create_publisher(Image, "goal_image", GOAL_QOS)
@@ -99,6 +103,7 @@ class Robot(Node):
         now = self._now()
         self.count += 1
         self.image_pub.publish(conversions.rgb_to_image(self.frames[self.count % len(self.frames)], now, "camera"))
+        self.wrist_image_pub.publish(conversions.rgb_to_image(self.wrist_frames[self.count % 4], now, "wrist_camera"))
         self.pose_pub.publish(conversions.vector_to_pose(self.state, now, "panda_link0"))
         joints = JointState(name=FINGERS, position=[0.03, 0.03])
         joints.header.stamp = conversions.seconds_to_stamp(now)

@@ -3,7 +3,7 @@
 The robot is shown the episode's goal image, plans with CEM in the world model's embedding space,
 executes the first action, observes and plans again. Writes to ``--out``:
 
-- ``episode.gif``: the exterior camera beside the goal image, with the energy over time;
+- ``episode.gif``: the camera (both views for a two-view model) beside the goal image, with the energy over time;
 - ``summary.json``: success, steps, final distance, planning latency percentiles, energies.
 """
 from __future__ import annotations
@@ -16,7 +16,9 @@ import numpy as np
 
 from foundation.atomic_files import write_json_atomic
 
-DEMO_TASK = "reach"
+# The hardest task the default model solves in at least half of its held-out episodes (issue 12):
+# pick-and-place, 43/50 with the two-view fifth model (worldmodel/default_model/README.md); seed 1000 is one.
+DEMO_TASK = "pickplace"
 
 
 @dataclass

@@ -289,6 +289,7 @@ def test_default_model_drives_the_sim_closer_to_the_reach_goal(graph):
             parameter_overrides=[
                 Parameter("task", value="reach"),
                 Parameter("seed", value=1000),  # an evaluation seed (not in the training data) the model solves in jepa-mpc eval
+                Parameter("goal_views", value=2),  # the default model plans from the exterior and wrist cameras
                 Parameter("sim.image_size", value=64),
                 Parameter("sim.control_hz", value=2.0),
                 Parameter("camera_hz", value=10.0),
