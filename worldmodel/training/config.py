@@ -41,6 +41,11 @@ class DataConfig:
     cache_dir: str = field(default="", metadata={"help": "feature cache folder (default: $XDG_CACHE_HOME/jepa_mpc/features)"})
     encode_batch_size: int = field(default=64, metadata={"help": "frames per encoder call when building the cache"})
 
+    @property
+    def views(self) -> int:
+        """Camera views per step: 2 with a ``wrist_camera``, else 1 (``PredictorConfig.views``)."""
+        return 2 if self.wrist_camera else 1
+
     def __post_init__(self) -> None:
         _check(self.sample_fps > 0, f"data.sample_fps must be > 0, got {self.sample_fps}")
         _check(self.clip_steps >= 2, f"data.clip_steps must be >= 2 (one input and one target step), got {self.clip_steps}")

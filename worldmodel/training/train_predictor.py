@@ -18,6 +18,7 @@ With ``--loss.sigreg_weight W`` (> 0) the encoder trains too, end to end with th
 LeWorldModel (arXiv 2603.19312): the frames stay in memory (:mod:`.frame_store`), every step
 encodes its clips, and the loss adds W x SIGReg of the tokens (:mod:`.sigreg`) against collapse; no
 EMA target, no stop-gradient. One process only.
+
 ``--resume`` continues from ``OUT/train_state.pt`` with the same batches, schedules and RNG states,
 so the loss curve is the one an uninterrupted run draws. The planner's checkpoint is
 ``OUT/model.pt`` (load it with :func:`worldmodel.load_world_model`).
@@ -120,7 +121,7 @@ def world_model_config(config: TrainPredictorConfig, encoder_config) -> WorldMod
         depth=p.depth,
         num_heads=p.num_heads,
         mlp_ratio=p.mlp_ratio,
-        views=2 if config.data.wrist_camera else 1,
+        views=config.data.views,
     )
     return WorldModelConfig(encoder=encoder_config, predictor=predictor, normalize_tokens=True, frame_rate_hz=float(config.data.sample_fps))
 
@@ -169,7 +170,7 @@ def _prepare_cache(ctx: DistributedContext, config: TrainPredictorConfig, source
         skip_bad=config.data.bad_episodes == "skip",
         batch_size=config.data.encode_batch_size,
         device=ctx.device,
-        views=2 if config.data.wrist_camera else 1,
+        views=config.data.views,
     )
     if ctx.is_main:
         cache = build_feature_cache(**kwargs)
@@ -231,7 +232,6 @@ def _train(ctx, config, source, encoder_path, out, resume, stop_at, encoder_img_
     state = open_run_folder(out, resume_key, run.steps, resume, overwrite, MODEL_FILE, stop_at)  # before any work
     if overwrite and ctx.is_main:
         clear_run_folder(out, MODEL_FILE)
-    views = 2 if config.data.wrist_camera else 1
     end_to_end = config.loss.sigreg_weight > 0
     span = clip_span(config.data.clip_steps, encoder_config.tubelet_size)
     if end_to_end:
@@ -239,7 +239,7 @@ def _train(ctx, config, source, encoder_path, out, resume, stop_at, encoder_img_
             raise ConfigError("--loss.sigreg_weight > 0 (encoder trained end to end) runs in one process: drop torchrun")
         data = load_frame_store(source, span, config.data.bad_episodes == "skip")
         encoder.to(device).train().requires_grad_(True)
-        reader = EncodingClipReader(data, config.data.clip_steps, encoder, views)
+        reader = EncodingClipReader(data, config.data.clip_steps, encoder, config.data.views)
     else:
         data = _prepare_cache(ctx, config, source, encoder, encoder_digest)
         encoder.cpu()
