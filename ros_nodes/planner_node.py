@@ -79,7 +79,7 @@ from ros_nodes.goal_sequence import RobotGoals
 from ros_nodes.parameters import declare_config, refuse_changes
 from ros_nodes.runtime import SHUTDOWN_TIMEOUT_S, run_nodes
 from ros_nodes.safety import (
-    CommandGuard, InputGuard, InputRejected, RejectionCounter, Sample, check_fresh, check_goal_views, model_view,
+    CommandGuard, InputGuard, InputRejected, RejectionCounter, Sample, check_fresh, check_goal_views, planner_frame,
 )
 
 # Sensors: best effort, newest only. A best-effort subscription accepts reliable and best-effort
@@ -438,7 +438,7 @@ class PlannerNode(LifecycleNode):
                     raise InputRejected("no_goal", "the goal images were cleared")
                 if aim.index != self._encoded_index:  # the next sub-goal's turn
                     self._encode_goal(aim.index)
-                frame = model_view(values, self.views)  # [H, V * W, 3]
+                frame = planner_frame(values, self.views)  # [H, V * W, 3]
                 check_goal_views(aim.image, frame, self.views)
                 try:
                     step = self.mpc.act(frame, state)
@@ -508,7 +508,7 @@ class PlannerNode(LifecycleNode):
             check_fresh("image", sample.stamp_s, now, self.config.safety.stale_timeout_s)
             if self.views == 2:
                 check_fresh("wrist_image", wrist.stamp_s, now, self.config.safety.stale_timeout_s)
-                sample = Sample(model_view({"image": sample.value, "wrist_image": wrist.value}, 2), sample.stamp_s)
+                sample = Sample(planner_frame({"image": sample.value, "wrist_image": wrist.value}, 2), sample.stamp_s)
         except InputRejected as rejection:
             response.message = f"goal not captured ({rejection.reason}): {rejection.detail}"
             return response

@@ -11,7 +11,7 @@ this module, so the rules are tested without a ROS graph:
   image only for a two-view model, :meth:`InputGuard.set_views`) present and, except the goal, fresh
   (its stamp within ``stale_timeout_s`` of now). A malformed message *clears* its input, so the
   planner never falls back on an older frame after a bad one.
-- :func:`model_view` tiles the two camera images for a two-view model; :func:`check_goal_views`
+- :func:`planner_frame` tiles the two camera images for a two-view model; :func:`check_goal_views`
   refuses a goal image that holds another number of views than the model plans from.
 - :class:`CommandGuard` turns the planner's 7-D action into an absolute target that moves at most
   ``max_step`` / ``max_rotation_step`` from the current pose and lies inside the workspace box.
@@ -302,7 +302,7 @@ class InputGuard:
         return values
 
 
-def model_view(values: dict[str, np.ndarray], views: int) -> np.ndarray:
+def planner_frame(values: dict[str, np.ndarray], views: int) -> np.ndarray:
     """The frame a model with ``views`` camera views plans from: ``values["image"]`` alone, or it and
     ``values["wrist_image"]`` side by side ``[H, 2W, 3]`` (``worldmodel.preprocess.tile_views``'s layout).
 
@@ -317,7 +317,7 @@ def model_view(values: dict[str, np.ndarray], views: int) -> np.ndarray:
 
 
 def check_goal_views(goal: np.ndarray, frame: np.ndarray, views: int) -> None:
-    """Refuse a goal image whose shape says it holds another number of views than ``frame`` (:func:`model_view`).
+    """Refuse a goal image whose shape says it holds another number of views than ``frame`` (:func:`planner_frame`).
 
     A two-view model's goal is its two views side by side, twice as wide for its height as one
     camera image; a single camera image given as its goal (or a tiled pair given to a single-view

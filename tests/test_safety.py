@@ -18,7 +18,7 @@ from ros_nodes.safety import (
     check_goal_views,
     decode_image,
     limit_rotation,
-    model_view,
+    planner_frame,
 )
 
 DOWN = np.array([math.pi, 0.0, 0.0])  # gripper pointing down: roll at +-pi, where Euler differences jump
@@ -223,12 +223,12 @@ def test_a_two_view_model_needs_the_wrist_image_fresh_and_both_views_of_one_size
     assert _reason(guard.ready, 10.0) == "stale_wrist_image"
     guard.accept("wrist_image", _rgb(16, 16, seed=1), 10.0)
     values = guard.ready(10.1)
-    frame = model_view(values, 2)
+    frame = planner_frame(values, 2)
     assert frame.shape == (16, 32, 3) and np.array_equal(frame[:, 16:], _rgb(16, 16, seed=1))  # exterior | wrist
     guard.set_views(1)  # a single-view model ignores the wrist camera
-    assert "wrist_image" not in guard.ready(10.1) and model_view(guard.ready(10.1), 1).shape == (16, 16, 3)
+    assert "wrist_image" not in guard.ready(10.1) and planner_frame(guard.ready(10.1), 1).shape == (16, 16, 3)
     with pytest.raises(InputRejected, match="16 x 16 and 32 x 16: publish both at one size") as info:
-        model_view({"image": _rgb(16, 16), "wrist_image": np.zeros((16, 32, 3), np.uint8)}, 2)
+        planner_frame({"image": _rgb(16, 16), "wrist_image": np.zeros((16, 32, 3), np.uint8)}, 2)
     assert info.value.reason == "view_mismatch"
     with pytest.raises(ValueError, match="1 or 2 camera views"):
         guard.set_views(3)

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from worldmodel import EncoderConfig, PredictorConfig, WorldModelConfig, build_world_model, load_world_model
+from worldmodel.world_model import encode_each_frame, normalize_tokens
 from worldmodel.preprocess import split_views, tile_views
 from worldmodel.training.config import DataConfig, OptimConfig, PredictorSize, RunConfig, TrainPredictorConfig
 from worldmodel.training.episodes import LeRobotEpisodes
-from worldmodel.training.feature_cache import encode_frames
 from worldmodel.training.synthetic import moving_square_episodes
 from worldmodel.training.train_predictor import train_predictor
 
@@ -42,8 +42,9 @@ def test_each_view_is_encoded_alone_and_the_wrist_tokens_follow_the_exterior(two
     assert tokens.shape == (1, 3, 8, 48)
     torch.testing.assert_close(tokens[:, :, :4], single.encode_frames(exterior))
     torch.testing.assert_close(tokens[:, :, 4:], single.encode_frames(wrist))
-    # training reads the same tokens from its feature cache as planning computes
-    cached = encode_frames(two_view_model.encoder, tile_views([exterior, wrist]), batch_size=2, device=torch.device("cpu"), views=2)
+    # training encodes (feature cache, end to end) through the same function, in other batch sizes
+    with torch.no_grad():
+        cached = normalize_tokens(encode_each_frame(two_view_model.encoder, tile_views([exterior, wrist]), views=2, batch_size=2))
     torch.testing.assert_close(cached, tokens[0], atol=1e-5, rtol=0)
 
 

@@ -38,6 +38,32 @@ def normalize_tokens(tokens: Tensor) -> Tensor:
     return F.layer_norm(tokens, (tokens.shape[-1],))
 
 
+def encode_each_frame(encoder: nn.Module, frames: np.ndarray | Tensor, views: int = 1, batch_size: int = 64,
+                      bf16: bool = True) -> Tensor:
+    """uint8 frames ``[T, H, V * W, 3]`` -> the encoder's tokens ``[T, V * n, D]`` (float32, not layer-normed).
+
+    Each view of each frame is encoded alone, repeated into a 2-frame tubelet (as the reference does at
+    planning time); the views' tokens follow each other in order (:func:`worldmodel.preprocess.split_views`).
+    Planning (:meth:`WorldModel.encode_frames`), the feature cache and end-to-end training all encode
+    through here, so they see the same tokens. Autograd follows the caller; ``bf16``: autocast on CUDA.
+
+    Raises:
+        ValueError: frames that are not uint8 RGB, or whose width does not hold ``views`` views.
+    """
+    c = encoder.config
+    device = next(encoder.parameters()).device
+    per_view = []
+    for view in split_views(as_frame_tensor(frames), views):
+        tokens = []
+        for chunk in view.split(batch_size):
+            images = preprocess_frames(chunk, c.img_size, device)  # [b, 3, S, S]
+            clips = images.unsqueeze(2).expand(-1, -1, c.tubelet_size, -1, -1)  # [b, 3, tubelet, S, S]
+            with autocast(device, bf16):
+                tokens.append(encoder(clips).float())  # [b, n, D]
+        per_view.append(torch.cat(tokens))  # [T, n, D]
+    return torch.cat(per_view, dim=1)  # [T, V * n, D]
+
+
 class WorldModel(nn.Module):
     """A V-JEPA 2 (or 2.1) encoder and V-JEPA 2-AC predictor used together for planning."""
 
@@ -65,18 +91,8 @@ class WorldModel(nn.Module):
         frames ``[T, H, V * W, 3]`` (the views side by side, :func:`worldmodel.preprocess.tile_views`)
         and returns each view's tokens in turn, ``N = V * grid**2``.
         """
-        c = self.config.encoder
-        views = split_views(as_frame_tensor(frames), self.config.predictor.views)
-        tokens = []
-        for view in views:
-            images = preprocess_frames(view, c.img_size, self.device)  # [T, 3, S, S]
-            for chunk in images.split(batch_size):
-                clips = chunk.unsqueeze(2).expand(-1, -1, c.tubelet_size, -1, -1)  # [b, 3, tubelet, S, S]
-                with autocast(self.device, self.bf16):
-                    tokens.append(self.encoder(clips))  # [b, n, D]
-        T = len(views[0])
-        per_view = torch.cat(tokens).unflatten(0, (len(views), T))  # [V, T, n, D]
-        return self._finish(torch.cat(list(per_view), dim=1)).unsqueeze(0)  # [1, T, V * n, D]
+        tokens = encode_each_frame(self.encoder, frames, self.config.predictor.views, batch_size, self.bf16)
+        return self._finish(tokens).unsqueeze(0)  # [1, T, V * n, D]
 
     def _check_rollout_inputs(self, context_tokens: Tensor, context_states: Tensor, actions: Tensor) -> None:
         N, D = self.config.predictor.tokens_per_frame, self.config.encoder.dim

@@ -27,15 +27,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor
 
 from foundation.atomic_files import atomic_path, write_text_atomic
 from foundation.configuration import dataclass_to_dict
 from worldmodel.config import EncoderConfig
 from worldmodel.encoder import VideoEncoder
-from worldmodel.precision import autocast, compute_dtype
-from worldmodel.preprocess import preprocess_frames, split_views
-from worldmodel.world_model import normalize_tokens
+from worldmodel.precision import compute_dtype
+from worldmodel.world_model import encode_each_frame, normalize_tokens
 
 from .episodes import EpisodeSource, SkippedEpisode, no_usable_episode, usable_episodes
 
@@ -56,28 +54,6 @@ def cache_key(encoder_digest: str, encoder_config: EncoderConfig, data_fingerpri
     if views > 1:  # single-view keys stay what they were, so existing caches are found
         parts.append(f"views={views}")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
-
-
-@torch.no_grad()
-def encode_frames(encoder: VideoEncoder, frames: np.ndarray, batch_size: int, device: torch.device, views: int = 1) -> Tensor:
-    """uint8 frames ``[T, H, V * W, 3]`` -> layer-normed tokens ``[T, V * n, D]`` (float32), each frame alone.
-
-    ``views``: camera views side by side in each frame (:func:`worldmodel.preprocess.split_views`);
-    each view is encoded alone and the tokens are concatenated view after view, as
-    :meth:`worldmodel.WorldModel.encode_frames` does.
-    """
-    c = encoder.config
-    outputs = []
-    for view in split_views(torch.from_numpy(np.ascontiguousarray(frames)), views):
-        per_view = []
-        for start in range(0, len(view), batch_size):
-            images = preprocess_frames(view[start : start + batch_size], c.img_size, device)  # [b, 3, S, S]
-            clips = images.unsqueeze(2).expand(-1, -1, c.tubelet_size, -1, -1)  # [b, 3, tubelet, S, S]
-            with autocast(device):
-                tokens = encoder(clips)  # [b, n, D]
-            per_view.append(normalize_tokens(tokens.float()))
-        outputs.append(torch.cat(per_view))  # [T, n, D]
-    return torch.cat(outputs, dim=1)  # [T, V * n, D]
 
 
 @dataclass
@@ -137,7 +113,8 @@ def build_feature_cache(
     offset, token_shape = 0, None
     with atomic_path(folder / "tokens.f16") as tmp, open(tmp, "wb") as out:
         for episode in usable_episodes(source, min_length, skip_bad, skipped, desc="encoding episodes"):
-            tokens = encode_frames(encoder, episode.frames, batch_size, device, views)  # [T, N, D]
+            with torch.no_grad():
+                tokens = normalize_tokens(encode_each_frame(encoder, episode.frames, views, batch_size))  # [T, N, D]
             if token_shape is None:
                 token_shape = tuple(tokens.shape[1:])
             out.write(tokens.cpu().to(torch.float16).numpy().tobytes())

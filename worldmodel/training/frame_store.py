@@ -16,9 +16,7 @@ from torch import Tensor
 
 from foundation.pose import STATE_DIM, actions_from_states
 from worldmodel.encoder import VideoEncoder
-from worldmodel.precision import autocast
-from worldmodel.preprocess import preprocess_frames, split_views
-from worldmodel.world_model import normalize_tokens
+from worldmodel.world_model import encode_each_frame, normalize_tokens
 
 from .episodes import EpisodeSource, SkippedEpisode, no_usable_episode, usable_episodes
 
@@ -66,15 +64,9 @@ class EncodingClipReader:
 
     def read(self, starts: np.ndarray, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
         rows = np.asarray(starts)[:, None] + self.offsets  # [B, T]
-        frames = torch.from_numpy(self.store.frames[rows.ravel()])  # [B*T, H, V*W, 3]
-        c = self.encoder.config
-        per_view = []
-        for view in split_views(frames, self.views):
-            images = preprocess_frames(view, c.img_size, device)  # [B*T, 3, S, S]
-            clips = images.unsqueeze(2).expand(-1, -1, c.tubelet_size, -1, -1)  # [B*T, 3, tubelet, S, S]
-            with autocast(device):
-                per_view.append(normalize_tokens(self.encoder(clips).float()))  # [B*T, n, D]
-        tokens = torch.cat(per_view, dim=1).unflatten(0, rows.shape)  # [B, T, V*n, D]
+        frames = self.store.frames[rows.ravel()]  # [B*T, H, V*W, 3]
+        tokens = encode_each_frame(self.encoder, frames, self.views, batch_size=len(frames))  # [B*T, V*n, D]
+        tokens = normalize_tokens(tokens).unflatten(0, rows.shape)  # [B, T, V*n, D]
         states = torch.from_numpy(self.store.states[rows.ravel()]).view(*rows.shape, STATE_DIM)
         actions = actions_from_states(states.double()).float()  # [B, T-1, 7]
         return tokens, states.to(device), actions.to(device)
