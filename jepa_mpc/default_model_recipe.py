@@ -11,7 +11,8 @@ model, made by its own commands from sim data only:
 3. post-train an action-conditioned predictor on the frozen encoder's features of both cameras, the
    exterior and the wrist (``--data.wrist_camera``: two views per step; with the wrist view 20/20
    reaches and 16/20 grasps where the exterior camera alone gave 14/20 and 3/20, docs/benchmarks.md);
-4. evaluate goal-image planning with it (``jepa-mpc eval``) and install it with its numbers.
+4. evaluate goal-image planning with it (``jepa-mpc eval``, on the CPU in one-thread worker processes)
+   and install it with its numbers.
 
 Every step is a ``jepa-mpc`` command (printed as it runs), so the recipe reads as a list of commands
 and each step can be rerun alone. Collection and training resume where they stopped: a training step
@@ -65,9 +66,13 @@ def recipe(work: Path, threads: int, eval_episodes: int, device: str = "cpu", wo
     steps.append(["init-encoder", "--out", str(work / "encoder"), *ENCODER_FLAGS])
     steps.append(["train", "--data", *datasets, "--encoder", str(work / "encoder" / "encoder.pt"),
                   "--out", str(work / "predictor"), *TRAIN_FLAGS, *run_flags, *_resume_flags(work / "predictor")])
+    # On the CPU the evaluations run as many one-thread processes as training had threads: on two
+    # cores that plans more steps per second than one process with two threads, and every episode's
+    # result is that of a single one-thread process (docs/benchmarks.md).
+    eval_flags = ["--workers", str(threads), "--threads", "1"] if device == "cpu" and threads > 1 else []
     steps += [
         ["eval", "--task", task, "--episodes", str(eval_episodes), "--checkpoint", str(work / "predictor" / "model.pt"),
-         "--device", device, "--out", str(work / "eval" / task)]
+         "--device", device, "--out", str(work / "eval" / task), *eval_flags]
         for task in EVAL_TASKS
         if eval_episodes > 0
     ]

@@ -91,6 +91,25 @@ def test_eval_writes_tables_and_videos_for_every_policy(tmp_path, tiny_checkpoin
     assert len(gif) >= 2 and gif[0].shape[1] > gif[0].shape[0]  # view | goal side by side
 
 
+def test_eval_in_worker_processes_gives_the_results_of_one_process(tmp_path, tiny_checkpoint):
+    """``--workers 2`` spreads the episodes over two spawned processes; each episode is seeded by its index
+    alone, so every policy's per-episode results are those of one process (latencies aside)."""
+    argv = ["eval", "--task", "reach", "--episodes", "3", "--max_steps", "2", "--videos", "1", "--threads", "1",
+            "--checkpoint", str(tiny_checkpoint), "--device", "cpu",
+            "--planner.samples", "8", "--planner.iterations", "1", "--planner.topk", "2"]
+    reports = {}
+    for workers in (1, 2):
+        out = tmp_path / f"workers{workers}"
+        assert cli_main([*argv, "--workers", str(workers), "--out", str(out)]) == 0
+        reports[workers] = json.loads((out / "results.json").read_text())
+        assert sorted(p.name for p in out.glob("*.gif")) == [f"reach_{name}_seed1000.gif" for name in ("oracle", "random", "world_model")]
+    for one, two in zip(reports[1]["summaries"], reports[2]["summaries"], strict=True):
+        assert one["policy"] == two["policy"] and one["successes"] == two["successes"]
+        for a, b in zip(one["per_episode"], two["per_episode"], strict=True):
+            a.pop("latencies_s"), b.pop("latencies_s")
+            assert a == b
+
+
 def test_eval_takes_the_simulators_settings_as_collect_does(tmp_path, tiny_checkpoint, capsys):
     out = tmp_path / "eval"
     argv = ["eval", "--task", "push", "--episodes", "1", "--max_steps", "1", "--videos", "0", "--policies", "world_model",
@@ -166,12 +185,14 @@ def test_default_model_recipe_is_a_list_of_registered_commands(capsys):
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("$ jepa-mpc ")]
     names = [line.split()[2] for line in lines]
     assert names[:5] == ["collect"] * 5 and names[5:7] == ["init-encoder", "train"] and names[7:] == ["eval"] * 4
+    # on the CPU, the evaluations run one process per training thread, one thread each
+    assert all(line.endswith("--workers 2 --threads 1") for line in lines[7:])
     assert set(names) <= set(COMMANDS)
     # one flag moves the whole recipe to a GPU
     assert cli_main(["make-default-model", "--print", "--work", "runs/x", "--device", "cuda"]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("$ jepa-mpc ")]
     assert all("--run.device cuda" in line for line in lines if line.split()[2] == "train")
-    assert all("--device cuda" in line for line in lines if line.split()[2] == "eval")
+    assert all("--device cuda" in line and "--workers" not in line for line in lines if line.split()[2] == "eval")
     # many cores collect in parallel; 0 evaluation episodes = train only
     assert cli_main(["make-default-model", "--print", "--work", "runs/x", "--workers", "16", "--eval_episodes", "0"]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("$ jepa-mpc ")]

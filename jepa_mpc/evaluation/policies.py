@@ -97,9 +97,14 @@ class PlannerPolicy:
         }
 
 
-def make_policy(name: str, config: EvalConfig, world_model):
+def make_policy(name: str, config: EvalConfig, world_model, seed: int | None = None):
+    """The policy ``name`` of ``config``; the random baseline draws from ``seed`` (default ``config.seed``).
+
+    An evaluation gives the random baseline each episode's own seed, so that an episode's actions do
+    not depend on which episodes ran before it in the same process (``jepa-mpc eval --workers``).
+    """
     if name == "random":
-        return RandomActionBaseline(config.planner, seed=config.seed)
+        return RandomActionBaseline(config.planner, seed=config.seed if seed is None else seed)
     if name == "oracle":
         from planner.analytic import AnalyticWorldModel
 

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
 import os
+from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,36 +110,97 @@ def evaluate_one_episode_setup(config: EvalConfig):
     return env, make_policy("world_model", config, world_model), checkpoint
 
 
+class EpisodeWorker:
+    """One process's share of an evaluation: the env, world model and policies it builds once, and
+    the episodes it is given, each seeded by its index alone (``config.seed + index``) so that its
+    result does not depend on the process or on the episodes before it."""
+
+    def __init__(self, config: EvalConfig) -> None:
+        from worldmodel import load_world_model
+        from worldmodel.checkpoint import resolve_checkpoint
+
+        threads = config.threads or (1 if config.workers > 1 else 0)  # workers share the cores
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
+        self.config = config
+        self.world_model = load_world_model(resolve_checkpoint(config.checkpoint), device=config.device or None)
+        self.env = make_env_for_model(config, self.world_model.config)
+        self.policies: dict[str, object] = {}
+
+    def run(self, name: str, index: int) -> EpisodeResult:
+        """Episode ``index`` of policy ``name``; the first ``config.videos`` are saved as GIFs in ``config.out``."""
+        from jepa_mpc.episode_video import write_gif
+
+        config, seed = self.config, self.config.seed + index
+        if name == "random":  # its action stream restarts from the episode's seed
+            policy = make_policy(name, config, self.world_model, seed=seed)
+        else:  # a planner forgets its plan and restarts its sampling stream at each episode's reset
+            policy = self.policies.setdefault(name, make_policy(name, config, self.world_model))
+        record = index < config.videos
+        result, frames = run_episode(self.env, policy, seed, config, record)
+        if record:
+            write_gif(Path(config.out) / f"{config.task}_{name}_seed{seed}.gif", frames, fps=2.0)
+        return result
+
+    def close(self) -> None:
+        self.env.close()
+
+
+_WORKER: EpisodeWorker | None = None  # the worker of a spawned evaluation process
+
+
+def _init_worker(config: EvalConfig) -> None:
+    global _WORKER
+    _WORKER = EpisodeWorker(config)
+
+
+def _run_in_worker(name: str, index: int) -> EpisodeResult:
+    return _WORKER.run(name, index)
+
+
 def evaluate(config: EvalConfig) -> list[dict]:
-    """Run every policy of ``config`` on the same seeded episodes; write results and GIFs to ``config.out``."""
+    """Run every policy of ``config`` on the same seeded episodes; write results and GIFs to ``config.out``.
+
+    ``config.workers`` > 1 runs the episodes in that many spawned processes (a fresh GL context each);
+    the results are those of one process with the same ``threads``, in seed order.
+    """
     from tqdm import tqdm
 
     from worldmodel.checkpoint import resolve_checkpoint
-    from jepa_mpc.episode_video import write_gif
-    from worldmodel import load_world_model
 
-    if config.threads:
-        import torch
-
-        torch.set_num_threads(config.threads)
-    world_model = load_world_model(resolve_checkpoint(config.checkpoint), device=config.device or None)
-    env = make_env_for_model(config, world_model.config)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
+    jobs = [(name, i) for name in config.policies for i in range(config.episodes)]
+    results: dict[tuple[str, int], EpisodeResult] = {}
+    # Built first, also with workers: a bad checkpoint or sim setting is told as itself, not as a broken pool.
+    worker = EpisodeWorker(config)
+    with tqdm(total=len(jobs), desc=f"{config.task}: {'/'.join(config.policies)}", unit="episode") as progress:
+        if config.workers == 1:
+            try:
+                for job in jobs:
+                    results[job] = worker.run(*job)
+                    progress.update()
+            finally:
+                worker.close()
+        else:
+            worker.close()
+            context = multiprocessing.get_context("spawn")  # forking after an EGL context hangs
+            with futures.ProcessPoolExecutor(config.workers, mp_context=context, initializer=_init_worker,
+                                             initargs=(config,)) as pool:
+                pending = {pool.submit(_run_in_worker, *job): job for job in jobs}
+                try:
+                    for future in futures.as_completed(pending):
+                        results[pending[future]] = future.result()
+                        progress.update()
+                except BaseException:
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
     summaries = []
-    try:
-        for name in config.policies:
-            policy = make_policy(name, config, world_model)
-            results = []
-            for i in tqdm(range(config.episodes), desc=f"{config.task}/{name}", unit="episode"):
-                record = i < config.videos
-                result, frames = run_episode(env, policy, config.seed + i, config, record)
-                results.append(result)
-                if record:
-                    write_gif(out / f"{config.task}_{name}_seed{result.seed}.gif", frames, fps=2.0)
-            summaries.append(summarize(name, results) | {"per_episode": [r.__dict__ for r in results]})
-    finally:
-        env.close()
+    for name in config.policies:
+        episodes = [results[name, i] for i in range(config.episodes)]
+        summaries.append(summarize(name, episodes) | {"per_episode": [r.__dict__ for r in episodes]})
     report = {
         "task": config.task,
         "checkpoint": str(resolve_checkpoint(config.checkpoint)),
