@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from worldmodel.checkpoint import DEFAULT_CHECKPOINT, DEFAULT_MODEL_DIR
-from worldmodel.training.train_state import STATE_FILE
+from worldmodel.training.train_state import STATE_FILE, SUMMARY_FILE
 
 IMAGE_SIZE = 64
 # (task, policy, episodes, seed of the first episode). Evaluation seeds start at 1000: never trained on.
@@ -125,9 +125,10 @@ def make_default_model(config: RecipeConfig) -> None:
 
 
 def install(work: Path) -> None:
-    """Copy the trained model and its evaluation tables into the package."""
+    """Copy the trained model, its training summary and its evaluation tables into the package."""
     DEFAULT_MODEL_DIR.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(work / "predictor" / "model.pt", DEFAULT_CHECKPOINT)
+    shutil.copyfile(work / "predictor" / SUMMARY_FILE, DEFAULT_MODEL_DIR / "train_summary.json")
     for task in EVAL_TASKS:
         results = work / "eval" / task
         if (results / "results.json").is_file():
