@@ -136,8 +136,10 @@ class EpisodeWorker:
         config, seed = self.config, self.config.seed + index
         if name == "random":  # its action stream restarts from the episode's seed
             policy = make_policy(name, config, self.world_model, seed=seed)
-        else:  # a planner forgets its plan and restarts its sampling stream at each episode's reset
-            policy = self.policies.setdefault(name, make_policy(name, config, self.world_model))
+        else:  # built once: a planner forgets its plan and restarts its sampling stream at each episode's reset
+            if name not in self.policies:
+                self.policies[name] = make_policy(name, config, self.world_model)
+            policy = self.policies[name]
         record = index < config.videos
         result, frames = run_episode(self.env, policy, seed, config, record)
         if record:
