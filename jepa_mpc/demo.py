@@ -38,17 +38,19 @@ def demo(config: DemoConfig) -> None:
     os.environ.setdefault("MUJOCO_GL", "egl")
 
     from jepa_mpc.evaluation.config import EvalConfig
-    from jepa_mpc.evaluation.runner import evaluate_one_episode_setup, run_episode
+    from jepa_mpc.evaluation.runner import EpisodeWorker, run_episode
     from jepa_mpc.episode_video import write_gif
 
     eval_config = EvalConfig.for_task(config.task, episodes=1, seed=config.seed, checkpoint=config.checkpoint,
                                       device=config.device, max_steps=config.max_steps, policies=("world_model",))
-    env, policy, checkpoint = evaluate_one_episode_setup(eval_config)
+    worker = EpisodeWorker(eval_config)
+    checkpoint = worker.checkpoint
     print(f"demo: task {config.task}, seed {config.seed}, model {checkpoint}")
     try:
-        result, frames = run_episode(env, policy, config.seed, eval_config, record=True, progress=True)
+        result, frames = run_episode(worker.env, worker.policy("world_model", config.seed), config.seed, eval_config,
+                                     record=True, progress=True)
     finally:
-        env.close()
+        worker.close()
 
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)

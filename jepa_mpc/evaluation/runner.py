@@ -99,21 +99,11 @@ def make_env_for_model(config: EvalConfig, model_config):
     return gymnasium.make(sim.env_id(config.task), config=config.sim).unwrapped
 
 
-def evaluate_one_episode_setup(config: EvalConfig):
-    """Env, world-model policy and checkpoint path for a single-episode run (the demo)."""
-    from worldmodel.checkpoint import resolve_checkpoint
-    from worldmodel import load_world_model
-
-    checkpoint = resolve_checkpoint(config.checkpoint)
-    world_model = load_world_model(checkpoint, device=config.device or None)
-    env = make_env_for_model(config, world_model.config)
-    return env, make_policy("world_model", config, world_model), checkpoint
-
-
 class EpisodeWorker:
-    """One process's share of an evaluation: the env, world model and policies it builds once, and
-    the episodes it is given, each seeded by its index alone (``config.seed + index``) so that its
-    result does not depend on the process or on the episodes before it."""
+    """One process's share of an evaluation (or the demo's one episode): the env, world model and
+    policies it builds once, and the episodes it is given, each seeded by its index alone
+    (``config.seed + index``) so that its result does not depend on the process or on the episodes
+    before it."""
 
     def __init__(self, config: EvalConfig) -> None:
         from worldmodel import load_world_model
@@ -125,23 +115,27 @@ class EpisodeWorker:
 
             torch.set_num_threads(threads)
         self.config = config
-        self.world_model = load_world_model(resolve_checkpoint(config.checkpoint), device=config.device or None)
+        self.checkpoint = resolve_checkpoint(config.checkpoint)
+        self.world_model = load_world_model(self.checkpoint, device=config.device or None)
         self.env = make_env_for_model(config, self.world_model.config)
         self.policies: dict[str, object] = {}
+
+    def policy(self, name: str, seed: int):
+        """Policy ``name`` for the episode of ``seed``: the random baseline's action stream restarts from
+        the seed; a planner is built once (it forgets its plan and restarts its sampling at each reset)."""
+        if name == "random":
+            return make_policy(name, self.config, self.world_model, seed=seed)
+        if name not in self.policies:
+            self.policies[name] = make_policy(name, self.config, self.world_model)
+        return self.policies[name]
 
     def run(self, name: str, index: int) -> EpisodeResult:
         """Episode ``index`` of policy ``name``; the first ``config.videos`` are saved as GIFs in ``config.out``."""
         from jepa_mpc.episode_video import write_gif
 
         config, seed = self.config, self.config.seed + index
-        if name == "random":  # its action stream restarts from the episode's seed
-            policy = make_policy(name, config, self.world_model, seed=seed)
-        else:  # built once: a planner forgets its plan and restarts its sampling stream at each episode's reset
-            if name not in self.policies:
-                self.policies[name] = make_policy(name, config, self.world_model)
-            policy = self.policies[name]
         record = index < config.videos
-        result, frames = run_episode(self.env, policy, seed, config, record)
+        result, frames = run_episode(self.env, self.policy(name, seed), seed, config, record)
         if record:
             write_gif(Path(config.out) / f"{config.task}_{name}_seed{seed}.gif", frames, fps=2.0)
         return result
@@ -169,8 +163,6 @@ def evaluate(config: EvalConfig) -> list[dict]:
     the results are those of one process with the same ``threads``, in seed order.
     """
     from tqdm import tqdm
-
-    from worldmodel.checkpoint import resolve_checkpoint
 
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -205,7 +197,7 @@ def evaluate(config: EvalConfig) -> list[dict]:
         summaries.append(summarize(name, episodes) | {"per_episode": [r.__dict__ for r in episodes]})
     report = {
         "task": config.task,
-        "checkpoint": str(resolve_checkpoint(config.checkpoint)),
+        "checkpoint": str(worker.checkpoint),
         "config": dataclasses.asdict(config),
         "summaries": summaries,
     }
