@@ -127,7 +127,7 @@ def test_missing_gl_library_gives_a_clear_message_and_physics_still_runs():
     assert "Could not create an OpenGL context" in result.stderr and "render_images=False" in result.stderr
 
 
-@pytest.mark.parametrize("task, count", [("reach", 0), ("push", 2), ("grasp", 3), ("pickplace", 6)])
+@pytest.mark.parametrize("task, count", [("reach", 0), ("push", 4), ("grasp", 3), ("pickplace", 6)])
 def test_multi_stage_tasks_render_their_subgoals(task, count):
     env = make(task)
     obs, info = env.reset(seed=5)
@@ -148,9 +148,11 @@ def test_multi_stage_tasks_render_their_subgoals(task, count):
     env.close()
 
 
-def test_push_closes_the_fingers_across_the_push_line():
+def test_push_sets_the_fingers_first_then_pushes_with_them_across_the_line():
     # Fingers across the line put both fingertips on the cube's back face; along it (the old pose),
     # one finger's 2 cm edge pushed and the cube slid off (true-state oracle 58% -> 86%, docs/benchmarks.md).
+    from planner.config import PlannerConfig
+    from planner.subgoals import GoalSequence
     from sim.tasks.push import PUSH_CLOSEDNESS, push_rotation
 
     for heading in np.linspace(-np.pi, np.pi, 13):
@@ -161,9 +163,18 @@ def test_push_closes_the_fingers_across_the_push_line():
         assert rotation[2, 2] == pytest.approx(-1.0)  # pointing down
         assert rotation[0, 0] >= -1e-9  # within +-90 degrees of the unturned hand
     env = make("push")
-    _, info = env.reset(seed=3)
+    obs, info = env.reset(seed=3)
     states = np.concatenate([info["subgoal_states"], info["goal_state"][None]])
     np.testing.assert_allclose(states[:, 6], PUSH_CLOSEDNESS, atol=0.03)  # the gripper as shown in every image
+    # The fingers are set first, the hand where it starts: the planner then holds the hand and plans the
+    # gripper alone, and holds the gripper after (set during the approach, it drifted shut). Then the
+    # turned hand above the cube, as a grasp approaches it, before the spot behind it.
+    cube = env.unwrapped.cube_position()
+    np.testing.assert_allclose(states[1, :2], cube[:2], atol=0.01)
+    assert states[1, 2] > states[2, 2] > states[3, 2]  # above the cube, above the spot behind it, lowered there
+    goals = GoalSequence.from_poses(np.zeros((len(states), 8, 8, 3), np.uint8), states, obs["state"], PlannerConfig())
+    assert goals.keeps_pose(0) and not goals.keeps_gripper(0)
+    assert all(goals.keeps_gripper(i) and not goals.keeps_pose(i) for i in range(1, len(states)))
     env.close()
 
 
