@@ -82,10 +82,13 @@ class PushEnv(FrankaTaskEnv):
         direction = (self.zone - cube[:2]) / np.linalg.norm(self.zone - cube[:2])
         rotation = push_rotation(direction)
         behind = cube[:2] - (CONTACT_OFFSET + START_BACKOFF) * direction
-        fingers_set = PoseTarget(self.robot.tcp_position(), self.robot.tcp_rotation(), PUSH_CLOSEDNESS)  # hand as it starts
-        above = PoseTarget(cube + [0.0, 0.0, APPROACH_HEIGHT], rotation, PUSH_CLOSEDNESS)  # as a grasp's approach
-        approach = [PoseTarget(np.array([*behind, height]), rotation, PUSH_CLOSEDNESS) for height in (CLEAR_HEIGHT, PUSH_HEIGHT)]
-        return [GoalConfiguration(pose, {"cube": cube.copy()}) for pose in (fingers_set, above, *approach)]
+        poses = [
+            PoseTarget(self.robot.tcp_position(), self.robot.tcp_rotation(), PUSH_CLOSEDNESS),  # 1. fingers set
+            PoseTarget(cube + [0.0, 0.0, APPROACH_HEIGHT], rotation, PUSH_CLOSEDNESS),  # 2. as a grasp approaches
+            PoseTarget(np.array([*behind, CLEAR_HEIGHT]), rotation, PUSH_CLOSEDNESS),  # 3. above where the push starts
+            PoseTarget(np.array([*behind, PUSH_HEIGHT]), rotation, PUSH_CLOSEDNESS),  # 4. lowered there
+        ]
+        return [GoalConfiguration(pose, {"cube": cube.copy()}) for pose in poses]
 
     def _task_terms(self) -> dict[str, float]:
         return {"distance": float(np.linalg.norm(self.cube_position()[:2] - self.zone))}
