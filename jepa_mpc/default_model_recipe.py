@@ -3,9 +3,7 @@
 The released V-JEPA 2 weights cannot be downloaded everywhere, so the project ships its own small
 model, made by its own commands from sim data only:
 
-1. collect scripted-expert and random episodes of the four tasks at 64 x 64, 4 fps, in scenes
-   randomised wider than the sim's defaults (``SCENE_FLAGS``), so that planning does not hang on the
-   exact colours, camera pose or light of the evaluation scenes;
+1. collect scripted-expert and random episodes of the four tasks at 64 x 64, 4 fps;
 2. write a frozen random ``vit_micro`` encoder (``jepa-mpc init-encoder``, seed 0): at this scale
    (16 tokens per frame) it plans as well as the V-JEPA-pretrained one and costs no pretraining
    (docs/benchmarks.md, "Ablation": two trainings on it reached 66% and 82% and grasped 26% and
@@ -43,14 +41,6 @@ COLLECTION = [
     ("push", "expert", 80, 4000),
     ("grasp", "expert", 80, 5000),
 ]
-# The training scenes' ranges, wider than ``sim.config.RandomizationConfig``'s defaults (colour 0.08,
-# camera 0.02 m, light 0.15 m, intensity 0.55-0.85) that `jepa-mpc eval` evaluates in: with the
-# defaults' data, push fell from 17/20 to 10/20 in scenes this wide (docs/benchmarks.md, 2026-12-01).
-SCENE_FLAGS = [
-    "--sim.randomization.colour", "0.2",
-    "--sim.randomization.camera_position", "0.05", "--sim.randomization.camera_target", "0.05",
-    "--sim.randomization.light_position", "0.3", "--sim.randomization.light_intensity", "0.35", "0.95",
-]
 ENCODER_FLAGS = ["--preset", "vit_micro", "--encoder.img_size", str(IMAGE_SIZE), "--seed", "0"]
 TRAIN_FLAGS = [
     "--predictor.dim", "128", "--predictor.depth", "4", "--predictor.num_heads", "4",
@@ -69,7 +59,7 @@ def recipe(work: Path, threads: int, eval_episodes: int, device: str = "cpu", wo
     datasets = [str(work / "data" / f"{task}_{policy}") for task, policy, _, _ in COLLECTION]
     steps = [
         ["collect", "--task", task, "--policy", policy, "--episodes", str(n), "--seed", str(seed),
-         "--out", out, "--sim.image_size", str(IMAGE_SIZE), *SCENE_FLAGS, *(["--workers", str(workers)] if workers > 1 else [])]
+         "--out", out, "--sim.image_size", str(IMAGE_SIZE), *(["--workers", str(workers)] if workers > 1 else [])]
         for (task, policy, n, seed), out in zip(COLLECTION, datasets)
     ]
     run_flags = ["--run.threads", str(threads), "--run.device", device]
