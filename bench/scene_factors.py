@@ -36,7 +36,7 @@ from sim.config import RandomizationConfig, SimConfig  # noqa: E402
 
 
 def world_model_successes(results: dict) -> dict[int, bool]:
-    """``{seed: success}`` of the world-model policy in one ``results.json``; KeyError if it did not run."""
+    """``{seed: success}`` of the world-model policy in one ``results.json``; ValueError if it did not run."""
     (summary,) = [s for s in results["summaries"] if s["policy"] == "world_model"]
     return {episode["seed"]: bool(episode["success"]) for episode in summary["per_episode"]}
 
