@@ -12,8 +12,8 @@ reads what ``Scene.randomize_visuals`` drew, and prints per seed:
 
 Then the Pearson correlation of each factor with the number of runs that succeeded on the seed,
 and the successes below and inside the sim's default light range. All runs must share the task,
-seeds and scene settings (else their seeds are different scenes). Writes a scatter plot (light
-against camera offset, success filled) with ``--plot``::
+seeds and scene settings (else their seeds are different scenes). Writes a scatter plot (the
+light's offset against its intensity, success filled) with ``--plot``::
 
     MUJOCO_GL=egl python bench/scene_factors.py runs/a/results.json runs/b/results.json --plot factors.png
 """
@@ -89,8 +89,8 @@ def main() -> None:
         print(f"corr({name}, successes) = {np.corrcoef(factors[:, column], total)[0, 1]:+.2f}")
     low = RandomizationConfig().light_intensity[0]
     dim = factors[:, 0] < low
-    for i, path in enumerate(args.results):
-        print(f"run{i} {labels[i]}: light < {low}: {wins[dim, i].sum()}/{dim.sum()}, light >= {low}: {wins[~dim, i].sum()}/{(~dim).sum()}")
+    for i, label in enumerate(labels):
+        print(f"run{i} {label}: light < {low}: {wins[dim, i].sum()}/{dim.sum()}, light >= {low}: {wins[~dim, i].sum()}/{(~dim).sum()}")
 
     if args.plot:
         import matplotlib
@@ -101,13 +101,13 @@ def main() -> None:
         fig, axes = plt.subplots(1, len(runs), figsize=(3.2 * len(runs), 3.0), sharey=True, squeeze=False)
         for i, ax in enumerate(axes[0]):
             ok = wins[:, i]
-            ax.scatter(factors[ok, 0], factors[ok, 2], c="tab:green", label="success")
-            ax.scatter(factors[~ok, 0], factors[~ok, 2], facecolors="none", edgecolors="tab:red", label="failure")
-            ax.axvspan(*RandomizationConfig().light_intensity, color="0.9", zorder=0, label="default light range")
+            ax.scatter(factors[ok, 1], factors[ok, 0], c="tab:green", label="success")
+            ax.scatter(factors[~ok, 1], factors[~ok, 0], facecolors="none", edgecolors="tab:red", label="failure")
+            ax.axhspan(*RandomizationConfig().light_intensity, color="0.9", zorder=0, label="default intensity range")
             ax.set_title(labels[i], fontsize=9)
-            ax.set_xlabel("key light intensity")
-        axes[0][0].set_ylabel("camera eye offset (m)")
-        axes[0][-1].legend(fontsize=7)
+            ax.set_xlabel("key light offset (m)")
+        axes[0][0].set_ylabel("key light intensity")
+        axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
         fig.tight_layout()
         fig.savefig(args.plot, dpi=120)
         print(f"plot: {args.plot}")
