@@ -62,10 +62,10 @@ def reach_problems(count: int, image_size: int = 64, views: int = 1) -> list[tup
 
     import sim
     from sim.config import SimConfig
-    from jepa_mpc.evaluation.config import model_view
+    from jepa_mpc.evaluation.config import EVAL_SIM, model_view
     from sim.env import EXTERIOR_IMAGE, WRIST_IMAGE
 
-    env = gymnasium.make(sim.env_id("reach"), config=SimConfig(image_size=image_size, control_hz=2.0)).unwrapped
+    env = gymnasium.make(sim.env_id("reach"), config=SimConfig(**{**EVAL_SIM, "image_size": image_size})).unwrapped
     problems = []
     for seed in range(1000, 1000 + count):
         obs, info = env.reset(seed=seed)
@@ -133,10 +133,10 @@ def closed_loop(model, episodes: int, threshold: float | None) -> list[str]:
 
     import sim
     from sim.config import SimConfig
-    from jepa_mpc.evaluation.config import model_view
+    from jepa_mpc.evaluation.config import EVAL_SIM, model_view
     from sim.env import EXTERIOR_IMAGE, WRIST_IMAGE
 
-    env = gymnasium.make(sim.env_id("reach"), config=SimConfig(image_size=64, control_hz=2.0)).unwrapped
+    env = gymnasium.make(sim.env_id("reach"), config=SimConfig(**EVAL_SIM)).unwrapped
     base = PlannerConfig(samples=128, iterations=6, topk=12)
     views = model.config.predictor.views
     lines = []

@@ -3,7 +3,8 @@
 The released V-JEPA 2 weights cannot be downloaded everywhere, so the project ships its own small
 model, made by its own commands from sim data only:
 
-1. collect scripted-expert and random episodes of the four tasks at 64 x 64, 4 fps;
+1. collect scripted-expert and random episodes of the four tasks at 64 x 64, 4 fps, in the scene the
+   evaluation renders (``EVAL_SIM``);
 2. write a frozen random ``vit_micro`` encoder (``jepa-mpc init-encoder``, seed 0): at this scale
    (16 tokens per frame) it plans as well as the V-JEPA-pretrained one and costs no pretraining
    (docs/benchmarks.md, "Ablation": two trainings on it reached 66% and 82% and grasped 26% and
@@ -27,10 +28,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jepa_mpc.evaluation.config import EVAL_SIM
 from worldmodel.checkpoint import DEFAULT_CHECKPOINT, DEFAULT_MODEL_DIR
 from worldmodel.training.train_state import STATE_FILE, SUMMARY_FILE
 
-IMAGE_SIZE = 64
+IMAGE_SIZE = EVAL_SIM["image_size"]
+# The data is rendered as the evaluation renders (its image size; the sim's default scene ranges and
+# lighting), at the sim's own 4 Hz.
+SCENE_FLAGS = ["--sim.image_size", str(IMAGE_SIZE)]
 # (task, policy, episodes, seed of the first episode). Evaluation seeds start at 1000: never trained on.
 # Twice the grasping and pushing demonstrations of the first default model (2026-11-25): the tasks
 # that need centimetres get the data.
@@ -59,7 +64,7 @@ def recipe(work: Path, threads: int, eval_episodes: int, device: str = "cpu", wo
     datasets = [str(work / "data" / f"{task}_{policy}") for task, policy, _, _ in COLLECTION]
     steps = [
         ["collect", "--task", task, "--policy", policy, "--episodes", str(n), "--seed", str(seed),
-         "--out", out, "--sim.image_size", str(IMAGE_SIZE), *(["--workers", str(workers)] if workers > 1 else [])]
+         "--out", out, *SCENE_FLAGS, *(["--workers", str(workers)] if workers > 1 else [])]
         for (task, policy, n, seed), out in zip(COLLECTION, datasets)
     ]
     run_flags = ["--run.threads", str(threads), "--run.device", device]

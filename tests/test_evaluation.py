@@ -200,6 +200,25 @@ def test_default_model_recipe_is_a_list_of_registered_commands(capsys):
     assert all(line.endswith("--workers 16") for line in lines[:5])
 
 
+def test_default_model_recipe_collects_in_the_scene_the_evaluation_renders(tmp_path):
+    """The default model's data and its evaluation share image size, shadows and scene ranges, parsed
+    from the recipe's own collect commands; only the control rate differs (4 Hz recorded, 2 Hz
+    planned: one action per two-frame tubelet)."""
+    from foundation.configuration import parse_config
+    from jepa_mpc.default_model_recipe import recipe
+    from jepa_mpc.evaluation.config import EVAL_SIM, EvalConfig
+    from sim.collect import CollectConfig
+
+    collects = [step for step in recipe(tmp_path, threads=1, eval_episodes=1) if step[0] == "collect"]
+    evaluation = EvalConfig.for_task("push").sim
+    assert evaluation.image_size == EVAL_SIM["image_size"]
+    for step in collects:
+        scene = parse_config(CollectConfig, step[1:], "collect").sim
+        assert (scene.image_size, scene.shadows, scene.randomization) == (
+            evaluation.image_size, evaluation.shadows, evaluation.randomization)
+        assert scene.control_hz == 2 * evaluation.control_hz
+
+
 def test_default_model_recipe_resumes_a_training_step_that_left_a_state(tmp_path):
     """Training refuses a folder holding a run unless resumed: a rerun of the recipe resumes (or, for a
     finished step, is told so and goes on)."""
