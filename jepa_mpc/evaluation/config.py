@@ -19,9 +19,9 @@ from worldmodel.preprocess import tile_views
 POLICIES = ("world_model", "random", "oracle")
 # The scene the evaluation renders: the shipped default model's camera (64 px) and predictor step
 # (0.5 s: 4 fps frames, 2-frame tubelets, so one env step per planned action at 2 Hz). The model's
-# data was rendered the same way (the recipe's collection, at the sim's 4 Hz). Its key light casts
-# shadows: trained and evaluated without them, it pushed 1/20 where it pushes 17/20 with them
-# (docs/benchmarks.md, "The key light's shadows").
+# data was rendered the same way (the recipe's collection, at the sim's 4 Hz). The key light casts
+# shadows in both: trained and evaluated without them, the recipe pushed 1/20 where the shipped model
+# pushes 17/20 (docs/benchmarks.md, "The key light's shadows").
 EVAL_SIM = {"image_size": 64, "control_hz": 2.0}
 # The evaluation's planner: cheaper than the reference's 400 x 10, so that 50 episodes fit a CPU.
 EVAL_PLANNER = {"samples": 128, "iterations": 6, "topk": 12}
