@@ -21,19 +21,19 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+import gymnasium  # noqa: E402
+
+import sim  # noqa: E402
+from foundation.configuration import from_dict  # noqa: E402
+from jepa_mpc.evaluation.config import EVAL_SIM  # noqa: E402
+from sim.config import SimConfig  # noqa: E402
+from sim.env import EXTERIOR_IMAGE, WRIST_IMAGE  # noqa: E402
+
 OFFSETS = (0.0, 0.15, 0.3)  # --sim.randomization.light_position, m per axis
 
 
 def first_frames(task: str, seeds: list[int], shadows: bool, light_position: float) -> np.ndarray:
-    """``[len(seeds), 64, 128, 3]`` uint8: each seed's first frame, exterior | wrist, as the evaluation renders."""
-    import gymnasium
-
-    import sim
-    from foundation.configuration import from_dict
-    from jepa_mpc.evaluation.config import EVAL_SIM
-    from sim.config import SimConfig
-    from sim.env import EXTERIOR_IMAGE, WRIST_IMAGE
-
+    """``[len(seeds), H, 2H, 3]`` uint8 (H = ``EVAL_SIM``'s 64 px): each seed's first frame, exterior | wrist."""
     settings = {**EVAL_SIM, "shadows": shadows, "randomization": {"light_position": light_position}}
     env = gymnasium.make(sim.env_id(task), config=from_dict(SimConfig, settings, "light_offsets")).unwrapped
     frames = []
