@@ -56,6 +56,8 @@ COMMANDS: dict[str, Command] = {
                             "save an image strip of every sim task (exterior camera)"),
     "train": Command("jepa_mpc.training_commands:TrainCommandConfig", "jepa_mpc.training_commands:train",
                      "post-train the action-conditioned predictor"),
+    "train-policy": Command("jepa_mpc.training_commands:TrainPolicyCommandConfig", "jepa_mpc.training_commands:train_policy",
+                            "train a goal-conditioned policy on a world model's frozen tokens (one-photo planning)"),
     "pretrain": Command("jepa_mpc.training_commands:PretrainCommandConfig", "jepa_mpc.training_commands:pretrain",
                         "pretrain a small V-JEPA encoder on videos"),
     "init-encoder": Command("jepa_mpc.training_commands:RandomEncoderCommandConfig", "jepa_mpc.training_commands:init_encoder",

@@ -12,8 +12,11 @@ model, made by its own commands from sim data only:
 3. post-train an action-conditioned predictor on the frozen encoder's features of both cameras, the
    exterior and the wrist (``--data.wrist_camera``: two views per step; with the wrist view 20/20
    reaches and 16/20 grasps where the exterior camera alone gave 14/20 and 3/20, docs/benchmarks.md);
-4. evaluate goal-image planning with it (``jepa-mpc eval``, on the CPU in one-thread worker processes)
-   and install it with its numbers.
+4. collect more, noisier expert demonstrations and train a goal-conditioned policy on the frozen
+   tokens (``jepa-mpc train-policy``), stored in the same checkpoint: planning from one goal photo
+   (docs/planner.md, "One goal photo");
+5. evaluate goal-image planning with it (``jepa-mpc eval``, on the CPU in one-thread worker processes),
+   through the tasks' sub-goals and from the final goal photo alone, and install it with its numbers.
 
 Every step is a ``jepa-mpc`` command (printed as it runs), so the recipe reads as a list of commands
 and each step can be rerun alone. Collection and training resume where they stopped: a training step
@@ -46,6 +49,17 @@ COLLECTION = [
     ("push", "expert", 80, 4000),
     ("grasp", "expert", 80, 5000),
 ]
+# The goal policy's extra demonstrations (task, episodes, seed of the first episode), the scripted
+# expert with twice the default action noise (0.01 m: states off the clean path, as in DART, Laskey
+# et al. 2017); the policy trains on these and every expert dataset above. Seeds 6000-9099: no overlap.
+POLICY_COLLECTION = [
+    ("pickplace", 300, 6000),
+    ("push", 200, 7000),
+    ("grasp", 200, 8000),
+    ("reach", 100, 9000),
+]
+POLICY_NOISE = 0.01
+POLICY_FLAGS = ["--policy.dropout", "0.2"]
 ENCODER_FLAGS = ["--preset", "vit_micro", "--encoder.img_size", str(IMAGE_SIZE), "--seed", "0"]
 TRAIN_FLAGS = [
     "--predictor.dim", "128", "--predictor.depth", "4", "--predictor.num_heads", "4",
@@ -61,23 +75,42 @@ def recipe(work: Path, threads: int, eval_episodes: int, device: str = "cpu", wo
     ``workers`` collection processes record the same episodes as one (episode i is seeded SEED + i);
     ``eval_episodes`` 0 leaves the evaluations out (train only, e.g. to evaluate in parallel jobs).
     """
+    worker_flags = ["--workers", str(workers)] if workers > 1 else []
     datasets = [str(work / "data" / f"{task}_{policy}") for task, policy, _, _ in COLLECTION]
     steps = [
         ["collect", "--task", task, "--policy", policy, "--episodes", str(n), "--seed", str(seed),
-         "--out", out, *SCENE_FLAGS, *(["--workers", str(workers)] if workers > 1 else [])]
+         "--out", out, *SCENE_FLAGS, *worker_flags]
         for (task, policy, n, seed), out in zip(COLLECTION, datasets)
+    ]
+    policy_datasets = [str(work / "data" / f"{task}_noisy_expert") for task, _, _ in POLICY_COLLECTION]
+    steps += [
+        ["collect", "--task", task, "--policy", "expert", "--noise", str(POLICY_NOISE), "--episodes", str(n),
+         "--seed", str(seed), "--out", out, *SCENE_FLAGS, *worker_flags]
+        for (task, n, seed), out in zip(POLICY_COLLECTION, policy_datasets)
     ]
     run_flags = ["--run.threads", str(threads), "--run.device", device]
     steps.append(["init-encoder", "--out", str(work / "encoder"), *ENCODER_FLAGS])
     steps.append(["train", "--data", *datasets, "--encoder", str(work / "encoder" / "encoder.pt"),
                   "--out", str(work / "predictor"), *TRAIN_FLAGS, *run_flags, *_resume_flags(work / "predictor")])
+    experts = [out for (_, policy, _, _), out in zip(COLLECTION, datasets) if policy == "expert"]
+    steps.append(["train-policy", "--data", *experts, *policy_datasets, "--checkpoint", str(work / "predictor" / "model.pt"),
+                  "--out", str(work / "policy"), *POLICY_FLAGS, *run_flags, *_resume_flags(work / "policy")])
     # On the CPU the evaluations run as many one-thread processes as training had threads: on two
     # cores that plans more steps per second than one process with two threads, and every episode's
     # result is that of a single one-thread process (docs/benchmarks.md).
     eval_flags = ["--workers", str(threads), "--threads", "1"] if device == "cpu" and threads > 1 else []
+    model = str(work / "policy" / "model.pt")
     steps += [
-        ["eval", "--task", task, "--episodes", str(eval_episodes), "--checkpoint", str(work / "predictor" / "model.pt"),
+        ["eval", "--task", task, "--episodes", str(eval_episodes), "--checkpoint", model,
          "--device", device, "--out", str(work / "eval" / task), *eval_flags]
+        for task in EVAL_TASKS
+        if eval_episodes > 0
+    ]
+    # From one goal photo: the planner needs no true-state ceiling here (the oracle's search is the sub-goal table's).
+    steps += [
+        ["eval", "--task", task, "--subgoals", "false", "--policies", "world_model", "random", "--episodes",
+         str(eval_episodes), "--checkpoint", model, "--device", device, "--out", str(work / "eval_one_photo" / task),
+         *eval_flags]
         for task in EVAL_TASKS
         if eval_episodes > 0
     ]
@@ -130,13 +163,15 @@ def make_default_model(config: RecipeConfig) -> None:
 
 
 def install(work: Path) -> None:
-    """Copy the trained model, its training summary and its evaluation tables into the package."""
+    """Copy the trained model (with its goal policy), its training summaries and its evaluation tables into the package."""
     DEFAULT_MODEL_DIR.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(work / "predictor" / "model.pt", DEFAULT_CHECKPOINT)
+    shutil.copyfile(work / "policy" / "model.pt", DEFAULT_CHECKPOINT)
     shutil.copyfile(work / "predictor" / SUMMARY_FILE, DEFAULT_MODEL_DIR / "train_summary.json")
-    for task in EVAL_TASKS:
-        results = work / "eval" / task
-        if (results / "results.json").is_file():
-            shutil.copyfile(results / "results.json", DEFAULT_MODEL_DIR / f"eval_{task}.json")
-            shutil.copyfile(results / "results.md", DEFAULT_MODEL_DIR / f"eval_{task}.md")
+    shutil.copyfile(work / "policy" / SUMMARY_FILE, DEFAULT_MODEL_DIR / "policy_train_summary.json")
+    for folder, prefix in (("eval", "eval"), ("eval_one_photo", "eval_one_photo")):
+        for task in EVAL_TASKS:
+            results = work / folder / task
+            if (results / "results.json").is_file():
+                shutil.copyfile(results / "results.json", DEFAULT_MODEL_DIR / f"{prefix}_{task}.json")
+                shutil.copyfile(results / "results.md", DEFAULT_MODEL_DIR / f"{prefix}_{task}.md")
     print(f"installed {DEFAULT_CHECKPOINT} ({DEFAULT_CHECKPOINT.stat().st_size / 2**20:.1f} MB)")

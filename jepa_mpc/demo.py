@@ -1,6 +1,8 @@
 """``jepa-mpc demo`` (what ``make demo`` runs): one goal-image episode in MuJoCo with the default model.
 
-The robot is shown the episode's goal image, plans with CEM in the world model's embedding space,
+The robot is shown the episode's goal image (one photo: ``--subgoals false``, the default; or the
+task's sub-goal images with ``--subgoals true``), plans in the world model's embedding space (from
+one photo its goal-conditioned policy proposes each plan; through sub-goals CEM searches),
 executes the first action, observes and plans again. Writes to ``--out``:
 
 - ``episode.gif``: the camera (both views for a two-view model) beside the goal image, with the energy over time;
@@ -29,6 +31,7 @@ class DemoConfig:
     seed: int = field(default=1000, metadata={"help": "episode seed (held out from training data)"})
     checkpoint: str = field(default="", metadata={"help": "world model checkpoint; empty = the shipped model"})
     max_steps: int = field(default=0, metadata={"help": "planner steps (0 = the task's default)"})
+    subgoals: bool = field(default=False, metadata={"help": "false: from the final goal photo alone; true: through the task's sub-goal images"})
     device: str = field(default="", metadata={"help": "cpu or cuda; empty = cuda when present"})
     out: str = field(default="demo_out", metadata={"help": "output folder"})
 
@@ -41,11 +44,12 @@ def demo(config: DemoConfig) -> None:
     from jepa_mpc.evaluation.runner import EpisodeWorker, run_episode
     from jepa_mpc.episode_video import write_gif
 
-    eval_config = EvalConfig.for_task(config.task, episodes=1, seed=config.seed, checkpoint=config.checkpoint,
+    eval_config = EvalConfig.for_task(config.task, config.subgoals, episodes=1, seed=config.seed, checkpoint=config.checkpoint,
                                       device=config.device, max_steps=config.max_steps, policies=("world_model",))
     worker = EpisodeWorker(eval_config)
     checkpoint = worker.checkpoint
-    print(f"demo: task {config.task}, seed {config.seed}, model {checkpoint}")
+    mode = "through its sub-goal images" if config.subgoals else "from one goal photo"
+    print(f"demo: task {config.task} {mode}, seed {config.seed}, model {checkpoint}")
     try:
         result, frames = run_episode(worker.env, worker.policy("world_model", config.seed), config.seed, eval_config,
                                      record=True, progress=True)
@@ -59,6 +63,7 @@ def demo(config: DemoConfig) -> None:
     summary = {
         "task": config.task,
         "seed": config.seed,
+        "subgoals": config.subgoals,
         "checkpoint": str(checkpoint),
         "success": result.success,
         "steps": result.steps,

@@ -14,7 +14,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 
-from worldmodel.training.config import EncoderSize, PretrainConfig, TrainPredictorConfig
+from worldmodel.training.config import EncoderSize, PretrainConfig, TrainGoalPolicyConfig, TrainPredictorConfig
 
 _DATA_HELP = "one or more LeRobot dataset folders (sim or DROID) or .npz files of episodes, read as one"
 _RESUME_HELP = "continue the run in --out from its train_state.pt (a finished run: says so, changes nothing)"
@@ -119,3 +119,30 @@ def init_encoder(config: RandomEncoderCommandConfig) -> None:
     path, written = write_random_encoder(config.encoder, config.seed, config.out, config.overwrite)
     print(f"{'wrote' if written else 'already there, unchanged:'} random encoder ({config.encoder.preset}, {config.encoder.img_size} px, seed {config.seed}): {path} "
           "(use: jepa-mpc train --encoder ...)")
+
+
+@dataclass(kw_only=True)
+class TrainPolicyCommandConfig(TrainGoalPolicyConfig):
+    """``jepa-mpc train-policy``: the goal policy's training config and the run's data, world model and folder."""
+
+    datasets: tuple[str, ...] = field(metadata={"help": _DATA_HELP, "aliases": ("--data",)})
+    checkpoint: str = field(default="", metadata={"help": "the world model whose frozen tokens the policy reads; empty = the shipped default model"})
+    out: str = field(metadata={"help": "run folder (model.pt = the world model with the policy, train_state.pt, metrics, summary.json)"})
+    resume: bool = field(default=False, metadata={"help": _RESUME_HELP})
+    overwrite: bool = field(default=False, metadata={"help": _OVERWRITE_HELP})
+
+
+def train_policy(config: TrainPolicyCommandConfig) -> None:
+    from worldmodel.checkpoint import resolve_checkpoint
+    from worldmodel.training.episodes import open_episodes
+    from worldmodel.training.train_goal_policy import train_goal_policy
+    from worldmodel.training.train_state import RunFinished
+
+    source = open_episodes(config.datasets, camera=config.data.camera, sample_fps=config.data.sample_fps,
+                           skip_bad=config.data.bad_episodes == "skip", wrist_camera=config.data.wrist_camera)
+    try:
+        summary = train_goal_policy(_job_config(config, TrainGoalPolicyConfig), source, resolve_checkpoint(config.checkpoint),
+                                    config.out, resume=config.resume, overwrite=config.overwrite)
+    except RunFinished as finished:
+        return _report_finished(finished)
+    print(summary.text())

@@ -19,6 +19,7 @@ ENERGY_MODES = ("terminal", "terminal+intermediate")
 OPTIMIZERS = ("cem", "icem", "mppi", "grad", "cem+grad")
 """Names of the optimisers :data:`planner.optimizers.OPTIMIZER_FUNCTIONS` maps to functions."""
 ACTION_LIMITS = ("ball", "box")
+PROPOSALS = ("none", "policy", "policy+search")
 GRAD_INITS = ("warm_start", "cem")
 
 
@@ -37,6 +38,12 @@ class PlannerConfig:
         default="cem",
         metadata=_help("cem, icem (Pinneri et al. 2020), mppi (Williams et al. 2017), grad (Adam on the "
                        "actions through the model), cem+grad (CEM, then Adam from its plan)"),
+    )
+    proposal: str = field(
+        default="none",
+        metadata=_help("none: the optimiser searches from the warm start (the reference); policy: the world model's "
+                       "goal-conditioned policy gives the plan, no search (jepa-mpc train-policy); policy+search: the "
+                       "optimiser starts from the policy's plan"),
     )
     samples: int = field(default=400, metadata=_help("action sequences sampled per CEM iteration (N)"))
     horizon: int = field(default=2, metadata=_help("planned steps per sequence (H)"))
@@ -114,6 +121,8 @@ class PlannerConfig:
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"PlannerConfig.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.proposal not in PROPOSALS:
+            raise ValueError(f"PlannerConfig.proposal must be one of {PROPOSALS}, got {self.proposal!r}")
         if self.action_limit not in ACTION_LIMITS:
             raise ValueError(f"PlannerConfig.action_limit must be one of {ACTION_LIMITS}, got {self.action_limit!r}")
         for name in ("samples", "horizon", "iterations", "topk", "grad_steps", "grad_starts"):

@@ -9,7 +9,9 @@ The optimiser (``planner.cem``) sees only two functions:
 The receding-horizon controller (``planner.mpc``) additionally encodes the goal and the current
 frames, so it plans against :class:`PlanningWorldModel`, a structural protocol that the real
 ``worldmodel.world_model.WorldModel`` and the analytic test model (``planner.analytic``) both satisfy
-without importing anything from here.
+without importing anything from here. A model may also propose plans (``PlannerConfig.proposal``):
+then it has ``can_propose`` true and ``propose(context_tokens [1, Tc, N, D], context_states [1, Tc, 7],
+goal_tokens [N, D]) -> actions [K, 7]`` (the real model's goal-conditioned policy).
 """
 from __future__ import annotations
 

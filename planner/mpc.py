@@ -23,6 +23,14 @@ search (the idea of acting on semantic change; a pull request to the V-JEPA 2 re
 facebookresearch/vjepa2 #98, reports 2.28 -> 1.13 s per step); search again when surprised or when
 the plan runs out, warm-started from the plan shifted by the steps executed since. Off by default
 because it changes the actions: a kept step is the plan made one or more steps ago, not a fresh one.
+
+**Proposals** (``proposal``): a world model that holds a goal-conditioned policy
+(:meth:`worldmodel.world_model.WorldModel.propose`, ``jepa-mpc train-policy``) proposes the next
+actions from the tokens now and the goal's. ``policy`` executes its plan without a search (one
+forward pass and one scoring rollout per step); ``policy+search`` starts the optimiser from it in
+place of the warm start. From one final goal photo the energy of a two-step search climbs while a
+multi-stage task is on its way (docs/planner.md): the policy has learned, from demonstrations, what
+comes after the hill.
 """
 from __future__ import annotations
 
@@ -38,7 +46,7 @@ from planner.config import PlannerConfig
 from planner.energy import goal_energy, goal_objective
 from planner.interface import PlanningWorldModel, bind_context
 from planner.limits import ActionLimits
-from planner.optimizer import PlanResult, shift_plan
+from planner.optimizer import PlanResult, initial_distribution, plan_from_proposal, shift_plan
 from planner.registry import NEEDS_GRADIENTS, get_optimizer
 
 
@@ -90,6 +98,12 @@ class GoalImageMPC:
         self.goal_tokens: Tensor | None = None  # [N, D]
         self.generator: torch.Generator | None = None
         self.optimize = get_optimizer(self.config.optimizer)
+        if self.config.proposal != "none" and not getattr(world_model, "can_propose", False):
+            raise ValueError(
+                f"--planner.proposal {self.config.proposal} needs a world model with a goal-conditioned policy: train one "
+                "with `jepa-mpc train-policy --checkpoint MODEL --data DATASETS --out DIR` and plan with DIR/model.pt, "
+                "or use --planner.proposal none"
+            )
         self.last_result: PlanResult | None = None
         self.executed = 0  # steps of last_result's plan handed out since it was made
         self.reset()
@@ -160,16 +174,16 @@ class GoalImageMPC:
             init_mean = shift_plan(previous.actions, self.config, self.limits, self.executed)
             if previous.elite_actions is not None:
                 init_elites = shift_plan(previous.elite_actions, self.config, self.limits, self.executed)
+        if self.config.proposal != "none":
+            init_mean = self._proposal(context_tokens, context_states)
         differentiable = self.config.optimizer in NEEDS_GRADIENTS
-        result = self.optimize(
-            bind_context(self.world_model, context_tokens, context_states, differentiable=differentiable),
-            goal_objective(self.goal_tokens, self.config.energy),
-            self.config,
-            device=self.device,
-            init_mean=init_mean,
-            init_elites=init_elites,
-            generator=self.generator,
-        )
+        rollout = bind_context(self.world_model, context_tokens, context_states, differentiable=differentiable)
+        objective = goal_objective(self.goal_tokens, self.config.energy)
+        if self.config.proposal == "policy":
+            result = plan_from_proposal(rollout, objective, self.config, self.limits, init_mean)
+        else:
+            result = self.optimize(rollout, objective, self.config, device=self.device, init_mean=init_mean,
+                                   init_elites=init_elites, generator=self.generator)
         self.last_result, self.executed = result, 1
         plan = result.actions.numpy().astype(np.float32)
         return MPCStep(
@@ -182,3 +196,12 @@ class GoalImageMPC:
             surprise=surprise,
             replanned=True,
         )
+
+    def _proposal(self, context_tokens: Tensor, context_states: Tensor) -> Tensor:
+        """The world model's proposed plan ``[H, 7]``: its policy's chunk, cut to the horizon or padded with the
+        initial mean, inside the limits."""
+        proposed = self.world_model.propose(context_tokens, context_states, self.goal_tokens)  # [K, 7]
+        plan, _ = initial_distribution(self.config, self.limits)  # [H, 7]
+        steps = min(len(proposed), len(plan))
+        plan[:steps] = proposed[:steps].to(plan.device, torch.float32)
+        return self.limits.apply(plan)

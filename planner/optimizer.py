@@ -18,6 +18,7 @@ An optimiser is a function::
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -126,6 +127,25 @@ def apply_deadband(actions: Tensor, config: PlannerConfig, limits: ActionLimits)
     actions = actions.clone()
     actions[..., GRIPPER_DIM] = torch.where(in_deadband, torch.zeros_like(gripper), gripper)
     return actions
+
+
+def plan_from_proposal(rollout: RolloutFn, objective: Objective, config: PlannerConfig, limits: ActionLimits,
+                       proposal: Tensor) -> PlanResult:
+    """The proposal ``[H, 7]`` as the plan, without a search: put inside the limits, the gripper dead band
+    applied, and scored with one rollout of batch 1 (its energy and predicted tokens, as a search reports them).
+
+    Raises:
+        NonFiniteEnergyError: the proposal's energy is not finite.
+    """
+    proposal = proposal.to(limits.held.device, torch.float32)
+    unscored = torch.zeros(1, device=proposal.device)
+    result = finish_plan(
+        rollout, objective, config, limits, proposal[None],
+        elite_actions=proposal[None], elite_energies=unscored, best_energies=unscored, elite_mean_energies=unscored,
+        finite_counts=torch.ones(1, dtype=torch.int64), mean=proposal, std=torch.zeros_like(proposal),
+    )
+    energy = torch.tensor([result.energy])
+    return dataclasses.replace(result, elite_energies=energy, best_energies=energy, elite_mean_energies=energy)
 
 
 def finish_plan(

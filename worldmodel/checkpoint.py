@@ -10,7 +10,9 @@ Released files (``vitl.pt``, ``vith.pt``, ``vitg.pt``, ``vjepa2-ac-vitg.pt``) ar
 :data:`ENCODER_PRESETS` by its weight shapes, the predictor's from its own shapes.
 
 The project's own files add ``format: "jepa_mpc"`` and ``config`` (a :class:`WorldModelConfig` as a
-dict), so one path loads them.
+dict), so one path loads them. A world model may also hold a goal-conditioned policy
+(``goal_policy`` weights and ``goal_policy_config``, :mod:`worldmodel.goal_policy`), written by
+``jepa-mpc train-policy`` and loaded with the model, strictly, whenever it is there.
 
 Loading is strict: a missing, unexpected or mis-shaped weight is an error that lists them, never a
 warning over a half-loaded model. Every torch file is read with ``weights_only=True``: a file that
@@ -30,7 +32,7 @@ from torch import nn
 from foundation.atomic_files import atomic_path
 from foundation.configuration import dataclass_to_dict, from_dict
 
-from .config import ENCODER_PRESETS, EncoderConfig, PredictorConfig, WorldModelConfig
+from .config import ENCODER_PRESETS, EncoderConfig, GoalPolicyConfig, PredictorConfig, WorldModelConfig
 
 PROJECT_FORMAT = "jepa_mpc"  # a world model: encoder + predictor + WorldModelConfig
 ENCODER_FORMAT = "jepa_mpc_encoder"  # an encoder alone, as `jepa-mpc pretrain` writes it
@@ -67,8 +69,8 @@ CHECKPOINT_LAYOUTS: tuple[CheckpointLayout, ...] = (
     ),
     CheckpointLayout(
         "jepa_mpc world model .pt (model.pt of `jepa-mpc train`)",
-        "torch file with `format: jepa_mpc`, `config`, `encoder`, `predictor`",
-        "the world model with its stored config",
+        "torch file with `format: jepa_mpc`, `config`, `encoder`, `predictor` (and `goal_policy_config`, `goal_policy`)",
+        "the world model with its stored config (and its goal-conditioned policy)",
     ),
     CheckpointLayout(
         "jepa_mpc encoder .pt (encoder.pt of `jepa-mpc pretrain`)",
@@ -146,7 +148,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return data
 
 
-STATE_DICT_KEYS = ("encoder", "target_encoder", "ema_encoder", "predictor")  # the state dicts a checkpoint may hold
+STATE_DICT_KEYS = ("encoder", "target_encoder", "ema_encoder", "predictor", "goal_policy")  # the state dicts a checkpoint may hold
 
 
 def check_structure(data: Any, path: str | Path) -> None:
@@ -161,6 +163,9 @@ def check_structure(data: Any, path: str | Path) -> None:
     if fmt == PROJECT_FORMAT:
         _check_config_entry(data, "config", path, "save it again with `save_world_model_checkpoint`")
         required = ("encoder", "predictor")
+        if "goal_policy" in data or "goal_policy_config" in data:
+            _check_config_entry(data, "goal_policy_config", path, "write it again with `jepa-mpc train-policy`")
+            required += ("goal_policy",)
     elif fmt == ENCODER_FORMAT:
         _check_config_entry(data, "encoder_config", path, "save it again with `save_encoder_checkpoint`")
         required = ("encoder",)
@@ -390,6 +395,20 @@ def _section(data: dict[str, Any], key: str) -> dict[str, torch.Tensor]:
     return data[key]
 
 
+def goal_policy_config_from_checkpoint(data: dict[str, Any], path: str | Path) -> GoalPolicyConfig | None:
+    """The stored :class:`GoalPolicyConfig` of a project checkpoint, None when it holds no policy.
+
+    Raises:
+        CheckpointError: the stored config does not fit :class:`GoalPolicyConfig` (naming ``path``).
+    """
+    if "goal_policy_config" not in data:
+        return None
+    try:
+        return from_dict(GoalPolicyConfig, data["goal_policy_config"], source=f"{path} goal_policy_config")
+    except ValueError as exc:
+        raise CheckpointError(f"{exc}; the file was written by another version or other code") from exc
+
+
 def encoder_state_dict(data: dict[str, Any], encoder_key: str = "encoder") -> dict[str, torch.Tensor]:
     """The encoder's weights of a checkpoint read by :func:`read_checkpoint`, released prefixes stripped."""
     return strip_prefixes(_section(data, encoder_key))
@@ -419,8 +438,10 @@ def save_world_model_checkpoint(
     encoder: nn.Module,
     predictor: nn.Module,
     extra: dict[str, Any] | None = None,
+    goal_policy: nn.Module | None = None,
 ) -> None:
-    """Write config + weights (+ ``extra`` metadata such as the recipe) atomically."""
+    """Write config + weights (+ a goal-conditioned policy with its config, + ``extra`` metadata such as
+    the recipe) atomically."""
     data = {
         "format": PROJECT_FORMAT,
         "config": dataclass_to_dict(config),
@@ -428,5 +449,8 @@ def save_world_model_checkpoint(
         "predictor": cpu_state_dict(predictor),
         **(extra or {}),
     }
+    if goal_policy is not None:
+        data["goal_policy_config"] = dataclass_to_dict(goal_policy.config)
+        data["goal_policy"] = cpu_state_dict(goal_policy)
     with atomic_path(path) as tmp:
         torch.save(data, tmp)

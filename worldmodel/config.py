@@ -195,3 +195,28 @@ class WorldModelConfig:
     def step_seconds(self) -> float:
         """Robot time covered by one predictor step (one action)."""
         return self.encoder.tubelet_size / self.frame_rate_hz
+
+
+@dataclass
+class GoalPolicyConfig:
+    """Sizes of the goal-conditioned policy (:mod:`worldmodel.goal_policy`) on a world model's tokens.
+
+    ``encoder_dim`` and ``tokens_per_frame`` are the world model's (all views of one frame together);
+    ``chunk`` is the number of predictor-step actions it predicts (0.5 s each for the reference's time base).
+    """
+
+    encoder_dim: int = 128
+    tokens_per_frame: int = 32
+    token_dim: int = 16
+    hidden_dim: int = 512
+    depth: int = 3
+    chunk: int = 2
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("encoder_dim", "tokens_per_frame", "token_dim", "hidden_dim", "depth", "chunk"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"GoalPolicyConfig.{name} must be an integer >= 1, got {value!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"GoalPolicyConfig.dropout must be in [0, 1), got {self.dropout!r}")

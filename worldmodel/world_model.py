@@ -5,6 +5,8 @@
 - :meth:`WorldModel.rollout`: predict the tokens after each of H candidate actions for S samples at
   once, ``[S, H, N, D]``, feeding each layer-normed prediction back and moving the 7-D state with
   :func:`foundation.pose.apply_action`. Keys/values of finished steps are cached.
+- :meth:`WorldModel.propose`: the next actions ``[chunk, 7]`` its goal-conditioned policy proposes
+  from the tokens now and the goal's, when the checkpoint holds one (:mod:`worldmodel.goal_policy`).
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from foundation.pose import ACTION_DIM, STATE_DIM, actions_from_states, apply_ac
 from .checkpoint import (
     CheckpointError,
     encoder_state_dict,
+    goal_policy_config_from_checkpoint,
     load_state_dict_strict,
     predictor_state_dict,
     read_checkpoint,
@@ -27,6 +30,7 @@ from .checkpoint import (
 )
 from .config import WorldModelConfig
 from .encoder import build_encoder, init_vit_weights
+from .goal_policy import GoalConditionedPolicy
 from .hf_checkpoint import check_hf_checkpoint, is_hf_checkpoint
 from .precision import autocast, resolve_device
 from .predictor import ActionConditionedPredictor, PredictorCache
@@ -72,6 +76,8 @@ class WorldModel(nn.Module):
         self.config = config
         self.encoder = build_encoder(config.encoder)
         self.predictor = ActionConditionedPredictor(config.predictor)
+        # A goal-conditioned policy on the tokens (jepa-mpc train-policy), when the checkpoint holds one.
+        self.goal_policy: GoalConditionedPolicy | None = None
         # bf16 autocast on CUDA (worldmodel.precision); off until load_world_model puts the model on a GPU.
         self.bf16 = False
 
@@ -93,6 +99,29 @@ class WorldModel(nn.Module):
         """
         tokens = encode_each_frame(self.encoder, frames, self.config.predictor.views, batch_size, self.bf16)
         return self._finish(tokens).unsqueeze(0)  # [1, T, V * n, D]
+
+    @property
+    def can_propose(self) -> bool:
+        """Whether :meth:`propose` works: the model holds a goal-conditioned policy."""
+        return self.goal_policy is not None
+
+    @torch.no_grad()
+    def propose(self, context_tokens: Tensor, context_states: Tensor, goal_tokens: Tensor) -> Tensor:
+        """The goal-conditioned policy's next actions ``[chunk, 7]`` from the last context frame.
+
+        Args:
+            context_tokens: ``[1, Tc, N, D]`` observed (layer-normed) tokens, the last one is "now".
+            context_states: ``[1, Tc, 7]`` the states at those frames.
+            goal_tokens: ``[N, D]`` the goal image's tokens.
+        Raises:
+            RuntimeError: the model holds no goal-conditioned policy (train one with ``jepa-mpc train-policy``).
+        """
+        if self.goal_policy is None:
+            raise RuntimeError("this world model holds no goal-conditioned policy: add one with `jepa-mpc train-policy "
+                               "--checkpoint MODEL --data DATASETS --out DIR`, or plan with --planner.proposal none")
+        with autocast(self.device, self.bf16):
+            actions = self.goal_policy(context_tokens[:, -1], context_states[:, -1], goal_tokens[None])  # [1, chunk, 7]
+        return actions[0].float()
 
     def _check_rollout_inputs(self, context_tokens: Tensor, context_states: Tensor, actions: Tensor) -> None:
         N, D = self.config.predictor.tokens_per_frame, self.config.encoder.dim
@@ -219,6 +248,15 @@ def load_world_model(
     key = "encoder" if data.get("format") == "jepa_mpc" else encoder_key
     load_state_dict_strict(model.encoder, encoder_state_dict(data, key), where=f"{path} [{key}]")
     load_state_dict_strict(model.predictor, predictor_state_dict(data), where=f"{path} [predictor]")
+    policy_config = goal_policy_config_from_checkpoint(data, path)
+    if policy_config is not None:
+        if (policy_config.encoder_dim, policy_config.tokens_per_frame) != (config.encoder.dim, config.predictor.tokens_per_frame):
+            raise CheckpointError(
+                f"{path}: its goal policy reads {policy_config.tokens_per_frame} tokens of {policy_config.encoder_dim} "
+                f"features, the world model makes {config.predictor.tokens_per_frame} of {config.encoder.dim}: the "
+                "policy was trained on another model; train it again with `jepa-mpc train-policy`")
+        model.goal_policy = GoalConditionedPolicy(policy_config)
+        load_state_dict_strict(model.goal_policy, data["goal_policy"], where=f"{path} [goal_policy]")
     device = resolve_device(device)
     model = model.to(device).eval()
     model.bf16 = device.type == "cuda"

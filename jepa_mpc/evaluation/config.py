@@ -1,7 +1,9 @@
 """The evaluation's configuration: which task, episodes, policies and planner (``jepa-mpc eval``).
 
-Its defaults depend on the task: :meth:`EvalConfig.for_task` puts the task's planner settings
-(``TASK_PLANNER``) into the defaults, under the ``--config`` YAML file and the flags.
+Its defaults depend on the task and the mode: with sub-goals :meth:`EvalConfig.for_task` puts the
+task's planner settings (``TASK_PLANNER``) into the defaults; from one goal photo
+(``--subgoals false``) every task gets the same planner (``ONE_PHOTO_PLANNER``), since a user's
+photo says nothing else. Both lie under the ``--config`` YAML file and the flags.
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from foundation.configuration import from_dict
 from planner.config import PlannerConfig
 from planner.subgoals import GoalSequence
 from sim import env_id, episode_steps
@@ -38,8 +41,17 @@ TASK_PLANNER = {
 }
 
 
-def task_planner_values(task: str) -> dict:
-    """The PlannerConfig fields the evaluation uses for ``task``: ``EVAL_PLANNER`` with ``TASK_PLANNER`` over it."""
+# From one goal photo (--subgoals false): one planner for every task, and nothing from the task but the
+# photo: the world model's goal-conditioned policy proposes the plan (jepa-mpc train-policy), the hand
+# turns about the vertical only (every task's demonstrations do), and no hold is taken from poses.
+ONE_PHOTO_PLANNER = {**EVAL_PLANNER, "proposal": "policy", **YAW_ONLY}
+
+
+def task_planner_values(task: str, subgoals: bool = True) -> dict:
+    """The PlannerConfig fields the evaluation uses for ``task``: ``EVAL_PLANNER`` with ``TASK_PLANNER`` over
+    it, or ``ONE_PHOTO_PLANNER`` for every task without sub-goals."""
+    if not subgoals:
+        return dict(ONE_PHOTO_PLANNER)
     return {**EVAL_PLANNER, **TASK_PLANNER.get(task, {})}
 
 
@@ -54,7 +66,11 @@ class EvalConfig:
     max_steps: int = field(
         default=0, metadata={"help": "planner steps per episode; 0 = the task's default or the sub-goal schedule's"}
     )
-    subgoals: bool = field(default=True, metadata={"help": "plan through the task's sub-goal images (if it has any)"})
+    subgoals: bool = field(
+        default=True,
+        metadata={"help": "true: plan through the task's sub-goal images and poses (if it has any); false: from the final "
+                          "goal image alone, one planner for every task (ONE_PHOTO_PLANNER: the model's goal policy)"},
+    )
     # Both holds on by default: with them the oracle's pick-and-place goes from 52% to 100% and no task
     # or world-model row measured lower (docs/benchmarks.md, "The planner's ceiling").
     hold_gripper: bool = field(
@@ -92,9 +108,9 @@ class EvalConfig:
             raise ValueError(f"unknown policies {sorted(unknown)}; choose from {POLICIES}")
 
     @classmethod
-    def for_task(cls, task: str, **fields) -> "EvalConfig":
-        """The evaluation config of ``task`` with its planner settings (``TASK_PLANNER``) and ``fields``."""
-        return cls(task=task, planner=PlannerConfig(**task_planner_values(task)), **fields)
+    def for_task(cls, task: str, subgoals: bool = True, **fields) -> "EvalConfig":
+        """The evaluation config of ``task`` with its planner settings (:func:`task_planner_values`) and ``fields``."""
+        return cls(task=task, subgoals=subgoals, planner=PlannerConfig(**task_planner_values(task, subgoals)), **fields)
 
     def steps_per_episode(self, goals: GoalSequence) -> int:
         """The step limit of an episode with ``goals``: the given one, else long enough for the whole schedule.
@@ -133,5 +149,17 @@ def model_view(exterior: np.ndarray, wrist: np.ndarray, views: int) -> np.ndarra
 
 
 def task_defaults(overrides: dict[str, Any]) -> EvalConfig:
-    """The defaults layer of an evaluation whose YAML file and flags are ``overrides``: the task's."""
-    return EvalConfig.for_task(str(overrides.get("task", EvalConfig.task)))
+    """The defaults layer of an evaluation whose YAML file and flags are ``overrides``: the task's and mode's.
+
+    Raises:
+        ConfigError: ``subgoals`` is not a bool (naming it).
+    """
+    subgoals = from_dict(SubgoalsChoice, {"subgoals": overrides.get("subgoals", True)}, "subgoals").subgoals
+    return EvalConfig.for_task(str(overrides.get("task", EvalConfig.task)), subgoals=subgoals)
+
+
+@dataclass
+class SubgoalsChoice:
+    """The one field the evaluation's defaults depend on beside the task, decoded as every flag is."""
+
+    subgoals: bool = True

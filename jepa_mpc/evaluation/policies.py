@@ -105,9 +105,12 @@ def make_policy(name: str, config: EvalConfig, world_model, seed: int | None = N
     """
     if name == "random":
         return RandomActionBaseline(config.planner, seed=config.seed if seed is None else seed)
+    # The holds read the sub-goals' poses: from one goal photo there are none to read.
+    holds = dict(hold_gripper=config.hold_gripper and config.subgoals, hold_pose=config.hold_pose and config.subgoals)
     if name == "oracle":
         from planner.analytic import AnalyticWorldModel
 
-        return PlannerPolicy(AnalyticWorldModel(), config.planner, state_oracle=True, hold_gripper=config.hold_gripper,
-                             hold_pose=config.hold_pose)
-    return PlannerPolicy(world_model, config.planner, hold_gripper=config.hold_gripper, hold_pose=config.hold_pose)
+        # The ceiling searches with the true state; it has no policy to propose with.
+        planner = dataclasses.replace(config.planner, proposal="none")
+        return PlannerPolicy(AnalyticWorldModel(), planner, state_oracle=True, **holds)
+    return PlannerPolicy(world_model, config.planner, **holds)

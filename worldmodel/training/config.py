@@ -264,3 +264,52 @@ class PretrainConfig:
             f"data.clip_frames {self.data.clip_frames} is not a multiple of encoder.tubelet_size {self.encoder.tubelet_size}",
         )
         _check(self.optim.warmup_steps < self.run.steps, f"optim.warmup_steps {self.optim.warmup_steps} must be < run.steps {self.run.steps}")
+
+
+@dataclass
+class PolicySize:
+    """The goal-conditioned policy's own sizes (:class:`worldmodel.config.GoalPolicyConfig`); token sizes
+    come from the world model."""
+
+    token_dim: int = field(default=16, metadata={"help": "features each token is projected to"})
+    hidden_dim: int = field(default=512, metadata={"help": "width of the MLP's hidden layers"})
+    depth: int = field(default=3, metadata={"help": "hidden layers"})
+    chunk: int = field(default=2, metadata={"help": "predictor-step actions predicted at once (0.5 s each at 4 fps)"})
+    dropout: float = field(default=0.0, metadata={"help": "dropout after each hidden layer while training"})
+
+    def __post_init__(self) -> None:
+        for name in ("token_dim", "hidden_dim", "depth", "chunk"):
+            _check(getattr(self, name) >= 1, f"policy.{name} must be >= 1, got {getattr(self, name)}")
+        _check(0.0 <= self.dropout < 1.0, f"policy.dropout must be in [0, 1), got {self.dropout}")
+
+
+@dataclass
+class HindsightConfig:
+    """Which goals a training sample gets: a later frame of the same episode (hindsight relabelling)."""
+
+    final_goal_fraction: float = field(
+        default=0.5,
+        metadata={"help": "share of samples whose goal is the episode's last frame (as a user's one goal photo); "
+                          "the others get a later frame drawn uniformly"},
+    )
+
+    def __post_init__(self) -> None:
+        _check(0.0 <= self.final_goal_fraction <= 1.0,
+               f"hindsight.final_goal_fraction must be in [0, 1], got {self.final_goal_fraction}")
+
+
+@dataclass
+class TrainGoalPolicyConfig:
+    """``jepa-mpc train-policy``: behaviour cloning of a goal-conditioned policy on a world model's frozen
+    tokens, with hindsight goals (:mod:`worldmodel.training.train_goal_policy`)."""
+
+    data: DataConfig = field(default_factory=lambda: DataConfig(wrist_camera="observation.images.wrist_left"))
+    policy: PolicySize = field(default_factory=PolicySize)
+    hindsight: HindsightConfig = field(default_factory=HindsightConfig)
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-3, start_lr=1e-4, weight_decay=0.01,
+                                                                   final_weight_decay=0.01))
+    run: RunConfig = field(default_factory=lambda: RunConfig(steps=4000, batch_size=256, val_every=500, val_clips=2048,
+                                                             save_every=1000))
+
+    def __post_init__(self) -> None:
+        _check(self.optim.warmup_steps < self.run.steps, f"optim.warmup_steps {self.optim.warmup_steps} must be < run.steps {self.run.steps}")

@@ -1,0 +1,205 @@
+"""The goal-conditioned policy (one-photo planning): hindsight samples, learning, checkpoints, the planner's proposals."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from foundation.pose import apply_action
+from planner import GoalImageMPC, PlannerConfig
+from planner.analytic import AnalyticWorldModel
+from worldmodel.config import GoalPolicyConfig
+from worldmodel.goal_policy import GoalConditionedPolicy
+from worldmodel.training.feature_cache import FeatureCache
+from worldmodel.training.train_goal_policy import HindsightSamples, cloning_error
+
+START = np.array([0.45, 0.0, 0.25, np.pi, 0.0, 0.0, 0.0], dtype=np.float32)
+FRAME_STEP = 0.025  # m per sampled frame (4 fps): 0.05 m per predictor step, the planner's limit
+
+
+class ProposingAnalyticModel(AnalyticWorldModel):
+    """The analytic world model with a goal-conditioned policy on its tokens, as a trained checkpoint has."""
+
+    def __init__(self, policy: GoalConditionedPolicy) -> None:
+        super().__init__()
+        self.policy = policy
+
+    can_propose = True
+
+    @torch.no_grad()
+    def propose(self, context_tokens, context_states, goal_tokens):
+        return self.policy(context_tokens[:, -1], context_states[:, -1], goal_tokens[None])[0]
+
+
+def straight_line_episode(start: np.ndarray, goal: np.ndarray, frames: int) -> np.ndarray:
+    """States ``[frames, 7]`` of a hand going straight to ``goal`` at ``FRAME_STEP`` per frame, then staying."""
+    states = [start.copy()]
+    for _ in range(frames - 1):
+        state = states[-1].copy()
+        delta = goal[:3] - state[:3]
+        distance = np.linalg.norm(delta)
+        state[:3] += delta if distance <= FRAME_STEP else delta / distance * FRAME_STEP
+        states.append(state)
+    return np.stack(states)
+
+
+def analytic_cache(model: AnalyticWorldModel, episodes: int, seed: int) -> FeatureCache:
+    """Demonstrations of reaching random goals 5-20 cm away, as a feature cache of the analytic model's tokens."""
+    rng = np.random.default_rng(seed)
+    all_states, index, offset = [], [], 0
+    for e in range(episodes):
+        start = START.copy()
+        start[:3] += rng.uniform(-0.05, 0.05, 3)
+        direction = rng.normal(size=3)
+        goal = start.copy()
+        goal[:3] += direction / np.linalg.norm(direction) * rng.uniform(0.05, 0.2)
+        states = straight_line_episode(start, goal, 16)
+        all_states.append(states)
+        index.append({"name": f"episode_{e}", "offset": offset, "length": len(states)})
+        offset += len(states)
+    states = np.concatenate(all_states).astype(np.float32)
+    tokens = model.tokens_for_states(torch.from_numpy(states)).numpy().astype(np.float16)
+    return FeatureCache(Path("."), tokens, states, index)
+
+
+def test_hindsight_goals_lie_later_in_the_same_episode_and_actions_stop_at_its_end():
+    model = AnalyticWorldModel()
+    cache = analytic_cache(model, episodes=3, seed=0)
+    samples = HindsightSamples(cache, [0, 1, 2], tubelet=2, chunk=3)
+    assert len(samples) == 3 * 15  # every frame but the last of each episode
+    picks, goals = samples.draw(torch.Generator().manual_seed(0), 4096, final_fraction=0.3)
+    rows, ends = samples.rows[picks], samples.ends[picks]
+    assert bool((goals > rows).all()) and bool((goals <= ends).all())
+    final_share = float((goals == ends).float().mean())
+    assert 0.3 < final_share < 0.5  # 30% drawn as the last frame, plus later frames that happen to be it
+    # The chunk's actions are the demonstration's, one predictor step (2 frames) each; past the end, zeros.
+    last = torch.tensor([cache.episodes[0]["length"] - 2])  # the frame before episode 0's last
+    actions = samples.actions(last, torch.tensor([cache.episodes[0]["length"] - 1]))  # [1, 3, 7]
+    assert torch.count_nonzero(actions[0, 1:]) == 0
+    first = samples.actions(torch.tensor([0]), torch.tensor([15]))[0, 0]
+    assert first[:3].norm().item() == pytest.approx(2 * FRAME_STEP, abs=1e-5)
+
+
+def test_policy_learns_the_analytic_models_inverse_dynamics_and_plans_alone():
+    """Trained on demonstrations of the analytic model with hindsight goals, the policy alone (no search)
+    drives held-out starts to held-out goals: the inverse dynamics, learned from tokens."""
+    torch.manual_seed(0)
+    model = AnalyticWorldModel()
+    cache = analytic_cache(model, episodes=300, seed=1)
+    samples = HindsightSamples(cache, list(range(300)), tubelet=2, chunk=2)
+    policy = GoalConditionedPolicy(GoalPolicyConfig(encoder_dim=model.token_dim, tokens_per_frame=model.num_tokens,
+                                                    token_dim=8, hidden_dim=128, depth=2, chunk=2))
+    policy.action_scale.copy_(samples.action_scale())
+    optimizer = torch.optim.Adam(policy.parameters(), lr=2e-3)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(800):
+        picks, goals = samples.draw(generator, 256, final_fraction=0.5)
+        loss = cloning_error(policy, *samples.batch(picks, goals, torch.device("cpu"))).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    policy.eval()
+
+    proposing = ProposingAnalyticModel(policy)
+    mpc = GoalImageMPC(proposing, PlannerConfig(proposal="policy"))
+    rng = np.random.default_rng(123)  # held-out starts and goals
+    finals = []
+    for _ in range(5):
+        state = START.copy()
+        state[:3] += rng.uniform(-0.05, 0.05, 3)
+        goal = state.copy()
+        goal[:3] += rng.uniform(-0.1, 0.1, 3)
+        mpc.set_goal(model.render(goal))
+        state = torch.from_numpy(state)
+        for _ in range(8):
+            step = mpc.act(model.render(state), state.numpy())
+            assert step.iteration_energies.shape == (1,)  # scored, not searched
+            state = apply_action(state, torch.from_numpy(step.action))
+        finals.append(float(np.linalg.norm(state[:3].numpy() - goal[:3])))
+    assert max(finals) < 0.02, finals
+
+
+def test_proposal_needs_a_model_with_a_policy():
+    with pytest.raises(ValueError, match="train-policy"):
+        GoalImageMPC(AnalyticWorldModel(), PlannerConfig(proposal="policy"))
+    with pytest.raises(ValueError, match="proposal"):
+        PlannerConfig(proposal="dreams")
+
+
+def test_search_starts_from_the_proposal():
+    """policy+search: the optimiser's first mean is the policy's plan, so a zero-iteration-like search
+    (tiny std) returns it, where the same search from the zero mean stays near zero."""
+    model = AnalyticWorldModel()
+
+    class Fixed(AnalyticWorldModel):
+        can_propose = True
+
+        def propose(self, context_tokens, context_states, goal_tokens):
+            return torch.tensor([[0.03, 0.0, 0.0, 0, 0, 0, 0.0]] * 2)
+
+    narrow = dict(samples=8, topk=2, iterations=1, init_std_translation=1e-3, init_std_rotation=1e-3,
+                  init_std_gripper=1e-3, min_std=1e-3, warm_start=False)
+    goal = START.copy()
+    goal[0] += 0.06
+    plans = {}
+    for proposal in ("none", "policy+search"):
+        mpc = GoalImageMPC(Fixed(), PlannerConfig(proposal=proposal, **narrow))
+        mpc.set_goal(model.render(goal))
+        plans[proposal] = mpc.act(model.render(START), START).action
+    assert plans["policy+search"][0] == pytest.approx(0.03, abs=0.005)
+    assert abs(plans["none"][0]) < 0.005
+
+
+def square_demonstrations(episodes: int, length: int, seed: int):
+    """A square driven straight to a random spot (the hand of a demonstration), as the synthetic dataset draws it."""
+    from worldmodel.training.episodes import SampledEpisode
+    from worldmodel.training.synthetic import render_square
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for e in range(episodes):
+        start, goal = START.copy(), START.copy()
+        start[:2], goal[:2] = rng.uniform(-0.25, 0.25, 2), rng.uniform(-0.25, 0.25, 2)
+        states = straight_line_episode(start, goal, length)
+        out.append(SampledEpisode(f"square_{e}", np.stack([render_square(s, 32) for s in states]), states))
+    return out
+
+
+def test_train_policy_command_adds_a_policy_the_model_loads_strictly(tmp_path, tiny_checkpoint, capsys):
+    from jepa_mpc.cli import main
+    from worldmodel import load_world_model
+    from worldmodel.checkpoint import CheckpointError
+    from worldmodel.training.episodes import save_episodes_npz
+
+    data = tmp_path / "squares.npz"
+    save_episodes_npz(data, square_demonstrations(40, 12, seed=0), fps=4)
+    out = tmp_path / "policy"
+    code = main(["train-policy", "--data", str(data), "--checkpoint", tiny_checkpoint, "--out", str(out),
+                 "--data.wrist_camera", "", "--data.cache_dir", str(tmp_path / "cache"), "--run.steps", "150",
+                 "--run.batch_size", "64", "--run.val_every", "0", "--optim.warmup_steps", "10", "--run.threads", "1"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    summary = __import__("json").loads((out / "summary.json").read_text())
+    validation = summary["validation"]
+    assert validation["l1"] < 0.8 * validation["zero_action_l1"], validation  # it learned where the goal lies
+    model = load_world_model(out / "model.pt", device="cpu")
+    original = load_world_model(tiny_checkpoint, device="cpu")
+    assert model.can_propose and not original.can_propose
+    for a, b in zip(model.predictor.state_dict().values(), original.predictor.state_dict().values()):
+        assert torch.equal(a, b)  # the world model itself is unchanged
+    tokens = model.encode_frames(np.zeros((1, 32, 32, 3), dtype=np.uint8))
+    assert model.propose(tokens, torch.zeros(1, 1, 7), tokens[0, -1]).shape == (2, 7)
+
+    # Strict: a policy whose weights do not fit is refused, naming the file and the entry.
+    stored = torch.load(out / "model.pt", weights_only=True)
+    stored["goal_policy"].pop("token_proj.weight")
+    broken = tmp_path / "broken.pt"
+    torch.save(stored, broken)
+    with pytest.raises(CheckpointError, match=r"(?s)broken.pt \[goal_policy\].*missing: token_proj.weight"):
+        load_world_model(broken, device="cpu")
+    # A run into the same folder is refused without --resume / --overwrite, in one line.
+    code = main(["train-policy", "--data", str(data), "--checkpoint", tiny_checkpoint, "--out", str(out),
+                 "--data.wrist_camera", ""])
+    assert code == 2 and "--overwrite" in capsys.readouterr().err

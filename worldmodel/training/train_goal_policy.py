@@ -1,0 +1,252 @@
+"""``jepa-mpc train-policy``: a goal-conditioned policy on a world model's frozen tokens (:mod:`worldmodel.goal_policy`).
+
+    jepa-mpc train-policy --checkpoint runs/dm/predictor/model.pt --data data/pickplace data/push --out runs/policy
+
+The world model's encoder encodes every episode once (the same feature cache as ``jepa-mpc train``,
+:mod:`.feature_cache`); each step then draws frames of the training episodes and gives each a goal
+by hindsight relabelling: with probability ``hindsight.final_goal_fraction`` the episode's last frame
+(what a user's one goal photo shows), else a later frame drawn uniformly. The target is the chunk of
+the next ``policy.chunk`` predictor-step actions the episode actually took from that frame
+(``action_between`` of the states one tubelet apart, 0.5 s at 4 fps; zeros past the episode's end:
+at the goal, stay). The loss is the L1 distance in units of the training actions' per-dimension
+spread. The held-out episodes are scored with their last frame as the goal, against the zero action.
+
+``OUT/model.pt`` is the input world model (its config, encoder, predictor and metadata unchanged)
+with the policy and its config added; the training state, metrics and ``summary.json`` sit beside it,
+and ``--resume`` continues an interrupted run (:mod:`.loop`).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from foundation.atomic_files import write_json_atomic
+from foundation.configuration import dataclass_to_dict
+from foundation.pose import actions_from_states
+from worldmodel.checkpoint import read_checkpoint, save_world_model_checkpoint
+from worldmodel.config import GoalPolicyConfig
+from worldmodel.goal_policy import GoalConditionedPolicy
+from worldmodel.world_model import load_world_model
+
+from .clips import split_episodes
+from .config import TrainGoalPolicyConfig
+from .distributed import setup_distributed
+from .encoder_checkpoint import file_digest, load_encoder
+from .episodes import EpisodeSource, check_sample_fps, split_report
+from .feature_cache import FeatureCache, build_feature_cache, default_cache_root
+from .loop import Objective, train_loop
+from .optimization import build_optimizer
+from .train_state import SUMMARY_FILE, clear_run_folder, open_run_folder
+
+MODEL_FILE = "model.pt"
+MIN_ACTION_SCALE = 1e-3  # per-dimension floor of the action spread (a dimension no demonstration moved)
+# Checkpoint entries of the world model itself; every other entry (its recipe, its training config) is kept as it is.
+WORLD_MODEL_ENTRIES = ("format", "config", "encoder", "predictor", "goal_policy", "goal_policy_config")
+
+
+@dataclass
+class PolicyValidation:
+    l1: float  # mean L1 of the first predicted action, in units of the action spread, goal = the episode's last frame
+    zero_action_l1: float  # the same for the zero action: what l1 must beat
+    translation_error_m: float  # mean distance between the first predicted and the true hand translation (m)
+    frames: int
+
+
+@dataclass
+class PolicyTrainSummary:
+    out: str
+    steps: int
+    start_step: int
+    train_seconds: float
+    samples_per_second: float
+    final_train_loss: float
+    validation: PolicyValidation | None
+    train_episodes: int
+    val_episodes: int
+    skipped_episodes: list[dict]
+    cache_folder: str
+    total_steps: int
+
+    def text(self) -> str:
+        lines = [f"trained the goal policy, steps {self.start_step}..{self.steps} in {self.train_seconds:.1f} s "
+                 f"({self.samples_per_second:.0f} samples/s), final train loss {self.final_train_loss:.4f}"]
+        v = self.validation
+        if v is not None:
+            lines.append(f"validation ({v.frames} frames, goal = the episode's last frame): L1 {v.l1:.4f} against "
+                         f"{v.zero_action_l1:.4f} for the zero action; hand translation error {1000 * v.translation_error_m:.1f} mm")
+        lines += split_report(self.train_episodes, self.val_episodes, self.skipped_episodes)
+        lines.append(f"feature cache: {self.cache_folder}")
+        if self.steps < self.total_steps:
+            lines.append(f"stopped at step {self.steps} of {self.total_steps}: resume with --resume true")
+        else:
+            lines.append(f"world model with its goal policy: {Path(self.out) / MODEL_FILE} "
+                         f"(plan with it: jepa-mpc eval --checkpoint ... --planner.proposal policy)")
+        return "\n".join(lines)
+
+
+class HindsightSamples:
+    """Frames of a feature cache with hindsight goals and the action chunks taken from them.
+
+    ``tubelet`` sampled frames make one predictor step (2 at 4 fps: 0.5 s). The tokens are held in
+    memory as float32 and every frame's action chunk is computed once: a step only gathers rows.
+    """
+
+    def __init__(self, cache: FeatureCache, episode_ids: list[int], tubelet: int, chunk: int) -> None:
+        self.tokens = torch.from_numpy(np.array(cache.tokens, dtype=np.float32))  # [S, N, D]
+        self.states = torch.from_numpy(np.array(cache.states, dtype=np.float32))  # [S, 7]
+        rows, ends = [], []
+        for e in episode_ids:
+            entry = cache.episodes[e]
+            first, last = entry["offset"], entry["offset"] + entry["length"] - 1
+            rows.append(np.arange(first, last))  # every frame with a later one
+            ends.append(np.full(last - first, last))
+        self.rows = torch.from_numpy(np.concatenate(rows)) if rows else torch.zeros(0, dtype=torch.int64)  # [F]
+        self.ends = torch.from_numpy(np.concatenate(ends)) if ends else torch.zeros(0, dtype=torch.int64)  # [F]
+        self.tubelet, self.chunk = tubelet, chunk
+        self.targets = self.actions(self.rows, self.ends)  # [F, chunk, 7]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def actions(self, rows: Tensor, ends: Tensor) -> Tensor:
+        """The ``chunk`` predictor-step actions ``[B, chunk, 7]`` taken from cache rows ``rows`` [B]; zeros past ``ends``."""
+        steps = torch.arange(self.chunk + 1) * self.tubelet  # [chunk + 1]
+        index = torch.minimum(rows[:, None] + steps, ends[:, None])  # [B, chunk + 1]
+        return actions_from_states(self.states[index])  # [B, chunk, 7]
+
+    def batch(self, picks: Tensor, goals: Tensor, device: torch.device) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """tokens ``[B, N, D]``, states ``[B, 7]``, goal tokens ``[B, N, D]``, target actions ``[B, chunk, 7]``
+        of the sample indices ``picks`` [B] with goal rows ``goals`` [B]."""
+        rows = self.rows[picks]
+        return (self.tokens[rows].to(device), self.states[rows].to(device), self.tokens[goals].to(device),
+                self.targets[picks].to(device))
+
+    def draw(self, generator: torch.Generator, batch_size: int, final_fraction: float) -> tuple[Tensor, Tensor]:
+        """Sample indices ``[B]`` and their goal rows ``[B]``: the episode's last frame with probability
+        ``final_fraction``, else a later frame drawn uniformly."""
+        picks = torch.randint(len(self.rows), (batch_size,), generator=generator)
+        rows, ends = self.rows[picks], self.ends[picks]
+        later = rows + 1 + (torch.rand(batch_size, generator=generator) * (ends - rows)).long().clamp(max=ends - rows - 1)
+        final = torch.rand(batch_size, generator=generator) < final_fraction
+        return picks, torch.where(final, ends, later)
+
+    def action_scale(self) -> Tensor:
+        """Per-dimension std ``[7]`` of the first actions of every frame's chunk (floored at ``MIN_ACTION_SCALE``)."""
+        return self.targets[:, 0].std(0).clamp(min=MIN_ACTION_SCALE)
+
+
+def cloning_error(policy: GoalConditionedPolicy, tokens: Tensor, states: Tensor, goal_tokens: Tensor, target: Tensor) -> Tensor:
+    """The behaviour-cloning error ``[B, chunk, 7]``: ``|predicted - target|`` in units of the policy's action spread."""
+    return (policy(tokens, states, goal_tokens) - target).abs() / policy.action_scale
+
+
+@torch.no_grad()
+def validate(policy: GoalConditionedPolicy, samples: HindsightSamples, batch_size: int, device: torch.device) -> PolicyValidation:
+    """The first action's L1 (in spread units) with the episode's last frame as the goal, beside the zero action's."""
+    policy.eval()
+    scale = policy.action_scale
+    sums = torch.zeros(3, dtype=torch.float64)
+    for picks in torch.arange(len(samples)).split(batch_size):
+        tokens, states, goal_tokens, target = samples.batch(picks, samples.ends[picks], device)
+        first = policy(tokens, states, goal_tokens)[:, 0]  # [B, 7]
+        sums[0] += ((first - target[:, 0]).abs() / scale).mean(1).sum().item()
+        sums[1] += (target[:, 0].abs() / scale).mean(1).sum().item()
+        sums[2] += (first[:, :3] - target[:, 0, :3]).norm(dim=1).sum().item()
+    policy.train()
+    mean = (sums / max(len(samples), 1)).tolist()
+    return PolicyValidation(*mean, frames=len(samples))
+
+
+def train_goal_policy(config: TrainGoalPolicyConfig, source: EpisodeSource, checkpoint: str | Path, out: str | Path,
+                      resume: bool = False, overwrite: bool = False) -> PolicyTrainSummary:
+    """Train a goal-conditioned policy on ``checkpoint``'s frozen tokens; write ``out/model.pt`` (the world
+    model with the policy), ``out/train_state.pt``, metrics and ``out/summary.json``.
+
+    Raises:
+        RunFinished / ConfigError / CheckpointError: as :func:`.train_predictor.train_predictor` (run
+            folder, resume, checkpoint); ConfigError also when the data's views differ from the model's.
+        EpisodeError / DatasetError: bad data (unless ``config.data.bad_episodes`` is ``skip``).
+    """
+    from foundation.configuration import ConfigError
+
+    out, checkpoint = Path(out), Path(checkpoint)
+    run = config.run
+    ctx = setup_distributed(run.device)
+    if ctx.world_size > 1:
+        raise ConfigError("jepa-mpc train-policy runs in one process (a small network on cached tokens): drop torchrun")
+    device = ctx.device
+    check_sample_fps(source, config.data.sample_fps)
+    if run.threads:
+        torch.set_num_threads(run.threads)
+    world_model = load_world_model(checkpoint, device="cpu")
+    wm = world_model.config
+    if config.data.views != wm.predictor.views:
+        raise ConfigError(f"{checkpoint} plans from {wm.predictor.views} camera view(s) but --data.wrist_camera gives "
+                          f"{config.data.views}: set --data.wrist_camera to the model's second camera, or to '' for one view")
+    digest = file_digest(checkpoint)
+    resume_key = {"config": dataclass_to_dict(config), "data": source.fingerprint(), "checkpoint": digest}
+    for name in ("val_every", "save_every", "device", "threads"):
+        resume_key["config"]["run"].pop(name)
+    resume_key["config"]["data"].pop("cache_dir")
+    state = open_run_folder(out, resume_key, run.steps, resume, overwrite, MODEL_FILE)
+    if overwrite:
+        clear_run_folder(out, MODEL_FILE)
+
+    _, encoder = load_encoder(checkpoint)
+    cache = build_feature_cache(
+        source, encoder, digest, Path(config.data.cache_dir) if config.data.cache_dir else default_cache_root(),
+        min_length=wm.encoder.tubelet_size + 1, skip_bad=config.data.bad_episodes == "skip",
+        batch_size=config.data.encode_batch_size, device=device, views=config.data.views,
+    )
+    train_ids, val_ids = split_episodes(len(cache.episodes), config.data.val_fraction, config.data.min_val_episodes, run.seed)
+    chunk = config.policy.chunk
+    train = HindsightSamples(cache, train_ids, wm.encoder.tubelet_size, chunk)
+    held_out = HindsightSamples(cache, val_ids, wm.encoder.tubelet_size, chunk)
+
+    torch.manual_seed(run.seed)
+    policy_config = GoalPolicyConfig(encoder_dim=wm.encoder.dim, tokens_per_frame=wm.predictor.tokens_per_frame,
+                                     **dataclass_to_dict(config.policy))
+    policy = GoalConditionedPolicy(policy_config)
+    policy.action_scale.copy_(train.action_scale())
+    policy.to(device).train()
+    optimizer = build_optimizer([policy], config.optim)
+    generator = torch.Generator().manual_seed(run.seed)
+
+    def batch_loss(step: int) -> tuple[Tensor, dict[str, Tensor]]:
+        # Batches are a function of the step (a resumed run draws the same ones).
+        generator.manual_seed(run.seed * 1_000_003 + step)
+        picks, goals = train.draw(generator, run.batch_size, config.hindsight.final_goal_fraction)
+        error = cloning_error(policy, *train.batch(picks, goals, device))  # [B, chunk, 7]
+        return error.mean(), {"first_action": error[:, 0].mean()}
+
+    validation: PolicyValidation | None = None
+
+    def held_out_metrics() -> tuple[dict[str, float], str]:
+        nonlocal validation
+        validation = validate(policy, held_out, 1024, device)
+        return (asdict(validation) | {"frames": float(validation.frames)},
+                f"val L1 {validation.l1:.4f} (zero action {validation.zero_action_l1:.4f}), "
+                f"translation error {1000 * validation.translation_error_m:.1f} mm")
+
+    objective = Objective({"goal_policy": policy}, batch_loss, validate=held_out_metrics if len(held_out) else None)
+    result = train_loop(ctx, objective, optimizer, run, config.optim, out, resume_key, state, desc="train-policy")
+    if result.end_step == run.steps:
+        data = read_checkpoint(checkpoint)
+        kept = {k: v for k, v in data.items() if k not in WORLD_MODEL_ENTRIES}
+        kept["goal_policy_train_config"] = dataclass_to_dict(config)
+        save_world_model_checkpoint(out / MODEL_FILE, wm, world_model.encoder, world_model.predictor, extra=kept,
+                                    goal_policy=policy.cpu())
+    summary = PolicyTrainSummary(
+        out=str(out), steps=result.end_step, start_step=result.start_step, train_seconds=result.train_seconds,
+        samples_per_second=result.clips_per_second, final_train_loss=result.final_train_loss, validation=validation,
+        train_episodes=len(train_ids), val_episodes=len(val_ids), skipped_episodes=[vars(s) for s in cache.skipped],
+        cache_folder=str(cache.folder), total_steps=run.steps,
+    )
+    write_json_atomic(out / SUMMARY_FILE, asdict(summary))
+    ctx.close()
+    return summary
+
