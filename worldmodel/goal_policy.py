@@ -16,13 +16,15 @@ The planner uses it alone (one forward pass per control step) or as the mean CEM
 
 Layout, nanoGPT-small: each token is projected to ``token_dim`` features by one shared linear map,
 the frame now, the goal minus now and the state (position, rotation matrix, gripper: 13 numbers,
-so that roll's wrap at +-pi is no jump) are concatenated, and an MLP of ``depth`` hidden layers
-(dropout after each) outputs ``[chunk, 7]`` actions in units of the training actions' per-dimension spread
+so that roll's wrap at +-pi is no jump) are concatenated, and an MLP of ``depth`` GELU layers
+(dropout after each while training) outputs ``[chunk, 7]`` actions in units of the training
+actions' per-dimension spread
 (``action_scale``, a buffer stored with the weights).
 """
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from foundation.pose import ACTION_DIM, STATE_DIM, euler_xyz_to_matrix
@@ -46,12 +48,9 @@ class GoalConditionedPolicy(nn.Module):
         self.config = config
         self.token_proj = nn.Linear(config.encoder_dim, config.token_dim)
         width = 2 * config.tokens_per_frame * config.token_dim + STATE_FEATURES
-        layers: list[nn.Module] = []
-        for _ in range(config.depth):
-            layers += [nn.Linear(width, config.hidden_dim), nn.GELU(), nn.Dropout(config.dropout)]
-            width = config.hidden_dim
-        layers.append(nn.Linear(width, config.chunk * ACTION_DIM))
-        self.mlp = nn.Sequential(*layers)
+        widths = [width] + [config.hidden_dim] * config.depth
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.head = nn.Linear(widths[-1], config.chunk * ACTION_DIM)
         # Per-dimension spread of the training actions (m, rad, closedness): the network's outputs are
         # in these units, so the gripper's deltas of ~1 do not drown the hand's centimetres in the loss.
         self.register_buffer("action_scale", torch.ones(ACTION_DIM))
@@ -66,4 +65,6 @@ class GoalConditionedPolicy(nn.Module):
         now = self.token_proj(tokens).flatten(1)  # [B, N * token_dim]
         goal = self.token_proj(goal_tokens).flatten(1)  # [B, N * token_dim]
         x = torch.cat([now, goal - now, state_features(states)], dim=1)  # [B, 2 N token_dim + 13]
-        return self.mlp(x).unflatten(1, (self.config.chunk, ACTION_DIM)) * self.action_scale  # [B, chunk, 7]
+        for layer in self.hidden:
+            x = F.dropout(F.gelu(layer(x)), self.config.dropout, self.training)  # [B, hidden_dim]
+        return self.head(x).unflatten(1, (self.config.chunk, ACTION_DIM)) * self.action_scale  # [B, chunk, 7]
