@@ -18,8 +18,7 @@ Layout, nanoGPT-small: each token is projected to ``token_dim`` features by one 
 the frame now, the goal minus now and the state (position, rotation matrix, gripper: 13 numbers,
 so that roll's wrap at +-pi is no jump) are concatenated, and an MLP of ``depth`` GELU layers
 (dropout after each while training) outputs ``[chunk, 7]`` actions in units of the training
-actions' per-dimension spread
-(``action_scale``, a buffer stored with the weights).
+actions' per-dimension spread (``action_scale``, a buffer stored with the weights).
 """
 from __future__ import annotations
 
