@@ -100,9 +100,9 @@ class GoalImageMPC:
         self.optimize = get_optimizer(self.config.optimizer)
         if self.config.proposal != "none" and not getattr(world_model, "can_propose", False):
             raise ValueError(
-                f"--planner.proposal {self.config.proposal} needs a world model with a goal-conditioned policy: train one "
+                f"planner.proposal {self.config.proposal} needs a world model with a goal-conditioned policy: train one "
                 "with `jepa-mpc train-policy --checkpoint MODEL --data DATASETS --out DIR` and plan with DIR/model.pt, "
-                "or use --planner.proposal none"
+                "or set planner.proposal none (flag --planner.proposal none, or the ROS parameter)"
             )
         self.last_result: PlanResult | None = None
         self.executed = 0  # steps of last_result's plan handed out since it was made
