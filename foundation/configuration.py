@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import math
 import types
 import typing
@@ -166,7 +167,7 @@ def check_form(tp: Any, value: Any, key: str = "") -> None:
             return
         if not isinstance(value, dict):
             raise FormError(key, f"is {_show(value)}, {_kind(value)}; expected a mapping of its fields (name: value)")
-        hints = typing.get_type_hints(tp)
+        hints = _type_hints(tp)
         for field in dataclasses.fields(tp):
             if field.name in value:
                 check_form(hints[field.name], value[field.name], f"{key}.{field.name}" if key else field.name)
@@ -174,6 +175,12 @@ def check_form(tp: Any, value: Any, key: str = "") -> None:
     problem = _form_problem(tp, value)
     if problem:
         raise FormError(key, f"is {_show(value)}, {problem}; expected {_form(tp)}")
+
+
+@functools.lru_cache(maxsize=None)
+def _type_hints(cls: type) -> dict[str, Any]:
+    """``typing.get_type_hints(cls)``, once per class (it evaluates every annotation's text each call)."""
+    return typing.get_type_hints(cls)
 
 
 def _form_problem(tp: Any, value: Any) -> str | None:
