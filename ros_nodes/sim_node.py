@@ -62,17 +62,18 @@ class SimNode(Node):
 
     def __init__(self, **node_kwargs) -> None:
         super().__init__("sim_node", **node_kwargs)
+        # What destroy_node releases exists first: rclpy destroys the node when a bad parameter stops it here.
+        self.env: gymnasium.Env | None = None
+        self._sim_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mujoco")
         self.config = declare_config(self, SimNodeConfig)
         refuse_changes(self, allowed=("task", "seed"))  # re-read by ~/reset
         self.joint_names = [f"{self.config.joint_prefix}{name}" for name in ARM_JOINTS + FINGER_JOINTS]
         self.rejections = RejectionCounter()
-        self.env: gymnasium.Env | None = None
         self.env_task = ""
         self.observation: dict[str, np.ndarray] = {}
         self.success = False
         self.gripper_command: float | None = None  # None: hold the current closedness
         self.executed_commands = 0
-        self._sim_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mujoco")
 
         self.image_pub = self.create_publisher(Image, "image", RELIABLE)
         self.wrist_image_pub = self.create_publisher(Image, "wrist_image", RELIABLE)
