@@ -29,7 +29,6 @@ callbacks on any of its threads: every env call therefore runs on one dedicated 
 """
 from __future__ import annotations
 
-import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
@@ -43,6 +42,7 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Float64
 from std_srvs.srv import Trigger
 
+from foundation.configuration import from_dict
 from foundation.pose import action_between
 from ros_nodes.safety import InputRejected, RejectionCounter
 from ros_nodes import conversions
@@ -118,10 +118,9 @@ class SimNode(Node):
         self.get_logger().info(f"episode: task {config.task}, seed {config.seed}")
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        try:
-            config = dataclasses.replace(
-                self.config, task=self.get_parameter("task").value, seed=self.get_parameter("seed").value
-            )
+        try:  # decoded as at start, so `ros2 param set /sim_node seed true` is refused, not seed 1
+            values = {name: self.get_parameter(name).value for name in ("task", "seed")}
+            config = from_dict(SimNodeConfig, values, source=f"node {self.get_name()}", defaults=self.config)
         except (ValueError, TypeError) as exc:
             response.success, response.message = False, f"not reset: {exc}"
             return response

@@ -77,3 +77,20 @@ def test_the_bringup_stops_on_a_bool_in_its_parameter_file_before_ros_starts(tmp
     assert result.returncode == 2, (result.returncode, lines)
     assert lines == [f"jepa-mpc bringup: error: {params} [planner_node]: safety.max_step is true, a bool (YAML reads "
                      "true/false, yes/no, on/off as bools); expected a number"], lines
+
+
+@pytest.mark.timeout(90)
+def test_the_sims_reset_reads_its_changed_parameters_as_typed_as_at_start(graph):
+    """``ros2 param set /sim_node seed true`` is allowed (seed is re-read by ~/reset); the reset refuses the bool."""
+    from std_srvs.srv import Trigger
+
+    sim = graph.start(lambda ctx: SimNode(context=ctx, parameter_overrides=[
+        Parameter("sim.image_size", value=64), Parameter("camera_hz", value=10.0), Parameter("state_hz", value=20.0)]))
+    assert all(r.successful for r in sim.set_parameters([Parameter("seed", value=True)]))
+    response = sim._on_reset(Trigger.Request(), Trigger.Response())
+    assert not response.success
+    assert response.message.startswith("not reset: node sim_node: seed is true, a bool"), response.message
+    assert sim.config.seed == 0
+    assert all(r.successful for r in sim.set_parameters([Parameter("seed", value=4)]))
+    response = sim._on_reset(Trigger.Request(), Trigger.Response())
+    assert response.success and sim.config.seed == 4, response.message
