@@ -14,6 +14,13 @@ turns dicts into such dataclasses and back; this module adds what the project's 
 - :func:`from_dict` / :func:`dataclass_to_dict` convert configs for checkpoints and parameter files, with
   missing keys taken from the defaults and every bad key or value a :class:`ConfigError` naming
   the source and the key.
+- Every value is checked against its field's form before draccus converts it (:func:`check_form`),
+  since draccus alone turns a bool into a number (``max_step: true`` -> 1.0 m; YAML 1.1 reads
+  ``yes``/``no``/``on``/``off`` as bools too), a bare string into the list of its characters and a
+  null into a number field's None. A number field takes a number (or its text: YAML 1.1 reads
+  ``1e-3`` as text), never a bool, null or NaN; an integer field takes no fraction; a text field
+  takes text (or a number, as its text), never a bool, null or list; a list field takes a list of
+  items of those forms, never a bare string; ``X | None`` also takes null.
 - :func:`leaf_fields` lists the leaf fields (dotted name, type, default, help), e.g. to declare
   one ROS parameter per field.
 """
@@ -21,6 +28,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
+import math
 import types
 import typing
 from pathlib import Path
@@ -100,18 +109,27 @@ def from_dict(
     """Build ``cls`` from a nested dict over ``defaults`` (an instance; else the field defaults).
 
     Keys missing from ``values`` keep the default, so a checkpoint written before a field existed
-    still loads. Raises :class:`ConfigError` ``"{source}: {key}: {what is wrong}"`` for an unknown
-    key, a value of the wrong type, a missing required field, or a value ``__post_init__`` refuses
-    (whose message names the field); ``describe_key`` spells a dotted key as the user gave it
-    (``--planner.samples``, or the file and key) in place of ``"{source}: {key}"``.
+    still loads. Raises :class:`ConfigError`, one line, for an unknown key, a missing required
+    field, a value ``__post_init__`` refuses (whose message names the field), or a value of the
+    wrong form (:func:`check_form`): ``"{source}: {key} is {value}, {what it is}; expected {form}"``,
+    e.g. ``"robot.yaml [planner_node]: safety.max_step is true, a bool (...); expected a number"``.
+    ``describe_key`` spells a dotted key as the user gave it (``--planner.samples``, or the file and
+    key) in place of ``"{source}: {key}"``.
     """
+    def where(key: str) -> str:  # empty key: the top level
+        return source if not key else describe_key(key) if describe_key else f"{source}: {key}"
+
+    if not isinstance(values, dict):
+        raise ConfigError(f"{source} is {_show(values)}, {_kind(values)}; expected a mapping of {cls.__name__}'s fields")
+    try:
+        check_form(cls, values)
+    except FormError as exc:
+        raise ConfigError(f"{where(exc.key)} {exc}") from None
     base = dataclass_to_dict(defaults) if defaults is not None else draccus.encode(_field_defaults(cls))
     try:
         return draccus.decode(cls, merge(base, values))
     except DecodingError as exc:
-        key = ".".join(exc.key_path)  # empty for the top level
-        where = source if not key else describe_key(key) if describe_key else f"{source}: {key}"
-        raise ConfigError(f"{where}: {exc.message}") from exc
+        raise ConfigError(f"{where('.'.join(exc.key_path))}: {exc.message}") from exc
     except ParsingError as exc:  # __post_init__ refused a value: its message names the field
         raise ConfigError(f"{exc.__cause__ or exc}" if describe_key else f"{source}: {exc.__cause__ or exc}") from exc
 
@@ -125,6 +143,132 @@ def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
+
+
+class FormError(ValueError):
+    """A value is not of its field's form; ``key`` is the field's dotted name, ``str()`` the rest of the line."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def check_form(tp: Any, value: Any, key: str = "") -> None:
+    """Check that ``value``, as YAML, flags or ROS parameters give it, has the form the type ``tp`` wants.
+
+    ``tp`` is a field type (``float``, ``int``, ``bool``, ``str``, ``tuple[float, float, float]``,
+    ``tuple[str, ...]``, ``X | None``) or a config dataclass, whose fields in the mapping ``value``
+    are checked in turn (unknown keys are left to the decoder, which names them). Types of other
+    kinds pass unchecked. Raises :class:`FormError` naming the dotted ``key`` and saying
+    ``"is {value}, {what it is}; expected {form}"``.
+    """
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return
+        if not isinstance(value, dict):
+            raise FormError(key, f"is {_show(value)}, {_kind(value)}; expected a mapping of its fields (name: value)")
+        hints = _type_hints(tp)
+        for field in dataclasses.fields(tp):
+            if field.name in value:
+                check_form(hints[field.name], value[field.name], f"{key}.{field.name}" if key else field.name)
+        return
+    problem = _form_problem(tp, value)
+    if problem:
+        raise FormError(key, f"is {_show(value)}, {problem}; expected {_form(tp)}")
+
+
+@functools.lru_cache(maxsize=None)
+def _type_hints(cls: type) -> dict[str, Any]:
+    """``typing.get_type_hints(cls)``, once per class (it evaluates every annotation's text each call)."""
+    return typing.get_type_hints(cls)
+
+
+def _form_problem(tp: Any, value: Any) -> str | None:
+    """What ``value`` is, when it is not of the form of the leaf type ``tp``; None when it is."""
+    if _strip_optional(tp) is not tp:
+        return None if value is None else _form_problem(_strip_optional(tp), value)
+    if _is_sequence(tp):
+        if not isinstance(value, (list, tuple)):
+            return _kind(value) + (f" (write a list: [{value}])" if isinstance(value, str) else "")
+        items = typing.get_args(tp)
+        if items and items[-1] is not Ellipsis and len(items) != len(value):
+            return f"a list of {len(value)} item{'s' * (len(value) != 1)}"
+        for index, item in enumerate(value):
+            problem = _form_problem(items[0] if items[-1:] == (Ellipsis,) else items[index], item)
+            if problem:
+                return f"whose item {index + 1}, {_show(item)}, is {problem}"
+        return None
+    if tp in (float, int):
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            return _kind(value)
+        if isinstance(value, str):  # a number's text (YAML 1.1 reads 1e-3 as text) decodes as the number
+            try:
+                value = (int if tp is int else float)(value)
+            except ValueError:
+                return _kind(value)
+        if isinstance(value, float) and math.isnan(value):
+            return _kind(value)
+        if tp is int and isinstance(value, float):
+            return "a number with a decimal point"
+        return None
+    if tp is bool:
+        return None if isinstance(value, bool) or value in ("true", "false") else _kind(value)
+    if tp is str:
+        if isinstance(value, str) or (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)):
+            return None
+        return _kind(value, quote_hint=True)
+    return None  # a type the configs do not use: left to the decoder
+
+
+def _kind(value: Any, quote_hint: bool = False) -> str:
+    """What a decoded YAML / flag / ROS value is, in words; ``quote_hint`` tells how to write a bool's word as text."""
+    if isinstance(value, bool):
+        return f"a bool (YAML reads true/false, yes/no, on/off as bools{'; quote the word for text' * quote_hint})"
+    if value is None:
+        return "no value"
+    if isinstance(value, float) and math.isnan(value):
+        return "not a number"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a {type(value).__name__}"
+
+
+def _form(tp: Any, plural: bool = False) -> str:
+    """The form the type ``tp`` wants, in words: ``a number``, ``a list of 3 numbers``, ``text or null``."""
+    if _strip_optional(tp) is not tp:
+        return f"{_form(_strip_optional(tp), plural)} or null"
+    if _is_sequence(tp):
+        items = typing.get_args(tp)
+        count = f"{len(items)} " if items and items[-1] is not Ellipsis else ""
+        return f"a list of {count}{_form(items[0], plural=True)}" if items else "a list"
+    words = {float: ("a number", "numbers"), int: ("an integer", "integers"), bool: ("true or false", "bools"),
+             str: ("text", "texts")}
+    if tp in words:
+        return words[tp][plural]
+    return getattr(tp, "__name__", str(tp))
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """``value`` as a user would write it in YAML (``true``, ``null``, ``.nan``, ``'text'``, ``[a, b]``), shortened."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif value is None:
+        text = "null"
+    elif isinstance(value, float) and not math.isfinite(value):
+        text = ".nan" if math.isnan(value) else ("-" if value < 0 else "") + ".inf"
+    elif isinstance(value, (list, tuple)):
+        text = "[" + ", ".join(_show(item, limit) for item in value) + "]"
+    elif isinstance(value, dict):
+        text = "{" + ", ".join(f"{k}: {_show(v, limit)}" for k, v in value.items()) + "}"
+    else:
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def unflatten(flat: dict[str, Any]) -> dict[str, Any]:
@@ -172,7 +316,8 @@ def parse_config(
     namespace, unknown = parser.parse_known_args(_canonical_argv(cls, argv))
     if unknown:
         raise ConfigError(f"unknown argument(s) {' '.join(unknown)} (see {prog} --help)")
-    flags = {name: _flag_value(value) for name, value in vars(namespace).items()}
+    types_ = {leaf.name: leaf.type for leaf in leaf_fields(cls)}
+    flags = {name: _flag_value(value, types_.get(name)) for name, value in vars(namespace).items()}
     config_file = flags.pop("config_path", None)
     file_values = load_yaml(config_file) if config_file else {}
     overrides = merge(file_values, unflatten({**flags, **tail}))
@@ -246,8 +391,15 @@ def _is_sequence(tp: Any) -> bool:
     return typing.get_origin(_strip_optional(tp)) in (tuple, list)
 
 
-def _flag_value(value: str | list[str]) -> Any:
-    """A flag's text as YAML reads it (``400`` -> int, ``true`` -> bool); a list element-wise."""
+def _flag_value(value: str | list[str], tp: Any = None) -> Any:
+    """A flag's text as YAML reads it (``400`` -> int, ``true`` -> bool); a list element-wise.
+
+    The text of a text field (``str``, ``tuple[str, ...]``) stays as typed: ``--goal-file yes`` is
+    the file ``yes``, not a bool, and ``--name 007`` keeps its zeros.
+    """
+    text_field = _strip_optional(tp) is str or (_is_sequence(tp) and typing.get_args(_strip_optional(tp))[:1] == (str,))
+    if text_field:
+        return value
     if isinstance(value, list):
         return [_flag_value(v) for v in value]
     try:

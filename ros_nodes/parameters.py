@@ -8,7 +8,8 @@ description; then it reads them back into the dataclass, whose ``__post_init__``
 Parameters are declared with dynamic typing and decoded by the field's type
 (:func:`foundation.configuration.from_dict`, as flags, YAML files and checkpoints are), so a YAML
 ``rate_hz: 4`` is read as 4.0 instead of failing on ROS's integer-vs-double rule; a value of the
-wrong kind (text for a number) is a ValueError naming the node or file and the parameter.
+wrong form (text or a bool for a number, a bare string for a list, null, NaN) is a ValueError of one
+line naming the node or file, the parameter, the value and the form expected.
 
 Parameter files are ROS 2's format (``ros2 run ... --params-file``, ``launch_ros`` ``parameters=``)::
 

@@ -29,7 +29,6 @@ callbacks on any of its threads: every env call therefore runs on one dedicated 
 """
 from __future__ import annotations
 
-import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
@@ -43,6 +42,7 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Float64
 from std_srvs.srv import Trigger
 
+from foundation.configuration import from_dict
 from foundation.pose import action_between
 from ros_nodes.safety import InputRejected, RejectionCounter
 from ros_nodes import conversions
@@ -62,17 +62,18 @@ class SimNode(Node):
 
     def __init__(self, **node_kwargs) -> None:
         super().__init__("sim_node", **node_kwargs)
+        # What destroy_node releases exists first: rclpy destroys the node when a bad parameter stops it here.
+        self.env: gymnasium.Env | None = None
+        self._sim_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mujoco")
         self.config = declare_config(self, SimNodeConfig)
         refuse_changes(self, allowed=("task", "seed"))  # re-read by ~/reset
         self.joint_names = [f"{self.config.joint_prefix}{name}" for name in ARM_JOINTS + FINGER_JOINTS]
         self.rejections = RejectionCounter()
-        self.env: gymnasium.Env | None = None
         self.env_task = ""
         self.observation: dict[str, np.ndarray] = {}
         self.success = False
         self.gripper_command: float | None = None  # None: hold the current closedness
         self.executed_commands = 0
-        self._sim_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mujoco")
 
         self.image_pub = self.create_publisher(Image, "image", RELIABLE)
         self.wrist_image_pub = self.create_publisher(Image, "wrist_image", RELIABLE)
@@ -117,10 +118,9 @@ class SimNode(Node):
         self.get_logger().info(f"episode: task {config.task}, seed {config.seed}")
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        try:
-            config = dataclasses.replace(
-                self.config, task=self.get_parameter("task").value, seed=self.get_parameter("seed").value
-            )
+        try:  # decoded as at start, so `ros2 param set /sim_node seed true` is refused, not seed 1
+            values = {name: self.get_parameter(name).value for name in ("task", "seed")}
+            config = from_dict(SimNodeConfig, values, source=f"node {self.get_name()}", defaults=self.config)
         except (ValueError, TypeError) as exc:
             response.success, response.message = False, f"not reset: {exc}"
             return response

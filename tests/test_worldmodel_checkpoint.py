@@ -160,3 +160,27 @@ def test_the_readme_table_lists_every_layout():
     table = readme.split("## Checkpoint layouts", 1)[1].split("\n## ", 1)[0]
     missing = [layout.name for layout in CHECKPOINT_LAYOUTS if layout.name not in table]
     assert not missing, f"README.md, Checkpoint layouts: add {missing}"
+
+
+@pytest.mark.parametrize("poison", [float("nan"), float("inf")])
+def test_weights_holding_nan_or_inf_are_refused_naming_the_file_and_the_tensors(tmp_path, tiny_world_model, poison):
+    """Such a model used to load without a word and plan with NaN energies (issue 29, part 8)."""
+    from worldmodel.training.encoder_checkpoint import load_encoder
+
+    path = tmp_path / "diverged.pt"
+    save_world_model_checkpoint(path, tiny_world_model.config, tiny_world_model.encoder, tiny_world_model.predictor)
+    data = torch.load(path, map_location="cpu", weights_only=True)
+    names = [name for name, tensor in data["predictor"].items() if tensor.is_floating_point()][:2]
+    for name in names:
+        data["predictor"][name].view(-1)[0] = poison
+    torch.save(data, path)
+    with pytest.raises(CheckpointError) as info:
+        load_world_model(path, device="cpu")
+    message = str(info.value)
+    assert message.startswith(f"{path} [predictor]: NaN or inf in the weights {names[0]}, {names[1]}: "), message
+    assert "\n" not in message
+    encoder_name = next(name for name, tensor in data["encoder"].items() if tensor.is_floating_point())
+    data["encoder"][encoder_name].view(-1)[-1] = poison
+    torch.save(data, path)
+    with pytest.raises(CheckpointError, match=rf"^{path} \[encoder\]: NaN or inf in the weights {encoder_name}: "):
+        load_encoder(path)

@@ -338,8 +338,24 @@ def _shape_of(value: Any) -> str:
     return str(tuple(value.shape)) if isinstance(value, torch.Tensor) else type(value).__name__
 
 
+def non_finite_tensors(state_dict: dict[str, torch.Tensor]) -> list[str]:
+    """The names of the floating-point tensors of ``state_dict`` that hold a NaN or an infinity."""
+    return [
+        name for name, tensor in state_dict.items()
+        if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
+    ]
+
+
 def load_state_dict_strict(module: nn.Module, state_dict: dict[str, torch.Tensor], where: str) -> None:
-    """Load every weight or fail with the missing, unexpected and mis-shaped keys listed."""
+    """Load every weight or fail with the missing, unexpected and mis-shaped keys listed.
+
+    ``where`` names the file and its state dict (``model.pt [predictor]``) in the messages.
+
+    Raises:
+        CheckpointError: the keys or shapes do not fit the module (one line per kind of mismatch),
+            or a weight holds NaN or inf (one line naming the tensors: a model with them would plan
+            with NaN energies, so every plan would be arbitrary).
+    """
     expected = module.state_dict()
     missing, unexpected, wrong = state_dict_differences(expected, state_dict)
     mis_shaped = [f"{k}: checkpoint {_shape_of(state_dict[k])} vs model {tuple(expected[k].shape)}" for k in wrong]
@@ -352,6 +368,13 @@ def load_state_dict_strict(module: nn.Module, state_dict: dict[str, torch.Tensor
                 lines.append(f"  {title}: {shown}")
         lines.append("  Check that the preset/config matches the file (or that this is the right file).")
         raise CheckpointError("\n".join(lines))
+    non_finite = non_finite_tensors(state_dict)
+    if non_finite:
+        shown = ", ".join(non_finite[:8]) + (f", ... ({len(non_finite)} in all)" if len(non_finite) > 8 else "")
+        raise CheckpointError(
+            f"{where}: NaN or inf in the weights {shown}: the training run that wrote the file diverged or the "
+            "file is damaged; use an earlier checkpoint of the run or copy the file again"
+        )
     module.load_state_dict(state_dict, strict=True)
 
 

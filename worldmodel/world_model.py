@@ -224,7 +224,7 @@ def load_world_model(
     Raises:
         CheckpointError: ``path`` is empty or None, or the file is none of the layouts of
             :data:`worldmodel.checkpoint.CHECKPOINT_LAYOUTS` that hold a predictor, or its weights do not
-            fit; the message names the file and the fix. A Hugging Face folder is refused for what is
+            fit or hold NaN or inf (named); the message names the file and the fix. A Hugging Face folder is refused for what is
             wrong with it first (missing or unreadable files), else because it holds no predictor.
     """
     if path is None or str(path) == "":
