@@ -1,5 +1,6 @@
-"""``jepa-mpc collect`` writes a dataset the reader reads back; runs resume, also after a kill;
-``render-tasks`` draws strips."""
+"""``jepa-mpc collect`` writes a dataset the reader reads back; runs resume, also after a kill; the same
+command writes the same bytes; ``render-tasks`` draws strips."""
+import hashlib
 import os
 import signal
 
@@ -66,6 +67,27 @@ def test_parallel_workers_record_the_same_episodes(reach_dataset, tmp_path):
         np.testing.assert_array_equal(a.state, b.state)
         for camera, frames in a.frames.items():
             np.testing.assert_array_equal(frames, b.frames[camera])
+
+
+def _file_hashes(root) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+@pytest.mark.timeout(240)
+def test_the_same_command_writes_the_same_bytes_on_one_cpu_or_two(tmp_path):
+    """Every file of two runs of one command is byte-identical, though the first may use one CPU and
+    the second two, with two workers. (From 128 px up libx264 slices each frame for as many threads as
+    there are CPUs: the videos' bytes then depended on the machine and its load.)"""
+    argv = ["collect", "--task", "reach", "--episodes", "2", "--sim.image_size", "128", "--seed", "3"]
+    one_cpu = {min(os.sched_getaffinity(0))}
+    first = process_helpers.run_command([*argv, "--out", str(tmp_path / "a")], timeout=200, cpus=one_cpu)
+    assert first.returncode == 0, first.stderr[-2000:]
+    second = process_helpers.run_command([*argv, "--out", str(tmp_path / "b"), "--workers", "2"], timeout=200)
+    assert second.returncode == 0, second.stderr[-2000:]
+    first_hashes, second_hashes = _file_hashes(tmp_path / "a"), _file_hashes(tmp_path / "b")
+    assert sum(".mp4" in name for name in first_hashes) == 4 and any(".parquet" in n for n in first_hashes)
+    assert first_hashes == second_hashes
 
 
 def test_an_episode_another_process_completes_meanwhile_is_taken_as_done(tmp_path, monkeypatch):
