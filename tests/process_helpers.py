@@ -31,13 +31,6 @@ def start_command(argv: list[str], log: Path) -> subprocess.Popen:
                                 stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def run_command(argv: list[str], timeout: float, cpus: set[int] | None = None) -> subprocess.CompletedProcess:
-    """``python -m jepa_mpc ARGV`` to its end (text output captured); ``cpus``: the CPUs it may run on."""
-    pin = None if cpus is None else (lambda: os.sched_setaffinity(0, cpus))
-    return subprocess.run([sys.executable, "-m", "jepa_mpc", *argv], cwd=REPO, env=_environment(), capture_output=True,
-                          text=True, timeout=timeout, preexec_fn=pin)
-
-
 def is_pool_worker(pid: int) -> bool:
     """``pid`` runs a multiprocessing worker started by spawn (not, e.g., multiprocessing's resource tracker)."""
     try:
