@@ -187,12 +187,12 @@ def evaluate(config: EvalConfig) -> list[dict]:
 
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    for name in RESULT_FILES:
-        (out / name).unlink(missing_ok=True)
     jobs = [(name, i) for i in range(config.episodes) for name in config.policies]
     results: dict[tuple[str, int], EpisodeResult] = {}
     # Built first, also with workers: a bad checkpoint or sim setting is told as itself, not as a broken pool.
     worker = EpisodeWorker(config)
+    for name in RESULT_FILES:  # only now: a mistake in the input leaves the earlier results where they are
+        (out / name).unlink(missing_ok=True)
     try:
         with tqdm(total=len(jobs), desc=f"{config.task}: {'/'.join(config.policies)}", unit="episode") as progress:
             if config.workers == 1:
