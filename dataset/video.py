@@ -1,7 +1,7 @@
 """MP4 video files of a LeRobot dataset: encode an episode's frames, decode an episode's span.
 
 Writing: H.264 (libx264, from PyAV's bundled FFmpeg), yuv420p, CRF 18, one key frame every ``fps``
-frames (one a second). H.264/yuv420p is what every decoder (browsers, ffmpeg, hardware decoders,
+frames (one a second), one encoder thread (the same frames make the same bytes on every machine). H.264/yuv420p is what every decoder (browsers, ffmpeg, hardware decoders,
 LeRobot's own torchcodec/pyav backends) reads, and libx264 is fast on a CPU; AV1 (LeRobot's default)
 is smaller but several times slower to encode.
 
@@ -18,6 +18,7 @@ import av
 import numpy as np
 
 VIDEO_PIX_FMT = "yuv420p"
+ENCODER_THREADS = 1  # see encode_video: the same frames give the same bytes on any machine
 # Encoders in order of preference: (FFmpeg encoder, codec name for info.json's "video.codec", options).
 # CRF 18 is visually lossless for H.264 (sim frames decode at > 40 dB PSNR); libsvtav1 (LeRobot's own
 # choice) is the fallback for a PyAV build without libx264.
@@ -56,6 +57,11 @@ def encode_video(path: str | Path, frames: np.ndarray, fps: int) -> None:
         encoder, _, options = video_encoder()
         stream = container.add_stream(encoder, rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, VIDEO_PIX_FMT
+        # One encoder thread: libx264's threads (as many as the CPUs this process may use, from 128 px up)
+        # split each frame into slices, so the bytes would depend on the machine and its load. One thread
+        # makes the same frames the same file everywhere (issue 29, part 4); encoding is a small share of
+        # collection's time.
+        stream.thread_count = ENCODER_THREADS
         stream.time_base = Fraction(1, fps)
         # A key frame every second keeps seeking into long episodes cheap.
         stream.options = options | {"g": str(max(1, fps))}

@@ -343,13 +343,14 @@ class LeRobotDatasetWriter:
         ``joint_position`` [T, 7] the arm joint positions in rad (required iff ``record_joints``).
 
         Atomic: the videos are committed first, the data parquet last; on any failure the files of this
-        call are removed, so the episode is either complete or absent. Re-writing an existing index is
-        an error (delete its files first).
+        call are removed, so the episode is either complete or absent. Writing an index that is already
+        complete is an error (:meth:`has_episode` tells; delete its files first to write it again).
         """
         length = self._validate(index, frames, state, action, task, success, seed, joint_position)
         index = int(index)
         if self.has_episode(index):
-            raise FileExistsError(f"episode {index} already exists at {self.data_path(index)}; delete it to re-write")
+            raise FileExistsError(f"episode {index} is already complete at {self.data_path(index)}: skip it "
+                                  "(has_episode), or delete its data file and videos to write it again")
         state = np.asarray(state, dtype=np.float32)
         action = np.asarray(action, dtype=np.float32)
         committed: list[Path] = []

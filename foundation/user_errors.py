@@ -4,11 +4,19 @@ Every entry point (the ``jepa-mpc`` commands, the ROS nodes' ``main``) reports t
 single line naming the input and the fix, and exits with :data:`USER_ERROR_EXIT_CODE`; any other
 exception is a bug and keeps its traceback. The project raises ``ValueError`` subclasses for bad
 inputs (``ConfigError``, ``DatasetError``, ``EpisodeError``, ``CheckpointError``, ``VideoDecodeError``,
-``InputRejected``), so new input checks fall under this policy by raising one.
+``InputRejected``), so new input checks fall under this policy by raising one. :class:`WorkerLost` is
+the one that is not about the input: the machine ended a worker process (the out-of-memory killer),
+and the fix, like an input's, is the user's.
 """
 from __future__ import annotations
 
 import argparse
+
+
+class WorkerLost(RuntimeError):
+    """A worker process of a parallel job ended abruptly (killed: by the out-of-memory killer, by a
+    user's ``kill``); the message says what was kept and how to resume."""
+
 
 USER_ERRORS: tuple[type[BaseException], ...] = (
     ValueError,
@@ -17,6 +25,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     IsADirectoryError,
     PermissionError,
     argparse.ArgumentError,
+    WorkerLost,
 )
 USER_ERROR_EXIT_CODE = 2  # argparse's status for a usage error
 INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT, what a shell reports for Ctrl-C

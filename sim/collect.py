@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import concurrent.futures as futures
 import multiprocessing
+import os
 import time
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,6 +28,8 @@ import torch
 from tqdm import tqdm
 
 from foundation.pose import actions_from_states
+from foundation.user_errors import WorkerLost
+from foundation.worker_processes import die_with_parent, stop_on_sigterm, stop_workers, stoppable
 from sim import ENV_IDS, env_id
 from sim.config import SimConfig
 
@@ -73,8 +77,13 @@ class CollectSummary:
     already_on_disk: int
     recorded: list[RecordedEpisode]
     seconds: float
+    interrupted: bool = False
 
     def text(self) -> str:
+        if self.interrupted:
+            on_disk = self.already_on_disk + len(self.recorded)
+            return (f"collect: interrupted; {on_disk} of {self.config.episodes} episodes are in {self.config.out} "
+                    f"({len(self.recorded)} recorded by this run): run the same command again to record the rest")
         if not self.recorded:
             return f"collect: all {self.config.episodes} episodes already in {self.config.out}"
         frames = sum(r.length for r in self.recorded)
@@ -128,13 +137,19 @@ class _Collector:
         self.env = gymnasium.make(env_id(config.task), config=config.sim)
         self.writer = LeRobotDatasetWriter(config.out, **writer_arguments(config.sim))
 
-    def collect(self, index: int) -> RecordedEpisode:
+    def collect(self, index: int) -> RecordedEpisode | None:
+        """Record and write episode ``index``; None if it is already complete on disk, before or after
+        recording it (another process wrote it: the same seed gives the same bytes, so it is taken as done)."""
         from sim.experts import make_policy
 
         c = self.config
+        if self.writer.has_episode(index):
+            return None
         rng = np.random.default_rng([c.seed, index])
         policy = make_policy(c.policy, c.task, self.env, rng, noise=c.noise, failure_prob=c.failure_prob)
         episode = record_episode(self.env, policy, seed=c.seed + index)
+        if self.writer.has_episode(index):
+            return None
         self.writer.write_episode(
             index,
             frames=episode["frames"],
@@ -160,20 +175,36 @@ def writer_arguments(config: SimConfig) -> dict:
 _WORKER: _Collector | None = None
 
 
-def _init_worker(config: CollectConfig) -> None:
+def _init_worker(config: CollectConfig, parent_pid: int) -> None:
     global _WORKER
+    die_with_parent(parent_pid)  # an orphan would go on writing episodes no one waits for, then hang
     _WORKER = _Collector(config)
+    stop_on_sigterm()  # stopped, a worker removes the files of its episode in progress
 
 
-def _collect_in_worker(index: int) -> RecordedEpisode:
+@stoppable
+def _collect_in_worker(index: int) -> RecordedEpisode | None:
     return _WORKER.collect(index)
+
+
+class CollectInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`collect`, raised once the workers are stopped and ``meta/`` is rebuilt;
+    ``summary`` says what is on disk."""
+
+    def __init__(self, summary: CollectSummary) -> None:
+        super().__init__(summary.text())
+        self.summary = summary
 
 
 def collect(config: CollectConfig) -> CollectSummary:
     """Record the episodes of ``config`` missing from ``config.out`` and rebuild the dataset's ``meta/``.
 
-    ``meta/`` is rebuilt also when the run is interrupted (KeyboardInterrupt propagates after it),
-    so the episodes written so far stay readable and a rerun resumes after them.
+    ``meta/`` is rebuilt also when the run is interrupted or fails, so the episodes written so far stay
+    readable and a rerun resumes after them. An episode found complete on disk is taken as done.
+
+    Raises:
+        CollectInterrupted: on Ctrl-C (the workers are stopped at once; episodes in progress leave no file).
+        WorkerLost: a worker process was killed (e.g. by the out-of-memory killer).
     """
     # The main process opens (or creates) the dataset first, so that workers only ever re-open it.
     from dataset import LeRobotDatasetWriter
@@ -182,38 +213,56 @@ def collect(config: CollectConfig) -> CollectSummary:
     todo = [i for i in range(config.episodes) if not writer.has_episode(i)]
     print(f"collect: {config.task}, {config.episodes - len(todo)} of {config.episodes} episodes already in {config.out}, "
           f"recording {len(todo)} with {config.workers} worker(s)")
-    recorded: list[RecordedEpisode] = []
+    results: list[RecordedEpisode | None] = []  # None: found complete on disk
     start = time.perf_counter()
+
+    def summary(interrupted: bool = False) -> CollectSummary:
+        recorded = [r for r in results if r is not None]
+        return CollectSummary(config, config.episodes - len(recorded) - _missing(writer, config), recorded,
+                              time.perf_counter() - start, interrupted)
+
     try:
         with tqdm(total=len(todo), desc=f"collect {config.task}", unit="episode") as progress:
             if config.workers == 1 or len(todo) <= 1:
-                _collect_here(config, todo, recorded, progress)
+                _collect_here(config, todo, results, progress)
             else:
-                _collect_in_workers(config, todo, recorded, progress)
+                _collect_in_workers(config, todo, results, progress)
+    except KeyboardInterrupt:
+        raise CollectInterrupted(summary(interrupted=True)) from None
     finally:
-        if recorded or any(writer.has_episode(i) for i in range(config.episodes)):
+        if any(writer.has_episode(i) for i in range(config.episodes)):
             writer.finalize()
-    return CollectSummary(config, config.episodes - len(todo), recorded, time.perf_counter() - start)
+    return summary()
 
 
-def _collect_here(config: CollectConfig, todo: list[int], recorded: list[RecordedEpisode], progress: tqdm) -> None:
+def _missing(writer, config: CollectConfig) -> int:
+    return sum(not writer.has_episode(i) for i in range(config.episodes))
+
+
+def _collect_here(config: CollectConfig, todo: list[int], results: list, progress: tqdm) -> None:
     collector = _Collector(config) if todo else None
     for index in todo:
-        recorded.append(collector.collect(index))
+        results.append(collector.collect(index))
         progress.update()
 
 
-def _collect_in_workers(config: CollectConfig, todo: list[int], recorded: list[RecordedEpisode], progress: tqdm) -> None:
+def _collect_in_workers(config: CollectConfig, todo: list[int], results: list, progress: tqdm) -> None:
+    """Collect ``todo`` in ``config.workers`` spawned processes. On any exception (Ctrl-C included) the
+    workers are stopped at once: an episode in progress unwinds and leaves no file; finished ones stay."""
     context = multiprocessing.get_context("spawn")  # a fresh GL context per process
     with futures.ProcessPoolExecutor(config.workers, mp_context=context, initializer=_init_worker,
-                                     initargs=(config,)) as pool:
+                                     initargs=(config, os.getpid())) as pool:
         pending = [pool.submit(_collect_in_worker, index) for index in todo]
         try:
             for future in futures.as_completed(pending):
-                recorded.append(future.result())
+                results.append(future.result())
                 progress.update()
+        except BrokenProcessPool as error:
+            stop_workers(pool)
+            raise WorkerLost(
+                f"a worker process ended abruptly (killed, e.g. by the out-of-memory killer); the episodes written "
+                f"are kept in {config.out}: run the same command again to resume (fewer --workers need less memory)"
+            ) from error
         except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)  # episodes in flight finish (or clean up)
-            recorded += [f.result() for f in pending if f.done() and not f.cancelled() and f.exception() is None
-                         and f.result() not in recorded]
+            stop_workers(pool)
             raise

@@ -14,6 +14,10 @@ import numpy as np
 
 from sim.gl_backend import GL_BACKEND, MUJOCO_IMPORTED_FIRST
 
+# The process that made an EGL context here. A process forked from it hangs at its first render
+# (EGL's state does not survive a fork); CameraRenderer refuses to render there instead.
+_EGL_CONTEXT_PID: int | None = None
+
 try:
     import mujoco  # noqa: E402  (after the backend choice, on purpose)
 
@@ -44,13 +48,24 @@ def gl_error_message(error: BaseException) -> str:
     )
 
 
+def forked_after_egl_message() -> str:
+    return (
+        f"this process (pid {os.getpid()}) was forked from process {_EGL_CONTEXT_PID}, which had already rendered "
+        "with EGL: rendering here would hang for ever. Start worker processes with the spawn method instead: "
+        'gymnasium.make_vec(..., vectorization_mode="async", vector_kwargs={"context": "spawn"}), '
+        'multiprocessing.get_context("spawn"); or render in the workers only (docs/sim.md, "Cameras")'
+    )
+
+
 class CameraRenderer:
     """Renders named cameras of one model to uint8 images ``[H, W, 3]``; one GL context, reused.
 
     The GL context is created at the first :meth:`render`, in the process that renders, never in
     ``__init__``: an env built before a fork (``gymnasium.make_vec(..., vectorization_mode="async")``
     builds one in the parent to read its spaces, and the workers are forked by default) must not hand
-    an EGL context to its children, where the first use of the inherited context hangs.
+    an EGL context to its children, where the first use of the inherited context hangs. A process
+    forked after its parent rendered with EGL hangs at its first render as well, even with a context
+    of its own: there the first render raises ``RuntimeError`` saying to use the spawn start method.
     ``RuntimeError`` (with :func:`gl_error_message`) at the first render if no GL backend works.
     """
 
@@ -63,11 +78,17 @@ class CameraRenderer:
         self._options.geomgroup[3] = 0  # group 3 holds debug sites (the TCP); never render them
 
     def _gl_renderer(self) -> mujoco.Renderer:
+        global _EGL_CONTEXT_PID
+        egl = GL_BACKEND == "egl"
+        if egl and _EGL_CONTEXT_PID not in (None, os.getpid()):
+            raise RuntimeError(forked_after_egl_message())
         if self._renderer is None:
             try:
                 self._renderer = mujoco.Renderer(self._model, height=self._height, width=self._width)
             except Exception as error:  # the GL stack raises many types (ImportError, OSError, RuntimeError, ...)
                 raise RuntimeError(gl_error_message(error)) from error
+            if egl:
+                _EGL_CONTEXT_PID = os.getpid()
         return self._renderer
 
     def render(self, data: mujoco.MjData, camera: str) -> np.ndarray:

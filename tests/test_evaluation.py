@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 import imageio.v2 as imageio
 import pytest
+
+import process_helpers
 
 from jepa_mpc.cli import main as cli_main, parse_command_config
 from worldmodel.checkpoint import DEFAULT_CHECKPOINT
@@ -108,6 +112,44 @@ def test_eval_in_worker_processes_gives_the_results_of_one_process(tmp_path, tin
         for a, b in zip(one["per_episode"], two["per_episode"], strict=True):
             a.pop("latencies_s"), b.pop("latencies_s")
             assert a == b
+
+
+@pytest.mark.timeout(300)
+def test_ctrl_c_during_eval_in_workers_writes_the_finished_episodes_and_stops_the_workers(tmp_path, tiny_checkpoint):
+    """Ctrl-C (SIGINT to the process group, as a terminal sends it) during ``eval --workers 2``: the
+    workers stop at once, the finished episodes are written in place of an earlier run's results,
+    marked as interrupted, their table is printed, and the command exits 130."""
+    out = tmp_path / "eval"
+    out.mkdir()
+    (out / "results.json").write_text('{"status": "complete", "summaries": []}')  # an earlier run's
+    (out / "results.md").write_text("an earlier run's table\n")
+    argv = ["eval", "--task", "reach", "--episodes", "12", "--max_steps", "12", "--videos", "12", "--workers", "2",
+            "--checkpoint", str(tiny_checkpoint), "--device", "cpu", "--out", str(out),
+            "--planner.samples", "16", "--planner.iterations", "2", "--planner.topk", "2"]
+    process = process_helpers.start_command(argv, tmp_path / "eval.log")
+    workers: list[int] = []
+    try:
+        process_helpers.wait_until(lambda: len(list(out.glob("*.gif"))) >= 3, 200, "three finished episodes")
+        workers = [pid for pid in process_helpers.children(process.pid) if process_helpers.is_pool_worker(pid)]
+        assert len(workers) == 2
+        os.killpg(process.pid, signal.SIGINT)
+        process_helpers.wait_until(lambda: not any(map(process_helpers.alive, workers)), 5, "the workers stop at once")
+        returncode = process.wait(timeout=60)
+    finally:
+        process.kill()
+        process_helpers.kill_all(workers)
+    output = (tmp_path / "eval.log").read_text()
+    assert returncode == 130, output[-3000:]
+    report = json.loads((out / "results.json").read_text())
+    assert report["status"] == "interrupted" and report["episodes_planned"] == 36
+    finished = [(s["policy"], e["seed"]) for s in report["summaries"] for e in s["per_episode"]]
+    assert 1 <= len(finished) == report["episodes_finished"] < 36
+    assert all((out / f"reach_{policy}_seed{seed}.gif").is_file() for policy, seed in finished)
+    table = (out / "results.md").read_text()
+    assert table.startswith(f"Interrupted: {len(finished)} of 36 episodes finished")
+    assert table.count("| reach |") == len(report["summaries"]) and table.split("\n\n", 1)[1] in output
+    assert f"interrupted after {len(finished)} of 36 episodes" in output
+    assert output.rstrip().endswith("jepa-mpc eval: interrupted") and "Traceback" not in output
 
 
 def test_eval_takes_the_simulators_settings_as_collect_does(tmp_path, tiny_checkpoint, capsys):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -55,3 +56,54 @@ def test_async_vector_env_renders_in_forked_workers():
     assert report["dtype"] == "uint8" and report["goal_images"] == [2, 48, 48, 3]
     assert min(report["std"]) > 10  # real renders, not blank frames
     assert report["mean_abs_difference"] > 1.0  # each worker renders its own seeded scene
+
+
+AFTER_RENDERING = """
+import json
+import gymnasium, numpy as np
+import sim
+from sim.config import SimConfig
+
+config = SimConfig(image_size=32)
+env = gymnasium.make("jepa_mpc/Reach-v0", config=config)
+env.reset(seed=0)  # renders: this process holds an EGL context now
+forked = gymnasium.make_vec("jepa_mpc/Reach-v0", num_envs=2, vectorization_mode="async", config=config)
+try:
+    forked.reset(seed=[3, 4])
+    error = None
+except RuntimeError as raised:
+    error = str(raised)
+forked.close(terminate=True)
+spawned = gymnasium.make_vec("jepa_mpc/Reach-v0", num_envs=2, vectorization_mode="async", config=config,
+                             vector_kwargs={"context": "spawn"})
+obs, _ = spawned.reset(seed=[3, 4])
+spawned.close()
+print(json.dumps({"error": error, "spawned": list(obs["exterior_image_1_left"].shape),
+                  "std": float(obs["exterior_image_1_left"].std())}))
+"""
+
+
+@pytest.mark.timeout(150)
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs the fork start method")
+def test_forked_workers_of_a_process_that_rendered_fail_with_the_fix_instead_of_hanging():
+    """A process that rendered with EGL cannot fork renderers (the child hangs at its first render): an
+    async vector env forked from it raises, saying to use spawn, and spawn works."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    env.setdefault("MUJOCO_GL", "egl")
+    env.setdefault("PYOPENGL_PLATFORM", env["MUJOCO_GL"])
+    if env["MUJOCO_GL"] != "egl":
+        pytest.skip("the hang is EGL's")
+    # In a session of its own: a hang is ended with its forked children, not left behind.
+    process = subprocess.Popen([sys.executable, "-c", AFTER_RENDERING], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        pytest.fail("the forked workers hung instead of failing")
+    assert process.returncode == 0, stderr[-3000:]
+    report = json.loads(stdout.strip().splitlines()[-1])
+    assert report["error"] is not None and "forked from process" in report["error"]
+    assert 'vector_kwargs={"context": "spawn"}' in report["error"]
+    assert report["spawned"] == [2, 32, 32, 3] and report["std"] > 10

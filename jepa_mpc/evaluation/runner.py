@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from foundation.atomic_files import write_json_atomic, write_text_atomic
+from foundation.worker_processes import die_with_parent, stop_on_sigterm, stop_workers, stoppable
 from jepa_mpc.evaluation.config import EvalConfig
 from jepa_mpc.evaluation.policies import make_policy
 from jepa_mpc.evaluation.report import markdown_table, summarize
@@ -145,13 +146,26 @@ class EpisodeWorker:
 
 
 _WORKER: EpisodeWorker | None = None  # the worker of a spawned evaluation process
+RESULT_FILES = ("results.json", "results.md")
 
 
-def _init_worker(config: EvalConfig) -> None:
+class EvaluationInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`evaluate`: the episodes finished before it are summarized in ``summaries``
+    and written to results.json (``"status": "interrupted"``) and results.md."""
+
+    def __init__(self, summaries: list[dict], finished: int, planned: int) -> None:
+        super().__init__(f"interrupted after {finished} of {planned} episodes")
+        self.summaries, self.finished, self.planned = summaries, finished, planned
+
+
+def _init_worker(config: EvalConfig, parent_pid: int) -> None:
     global _WORKER
+    die_with_parent(parent_pid)  # no orphan goes on planning after the parent is killed
     _WORKER = EpisodeWorker(config)
+    stop_on_sigterm()  # the parent stops the workers at once on Ctrl-C
 
 
+@stoppable
 def _run_in_worker(name: str, index: int) -> EpisodeResult:
     return _WORKER.run(name, index)
 
@@ -160,55 +174,101 @@ def evaluate(config: EvalConfig) -> list[dict]:
     """Run every policy of ``config`` on the same seeded episodes; write results and GIFs to ``config.out``.
 
     ``config.workers`` > 1 runs the episodes in that many spawned processes (a fresh GL context each);
-    the results are those of one process with the same ``threads``, in seed order.
+    the results are those of one process with the same ``threads``, in seed order. The episodes run
+    seed by seed (every policy on a seed before the next seed), so that the results of an interrupted
+    run compare the policies on the same scenes.
+
+    Raises:
+        EvaluationInterrupted: on Ctrl-C, once the workers are stopped and the finished episodes are
+            written (results marked as interrupted). An earlier run's results are removed at the start,
+            so they never sit beside this run's GIFs.
     """
     from tqdm import tqdm
 
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    jobs = [(name, i) for name in config.policies for i in range(config.episodes)]
+    jobs = [(name, i) for i in range(config.episodes) for name in config.policies]
     results: dict[tuple[str, int], EpisodeResult] = {}
     # Built first, also with workers: a bad checkpoint or sim setting is told as itself, not as a broken pool.
     worker = EpisodeWorker(config)
-    with tqdm(total=len(jobs), desc=f"{config.task}: {'/'.join(config.policies)}", unit="episode") as progress:
-        if config.workers == 1:
-            try:
-                for job in jobs:
-                    results[job] = worker.run(*job)
-                    progress.update()
-            finally:
-                worker.close()
-        else:
-            worker.close()
-            context = multiprocessing.get_context("spawn")  # forking after an EGL context hangs
-            with futures.ProcessPoolExecutor(config.workers, mp_context=context, initializer=_init_worker,
-                                             initargs=(config,)) as pool:
-                pending = {pool.submit(_run_in_worker, *job): job for job in jobs}
+    for name in RESULT_FILES:  # only now: a mistake in the input leaves the earlier results where they are
+        (out / name).unlink(missing_ok=True)
+    try:
+        with tqdm(total=len(jobs), desc=f"{config.task}: {'/'.join(config.policies)}", unit="episode") as progress:
+            if config.workers == 1:
                 try:
-                    for future in futures.as_completed(pending):
-                        results[pending[future]] = future.result()
+                    for job in jobs:
+                        results[job] = worker.run(*job)
                         progress.update()
-                except BaseException:
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    raise
+                finally:
+                    worker.close()
+            else:
+                worker.close()
+                _run_in_workers(config, jobs, results, progress)
+    except KeyboardInterrupt:
+        summaries = _write_results(config, worker.checkpoint, results, interrupted=True)
+        raise EvaluationInterrupted(summaries, len(results), len(jobs)) from None
+    return _write_results(config, worker.checkpoint, results, interrupted=False)
+
+
+def _run_in_workers(config: EvalConfig, jobs: list[tuple[str, int]], results: dict, progress) -> None:
+    """Run ``jobs`` in ``config.workers`` spawned processes, adding each result to ``results`` as it comes.
+    On any exception (Ctrl-C included) the workers are stopped at once; results already finished are kept."""
+    context = multiprocessing.get_context("spawn")  # forking after an EGL context hangs
+    with futures.ProcessPoolExecutor(config.workers, mp_context=context, initializer=_init_worker,
+                                     initargs=(config, os.getpid())) as pool:
+        pending = {pool.submit(_run_in_worker, *job): job for job in jobs}
+        try:
+            for future in futures.as_completed(pending):
+                results[pending[future]] = future.result()
+                progress.update()
+        except BaseException:
+            stop_workers(pool)
+            results |= {pending[f]: f.result() for f in pending
+                        if f.done() and not f.cancelled() and f.exception() is None}
+            raise
+
+
+def _write_results(config: EvalConfig, checkpoint, results: dict[tuple[str, int], EpisodeResult],
+                   interrupted: bool) -> list[dict]:
+    """Write results.json and results.md of the finished episodes in ``results``; return the summaries
+    (policies without a finished episode are left out)."""
     summaries = []
     for name in config.policies:
-        episodes = [results[name, i] for i in range(config.episodes)]
-        summaries.append(summarize(name, episodes) | {"per_episode": [r.__dict__ for r in episodes]})
+        episodes = [results[name, i] for i in range(config.episodes) if (name, i) in results]
+        if episodes:
+            summaries.append(summarize(name, episodes) | {"per_episode": [r.__dict__ for r in episodes]})
+    planned = len(config.policies) * config.episodes
     report = {
         "task": config.task,
-        "checkpoint": str(worker.checkpoint),
+        "checkpoint": str(checkpoint),
+        "status": "interrupted" if interrupted else "complete",
+        "episodes_finished": len(results),
+        "episodes_planned": planned,
         "config": dataclasses.asdict(config),
         "summaries": summaries,
     }
+    out = Path(config.out)
     write_json_atomic(out / "results.json", report)
-    write_text_atomic(out / "results.md", markdown_table(config.task, summaries))
+    table = markdown_table(config.task, summaries)
+    if interrupted:
+        table = (f"Interrupted: {len(results)} of {planned} episodes finished; the table holds those "
+                 '(results.json: "status": "interrupted").\n\n' + table)
+    write_text_atomic(out / "results.md", table)
     return summaries
 
 
 def run_evaluation(config: EvalConfig) -> None:
-    """``jepa-mpc eval``: evaluate, then print the results table and where the files are."""
+    """``jepa-mpc eval``: evaluate, then print the results table and where the files are (on Ctrl-C, the
+    table of the episodes finished so far, before the interrupt goes on to the command line)."""
     os.environ.setdefault("MUJOCO_GL", "egl")
-    summaries = evaluate(config)
+    files = f"{Path(config.out).resolve()}/results.md, results.json" + (" and GIFs" if config.videos else "")
+    try:
+        summaries = evaluate(config)
+    except EvaluationInterrupted as interrupted:
+        if interrupted.summaries:
+            print(markdown_table(config.task, interrupted.summaries))
+        print(f"eval: {interrupted}; the finished episodes' results: {files}", flush=True)
+        raise
     print(markdown_table(config.task, summaries))
-    print(f"results: {Path(config.out).resolve()}/results.md, results.json" + (" and GIFs" if config.videos else ""))
+    print(f"results: {files}")

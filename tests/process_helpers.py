@@ -1,0 +1,86 @@
+"""What the tests of interrupted and killed runs share: a ``jepa-mpc`` command in a process group of
+its own (a terminal's Ctrl-C reaches the whole group), its child processes, and waiting on them.
+
+Children are found through /proc (``/proc/PID/task/*/children`` is missing on some kernels); a child
+reparented after its parent's death may stay a zombie where PID 1 does not reap: zombies count as ended.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _environment() -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    env.setdefault("MUJOCO_GL", "egl")
+    env.setdefault("PYOPENGL_PLATFORM", env["MUJOCO_GL"])
+    return env
+
+
+def start_command(argv: list[str], log: Path) -> subprocess.Popen:
+    """``python -m jepa_mpc ARGV`` in its own session (its pid is its process group), stdout and stderr to ``log``."""
+    with open(log, "w") as out:
+        return subprocess.Popen([sys.executable, "-m", "jepa_mpc", *argv], cwd=REPO, env=_environment(), stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def is_pool_worker(pid: int) -> bool:
+    """``pid`` runs a multiprocessing worker started by spawn (not, e.g., multiprocessing's resource tracker)."""
+    try:
+        return b"spawn_main" in (Path("/proc") / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def children(pid: int) -> list[int]:
+    """The live processes whose parent is ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            stat = _stat(int(entry.name))
+            if stat is not None and stat[1] == pid and stat[0] != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """``pid`` exists and is not a zombie."""
+    stat = _stat(pid)
+    return stat is not None and stat[0] != "Z"
+
+
+def _stat(pid: int) -> tuple[str, int] | None:
+    """(state, parent pid) of ``pid`` from /proc/PID/stat, None once it is gone."""
+    try:
+        text = (Path("/proc") / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()  # after "pid (comm) "
+    return fields[0], int(fields[1])
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> float:
+    """Poll ``predicate`` until it holds; return the seconds it took. AssertionError naming ``what`` at ``timeout``."""
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"not within {timeout:g} s: {what}")
+        time.sleep(0.05)
+    return time.monotonic() - start
+
+
+def kill_all(pids: list[int]) -> None:
+    """SIGKILL what is left of ``pids`` (a test's clean-up; a failed test must not leave workers behind)."""
+    for pid in pids:
+        if alive(pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
