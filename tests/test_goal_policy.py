@@ -91,7 +91,7 @@ def test_policy_learns_the_analytic_models_inverse_dynamics_and_plans_alone():
     samples = HindsightSamples(cache, list(range(300)), tubelet=2, chunk=2)
     policy = GoalConditionedPolicy(GoalPolicyConfig(encoder_dim=model.token_dim, tokens_per_frame=model.num_tokens,
                                                     token_dim=8, hidden_dim=128, depth=2, chunk=2))
-    policy.action_scale.copy_(samples.action_scale())
+    policy.target_scale.copy_(samples.target_scale())
     optimizer = torch.optim.Adam(policy.parameters(), lr=2e-3)
     generator = torch.Generator().manual_seed(0)
     for _ in range(800):
@@ -203,3 +203,26 @@ def test_train_policy_command_adds_a_policy_the_model_loads_strictly(tmp_path, t
     code = main(["train-policy", "--data", str(data), "--checkpoint", tiny_checkpoint, "--out", str(out),
                  "--data.wrist_camera", ""])
     assert code == 2 and "--overwrite" in capsys.readouterr().err
+
+
+def test_the_gripper_is_predicted_as_closedness_and_executed_as_a_delta():
+    """A demonstration closes the gripper in one step of many: as a delta its median is 0 and an L1 fit
+    never closes; as closedness it is a step. forward() turns the predicted closedness into deltas."""
+    policy = GoalConditionedPolicy(GoalPolicyConfig(encoder_dim=8, tokens_per_frame=4, chunk=3))
+    with torch.no_grad():
+        policy.head.weight.zero_()
+        policy.head.bias.zero_()
+        policy.head.bias.view(3, 7)[:, 6] = torch.tensor([0.4, 1.0, 1.7])  # closedness after each step (1.7 clamps to 1)
+    tokens = torch.zeros(2, 4, 8)
+    states = torch.zeros(2, 7)
+    states[1, 6] = 1.0
+    actions = policy(tokens, states, tokens)
+    assert actions[0, :, 6].tolist() == pytest.approx([0.4, 0.6, 0.0])
+    assert actions[1, :, 6].tolist() == pytest.approx([-0.6, 0.6, 0.0])
+    # The training targets say the same: closedness after each step, from the recorded states.
+    model = AnalyticWorldModel()
+    cache = analytic_cache(model, episodes=1, seed=0)
+    cache.states[8:, 6] = 1.0  # the demonstration closes between frames 7 and 8
+    samples = HindsightSamples(cache, [0], tubelet=2, chunk=3)
+    assert samples.targets[4, :, 6].tolist() == [0.0, 1.0, 1.0]  # from frame 4: frames 6, 8, 10
+    assert samples.actions(torch.tensor([4]), torch.tensor([15]))[0, :, 6].tolist() == [0.0, 1.0, 0.0]

@@ -17,8 +17,9 @@ The planner uses it alone (one forward pass per control step) or as the mean CEM
 Layout, nanoGPT-small: each token is projected to ``token_dim`` features by one shared linear map,
 the frame now, the goal minus now and the state (position, rotation matrix, gripper: 13 numbers,
 so that roll's wrap at +-pi is no jump) are concatenated, and an MLP of ``depth`` GELU layers
-(dropout after each while training) outputs ``[chunk, 7]`` actions in units of the training
-actions' per-dimension spread (``action_scale``, a buffer stored with the weights).
+(dropout after each while training) outputs ``[chunk, 7]`` targets (the hand's deltas, the gripper's
+closedness) in units of their per-dimension spread in training (``target_scale``, a buffer stored
+with the weights).
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from foundation.pose import ACTION_DIM, STATE_DIM, euler_xyz_to_matrix
+from foundation.pose import ACTION_DIM, GRIPPER_DIM, STATE_DIM, euler_xyz_to_matrix
 
 from .config import GoalPolicyConfig
 
@@ -40,7 +41,13 @@ def state_features(states: Tensor) -> Tensor:
 
 
 class GoalConditionedPolicy(nn.Module):
-    """tokens now ``[B, N, D]``, states ``[B, 7]``, goal tokens ``[B, N, D]`` -> actions ``[B, chunk, 7]``."""
+    """tokens now ``[B, N, D]``, states ``[B, 7]``, goal tokens ``[B, N, D]`` -> actions ``[B, chunk, 7]``.
+
+    The network predicts the gripper's closedness after each step, not its delta: a demonstration
+    closes the gripper in one or two frames of sixty, so the delta is zero almost everywhere and an L1
+    fit (a median) never closes it, while the closedness is a step that a median follows.
+    :meth:`forward` turns it into the deltas the planner executes.
+    """
 
     def __init__(self, config: GoalPolicyConfig) -> None:
         super().__init__()
@@ -50,11 +57,12 @@ class GoalConditionedPolicy(nn.Module):
         widths = [width] + [config.hidden_dim] * config.depth
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
         self.head = nn.Linear(widths[-1], config.chunk * ACTION_DIM)
-        # Per-dimension spread of the training actions (m, rad, closedness): the network's outputs are
-        # in these units, so the gripper's deltas of ~1 do not drown the hand's centimetres in the loss.
-        self.register_buffer("action_scale", torch.ones(ACTION_DIM))
+        # Per-dimension spread of the training targets (m, rad, closedness): the network's outputs are
+        # in these units, so the gripper's ~1 does not drown the hand's centimetres in the loss.
+        self.register_buffer("target_scale", torch.ones(ACTION_DIM))
 
-    def forward(self, tokens: Tensor, states: Tensor, goal_tokens: Tensor) -> Tensor:
+    def predict(self, tokens: Tensor, states: Tensor, goal_tokens: Tensor) -> Tensor:
+        """``[B, chunk, 7]``: the hand's deltas (m, rad) and the gripper's closedness after each step."""
         N, D = self.config.tokens_per_frame, self.config.encoder_dim
         if tokens.shape[1:] != (N, D) or goal_tokens.shape != tokens.shape:
             raise ValueError(f"tokens and goal_tokens must both be [B, {N}, {D}], got {tuple(tokens.shape)} "
@@ -66,4 +74,11 @@ class GoalConditionedPolicy(nn.Module):
         x = torch.cat([now, goal - now, state_features(states)], dim=1)  # [B, 2 N token_dim + 13]
         for layer in self.hidden:
             x = F.dropout(F.gelu(layer(x)), self.config.dropout, self.training)  # [B, hidden_dim]
-        return self.head(x).unflatten(1, (self.config.chunk, ACTION_DIM)) * self.action_scale  # [B, chunk, 7]
+        return self.head(x).unflatten(1, (self.config.chunk, ACTION_DIM)) * self.target_scale  # [B, chunk, 7]
+
+    def forward(self, tokens: Tensor, states: Tensor, goal_tokens: Tensor) -> Tensor:
+        """The 7-D actions ``[B, chunk, 7]`` (foundation.pose): :meth:`predict`'s closedness as deltas."""
+        predicted = self.predict(tokens, states, goal_tokens)
+        closedness = predicted[..., GRIPPER_DIM].clamp(0.0, 1.0)  # [B, chunk]
+        before = torch.cat([states[:, None, GRIPPER_DIM], closedness[:, :-1]], dim=1)  # [B, chunk]
+        return torch.cat([predicted[..., :GRIPPER_DIM], (closedness - before)[..., None]], dim=-1)

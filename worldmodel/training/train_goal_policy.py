@@ -8,8 +8,10 @@ by hindsight relabelling: with probability ``hindsight.final_goal_fraction`` the
 (what a user's one goal photo shows), else a later frame drawn uniformly. The target is the chunk of
 the next ``policy.chunk`` predictor-step actions the episode actually took from that frame
 (``action_between`` of the states one tubelet apart, 0.5 s at 4 fps; zeros past the episode's end:
-at the goal, stay). The loss is the L1 distance in units of the training actions' per-dimension
-spread. The held-out episodes are scored with their last frame as the goal, against the zero action.
+at the goal, stay), with the gripper's closedness after each step in place of its delta
+(:class:`worldmodel.goal_policy.GoalConditionedPolicy` says why). The loss is the L1 distance in
+units of the targets' per-dimension spread. The held-out episodes are scored with their last frame as
+the goal: the first action's L1 against the zero action's.
 
 ``OUT/model.pt`` is the input world model (its config, encoder, predictor and metadata unchanged)
 with the policy and its config added; the training state, metrics and ``summary.json`` sit beside it,
@@ -26,7 +28,7 @@ from torch import Tensor
 
 from foundation.atomic_files import write_json_atomic
 from foundation.configuration import dataclass_to_dict
-from foundation.pose import actions_from_states
+from foundation.pose import GRIPPER_DIM, actions_from_states
 from worldmodel.checkpoint import read_checkpoint, save_world_model_checkpoint
 from worldmodel.config import GoalPolicyConfig
 from worldmodel.goal_policy import GoalConditionedPolicy
@@ -43,7 +45,7 @@ from .optimization import build_optimizer
 from .train_state import SUMMARY_FILE, clear_run_folder, open_run_folder
 
 MODEL_FILE = "model.pt"
-MIN_ACTION_SCALE = 1e-3  # per-dimension floor of the action spread (a dimension no demonstration moved)
+MIN_TARGET_SCALE = 1e-3  # per-dimension floor of the targets' spread (a dimension no demonstration moved)
 # Checkpoint entries of the world model itself; every other entry (its recipe, its training config) is kept as it is.
 WORLD_MODEL_ENTRIES = ("format", "config", "encoder", "predictor", "goal_policy", "goal_policy_config")
 
@@ -107,7 +109,7 @@ class HindsightSamples:
         self.rows = torch.from_numpy(np.concatenate(rows)) if rows else torch.zeros(0, dtype=torch.int64)  # [F]
         self.ends = torch.from_numpy(np.concatenate(ends)) if ends else torch.zeros(0, dtype=torch.int64)  # [F]
         self.tubelet, self.chunk = tubelet, chunk
-        self.targets = self.actions(self.rows, self.ends)  # [F, chunk, 7]
+        self.targets = self.policy_targets(self.rows, self.ends)  # [F, chunk, 7]
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -118,9 +120,18 @@ class HindsightSamples:
         index = torch.minimum(rows[:, None] + steps, ends[:, None])  # [B, chunk + 1]
         return actions_from_states(self.states[index])  # [B, chunk, 7]
 
+    def policy_targets(self, rows: Tensor, ends: Tensor) -> Tensor:
+        """What the policy predicts (:meth:`GoalConditionedPolicy.predict`) from rows ``rows`` [B]: the chunk's
+        actions ``[B, chunk, 7]`` with the gripper's closedness after each step in place of its delta."""
+        targets = self.actions(rows, ends)
+        steps = torch.arange(1, self.chunk + 1) * self.tubelet  # [chunk]
+        index = torch.minimum(rows[:, None] + steps, ends[:, None])  # [B, chunk]
+        targets[..., GRIPPER_DIM] = self.states[index, GRIPPER_DIM]
+        return targets
+
     def batch(self, picks: Tensor, goals: Tensor, device: torch.device) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """tokens ``[B, N, D]``, states ``[B, 7]``, goal tokens ``[B, N, D]``, target actions ``[B, chunk, 7]``
-        of the sample indices ``picks`` [B] with goal rows ``goals`` [B]."""
+        """tokens ``[B, N, D]``, states ``[B, 7]``, goal tokens ``[B, N, D]``, targets ``[B, chunk, 7]``
+        (:meth:`policy_targets`) of the sample indices ``picks`` [B] with goal rows ``goals`` [B]."""
         rows = self.rows[picks]
         return (self.tokens[rows].to(device), self.states[rows].to(device), self.tokens[goals].to(device),
                 self.targets[picks].to(device))
@@ -134,28 +145,29 @@ class HindsightSamples:
         final = torch.rand(batch_size, generator=generator) < final_fraction
         return picks, torch.where(final, ends, later)
 
-    def action_scale(self) -> Tensor:
-        """Per-dimension std ``[7]`` of the first actions of every frame's chunk (floored at ``MIN_ACTION_SCALE``)."""
-        return self.targets[:, 0].std(0).clamp(min=MIN_ACTION_SCALE)
+    def target_scale(self) -> Tensor:
+        """Per-dimension std ``[7]`` of the first targets of every frame's chunk (floored at ``MIN_TARGET_SCALE``)."""
+        return self.targets[:, 0].std(0).clamp(min=MIN_TARGET_SCALE)
 
 
 def cloning_error(policy: GoalConditionedPolicy, tokens: Tensor, states: Tensor, goal_tokens: Tensor, target: Tensor) -> Tensor:
-    """The behaviour-cloning error ``[B, chunk, 7]``: ``|predicted - target|`` in units of the policy's action spread."""
-    return (policy(tokens, states, goal_tokens) - target).abs() / policy.action_scale
+    """The behaviour-cloning error ``[B, chunk, 7]``: ``|predicted - target|`` in units of the targets' spread."""
+    return (policy.predict(tokens, states, goal_tokens) - target).abs() / policy.target_scale
 
 
 @torch.no_grad()
 def validate(policy: GoalConditionedPolicy, samples: HindsightSamples, batch_size: int, device: torch.device) -> PolicyValidation:
     """The first action's L1 (in spread units) with the episode's last frame as the goal, beside the zero action's."""
     policy.eval()
-    scale = policy.action_scale
+    scale = policy.target_scale
     sums = torch.zeros(3, dtype=torch.float64)
     for picks in torch.arange(len(samples)).split(batch_size):
-        tokens, states, goal_tokens, target = samples.batch(picks, samples.ends[picks], device)
+        tokens, states, goal_tokens, _ = samples.batch(picks, samples.ends[picks], device)
+        target = samples.actions(samples.rows[picks], samples.ends[picks])[:, 0].to(device)  # [B, 7]
         first = policy(tokens, states, goal_tokens)[:, 0]  # [B, 7]
-        sums[0] += ((first - target[:, 0]).abs() / scale).mean(1).sum().item()
-        sums[1] += (target[:, 0].abs() / scale).mean(1).sum().item()
-        sums[2] += (first[:, :3] - target[:, 0, :3]).norm(dim=1).sum().item()
+        sums[0] += ((first - target).abs() / scale).mean(1).sum().item()
+        sums[1] += (target.abs() / scale).mean(1).sum().item()
+        sums[2] += (first[:, :3] - target[:, :3]).norm(dim=1).sum().item()
     policy.train()
     mean = (sums / max(len(samples), 1)).tolist()
     return PolicyValidation(*mean, frames=len(samples))
@@ -211,7 +223,7 @@ def train_goal_policy(config: TrainGoalPolicyConfig, source: EpisodeSource, chec
     policy_config = GoalPolicyConfig(encoder_dim=wm.encoder.dim, tokens_per_frame=wm.predictor.tokens_per_frame,
                                      **dataclass_to_dict(config.policy))
     policy = GoalConditionedPolicy(policy_config)
-    policy.action_scale.copy_(train.action_scale())
+    policy.target_scale.copy_(train.target_scale())
     policy.to(device).train()
     optimizer = build_optimizer([policy], config.optim)
     generator = torch.Generator().manual_seed(run.seed)
