@@ -18,9 +18,11 @@ import numpy as np
 
 from foundation.atomic_files import write_json_atomic
 
-# The hardest task the default model solves in at least half of its held-out episodes (issue 12):
-# pick-and-place, 43/50 with the two-view fifth model (worldmodel/default_model/README.md); seed 1000 is one.
+# The hardest task, from one goal photo: pick-and-place, 45/50 with the default model's goal policy
+# (worldmodel/default_model/README.md). Seed 1001 is the first held-out episode it solves; 1000 is one
+# of its five failures (the hand reaches the cube and hovers there open).
 DEMO_TASK = "pickplace"
+DEMO_SEED = 1001
 
 
 @dataclass
@@ -28,7 +30,7 @@ class DemoConfig:
     """``jepa-mpc demo``: which episode, which model, where to write."""
 
     task: str = field(default=DEMO_TASK, metadata={"help": "sim task"})
-    seed: int = field(default=1000, metadata={"help": "episode seed (held out from training data)"})
+    seed: int = field(default=DEMO_SEED, metadata={"help": "episode seed (held out from training data)"})
     checkpoint: str = field(default="", metadata={"help": "world model checkpoint; empty = the shipped model"})
     max_steps: int = field(default=0, metadata={"help": "planner steps (0 = the task's default)"})
     subgoals: bool = field(default=False, metadata={"help": "false: from the final goal photo alone; true: through the task's sub-goal images"})
