@@ -17,29 +17,15 @@ rclpy = pytest.importorskip("rclpy")
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from lifecycle_msgs.msg import Transition  # noqa: E402
-from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from scipy.spatial.transform import Rotation  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
 from planner.mpc import GoalImageMPC  # noqa: E402
-from ros_helpers import MAX_STEP, FakeRobot, call, diagnostic_dict, planner_parameters, wait_until  # noqa: E402
+from ros_helpers import MAX_STEP, FakeRobot, diagnostic_dict, lifecycle_client, planner_parameters, wait_until  # noqa: E402
 from ros_nodes import conversions  # noqa: E402
 from ros_nodes.planner_node import SENSOR_QOS, PlannerNode, load_planner  # noqa: E402
-
-
-def lifecycle_client(graph) -> tuple[Node, callable, callable]:
-    node = graph.start(lambda ctx: rclpy.create_node("lifecycle_client", context=ctx))
-
-    def get_state() -> str:
-        return call(node, GetState, "/planner_node/get_state").current_state.label
-
-    def change(transition: int) -> bool:
-        request = ChangeState.Request(transition=Transition(id=transition))
-        return call(node, ChangeState, "/planner_node/change_state", request, timeout=30).success
-
-    return node, get_state, change
 
 
 @pytest.mark.timeout(120)
