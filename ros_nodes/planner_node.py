@@ -61,7 +61,6 @@ from __future__ import annotations
 
 import threading
 import time
-import zlib
 from typing import Callable
 
 import numpy as np
@@ -82,7 +81,7 @@ from ros_nodes.command_gate import CommandGate
 from ros_nodes.config import PlannerNodeConfig
 from ros_nodes.diagnostics import TickReport, planner_status
 from ros_nodes.goal_images import load_goal_image, save_goal_image
-from ros_nodes.goal_sequence import RobotGoals
+from ros_nodes.goal_sequence import RepeatedGoalFilter, RobotGoals, goal_message_key
 from ros_nodes.parameters import declare_config, refuse_changes
 from ros_nodes.runtime import SHUTDOWN_TIMEOUT_S, run_nodes
 from ros_nodes.safety import (
@@ -155,7 +154,7 @@ class PlannerNode(LifecycleNode):
         self.last_report: TickReport | None = None
         self._encoded_index = -1  # which goal image the planner holds encoded
         self._reset_pending = False  # ~/reset asked the planning thread to forget its plan
-        self._last_goal_key: tuple | None = None  # the goal message taken last (both subscriptions deliver it)
+        self._goal_messages = RepeatedGoalFilter()  # both goal subscriptions deliver a latched message
         # One lock, held only for short steps, never during a plan or a goal encoding: the state
         # above, the inputs (a condition, notified on new samples) and the command gate.
         self._lock = threading.RLock()
@@ -229,6 +228,7 @@ class PlannerNode(LifecycleNode):
                 self.goals.clear()
                 for image in images:
                     self.goals.append(image)
+                self._goal_messages.goals_changed()
             self._goals_changed(self._now())
             if self.goals.count:
                 try:
@@ -370,16 +370,25 @@ class PlannerNode(LifecycleNode):
         self._accept("gripper", np.array(closedness), conversions.stamp_to_seconds(msg.header.stamp))
 
     def _on_goal(self, msg: Image) -> None:
-        """A goal image message replaces the goal images with itself (once, whichever subscription brings it).
+        """A goal image message replaces the goal images with itself, unless it is the one that set them.
 
-        Never waits for a plan: the planning thread encodes the goal.
+        The message that set the goals in force is dropped when it comes again (through the other
+        goal subscription, or repeated by its publisher), and the first such drop is logged; once
+        the goals changed otherwise (cleared, captured), the same message is taken again. Never
+        waits for a plan: the planning thread encodes the goal.
         """
-        key = (msg.header.stamp.sec, msg.header.stamp.nanosec, msg.header.frame_id, msg.height, msg.width,
-               msg.encoding, zlib.crc32(msg.data))
+        key = goal_message_key((msg.header.stamp.sec, msg.header.stamp.nanosec), msg.header.frame_id,
+                               msg.height, msg.width, msg.encoding, msg.data)
         with self._lock:
-            if key == self._last_goal_key:
-                return
-            self._last_goal_key = key
+            take = self._goal_messages.offer(key)
+            repeats = self._goal_messages.repeats
+        if not take:
+            if repeats == 1:
+                self.get_logger().info(
+                    "goal image message dropped: the same as the one that set the current goal (delivered by both "
+                    "goal subscriptions, or sent again); ~/clear_goals to take it again. Logged once per goal"
+                )
+            return
         try:
             goal = conversions.image_to_rgb(msg, min_side=self.config.safety.min_image_side)
         except InputRejected as rejection:
@@ -574,6 +583,7 @@ class PlannerNode(LifecycleNode):
             with self._lock:
                 self.goals.append(sample.value, state)
                 self._goals_changed(sample.stamp_s)
+                self._goal_messages.goals_changed()  # the same goal message sent again is taken
                 count = self.goals.count
         except ValueError as exc:
             response.message = f"goal not captured: {exc}"
@@ -596,6 +606,7 @@ class PlannerNode(LifecycleNode):
         with self._lock:
             self.goals.clear()
             self._goals_changed(self._now())
+            self._goal_messages.goals_changed()  # the same goal message sent again is taken
         response.success, response.message = True, "goal images cleared: no commands until a new goal"
         self.get_logger().info(response.message)
         return response
