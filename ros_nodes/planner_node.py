@@ -138,6 +138,12 @@ class PlannerNode(LifecycleNode):
         self._closing = threading.Event()
         self._planning_thread = threading.Thread(target=self._plan_loop, name="planner", daemon=True)
         self._quiet_configure = False  # True while configuring at start: a failure is raised, not also logged
+        # One lock, held only for short steps, never during a plan or a goal encoding: the node's
+        # state, the inputs (a condition, notified on new samples) and the command gate, which
+        # destroy_node closes (also for a node whose constructor failed).
+        self._lock = threading.RLock()
+        self._inputs_changed = threading.Condition(self._lock)
+        self.gate = CommandGate(self._lock)  # open while active; closed by every way of stopping
         super().__init__("planner_node", **node_kwargs)
         self.config = declare_config(self, PlannerNodeConfig)
         refuse_changes(self)
@@ -155,11 +161,6 @@ class PlannerNode(LifecycleNode):
         self._encoded_index = -1  # which goal image the planner holds encoded
         self._reset_pending = False  # ~/reset asked the planning thread to forget its plan
         self._goal_messages = RepeatedGoalFilter()  # both goal subscriptions deliver a latched message
-        # One lock, held only for short steps, never during a plan or a goal encoding: the state
-        # above, the inputs (a condition, notified on new samples) and the command gate.
-        self._lock = threading.RLock()
-        self._inputs_changed = threading.Condition(self._lock)
-        self.gate = CommandGate(self._lock)  # open while active; closed by every way of stopping
         self._control_timer = None
 
         self.create_subscription(Image, "image", self._on_image, SENSOR_QOS)
