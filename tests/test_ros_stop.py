@@ -21,7 +21,7 @@ import pytest
 rclpy = pytest.importorskip("rclpy")
 
 from lifecycle_msgs.msg import Transition  # noqa: E402
-from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
+from lifecycle_msgs.srv import ChangeState  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
 from ros_helpers import FakeRobot, planner_parameters, wait_until  # noqa: E402
@@ -55,9 +55,18 @@ SERVICES = ("reset", "clear_goals", "capture_goal")
 
 
 def ready_client(node, service_type, name: str):
-    client = node.create_client(service_type, name)
-    assert client.wait_for_service(timeout_sec=30), f"service {name} not available"
-    return client
+    """A client of service ``name`` on ``node``, matched with the server.
+
+    On the loaded 2-core box a new client was, twice in full test runs, still unmatched after 30 s
+    (the services themselves answer in ms); a fresh client (new endpoints, announced anew) is tried
+    then.
+    """
+    for _ in range(3):
+        client = node.create_client(service_type, name)
+        if client.wait_for_service(timeout_sec=10):
+            return client
+        node.destroy_client(client)
+    raise AssertionError(f"service {name} not available: 3 clients, 10 s each")
 
 
 def answer_time(client, request) -> float:
@@ -96,17 +105,15 @@ REQUESTS = [
 def test_no_command_after_a_stop_sent_while_a_plan_runs_and_the_request_answers_at_once(
         graph, tiny_checkpoint, queued, stop):
     robot, planner = start_slow_planner(graph, tiny_checkpoint, FailingDeactivate if stop == "error" else PlannerNode)
-    client = graph.start(lambda ctx: rclpy.create_node("stop_client", context=ctx))
-    # The clients exist before the plan: the time measured is the planner's, not discovery's (which
-    # can take seconds on a loaded box).
-    state_client = ready_client(client, GetState, "/planner_node/get_state")
-    queued_client = ready_client(client, Trigger, f"/planner_node/{queued}") if queued in SERVICES else None
+    # The clients exist before the plan, on the robot's node (a participant the planner has matched
+    # already): the time measured is the planner's, not discovery's (seconds on a loaded box).
+    queued_client = ready_client(robot, Trigger, f"/planner_node/{queued}") if queued in SERVICES else None
     if stop == "stop":
-        stop_client, stop_request = ready_client(client, Trigger, "/planner_node/stop"), Trigger.Request()
+        stop_client, stop_request = ready_client(robot, Trigger, "/planner_node/stop"), Trigger.Request()
     else:
         transition = {"deactivate": Transition.TRANSITION_DEACTIVATE, "shutdown": Transition.TRANSITION_ACTIVE_SHUTDOWN,
                       "error": Transition.TRANSITION_DEACTIVATE}[stop]  # error: a deactivate that fails
-        stop_client = ready_client(client, ChangeState, "/planner_node/change_state")
+        stop_client = ready_client(robot, ChangeState, "/planner_node/change_state")
         stop_request = ChangeState.Request(transition=Transition(id=transition))
     mpc = inside_a_plan(planner)
 
@@ -129,9 +136,8 @@ def test_no_command_after_a_stop_sent_while_a_plan_runs_and_the_request_answers_
     late = [t - requested for t in robot.target_times if t > requested]
     assert not late, f"{len(late)} command(s) published {late} s after the {stop} request"
     assert answer_s < ANSWER_S and answered_during_the_plan, f"the {stop} request took {answer_s:.2f} s"
-    answer_time(state_client, GetState.Request())
     expected = {"stop": "inactive", "deactivate": "inactive", "shutdown": "finalized", "error": "unconfigured"}[stop]
-    assert state_client.result.current_state.label == expected
+    assert planner.lifecycle_state() == expected
     for future in queued_calls:  # the queued call was answered too (before the plan ended)
         assert future.done() and future.result().success, future.result()
     if queued == "goal":  # taken during the plan, not after it
@@ -141,8 +147,7 @@ def test_no_command_after_a_stop_sent_while_a_plan_runs_and_the_request_answers_
 @pytest.mark.timeout(90)
 def test_services_goals_and_sensors_are_taken_within_milliseconds_while_a_plan_runs(graph, tiny_checkpoint):
     robot, planner = start_slow_planner(graph, tiny_checkpoint)
-    client = graph.start(lambda ctx: rclpy.create_node("service_client", context=ctx))
-    clients = {name: ready_client(client, Trigger, f"/planner_node/{name}") for name in SERVICES}
+    clients = {name: ready_client(robot, Trigger, f"/planner_node/{name}") for name in SERVICES}
     mpc = inside_a_plan(planner)
 
     timings = {}
