@@ -108,11 +108,11 @@ def test_no_command_after_a_stop_sent_while_a_plan_runs_and_the_request_answers_
     # The clients exist before the plan, on the robot's node (a participant the planner has matched
     # already): the time measured is the planner's, not discovery's (seconds on a loaded box).
     queued_client = ready_client(robot, Trigger, f"/planner_node/{queued}") if queued in SERVICES else None
-    if stop == "stop":
+    if stop in ("stop", "error"):  # error: ~/stop's deactivate raises (in three full test runs on the loaded
+        # box, a client of a lifecycle service of this node stayed unmatched for 30 s, never one of ~/stop)
         stop_client, stop_request = ready_client(robot, Trigger, "/planner_node/stop"), Trigger.Request()
     else:
-        transition = {"deactivate": Transition.TRANSITION_DEACTIVATE, "shutdown": Transition.TRANSITION_ACTIVE_SHUTDOWN,
-                      "error": Transition.TRANSITION_DEACTIVATE}[stop]  # error: a deactivate that fails
+        transition = {"deactivate": Transition.TRANSITION_DEACTIVATE, "shutdown": Transition.TRANSITION_ACTIVE_SHUTDOWN}[stop]
         stop_client = ready_client(robot, ChangeState, "/planner_node/change_state")
         stop_request = ChangeState.Request(transition=Transition(id=transition))
     mpc = inside_a_plan(planner)
@@ -127,7 +127,7 @@ def test_no_command_after_a_stop_sent_while_a_plan_runs_and_the_request_answers_
 
     requested = time.monotonic()
     answer_s = answer_time(stop_client, stop_request) - requested
-    assert stop_client.result.success == (stop != "error"), stop_client.result
+    assert stop_client.result.success, stop_client.result  # ~/stop after an error: not active, so stopped
     answered_during_the_plan = mpc.planning.is_set()
     print(f"\n{queued or 'nothing'} then {stop}: answered in {answer_s * 1000:.0f} ms")
 
