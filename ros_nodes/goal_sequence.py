@@ -19,9 +19,15 @@ command sent::
 
 Images: uint8 RGB ``[H, W, 3]``, all of one size (one camera). States: ``[7]`` in the project's
 convention (``foundation/pose.py``: m, extrinsic xyz Euler rad, closedness).
+
+:class:`RepeatedGoalFilter` decides whether a goal image message is the one that set the goals in
+force (then it is dropped: both goal subscriptions deliver a latched message, and ``ros2 topic pub``
+repeats its message every second) or a goal to take: any other message, and any message at all
+once the goals changed by other means (cleared, captured, loaded), however often it was sent before.
 """
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -127,3 +133,31 @@ class RobotGoals:
     def advance(self) -> None:
         """One command was sent toward the current aim."""
         self.steps_taken += 1
+
+
+def goal_message_key(stamp: tuple[int, int], frame_id: str, height: int, width: int, encoding: str, data) -> tuple:
+    """What makes two goal image messages the same: header, size, encoding and a checksum of the bytes."""
+    return (tuple(stamp), frame_id, height, width, encoding, zlib.crc32(data))
+
+
+class RepeatedGoalFilter:
+    """Drops a goal message identical to the one that set the goals in force (module docstring).
+
+    :meth:`offer` says whether to take a message; :meth:`goals_changed` after the goals changed by
+    other means, so that the same message sent again is taken.
+    """
+
+    def __init__(self) -> None:
+        self._current: tuple | None = None  # key of the message that set the goals in force
+        self.repeats = 0  # times it was dropped since it was taken
+
+    def offer(self, key: tuple) -> bool:
+        """True: take the message of ``key`` (it becomes the current one); False: drop it, a repeat."""
+        if key == self._current:
+            self.repeats += 1
+            return False
+        self._current, self.repeats = key, 0
+        return True
+
+    def goals_changed(self) -> None:
+        self._current, self.repeats = None, 0

@@ -44,18 +44,23 @@ that thread; the executor keeps taking camera frames and poses while a plan is c
 plan longer than ``stale_timeout_s`` is followed by one that starts from the newest data (when the
 plan ran in the timer callback, the overdue tick ran before the frames that had arrived meanwhile,
 and half the ticks were refused as ``stale_image``). Ticks that fall due during a plan merge into
-one, which starts as soon as the plan ends. Any executor works (single- or multi-threaded). The
-model, the goal images and the plan are used under one lock (plan, goal encoding, cleanup never
-overlap); the latest inputs under another, which also wakes a tick waiting for the first frame
-after its previous command. The node only converts messages and calls library code:
-:mod:`ros_nodes.safety` decides whether a command may be computed and makes it safe,
-:class:`planner.mpc.GoalImageMPC` plans.
+one, which starts as soon as the plan ends. Any executor works (single- or multi-threaded).
+
+Stop means stop: only the planning thread uses the planner (plans, goal encodings, resets of its
+plan), so no callback ever waits for a plan. Callbacks change the goal images, the inputs and the
+counts under one lock held for a few statements (it also wakes a tick waiting for the first frame
+after its previous command), and services, lifecycle transitions and sensors are answered within
+milliseconds while a plan runs. A command is published through a :class:`ros_nodes.command_gate.CommandGate`:
+deactivate (``~/stop``), shutdown, an error transition, destroying the node and Ctrl-C / SIGTERM
+(:meth:`PlannerNode.halt`) close it, and a plan that ends after that is dropped; a plan that ends
+after the goal images changed or a ``~/reset`` is dropped too, and the next tick plans anew. The
+node only converts messages and calls library code: :mod:`ros_nodes.safety` decides whether a
+command may be computed and makes it safe, :class:`planner.mpc.GoalImageMPC` plans.
 """
 from __future__ import annotations
 
 import threading
 import time
-import zlib
 from typing import Callable
 
 import numpy as np
@@ -72,10 +77,11 @@ from std_srvs.srv import Trigger
 from foundation.user_errors import one_line
 from planner.mpc import GoalImageMPC
 from ros_nodes import conversions
+from ros_nodes.command_gate import CommandGate
 from ros_nodes.config import PlannerNodeConfig
 from ros_nodes.diagnostics import TickReport, planner_status
 from ros_nodes.goal_images import load_goal_image, save_goal_image
-from ros_nodes.goal_sequence import RobotGoals
+from ros_nodes.goal_sequence import RepeatedGoalFilter, RobotGoals, goal_message_key
 from ros_nodes.parameters import declare_config, refuse_changes
 from ros_nodes.runtime import SHUTDOWN_TIMEOUT_S, run_nodes
 from ros_nodes.safety import (
@@ -132,6 +138,12 @@ class PlannerNode(LifecycleNode):
         self._closing = threading.Event()
         self._planning_thread = threading.Thread(target=self._plan_loop, name="planner", daemon=True)
         self._quiet_configure = False  # True while configuring at start: a failure is raised, not also logged
+        # One lock, held only for short steps, never during a plan or a goal encoding: the node's
+        # state, the inputs (a condition, notified on new samples) and the command gate, which
+        # destroy_node closes (also for a node whose constructor failed).
+        self._lock = threading.RLock()
+        self._inputs_changed = threading.Condition(self._lock)
+        self.gate = CommandGate(self._lock)  # open while active; closed by every way of stopping
         super().__init__("planner_node", **node_kwargs)
         self.config = declare_config(self, PlannerNodeConfig)
         refuse_changes(self)
@@ -147,9 +159,8 @@ class PlannerNode(LifecycleNode):
         self.last_command_s: float | None = None  # stamp of the previous target pose
         self.last_report: TickReport | None = None
         self._encoded_index = -1  # which goal image the planner holds encoded
-        self._last_goal_key: tuple | None = None  # the goal message taken last (both subscriptions deliver it)
-        self._planner_lock = threading.RLock()  # self.mpc, self.goals, the plan
-        self._inputs_changed = threading.Condition()  # self.inputs and self.rejections; notified on new samples
+        self._reset_pending = False  # ~/reset asked the planning thread to forget its plan
+        self._goal_messages = RepeatedGoalFilter()  # both goal subscriptions deliver a latched message
         self._control_timer = None
 
         self.create_subscription(Image, "image", self._on_image, SENSOR_QOS)
@@ -211,27 +222,24 @@ class PlannerNode(LifecycleNode):
                     raise ValueError(f"goal file {path}: {exc}") from None
             mpc = self.make_planner(self.config)
         except Exception as exc:  # the node stays up, unconfigured, and says why
-            self.configure_error = f"configure failed: {one_line(exc)}"
-            if not self._quiet_configure:
-                self.get_logger().error(self.configure_error)
-            return TransitionCallbackReturn.FAILURE
-        with self._planner_lock:
-            self.mpc = mpc
-            self.views = model_views(mpc)
-            with self._inputs_changed:
-                self.inputs.set_views(self.views)
+            return self._configure_failed(f"configure failed: {one_line(exc)}")
+        # Unconfigured: no plan uses the new planner yet, so the goal is encoded here, once.
+        with self._lock:
             if images:
                 self.goals.clear()
                 for image in images:
                     self.goals.append(image)
-            try:
-                self._goals_changed(self._now())
-            except InputRejected as rejection:
-                self.mpc = None
-                self.configure_error = f"configure failed: {rejection}"
-                if not self._quiet_configure:
-                    self.get_logger().error(self.configure_error)
-                return TransitionCallbackReturn.FAILURE
+                self._goal_messages.goals_changed()
+            self._goals_changed(self._now())
+            if self.goals.count:
+                try:
+                    self._encode_goal(mpc, self.goals.images[0])
+                except InputRejected as rejection:
+                    return self._configure_failed(f"configure failed: {rejection}")
+                self._encoded_index = 0
+            self.mpc = mpc
+            self.views = model_views(mpc)
+            self.inputs.set_views(self.views)
         self.configure_error = ""
         self.get_logger().info(
             f"configured: model on {mpc.device}, {'image + wrist_image' if self.views == 2 else 'image'}, "
@@ -240,16 +248,25 @@ class PlannerNode(LifecycleNode):
         )
         return TransitionCallbackReturn.SUCCESS
 
+    def _configure_failed(self, error: str) -> TransitionCallbackReturn:
+        self.configure_error = error
+        if not self._quiet_configure:
+            self.get_logger().error(error)
+        return TransitionCallbackReturn.FAILURE
+
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._control_timer = self.create_timer(1.0 / self.config.rate_hz, self._tick.set)
+        result = super().on_activate(state)  # enables the lifecycle publishers
+        self.gate.open()
         self.get_logger().info("active: commanding" + ("" if self.goals.count else "; waiting for a goal image"))
-        return super().on_activate(state)  # enables the lifecycle publishers
+        return result
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.halt()  # first: a plan still running publishes nothing from here on
         self._stop_timer()
         self.last_report = None
         self.get_logger().info("inactive: no more commands until activate or ~/start")
-        return super().on_deactivate(state)  # a plan still running publishes nothing from here on
+        return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._free_planner()
@@ -257,22 +274,41 @@ class PlannerNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._stop_timer()
+        self._stop_commanding(state)
         self._free_planner()
-        return TransitionCallbackReturn.SUCCESS
+        self.get_logger().info("finalized: no more commands")
+        return super().on_shutdown(state)
 
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._stop_timer()
+        self._stop_commanding(state)
         self._free_planner()
+        self.get_logger().error(f"a transition from {state.label} failed: no more commands; unconfigured, model freed")
         return TransitionCallbackReturn.SUCCESS  # back to unconfigured
 
+    def halt(self) -> None:
+        """No command from now on, not even from a plan that is running (returns at once, not when it ends).
+
+        Every way of stopping calls it: deactivate (``~/stop``), shutdown, an error transition,
+        destroying the node, and ``ros_nodes.runtime.spin_nodes`` on Ctrl-C or SIGTERM.
+        """
+        if self.gate.close():
+            self.get_logger().info("halted: no more commands; a plan still running is discarded")
+
     def destroy_node(self) -> None:
-        """Stop the planning thread (waiting up to SHUTDOWN_TIMEOUT_S for a running plan), then the node."""
+        """Halt, stop the planning thread (waiting up to SHUTDOWN_TIMEOUT_S for a running plan), then the node."""
+        self.halt()
         self._closing.set()
         self._tick.set()
         if self._planning_thread.ident is not None:  # started (the constructor may have failed before)
             self._planning_thread.join(timeout=SHUTDOWN_TIMEOUT_S)
         super().destroy_node()
+
+    def _stop_commanding(self, state: LifecycleState) -> None:
+        """Halt, stop the control timer and disable the command publishers, from any state (shutdown, error)."""
+        self.halt()
+        self._stop_timer()
+        self.last_report = None
+        LifecycleNode.on_deactivate(self, state)  # the publishers: rclpy's shutdown and error leave them enabled
 
     def _stop_timer(self) -> None:
         if self._control_timer is not None:
@@ -280,7 +316,8 @@ class PlannerNode(LifecycleNode):
             self._control_timer = None
 
     def _free_planner(self) -> None:
-        with self._planner_lock:  # waits for a running plan
+        """Drop the model; a plan still running keeps it until it ends (and is discarded: the node is not active)."""
+        with self._lock:
             self.mpc = None
             self._encoded_index = -1
 
@@ -334,49 +371,54 @@ class PlannerNode(LifecycleNode):
         self._accept("gripper", np.array(closedness), conversions.stamp_to_seconds(msg.header.stamp))
 
     def _on_goal(self, msg: Image) -> None:
-        """A goal image message replaces the goal images with itself (once, whichever subscription brings it)."""
-        key = (msg.header.stamp.sec, msg.header.stamp.nanosec, msg.header.frame_id, msg.height, msg.width,
-               msg.encoding, zlib.crc32(msg.data))
-        if key == self._last_goal_key:
+        """A goal image message replaces the goal images with itself, unless it is the one that set them.
+
+        The message that set the goals in force is dropped when it comes again (through the other
+        goal subscription, or repeated by its publisher), and the first such drop is logged; once
+        the goals changed otherwise (cleared, captured), the same message is taken again. Never
+        waits for a plan: the planning thread encodes the goal.
+        """
+        key = goal_message_key((msg.header.stamp.sec, msg.header.stamp.nanosec), msg.header.frame_id,
+                               msg.height, msg.width, msg.encoding, msg.data)
+        with self._lock:
+            take = self._goal_messages.offer(key)
+            repeats = self._goal_messages.repeats
+        if not take:
+            if repeats == 1:
+                self.get_logger().info(
+                    "goal image message dropped: the same as the one that set the current goal (delivered by both "
+                    "goal subscriptions, or sent again); ~/clear_goals to take it again. Logged once per goal"
+                )
             return
-        self._last_goal_key = key
         try:
             goal = conversions.image_to_rgb(msg, min_side=self.config.safety.min_image_side)
-            with self._planner_lock:
-                self.goals.replace(goal)
-                self._goals_changed(conversions.stamp_to_seconds(msg.header.stamp))
         except InputRejected as rejection:
             self._reject(rejection, "goal")
             return
+        with self._lock:
+            self.goals.replace(goal)
+            self._goals_changed(conversions.stamp_to_seconds(msg.header.stamp))
         self.get_logger().info(f"new goal image {goal.shape[1]} x {goal.shape[0]}")
 
     def _goals_changed(self, stamp_s: float) -> None:
-        """After the goal images changed: the sequence restarts; the first image is encoded if a model is loaded.
+        """After the goal images changed: the sequence restarts, a plan toward the old ones is not sent.
 
-        Call with the planner lock held. Raises InputRejected (``planner_error``, the goals cleared)
-        if the model cannot encode it.
+        Call with the lock held. The first image is encoded by the planning thread (or on configure).
         """
         self._encoded_index = -1
+        self.gate.invalidate()
         if self.goals.count == 0:
-            with self._inputs_changed:
-                self.inputs.clear("goal")
-            return
-        if self.mpc is not None:
-            try:
-                self._encode_goal(0)
-            except InputRejected:
-                self.goals.clear()
-                raise
-        with self._inputs_changed:
+            self.inputs.clear("goal")
+        else:
             self.inputs.accept("goal", self.goals.images[0], stamp_s)
 
-    def _encode_goal(self, index: int) -> None:
-        """Make goal image ``index`` the planner's goal (one encoder pass); InputRejected if the model cannot."""
+    @staticmethod
+    def _encode_goal(mpc: GoalImageMPC, image: np.ndarray) -> None:
+        """Make ``image`` ``mpc``'s goal (one encoder pass; also forgets its plan); InputRejected if the model cannot."""
         try:
-            self.mpc.set_goal(self.goals.images[index])  # also forgets the previous plan
+            mpc.set_goal(image)
         except Exception as exc:  # the node stays up; no goal means no commands
             raise InputRejected("planner_error", f"encoding the goal image failed: {type(exc).__name__}: {exc}") from exc
-        self._encoded_index = index
 
     # ---------------------------------------------------------------- control
     def _on_heartbeat(self) -> None:
@@ -425,44 +467,65 @@ class PlannerNode(LifecycleNode):
                     self._inputs_changed.wait(remaining)
 
     def _control_step(self) -> TickReport | None:
-        """Plan and publish one command, or record why not; None if the node was deactivated meanwhile."""
+        """Plan and publish one command, or record why not; None if the plan was dropped or there is none to make.
+
+        Runs on the planning thread, which alone uses the planner (``self.mpc``): the lock is held
+        only to read the state and to publish, never while encoding or planning. The command is sent
+        through the gate: not at all if the node was stopped meanwhile (deactivate, shutdown, an
+        error transition, a signal) or the goals or the plan were reset (then the next tick plans anew).
+        """
+        with self._lock:
+            ticket, mpc = self.gate.ticket(), self.mpc
+            if ticket is None or mpc is None:
+                return None
+            reset, self._reset_pending = self._reset_pending, False
+        if reset:
+            mpc.reset()
         aim = None
         try:
-            with self._planner_lock:  # first: the inputs are read after a goal encoding that held it
-                if self.mpc is None:
+            values = self._fresh_inputs()
+            state = np.concatenate([values["pose"], [float(values["gripper"])]])  # [7]
+            with self._lock:
+                if not self.gate.valid(ticket):
                     return None
-                values = self._fresh_inputs()
-                state = np.concatenate([values["pose"], [float(values["gripper"])]])  # [7]
                 aim = self.goals.aim(state)
-                if aim is None:  # the goals were cleared after the inputs were read
-                    raise InputRejected("no_goal", "the goal images were cleared")
-                if aim.index != self._encoded_index:  # the next sub-goal's turn
-                    self._encode_goal(aim.index)
-                frame = planner_frame(values, self.views)  # [H, V * W, 3]
-                check_goal_views(aim.image, frame, self.views)
-                try:
-                    step = self.mpc.act(frame, state)
-                except Exception as exc:  # a planner bug must not kill the node or move the robot
-                    raise InputRejected("planner_error", f"{type(exc).__name__}: {exc}") from exc
-                command = self.commands.target_from_action(state, step.action)
-                if not self.target_pub.is_activated:
-                    return None
+                encoded = self._encoded_index
+            if aim is None:  # the goals were cleared after the inputs were read
+                raise InputRejected("no_goal", "the goal images were cleared")
+            if aim.index != encoded:  # a new goal, or the next sub-goal's turn
+                self._encode_goal(mpc, aim.image)
+                with self._lock:
+                    if self.gate.valid(ticket):  # else the goals changed meanwhile: encode again next tick
+                        self._encoded_index = aim.index
+            frame = planner_frame(values, self.views)  # [H, V * W, 3]
+            check_goal_views(aim.image, frame, self.views)
+            try:
+                step = mpc.act(frame, state)
+            except Exception as exc:  # a planner bug must not kill the node or move the robot
+                raise InputRejected("planner_error", f"{type(exc).__name__}: {exc}") from exc
+            command = self.commands.target_from_action(state, step.action)
+            frame_id = self.config.safety.base_frame
+
+            def publish() -> None:  # under the lock, only if the gate is still open for this plan
                 stamp = self._now()
-                frame_id = self.config.safety.base_frame
                 # Gripper first: a robot that acts on each pose then finds the matching gripper command.
                 self.gripper_pub.publish(Float64(data=float(command.target[6])))
                 self.target_pub.publish(conversions.vector_to_pose(command.target, stamp, frame_id))
                 self.goals.advance()
+                self.last_command_s = stamp
+                self.steps += 1
+                self.path_pub.publish(conversions.plan_to_path(state, step.plan, stamp, frame_id))
+                self.latency_pub.publish(Float64(data=step.latency_s))
+                self.energy_pub.publish(Float64(data=step.energy))
+                self.spread_pub.publish(Float64(data=step.energy_spread))
+
+            if not self.gate.send(ticket, publish):
+                return None
         except InputRejected as rejection:
+            if not self.gate.valid(ticket):  # stopped or reset meanwhile: not this node's state any more
+                return None
             self._reject(rejection)
             return TickReport(command=False, rejection=rejection, aim=aim)
-
-        self.last_command_s = stamp
-        self.steps += 1
-        self.path_pub.publish(conversions.plan_to_path(state, step.plan, stamp, frame_id))
-        self.latency_pub.publish(Float64(data=step.latency_s))
-        self.energy_pub.publish(Float64(data=step.energy))
-        self.spread_pub.publish(Float64(data=step.energy_spread))
         return TickReport(
             command=True, latency_s=step.latency_s, energy=step.energy, energy_spread=step.energy_spread,
             surprise=step.surprise, replanned=step.replanned,
@@ -518,11 +581,12 @@ class PlannerNode(LifecycleNode):
         ):
             state = np.concatenate([pose.value, [float(gripper.value)]])
         try:
-            with self._planner_lock:
+            with self._lock:
                 self.goals.append(sample.value, state)
                 self._goals_changed(sample.stamp_s)
+                self._goal_messages.goals_changed()  # the same goal message sent again is taken
                 count = self.goals.count
-        except (InputRejected, ValueError) as exc:
+        except ValueError as exc:
             response.message = f"goal not captured: {exc}"
             return response
         saved = ""
@@ -540,28 +604,23 @@ class PlannerNode(LifecycleNode):
         return response
 
     def _on_clear_goals(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        with self._planner_lock:
+        with self._lock:
             self.goals.clear()
             self._goals_changed(self._now())
+            self._goal_messages.goals_changed()  # the same goal message sent again is taken
         response.success, response.message = True, "goal images cleared: no commands until a new goal"
         self.get_logger().info(response.message)
         return response
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        with self._planner_lock:
-            if self.mpc is not None:
-                self.mpc.reset()
+        """Back to the first goal image; the planning thread forgets its plan before the next one (never waited for)."""
+        with self._lock:
             self.goals.restart()
-            if self.mpc is not None and self.goals.count and self._encoded_index != 0:
-                try:
-                    self._encode_goal(0)
-                except InputRejected as rejection:
-                    response.success, response.message = False, f"reset, but {rejection}"
-                    return response
-        with self._inputs_changed:
+            self._reset_pending = True
+            self.gate.invalidate()  # a plan running now is not sent
             self.rejections.reset()  # reasons are logged once more after a reset
-        self.last_command_s = None
-        self.steps = 0
+            self.last_command_s = None
+            self.steps = 0
         response.success = True
         response.message = "reset: plan, step count and rejection counts cleared; back to the first goal image"
         self.get_logger().info(response.message)

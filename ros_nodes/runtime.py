@@ -54,28 +54,52 @@ def _raise_keyboard_interrupt(signum, frame) -> None:
 
 
 def spin_nodes(nodes: list[Node], stop: threading.Event | None = None) -> None:
-    """Spin ``nodes`` on one single-threaded executor until ``stop`` is set, Ctrl-C or shutdown, then destroy them.
+    """Spin ``nodes`` on one single-threaded executor until ``stop`` is set, Ctrl-C or shutdown; then halt and destroy them.
 
-    One thread is enough: the planner node plans on a thread of its own, so this one is free to take
-    the newest camera frames and poses during a plan; the nodes' callbacks never overlap.
+    One executor thread is enough: the planner node plans on a thread of its own, so the executor is
+    free to take the newest camera frames and poses during a plan; the nodes' callbacks never overlap.
+    It runs beside the calling (main) thread, which only waits for ``stop``: a signal handler runs
+    there at once, not when the executor's wait or callback ends, and every node with a ``halt()``
+    (the planner: no command from then on, not even from a running plan) is halted before the
+    executor stops. A callback that raised ends the spin and is raised here.
     """
     stop = stop or threading.Event()
     executor = SingleThreadedExecutor()
     for node in nodes:
         executor.add_node(node)
+    failures: list[BaseException] = []
+
+    def spin() -> None:
+        try:
+            while rclpy.ok(context=executor.context) and not stop.is_set():
+                executor.spin_once(timeout_sec=0.1)
+        except ExternalShutdownException:
+            pass
+        except BaseException as exc:  # noqa: BLE001  handed to the main thread, which raises it
+            failures.append(exc)
+        finally:
+            stop.set()
+
+    spinner = threading.Thread(target=spin, name="executor", daemon=True)
+    spinner.start()
     try:
-        # Short waits rather than spin(): ``stop`` (set by the signal handler of run_nodes) is seen
-        # within 0.1 s, and a KeyboardInterrupt (a caller without that handler) arrives in Python.
-        while rclpy.ok(context=executor.context) and not stop.is_set():
-            executor.spin_once(timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
+        while not stop.wait(timeout=1.0):  # a lock wait: a signal handler interrupts it at once
+            pass
+    except KeyboardInterrupt:  # a caller without run_nodes' handler
         pass
     finally:
-        # Bounded: a Ctrl-C that lands inside a callback leaves that task unfinished, and an unbounded
-        # shutdown() would wait for it forever.
+        stop.set()
+        for node in nodes:  # first, before anything that may wait
+            halt = getattr(node, "halt", None)
+            if halt is not None:
+                halt()
+        # Bounded: a callback that hangs must not keep the process alive for ever.
+        spinner.join(timeout=SHUTDOWN_TIMEOUT_S)
         executor.shutdown(timeout_sec=SHUTDOWN_TIMEOUT_S)
         for node in nodes:
             node.destroy_node()
+    if failures:
+        raise failures[0]
 
 
 def run_nodes(make_nodes: Callable[[], list[Node]], args: list[str] | None = None) -> int:
@@ -87,8 +111,8 @@ def run_nodes(make_nodes: Callable[[], list[Node]], args: list[str] | None = Non
     """
     # rclpy's own SIGINT handler shuts the context down at once, under a callback that may still be
     # publishing ("publisher's context is invalid"); instead, Ctrl-C (and SIGTERM from ros2 launch)
-    # end the spin loop, which lets the current callback finish, destroys the nodes, and only then
-    # shuts ROS down.
+    # halt the nodes (no command from then on) and end the spin, which lets the current callback
+    # finish, destroys the nodes, and only then shuts ROS down.
     empty = empty_parameter_error(list(sys.argv if args is None else args))
     if empty is not None:
         print(f"error: {empty}", file=sys.stderr)
@@ -107,10 +131,11 @@ def run_nodes(make_nodes: Callable[[], list[Node]], args: list[str] | None = Non
         except USER_ERRORS as exc:
             print(f"error: {one_line(exc)}", file=sys.stderr)
             return USER_ERROR_EXIT_CODE
-        # From here on Ctrl-C and SIGTERM only set a flag that the spin loop reads between callbacks.
-        # Raised as KeyboardInterrupt they could land inside rclpy's executor between taking one of its
-        # locks and the `with` that releases it; shutdown() then waited on that lock for ever (bringup
-        # ignored Ctrl-C twice in CI on a loaded machine).
+        # From here on Ctrl-C and SIGTERM only set a flag, which wakes the main thread at once. Raised as
+        # KeyboardInterrupt inside rclpy's executor they could land between taking one of its locks and
+        # the `with` that releases it; shutdown() then waited on that lock for ever (bringup ignored
+        # Ctrl-C twice in CI on a loaded machine). The executor now spins on another thread, where no
+        # signal handler runs.
         stop = threading.Event()
 
         def request_stop(signum, frame) -> None:

@@ -16,6 +16,8 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState, GetState
 from nav_msgs.msg import Path
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
@@ -92,6 +94,20 @@ def call(node: Node, service_type, name: str, request=None, timeout: float = 10.
     return future.result()
 
 
+def lifecycle_client(graph: Graph) -> tuple[Node, Callable[[], str], Callable[[int], bool]]:
+    """A client node and two functions: the planner's lifecycle state label, and a transition (True: succeeded)."""
+    node = graph.start(lambda ctx: rclpy.create_node("lifecycle_client", context=ctx))
+
+    def get_state() -> str:
+        return call(node, GetState, "/planner_node/get_state").current_state.label
+
+    def change(transition: int) -> bool:
+        request = ChangeState.Request(transition=Transition(id=transition))
+        return call(node, ChangeState, "/planner_node/change_state", request, timeout=30).success
+
+    return node, get_state, change
+
+
 def planner_parameters(checkpoint: str, **overrides) -> list[Parameter]:
     values = {
         "checkpoint": checkpoint,
@@ -136,6 +152,7 @@ class FakeRobot(Node):
         self.frame = rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)  # any size: not square, not the model's
         self.goal = rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)
         self.targets: list[PoseStamped] = []
+        self.target_times: list[float] = []  # time.monotonic() at which each target arrived
         self.paths: list[Path] = []
         self.gripper_commands: list[float] = []
         self.diagnostics: list[dict] = []
@@ -144,12 +161,16 @@ class FakeRobot(Node):
         self.image_pub = self.create_publisher(Image, "image", 1)
         self.pose_pub = self.create_publisher(PoseStamped, "ee_pose", 1)
         self.joint_pub = self.create_publisher(JointState, "joint_states", 1)
-        self.create_subscription(PoseStamped, "target_pose", self.targets.append, 10)
+        self.create_subscription(PoseStamped, "target_pose", self._on_target, 10)
         self.create_subscription(Path, "/planner_node/planned_path", self.paths.append, 10)
         self.create_subscription(Float64, "gripper_command", lambda m: self.gripper_commands.append(m.data), 10)
         self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 50)
         self.create_subscription(Float64, "/planner_node/planning_latency", lambda m: self.latencies.append(m.data), 10)
         self.create_timer(1.0 / rate_hz, self.publish_sensors)
+
+    def _on_target(self, msg: PoseStamped) -> None:
+        self.target_times.append(time.monotonic())
+        self.targets.append(msg)
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         status = diagnostic_dict(msg)

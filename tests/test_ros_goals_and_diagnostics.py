@@ -153,3 +153,18 @@ def test_an_empty_parameter_value_is_one_line_naming_it_and_the_fix():
     assert empty_parameter_error(["x", "--ros-args", "-p", "checkpoint:=''"]) is None
     other = ros_arguments_error("failed to initialize rcl: Couldn't parse parameter override rule: '-p rate_hz:=[1'")
     assert other.startswith("parameter rate_hz: ROS cannot parse the value '[1'")
+
+
+def test_a_repeated_goal_message_is_dropped_until_the_goals_change_otherwise():
+    """Issue 29 part 5: after ~/clear_goals the same goal message was dropped for ever."""
+    from ros_nodes.goal_sequence import RepeatedGoalFilter, goal_message_key
+
+    goal = goal_message_key((0, 0), "", 8, 8, "rgb8", bytes(192))  # a publisher that does not stamp
+    other = goal_message_key((0, 0), "", 8, 8, "rgb8", bytes(191) + b"\x01")
+    messages = RepeatedGoalFilter()
+    assert messages.offer(goal)
+    assert not messages.offer(goal) and not messages.offer(goal) and messages.repeats == 2  # the node logs the 1st
+    messages.goals_changed()  # ~/clear_goals, ~/capture_goal, goal files loaded
+    assert messages.offer(goal) and messages.repeats == 0
+    assert messages.offer(other) and messages.offer(goal)  # another goal in between: the first is new again
+    assert goal_message_key((1, 0), "", 8, 8, "rgb8", bytes(192)) != goal  # stamped later: another message

@@ -17,29 +17,15 @@ rclpy = pytest.importorskip("rclpy")
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from lifecycle_msgs.msg import Transition  # noqa: E402
-from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from scipy.spatial.transform import Rotation  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
 from planner.mpc import GoalImageMPC  # noqa: E402
-from ros_helpers import MAX_STEP, FakeRobot, call, diagnostic_dict, planner_parameters, wait_until  # noqa: E402
+from ros_helpers import MAX_STEP, FakeRobot, diagnostic_dict, lifecycle_client, planner_parameters, wait_until  # noqa: E402
 from ros_nodes import conversions  # noqa: E402
-from ros_nodes.planner_node import SENSOR_QOS, PlannerNode, load_planner  # noqa: E402
-
-
-def lifecycle_client(graph) -> tuple[Node, callable, callable]:
-    node = graph.start(lambda ctx: rclpy.create_node("lifecycle_client", context=ctx))
-
-    def get_state() -> str:
-        return call(node, GetState, "/planner_node/get_state").current_state.label
-
-    def change(transition: int) -> bool:
-        request = ChangeState.Request(transition=Transition(id=transition))
-        return call(node, ChangeState, "/planner_node/change_state", request, timeout=30).success
-
-    return node, get_state, change
+from ros_nodes.planner_node import GOAL_QOS, SENSOR_QOS, PlannerNode, load_planner  # noqa: E402
 
 
 @pytest.mark.timeout(120)
@@ -125,6 +111,55 @@ def test_goal_images_reach_the_planner_from_latched_plain_and_best_effort_publis
     # own nodes do warn once about its latched subscription (docs/ros.md says so).
     log = capfd.readouterr().err
     assert not [line for line in log.splitlines() if "[planner_node]" in line and "incompatible" in line], log
+
+
+@pytest.mark.timeout(90)
+def test_the_same_goal_sent_again_after_the_goals_changed_is_taken_and_a_dropped_repeat_is_logged(
+        graph, tiny_checkpoint, capfd):
+    """Issue 29 part 5: after ~/clear_goals the same goal message was dropped without a word for ever
+    (the diagnostics then said no goal was received), and so were an unstamped publisher's goals."""
+    robot = graph.start(FakeRobot)
+    planner = graph.start(lambda ctx: PlannerNode(
+        context=ctx, parameter_overrides=planner_parameters(tiny_checkpoint, goal_dir="")))  # captures not saved
+    publishers = graph.start(lambda ctx: rclpy.create_node("goal_publishers", context=ctx))
+    latched = publishers.create_publisher(Image, "goal_image", GOAL_QOS)
+    wait_until(lambda: latched.get_subscription_count() >= 2, 10, "both goal subscriptions")
+
+    def goal_taken() -> bool:
+        sample = planner.inputs.samples["goal"]
+        return planner.goals.count == 1 and sample is not None and np.array_equal(sample.value, robot.goal)
+
+    message = conversions.rgb_to_image(robot.goal, robot.now(), "camera")
+    latched.publish(message)
+    wait_until(goal_taken, 10, "the latched goal")
+    time.sleep(0.3)  # its second delivery, through the best-effort subscription
+    log = capfd.readouterr().err
+    assert log.count("new goal image 56 x 40") == 1 and log.count("goal image message dropped") == 1, log
+
+    assert robot.call("/planner_node/clear_goals").success and planner.goals.count == 0
+    latched.publish(message)  # the very same message: same stamp, same bytes
+    wait_until(goal_taken, 10, "the same goal message, sent again after ~/clear_goals")
+    sent = len(robot.targets)
+    wait_until(lambda: len(robot.targets) > sent, 15, "a command toward it")
+    assert robot.diagnostics[-1].get("reason") != "no_goal"
+
+    # A publisher that does not stamp (ros2 topic pub): its identical goals, around a capture.
+    plain = publishers.create_publisher(Image, "goal_image", 10)
+    wait_until(lambda: plain.get_subscription_count() >= 1, 10, "the goal subscription of a volatile publisher")
+    robot.goal = np.flip(robot.goal, axis=1).copy()
+    unstamped = conversions.rgb_to_image(robot.goal, 0.0, "")
+
+    def published_and_taken() -> bool:  # a volatile reader may miss the very first message
+        plain.publish(unstamped)
+        time.sleep(0.05)
+        return goal_taken()
+
+    wait_until(published_and_taken, 10, "an unstamped goal")
+    assert robot.call("/planner_node/capture_goal").success and planner.goals.count == 2
+    wait_until(published_and_taken, 10, "the same unstamped goal after ~/capture_goal changed the goals")
+    log = capfd.readouterr().err
+    # taken: after the clear, the unstamped goal, the same after the capture; each repeat's first drop logged
+    assert log.count("new goal image 56 x 40") == 3 and log.count("goal image message dropped") >= 1, log
 
 
 @pytest.mark.timeout(150)
