@@ -68,7 +68,7 @@ CHECKPOINT_LAYOUTS: tuple[CheckpointLayout, ...] = (
         "encoder + action-conditioned predictor: a world model to plan with",
     ),
     CheckpointLayout(
-        "jepa_mpc world model .pt (model.pt of `jepa-mpc train`)",
+        "jepa_mpc world model .pt (model.pt of `jepa-mpc train` or `train-policy`)",
         "torch file with `format: jepa_mpc`, `config`, `encoder`, `predictor` (and `goal_policy_config`, `goal_policy`)",
         "the world model with its stored config (and its goal-conditioned policy)",
     ),
