@@ -202,7 +202,8 @@ class GoalPolicyConfig:
     """Sizes of the goal-conditioned policy (:mod:`worldmodel.goal_policy`) on a world model's tokens.
 
     ``encoder_dim`` and ``tokens_per_frame`` are the world model's (all views of one frame together);
-    ``chunk`` is the number of predictor-step actions it predicts (0.5 s each for the reference's time base).
+    ``chunk`` is the number of predictor-step actions it predicts (0.5 s each for the reference's time
+    base); ``dropout`` is applied after each hidden layer while training (the shipped policy: 0.2).
     """
 
     encoder_dim: int = 128
