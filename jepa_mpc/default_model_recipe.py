@@ -51,8 +51,8 @@ COLLECTION = [
 ]
 # The goal policy's extra demonstrations (task, episodes, seed of the first episode) of the tasks
 # with stages, the scripted expert with twice the default action noise (0.01 m: states off the clean
-# path, as in DART, Laskey et al. 2017); the policy trains on these and every expert dataset above
-# (reach's 150 are enough for reach). Seeds 6000-8199: no overlap.
+# path, as in DART, Laskey et al. 2017); the policy trains on these and every expert dataset above.
+# Seeds 6000-8199: no overlap.
 POLICY_COLLECTION = [
     ("pickplace", 300, 6000),
     ("push", 200, 7000),

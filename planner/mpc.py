@@ -170,12 +170,12 @@ class GoalImageMPC:
 
         context_states = states[None].to(self.device)  # [1, T, 7]
         init_mean = init_elites = None
-        if self.config.warm_start and previous is not None:
-            init_mean = shift_plan(previous.actions, self.config, self.limits, self.executed)
-            if previous.elite_actions is not None:
-                init_elites = shift_plan(previous.elite_actions, self.config, self.limits, self.executed)
         if self.config.proposal != "none":
-            init_mean = self._proposal(context_tokens, context_states)
+            init_mean = self._proposal(context_tokens, context_states)  # in place of the shifted plan
+        elif self.config.warm_start and previous is not None:
+            init_mean = shift_plan(previous.actions, self.config, self.limits, self.executed)
+        if self.config.warm_start and previous is not None and previous.elite_actions is not None:
+            init_elites = shift_plan(previous.elite_actions, self.config, self.limits, self.executed)
         differentiable = self.config.optimizer in NEEDS_GRADIENTS
         rollout = bind_context(self.world_model, context_tokens, context_states, differentiable=differentiable)
         objective = goal_objective(self.goal_tokens, self.config.energy)

@@ -226,3 +226,45 @@ def test_the_gripper_is_predicted_as_closedness_and_executed_as_a_delta():
     samples = HindsightSamples(cache, [0], tubelet=2, chunk=3)
     assert samples.targets[4, :, 6].tolist() == [0.0, 1.0, 1.0]  # from frame 4: frames 6, 8, 10
     assert samples.actions(torch.tensor([4]), torch.tensor([15]))[0, :, 6].tolist() == [0.0, 1.0, 0.0]
+
+
+def test_ctrl_c_during_train_policy_saves_its_state_and_resume_writes_the_model(tmp_path, tiny_checkpoint):
+    """A real SIGINT to `jepa-mpc train-policy`: exit 130 with the step it reached saved and no model.pt;
+    `--resume true` finishes the run and writes the world model with its policy."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from worldmodel import load_world_model
+    from worldmodel.training.episodes import save_episodes_npz
+
+    data = tmp_path / "squares.npz"
+    save_episodes_npz(data, square_demonstrations(20, 12, seed=0), fps=4)
+    out = tmp_path / "policy"
+    command = [sys.executable, "-m", "jepa_mpc", "train-policy", "--data", str(data), "--checkpoint", tiny_checkpoint,
+               "--out", str(out), "--data.wrist_camera", "", "--data.cache_dir", str(tmp_path / "cache"),
+               "--run.steps", "1500", "--run.batch_size", "16", "--run.save_every", "0", "--optim.warmup_steps", "10",
+               "--run.threads", "1"]
+    process = subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    csv_file = out / "train.csv"
+    try:
+        deadline = time.monotonic() + 120
+        while not (csv_file.is_file() and len(csv_file.read_text().splitlines()) > 5):  # header + 5 steps
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "no training step within 120 s"
+            time.sleep(0.01)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr[-2000:]
+    state = torch.load(out / "train_state.pt", weights_only=True)
+    assert 5 <= state["step"] < 1500 and not (out / "model.pt").exists()
+
+    resumed = subprocess.run([*command, "--resume", "true"], env={**os.environ, "OMP_NUM_THREADS": "1"},
+                             capture_output=True, text=True, timeout=180)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert load_world_model(out / "model.pt", device="cpu").can_propose

@@ -94,3 +94,15 @@ def test_the_sims_reset_reads_its_changed_parameters_as_typed_as_at_start(graph)
     assert all(r.successful for r in sim.set_parameters([Parameter("seed", value=4)]))
     response = sim._on_reset(Trigger.Request(), Trigger.Response())
     assert response.success and sim.config.seed == 4, response.message
+
+
+@pytest.mark.timeout(120)
+def test_a_planner_node_asked_to_plan_from_a_policy_its_model_lacks_stops_with_one_line(tiny_checkpoint):
+    """config/*.yaml plan with the goal policy; a checkpoint without one (a released V-JEPA 2-AC, say) is refused
+    at configure with the fix, and the node exits 2 instead of idling without a planner."""
+    command = [sys.executable, "-m", "ros_nodes.planner_node", "--ros-args", "-p", "device:=cpu",
+               "-p", f"checkpoint:={tiny_checkpoint}", "-p", "planner.proposal:=policy"]
+    result = subprocess.run(command, env=_environment(), capture_output=True, text=True, timeout=90)
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, (result.returncode, lines)
+    assert "goal-conditioned policy" in lines[0] and "planner.proposal none" in lines[0], lines

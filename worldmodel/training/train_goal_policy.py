@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from foundation.atomic_files import write_json_atomic
-from foundation.configuration import dataclass_to_dict
+from foundation.configuration import ConfigError, dataclass_to_dict
 from foundation.pose import GRIPPER_DIM, actions_from_states
 from worldmodel.checkpoint import read_checkpoint, save_world_model_checkpoint
 from worldmodel.config import GoalPolicyConfig
@@ -37,7 +37,7 @@ from worldmodel.world_model import load_world_model
 from .clips import split_episodes
 from .config import TrainGoalPolicyConfig
 from .distributed import setup_distributed
-from .encoder_checkpoint import file_digest, load_encoder
+from .encoder_checkpoint import file_digest
 from .episodes import EpisodeSource, check_sample_fps, split_report
 from .feature_cache import FeatureCache, build_feature_cache, default_cache_root
 from .loop import Objective, train_loop
@@ -183,11 +183,16 @@ def train_goal_policy(config: TrainGoalPolicyConfig, source: EpisodeSource, chec
             folder, resume, checkpoint); ConfigError also when the data's views differ from the model's.
         EpisodeError / DatasetError: bad data (unless ``config.data.bad_episodes`` is ``skip``).
     """
-    from foundation.configuration import ConfigError
+    ctx = setup_distributed(config.run.device)
+    try:
+        return _train(ctx, config, source, Path(checkpoint), Path(out), resume, overwrite)
+    finally:
+        ctx.close()
 
-    out, checkpoint = Path(out), Path(checkpoint)
+
+def _train(ctx, config: TrainGoalPolicyConfig, source: EpisodeSource, checkpoint: Path, out: Path, resume: bool,
+           overwrite: bool) -> PolicyTrainSummary:
     run = config.run
-    ctx = setup_distributed(run.device)
     if ctx.world_size > 1:
         raise ConfigError("jepa-mpc train-policy runs in one process (a small network on cached tokens): drop torchrun")
     device = ctx.device
@@ -208,9 +213,8 @@ def train_goal_policy(config: TrainGoalPolicyConfig, source: EpisodeSource, chec
     if overwrite:
         clear_run_folder(out, MODEL_FILE)
 
-    _, encoder = load_encoder(checkpoint)
     cache = build_feature_cache(
-        source, encoder, digest, Path(config.data.cache_dir) if config.data.cache_dir else default_cache_root(),
+        source, world_model.encoder, digest, Path(config.data.cache_dir) if config.data.cache_dir else default_cache_root(),
         min_length=wm.encoder.tubelet_size + 1, skip_bad=config.data.bad_episodes == "skip",
         batch_size=config.data.encode_batch_size, device=device, views=config.data.views,
     )
@@ -259,6 +263,5 @@ def train_goal_policy(config: TrainGoalPolicyConfig, source: EpisodeSource, chec
         cache_folder=str(cache.folder), total_steps=run.steps,
     )
     write_json_atomic(out / SUMMARY_FILE, asdict(summary))
-    ctx.close()
     return summary
 
