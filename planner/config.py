@@ -19,7 +19,7 @@ ENERGY_MODES = ("terminal", "terminal+intermediate")
 OPTIMIZERS = ("cem", "icem", "mppi", "grad", "cem+grad")
 """Names of the optimisers :data:`planner.optimizers.OPTIMIZER_FUNCTIONS` maps to functions."""
 ACTION_LIMITS = ("ball", "box")
-PROPOSALS = ("none", "policy", "policy+search")
+PROPOSALS = ("none", "policy", "policy+finish", "policy+search")
 GRAD_INITS = ("warm_start", "cem")
 
 
@@ -42,8 +42,14 @@ class PlannerConfig:
     proposal: str = field(
         default="none",
         metadata=_help("none: the optimiser searches from the warm start (the reference); policy: the world model's "
-                       "goal-conditioned policy gives the plan, no search (jepa-mpc train-policy); policy+search: the "
-                       "optimiser starts from the policy's plan"),
+                       "goal-conditioned policy gives the plan, no search (jepa-mpc train-policy); policy+finish: the "
+                       "policy's plan, and where it proposes to stay (finish_below) the optimiser finishes from it; "
+                       "policy+search: the optimiser starts from the policy's plan at every step"),
+    )
+    finish_below: float = field(
+        default=0.01,
+        metadata=_help("policy+finish: a proposal whose first step moves the hand less than this (m) and keeps the "
+                       "gripper counts as 'arrived', and the optimiser searches the last centimetres by the energy"),
     )
     samples: int = field(default=400, metadata=_help("action sequences sampled per CEM iteration (N)"))
     horizon: int = field(default=2, metadata=_help("planned steps per sequence (H)"))
@@ -157,7 +163,7 @@ class PlannerConfig:
             )
         if not 0.0 <= self.icem_keep_fraction <= 1.0:
             raise ValueError(f"PlannerConfig.icem_keep_fraction must lie in [0, 1], got {self.icem_keep_fraction!r}")
-        for name in ("mppi_temperature", "grad_lr", "surprise_threshold"):
+        for name in ("mppi_temperature", "grad_lr", "surprise_threshold", "finish_below"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0.0):
                 raise ValueError(f"PlannerConfig.{name} must be a finite number > 0, got {value!r}")

@@ -27,10 +27,12 @@ because it changes the actions: a kept step is the plan made one or more steps a
 **Proposals** (``proposal``): a world model that holds a goal-conditioned policy
 (:meth:`worldmodel.world_model.WorldModel.propose`, ``jepa-mpc train-policy``) proposes the next
 actions from the tokens now and the goal's. ``policy`` executes its plan without a search (one
-forward pass and one scoring rollout per step); ``policy+search`` starts the optimiser from it in
-place of the warm start. From one final goal photo the energy of a two-step search climbs while a
+forward pass and one scoring rollout per step); ``policy+finish`` does the same until the policy
+proposes to stay (:meth:`GoalImageMPC._arrived`), and there the optimiser searches from its plan;
+``policy+search`` starts the optimiser from it in place of the warm start at every step. From one final goal photo the energy of a two-step search climbs while a
 multi-stage task is on its way (docs/planner.md): the policy has learned, from demonstrations, what
-comes after the hill.
+comes after the hill; near the goal, where an L1-fitted policy's median move is "stay", the energy
+has no hill left and finishes the last centimetres.
 """
 from __future__ import annotations
 
@@ -41,12 +43,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from foundation.pose import STATE_DIM
+from foundation.pose import GRIPPER_DIM, STATE_DIM, TRANSLATION_DIMS
 from planner.config import PlannerConfig
 from planner.energy import goal_energy, goal_objective
 from planner.interface import PlanningWorldModel, bind_context
 from planner.limits import ActionLimits
-from planner.optimizer import PlanResult, initial_distribution, plan_from_proposal, shift_plan
+from planner.optimizer import PlanResult, apply_deadband, initial_distribution, plan_from_proposal, shift_plan
 from planner.registry import NEEDS_GRADIENTS, get_optimizer
 
 
@@ -179,7 +181,7 @@ class GoalImageMPC:
         differentiable = self.config.optimizer in NEEDS_GRADIENTS
         rollout = bind_context(self.world_model, context_tokens, context_states, differentiable=differentiable)
         objective = goal_objective(self.goal_tokens, self.config.energy)
-        if self.config.proposal == "policy":
+        if self.config.proposal == "policy" or (self.config.proposal == "policy+finish" and not self._arrived(init_mean)):
             result = plan_from_proposal(rollout, objective, self.config, self.limits, init_mean)
         else:
             result = self.optimize(rollout, objective, self.config, device=self.device, init_mean=init_mean,
@@ -196,6 +198,13 @@ class GoalImageMPC:
             surprise=surprise,
             replanned=True,
         )
+
+    def _arrived(self, proposal: Tensor) -> bool:
+        """Whether the proposal ``[H, 7]`` stays put: its first step moves the hand less than ``finish_below`` (m)
+        and its gripper delta falls in the dead band. Where the policy believes it has arrived, the energy to the
+        goal is near its valley and a search by it is reliable (docs/planner.md, "One goal photo")."""
+        first = apply_deadband(proposal[:1], self.config, self.limits)[0]  # [7]
+        return bool(first[list(TRANSLATION_DIMS)].norm() < self.config.finish_below and first[GRIPPER_DIM] == 0)
 
     def _proposal(self, context_tokens: Tensor, context_states: Tensor) -> Tensor:
         """The world model's proposed plan ``[H, 7]``: its policy's chunk, cut to the horizon or padded with the

@@ -152,6 +152,42 @@ def test_search_starts_from_the_proposal():
     assert abs(plans["none"][0]) < 0.005
 
 
+def test_finish_searches_where_the_policy_stops_short():
+    """policy+finish: a policy that stops 4 cm short of the goal (as the default one does on some reaches)
+    leaves the hand there with ``policy``; with ``policy+finish`` its 'stay' triggers a search by the
+    energy, which closes the gap; while the policy moves, its plan is executed unsearched."""
+    model = AnalyticWorldModel()
+    goal = START.copy()
+    goal[0] += 0.12
+    stop_short_at = goal[0] - 0.04
+
+    class StopsShort(AnalyticWorldModel):
+        can_propose = True
+
+        def propose(self, context_tokens, context_states, goal_tokens):
+            x = float(context_states[0, -1, 0])
+            step = min(0.05, max(0.0, stop_short_at - x))
+            return torch.tensor([[step, 0.0, 0.0, 0, 0, 0, 0.0]] * 2)
+
+    # Horizon 1: the terminal energy then decides the executed step itself (at horizon 2 a plan's first step
+    # is free as long as its second returns, which the analytic model's coarse energy leaves to chance).
+    search = dict(horizon=1, samples=64, topk=8, iterations=4, fixed_dims=(3, 4, 5, 6), fixed_values=(0.0,) * 4)
+    finals, searched = {}, {}
+    for proposal in ("policy", "policy+finish"):
+        mpc = GoalImageMPC(StopsShort(), PlannerConfig(proposal=proposal, **search))
+        mpc.set_goal(model.render(goal))
+        state, searched[proposal] = torch.from_numpy(START.copy()), []
+        for _ in range(6):
+            step = mpc.act(model.render(state), state.numpy())
+            searched[proposal].append(step.iteration_energies.shape[0] > 1)
+            state = apply_action(state, torch.from_numpy(step.action))
+        finals[proposal] = float(np.linalg.norm(state[:3].numpy() - goal[:3]))
+    assert finals["policy"] == pytest.approx(0.04, abs=1e-3)
+    assert finals["policy+finish"] < 0.01, finals
+    assert searched["policy+finish"][:2] == [False, False]  # 0.05 m steps: the policy's plan, unsearched
+    assert any(searched["policy+finish"][2:]) and not any(searched["policy"])
+
+
 def square_demonstrations(episodes: int, length: int, seed: int):
     """A square driven straight to a random spot (the hand of a demonstration), as the synthetic dataset draws it."""
     from worldmodel.training.episodes import SampledEpisode

@@ -44,7 +44,7 @@ TASK_PLANNER = {
 # From one goal photo (--subgoals false): one planner for every task, and nothing from the task but the
 # photo: the world model's goal-conditioned policy proposes the plan (jepa-mpc train-policy), the hand
 # turns about the vertical only (every task's demonstrations do), and no hold is taken from poses.
-ONE_PHOTO_PLANNER = {**EVAL_PLANNER, "proposal": "policy", **YAW_ONLY}
+ONE_PHOTO_PLANNER = {**EVAL_PLANNER, "proposal": "policy+finish", **YAW_ONLY}
 
 
 def task_planner_values(task: str, subgoals: bool = True) -> dict:
