@@ -485,6 +485,7 @@ class PlannerNode(LifecycleNode):
         try:
             values = self._fresh_inputs()
             state = np.concatenate([values["pose"], [float(values["gripper"])]])  # [7]
+            self.commands.check_reachable(state)  # no target could be sent from here: neither encode nor plan
             with self._lock:
                 if not self.gate.valid(ticket):
                     return None
