@@ -23,6 +23,7 @@ from std_srvs.srv import Trigger  # noqa: E402
 
 from ros_helpers import MAX_STEP, WORKSPACE_HIGH, WORKSPACE_LOW, FakeRobot, call, planner_parameters, wait_until  # noqa: E402
 from ros_nodes import conversions  # noqa: E402
+from ros_nodes.goal_images import save_goal_image  # noqa: E402
 from ros_nodes.planner_node import PlannerNode  # noqa: E402
 from slow_planner_node import slow_planner  # noqa: E402
 
@@ -173,6 +174,25 @@ def test_capture_goal_takes_the_newest_fresh_frame_and_saves_it(graph, tiny_chec
         graph.start(
             lambda ctx: PlannerNode(context=ctx, parameter_overrides=planner_parameters(tiny_checkpoint, goal_file="x.png"))
         )
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("parameter", ["goal_file", "goal_files"])
+def test_a_directory_given_as_goal_file_stops_the_node_saying_an_image_file_is_expected(
+        graph, tiny_checkpoint, tmp_path, parameter):
+    """Issue 29 part 8: a directory given as a goal file was reported as "does not exist"."""
+    goals = tmp_path / "goals"
+    goals.mkdir()
+    save_goal_image(np.zeros((8, 8, 3), np.uint8), goals, stamp_s=1_795_000_000.0)
+    value = str(goals) if parameter == "goal_file" else [str(goals)]
+    with pytest.raises(ValueError) as info:
+        graph.start(lambda ctx: PlannerNode(
+            context=ctx, parameter_overrides=planner_parameters(tiny_checkpoint, **{parameter: value})))
+    message = str(info.value)
+    assert "\n" not in message and "does not exist" not in message, message
+    assert message.startswith(f"configure failed: goal image {goals} is a directory; a goal image file (PNG/JPEG) "
+                              f"is expected"), message
+    assert str(goals / "goal_20261118_110640_000.png") in message, message  # an image in it, by name
 
 
 @pytest.mark.timeout(90)
