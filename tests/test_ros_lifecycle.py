@@ -162,6 +162,43 @@ def test_the_same_goal_sent_again_after_the_goals_changed_is_taken_and_a_dropped
     assert log.count("new goal image 56 x 40") == 3 and log.count("goal image message dropped") >= 1, log
 
 
+@pytest.mark.timeout(60)
+def test_a_malformed_goal_leaves_no_goal_and_reset_says_so_instead_of_going_back_to_the_old_one(
+        graph, tiny_checkpoint):
+    """Issue 29 part 8: after a malformed goal message, ~/reset said "back to the first goal image"
+    while the ticks stayed at no_goal (and the diagnostics still counted the old goal)."""
+    robot = graph.start(FakeRobot)
+    robot.publish_goal()
+    planner = graph.start(lambda ctx: PlannerNode(context=ctx, parameter_overrides=planner_parameters(tiny_checkpoint)))
+    wait_until(lambda: robot.targets, 15, "a command toward the first goal")
+
+    malformed = conversions.rgb_to_image(np.flip(robot.goal, axis=0), robot.now(), "camera")
+    malformed.encoding = "mono8"  # a depth or mono camera remapped to the goal topic
+    robot.goal_pub.publish(malformed)
+
+    def no_goal_since_the_malformed_one() -> bool:
+        status = robot.diagnostics[-1] if robot.diagnostics else {}
+        return status.get("reason") == "no_goal" and status.get("cause") == "bad_encoding" and status.get("goals") == "0"
+
+    wait_until(no_goal_since_the_malformed_one, 10, "ticks at no_goal <- bad_encoding, no goal held")
+    assert planner.goals.count == 0
+    time.sleep(0.3)  # a command planned before the malformed goal arrived would have been dropped, not sent late
+    sent = len(robot.targets)
+
+    response = robot.call("/planner_node/reset")
+    assert response.success and "back to" not in response.message, response.message
+    assert response.message.endswith(
+        "no valid goal image held (the last goal image message was malformed (bad_encoding)): no commands until you "
+        "publish a goal image on the goal topic or call ~/capture_goal"), response.message
+    ticks = len(robot.diagnostics)
+    wait_until(lambda: len(robot.diagnostics) >= ticks + 3, 10, "three ticks after the reset")
+    assert no_goal_since_the_malformed_one() and len(robot.targets) == sent  # as the reset said
+
+    robot.publish_goal()  # a valid goal (a new stamp): taken, and reset goes back to it
+    wait_until(lambda: len(robot.targets) > sent, 15, "a command toward the new goal")
+    assert robot.call("/planner_node/reset").message.endswith("back to goal image 1/1")
+
+
 @pytest.mark.timeout(150)
 def test_a_subgoal_sequence_advances_by_the_evaluations_rule_in_a_sim_loop(graph, tiny_checkpoint, tmp_path):
     import gymnasium
