@@ -80,7 +80,7 @@ from planner.mpc import GoalImageMPC
 from ros_nodes import conversions
 from ros_nodes.command_gate import CommandGate
 from ros_nodes.config import PlannerNodeConfig
-from ros_nodes.diagnostics import TickReport, planner_status
+from ros_nodes.diagnostics import RESTART_ADVICE, TickReport, planner_status
 from ros_nodes.goal_images import load_goal_image, save_goal_image
 from ros_nodes.goal_sequence import RepeatedGoalFilter, RobotGoals, goal_message_key
 from ros_nodes.parameters import declare_config, refuse_changes
@@ -277,7 +277,7 @@ class PlannerNode(LifecycleNode):
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop_commanding(state)
         self._free_planner()
-        self.get_logger().info("finalized: no more commands")
+        self.get_logger().info(f"finalized: no more commands; {RESTART_ADVICE}")
         return super().on_shutdown(state)
 
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -553,8 +553,11 @@ class PlannerNode(LifecycleNode):
             return response
         if self.lifecycle_state() == "inactive":
             self.trigger_activate()
-        response.success = self.lifecycle_state() == "active"
-        response.message = "started" if response.success else f"not started: the node is {self.lifecycle_state()}"
+        state = self.lifecycle_state()
+        response.success = state == "active"
+        response.message = "started" if response.success else f"not started: the node is {state}"
+        if state == "finalized":
+            response.message += f" (shut down): {RESTART_ADVICE}"
         if response.success and not self.goals.count:
             response.message += "; waiting for a goal image"
         return response
@@ -563,8 +566,12 @@ class PlannerNode(LifecycleNode):
         """Alias of deactivate."""
         if self.lifecycle_state() == "active":
             self.trigger_deactivate()
-        response.success = self.lifecycle_state() != "active"
-        response.message = "stopped: no more commands until ~/start" if response.success else "not stopped"
+        state = self.lifecycle_state()
+        response.success = state != "active"
+        if state == "finalized":
+            response.message = f"stopped: finalized, no more commands; {RESTART_ADVICE}"
+        else:
+            response.message = "stopped: no more commands until ~/start" if response.success else "not stopped"
         return response
 
     def _on_capture_goal(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:

@@ -17,13 +17,16 @@ rclpy = pytest.importorskip("rclpy")
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from lifecycle_msgs.msg import Transition  # noqa: E402
+from lifecycle_msgs.srv import ChangeState  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from scipy.spatial.transform import Rotation  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
 from planner.mpc import GoalImageMPC  # noqa: E402
-from ros_helpers import MAX_STEP, FakeRobot, diagnostic_dict, lifecycle_client, planner_parameters, wait_until  # noqa: E402
+from ros_helpers import (  # noqa: E402
+    MAX_STEP, FakeRobot, diagnostic_dict, lifecycle_client, planner_parameters, ready_client, wait_until,
+)
 from ros_nodes import conversions  # noqa: E402
 from ros_nodes.planner_node import GOAL_QOS, SENSOR_QOS, PlannerNode, load_planner  # noqa: E402
 
@@ -197,6 +200,30 @@ def test_a_malformed_goal_leaves_no_goal_and_reset_says_so_instead_of_going_back
     robot.publish_goal()  # a valid goal (a new stamp): taken, and reset goes back to it
     wait_until(lambda: len(robot.targets) > sent, 15, "a command toward the new goal")
     assert robot.call("/planner_node/reset").message.endswith("back to goal image 1/1")
+
+
+@pytest.mark.timeout(60)
+def test_a_finalized_node_advises_a_restart_not_the_start_it_refuses(graph, tiny_checkpoint):
+    """Issue 29 part 8: once finalized, the diagnostics advised ~/start, which is refused there."""
+    restart = "restart the node (relaunch it, or ros2 run it again) to plan again"
+    robot = graph.start(FakeRobot)
+    robot.publish_goal()
+    planner = graph.start(lambda ctx: PlannerNode(context=ctx, parameter_overrides=planner_parameters(tiny_checkpoint)))
+    wait_until(lambda: robot.targets, 15, "a command")
+    # On the robot's node (its participant matched the planner's already); ready_client retries a lifecycle
+    # service client that discovery leaves unmatched (tests/ros_helpers.py).
+    change_state = ready_client(robot, ChangeState, "/planner_node/change_state")
+    future = change_state.call_async(ChangeState.Request(transition=Transition(id=Transition.TRANSITION_ACTIVE_SHUTDOWN)))
+    wait_until(future.done, 10, "the shutdown transition")
+    assert future.result().success and planner.lifecycle_state() == "finalized"
+
+    wait_until(lambda: robot.diagnostics[-1]["state"] == "finalized", 5, "the finalized node's heartbeat diagnostics")
+    message = robot.diagnostics[-1]["message"]
+    assert "call ~/start" not in message and message.endswith(restart), message
+    response = robot.call("/planner_node/start")
+    assert not response.success and response.message == f"not started: the node is finalized (shut down): {restart}"
+    response = robot.call("/planner_node/stop")
+    assert "until ~/start" not in response.message and response.message.endswith(restart), response.message
 
 
 @pytest.mark.timeout(150)
