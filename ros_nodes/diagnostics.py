@@ -9,9 +9,9 @@ load or the planner failed. The message names the actual cause: a tick without a
 the camera sends mono8 reads ``no command (no_image <- bad_encoding): ...``, not only ``no_image``.
 
 Values (all strings, as the message type wants): ``state`` (lifecycle: unconfigured, inactive,
-active, finalized; the message says how to leave the state: ``~/start`` from the first two, a restart
-of the node once finalized), ``command`` (true/false), ``reason`` and ``cause`` of the last refused tick, ``steps``
-(commands since the last reset), ``latency_s``, ``energy``, ``energy_spread``, ``surprise`` (mean L1
+active, finalized; the message says how to leave the state: ``~/start`` from the first two, a
+restart of the node once finalized), ``command`` (true/false), ``reason`` and ``cause`` of the last
+refused tick, ``steps`` (commands since the last reset), ``latency_s``, ``energy``, ``energy_spread``, ``surprise`` (mean L1
 per token between the frame and the plan's prediction of it; empty when nothing predicted it),
 ``replanned`` (false when surprise gating kept the plan's next step), ``step_limited``,
 ``clipped_to_workspace``, ``target`` (the 7-D target), ``subgoal`` (``i/n``, 1-based),

@@ -32,9 +32,10 @@ Topics (relative names: remap them with ``-r image:=/camera/color/image_raw``):
   ``/diagnostics`` (diagnostic_msgs/DiagnosticArray, every tick while active, every second
   otherwise; see :mod:`ros_nodes.diagnostics`);
 - services ``~/start``, ``~/stop``, ``~/reset`` (plan, step count, rejection counts, back to the
-  first goal image; the response says when no valid goal is held), ``~/capture_goal`` (the newest camera frame is appended to the goal images,
-  with the pose measured with it, and saved as PNG under ``goal_dir``) and ``~/clear_goals``
-  (std_srvs/Trigger), and the lifecycle services (``~/change_state``, ``~/get_state``, ...).
+  first goal image; the response says when no valid goal is held), ``~/capture_goal`` (the newest
+  camera frame is appended to the goal images, with the pose measured with it, and saved as PNG
+  under ``goal_dir``) and ``~/clear_goals`` (std_srvs/Trigger), and the lifecycle services
+  (``~/change_state``, ``~/get_state``, ...).
 
 Goal images are reached in turn (:mod:`ros_nodes.goal_sequence`, the rule of ``jepa-mpc eval``); a
 ``goal_image`` message replaces them all with itself (a malformed one with nothing: no goal is held

@@ -441,7 +441,7 @@ class CommandGuard:
         if np.linalg.norm(position - state[:3]) > self.config.max_step + 1e-9:
             # Just outside the box, clipping a sideways step can land more than one step away, while the
             # box's nearest point is within one step (check_reachable): back into the box first.
-            position = np.clip(state[:3], self.low, self.high)
+            position, clipped = np.clip(state[:3], self.low, self.high), True
         orientation = euler_xyz(delta_rotation * Rotation.from_euler("xyz", state[3:6]))  # R_delta @ R
         gripper = float(np.clip(state[6] + action[6], 0.0, 1.0))
         target = np.concatenate([position, orientation, [gripper]])
