@@ -144,6 +144,9 @@ def _read_inputs(config: EnergyConfig) -> tuple[np.ndarray, np.ndarray, np.ndarr
     """(context frame [H, W, 3], goal frame [H, W, 3], context state [7], goal state [7] or None)."""
     paths = [Path(p) for p in config.frames]
     for path in paths:
+        if path.is_dir():
+            raise ValueError(f"--frames: {path} is a directory; --frames takes files: one .npz, or two images "
+                             "(current, goal): give the path of each file")
         if not path.is_file():
             raise FileNotFoundError(f"--frames: {path} does not exist")
     if len(paths) == 1 and paths[0].suffix == ".npz":

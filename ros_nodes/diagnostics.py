@@ -9,8 +9,9 @@ load or the planner failed. The message names the actual cause: a tick without a
 the camera sends mono8 reads ``no command (no_image <- bad_encoding): ...``, not only ``no_image``.
 
 Values (all strings, as the message type wants): ``state`` (lifecycle: unconfigured, inactive,
-active), ``command`` (true/false), ``reason`` and ``cause`` of the last refused tick, ``steps``
-(commands since the last reset), ``latency_s``, ``energy``, ``energy_spread``, ``surprise`` (mean L1
+active, finalized; the message says how to leave the state: ``~/start`` from the first two, a
+restart of the node once finalized), ``command`` (true/false), ``reason`` and ``cause`` of the last
+refused tick, ``steps`` (commands since the last reset), ``latency_s``, ``energy``, ``energy_spread``, ``surprise`` (mean L1
 per token between the frame and the plan's prediction of it; empty when nothing predicted it),
 ``replanned`` (false when surprise gating kept the plan's next step), ``step_limited``,
 ``clipped_to_workspace``, ``target`` (the 7-D target), ``subgoal`` (``i/n``, 1-based),
@@ -26,6 +27,9 @@ import numpy as np
 
 from ros_nodes.goal_sequence import Aim
 from ros_nodes.safety import InputRejected, RejectionCounter
+
+RESTART_ADVICE = "restart the node (relaunch it, or ros2 run it again) to plan again"
+"""What to do once the node is finalized: lifecycle nodes leave that state by no transition, ~/start included."""
 
 # diagnostic_msgs/DiagnosticStatus levels.
 OK, WARN, ERROR, STALE = 0, 1, 2, 3
@@ -99,6 +103,8 @@ def planner_status(lifecycle_state: str, report: TickReport | None, rejections: 
             level, message = ERROR, f"unconfigured: {configure_error}"
         elif lifecycle_state == "inactive":
             level, message = OK, "inactive (model loaded, not commanding): call ~/start or activate"
+        elif lifecycle_state == "finalized":
+            level, message = OK, f"finalized (shut down, model freed; ~/start and transitions are refused): {RESTART_ADVICE}"
         else:
             level, message = OK, f"{lifecycle_state}: call ~/start or configure and activate"
     elif report is None:

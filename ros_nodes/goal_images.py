@@ -40,9 +40,20 @@ def save_goal_image(image: np.ndarray, directory: str | Path, stamp_s: float | N
     return path
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+"""What a goal image file is named: the PNGs ``~/capture_goal`` saves, and photos."""
+
+
 def load_goal_image(path: str | Path) -> np.ndarray:
-    """A goal image file -> uint8 ``[H, W, 3]``; ValueError naming the file if it is missing or not an image."""
+    """A goal image file -> uint8 ``[H, W, 3]``.
+
+    Raises:
+        ValueError: naming ``path`` and the fix: it is a directory (naming an image in it, if any), it does
+            not exist, it is not an image, or not an 8-bit RGB one.
+    """
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"goal image {path} is a directory; {_directory_fix(path)}")
     if not path.is_file():
         raise ValueError(f"goal image {path} does not exist; capture one with the ~/capture_goal service")
     try:
@@ -50,3 +61,15 @@ def load_goal_image(path: str | Path) -> np.ndarray:
     except Exception as exc:
         raise ValueError(f"goal image {path} could not be read as an image ({type(exc).__name__}: {exc})") from exc
     return check_goal_image(image, f"goal image {path}")
+
+
+def _directory_fix(directory: Path) -> str:
+    """What to give instead of ``directory`` where a goal image file is expected, naming an image in it if any."""
+    try:
+        images = sorted(p for p in directory.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    except OSError:  # unreadable: the advice stands without an example
+        images = []
+    fix = "a goal image file (PNG/JPEG) is expected: give the path of one file (goal_file) or of several in order (goal_files)"
+    if not images:
+        return f"{fix}; it holds no image (capture one with the ~/capture_goal service)"
+    return f"{fix}, e.g. {images[-1]} (the last by name of its {len(images)} image(s))"

@@ -32,12 +32,14 @@ Topics (relative names: remap them with ``-r image:=/camera/color/image_raw``):
   ``/diagnostics`` (diagnostic_msgs/DiagnosticArray, every tick while active, every second
   otherwise; see :mod:`ros_nodes.diagnostics`);
 - services ``~/start``, ``~/stop``, ``~/reset`` (plan, step count, rejection counts, back to the
-  first goal image), ``~/capture_goal`` (the newest camera frame is appended to the goal images,
-  with the pose measured with it, and saved as PNG under ``goal_dir``) and ``~/clear_goals``
-  (std_srvs/Trigger), and the lifecycle services (``~/change_state``, ``~/get_state``, ...).
+  first goal image; the response says when no valid goal is held), ``~/capture_goal`` (the newest
+  camera frame is appended to the goal images, with the pose measured with it, and saved as PNG
+  under ``goal_dir``) and ``~/clear_goals`` (std_srvs/Trigger), and the lifecycle services
+  (``~/change_state``, ``~/get_state``, ...).
 
 Goal images are reached in turn (:mod:`ros_nodes.goal_sequence`, the rule of ``jepa-mpc eval``); a
-``goal_image`` message replaces them all with itself, ``~/capture_goal`` appends.
+``goal_image`` message replaces them all with itself (a malformed one with nothing: no goal is held
+until a valid one arrives), ``~/capture_goal`` appends.
 
 Threads: the node plans on its own thread, not on the executor's. The control timer only wakes
 that thread; the executor keeps taking camera frames and poses while a plan is computed, so a
@@ -79,7 +81,7 @@ from planner.mpc import GoalImageMPC
 from ros_nodes import conversions
 from ros_nodes.command_gate import CommandGate
 from ros_nodes.config import PlannerNodeConfig
-from ros_nodes.diagnostics import TickReport, planner_status
+from ros_nodes.diagnostics import RESTART_ADVICE, TickReport, planner_status
 from ros_nodes.goal_images import load_goal_image, save_goal_image
 from ros_nodes.goal_sequence import RepeatedGoalFilter, RobotGoals, goal_message_key
 from ros_nodes.parameters import declare_config, refuse_changes
@@ -276,7 +278,7 @@ class PlannerNode(LifecycleNode):
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop_commanding(state)
         self._free_planner()
-        self.get_logger().info("finalized: no more commands")
+        self.get_logger().info(f"finalized: no more commands; {RESTART_ADVICE}")
         return super().on_shutdown(state)
 
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -329,6 +331,9 @@ class PlannerNode(LifecycleNode):
         """Count a rejection (and clear ``input_name``'s sample if a message was malformed); log new reasons."""
         with self._inputs_changed:
             first = self.rejections.record(rejection) if input_name is None else self.inputs.reject(input_name, rejection)
+        self._log_rejection(rejection, first)
+
+    def _log_rejection(self, rejection: InputRejected, first: bool) -> None:
         if first:  # each reason once; diagnostics count all of them
             self.get_logger().warning(f"rejected ({rejection.reason}): {rejection.detail}")
 
@@ -393,7 +398,14 @@ class PlannerNode(LifecycleNode):
         try:
             goal = conversions.image_to_rgb(msg, min_side=self.config.safety.min_image_side)
         except InputRejected as rejection:
-            self._reject(rejection, "goal")
+            with self._lock:
+                # It was sent to replace the goals, so the old ones are void: the robot must not go back to
+                # a goal it was told to leave, and goals, ticks (no_goal <- the rejection) and ~/reset agree.
+                self.goals.clear()
+                self._goals_changed(conversions.stamp_to_seconds(msg.header.stamp))
+                self._goal_messages.goals_changed()  # sent again, it is refused (and counted) again
+                first = self.inputs.reject("goal", rejection)  # after _goals_changed: the cause no_goal names
+            self._log_rejection(rejection, first)
             return
         with self._lock:
             self.goals.replace(goal)
@@ -485,6 +497,7 @@ class PlannerNode(LifecycleNode):
         try:
             values = self._fresh_inputs()
             state = np.concatenate([values["pose"], [float(values["gripper"])]])  # [7]
+            self.commands.check_reachable(state)  # no target could be sent from here: neither encode nor plan
             with self._lock:
                 if not self.gate.valid(ticket):
                     return None
@@ -541,8 +554,11 @@ class PlannerNode(LifecycleNode):
             return response
         if self.lifecycle_state() == "inactive":
             self.trigger_activate()
-        response.success = self.lifecycle_state() == "active"
-        response.message = "started" if response.success else f"not started: the node is {self.lifecycle_state()}"
+        state = self.lifecycle_state()
+        response.success = state == "active"
+        response.message = "started" if response.success else f"not started: the node is {state}"
+        if state == "finalized":
+            response.message += f" (shut down): {RESTART_ADVICE}"
         if response.success and not self.goals.count:
             response.message += "; waiting for a goal image"
         return response
@@ -551,8 +567,12 @@ class PlannerNode(LifecycleNode):
         """Alias of deactivate."""
         if self.lifecycle_state() == "active":
             self.trigger_deactivate()
-        response.success = self.lifecycle_state() != "active"
-        response.message = "stopped: no more commands until ~/start" if response.success else "not stopped"
+        state = self.lifecycle_state()
+        response.success = state != "active"
+        if state == "finalized":
+            response.message = f"stopped: finalized, no more commands; {RESTART_ADVICE}"
+        else:
+            response.message = "stopped: no more commands until ~/start" if response.success else "not stopped"
         return response
 
     def _on_capture_goal(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
@@ -613,7 +633,8 @@ class PlannerNode(LifecycleNode):
         return response
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        """Back to the first goal image; the planning thread forgets its plan before the next one (never waited for)."""
+        """Back to the first goal image, if one is held; the planning thread forgets its plan before the next
+        one (never waited for). The response says whether a goal is held, and if not, why and what to send."""
         with self._lock:
             self.goals.restart()
             self._reset_pending = True
@@ -621,8 +642,16 @@ class PlannerNode(LifecycleNode):
             self.rejections.reset()  # reasons are logged once more after a reset
             self.last_command_s = None
             self.steps = 0
+            count, malformed = self.goals.count, self.inputs.cleared_by["goal"]
         response.success = True
-        response.message = "reset: plan, step count and rejection counts cleared; back to the first goal image"
+        response.message = "reset: plan, step count and rejection counts cleared; "
+        if count:
+            response.message += f"back to goal image 1/{count}"
+        else:
+            why = (f"the last goal image message was malformed ({malformed.reason})" if malformed is not None
+                   else "none received, loaded or captured since the goals last changed")
+            response.message += (f"no valid goal image held ({why}): no commands until you publish a goal image "
+                                 "on the goal topic or call ~/capture_goal")
         self.get_logger().info(response.message)
         return response
 

@@ -14,7 +14,9 @@ this module, so the rules are tested without a ROS graph:
 - :func:`planner_frame` tiles the two camera images for a two-view model; :func:`check_goal_views`
   refuses a goal image that holds another number of views than the model plans from.
 - :class:`CommandGuard` turns the planner's 7-D action into an absolute target that moves at most
-  ``max_step`` / ``max_rotation_step`` from the current pose and lies inside the workspace box.
+  ``max_step`` / ``max_rotation_step`` from the current pose and lies inside the workspace box;
+  its :meth:`CommandGuard.check_reachable`, called before planning, refuses a pose from which no
+  such target exists (further than ``max_step`` from the box), so nothing is planned in vain.
 - :class:`RejectionCounter` counts every rejection by reason and tells the caller which reasons are
   new, so each reason is logged once (not at every control tick) and every one is counted.
 
@@ -57,7 +59,7 @@ REASONS: dict[str, str] = {
     "gripper_joints_missing": "gripper joint state without the configured finger joints",
     "nonfinite_gripper": "gripper joint state with NaN or inf",
     "nonfinite_command": "the planner returned NaN or inf",
-    "pose_outside_workspace": "the robot is further than one step outside the workspace box",
+    "pose_outside_workspace": "the robot is further than one step outside the workspace box (refused before planning)",
     "planner_error": "the planner raised an exception",
 }
 """Every rejection reason and what it means; the keys are what diagnostics count."""
@@ -377,16 +379,52 @@ class CommandGuard:
         self.low = np.asarray(config.workspace_low, dtype=np.float64)
         self.high = np.asarray(config.workspace_high, dtype=np.float64)
 
+    def check_reachable(self, state: np.ndarray) -> None:
+        """Refuse to plan from ``state`` [7] (current pose) when no target could be sent from it, whatever the plan.
+
+        A robot further than ``max_step`` (m) from the workspace box has no target both one step
+        away and inside the box, so :meth:`target_from_action` would refuse every action: planning
+        would only burn a tick's CPU (seconds on a CPU) before the same refusal. Call it before planning.
+
+        Raises:
+            InputRejected: ``nonfinite_pose`` for NaN/inf; ``pose_outside_workspace`` naming the pose,
+                its distance (m) from the box, the box and the fix.
+        """
+        state = check_finite("nonfinite_pose", "state", state)
+        if state.shape != (STATE_DIM,):
+            raise ValueError(f"state must be [{STATE_DIM}], got {state.shape}")
+        if self.distance_to_workspace(state[:3]) > self.config.max_step + 1e-9:
+            raise self._outside_workspace(state)
+
+    def distance_to_workspace(self, position: np.ndarray) -> float:
+        """Distance (m) from ``position`` [3] (base frame) to the nearest point of the workspace box; 0 inside."""
+        return float(np.linalg.norm(np.clip(position, self.low, self.high) - position))
+
+    def _outside_workspace(self, state: np.ndarray) -> InputRejected:
+        return InputRejected(
+            "pose_outside_workspace",
+            f"the end-effector at {np.round(state[:3], 3).tolist()} m is "
+            f"{self.distance_to_workspace(state[:3]):.3f} m outside the workspace box "
+            f"{list(self.config.workspace_low)}..{list(self.config.workspace_high)} m, more than "
+            f"max_step={self.config.max_step} m: nothing is planned or sent; move the robot into the box by hand "
+            "or widen safety.workspace_low/high",
+        )
+
     def target_from_action(self, state: np.ndarray, action: np.ndarray) -> SafeCommand:
         """``state`` [7] (current pose) moved by ``action`` [7], limited to one step and the workspace box.
 
+        A robot standing outside the box but within ``max_step`` of it is sent back into the box: to
+        the clipped target when that is within one step, else to the nearest point of the box.
+
         Raises :class:`InputRejected` for a non-finite action or state, and when the robot stands more
-        than ``max_step`` outside the box (no target can then be both one step away and inside the box).
+        than ``max_step`` outside the box (:meth:`check_reachable`: no target can then be both one
+        step away and inside the box).
         """
         state = check_finite("nonfinite_pose", "state", state)
         action = check_finite("nonfinite_command", "planned action", action)
         if state.shape != (STATE_DIM,) or action.shape != (ACTION_DIM,):
             raise ValueError(f"state and action must be [{STATE_DIM}] and [{ACTION_DIM}], got {state.shape} and {action.shape}")
+        self.check_reachable(state)
         delta_position = action[:3]
         distance = float(np.linalg.norm(delta_position))
         step_limited = distance > self.config.max_step
@@ -401,12 +439,9 @@ class CommandGuard:
         position = np.clip(unclipped, self.low, self.high)
         clipped = bool(np.any(position != unclipped))
         if np.linalg.norm(position - state[:3]) > self.config.max_step + 1e-9:
-            raise InputRejected(
-                "pose_outside_workspace",
-                f"the end-effector at {np.round(state[:3], 3).tolist()} is more than max_step={self.config.max_step} m "
-                f"outside the workspace box {list(self.config.workspace_low)}..{list(self.config.workspace_high)}; "
-                "move the robot into the box by hand or widen safety.workspace_low/high",
-            )
+            # Just outside the box, clipping a sideways step can land more than one step away, while the
+            # box's nearest point is within one step (check_reachable): back into the box first.
+            position, clipped = np.clip(state[:3], self.low, self.high), True
         orientation = euler_xyz(delta_rotation * Rotation.from_euler("xyz", state[3:6]))  # R_delta @ R
         gripper = float(np.clip(state[6] + action[6], 0.0, 1.0))
         target = np.concatenate([position, orientation, [gripper]])

@@ -94,6 +94,21 @@ def call(node: Node, service_type, name: str, request=None, timeout: float = 10.
     return future.result()
 
 
+def ready_client(node, service_type, name: str):
+    """A client of service ``name`` on ``node``, matched with the server.
+
+    On the loaded 2-core box a new client was, twice in full test runs, still unmatched after 30 s
+    (the services themselves answer in ms); a fresh client (new endpoints, announced anew) is tried
+    then.
+    """
+    for _ in range(3):
+        client = node.create_client(service_type, name)
+        if client.wait_for_service(timeout_sec=10):
+            return client
+        node.destroy_client(client)
+    raise AssertionError(f"service {name} not available: 3 clients, 10 s each")
+
+
 def lifecycle_client(graph: Graph) -> tuple[Node, Callable[[], str], Callable[[int], bool]]:
     """A client node and two functions: the planner's lifecycle state label, and a transition (True: succeeded)."""
     node = graph.start(lambda ctx: rclpy.create_node("lifecycle_client", context=ctx))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -63,6 +64,16 @@ def test_cli_rejects_bad_frames_with_a_clear_error(tmp_path, tiny_checkpoint):
     np.savez(bad, observations=np.zeros((1, 2, 8, 8, 3), np.uint8))
     with pytest.raises(ValueError, match="states"):
         run_command("energy", ["--checkpoint", str(tiny_checkpoint), "--frames", str(bad), "--device", "cpu"])
+
+
+def test_cli_says_a_directory_given_for_the_goal_frame_is_a_directory(tmp_path, tiny_checkpoint):
+    """Issue 29 part 8: a directory was reported as "does not exist"."""
+    current = tmp_path / "current.png"
+    current.write_bytes(b"")  # never read: the goal's path is refused first
+    (tmp_path / "goals").mkdir()
+    with pytest.raises(ValueError, match=f"^--frames: {re.escape(str(tmp_path / 'goals'))} is a directory; --frames takes files"):
+        run_command("energy", ["--checkpoint", str(tiny_checkpoint), "--frames", str(current), str(tmp_path / "goals"),
+                               "--state", "0.5", "0", "0.2", "3.14", "0", "0", "0", "--device", "cpu"])
 
 
 def test_cli_rejects_mismatched_states(tmp_path, tiny_checkpoint):

@@ -111,6 +111,17 @@ def test_diagnostics_of_commands_and_of_the_lifecycle_states():
     assert "command" not in _values(planner_status("inactive", report, RejectionCounter(), 0, 1))
 
 
+def test_a_finalized_node_is_advised_a_restart_not_the_start_it_refuses():
+    """Issue 29 part 8: once finalized, the diagnostics advised ~/start, which is refused there."""
+    status = planner_status("finalized", None, RejectionCounter(), 0, 1)
+    assert status.level == OK and status.message.startswith("finalized (shut down")
+    assert status.message.endswith("restart the node (relaunch it, or ros2 run it again) to plan again"), status.message
+    assert "call ~/start" not in status.message
+    # The states ~/start does leave keep their advice.
+    assert "call ~/start" in planner_status("inactive", None, RejectionCounter(), 0, 1).message
+    assert "call ~/start" in planner_status("unconfigured", None, RejectionCounter(), 0, 1).message
+
+
 def test_status_becomes_a_diagnostic_array():
     pytest.importorskip("diagnostic_msgs")
     from diagnostic_msgs.msg import DiagnosticStatus

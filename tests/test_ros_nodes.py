@@ -23,7 +23,9 @@ from std_srvs.srv import Trigger  # noqa: E402
 
 from ros_helpers import MAX_STEP, WORKSPACE_HIGH, WORKSPACE_LOW, FakeRobot, call, planner_parameters, wait_until  # noqa: E402
 from ros_nodes import conversions  # noqa: E402
+from ros_nodes.goal_images import save_goal_image  # noqa: E402
 from ros_nodes.planner_node import PlannerNode  # noqa: E402
+from slow_planner_node import slow_planner  # noqa: E402
 
 
 @pytest.mark.timeout(60)
@@ -101,6 +103,29 @@ def test_stale_malformed_and_nan_inputs_give_no_command_but_a_diagnostic_naming_
 
 
 @pytest.mark.timeout(60)
+def test_a_robot_metres_outside_the_workspace_is_refused_before_any_plan(graph, tiny_checkpoint, capfd):
+    """Issue 29 part 8: a pose 5 m away was planned in full at every tick, then refused (no command, CPU spent)."""
+    robot = graph.start(lambda ctx: FakeRobot(ctx, state=np.array([5.5, 0.0, 0.2, np.pi, 0.0, 0.0])))
+    robot.publish_goal()
+    planner = graph.start(lambda ctx: PlannerNode(  # a planner that counts its plans
+        make_planner=slow_planner(0.0), context=ctx, parameter_overrides=planner_parameters(tiny_checkpoint)))
+    wait_until(lambda: robot.diagnostics and robot.diagnostics[-1]["rejections"].get("pose_outside_workspace", 0) >= 3,
+               15, "three ticks refused as pose_outside_workspace")
+    status = robot.diagnostics[-1]
+    assert planner.mpc.plans_started == 0 and planner._encoded_index == -1, "planned (or encoded the goal) in vain"
+    assert robot.targets == []
+    assert status["level"] == 1 and status["message"].startswith(  # WARN, naming the pose and the box
+        "no command (pose_outside_workspace): the end-effector at [5.5, 0.0, 0.2] m is 4.800 m outside the "
+        "workspace box [0.3, -0.3, 0.02]..[0.7, 0.3, 0.45] m"), status["message"]
+
+    robot.state = np.array([0.5, 0.0, 0.2, np.pi, 0.0, 0.0])  # moved back into the box by hand
+    wait_until(lambda: len(robot.targets) >= 1, 15, "a command once the robot is back in the box")
+    assert planner.mpc.plans_started >= 1
+    log = capfd.readouterr().err
+    assert log.count("rejected (pose_outside_workspace): the end-effector at [5.5, 0.0, 0.2] m") == 1, log
+
+
+@pytest.mark.timeout(60)
 def test_capture_goal_takes_the_newest_fresh_frame_and_saves_it(graph, tiny_checkpoint, tmp_path):
     from ros_nodes.goal_images import load_goal_image
 
@@ -149,6 +174,25 @@ def test_capture_goal_takes_the_newest_fresh_frame_and_saves_it(graph, tiny_chec
         graph.start(
             lambda ctx: PlannerNode(context=ctx, parameter_overrides=planner_parameters(tiny_checkpoint, goal_file="x.png"))
         )
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("parameter", ["goal_file", "goal_files"])
+def test_a_directory_given_as_goal_file_stops_the_node_saying_an_image_file_is_expected(
+        graph, tiny_checkpoint, tmp_path, parameter):
+    """Issue 29 part 8: a directory given as a goal file was reported as "does not exist"."""
+    goals = tmp_path / "goals"
+    goals.mkdir()
+    save_goal_image(np.zeros((8, 8, 3), np.uint8), goals, stamp_s=1_795_000_000.0)
+    value = str(goals) if parameter == "goal_file" else [str(goals)]
+    with pytest.raises(ValueError) as info:
+        graph.start(lambda ctx: PlannerNode(
+            context=ctx, parameter_overrides=planner_parameters(tiny_checkpoint, **{parameter: value})))
+    message = str(info.value)
+    assert "\n" not in message and "does not exist" not in message, message
+    assert message.startswith(f"configure failed: goal image {goals} is a directory; a goal image file (PNG/JPEG) "
+                              f"is expected"), message
+    assert str(goals / "goal_20261118_110640_000.png") in message, message  # an image in it, by name
 
 
 @pytest.mark.timeout(90)

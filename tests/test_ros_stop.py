@@ -24,8 +24,7 @@ from lifecycle_msgs.msg import Transition  # noqa: E402
 from lifecycle_msgs.srv import ChangeState  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
-from ros_helpers import FakeRobot, planner_parameters, wait_until  # noqa: E402
-from ros_nodes import conversions  # noqa: E402
+from ros_helpers import FakeRobot, planner_parameters, ready_client, wait_until  # noqa: E402
 from ros_nodes.planner_node import PlannerNode  # noqa: E402
 from slow_planner_node import slow_planner  # noqa: E402
 
@@ -52,21 +51,6 @@ def start_slow_planner(graph, tiny_checkpoint, node_class=PlannerNode):
 
 
 SERVICES = ("reset", "clear_goals", "capture_goal")
-
-
-def ready_client(node, service_type, name: str):
-    """A client of service ``name`` on ``node``, matched with the server.
-
-    On the loaded 2-core box a new client was, twice in full test runs, still unmatched after 30 s
-    (the services themselves answer in ms); a fresh client (new endpoints, announced anew) is tried
-    then.
-    """
-    for _ in range(3):
-        client = node.create_client(service_type, name)
-        if client.wait_for_service(timeout_sec=10):
-            return client
-        node.destroy_client(client)
-    raise AssertionError(f"service {name} not available: 3 clients, 10 s each")
 
 
 def answer_time(client, request) -> float:

@@ -187,6 +187,30 @@ def test_command_guard_refuses_nan_and_a_robot_far_outside_the_box():
     assert command.target[2] == pytest.approx(0.45) and command.clipped_to_workspace
 
 
+def test_a_pose_metres_outside_the_box_is_refused_before_planning_naming_the_pose_and_the_box():
+    """Issue 29 part 8: a pose 5 m away was planned in full every tick, then refused; now it is refused first."""
+    guard = CommandGuard(SafetyConfig(workspace_low=(0.3, -0.3, 0.02), workspace_high=(0.7, 0.3, 0.45), max_step=0.05))
+    with pytest.raises(InputRejected) as info:
+        guard.check_reachable(_state(x=5.5))
+    rejection = info.value
+    assert rejection.reason == "pose_outside_workspace"
+    for named in ("[5.5, 0.0, 0.2]", "4.800 m outside", "[0.3, -0.3, 0.02]..[0.7, 0.3, 0.45]", "max_step=0.05",
+                  "widen safety.workspace_low/high"):
+        assert named in rejection.detail, rejection.detail
+    assert _reason(guard.check_reachable, _state(z=np.nan)) == "nonfinite_pose"
+    guard.check_reachable(_state())  # inside the box
+    guard.check_reachable(_state(z=0.49))  # 4 cm above it: one step brings it back in
+    assert _reason(guard.check_reachable, _state(z=0.51)) == "pose_outside_workspace"
+
+
+def test_a_robot_just_outside_the_box_is_sent_back_in_whatever_the_planned_direction():
+    guard = CommandGuard(SafetyConfig(max_step=0.05))
+    # 3 cm above the box, a full sideways step: clipped, it would land 5.8 cm away; the box is 3 cm away.
+    command = guard.target_from_action(_state(z=0.48), np.array([0.05, 0, 0, 0, 0, 0, 0]))
+    np.testing.assert_allclose(command.target[:3], [0.5, 0.0, 0.45], atol=1e-12)
+    assert command.clipped_to_workspace
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [
