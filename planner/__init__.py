@@ -7,6 +7,7 @@
 - :mod:`planner.optimizer`: the :class:`Optimizer` signature every optimiser has, :class:`PlanResult`.
 - :mod:`planner.cem`, :mod:`planner.icem`, :mod:`planner.mppi`, :mod:`planner.gradient`: the optimisers
   (CEM, iCEM, MPPI, Adam through the model); :mod:`planner.registry`: ``PlannerConfig.optimizer`` -> one.
+- :mod:`planner.population`: the sampling step and per-iteration record CEM, iCEM and MPPI share (one NaN policy).
 - :mod:`planner.mpc`: :class:`GoalImageMPC`, receding-horizon control around one, with surprise gating.
 - :mod:`planner.analytic`: a world model with a known optimum, for tests and benchmarks.
 """

@@ -12,12 +12,9 @@ One call plans one sequence ``[H, 7]`` from one context:
    ever evaluated, whichever has the lower energy once both are inside the limits with small gripper
    deltas set to 0 (the reference's dead band); that energy is returned with the plan.
 
-Non-finite energies (a diverging model) become +inf and so are never preferred over a finite one;
-an elite set without any finite energy leaves the distribution unchanged, and a run in which no
-sample ever had a finite energy, or whose plan has a non-finite energy, raises
-:class:`NonFiniteEnergyError`. The loop never syncs with the host (no ``.item()``): per-iteration
-statistics are written into preallocated device tensors and read once at the end. Kept elites are
-not rolled out again: the world model is assumed deterministic (it is, in eval mode).
+Sampling, scoring, the elites and the per-iteration record are :mod:`planner.population`'s, shared
+with iCEM and MPPI, and so is its NaN policy (a non-finite energy never moves the distribution; no
+finite energy at all raises :class:`NonFiniteEnergyError`).
 """
 from __future__ import annotations
 
@@ -31,20 +28,20 @@ from planner.limits import ActionLimits
 from planner.optimizer import (  # noqa: F401  (PlanResult, NonFiniteEnergyError, shift_plan: public here too)
     NonFiniteEnergyError,
     PlanResult,
-    finish_plan,
     initial_distribution,
     shift_plan,
     start_mean,
 )
+from planner.population import SearchRecord, sample_and_score
 
 
 def elite_update(
     mean: Tensor, std: Tensor, elite_actions: Tensor, elite_energies: Tensor, config: PlannerConfig,
     limits: ActionLimits,
-) -> tuple[Tensor, Tensor, Tensor]:
-    """One CEM update of ``mean, std [H, 7]`` towards the finite elites ``[K, H, 7]`` with momentum
-    (``new = (1 - m) * elite_stat + m * old``). Returns the new mean, std and the number of finite
-    elites (a 0-d tensor; with none, mean and std are returned unchanged)."""
+) -> tuple[Tensor, Tensor]:
+    """One CEM update of ``mean, std [H, 7]`` towards the finite elites ``[K, H, 7]`` (energies ``[K]``)
+    with momentum (``new = (1 - m) * elite_stat + m * old``). Returns the new mean and std; with no
+    finite elite, the old ones."""
     device = mean.device
     momentum_mean = torch.full((ACTION_DIM,), config.momentum_mean, device=device)
     momentum_std = torch.full((ACTION_DIM,), config.momentum_std, device=device)
@@ -62,7 +59,7 @@ def elite_update(
     new_std = momentum_std * std + (1 - momentum_std) * elite_var.sqrt()
     new_std = new_std.clamp_min(config.min_std) * limits.planned.float()
     any_valid = n_valid > 0
-    return torch.where(any_valid, limits.apply(new_mean), mean), torch.where(any_valid, new_std, std), n_valid
+    return torch.where(any_valid, limits.apply(new_mean), mean), torch.where(any_valid, new_std, std)
 
 
 @torch.no_grad()
@@ -93,41 +90,18 @@ def plan_cem(
     _, std = initial_distribution(config, limits)
     mean = start_mean(config, limits, init_mean)
 
-    n, h, k, iterations = config.samples, config.horizon, config.topk, config.iterations
-    best_energies = torch.empty(iterations, device=device)
-    elite_mean_energies = torch.empty(iterations, device=device)
-    finite_counts = torch.empty(iterations, dtype=torch.long, device=device)
-    elite_actions = torch.empty(0, h, ACTION_DIM, device=device)  # [k, H, 7] after the first iteration
-    elite_energies = torch.empty(0, device=device)  # [k]
-
-    for it in range(iterations):
-        noise = torch.randn((n, h, ACTION_DIM), generator=generator, device=device)
-        candidates = mean + std * noise  # [N, H, 7]
-        candidates[0] = mean  # the current mean is always one of the candidates
-        candidates = limits.apply(candidates)
-        energies = objective(rollout(candidates)).float()  # [N]
-        if energies.shape != (n,):
-            raise ValueError(f"objective must return energies [S={n}], got shape {tuple(energies.shape)}")
-        finite = torch.isfinite(energies)
-        finite_counts[it] = finite.sum()
-        energies = torch.where(finite, energies, torch.full_like(energies, float("inf")))
-
-        if config.keep_elites:
-            candidates = torch.cat([candidates, elite_actions])  # [N (+k), H, 7]
-            energies = torch.cat([energies, elite_energies])
-        top = torch.topk(energies, k, largest=False, sorted=True)
-        elite_actions, elite_energies = candidates[top.indices], top.values  # [k, H, 7], [k]
-
-        mean, std, n_valid = elite_update(mean, std, elite_actions, elite_energies, config, limits)
-        best_energies[it] = elite_energies[0]
-        valid = torch.isfinite(elite_energies)
-        elite_mean_energies[it] = torch.where(valid, elite_energies, 0.0).sum() / n_valid.clamp_min(1)
+    search = SearchRecord(config, device)
+    # All kept elites rejoin the pool; without keep_elites, the pool is the new samples (the reference).
+    carry = config.topk if config.keep_elites else 0
+    for it in range(config.iterations):
+        noise = torch.randn((config.samples, config.horizon, ACTION_DIM), generator=generator, device=device)
+        population = sample_and_score(rollout, objective, limits, mean, std, noise)  # the mean is sample 0
+        search.select_elites(population, carry)
+        mean, std = elite_update(mean, std, search.elite_actions, search.elite_energies, config, limits)
+        search.record(it, population)
 
     # The plan: the final mean (the reference's choice) or the best elite ever evaluated, whichever
     # scores lower after the dead band; with 10 iterations the mean has not always converged and can
     # score worse than samples already seen. Both are scored in one rollout of batch 2.
-    return finish_plan(
-        rollout, objective, config, limits, torch.stack([mean, elite_actions[0]]),
-        elite_actions=elite_actions, elite_energies=elite_energies, best_energies=best_energies,
-        elite_mean_energies=elite_mean_energies, finite_counts=finite_counts, mean=mean, std=std,
-    )
+    finalists = torch.stack([mean, search.elite_actions[0]])  # [2, H, 7]
+    return search.finish(rollout, objective, config, limits, finalists, mean=mean, std=std)

@@ -1,8 +1,8 @@
 """The improved cross-entropy method (iCEM) of Pinneri et al. 2020, "Sample-efficient cross-entropy
 method for real-time planning" (CoRL 2020, arXiv 2008.06389, Algorithm 1), over action sequences.
 
-What it changes against :func:`planner.cem.plan_cem` (the rest, limits, elite update with momentum,
-NaN handling and the final choice, is shared):
+What it changes against :func:`planner.cem.plan_cem` (the rest is shared: sampling, scoring and the
+NaN policy of :mod:`planner.population`, CEM's elite update with momentum, the final choice):
 
 - **coloured noise**: the samples' deviations along the horizon have a power spectral density
   ``~ 1/f^beta`` (``icem_beta``; 0 = white, 2 = Brownian-like), so consecutive steps are correlated
@@ -30,7 +30,8 @@ from planner.cem import elite_update
 from planner.config import PlannerConfig
 from planner.interface import Objective, RolloutFn
 from planner.limits import ActionLimits
-from planner.optimizer import PlanResult, finish_plan, initial_distribution, start_mean
+from planner.optimizer import PlanResult, initial_distribution, start_mean
+from planner.population import SearchRecord, sample_and_score
 
 
 def colored_noise(beta: float, shape: tuple[int, int, int], generator: torch.Generator | None = None,
@@ -107,46 +108,24 @@ def plan_icem(
             raise ValueError(f"init_elites must be [K, horizon={h}, {ACTION_DIM}], got {tuple(init_elites.shape)}")
         carried = limits.apply(init_elites[:keep].to(device, torch.float32))
 
-    best_energies = torch.empty(iterations, device=device)
-    elite_mean_energies = torch.empty(iterations, device=device)
-    finite_counts = torch.empty(iterations, dtype=torch.long, device=device)
-    elite_actions = torch.empty(0, h, ACTION_DIM, device=device)  # [k, H, 7]
-    elite_energies = torch.empty(0, device=device)  # [k]
-    best_action = mean.clone()  # [H, 7] the best sequence ever evaluated, and its energy
+    search = SearchRecord(config, device)
+    # The best sequence ever evaluated [H, 7] and its energy (the paper's plan), kept apart from the elites:
+    # only `keep` elites rejoin the pool (none when icem_keep_fraction * topk < 0.5).
+    best_action = mean.clone()
     best_energy = torch.full((), float("inf"), device=device)
-
-    for it, population in enumerate(population_sizes(config)):
-        noise = colored_noise(config.icem_beta, (population, h, ACTION_DIM), generator, device)
-        candidates = mean + std * noise  # [P, H, 7]
-        if it == iterations - 1:
-            candidates[0] = mean  # the mean joins the last iteration
-        if it == 0 and carried.shape[0]:
-            candidates = torch.cat([candidates, carried])  # [P + keep, H, 7]
-        candidates = limits.apply(candidates)
-        energies = objective(rollout(candidates)).float()
-        if energies.shape != (candidates.shape[0],):
-            raise ValueError(
-                f"objective must return energies [S={candidates.shape[0]}], got shape {tuple(energies.shape)}"
-            )
-        finite = torch.isfinite(energies)
-        finite_counts[it] = finite.sum()
-        energies = torch.where(finite, energies, torch.full_like(energies, float("inf")))
+    for it, population_size in enumerate(population_sizes(config)):
+        noise = colored_noise(config.icem_beta, (population_size, h, ACTION_DIM), generator, device)
+        population = sample_and_score(
+            rollout, objective, limits, mean, std, noise,
+            mean_as_sample=it == iterations - 1,  # the mean joins the last iteration only
+            extra=carried if it == 0 else None,
+        )
         # A fraction xi of the previous iteration's elites joins the pool, with known energies.
-        pool_actions = torch.cat([candidates, elite_actions[:keep]])
-        pool_energies = torch.cat([energies, elite_energies[:keep]])
-        top = torch.topk(pool_energies, min(k, pool_energies.numel()), largest=False, sorted=True)
-        elite_actions, elite_energies = pool_actions[top.indices], top.values  # [k, H, 7], [k]
-        better = elite_energies[0] < best_energy
-        best_action = torch.where(better, elite_actions[0], best_action)
-        best_energy = torch.where(better, elite_energies[0], best_energy)
+        search.select_elites(population, carry=keep)
+        better = search.elite_energies[0] < best_energy
+        best_action = torch.where(better, search.elite_actions[0], best_action)
+        best_energy = torch.where(better, search.elite_energies[0], best_energy)
+        mean, std = elite_update(mean, std, search.elite_actions, search.elite_energies, config, limits)
+        search.record(it, population, best_energy)
 
-        mean, std, n_valid = elite_update(mean, std, elite_actions, elite_energies, config, limits)
-        best_energies[it] = best_energy
-        valid = torch.isfinite(elite_energies)
-        elite_mean_energies[it] = torch.where(valid, elite_energies, 0.0).sum() / n_valid.clamp_min(1)
-
-    return finish_plan(
-        rollout, objective, config, limits, torch.stack([mean, best_action]),
-        elite_actions=elite_actions, elite_energies=elite_energies, best_energies=best_energies,
-        elite_mean_energies=elite_mean_energies, finite_counts=finite_counts, mean=mean, std=std,
-    )
+    return search.finish(rollout, objective, config, limits, torch.stack([mean, best_action]), mean=mean, std=std)

@@ -15,7 +15,8 @@ orders of magnitude); small lambda -> the best sample dominates (CEM-like), larg
 The sampling std stays at the config's ``init_std_*`` (the paper's fixed noise covariance), so
 ``momentum_std`` is unused; ``momentum_mean`` smooths the mean update as in CEM. Several iterations
 per planning step, as TD-MPC2's MPPI does. The plan is the final mean or the best sample seen,
-whichever scores lower (as CEM's).
+whichever scores lower (as CEM's). Sampling, scoring and the NaN policy (a non-finite energy gets
+weight 0) are :mod:`planner.population`'s, shared with CEM and iCEM.
 """
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ from foundation.pose import ACTION_DIM, GRIPPER_DIM
 from planner.config import PlannerConfig
 from planner.interface import Objective, RolloutFn
 from planner.limits import ActionLimits
-from planner.optimizer import PlanResult, finish_plan, initial_distribution, start_mean
+from planner.optimizer import PlanResult, initial_distribution, start_mean
+from planner.population import SearchRecord, sample_and_score
 
 
 def mppi_weights(energies: Tensor, temperature: float) -> Tensor:
@@ -73,40 +75,16 @@ def plan_mppi(
     mean = start_mean(config, limits, init_mean)
     momentum = torch.full((ACTION_DIM,), config.momentum_mean, device=device)
     momentum[GRIPPER_DIM] = config.momentum_gripper
-    n, h, k, iterations = config.samples, config.horizon, config.topk, config.iterations
-    best_energies = torch.empty(iterations, device=device)
-    elite_mean_energies = torch.empty(iterations, device=device)
-    finite_counts = torch.empty(iterations, dtype=torch.long, device=device)
-    elite_actions = torch.empty(0, h, ACTION_DIM, device=device)
-    elite_energies = torch.empty(0, device=device)
-
-    for it in range(iterations):
-        noise = torch.randn((n, h, ACTION_DIM), generator=generator, device=device)
-        candidates = mean + std * noise  # [N, H, 7]
-        candidates[0] = mean
-        candidates = limits.apply(candidates)
-        energies = objective(rollout(candidates)).float()  # [N]
-        if energies.shape != (n,):
-            raise ValueError(f"objective must return energies [S={n}], got shape {tuple(energies.shape)}")
-        finite = torch.isfinite(energies)
-        finite_counts[it] = finite.sum()
-        energies = torch.where(finite, energies, torch.full_like(energies, float("inf")))
-
-        weights = mppi_weights(energies, config.mppi_temperature)  # [N]
-        weighted_mean = torch.einsum("s,shd->hd", weights, candidates)
+    search = SearchRecord(config, device)  # elites: the topk best seen; the update uses the weights, not them
+    for it in range(config.iterations):
+        noise = torch.randn((config.samples, config.horizon, ACTION_DIM), generator=generator, device=device)
+        population = sample_and_score(rollout, objective, limits, mean, std, noise)  # the mean is sample 0
+        weights = mppi_weights(population.energies, config.mppi_temperature)  # [N]
+        weighted_mean = torch.einsum("s,shd->hd", weights, population.actions)  # [H, 7]
         new_mean = limits.apply(momentum * mean + (1 - momentum) * weighted_mean)
-        mean = torch.where(finite.any(), new_mean, mean)
+        mean = torch.where(population.finite_count > 0, new_mean, mean)
+        search.select_elites(population, carry=config.topk)
+        search.record(it, population)
 
-        pool_actions = torch.cat([candidates, elite_actions])
-        pool_energies = torch.cat([energies, elite_energies])
-        top = torch.topk(pool_energies, k, largest=False, sorted=True)
-        elite_actions, elite_energies = pool_actions[top.indices], top.values
-        best_energies[it] = elite_energies[0]
-        valid = torch.isfinite(elite_energies)
-        elite_mean_energies[it] = torch.where(valid, elite_energies, 0.0).sum() / valid.sum().clamp_min(1)
-
-    return finish_plan(
-        rollout, objective, config, limits, torch.stack([mean, elite_actions[0]]),
-        elite_actions=elite_actions, elite_energies=elite_energies, best_energies=best_energies,
-        elite_mean_energies=elite_mean_energies, finite_counts=finite_counts, mean=mean, std=std,
-    )
+    finalists = torch.stack([mean, search.elite_actions[0]])  # [2, H, 7]
+    return search.finish(rollout, objective, config, limits, finalists, mean=mean, std=std)
