@@ -4,7 +4,7 @@ The planner runs as its own process (``python -m ros_nodes.planner_node``) with 
 of ``config/sim.yaml``: the shipped default model at the documented CPU settings (128 samples x 6
 iterations, 2 Hz, stale timeout 0.5 s). This script is the robot: it publishes rgb8 frames of the
 exterior and wrist cameras (a few pre-made ones in turn, 640 x 480 by default, as a RealSense colour
-stream; the default model plans from both since 2026-11-30), the end-effector pose and the finger
+stream; a two-view model such as the default one plans from both), the end-effector pose and the finger
 joints at ``--rate_hz``, a latched goal image (both views side by side), and moves its pose to each target
 the planner sends (a robot that reaches every target). It records:
 

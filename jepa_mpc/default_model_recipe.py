@@ -6,12 +6,12 @@ model, made by its own commands from sim data only:
 1. collect scripted-expert and random episodes of the four tasks at 64 x 64, 4 fps, in the scene the
    evaluation renders (``EVAL_SIM``);
 2. write a frozen random ``vit_micro`` encoder (``jepa-mpc init-encoder``, seed 0): at this scale
-   (16 tokens per frame) it plans as well as the V-JEPA-pretrained one and costs no pretraining
-   (docs/benchmarks.md, "Ablation": two trainings on it reached 66% and 82% and grasped 26% and
-   36% of 50 episodes, the pretrained encoder's 72% and 22%);
+   (16 tokens per frame) it plans as well as the V-JEPA-pretrained one, within the spread of
+   retraining, and costs no pretraining (docs/benchmarks.md, "Ablation");
 3. post-train an action-conditioned predictor on the frozen encoder's features of both cameras, the
-   exterior and the wrist (``--data.wrist_camera``: two views per step; with the wrist view 20/20
-   reaches and 16/20 grasps where the exterior camera alone gave 14/20 and 3/20, docs/benchmarks.md);
+   exterior and the wrist (``--data.wrist_camera``: two views per step): the wrist view shows where
+   the cube lies and how it is turned against the fingers, which the grasp's sub-goals need
+   (docs/benchmarks.md, "The wrist camera");
 4. collect more, noisier expert demonstrations and train a goal-conditioned policy on the frozen
    tokens (``jepa-mpc train-policy``), stored in the same checkpoint: planning from one goal photo
    (docs/planner.md, "One goal photo");
@@ -40,8 +40,8 @@ IMAGE_SIZE = EVAL_SIM["image_size"]
 # lighting), at the sim's own 4 Hz.
 SCENE_FLAGS = ["--sim.image_size", str(IMAGE_SIZE)]
 # (task, policy, episodes, seed of the first episode). Evaluation seeds start at 1000: never trained on.
-# Twice the grasping and pushing demonstrations of the first default model (2026-11-25): the tasks
-# that need centimetres get the data.
+# The tasks that need centimetres (grasp, push, pick-and-place) get twice the demonstrations they
+# first had: more of them sharpened the grasp's energy landscape (docs/benchmarks.md, "Ablation", row 3).
 COLLECTION = [
     ("reach", "expert", 150, 0),
     ("reach", "random", 60, 2000),

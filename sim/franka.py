@@ -22,8 +22,8 @@ lies along the fingers' travel): a hand told to stay at the closedness it measur
 squeezing it, so the recorded delta-closedness of a held cube is ~0, as in real data, and the cube
 does not drop. In free air ``g`` is reached as asked. A contact across the travel (fingertips pushing
 a cube, pads on the table) does not squeeze: since each action's gripper delta starts from the
-measured closedness, squeezing there would close pushing fingers a little more at every step
-(docs/benchmarks.md: push with the true state 86% -> 94%).
+measured closedness, squeezing there would close pushing fingers a little more at every step until
+the cube slid off one edge (docs/benchmarks.md, "Planner fixes", "Push").
 """
 from __future__ import annotations
 

@@ -149,8 +149,8 @@ def test_multi_stage_tasks_render_their_subgoals(task, count):
 
 
 def test_push_sets_the_fingers_first_then_pushes_with_them_across_the_line():
-    # Fingers across the line put both fingertips on the cube's back face; along it (the old pose),
-    # one finger's 2 cm edge pushed and the cube slid off (true-state oracle 58% -> 86%, docs/benchmarks.md).
+    # Fingers across the line put both fingertips on the cube's back face; along it, one finger's 2 cm
+    # edge pushes and the cube slides off (docs/benchmarks.md, "Planner fixes", "Push").
     from planner.config import PlannerConfig
     from planner.subgoals import GoalSequence
     from sim.tasks.push import PUSH_CLOSEDNESS, push_rotation

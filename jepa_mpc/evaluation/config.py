@@ -23,16 +23,16 @@ POLICIES = ("world_model", "random", "oracle")
 # The scene the evaluation renders: the shipped default model's camera (64 px) and predictor step
 # (0.5 s: 4 fps frames, 2-frame tubelets, so one env step per planned action at 2 Hz). The model's
 # data was rendered the same way (the recipe's collection, at the sim's 4 Hz). The key light casts
-# shadows in both: trained and evaluated without them, the recipe pushed 1/20 where the shipped model
-# pushes 17/20 (docs/benchmarks.md, "The key light's shadows").
+# shadows in both: the model places the hand against the cube by them, and without them it can hardly
+# push (docs/benchmarks.md, "The key light's shadows").
 EVAL_SIM = {"image_size": 64, "control_hz": 2.0}
 # The evaluation's planner: cheaper than the reference's 400 x 10, so that 50 episodes fit a CPU.
 EVAL_PLANNER = {"samples": 128, "iterations": 6, "topk": 12}
 # Planner settings of the multi-stage tasks, under the flags and the YAML file. With sub-goals a
 # few centimetres apart, the terminal energy alone lets the first of two planned steps wander (the
 # second step comes back). A grasp turns the hand to the cube about the vertical only: searching
-# roll and pitch too let the world model's plans tilt the hand (27 degrees off at the first sub-goal,
-# 0/4 grasps; yaw only: 13 degrees, 2/4), while the oracle grasps either way (docs/benchmarks.md).
+# roll and pitch too lets the world model's plans tilt the hand, which it resolves badly at 64 px,
+# while the true-state oracle grasps either way (docs/benchmarks.md, "Planner fixes").
 YAW_ONLY = {"plan_rotation": True, "fixed_dims": (3, 4), "fixed_values": (0.0, 0.0)}  # roll, pitch deltas held at 0
 TASK_PLANNER = {
     "push": {"energy": "terminal+intermediate", **YAW_ONLY},
@@ -71,8 +71,9 @@ class EvalConfig:
         metadata={"help": "true: plan through the task's sub-goal images and poses (if it has any); false: from the final "
                           "goal image alone, one planner for every task (ONE_PHOTO_PLANNER: the model's goal policy)"},
     )
-    # Both holds on by default: with them the oracle's pick-and-place goes from 52% to 100% and no task
-    # or world-model row measured lower (docs/benchmarks.md, "The planner's ceiling").
+    # Both holds on by default: without them the search drops a carried cube or pushes it out from between
+    # closing fingers, and no task or world-model row measured lower with them (docs/benchmarks.md,
+    # "The planner's ceiling").
     hold_gripper: bool = field(
         default=True,
         metadata={"help": "with sub-goals: hold the gripper still while a sub-goal keeps the previous one's gripper state"},

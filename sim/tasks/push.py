@@ -3,19 +3,19 @@
 Success: the cube's centre is within ``SUCCESS_RADIUS`` = 4 cm (in xy) of the zone's centre (the
 zone is a 10 cm square). The hand pushes with its fingers 3 cm apart and turned across the push
 line, so both fingertips touch the cube's back face (``push_rotation``); closed fingers in line with
-the push touched it with one 2 cm edge and the cube slid off them (docs/benchmarks.md). The goal image
-shows the cube at the zone centre with the hand just behind it, where a push ends. Sub-goals:
+the push touch it with one 2 cm edge and the cube slides off them (docs/benchmarks.md, "Planner
+fixes"). The goal image shows the cube at the zone centre with the hand just behind it, where a push
+ends. Sub-goals:
 
 1. the fingers set 3 cm apart, the hand where it starts. Set during the approach, the world model's
-   planner let them drift shut and pushed with closed fingers; set alone, the planner holds the hand
+   planner lets them drift shut and pushes with closed fingers; set alone, the planner holds the hand
    and plans the gripper by itself, then holds the gripper for the rest (``GoalSequence.keeps_pose``);
 2. the turned hand above the cube, as a grasp approaches it: the wrist camera sees the cube at its
    centre. Aimed straight at the spot behind the cube, where the wrist camera shows the cube at its
-   border, the world model's planner went round the wrong way or lowered the hand beside the cube;
+   border, the world model's planner can go round the wrong way or lower the hand beside the cube;
 3. the hand above the spot behind the cube where the push starts, then 4. lowered there.
 
-With both, the world model pushed 76% of seeds 1000-1049 against 66% (docs/benchmarks.md, "Push
-through the cube's top").
+What each sub-goal changed: docs/benchmarks.md, "Push through the cube's top".
 """
 from __future__ import annotations
 
