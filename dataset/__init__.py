@@ -2,7 +2,9 @@
 
 - :mod:`dataset.format`: the on-disk layout, feature names and the error type both sides share.
 - :mod:`dataset.writer`: :class:`~dataset.writer.LeRobotDatasetWriter` (episodes, stats, finalize).
-- :mod:`dataset.reader`: :class:`~dataset.reader.LeRobotDataset` (sim data and DROID converted to LeRobot, v3.0 or v2.1).
+- :mod:`dataset.reader`: :class:`~dataset.reader.LeRobotDataset` (sim data and DROID converted to LeRobot, v3.0 or
+  v2.1), with one module per job it does: ``reader_config``, ``info_json``, ``meta_v3`` / ``meta_v21``,
+  ``cross_check``, ``episode_rows``, ``episode_frames``, ``read_errors`` (the reader's docstring says which is which).
 - :mod:`dataset.video`: mp4 encoding and decoding with PyAV.
 
 See docs/dataset.md.
