@@ -68,7 +68,9 @@ class OptimConfig:
     warmup_steps: int = field(default=100, metadata={"help": "linear warmup steps (must be < steps)"})
     weight_decay: float = field(default=0.04, metadata={"help": "weight decay at step 0"})
     final_weight_decay: float = field(default=0.04, metadata={"help": "weight decay at the last step (cosine in between)"})
-    betas: tuple[float, float] = field(default=(0.9, 0.999), metadata={"help": "AdamW betas"})
+    betas: tuple[float, float] = field(
+        default=(0.9, 0.999), metadata={"help": "AdamW betas", "metavar": "BETA1 BETA2"}
+    )
     eps: float = field(default=1e-8, metadata={"help": "AdamW epsilon"})
     grad_clip: float = field(default=1.0, metadata={"help": "max global gradient norm (0: no clipping)"})
 
@@ -195,7 +197,9 @@ class MaskConfig:
     short_scale: float = field(default=0.15, metadata={"help": "spatial area of each short-range block (fraction)"})
     long_blocks: int = field(default=2, metadata={"help": "blocks of the long-range mask"})
     long_scale: float = field(default=0.7, metadata={"help": "spatial area of each long-range block (fraction)"})
-    aspect_ratio: tuple[float, float] = field(default=(0.75, 1.5), metadata={"help": "block aspect ratio range"})
+    aspect_ratio: tuple[float, float] = field(
+        default=(0.75, 1.5), metadata={"help": "block aspect ratio range", "metavar": "LOW HIGH"}
+    )
 
     def __post_init__(self) -> None:
         for name in ("short_blocks", "long_blocks"):
