@@ -14,7 +14,9 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 
-from worldmodel.training.config import EncoderSize, PretrainConfig, TrainGoalPolicyConfig, TrainPredictorConfig
+from worldmodel.training.config import (
+    EncoderRecipe, PretrainConfig, TrainGoalPolicyConfig, TrainPredictorConfig, default_encoder_recipe,
+)
 
 _DATA_HELP = "one or more LeRobot dataset folders (sim or DROID) or .npz files of episodes, read as one"
 _RESUME_HELP = "continue the run in --out from its train_state.pt (a finished run: says so, changes nothing)"
@@ -107,7 +109,7 @@ class RandomEncoderCommandConfig:
     ``--preset NAME`` is ``--encoder.preset NAME``.
     """
 
-    encoder: EncoderSize = field(default_factory=EncoderSize)
+    encoder: EncoderRecipe = field(default_factory=default_encoder_recipe)
     seed: int = field(default=0, metadata={"help": "torch seed of the initial weights (the same seed gives the same file)"})
     out: str = field(metadata={"help": "folder for encoder.pt"})
     overwrite: bool = field(default=False, metadata={"help": "replace an encoder.pt already in --out"})

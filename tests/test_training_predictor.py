@@ -18,7 +18,7 @@ import torch
 from worldmodel import load_world_model
 from worldmodel.config import EncoderConfig
 from worldmodel.encoder import VideoEncoder, init_vit_weights
-from worldmodel.training.config import DataConfig, OptimConfig, PredictorSize, RunConfig, TrainPredictorConfig
+from worldmodel.training.config import DataConfig, OptimConfig, PredictorRecipe, RunConfig, TrainPredictorConfig
 from worldmodel.training.encoder_checkpoint import save_encoder_checkpoint
 from worldmodel.training.episodes import EpisodeError, InMemoryEpisodes, LeRobotEpisodes, SampledEpisode, save_episodes_npz
 from worldmodel.training.metrics import read_csv_rows
@@ -40,7 +40,7 @@ def squares() -> InMemoryEpisodes:
 def tiny_config(tmp_path: Path, steps: int, lr: float = 2e-2, **run) -> TrainPredictorConfig:
     return TrainPredictorConfig(
         data=DataConfig(cache_dir=str(tmp_path / "cache"), val_fraction=0.2),
-        predictor=PredictorSize(dim=48, depth=2, num_heads=2),
+        predictor=PredictorRecipe(dim=48, depth=2, num_heads=2),
         optim=OptimConfig(lr=lr, start_lr=lr / 10, warmup_steps=min(10, steps - 1), weight_decay=0.01, final_weight_decay=0.01),
         run=RunConfig(steps=steps, batch_size=32, val_clips=64, **{"val_every": 0, "save_every": 0, **run}),
     )
@@ -87,14 +87,14 @@ def test_resume_continues_bit_for_bit(tmp_path, squares, encoder_path):
 
 INTERRUPTED_RUN = """
 import sys
-from worldmodel.training.config import DataConfig, OptimConfig, PredictorSize, RunConfig, TrainPredictorConfig
+from worldmodel.training.config import DataConfig, OptimConfig, PredictorRecipe, RunConfig, TrainPredictorConfig
 from worldmodel.training.episodes import NpzEpisodes
 from worldmodel.training.train_predictor import train_predictor
 
 data, encoder, out, cache = sys.argv[1:5]
 config = TrainPredictorConfig(
     data=DataConfig(cache_dir=cache, val_fraction=0.2),
-    predictor=PredictorSize(dim=48, depth=2, num_heads=2),
+    predictor=PredictorRecipe(dim=48, depth=2, num_heads=2),
     optim=OptimConfig(lr=2e-2, start_lr=2e-3, warmup_steps=10, weight_decay=0.01, final_weight_decay=0.01),
     run=RunConfig(steps=150, batch_size=32, val_clips=64, val_every=40, save_every=100, threads=1),
 )
@@ -268,13 +268,40 @@ def test_trains_on_a_sim_format_lerobot_dataset(tmp_path, encoder_path):
         (lambda: TrainPredictorConfig(data=DataConfig(clip_steps=2)), "loss.rollout_steps 2 needs data.clip_steps >= 3"),
         (lambda: TrainPredictorConfig(run=RunConfig(steps=50)), "optim.warmup_steps 100 must be < run.steps 50"),
         (lambda: DataConfig(bad_episodes="ignore"), "data.bad_episodes must be 'error' or 'skip', got 'ignore'"),
-        (lambda: PredictorSize(dim=50, num_heads=4), "predictor.dim 50 is not divisible by predictor.num_heads 4"),
+        (lambda: PredictorRecipe(dim=50, num_heads=4), "predictor.dim 50 is not divisible by num_heads 4"),
         (lambda: OptimConfig(betas=(0.9, 1.5)), r"optim.betas must be two values in \[0, 1\)"),
     ],
 )
 def test_config_errors_name_the_bad_value(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_training_sizes_are_the_model_configs_own_fields_with_training_defaults():
+    """One definition of each size (issue 32): the training sections add only their own choices to the fields
+    the model configs are built on, and the training defaults are stated once, by the commands' configs."""
+    from dataclasses import fields
+
+    from foundation.configuration import dataclass_to_dict, from_dict
+    from worldmodel.checkpoint import DEFAULT_CHECKPOINT
+    from worldmodel.config import PredictorConfig, TransformerSize, VideoPatching, WorldModelConfig, encoder_preset
+    from worldmodel.training.config import EncoderRecipe, PretrainConfig
+
+    def names(cls: type) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    assert names(PredictorRecipe) == names(TransformerSize) + ["init"] and issubclass(PredictorConfig, TransformerSize)
+    assert names(EncoderRecipe) == names(VideoPatching) + ["preset"] and issubclass(EncoderConfig, VideoPatching)
+    assert TrainPredictorConfig().predictor == PredictorRecipe(dim=192, depth=6, num_heads=4)
+    assert PretrainConfig().encoder == EncoderRecipe(preset="vit_tiny", img_size=64)
+    encoder = EncoderRecipe(preset="vit_micro", img_size=32, patch_size=8).encoder_config()
+    assert encoder == encoder_preset("vit_micro", img_size=32, patch_size=8)
+    assert PredictorRecipe(dim=48, depth=2, num_heads=2).predictor_config(encoder, views=2) == PredictorConfig(
+        img_size=32, patch_size=8, encoder_dim=128, dim=48, depth=2, num_heads=2, views=2)
+    # The shipped model's stored configs (the model's and its training recipe) read back unchanged.
+    stored = torch.load(DEFAULT_CHECKPOINT, map_location="cpu", weights_only=True)
+    assert dataclass_to_dict(from_dict(WorldModelConfig, stored["config"], "model.pt")) == stored["config"]
+    assert dataclass_to_dict(from_dict(TrainPredictorConfig, stored["train_config"], "model.pt")) == stored["train_config"]
 
 
 # --------------------------------------------- run folders: resume only what fits, never overwrite silently

@@ -37,12 +37,11 @@ from torch import Tensor
 from foundation.atomic_files import write_json_atomic
 from foundation.configuration import ConfigError, dataclass_to_dict
 from worldmodel.checkpoint import cpu_state_dict
-from worldmodel.config import encoder_preset
 from worldmodel.encoder import VideoEncoder, init_vit_weights
 from worldmodel.precision import autocast
 
 from .clips import split_episodes
-from .config import EncoderSize, PretrainConfig
+from .config import EncoderRecipe, PretrainConfig
 from .distributed import DistributedContext, setup_distributed
 from .encoder_checkpoint import load_encoder, save_encoder_checkpoint
 from .episodes import EpisodeSource, check_sample_fps, split_report
@@ -56,7 +55,8 @@ from .video_clips import VideoClips, step_generator
 ENCODER_FILE = "encoder.pt"
 
 
-def write_random_encoder(size: EncoderSize, seed: int, out: str | Path, overwrite: bool = False) -> tuple[Path, bool]:
+def write_random_encoder(recipe: EncoderRecipe, seed: int, out: str | Path,
+                         overwrite: bool = False) -> tuple[Path, bool]:
     """Write ``out/encoder.pt``: an encoder left at its random initialisation (never trained).
 
     The weights are ``init_vit_weights`` (truncated normal, std 0.02, as the reference ViT) after
@@ -73,7 +73,7 @@ def write_random_encoder(size: EncoderSize, seed: int, out: str | Path, overwrit
         ConfigError: ``out/encoder.pt`` holds another encoder and ``overwrite`` is False.
     """
     path = Path(out) / ENCODER_FILE
-    config = encoder_preset(size.preset, img_size=size.img_size, patch_size=size.patch_size, tubelet_size=size.tubelet_size)
+    config = recipe.encoder_config()
     with torch.random.fork_rng(devices=[]):  # the caller's random stream is left as it was
         torch.manual_seed(seed)
         encoder = VideoEncoder(config)
@@ -157,8 +157,7 @@ def _pretrain(ctx: DistributedContext, config: PretrainConfig, source: EpisodeSo
     state = open_run_folder(out, resume_key, run.steps, resume, overwrite, ENCODER_FILE, stop_at)  # before any work
     if overwrite and ctx.is_main:
         clear_run_folder(out, ENCODER_FILE)
-    e = config.encoder
-    encoder_config = encoder_preset(e.preset, img_size=e.img_size, patch_size=e.patch_size, tubelet_size=e.tubelet_size)
+    encoder_config = config.encoder.encoder_config()
     with warnings.catch_warnings():
         if not ctx.is_main:
             warnings.simplefilter("ignore")

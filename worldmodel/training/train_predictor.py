@@ -36,7 +36,7 @@ from torch import Tensor
 from foundation.atomic_files import write_json_atomic
 from foundation.configuration import ConfigError, dataclass_to_dict
 from worldmodel.checkpoint import save_world_model_checkpoint
-from worldmodel.config import PredictorConfig, WorldModelConfig
+from worldmodel.config import EncoderConfig, WorldModelConfig
 from worldmodel.precision import autocast
 from worldmodel.predictor import ActionConditionedPredictor
 
@@ -111,19 +111,11 @@ class TrainSummary:
         return "\n".join(lines)
 
 
-def world_model_config(config: TrainPredictorConfig, encoder_config) -> WorldModelConfig:
-    p = config.predictor
-    predictor = PredictorConfig(
-        img_size=encoder_config.img_size,
-        patch_size=encoder_config.patch_size,
-        encoder_dim=encoder_config.dim,
-        dim=p.dim,
-        depth=p.depth,
-        num_heads=p.num_heads,
-        mlp_ratio=p.mlp_ratio,
-        views=config.data.views,
-    )
-    return WorldModelConfig(encoder=encoder_config, predictor=predictor, normalize_tokens=True, frame_rate_hz=float(config.data.sample_fps))
+def world_model_config(config: TrainPredictorConfig, encoder_config: EncoderConfig) -> WorldModelConfig:
+    """The config of the world model a run trains: ``encoder_config`` and the run's predictor on its tokens."""
+    predictor = config.predictor.predictor_config(encoder_config, config.data.views)
+    return WorldModelConfig(encoder=encoder_config, predictor=predictor, normalize_tokens=True,
+                            frame_rate_hz=float(config.data.sample_fps))
 
 
 def _resume_key(config: TrainPredictorConfig, data_fingerprint: str, encoder_digest: str, world_size: int) -> dict:
