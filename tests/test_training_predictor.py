@@ -418,6 +418,31 @@ def test_stop_at_reports_the_state_it_wrote_not_a_model(stopped_run, tmp_path, s
         train_predictor(config, squares, encoder_path, copy, resume=True, stop_at=2)
 
 
+def test_train_and_pretrain_summaries_report_in_one_frame(tmp_path):
+    """The two run summaries share their fields, report lines and summary.json writing (issue 32)."""
+    from worldmodel.training.pretrain_encoder import PretrainSummary
+    from worldmodel.training.run_summary import RunSummary
+    from worldmodel.training.train_predictor import TrainSummary
+
+    run = dict(out=str(tmp_path), rank=0, steps=12, start_step=4, world_size=2, train_seconds=1.0,
+               clips_per_second=2.0, final_train_loss=0.5, train_episodes=3, val_episodes=1, metrics="csv",
+               total_steps=30)
+    stopped = [TrainSummary(**run, validation=None, train_clips=9, cache_folder="cache"),
+               PretrainSummary(**run, val_loss=0.25, features_at_init=None, features_final=None)]
+    for summary, verb, product in zip(stopped, ("trained", "pretrained"), ("model.pt", "encoder.pt")):
+        assert isinstance(summary, RunSummary)
+        lines = summary.text().splitlines()
+        assert lines[0] == f"{verb} steps 4..12 on 2 process(es) in 1.0 s (2.0 clips/s); final train loss 0.5000"
+        assert lines[-2:] == ["episodes: 3 train, 1 held out, 0 skipped",
+                              f"stopped at step 12 of 30: state in {tmp_path / 'train_state.pt'}; resume with "
+                              f"--resume true ({product} is written after the last step); metrics (csv) and "
+                              f"summary in {tmp_path}"]
+        finished = replace(summary, steps=30)
+        assert finished.text().splitlines()[-1].startswith(f"{product[:-3]}: {tmp_path / product}")
+        finished.write()
+        assert json.loads((tmp_path / "summary.json").read_text())["steps"] == 30
+
+
 def test_json_files_never_hold_nan(tmp_path):
     from foundation.atomic_files import write_json_atomic
 
