@@ -443,6 +443,20 @@ def test_train_and_pretrain_summaries_report_in_one_frame(tmp_path):
         assert json.loads((tmp_path / "summary.json").read_text())["steps"] == 30
 
 
+def test_the_training_commands_share_their_data_and_run_folder_flags():
+    from foundation.configuration import leaf_fields
+    from jepa_mpc.training_commands import (
+        PretrainCommandConfig, StoppableRunArguments, TrainCommandConfig, TrainPolicyCommandConfig,
+    )
+
+    shared = {leaf.name: leaf for leaf in leaf_fields(StoppableRunArguments)}
+    assert set(shared) == {"datasets", "out", "resume", "overwrite", "stop_at"}
+    for command, names in ((TrainCommandConfig, set(shared)), (PretrainCommandConfig, set(shared)),
+                           (TrainPolicyCommandConfig, set(shared) - {"stop_at"})):
+        leaves = {leaf.name: leaf for leaf in leaf_fields(command)}
+        assert {name: leaves[name] for name in names} == {name: shared[name] for name in names}, command
+
+
 def test_json_files_never_hold_nan(tmp_path):
     from foundation.atomic_files import write_json_atomic
 
