@@ -7,10 +7,13 @@ turns dicts into such dataclasses and back; this module adds what the project's 
 - :func:`parse_config` reads a command's config from argv, with one precedence order for every
   command: defaults < ``--config FILE`` (YAML; draccus's ``--config_path`` works too) < flags.
   Nested fields are dotted flags (``--planner.samples 400``); a sequence field takes several values
-  after one flag (``--data a b``); a bool flag alone means true (``--resume``); dashes and
-  underscores are the same (``--stop-at`` = ``--stop_at``); a field's ``metadata`` may add
-  ``"help"`` (shown by ``--help``), ``"aliases"`` (extra flags), ``"positional": True`` (the value
-  may come first, without a flag) and ``"after": TOKEN`` (every argument after TOKEN, verbatim).
+  after one flag (``--data a b``), and a number sequence also one value with commas or brackets
+  (``0.3,1.0``, ``(0.3,1.0)``, ``[0.3, 1.0]``); a bool flag alone means true (``--resume``); dashes
+  and underscores are the same (``--stop-at`` = ``--stop_at``); a field's ``metadata`` may add
+  ``"help"`` (shown by ``--help``), ``"metavar"`` (how ``--help`` names its values, ``LOW HIGH``),
+  ``"aliases"`` (extra flags), ``"positional": True`` (the value may come first, without a flag) and
+  ``"after": TOKEN`` (every argument after TOKEN, verbatim). ``--help`` shows each config class's
+  docstring as plain text (:func:`help_text`).
 - :func:`from_dict` / :func:`dataclass_to_dict` convert configs for checkpoints and parameter files, with
   missing keys taken from the defaults and every bad key or value a :class:`ConfigError` naming
   the source and the key.
@@ -29,7 +32,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import inspect
 import math
+import re
+import shutil
+import textwrap
 import types
 import typing
 from pathlib import Path
@@ -316,9 +323,14 @@ def parse_config(
     namespace, unknown = parser.parse_known_args(_canonical_argv(cls, argv))
     if unknown:
         raise ConfigError(f"unknown argument(s) {' '.join(unknown)} (see {prog} --help)")
-    types_ = {leaf.name: leaf.type for leaf in leaf_fields(cls)}
-    flags = {name: _flag_value(value, types_.get(name)) for name, value in vars(namespace).items()}
+    leaves = {leaf.name: leaf for leaf in leaf_fields(cls)}
+    flags = {name: _flag_value(value, leaves[name].type if name in leaves else None)
+             for name, value in vars(namespace).items()}
     config_file = flags.pop("config_path", None)
+    try:
+        check_form(cls, unflatten(flags))
+    except FormError as exc:  # a flag names its field as typed, and a sequence shows the spelling that works
+        raise ConfigError(f"--{exc.key} {exc}{_flag_example(leaves[exc.key]) if exc.key in leaves else ''}") from None
     file_values = load_yaml(config_file) if config_file else {}
     overrides = merge(file_values, unflatten({**flags, **tail}))
     given = set(flags) | set(tail)
@@ -342,8 +354,17 @@ def _has_key(values: dict[str, Any], dotted: str) -> bool:
 
 
 def argument_parser(cls: type, prog: str, description: str = "") -> argparse.ArgumentParser:
-    """draccus's parser of ``cls`` with the project's help text, multi-value and bool flags."""
+    """draccus's parser of ``cls`` with the project's help text, multi-value and bool flags.
+
+    Each group of flags is titled by its section (``data``; the top level by ``prog``) and described
+    by its class docstring as plain text (:func:`help_text`), not by the class name and raw docstring.
+    """
     parser = DraccusArgumentParser(cls, prog=prog, description=description, exit_on_error=False).parser
+    width = max(shutil.get_terminal_size().columns - 4, 40)  # argparse's width, less the group's indent
+    for group in parser._action_groups[2:]:  # after argparse's own two, draccus's: one per config class
+        section = re.fullmatch(r"\S+ \['(.+)'\]", group.title or "")  # draccus titles a section "Class ['dest']"
+        group.title = section.group(1) if section else prog
+        group.description = help_text(group.description or "", width) or None  # "" would print an empty section
     leaves = {leaf.name: leaf for leaf in leaf_fields(cls)}
     actions = {action for group in parser._action_groups for action in group._group_actions} | set(parser._actions)
     for action in actions:
@@ -364,9 +385,9 @@ def _describe(action: argparse.Action, leaf: LeafField) -> None:
     """Make ``action`` read raw text (decoded later by the field's type) and show the field's help."""
     action.type, action.default, action.required = str, argparse.SUPPRESS, False
     tp = _strip_optional(leaf.type)
-    action.metavar = getattr(tp, "__name__", str(tp))
+    action.metavar = leaf.metadata.get("metavar") or _metavar(tp)
     if _is_sequence(tp):
-        action.nargs, action.metavar = "+", getattr(typing.get_args(tp)[0], "__name__", "value")
+        action.nargs = "+"
     elif tp is bool:
         action.nargs, action.const, action.metavar = "?", "true", "true|false"
     if leaf.default is dataclasses.MISSING:
@@ -376,7 +397,54 @@ def _describe(action: argparse.Action, leaf: LeafField) -> None:
     else:
         default = f"(default: {draccus.encode(leaf.default)})"
     aliases = ", ".join(leaf.metadata.get("aliases", ()))
-    action.help = " ".join(part for part in (leaf.help, default, f"(also {aliases})" if aliases else "") if part)
+    parts = (help_text(leaf.help), default, f"(also {aliases})" if aliases else "")
+    action.help = " ".join(part for part in parts if part)
+
+
+def _metavar(tp: Any) -> str:
+    """How ``--help`` writes the values of a flag of type ``tp`` (Optional stripped): ``float``, ``float float``
+    for a pair, ``str [str ...]`` for any number of texts (draccus's formatter shows the metavar alone)."""
+    if not _is_sequence(tp):
+        return getattr(tp, "__name__", str(tp))
+    items = typing.get_args(tp)
+    item = getattr(items[0], "__name__", "value") if items else "value"
+    if not items or items[-1] is Ellipsis:
+        return f"{item} [{item} ...]"
+    return " ".join(getattr(t, "__name__", "value") for t in items)
+
+
+def _flag_example(leaf: LeafField) -> str:
+    """For a sequence field, how its flag is written, with its default as the example; else ``""``."""
+    if not _is_sequence(leaf.type):
+        return ""
+    metavar = leaf.metadata.get("metavar") or _metavar(_strip_optional(leaf.type))
+    default = leaf.default if isinstance(leaf.default, (list, tuple)) and leaf.default else None
+    example = f", e.g. --{leaf.name} {' '.join(str(v) for v in draccus.encode(default))}" if default else ""
+    return f" (write {metavar}{example})"
+
+
+_RST_LITERAL = re.compile(r"``(.+?)``")
+_RST_ROLE = re.compile(r":[a-z]+:`~?\.?([^`]+)`")
+_RST_LINK = re.compile(r"`([^`<]+?) <([^>]+)>`_")
+
+
+def help_text(doc: str, width: int = 100) -> str:
+    """A docstring as ``--help`` shows it: dedented, without RST markup (double backquotes, roles such as
+    ``:class:``, links: ``text <url>`_`` becomes ``text (url)``), prose paragraphs refilled to ``width`` columns.
+
+    Paragraphs holding an indented or bulleted line (a code block, a list) keep their lines.
+    """
+    text = _RST_LINK.sub(r"\1 (\2)", _RST_ROLE.sub(r"\1", _RST_LITERAL.sub(r"\1", inspect.cleandoc(doc))))
+    paragraphs = []
+    for paragraph in re.split(r"\n\s*\n", text.strip()):
+        lines = paragraph.splitlines()
+        if paragraph.endswith("::"):  # RST's literal-block marker
+            lines[-1] = lines[-1][:-1]
+        if any(line.startswith((" ", "- ", "* ")) for line in lines):
+            paragraphs.append("\n".join(lines))
+        else:
+            paragraphs.append(textwrap.fill(" ".join(lines), width, break_on_hyphens=False))
+    return "\n\n".join(paragraphs)
 
 
 def _strip_optional(tp: Any) -> Any:
@@ -401,11 +469,20 @@ def _flag_value(value: str | list[str], tp: Any = None) -> Any:
     if text_field:
         return value
     if isinstance(value, list):
-        return [_flag_value(v) for v in value]
+        return [_flag_value(v) for v in (_split_items(value) if _is_sequence(tp) else value)]
     try:
         return yaml.safe_load(value) if value else value
     except yaml.YAMLError:
         return value  # not YAML (e.g. an unbalanced bracket): the field's type decides
+
+
+def _split_items(tokens: list[str]) -> list[str]:
+    """The items of a number sequence's flag however typed: ``0.3 1.0``, ``0.3,1.0``, ``(0.3,1.0)``,
+    ``[0.3, 1.0]`` (one token, or the shell's pieces of it) -> ``["0.3", "1.0"]``; ``[]`` -> ``[]``."""
+    text = " ".join(tokens).strip()
+    if text[:1] + text[-1:] in ("[]", "()"):
+        text = text[1:-1]
+    return [item for item in re.split(r"[\s,]+", text) if item]
 
 
 def _canonical_argv(cls: type, argv: list[str]) -> list[str]:

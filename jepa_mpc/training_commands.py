@@ -1,8 +1,9 @@
-"""``jepa-mpc train``, ``jepa-mpc pretrain`` and ``jepa-mpc init-encoder``: the library's function, then its result printed.
+"""``jepa-mpc train``, ``pretrain``, ``train-policy``, ``init-encoder``: the library's function, then its result.
 
 The training functions take a run's data, folders and resume switches as arguments beside their
 config (so that the config stored in a checkpoint is the model's recipe only); the command configs
-here add those as fields, so that a ``--config`` YAML file and the flags set them alike.
+here add those as fields (:class:`RunArguments`), so that a ``--config`` YAML file and the flags set
+them alike, and the three training commands open their data and report alike (:func:`_train_and_report`).
 
 A run folder holds one run: training into a folder that holds an earlier run is refused unless
 ``--resume true`` (continue it) or ``--overwrite true`` (replace it); ``--resume true`` on a run that
@@ -12,19 +13,50 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from worldmodel.training.config import EncoderSize, PretrainConfig, TrainGoalPolicyConfig, TrainPredictorConfig
+from worldmodel.training.config import (
+    DataConfig, EncoderRecipe, PretrainConfig, TrainGoalPolicyConfig, TrainPredictorConfig, VideoDataConfig,
+    default_encoder_recipe,
+)
+
+if TYPE_CHECKING:  # the jobs import torch when they run, not when the CLI parses flags
+    from worldmodel.training.episodes import EpisodeSource
+    from worldmodel.training.run_summary import RunSummary
+    from worldmodel.training.train_goal_policy import PolicyTrainSummary
 
 _DATA_HELP = "one or more LeRobot dataset folders (sim or DROID) or .npz files of episodes, read as one"
-_RESUME_HELP = "continue the run in --out from its train_state.pt (a finished run: says so, changes nothing)"
-_OVERWRITE_HELP = "replace the run --out holds (its train_state.pt, result and summary are deleted first); without it such a folder is refused"
 
 
-def _report_finished(finished: Exception) -> None:
-    """A resumed run that had already finished: one line (rank 0 alone under torchrun), exit 0."""
-    if int(os.environ.get("RANK", "0")) == 0:
-        print(finished)
+@dataclass(kw_only=True)
+class RunArguments:
+    """What a training command adds to the config its library function takes: the data it reads and the
+    run folder it writes. They are arguments of that function, not config fields, so that the config a
+    checkpoint stores is the model's recipe alone."""
+
+    datasets: tuple[str, ...] = field(metadata={"help": _DATA_HELP, "aliases": ("--data",)})
+    out: str = field(metadata={"help": "run folder: the command's result file, train_state.pt, metrics, summary.json"})
+    resume: bool = field(
+        default=False,
+        metadata={"help": "continue the run in --out from its train_state.pt "
+                          "(a finished run: says so, changes nothing)"},
+    )
+    overwrite: bool = field(
+        default=False,
+        metadata={"help": "replace the run --out holds (its train_state.pt, result and summary are deleted first); "
+                          "without it such a folder is refused"},
+    )
+
+
+@dataclass(kw_only=True)
+class StoppableRunArguments(RunArguments):
+    """:class:`RunArguments` of a command whose run may stop at a given step and resume later."""
+
+    stop_at: int | None = field(
+        default=None, metadata={"help": "stop after this step, saving the state (resume later)"}
+    )
 
 
 def _job_config(config: object, cls: type) -> object:
@@ -32,11 +64,29 @@ def _job_config(config: object, cls: type) -> object:
     return cls(**{f.name: getattr(config, f.name) for f in dataclasses.fields(cls)})
 
 
-@dataclass(kw_only=True)
-class TrainCommandConfig(TrainPredictorConfig):
-    """``jepa-mpc train``: the predictor's training config and the run's data, encoder and folder."""
+def _train_and_report(config: RunArguments, data: DataConfig | VideoDataConfig, wrist_camera: str,
+                      job: Callable[[EpisodeSource], RunSummary | PolicyTrainSummary]) -> None:
+    """Open ``config.datasets`` as ``data`` says (with ``wrist_camera`` as a second view, "" for none), run
+    ``job`` on the episodes and print its summary. A resumed run that had already finished prints one line
+    and exits 0 without touching it. Under torchrun, rank 0 alone prints."""
+    from worldmodel.training.episodes import open_episodes
+    from worldmodel.training.train_state import RunFinished
 
-    datasets: tuple[str, ...] = field(metadata={"help": _DATA_HELP, "aliases": ("--data",)})
+    source = open_episodes(config.datasets, camera=data.camera, sample_fps=data.sample_fps,
+                           skip_bad=data.bad_episodes == "skip", wrist_camera=wrist_camera)
+    try:
+        report = job(source).text()
+    except RunFinished as finished:
+        report = str(finished)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(report)
+
+
+@dataclass(kw_only=True)
+class TrainCommandConfig(TrainPredictorConfig, StoppableRunArguments):
+    """``jepa-mpc train``: the predictor's training config, the run's data and folder (``OUT/model.pt``),
+    and the encoder it trains on."""
+
     encoder: str = field(
         metadata={"help": "encoder checkpoint: jepa-mpc pretrain output, a project model.pt, a released V-JEPA 2 / 2.1 file, "
                           "or a Hugging Face VJEPA2Model folder / model.safetensors (README, Checkpoint layouts)"}
@@ -45,59 +95,35 @@ class TrainCommandConfig(TrainPredictorConfig):
     encoder_num_heads: int | None = field(
         default=None, metadata={"help": "head count of a released V-JEPA 2.1 file whose sizes match no released model"}
     )
-    out: str = field(metadata={"help": "run folder (model.pt, train_state.pt, metrics, summary.json)"})
-    resume: bool = field(default=False, metadata={"help": _RESUME_HELP})
-    stop_at: int | None = field(default=None, metadata={"help": "stop after this step, saving the state (resume later)"})
-    overwrite: bool = field(default=False, metadata={"help": _OVERWRITE_HELP})
 
 
 def train(config: TrainCommandConfig) -> None:
-    from worldmodel.training.episodes import open_episodes
     from worldmodel.training.train_predictor import train_predictor
 
-    from worldmodel.training.train_state import RunFinished
+    def job(source: EpisodeSource) -> RunSummary:
+        return train_predictor(_job_config(config, TrainPredictorConfig), source, config.encoder, config.out,
+                               resume=config.resume, stop_at=config.stop_at, encoder_img_size=config.encoder_img_size,
+                               encoder_num_heads=config.encoder_num_heads, overwrite=config.overwrite)
 
-    source = open_episodes(config.datasets, camera=config.data.camera, sample_fps=config.data.sample_fps,
-                           skip_bad=config.data.bad_episodes == "skip", wrist_camera=config.data.wrist_camera)
-    try:
-        summary = train_predictor(_job_config(config, TrainPredictorConfig), source, config.encoder, config.out,
-                                  resume=config.resume, stop_at=config.stop_at, encoder_img_size=config.encoder_img_size,
-                                  encoder_num_heads=config.encoder_num_heads, overwrite=config.overwrite)
-    except RunFinished as finished:
-        return _report_finished(finished)
-    if summary.rank == 0:
-        print(summary.text())
+    _train_and_report(config, config.data, config.data.wrist_camera, job)
 
 
 @dataclass(kw_only=True)
-class PretrainCommandConfig(PretrainConfig):
-    """``jepa-mpc pretrain``: the encoder's pretraining config and the run's data and folder.
+class PretrainCommandConfig(PretrainConfig, StoppableRunArguments):
+    """``jepa-mpc pretrain``: the encoder's pretraining config and the run's data and folder (``OUT/encoder.pt``).
 
     ``--preset NAME`` is ``--encoder.preset NAME``.
     """
 
-    datasets: tuple[str, ...] = field(metadata={"help": _DATA_HELP, "aliases": ("--data",)})
-    out: str = field(metadata={"help": "run folder (encoder.pt, train_state.pt, metrics, summary.json)"})
-    resume: bool = field(default=False, metadata={"help": _RESUME_HELP})
-    stop_at: int | None = field(default=None, metadata={"help": "stop after this step, saving the state (resume later)"})
-    overwrite: bool = field(default=False, metadata={"help": _OVERWRITE_HELP})
-
 
 def pretrain(config: PretrainCommandConfig) -> None:
-    from worldmodel.training.episodes import open_episodes
     from worldmodel.training.pretrain_encoder import pretrain_encoder
 
-    from worldmodel.training.train_state import RunFinished
+    def job(source: EpisodeSource) -> RunSummary:
+        return pretrain_encoder(_job_config(config, PretrainConfig), source, config.out, resume=config.resume,
+                                stop_at=config.stop_at, overwrite=config.overwrite)
 
-    source = open_episodes(config.datasets, camera=config.data.camera, sample_fps=config.data.sample_fps,
-                           skip_bad=config.data.bad_episodes == "skip")
-    try:
-        summary = pretrain_encoder(_job_config(config, PretrainConfig), source, config.out, resume=config.resume,
-                                   stop_at=config.stop_at, overwrite=config.overwrite)
-    except RunFinished as finished:
-        return _report_finished(finished)
-    if summary.rank == 0:
-        print(summary.text())
+    _train_and_report(config, config.data, "", job)
 
 
 @dataclass(kw_only=True)
@@ -107,7 +133,7 @@ class RandomEncoderCommandConfig:
     ``--preset NAME`` is ``--encoder.preset NAME``.
     """
 
-    encoder: EncoderSize = field(default_factory=EncoderSize)
+    encoder: EncoderRecipe = field(default_factory=default_encoder_recipe)
     seed: int = field(default=0, metadata={"help": "torch seed of the initial weights (the same seed gives the same file)"})
     out: str = field(metadata={"help": "folder for encoder.pt"})
     overwrite: bool = field(default=False, metadata={"help": "replace an encoder.pt already in --out"})
@@ -122,27 +148,20 @@ def init_encoder(config: RandomEncoderCommandConfig) -> None:
 
 
 @dataclass(kw_only=True)
-class TrainPolicyCommandConfig(TrainGoalPolicyConfig):
-    """``jepa-mpc train-policy``: the goal policy's training config and the run's data, world model and folder."""
+class TrainPolicyCommandConfig(TrainGoalPolicyConfig, RunArguments):
+    """``jepa-mpc train-policy``: the goal policy's training config, the run's data and folder
+    (``OUT/model.pt``: the world model with the policy), and the world model it reads."""
 
-    datasets: tuple[str, ...] = field(metadata={"help": _DATA_HELP, "aliases": ("--data",)})
     checkpoint: str = field(default="", metadata={"help": "the world model whose frozen tokens the policy reads; empty = the shipped default model"})
-    out: str = field(metadata={"help": "run folder (model.pt = the world model with the policy, train_state.pt, metrics, summary.json)"})
-    resume: bool = field(default=False, metadata={"help": _RESUME_HELP})
-    overwrite: bool = field(default=False, metadata={"help": _OVERWRITE_HELP})
 
 
 def train_policy(config: TrainPolicyCommandConfig) -> None:
     from worldmodel.checkpoint import resolve_checkpoint
-    from worldmodel.training.episodes import open_episodes
     from worldmodel.training.train_goal_policy import train_goal_policy
-    from worldmodel.training.train_state import RunFinished
 
-    source = open_episodes(config.datasets, camera=config.data.camera, sample_fps=config.data.sample_fps,
-                           skip_bad=config.data.bad_episodes == "skip", wrist_camera=config.data.wrist_camera)
-    try:
-        summary = train_goal_policy(_job_config(config, TrainGoalPolicyConfig), source, resolve_checkpoint(config.checkpoint),
-                                    config.out, resume=config.resume, overwrite=config.overwrite)
-    except RunFinished as finished:
-        return _report_finished(finished)
-    print(summary.text())
+    def job(source: EpisodeSource) -> PolicyTrainSummary:
+        return train_goal_policy(_job_config(config, TrainGoalPolicyConfig), source,
+                                 resolve_checkpoint(config.checkpoint), config.out, resume=config.resume,
+                                 overwrite=config.overwrite)
+
+    _train_and_report(config, config.data, config.data.wrist_camera, job)

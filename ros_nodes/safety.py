@@ -103,10 +103,11 @@ class SafetyConfig:
         default=0.5, metadata={"help": "max age (s) of the image, pose and gripper stamps when a command is computed"}
     )
     workspace_low: tuple[float, float, float] = field(
-        default=(0.3, -0.3, 0.02), metadata={"help": "lower corner (m, base frame) of the box every target lies in"}
+        default=(0.3, -0.3, 0.02),
+        metadata={"help": "lower corner (m, base frame) of the box every target lies in", "metavar": "X Y Z"},
     )
     workspace_high: tuple[float, float, float] = field(
-        default=(0.7, 0.3, 0.45), metadata={"help": "upper corner (m, base frame) of that box"}
+        default=(0.7, 0.3, 0.45), metadata={"help": "upper corner (m, base frame) of that box", "metavar": "X Y Z"}
     )
     max_step: float = field(default=0.05, metadata={"help": "max distance (m) of a target from the current position"})
     max_rotation_step: float = field(

@@ -51,8 +51,12 @@ class CameraConfig:
     exterior camera; a smaller ``fovy`` frames the task area tighter (more pixels per cm of the cube).
     """
 
-    eye: tuple[float, float, float] = field(default=(0.0, 0.62, 0.62), metadata={"help": "camera position (m)"})
-    target: tuple[float, float, float] = field(default=(0.52, -0.03, 0.12), metadata={"help": "point it looks at (m)"})
+    eye: tuple[float, float, float] = field(
+        default=(0.0, 0.62, 0.62), metadata={"help": "camera position (m)", "metavar": "X Y Z"}
+    )
+    target: tuple[float, float, float] = field(
+        default=(0.52, -0.03, 0.12), metadata={"help": "point it looks at (m)", "metavar": "X Y Z"}
+    )
     fovy: float = field(default=48.0, metadata={"help": "vertical field of view (degrees)"})
 
     def __post_init__(self) -> None:
@@ -70,7 +74,9 @@ class RandomizationConfig:
     camera_position: float = field(default=0.02, metadata={"help": "max offset (m) of the exterior camera eye, per axis"})
     camera_target: float = field(default=0.02, metadata={"help": "max offset (m) of the point it looks at, per axis"})
     light_position: float = field(default=0.15, metadata={"help": "max offset (m) of the key light, per axis"})
-    light_intensity: tuple[float, float] = field(default=(0.55, 0.85), metadata={"help": "key light diffuse range"})
+    light_intensity: tuple[float, float] = field(
+        default=(0.55, 0.85), metadata={"help": "key light diffuse range", "metavar": "LOW HIGH"}
+    )
     colour: float = field(default=0.08, metadata={"help": "max change of each RGB channel of the objects and table"})
 
     def __post_init__(self) -> None:
@@ -95,10 +101,11 @@ class SimConfig:
     control_hz: float = field(default=4.0, metadata={"help": "actions per second; 4 Hz = one action per 0.25 s"})
     physics_dt: float = field(default=0.002, metadata={"help": "MuJoCo timestep (s)"})
     workspace_low: tuple[float, float, float] = field(
-        default=(0.3, -0.3, 0.012), metadata={"help": "lower corner (m) of the box the end-effector target is clipped to"}
+        default=(0.3, -0.3, 0.012),
+        metadata={"help": "lower corner (m) of the box the end-effector target is clipped to", "metavar": "X Y Z"},
     )
     workspace_high: tuple[float, float, float] = field(
-        default=(0.72, 0.3, 0.45), metadata={"help": "upper corner (m) of that box"}
+        default=(0.72, 0.3, 0.45), metadata={"help": "upper corner (m) of that box", "metavar": "X Y Z"}
     )
     max_position_step: float = field(default=0.08, metadata={"help": "max norm (m) of an action's position delta"})
     max_rotation_step: float = field(default=0.4, metadata={"help": "max angle (rad) of an action's rotation delta"})

@@ -65,3 +65,50 @@ def test_help_lists_nested_flags_with_their_help(capsys):
     assert exit_info.value.code == 0
     assert "--inner.samples" in (text := capsys.readouterr().out) and "how many (default: 400)" not in text
     assert "how many (default: 128)" in " ".join(text.split())
+
+
+@dataclass
+class Light:
+    """Where the light is.
+
+        Indented as docstrings are, with ``markup`` and a :class:`Outer` role.
+    """
+
+    intensity: tuple[float, float] = field(default=(0.55, 0.85), metadata={"help": "range", "metavar": "LOW HIGH"})
+    weights: tuple[int, ...] = ()
+    names: tuple[str, ...] = ()
+
+
+@dataclass
+class Scene:
+    light: Light = field(default_factory=Light)
+
+
+@pytest.mark.parametrize("typed", [["0.3", "1.0"], ["0.3,1.0"], ["(0.3,1.0)"], ["[0.3, 1.0]"], ["[0.3,", "1.0]"]])
+def test_a_number_pair_flag_takes_the_spellings_a_user_tries(typed):
+    """Before, every spelling but ``0.3 1.0`` failed with 'a list of 1 item'."""
+    assert parse_config(Scene, ["--light.intensity", *typed], prog="t").light.intensity == (0.3, 1.0)
+
+
+def test_a_sequence_flag_keeps_text_and_empties():
+    built = parse_config(Scene, ["--light.names", "a,b", "(c)", "--light.weights", "[]"], prog="t")
+    assert built.light.names == ("a,b", "(c)") and built.light.weights == ()
+    assert parse_config(Scene, ["--light.weights", "1,2", "3"], prog="t").light.weights == (1, 2, 3)
+
+
+def test_a_pair_flag_of_the_wrong_length_shows_the_spelling_that_works():
+    with pytest.raises(ConfigError) as error:
+        parse_config(Scene, ["--light.intensity", "0.3"], prog="t")
+    assert str(error.value) == ("--light.intensity is [0.3], a list of 1 item; expected a list of 2 numbers "
+                                "(write LOW HIGH, e.g. --light.intensity 0.55 0.85)")
+
+
+def test_help_shows_plain_docstrings_and_how_many_values_a_flag_takes(capsys):
+    """Before, a section was titled by its class and described by its raw docstring (indentation, RST markup)."""
+    with pytest.raises(SystemExit):
+        parse_config(Scene, ["--help"], prog="t")
+    text = "\n".join(line.rstrip() for line in capsys.readouterr().out.splitlines())
+    assert "Scene" not in text
+    assert "light:\n  Where the light is.\n\n  Indented as docstrings are, with markup and a Outer role.\n" in text
+    assert "``" not in text and ":class:" not in text and "Light ['light']" not in text
+    assert "--light.intensity LOW HIGH" in text and "--light.weights int [int ...]" in text

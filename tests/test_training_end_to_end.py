@@ -8,7 +8,9 @@ import pytest
 import torch
 
 from worldmodel import load_world_model
-from worldmodel.training.config import DataConfig, OptimConfig, PredictorLossConfig, PredictorSize, RunConfig, TrainPredictorConfig
+from worldmodel.training.config import (
+    DataConfig, OptimConfig, PredictorLossConfig, PredictorRecipe, RunConfig, TrainPredictorConfig,
+)
 from worldmodel.training.episodes import InMemoryEpisodes
 from worldmodel.training.metrics import read_csv_rows
 from worldmodel.training.sigreg import sigreg
@@ -26,7 +28,7 @@ def squares() -> InMemoryEpisodes:
 def end_to_end_config(tmp_path, steps: int, **run) -> TrainPredictorConfig:
     return TrainPredictorConfig(
         data=DataConfig(cache_dir=str(tmp_path / "cache"), val_fraction=0.2),
-        predictor=PredictorSize(dim=48, depth=2, num_heads=2),
+        predictor=PredictorRecipe(dim=48, depth=2, num_heads=2),
         loss=PredictorLossConfig(sigreg_weight=0.1, sigreg_directions=32),
         optim=OptimConfig(lr=2e-3, start_lr=2e-4, warmup_steps=2, weight_decay=0.01, final_weight_decay=0.01),
         run=RunConfig(steps=steps, batch_size=8, val_clips=16, **{"val_every": 0, "save_every": 0, **run}),

@@ -18,7 +18,7 @@ import torch
 from worldmodel import load_world_model
 from worldmodel.config import EncoderConfig
 from worldmodel.encoder import VideoEncoder, init_vit_weights
-from worldmodel.training.config import DataConfig, OptimConfig, PredictorSize, RunConfig, TrainPredictorConfig
+from worldmodel.training.config import DataConfig, OptimConfig, PredictorRecipe, RunConfig, TrainPredictorConfig
 from worldmodel.training.encoder_checkpoint import save_encoder_checkpoint
 from worldmodel.training.episodes import EpisodeError, InMemoryEpisodes, LeRobotEpisodes, SampledEpisode, save_episodes_npz
 from worldmodel.training.metrics import read_csv_rows
@@ -40,7 +40,7 @@ def squares() -> InMemoryEpisodes:
 def tiny_config(tmp_path: Path, steps: int, lr: float = 2e-2, **run) -> TrainPredictorConfig:
     return TrainPredictorConfig(
         data=DataConfig(cache_dir=str(tmp_path / "cache"), val_fraction=0.2),
-        predictor=PredictorSize(dim=48, depth=2, num_heads=2),
+        predictor=PredictorRecipe(dim=48, depth=2, num_heads=2),
         optim=OptimConfig(lr=lr, start_lr=lr / 10, warmup_steps=min(10, steps - 1), weight_decay=0.01, final_weight_decay=0.01),
         run=RunConfig(steps=steps, batch_size=32, val_clips=64, **{"val_every": 0, "save_every": 0, **run}),
     )
@@ -87,14 +87,14 @@ def test_resume_continues_bit_for_bit(tmp_path, squares, encoder_path):
 
 INTERRUPTED_RUN = """
 import sys
-from worldmodel.training.config import DataConfig, OptimConfig, PredictorSize, RunConfig, TrainPredictorConfig
+from worldmodel.training.config import DataConfig, OptimConfig, PredictorRecipe, RunConfig, TrainPredictorConfig
 from worldmodel.training.episodes import NpzEpisodes
 from worldmodel.training.train_predictor import train_predictor
 
 data, encoder, out, cache = sys.argv[1:5]
 config = TrainPredictorConfig(
     data=DataConfig(cache_dir=cache, val_fraction=0.2),
-    predictor=PredictorSize(dim=48, depth=2, num_heads=2),
+    predictor=PredictorRecipe(dim=48, depth=2, num_heads=2),
     optim=OptimConfig(lr=2e-2, start_lr=2e-3, warmup_steps=10, weight_decay=0.01, final_weight_decay=0.01),
     run=RunConfig(steps=150, batch_size=32, val_clips=64, val_every=40, save_every=100, threads=1),
 )
@@ -268,13 +268,40 @@ def test_trains_on_a_sim_format_lerobot_dataset(tmp_path, encoder_path):
         (lambda: TrainPredictorConfig(data=DataConfig(clip_steps=2)), "loss.rollout_steps 2 needs data.clip_steps >= 3"),
         (lambda: TrainPredictorConfig(run=RunConfig(steps=50)), "optim.warmup_steps 100 must be < run.steps 50"),
         (lambda: DataConfig(bad_episodes="ignore"), "data.bad_episodes must be 'error' or 'skip', got 'ignore'"),
-        (lambda: PredictorSize(dim=50, num_heads=4), "predictor.dim 50 is not divisible by predictor.num_heads 4"),
+        (lambda: PredictorRecipe(dim=50, num_heads=4), "predictor.dim 50 is not divisible by num_heads 4"),
         (lambda: OptimConfig(betas=(0.9, 1.5)), r"optim.betas must be two values in \[0, 1\)"),
     ],
 )
 def test_config_errors_name_the_bad_value(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_training_sizes_are_the_model_configs_own_fields_with_training_defaults():
+    """One definition of each size (issue 32): the training sections add only their own choices to the fields
+    the model configs are built on, and the training defaults are stated once, by the commands' configs."""
+    from dataclasses import fields
+
+    from foundation.configuration import dataclass_to_dict, from_dict
+    from worldmodel.checkpoint import DEFAULT_CHECKPOINT
+    from worldmodel.config import PredictorConfig, TransformerSize, VideoPatching, WorldModelConfig, encoder_preset
+    from worldmodel.training.config import EncoderRecipe, PretrainConfig
+
+    def names(cls: type) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    assert names(PredictorRecipe) == names(TransformerSize) + ["init"] and issubclass(PredictorConfig, TransformerSize)
+    assert names(EncoderRecipe) == names(VideoPatching) + ["preset"] and issubclass(EncoderConfig, VideoPatching)
+    assert TrainPredictorConfig().predictor == PredictorRecipe(dim=192, depth=6, num_heads=4)
+    assert PretrainConfig().encoder == EncoderRecipe(preset="vit_tiny", img_size=64)
+    encoder = EncoderRecipe(preset="vit_micro", img_size=32, patch_size=8).encoder_config()
+    assert encoder == encoder_preset("vit_micro", img_size=32, patch_size=8)
+    assert PredictorRecipe(dim=48, depth=2, num_heads=2).predictor_config(encoder, views=2) == PredictorConfig(
+        img_size=32, patch_size=8, encoder_dim=128, dim=48, depth=2, num_heads=2, views=2)
+    # The shipped model's stored configs (the model's and its training recipe) read back unchanged.
+    stored = torch.load(DEFAULT_CHECKPOINT, map_location="cpu", weights_only=True)
+    assert dataclass_to_dict(from_dict(WorldModelConfig, stored["config"], "model.pt")) == stored["config"]
+    assert dataclass_to_dict(from_dict(TrainPredictorConfig, stored["train_config"], "model.pt")) == stored["train_config"]
 
 
 # --------------------------------------------- run folders: resume only what fits, never overwrite silently
@@ -389,6 +416,45 @@ def test_stop_at_reports_the_state_it_wrote_not_a_model(stopped_run, tmp_path, s
     copy = edit_state(run, tmp_path / "copy", lambda state: None)
     with pytest.raises(ConfigError, match=r"--stop_at 2 is not after the step the run starts from \(the saved state is at step 2\)"):
         train_predictor(config, squares, encoder_path, copy, resume=True, stop_at=2)
+
+
+def test_train_and_pretrain_summaries_report_in_one_frame(tmp_path):
+    """The two run summaries share their fields, report lines and summary.json writing (issue 32)."""
+    from worldmodel.training.pretrain_encoder import PretrainSummary
+    from worldmodel.training.run_summary import RunSummary
+    from worldmodel.training.train_predictor import TrainSummary
+
+    run = dict(out=str(tmp_path), rank=0, steps=12, start_step=4, world_size=2, train_seconds=1.0,
+               clips_per_second=2.0, final_train_loss=0.5, train_episodes=3, val_episodes=1, metrics="csv",
+               total_steps=30)
+    stopped = [TrainSummary(**run, validation=None, train_clips=9, cache_folder="cache"),
+               PretrainSummary(**run, val_loss=0.25, features_at_init=None, features_final=None)]
+    for summary, verb, product in zip(stopped, ("trained", "pretrained"), ("model.pt", "encoder.pt")):
+        assert isinstance(summary, RunSummary)
+        lines = summary.text().splitlines()
+        assert lines[0] == f"{verb} steps 4..12 on 2 process(es) in 1.0 s (2.0 clips/s); final train loss 0.5000"
+        assert lines[-2:] == ["episodes: 3 train, 1 held out, 0 skipped",
+                              f"stopped at step 12 of 30: state in {tmp_path / 'train_state.pt'}; resume with "
+                              f"--resume true ({product} is written after the last step); metrics (csv) and "
+                              f"summary in {tmp_path}"]
+        finished = replace(summary, steps=30)
+        assert finished.text().splitlines()[-1].startswith(f"{product[:-3]}: {tmp_path / product}")
+        finished.write()
+        assert json.loads((tmp_path / "summary.json").read_text())["steps"] == 30
+
+
+def test_the_training_commands_share_their_data_and_run_folder_flags():
+    from foundation.configuration import leaf_fields
+    from jepa_mpc.training_commands import (
+        PretrainCommandConfig, StoppableRunArguments, TrainCommandConfig, TrainPolicyCommandConfig,
+    )
+
+    shared = {leaf.name: leaf for leaf in leaf_fields(StoppableRunArguments)}
+    assert set(shared) == {"datasets", "out", "resume", "overwrite", "stop_at"}
+    for command, names in ((TrainCommandConfig, set(shared)), (PretrainCommandConfig, set(shared)),
+                           (TrainPolicyCommandConfig, set(shared) - {"stop_at"})):
+        leaves = {leaf.name: leaf for leaf in leaf_fields(command)}
+        assert {name: leaves[name] for name in names} == {name: shared[name] for name in names}, command
 
 
 def test_json_files_never_hold_nan(tmp_path):

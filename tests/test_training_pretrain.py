@@ -11,7 +11,7 @@ from jepa_mpc.cli import main as jepa_mpc
 from worldmodel.config import EncoderConfig
 from worldmodel.encoder import VideoEncoder, init_vit_weights
 from worldmodel.training.config import (
-    EncoderSize, MaskConfig, OptimConfig, PretrainConfig, PretrainModelConfig, RunConfig, VideoDataConfig,
+    EncoderRecipe, MaskConfig, OptimConfig, PretrainConfig, PretrainModelConfig, RunConfig, VideoDataConfig,
 )
 from worldmodel.training.encoder_checkpoint import load_encoder
 from worldmodel.training.episodes import InMemoryEpisodes, save_episodes_npz
@@ -32,7 +32,7 @@ def squares() -> InMemoryEpisodes:
 
 def tiny_config(steps: int, **run) -> PretrainConfig:
     return PretrainConfig(
-        encoder=EncoderSize(preset="vit_micro", img_size=32, patch_size=8),
+        encoder=EncoderRecipe(preset="vit_micro", img_size=32, patch_size=8),
         model=PretrainModelConfig(predictor_dim=32, predictor_depth=1, predictor_heads=2),
         mask=MaskConfig(short_blocks=4, short_scale=0.15, long_blocks=2, long_scale=0.4),
         data=VideoDataConfig(clip_frames=4, val_fraction=0.2),

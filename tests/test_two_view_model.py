@@ -10,7 +10,7 @@ import torch
 from worldmodel import EncoderConfig, PredictorConfig, WorldModelConfig, build_world_model, load_world_model
 from worldmodel.world_model import encode_each_frame, normalize_tokens
 from worldmodel.preprocess import split_views, tile_views
-from worldmodel.training.config import DataConfig, OptimConfig, PredictorSize, RunConfig, TrainPredictorConfig
+from worldmodel.training.config import DataConfig, OptimConfig, PredictorRecipe, RunConfig, TrainPredictorConfig
 from worldmodel.training.episodes import LeRobotEpisodes
 from worldmodel.training.synthetic import moving_square_episodes
 from worldmodel.training.train_predictor import train_predictor
@@ -102,7 +102,7 @@ def test_trains_on_both_cameras_of_a_lerobot_dataset_and_plans_from_both(tmp_pat
 
     config = TrainPredictorConfig(
         data=DataConfig(cache_dir=str(tmp_path / "cache"), val_fraction=0.25, wrist_camera="wrist_image_left"),
-        predictor=PredictorSize(dim=48, depth=2, num_heads=2),
+        predictor=PredictorRecipe(dim=48, depth=2, num_heads=2),
         optim=OptimConfig(lr=1e-2, start_lr=1e-3, warmup_steps=1),
         run=RunConfig(steps=3, batch_size=4, val_every=0, save_every=0),
     )

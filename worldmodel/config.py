@@ -11,16 +11,23 @@ from dataclasses import dataclass, field
 from foundation.pose import ACTION_DIM
 
 
-def _check_transformer_sizes(config, positive: tuple[str, ...]) -> None:
-    """Shared checks of the encoder and predictor configs; errors name the class, field and value."""
-    name = type(config).__name__
-    for field_name in positive:
+def _error_name(config) -> str:
+    """How errors name ``config``: its class (``PredictorConfig``), or the section of a command config that
+    holds it (``LABEL``, e.g. ``predictor``: what the user typed as ``--predictor.dim``)."""
+    return getattr(config, "LABEL", type(config).__name__)
+
+
+def _check_positive(config, names: tuple[str, ...]) -> None:
+    for field_name in names:
         if int(getattr(config, field_name)) <= 0:
-            raise ValueError(f"{name}.{field_name} must be positive, got {getattr(config, field_name)}")
+            raise ValueError(f"{_error_name(config)}.{field_name} must be positive, got {getattr(config, field_name)}")
+
+
+def _check_patch_grid(config) -> None:
     if config.img_size % config.patch_size:
-        raise ValueError(f"{name}.img_size {config.img_size} is not a multiple of patch_size {config.patch_size}")
-    if config.dim % config.num_heads:
-        raise ValueError(f"{name}.dim {config.dim} is not divisible by num_heads {config.num_heads}")
+        raise ValueError(
+            f"{_error_name(config)}.img_size {config.img_size} is not a multiple of patch_size {config.patch_size}"
+        )
 
 
 class _ViTSizes:
@@ -45,6 +52,45 @@ class _ViTSizes:
         return self.grid_size**2
 
 
+@dataclass
+class TransformerSize:
+    """The sizes of a stack of transformer blocks, which the encoder and the predictor are each built on.
+
+    They are what a training run chooses for a network it builds (``jepa-mpc train --predictor.dim``;
+    an encoder's come by name from :data:`ENCODER_PRESETS`). The defaults are the released ViT-L encoder's
+    and ``vjepa2-ac-vitg`` predictor's. Raises ValueError for a size that is not positive or heads that
+    do not divide ``dim``.
+    """
+
+    dim: int = field(default=1024, metadata={"help": "width: features per token"})
+    depth: int = field(default=24, metadata={"help": "transformer blocks"})
+    num_heads: int = field(default=16, metadata={"help": "attention heads (a divisor of dim)"})
+    mlp_ratio: float = field(default=4.0, metadata={"help": "MLP hidden width / dim"})
+
+    def __post_init__(self) -> None:
+        _check_positive(self, ("dim", "depth", "num_heads"))
+        if self.dim % self.num_heads:
+            raise ValueError(f"{_error_name(self)}.dim {self.dim} is not divisible by num_heads {self.num_heads}")
+        if not self.mlp_ratio > 0:
+            raise ValueError(f"{_error_name(self)}.mlp_ratio must be positive, got {self.mlp_ratio}")
+
+
+@dataclass
+class VideoPatching:
+    """How an encoder cuts a clip into tokens: square frames of ``img_size`` px, ``patch_size`` px patches,
+    ``tubelet_size`` frames per token. Raises ValueError for a size that is not positive or patches that
+    do not tile the frame.
+    """
+
+    img_size: int = field(default=256, metadata={"help": "input image side (px)"})
+    patch_size: int = field(default=16, metadata={"help": "patch side (px)"})
+    tubelet_size: int = field(default=2, metadata={"help": "frames per tubelet (one token spans them)"})
+
+    def __post_init__(self) -> None:
+        _check_positive(self, ("img_size", "patch_size", "tubelet_size"))
+        _check_patch_grid(self)
+
+
 ENCODER_ARCHITECTURES = ("vjepa2", "vjepa2_1")
 
 # V-JEPA 2.1: the blocks after which a per-level norm is applied (``norms_block[i]``), by depth, as
@@ -61,26 +107,22 @@ VJEPA2_1_ROPE_GRID: dict[int, int] = {16: 16, 14: 18}
 
 
 @dataclass
-class EncoderConfig(_ViTSizes):
+class EncoderConfig(TransformerSize, VideoPatching, _ViTSizes):
     """Video ViT encoder: 3-D patch embedding, RoPE blocks, final LayerNorm.
 
+    Its fields: :class:`VideoPatching`'s (``img_size``, ``patch_size``, ``tubelet_size``), then
+    :class:`TransformerSize`'s (``dim``, ``depth``, ``num_heads``, ``mlp_ratio``), then these.
     ``architecture``: ``"vjepa2"`` (:class:`worldmodel.encoder.VideoEncoder`) or ``"vjepa2_1"``
     (:class:`worldmodel.vjepa2_1_encoder.VJEPA21Encoder`: adds a 2-D patch embedding for single
     frames, modality embeddings, per-level norms and RoPE interpolated to the pretraining grid).
     """
 
-    img_size: int = 256
-    patch_size: int = 16
-    tubelet_size: int = 2
-    dim: int = 1024
-    depth: int = 24
-    num_heads: int = 16
-    mlp_ratio: float = 4.0
     qkv_bias: bool = True
     architecture: str = "vjepa2"
 
     def __post_init__(self) -> None:
-        _check_transformer_sizes(self, ("img_size", "patch_size", "tubelet_size", "dim", "depth", "num_heads"))
+        VideoPatching.__post_init__(self)
+        TransformerSize.__post_init__(self)
         if self.architecture not in ENCODER_ARCHITECTURES:
             raise ValueError(f"EncoderConfig.architecture {self.architecture!r} is not one of {ENCODER_ARCHITECTURES}")
         if self.architecture == "vjepa2_1":
@@ -133,9 +175,11 @@ def encoder_preset(name: str, **overrides) -> EncoderConfig:
 
 
 @dataclass
-class PredictorConfig(_ViTSizes):
+class PredictorConfig(TransformerSize, _ViTSizes):
     """Action-conditioned predictor (V-JEPA 2-AC). Defaults are the released ``vjepa2-ac-vitg`` sizes.
 
+    Its own sizes are :class:`TransformerSize`'s fields; ``img_size``, ``patch_size`` and
+    ``encoder_dim`` are the encoder's.
     ``views``: camera views per time step (this project's extension; the released predictors have 1).
     With 2 (exterior + wrist) each step holds both views' tokens, the wrist's placed below the
     exterior's on the RoPE grid (rows ``grid_size .. 2 * grid_size - 1``), as if the two images were
@@ -145,16 +189,14 @@ class PredictorConfig(_ViTSizes):
     img_size: int = 256
     patch_size: int = 16
     encoder_dim: int = 1408
-    dim: int = 1024
-    depth: int = 24
-    num_heads: int = 16
-    mlp_ratio: float = 4.0
     action_dim: int = ACTION_DIM
     use_extrinsics: bool = False
     views: int = 1
 
     def __post_init__(self) -> None:
-        _check_transformer_sizes(self, ("img_size", "patch_size", "encoder_dim", "dim", "depth", "num_heads", "action_dim", "views"))
+        TransformerSize.__post_init__(self)
+        _check_positive(self, ("img_size", "patch_size", "encoder_dim", "action_dim", "views"))
+        _check_patch_grid(self)
 
     @property
     def tokens_per_frame(self) -> int:

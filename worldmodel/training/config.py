@@ -6,14 +6,22 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import ClassVar
 
-from worldmodel.config import ENCODER_PRESETS
+from worldmodel.config import (
+    ENCODER_PRESETS, EncoderConfig, PredictorConfig, TransformerSize, VideoPatching, encoder_preset,
+)
 
 
 def _check(condition: bool, message: str) -> None:
     if not condition:
         raise ValueError(message)
+
+
+def _values_of(config: object, part: type) -> dict:
+    """``{name: value}`` of ``config`` for the fields of ``part``, a model-config class it is built on."""
+    return {f.name: getattr(config, f.name) for f in fields(part)}
 
 
 @dataclass
@@ -68,7 +76,9 @@ class OptimConfig:
     warmup_steps: int = field(default=100, metadata={"help": "linear warmup steps (must be < steps)"})
     weight_decay: float = field(default=0.04, metadata={"help": "weight decay at step 0"})
     final_weight_decay: float = field(default=0.04, metadata={"help": "weight decay at the last step (cosine in between)"})
-    betas: tuple[float, float] = field(default=(0.9, 0.999), metadata={"help": "AdamW betas"})
+    betas: tuple[float, float] = field(
+        default=(0.9, 0.999), metadata={"help": "AdamW betas", "metavar": "BETA1 BETA2"}
+    )
     eps: float = field(default=1e-8, metadata={"help": "AdamW epsilon"})
     grad_clip: float = field(default=1.0, metadata={"help": "max global gradient norm (0: no clipping)"})
 
@@ -104,24 +114,29 @@ class RunConfig:
 
 
 @dataclass
-class PredictorSize:
-    """The predictor's own sizes; image, patch and token sizes come from the encoder."""
+class PredictorRecipe(TransformerSize):
+    """The predictor ``jepa-mpc train`` builds: its width, depth and heads, and how its weights start; its
+    image, patch and token sizes are the encoder's.
 
-    dim: int = field(default=192, metadata={"help": "predictor width"})
-    depth: int = field(default=6, metadata={"help": "predictor blocks"})
-    num_heads: int = field(default=4, metadata={"help": "attention heads"})
-    mlp_ratio: float = field(default=4.0, metadata={"help": "MLP width / dim"})
+    The size fields are the model config's own (:class:`worldmodel.config.TransformerSize`, which
+    :class:`worldmodel.config.PredictorConfig` is built on); :meth:`predictor_config` gives the model config.
+    """
+
+    LABEL: ClassVar[str] = "predictor"  # errors name the section, as the flags do (--predictor.dim)
     init: str = field(
         default="identity",
-        metadata={"help": "identity (starts close to copying the current frame; faster on small data) or vit (the reference's init)"},
+        metadata={"help": "identity (starts close to copying the current frame; faster on small data) "
+                          "or vit (the reference's init)"},
     )
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         _check(self.init in ("identity", "vit"), f"predictor.init must be 'identity' or 'vit', got {self.init!r}")
-        for name in ("dim", "depth", "num_heads"):
-            _check(getattr(self, name) > 0, f"predictor.{name} must be > 0, got {getattr(self, name)}")
-        _check(self.dim % self.num_heads == 0, f"predictor.dim {self.dim} is not divisible by predictor.num_heads {self.num_heads}")
-        _check(self.mlp_ratio > 0, f"predictor.mlp_ratio must be > 0, got {self.mlp_ratio}")
+
+    def predictor_config(self, encoder: EncoderConfig, views: int) -> PredictorConfig:
+        """The model config of this predictor on ``encoder``'s tokens, ``views`` camera views per step."""
+        return PredictorConfig(**_values_of(self, TransformerSize), img_size=encoder.img_size,
+                               patch_size=encoder.patch_size, encoder_dim=encoder.dim, views=views)
 
 
 @dataclass
@@ -153,7 +168,8 @@ class TrainPredictorConfig:
     (or, with ``loss.sigreg_weight`` > 0, train the encoder with it end to end)."""
 
     data: DataConfig = field(default_factory=DataConfig)
-    predictor: PredictorSize = field(default_factory=PredictorSize)
+    # Small enough to train on a CPU (the model config's defaults are the released ViT-g predictor's sizes).
+    predictor: PredictorRecipe = field(default_factory=lambda: PredictorRecipe(dim=192, depth=6, num_heads=4))
     loss: PredictorLossConfig = field(default_factory=PredictorLossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     run: RunConfig = field(default_factory=RunConfig)
@@ -167,20 +183,32 @@ class TrainPredictorConfig:
         _check(self.optim.warmup_steps < self.run.steps, f"optim.warmup_steps {self.optim.warmup_steps} must be < run.steps {self.run.steps}")
 
 
-@dataclass
-class EncoderSize:
-    """The encoder to pretrain: a named preset at an image size."""
+@dataclass(kw_only=True)
+class EncoderRecipe(VideoPatching):
+    """The encoder ``jepa-mpc pretrain`` and ``jepa-mpc init-encoder`` build: a preset's width and depth at
+    an image, patch and tubelet size.
 
-    preset: str = field(default="vit_tiny", metadata={"help": f"one of {sorted(ENCODER_PRESETS)}", "aliases": ("--preset",)})
-    img_size: int = field(default=64, metadata={"help": "input image side (px)"})
-    patch_size: int = field(default=16, metadata={"help": "patch side (px)"})
-    tubelet_size: int = field(default=2, metadata={"help": "frames per tubelet"})
+    The size fields are the model config's own (:class:`worldmodel.config.VideoPatching`, which
+    :class:`worldmodel.config.EncoderConfig` is built on); :meth:`encoder_config` gives the model config.
+    """
+
+    LABEL: ClassVar[str] = "encoder"  # errors name the section, as the flags do (--encoder.img_size)
+    preset: str = field(metadata={"help": f"one of {sorted(ENCODER_PRESETS)}", "aliases": ("--preset",)})
 
     def __post_init__(self) -> None:
-        _check(self.preset in ENCODER_PRESETS, f"encoder.preset {self.preset!r} is not one of {sorted(ENCODER_PRESETS)}")
-        _check(self.img_size > 0 and self.patch_size > 0, f"encoder.img_size/patch_size must be > 0, got {self.img_size}/{self.patch_size}")
-        _check(self.img_size % self.patch_size == 0, f"encoder.img_size {self.img_size} is not a multiple of encoder.patch_size {self.patch_size}")
-        _check(self.tubelet_size > 0, f"encoder.tubelet_size must be > 0, got {self.tubelet_size}")
+        super().__post_init__()
+        _check(self.preset in ENCODER_PRESETS,
+               f"encoder.preset {self.preset!r} is not one of {sorted(ENCODER_PRESETS)}")
+
+    def encoder_config(self) -> EncoderConfig:
+        """The model config of this encoder (a ``vjepa2`` :class:`worldmodel.encoder.VideoEncoder`)."""
+        return encoder_preset(self.preset, **_values_of(self, VideoPatching))
+
+
+def default_encoder_recipe() -> EncoderRecipe:
+    """The encoder the training commands build by default: ``vit_tiny`` at 64 px, small enough to pretrain
+    on a CPU (the model config's defaults are the released 256-px ViT-L's)."""
+    return EncoderRecipe(preset="vit_tiny", img_size=64)
 
 
 @dataclass
@@ -195,7 +223,9 @@ class MaskConfig:
     short_scale: float = field(default=0.15, metadata={"help": "spatial area of each short-range block (fraction)"})
     long_blocks: int = field(default=2, metadata={"help": "blocks of the long-range mask"})
     long_scale: float = field(default=0.7, metadata={"help": "spatial area of each long-range block (fraction)"})
-    aspect_ratio: tuple[float, float] = field(default=(0.75, 1.5), metadata={"help": "block aspect ratio range"})
+    aspect_ratio: tuple[float, float] = field(
+        default=(0.75, 1.5), metadata={"help": "block aspect ratio range", "metavar": "LOW HIGH"}
+    )
 
     def __post_init__(self) -> None:
         for name in ("short_blocks", "long_blocks"):
@@ -249,7 +279,7 @@ class VideoDataConfig:
 class PretrainConfig:
     """``jepa-mpc pretrain``: V-JEPA self-supervised pretraining of a small encoder on robot videos."""
 
-    encoder: EncoderSize = field(default_factory=EncoderSize)
+    encoder: EncoderRecipe = field(default_factory=default_encoder_recipe)
     model: PretrainModelConfig = field(default_factory=PretrainModelConfig)
     mask: MaskConfig = field(default_factory=MaskConfig)
     data: VideoDataConfig = field(default_factory=VideoDataConfig)

@@ -27,22 +27,21 @@ from __future__ import annotations
 
 import copy
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from foundation.atomic_files import write_json_atomic
 from foundation.configuration import ConfigError, dataclass_to_dict
 from worldmodel.checkpoint import cpu_state_dict
-from worldmodel.config import encoder_preset
 from worldmodel.encoder import VideoEncoder, init_vit_weights
 from worldmodel.precision import autocast
 
 from .clips import split_episodes
-from .config import EncoderSize, PretrainConfig
+from .config import EncoderRecipe, PretrainConfig
 from .distributed import DistributedContext, setup_distributed
 from .encoder_checkpoint import load_encoder, save_encoder_checkpoint
 from .episodes import EpisodeSource, check_sample_fps, split_report
@@ -50,13 +49,15 @@ from .jepa_objective import FeatureSpread, JepaLoss, draw_masks, ema_update, fea
 from .loop import Objective, train_loop
 from .masked_model import MaskedPredictor, token_grid
 from .optimization import build_optimizer
-from .train_state import STATE_FILE, SUMMARY_FILE, clear_run_folder, open_run_folder
+from .run_summary import RunSummary
+from .train_state import clear_run_folder, open_run_folder
 from .video_clips import VideoClips, step_generator
 
 ENCODER_FILE = "encoder.pt"
 
 
-def write_random_encoder(size: EncoderSize, seed: int, out: str | Path, overwrite: bool = False) -> tuple[Path, bool]:
+def write_random_encoder(recipe: EncoderRecipe, seed: int, out: str | Path,
+                         overwrite: bool = False) -> tuple[Path, bool]:
     """Write ``out/encoder.pt``: an encoder left at its random initialisation (never trained).
 
     The weights are ``init_vit_weights`` (truncated normal, std 0.02, as the reference ViT) after
@@ -73,7 +74,7 @@ def write_random_encoder(size: EncoderSize, seed: int, out: str | Path, overwrit
         ConfigError: ``out/encoder.pt`` holds another encoder and ``overwrite`` is False.
     """
     path = Path(out) / ENCODER_FILE
-    config = encoder_preset(size.preset, img_size=size.img_size, patch_size=size.patch_size, tubelet_size=size.tubelet_size)
+    config = recipe.encoder_config()
     with torch.random.fork_rng(devices=[]):  # the caller's random stream is left as it was
         torch.manual_seed(seed)
         encoder = VideoEncoder(config)
@@ -90,45 +91,30 @@ def write_random_encoder(size: EncoderSize, seed: int, out: str | Path, overwrit
     return path, True
 
 
-@dataclass
-class PretrainSummary:
-    out: str
-    rank: int
-    steps: int
-    start_step: int
-    world_size: int
-    train_seconds: float
-    clips_per_second: float
-    final_train_loss: float
+@dataclass(kw_only=True)
+class PretrainSummary(RunSummary):
+    """The summary of a ``jepa-mpc pretrain`` run: the held-out loss and the spread of the encoder's features."""
+
+    VERB: ClassVar[str] = "pretrained"
+    PRODUCT: ClassVar[str] = ENCODER_FILE
+
     val_loss: float | None
     features_at_init: FeatureSpread | None
     features_final: FeatureSpread | None
-    train_episodes: int
-    val_episodes: int
-    skipped_episodes: list[dict] = field(default_factory=list)
-    metrics: str = ""
-    total_steps: int = 0  # run.steps: ``steps`` is less when the run stopped early (stop_at)
 
-    def text(self) -> str:
-        lines = [
-            f"pretrained steps {self.start_step}..{self.steps} on {self.world_size} process(es) in {self.train_seconds:.1f} s "
-            f"({self.clips_per_second:.1f} clips/s); final train loss {self.final_train_loss:.4f}",
-        ]
-        if self.val_loss is not None:
-            lines.append(f"held-out masked-prediction loss {self.val_loss:.4f}")
+    def result_lines(self) -> list[str]:
+        lines = [] if self.val_loss is None else [f"held-out masked-prediction loss {self.val_loss:.4f}"]
         for name, spread in (("random init", self.features_at_init), ("trained", self.features_final)):
             if spread is not None:
                 lines.append(
-                    f"feature std per dim across held-out clips ({name}): mean {spread.clip_std_mean:.4f}, min {spread.clip_std_min:.4f}, "
-                    f"{spread.dead_dims} collapsed dims; across tokens: mean {spread.token_std_mean:.4f}"
+                    f"feature std per dim across held-out clips ({name}): mean {spread.clip_std_mean:.4f}, "
+                    f"min {spread.clip_std_min:.4f}, {spread.dead_dims} collapsed dims; "
+                    f"across tokens: mean {spread.token_std_mean:.4f}"
                 )
-        lines += split_report(self.train_episodes, self.val_episodes, self.skipped_episodes)
-        if self.steps < self.total_steps:
-            lines.append(f"stopped at step {self.steps} of {self.total_steps}: state in {Path(self.out) / STATE_FILE}; "
-                         "resume with --resume true (encoder.pt is written after the last step)")
-        else:
-            lines.append(f"encoder: {Path(self.out) / ENCODER_FILE} (use: jepa-mpc train --encoder ...)")
-        return "\n".join(lines)
+        return lines
+
+    def product_line(self) -> str:
+        return f"{super().product_line()} (use: jepa-mpc train --encoder ...)"
 
 
 def pretrain_encoder(config: PretrainConfig, source: EpisodeSource, out: str | Path, resume: bool = False, stop_at: int | None = None,
@@ -157,8 +143,7 @@ def _pretrain(ctx: DistributedContext, config: PretrainConfig, source: EpisodeSo
     state = open_run_folder(out, resume_key, run.steps, resume, overwrite, ENCODER_FILE, stop_at)  # before any work
     if overwrite and ctx.is_main:
         clear_run_folder(out, ENCODER_FILE)
-    e = config.encoder
-    encoder_config = encoder_preset(e.preset, img_size=e.img_size, patch_size=e.patch_size, tubelet_size=e.tubelet_size)
+    encoder_config = config.encoder.encoder_config()
     with warnings.catch_warnings():
         if not ctx.is_main:
             warnings.simplefilter("ignore")
@@ -222,15 +207,12 @@ def _pretrain(ctx: DistributedContext, config: PretrainConfig, source: EpisodeSo
                    "pretrain_config": dataclass_to_dict(config), "step": run.steps,
                    "feature_spread": asdict(features_final) if features_final else None},
         )
-    summary = PretrainSummary(
-        out=str(out), rank=ctx.rank, steps=result.end_step, start_step=result.start_step, world_size=ctx.world_size,
-        train_seconds=result.train_seconds, clips_per_second=result.clips_per_second, final_train_loss=result.final_train_loss,
+    summary = PretrainSummary.of_run(
+        ctx, result, out, run.steps, len(train_ids), len(val_ids), data.skipped,
         val_loss=val_loss, features_at_init=features_at_init, features_final=features_final,
-        train_episodes=len(train_ids), val_episodes=len(val_ids), skipped_episodes=data.skipped, metrics=result.metrics,
-        total_steps=run.steps,
     )
     if ctx.is_main:
-        write_json_atomic(out / SUMMARY_FILE, asdict(summary))
+        summary.write()
     return summary
 
 

@@ -26,17 +26,17 @@ so the loss curve is the one an uninterrupted run draws. The planner's checkpoin
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from foundation.atomic_files import write_json_atomic
 from foundation.configuration import ConfigError, dataclass_to_dict
 from worldmodel.checkpoint import save_world_model_checkpoint
-from worldmodel.config import PredictorConfig, WorldModelConfig
+from worldmodel.config import EncoderConfig, WorldModelConfig
 from worldmodel.precision import autocast
 from worldmodel.predictor import ActionConditionedPredictor
 
@@ -52,7 +52,8 @@ from .sigreg import sigreg
 from .loop import Objective, train_loop
 from .losses import PredictorLoss, no_motion_loss
 from .optimization import build_optimizer
-from .train_state import STATE_FILE, SUMMARY_FILE, clear_run_folder, open_run_folder
+from .run_summary import RunSummary
+from .train_state import clear_run_folder, open_run_folder
 
 MODEL_FILE = "model.pt"
 
@@ -66,64 +67,38 @@ class ValidationResult:
     clips: int
 
 
-@dataclass
-class TrainSummary:
-    out: str
-    rank: int
-    steps: int
-    start_step: int
-    world_size: int
-    train_seconds: float
-    clips_per_second: float  # over all processes, training steps only
-    final_train_loss: float  # mean of the last 10 steps
-    validation: ValidationResult | None
-    train_episodes: int
-    val_episodes: int
-    train_clips: int
-    skipped_episodes: list[dict] = field(default_factory=list)
-    cache_folder: str = ""
-    cache_built: bool = False
-    metrics: str = ""
-    total_steps: int = 0  # run.steps: ``steps`` is less when the run stopped early (stop_at)
+@dataclass(kw_only=True)
+class TrainSummary(RunSummary):
+    """The summary of a ``jepa-mpc train`` run: the held-out losses and the feature cache it read."""
 
-    def text(self) -> str:
-        lines = [
-            f"trained steps {self.start_step}..{self.steps} on {self.world_size} process(es) in {self.train_seconds:.1f} s "
-            f"({self.clips_per_second:.1f} clips/s)",
-            f"final train loss {self.final_train_loss:.4f}",
-        ]
+    PRODUCT: ClassVar[str] = MODEL_FILE
+
+    validation: ValidationResult | None
+    train_clips: int
+    cache_folder: str = ""  # "": none (the encoder trained end to end with the predictor)
+    cache_built: bool = False
+
+    def result_lines(self) -> list[str]:
+        lines = []
         v = self.validation
         if v is not None:
             lines.append(
-                f"validation ({v.clips} clips): loss {v.loss:.4f} = teacher forcing {v.teacher_forcing:.4f} + rollout {v.rollout:.4f}; "
-                f"no-motion baseline {v.no_motion:.4f} (teacher forcing / baseline = {v.teacher_forcing / max(v.no_motion, 1e-12):.2f})"
+                f"validation ({v.clips} clips): loss {v.loss:.4f} = teacher forcing {v.teacher_forcing:.4f} + "
+                f"rollout {v.rollout:.4f}; no-motion baseline {v.no_motion:.4f} "
+                f"(teacher forcing / baseline = {v.teacher_forcing / max(v.no_motion, 1e-12):.2f})"
             )
-        lines += split_report(self.train_episodes, self.val_episodes, self.skipped_episodes)
         if self.cache_folder:
             lines.append(f"feature cache: {self.cache_folder} ({'built' if self.cache_built else 'reused'})")
         else:
             lines.append("feature cache: none (the encoder trained end to end with the predictor)")
-        if self.steps < self.total_steps:
-            lines.append(f"stopped at step {self.steps} of {self.total_steps}: state in {Path(self.out) / STATE_FILE}; "
-                         f"resume with --resume true (model.pt is written after the last step); metrics ({self.metrics}) and summary in {self.out}")
-        else:
-            lines.append(f"model: {Path(self.out) / MODEL_FILE}; metrics ({self.metrics}) and summary in {self.out}")
-        return "\n".join(lines)
+        return lines
 
 
-def world_model_config(config: TrainPredictorConfig, encoder_config) -> WorldModelConfig:
-    p = config.predictor
-    predictor = PredictorConfig(
-        img_size=encoder_config.img_size,
-        patch_size=encoder_config.patch_size,
-        encoder_dim=encoder_config.dim,
-        dim=p.dim,
-        depth=p.depth,
-        num_heads=p.num_heads,
-        mlp_ratio=p.mlp_ratio,
-        views=config.data.views,
-    )
-    return WorldModelConfig(encoder=encoder_config, predictor=predictor, normalize_tokens=True, frame_rate_hz=float(config.data.sample_fps))
+def world_model_config(config: TrainPredictorConfig, encoder_config: EncoderConfig) -> WorldModelConfig:
+    """The config of the world model a run trains: ``encoder_config`` and the run's predictor on its tokens."""
+    predictor = config.predictor.predictor_config(encoder_config, config.data.views)
+    return WorldModelConfig(encoder=encoder_config, predictor=predictor, normalize_tokens=True,
+                            frame_rate_hz=float(config.data.sample_fps))
 
 
 def _resume_key(config: TrainPredictorConfig, data_fingerprint: str, encoder_digest: str, world_size: int) -> dict:
@@ -291,25 +266,11 @@ def _train(ctx, config, source, encoder_path, out, resume, stop_at, encoder_img_
             out / MODEL_FILE, wm_config, encoder, predictor,
             extra={"recipe": "jepa-mpc train (V-JEPA 2-AC post-training)", "train_config": dataclass_to_dict(config), "step": run.steps},
         )
-    summary = TrainSummary(
-        out=str(out),
-        rank=ctx.rank,
-        steps=result.end_step,
-        start_step=result.start_step,
-        world_size=ctx.world_size,
-        train_seconds=result.train_seconds,
-        clips_per_second=result.clips_per_second,
-        final_train_loss=result.final_train_loss,
-        validation=validation,
-        train_episodes=len(train_ids),
-        val_episodes=len(val_ids),
-        train_clips=len(train_starts),
-        skipped_episodes=[vars(s) for s in data.skipped],
-        cache_folder="" if end_to_end else str(data.folder),
-        cache_built=False if end_to_end else data.built,
-        metrics=result.metrics,
-        total_steps=run.steps,
+    summary = TrainSummary.of_run(
+        ctx, result, out, run.steps, len(train_ids), len(val_ids), [vars(s) for s in data.skipped],
+        validation=validation, train_clips=len(train_starts),
+        cache_folder="" if end_to_end else str(data.folder), cache_built=False if end_to_end else data.built,
     )
     if ctx.is_main:
-        write_json_atomic(out / SUMMARY_FILE, asdict(summary))
+        summary.write()
     return summary
