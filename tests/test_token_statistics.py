@@ -1,0 +1,127 @@
+"""The out-of-distribution score (issue 29 part 6): the training frames' token statistics, their place in the
+checkpoint, the planner's per-step score, ``jepa-mpc ood-stats`` and the evaluation's report of it."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from planner import GoalImageMPC, PlannerConfig
+from worldmodel import (
+    EncoderConfig,
+    PredictorConfig,
+    TokenStatistics,
+    TokenStatisticsConfig,
+    WorldModelConfig,
+    build_world_model,
+    fit_token_statistics,
+    load_world_model,
+    save_world_model_checkpoint,
+)
+from worldmodel.checkpoint import CheckpointError, save_token_statistics
+
+TINY = WorldModelConfig(  # conftest's tiny_world_model sizes: 32 px, 4 tokens of 48 features per frame
+    encoder=EncoderConfig(img_size=32, dim=48, depth=2, num_heads=2),
+    predictor=PredictorConfig(img_size=32, encoder_dim=48, dim=48, depth=2, num_heads=2),
+)
+PLANNER = PlannerConfig(samples=8, iterations=1, topk=2)
+STATE = np.array([0.5, 0.0, 0.2, np.pi, 0.0, 0.0, 0.0], dtype=np.float32)
+
+
+def scene(rng: np.random.Generator, frames: int, table=(120, 110, 100)) -> np.ndarray:
+    """uint8 ``[frames, 32, 32, 3]``: a table of colour ``table`` with a red cube at a random place, pixel noise."""
+    images = np.empty((frames, 32, 32, 3))
+    images[:] = table
+    for image in images:
+        x, y = rng.integers(4, 24, 2)
+        image[y:y + 6, x:x + 6] = (200, 60, 40)
+    return np.clip(images + rng.normal(0, 5, images.shape), 0, 255).astype(np.uint8)
+
+
+def gaussian_tokens(rng: np.random.Generator, frames: int, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """Layer-normed tokens ``[frames, N, D]`` drawn around ``mean`` / ``std`` ``[N, D]``."""
+    tokens = torch.from_numpy(mean + std * rng.normal(size=(frames, *mean.shape)))
+    return torch.nn.functional.layer_norm(tokens, (mean.shape[-1],)).float().numpy()
+
+
+def test_the_score_is_about_one_on_training_like_tokens_and_high_on_shifted_ones():
+    rng = np.random.default_rng(0)
+    N, D = 8, 16  # two views of 4 tokens
+    mean, std = rng.normal(size=(N, D)), rng.uniform(0.3, 1.0, (N, D))
+    tokens = gaussian_tokens(rng, 3000, mean, std).astype(np.float16)  # as a feature cache stores them
+    statistics = fit_token_statistics(tokens, np.arange(2000), np.arange(2000, 3000), views=2)
+    config = statistics.config
+    assert (config.training_frames, config.held_out_frames, config.views) == (2000, 1000, 2)
+    assert config.threshold_quantile == 0.99
+    assert 0.53 < config.threshold < 0.8  # the 99th percentile of held-out in-range scores (Gaussian features: 0.53)
+
+    in_range = torch.from_numpy(gaussian_tokens(rng, 200, mean, std))
+    scores = statistics(in_range)  # [200]
+    assert scores.shape == (200,) and 0.45 < float(scores.mean()) < 0.62
+    assert float((scores > statistics.threshold).float().mean()) < 0.05
+
+    # The formula: the mean log(1 + z^2) of the layer-normed tokens' features (a Student-t's negative log-likelihood).
+    frame = in_range[0]
+    z2 = (frame - statistics.mean) ** 2 / (statistics.std ** 2 + config.variance_floor)
+    assert torch.allclose(statistics(frame), torch.log1p(z2).mean(), rtol=1e-4)
+
+    # The first view's tokens moved by two training stds along a random sign pattern: its view scores high.
+    shifted = gaussian_tokens(rng, 200, mean + 2 * std * np.where(np.arange(N) < 4, 1.0, 0.0)[:, None]
+                              * rng.choice([-1.0, 1.0], (N, D)), std)
+    shifted_scores = statistics(torch.from_numpy(shifted))
+    assert bool((shifted_scores > statistics.threshold).all()), shifted_scores.min()
+    per_view = statistics.view_scores(torch.from_numpy(shifted)).mean(0)  # [2]
+    assert per_view[0] > 1.0 and 0.45 < per_view[1] < 0.62, per_view
+
+    with pytest.raises(ValueError, match=r"tokens must be \[\.\.\., 8, 16\]"):
+        statistics(torch.zeros(4, 16))
+    with pytest.raises(ValueError, match="at least 2 training frames"):
+        fit_token_statistics(tokens, np.arange(1), np.arange(2))
+    with pytest.warns(UserWarning, match="no held-out frames"):
+        fit_token_statistics(tokens[:100], np.arange(100), np.zeros(0, dtype=np.int64))
+    with pytest.raises(ValueError, match="threshold_quantile"):
+        TokenStatisticsConfig(threshold_quantile=1.0)
+
+
+def test_statistics_round_trip_through_a_checkpoint_and_load_strictly(tmp_path):
+    model = build_world_model(TINY, seed=0)
+    rng = np.random.default_rng(1)
+    tokens = gaussian_tokens(rng, 40, rng.normal(size=(4, 48)), np.ones((4, 48)))
+    statistics = fit_token_statistics(tokens, np.arange(30), np.arange(30, 40))
+    path = tmp_path / "model.pt"
+    save_world_model_checkpoint(path, model.config, model.encoder, model.predictor, extra={"recipe": "test"},
+                                token_statistics=statistics)
+    loaded = load_world_model(path, device="cpu")
+    assert loaded.token_statistics.config == statistics.config and loaded.ood_threshold == statistics.threshold
+    for name, buffer in statistics.state_dict().items():
+        assert torch.equal(loaded.token_statistics.state_dict()[name], buffer)
+
+    # Added to a checkpoint without them: every other entry is written back as it was.
+    plain = tmp_path / "plain.pt"
+    save_world_model_checkpoint(plain, model.config, model.encoder, model.predictor, extra={"recipe": "test"})
+    save_token_statistics(plain, statistics, tmp_path / "added.pt")
+    before, after = torch.load(plain, weights_only=True), torch.load(tmp_path / "added.pt", weights_only=True)
+    assert set(after) == set(before) | {"token_statistics", "token_statistics_config"}
+    for key in ("encoder", "predictor"):
+        assert before[key].keys() == after[key].keys()
+        assert all(torch.equal(before[key][k], after[key][k]) for k in before[key])
+    assert after["config"] == before["config"] and after["recipe"] == "test"
+    assert load_world_model(tmp_path / "added.pt", device="cpu").ood_threshold == statistics.threshold
+
+    # Strict: what does not fit is refused, naming the file, the entry and the fix.
+    def broken(change) -> str:
+        data = torch.load(path, weights_only=True)
+        change(data)
+        target = tmp_path / "broken.pt"
+        torch.save(data, target)
+        with pytest.raises(CheckpointError) as error:
+            load_world_model(target, device="cpu")
+        return str(error.value)
+
+    assert "missing: std" in broken(lambda data: data["token_statistics"].pop("std"))
+    assert "without its 'token_statistics' state dict" in broken(lambda data: data.pop("token_statistics"))
+    assert "token_statistics_config" in broken(lambda data: data.pop("token_statistics_config"))
+    assert "jepa-mpc ood-stats" in broken(lambda data: data["token_statistics_config"].update(encoder_dim=64))
+    assert "NaN or inf" in broken(lambda data: data["token_statistics"]["mean"].fill_(float("nan")))
