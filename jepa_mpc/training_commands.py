@@ -1,4 +1,5 @@
-"""``jepa-mpc train``, ``jepa-mpc pretrain`` and ``jepa-mpc init-encoder``: the library's function, then its result printed.
+"""``jepa-mpc train``, ``pretrain``, ``init-encoder``, ``train-policy`` and ``ood-stats``: the library's function, then
+its result printed.
 
 The training functions take a run's data, folders and resume switches as arguments beside their
 config (so that the config stored in a checkpoint is the model's recipe only); the command configs
@@ -14,7 +15,13 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 
-from worldmodel.training.config import EncoderSize, PretrainConfig, TrainGoalPolicyConfig, TrainPredictorConfig
+from worldmodel.training.config import (
+    EncoderSize,
+    PretrainConfig,
+    TokenStatisticsJobConfig,
+    TrainGoalPolicyConfig,
+    TrainPredictorConfig,
+)
 
 _DATA_HELP = "one or more LeRobot dataset folders (sim or DROID) or .npz files of episodes, read as one"
 _RESUME_HELP = "continue the run in --out from its train_state.pt (a finished run: says so, changes nothing)"
@@ -145,4 +152,29 @@ def train_policy(config: TrainPolicyCommandConfig) -> None:
                                     config.out, resume=config.resume, overwrite=config.overwrite)
     except RunFinished as finished:
         return _report_finished(finished)
+    print(summary.text())
+
+
+@dataclass(kw_only=True)
+class TokenStatisticsCommandConfig(TokenStatisticsJobConfig):
+    """``jepa-mpc ood-stats``: the statistics' settings and the run's data, world model and output file."""
+
+    datasets: tuple[str, ...] = field(
+        metadata={"help": _DATA_HELP + ": the model's training data", "aliases": ("--data",)})
+    checkpoint: str = field(
+        default="", metadata={"help": "the world model to add them to; empty = the shipped default model"})
+    out: str = field(metadata={"help": "the checkpoint to write: --checkpoint with the token statistics added"})
+    overwrite: bool = field(
+        default=False, metadata={"help": "replace --out when it exists (it may be --checkpoint itself)"})
+
+
+def ood_stats(config: TokenStatisticsCommandConfig) -> None:
+    from worldmodel.checkpoint import resolve_checkpoint
+    from worldmodel.training.episodes import open_episodes
+    from worldmodel.training.ood_stats import add_token_statistics
+
+    source = open_episodes(config.datasets, camera=config.data.camera, sample_fps=config.data.sample_fps,
+                           skip_bad=config.data.bad_episodes == "skip", wrist_camera=config.data.wrist_camera)
+    summary = add_token_statistics(_job_config(config, TokenStatisticsJobConfig), source,
+                                   resolve_checkpoint(config.checkpoint), config.out, overwrite=config.overwrite)
     print(summary.text())

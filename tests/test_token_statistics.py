@@ -125,3 +125,35 @@ def test_statistics_round_trip_through_a_checkpoint_and_load_strictly(tmp_path):
     assert "token_statistics_config" in broken(lambda data: data.pop("token_statistics_config"))
     assert "jepa-mpc ood-stats" in broken(lambda data: data["token_statistics_config"].update(encoder_dim=64))
     assert "NaN or inf" in broken(lambda data: data["token_statistics"]["mean"].fill_(float("nan")))
+
+
+def square_episodes(rng: np.random.Generator, episodes: int, length: int):
+    from worldmodel.training.episodes import SampledEpisode
+
+    states = np.repeat(STATE[None], length, axis=0)
+    return [SampledEpisode(f"scene_{e}", scene(rng, length), states.copy()) for e in range(episodes)]
+
+
+def test_ood_stats_command_adds_statistics_that_load_strictly_and_keeps_the_rest(tmp_path, tiny_checkpoint, capsys):
+    from jepa_mpc.cli import main
+    from worldmodel.training.episodes import save_episodes_npz
+
+    data = tmp_path / "scenes.npz"
+    save_episodes_npz(data, square_episodes(np.random.default_rng(0), 10, 8), fps=4)
+    out = tmp_path / "model_ood.pt"
+    argv = ["ood-stats", "--data", str(data), "--checkpoint", tiny_checkpoint, "--out", str(out),
+            "--data.wrist_camera", "", "--data.cache_dir", str(tmp_path / "cache"), "--threads", "1"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "out-of-distribution threshold" in printed and "episodes: 9 train, 1 held out" in printed, printed
+    model = load_world_model(out, device="cpu")
+    assert model.token_statistics.config.training_frames == 9 * 8 and model.token_statistics.config.held_out_frames == 8
+    original, written = torch.load(tiny_checkpoint, weights_only=True), torch.load(out, weights_only=True)
+    assert set(written) - set(original) == {"token_statistics", "token_statistics_config"}
+    assert all(torch.equal(original["predictor"][k], written["predictor"][k]) for k in original["predictor"])
+
+    assert main(argv) == 2 and "--overwrite true" in capsys.readouterr().err  # an existing --out is kept
+    assert main([*argv, "--overwrite", "true"]) == 0
+    capsys.readouterr()
+    code = main(["ood-stats", "--data", str(data), "--checkpoint", tiny_checkpoint, "--out", str(tmp_path / "x.pt")])
+    assert code == 2 and "wrist_camera" in capsys.readouterr().err  # a two-view data setting for a one-view model
