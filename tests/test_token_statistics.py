@@ -127,6 +127,37 @@ def test_statistics_round_trip_through_a_checkpoint_and_load_strictly(tmp_path):
     assert "NaN or inf" in broken(lambda data: data["token_statistics"]["mean"].fill_(float("nan")))
 
 
+def test_the_planner_reports_each_steps_score_and_none_for_a_model_without_statistics(tiny_checkpoint):
+    rng = np.random.default_rng(0)
+    model = build_world_model(TINY, seed=0).eval()
+    assert model.ood_score(torch.zeros(4, 48)) is None and model.ood_threshold is None
+    frames = scene(rng, 60)
+    tokens = model.encode_frames(frames)[0]  # [60, 4, 48]
+    model.token_statistics = fit_token_statistics(tokens, np.arange(40), np.arange(40, 60))
+
+    mpc = GoalImageMPC(model, PLANNER)
+    assert mpc.ood_threshold == model.ood_threshold
+    mpc.set_goal(scene(rng, 1)[0])
+    like = mpc.act(scene(rng, 1)[0], STATE)
+    unlike = mpc.act(scene(rng, 1, table=(60, 140, 200))[0], STATE)  # another table colour
+    assert like.ood_score < mpc.ood_threshold < unlike.ood_score, (like.ood_score, mpc.ood_threshold, unlike.ood_score)
+    assert unlike.ood_score == pytest.approx(model.ood_score(model.encode_frames(scene(rng, 1, (60, 140, 200)))[0, 0]),
+                                             rel=0.1)
+    gated = GoalImageMPC(model, PlannerConfig(samples=8, iterations=1, topk=2, surprise_gating=True,
+                                              surprise_threshold=1e9))
+    gated.set_goal(scene(rng, 1)[0])
+    steps = [gated.act(scene(rng, 1)[0], STATE) for _ in range(2)]
+    assert not steps[1].replanned and steps[1].ood_score is not None  # a kept step is scored too
+
+    # A checkpoint written before the statistics existed loads and plans as before: no score, no threshold.
+    old = load_world_model(tiny_checkpoint, device="cpu")
+    assert old.token_statistics is None
+    mpc = GoalImageMPC(old, PLANNER)
+    mpc.set_goal(scene(rng, 1)[0])
+    step = mpc.act(scene(rng, 1)[0], STATE)
+    assert step.ood_score is None and mpc.ood_threshold is None and np.isfinite(step.action).all()
+
+
 def square_episodes(rng: np.random.Generator, episodes: int, length: int):
     from worldmodel.training.episodes import SampledEpisode
 
