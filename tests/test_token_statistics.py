@@ -188,3 +188,26 @@ def test_ood_stats_command_adds_statistics_that_load_strictly_and_keeps_the_rest
     capsys.readouterr()
     code = main(["ood-stats", "--data", str(data), "--checkpoint", tiny_checkpoint, "--out", str(tmp_path / "x.pt")])
     assert code == 2 and "wrist_camera" in capsys.readouterr().err  # a two-view data setting for a one-view model
+
+
+def test_eval_reports_each_steps_score_and_the_episodes(tmp_path, tiny_checkpoint):
+    from jepa_mpc.cli import main
+
+    model = load_world_model(tiny_checkpoint, device="cpu")
+    statistics = TokenStatistics(TokenStatisticsConfig(encoder_dim=48, tokens_per_frame=4, threshold=0.0))
+    path = tmp_path / "model.pt"
+    save_world_model_checkpoint(path, model.config, model.encoder, model.predictor, token_statistics=statistics)
+    out = tmp_path / "eval"
+    assert main(["eval", "--task", "reach", "--episodes", "1", "--max_steps", "2", "--videos", "0",
+                 "--policies", "world_model", "random", "--checkpoint", str(path), "--device", "cpu", "--out", str(out),
+                 "--planner.samples", "8", "--planner.iterations", "1", "--planner.topk", "2"]) == 0
+    report = json.loads((out / "results.json").read_text())
+    assert report["ood_threshold"] == 0.0
+    world_model, random = report["summaries"]
+    episode = world_model["per_episode"][0]
+    assert len(episode["ood_scores"]) == 2 and all(score > 0 for score in episode["ood_scores"])
+    assert episode["ood_score_mean"] == pytest.approx(np.mean(episode["ood_scores"]))
+    assert episode["ood_steps_above"] == 2 and world_model["ood_fraction_above"] == 1.0
+    assert random["ood_score_mean"] is None and random["per_episode"][0]["ood_scores"] == []
+    table = (out / "results.md").read_text()
+    assert "| OOD score / above |" in table and " / 100% |" in table and "threshold 0." in table
