@@ -1,4 +1,5 @@
-"""``jepa-mpc train``, ``pretrain``, ``train-policy``, ``init-encoder``: the library's function, then its result.
+"""``jepa-mpc train``, ``pretrain``, ``init-encoder``, ``train-policy`` and ``ood-stats``: the library's function, then
+its result printed.
 
 The training functions take a run's data, folders and resume switches as arguments beside their
 config (so that the config stored in a checkpoint is the model's recipe only); the command configs
@@ -18,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from worldmodel.training.config import (
-    DataConfig, EncoderRecipe, PretrainConfig, TrainGoalPolicyConfig, TrainPredictorConfig, VideoDataConfig,
-    default_encoder_recipe,
+    DataConfig, EncoderRecipe, PretrainConfig, TokenStatisticsJobConfig, TrainGoalPolicyConfig, TrainPredictorConfig,
+    VideoDataConfig, default_encoder_recipe,
 )
 
 if TYPE_CHECKING:  # the jobs import torch when they run, not when the CLI parses flags
@@ -165,3 +166,28 @@ def train_policy(config: TrainPolicyCommandConfig) -> None:
                                  overwrite=config.overwrite)
 
     _train_and_report(config, config.data, config.data.wrist_camera, job)
+
+
+@dataclass(kw_only=True)
+class TokenStatisticsCommandConfig(TokenStatisticsJobConfig):
+    """``jepa-mpc ood-stats``: the statistics' settings and the run's data, world model and output file."""
+
+    datasets: tuple[str, ...] = field(
+        metadata={"help": _DATA_HELP + ": the model's training data", "aliases": ("--data",)})
+    checkpoint: str = field(
+        default="", metadata={"help": "the world model to add them to; empty = the shipped default model"})
+    out: str = field(metadata={"help": "the checkpoint to write: --checkpoint with the token statistics added"})
+    overwrite: bool = field(
+        default=False, metadata={"help": "replace --out when it exists (it may be --checkpoint itself)"})
+
+
+def ood_stats(config: TokenStatisticsCommandConfig) -> None:
+    from worldmodel.checkpoint import resolve_checkpoint
+    from worldmodel.training.episodes import open_episodes
+    from worldmodel.training.ood_stats import add_token_statistics
+
+    source = open_episodes(config.datasets, camera=config.data.camera, sample_fps=config.data.sample_fps,
+                           skip_bad=config.data.bad_episodes == "skip", wrist_camera=config.data.wrist_camera)
+    summary = add_token_statistics(_job_config(config, TokenStatisticsJobConfig), source,
+                                   resolve_checkpoint(config.checkpoint), config.out, overwrite=config.overwrite)
+    print(summary.text())

@@ -11,7 +11,10 @@ frames, so it plans against :class:`PlanningWorldModel`, a structural protocol t
 ``worldmodel.world_model.WorldModel`` and the analytic test model (``planner.analytic``) both satisfy
 without importing anything from here. A model may also propose plans (``PlannerConfig.proposal``):
 then it has ``can_propose`` true and ``propose(context_tokens [1, Tc, N, D], context_states [1, Tc, 7],
-goal_tokens [N, D]) -> actions [K, 7]`` (the real model's goal-conditioned policy).
+goal_tokens [N, D]) -> actions [K, 7]`` (the real model's goal-conditioned policy). A model may also say how
+unlike its training frames a frame is: ``ood_score(tokens [N, D]) -> float | None`` (None: it holds no
+training statistics) and ``ood_threshold: float | None`` (the score above which a frame is unlike them);
+``GoalImageMPC`` reports the score of every step (``MPCStep.ood_score``) when the model has the method.
 """
 from __future__ import annotations
 

@@ -24,6 +24,13 @@ facebookresearch/vjepa2 #98, reports 2.28 -> 1.13 s per step); search again when
 the plan runs out, warm-started from the plan shifted by the steps executed since. Off by default
 because it changes the actions: a kept step is the plan made one or more steps ago, not a fresh one.
 
+**Out-of-distribution score** (every step, when the model has one): how unlike the model's training
+frames the frame planned from is, ``world_model.ood_score(tokens [N, D]) -> float | None`` (the real
+model's: the mean ``log(1 + z^2)`` of its tokens' z-scores against the training frames' per-token mean and std,
+:mod:`worldmodel.token_statistics`), on the tokens the step encoded anyway; :attr:`GoalImageMPC.ood_threshold`
+is the model's threshold above which a frame is unlike its training data. A model without them (an old
+checkpoint, the analytic model) gives None for both.
+
 **Proposals** (``proposal``): a world model that holds a goal-conditioned policy
 (:meth:`worldmodel.world_model.WorldModel.propose`, ``jepa-mpc train-policy``) proposes the next
 actions from the tokens now and the goal's. ``policy`` executes its plan without a search (one
@@ -73,6 +80,9 @@ class MPCStep:
     None when nothing predicted it (the first step after ``set_goal`` / ``reset``)."""
     replanned: bool = True
     """True when this step searched; False when it executed the kept plan's next step (surprise gating)."""
+    ood_score: float | None = None
+    """How unlike the model's training frames the frame planned from is (dimensionless, higher is less alike;
+    above :attr:`GoalImageMPC.ood_threshold`: unlike them); None when the model has no training statistics."""
 
 
 def _check_frames(frames: np.ndarray | Tensor, name: str) -> np.ndarray | Tensor:
@@ -108,7 +118,14 @@ class GoalImageMPC:
             )
         self.last_result: PlanResult | None = None
         self.executed = 0  # steps of last_result's plan handed out since it was made
+        self._score_ood = getattr(world_model, "ood_score", None)  # tokens [N, D] -> float | None, if the model has it
         self.reset()
+
+    @property
+    def ood_threshold(self) -> float | None:
+        """The world model's threshold on :attr:`MPCStep.ood_score` above which a frame is unlike its training data;
+        None when the model has none."""
+        return getattr(self.world_model, "ood_threshold", None)
 
     def reset(self) -> None:
         """Forget the previous plan (no warm start) and restart the random stream from the seed."""
@@ -150,6 +167,7 @@ class GoalImageMPC:
             raise ValueError(f"state contains NaN or inf: {states.tolist()}; pass the measured [x, y, z, rx, ry, rz, g]")
 
         context_tokens = self.world_model.encode_frames(frames)  # [1, T, N, D]
+        ood_score = self._score_ood(context_tokens[0, -1]) if self._score_ood is not None else None
         previous, horizon = self.last_result, self.config.horizon
         surprise = None
         if previous is not None and previous.predicted is not None and 1 <= self.executed <= horizon:
@@ -168,6 +186,7 @@ class GoalImageMPC:
                 action=action, plan=remaining.cpu().numpy().astype(np.float32), energy=previous.energy,
                 energy_spread=previous.energy_spread, latency_s=time.perf_counter() - start,
                 iteration_energies=np.zeros(0, dtype=np.float32), surprise=surprise, replanned=False,
+                ood_score=ood_score,
             )
 
         context_states = states[None].to(self.device)  # [1, T, 7]
@@ -197,6 +216,7 @@ class GoalImageMPC:
             iteration_energies=result.best_energies.numpy().astype(np.float32),
             surprise=surprise,
             replanned=True,
+            ood_score=ood_score,
         )
 
     def _arrived(self, proposal: Tensor) -> bool:

@@ -8,12 +8,17 @@ nothing for a data reason (missing, stale, malformed input; no goal), ERROR when
 load or the planner failed. The message names the actual cause: a tick without an image because
 the camera sends mono8 reads ``no command (no_image <- bad_encoding): ...``, not only ``no_image``.
 
+A commanding tick whose view is unlike the model's training data (its ``ood_score`` above the
+model's ``ood_threshold``, both stated with the checkpoint's token statistics,
+:mod:`worldmodel.token_statistics`) is WARN too, its message saying so; the node commands as before.
+
 Values (all strings, as the message type wants): ``state`` (lifecycle: unconfigured, inactive,
 active, finalized; the message says how to leave the state: ``~/start`` from the first two, a
 restart of the node once finalized), ``command`` (true/false), ``reason`` and ``cause`` of the last
 refused tick, ``steps`` (commands since the last reset), ``latency_s``, ``energy``, ``energy_spread``, ``surprise`` (mean L1
 per token between the frame and the plan's prediction of it; empty when nothing predicted it),
-``replanned`` (false when surprise gating kept the plan's next step), ``step_limited``,
+``replanned`` (false when surprise gating kept the plan's next step), ``ood_score`` and ``ood_threshold``
+(empty for a model without token statistics), ``step_limited``,
 ``clipped_to_workspace``, ``target`` (the 7-D target), ``subgoal`` (``i/n``, 1-based),
 ``subgoal_steps_left``, ``goals`` (images in the sequence), ``goal_publishers`` (publishers on the
 goal topic: 0 means nothing can reach it), ``rejections_total``, ``last_rejection`` and one
@@ -52,6 +57,10 @@ class TickReport:
     """Mean L1 per token between the frame planned from and the plan's prediction of it (None: none)."""
     replanned: bool = True
     """False when surprise gating executed the kept plan's next step instead of searching."""
+    ood_score: float | None = None
+    """How unlike the model's training frames the view planned from was (``MPCStep.ood_score``; None: unknown)."""
+    ood_threshold: float | None = None
+    """The model's threshold on ``ood_score`` (None: the model holds no token statistics)."""
     step_limited: bool = False
     clipped_to_workspace: bool = False
     target: np.ndarray | None = None
@@ -76,6 +85,11 @@ def _text(value) -> str:
     if isinstance(value, np.ndarray):
         return "[" + ", ".join(f"{float(v):.5f}" for v in value) + "]"
     return str(value)
+
+
+def out_of_distribution(report: TickReport) -> bool:
+    """Whether the tick's view scored above the model's threshold (False when either is unknown)."""
+    return report.ood_score is not None and report.ood_threshold is not None and report.ood_score > report.ood_threshold
 
 
 def describe_rejection(rejection: InputRejected) -> str:
@@ -115,6 +129,10 @@ def planner_status(lifecycle_state: str, report: TickReport | None, rejections: 
             message += f" toward goal image {report.aim.index + 1}/{report.aim.count}"
         if report.energy is not None:
             message += f", energy {report.energy:.4g}"
+        if out_of_distribution(report):
+            level = WARN
+            message += (f"; the scene is unlike the model's training data (OOD score {report.ood_score:.3g} > "
+                        f"{report.ood_threshold:.3g}): expect plans to fail, check the camera, light and objects")
     else:
         rejection = report.rejection
         level = ERROR if rejection.reason in ERROR_REASONS else WARN
@@ -135,6 +153,8 @@ def planner_status(lifecycle_state: str, report: TickReport | None, rejections: 
                 ("energy_spread", _text(report.energy_spread)),
                 ("surprise", "" if report.surprise is None else _text(report.surprise)),
                 ("replanned", _text(report.replanned)),
+                ("ood_score", "" if report.ood_score is None else _text(report.ood_score)),
+                ("ood_threshold", "" if report.ood_threshold is None else _text(report.ood_threshold)),
                 ("step_limited", _text(report.step_limited)),
                 ("clipped_to_workspace", _text(report.clipped_to_workspace)),
                 ("target", _text(report.target)),

@@ -30,7 +30,8 @@ Topics (relative names: remap them with ``-r image:=/camera/color/image_raw``):
   ``~/planned_path`` (nav_msgs/Path: the whole plan applied to the measured pose, for RViz),
   ``~/planning_latency``, ``~/energy``, ``~/energy_spread`` (std_msgs/Float64, every plan), and
   ``/diagnostics`` (diagnostic_msgs/DiagnosticArray, every tick while active, every second
-  otherwise; see :mod:`ros_nodes.diagnostics`);
+  otherwise; see :mod:`ros_nodes.diagnostics`: WARN while the camera view is unlike the model's
+  training data, when the checkpoint holds its token statistics);
 - services ``~/start``, ``~/stop``, ``~/reset`` (plan, step count, rejection counts, back to the
   first goal image; the response says when no valid goal is held), ``~/capture_goal`` (the newest
   camera frame is appended to the goal images, with the pose measured with it, and saved as PNG
@@ -81,7 +82,7 @@ from planner.mpc import GoalImageMPC
 from ros_nodes import conversions
 from ros_nodes.command_gate import CommandGate
 from ros_nodes.config import PlannerNodeConfig
-from ros_nodes.diagnostics import RESTART_ADVICE, TickReport, planner_status
+from ros_nodes.diagnostics import RESTART_ADVICE, TickReport, out_of_distribution, planner_status
 from ros_nodes.goal_images import load_goal_image, save_goal_image
 from ros_nodes.goal_sequence import RepeatedGoalFilter, RobotGoals, goal_message_key
 from ros_nodes.parameters import declare_config, refuse_changes
@@ -163,6 +164,7 @@ class PlannerNode(LifecycleNode):
         self._encoded_index = -1  # which goal image the planner holds encoded
         self._reset_pending = False  # ~/reset asked the planning thread to forget its plan
         self._goal_messages = RepeatedGoalFilter()  # both goal subscriptions deliver a latched message
+        self._unlike_training = False  # the last commanding tick's view scored above the model's OOD threshold
         self._control_timer = None
 
         self.create_subscription(Image, "image", self._on_image, SENSOR_QOS)
@@ -243,10 +245,13 @@ class PlannerNode(LifecycleNode):
             self.views = model_views(mpc)
             self.inputs.set_views(self.views)
         self.configure_error = ""
+        threshold = getattr(mpc, "ood_threshold", None)
         self.get_logger().info(
             f"configured: model on {mpc.device}, {'image + wrist_image' if self.views == 2 else 'image'}, "
             f"{self.goals.count} goal image(s)"
             + (f" from {list(files)}" if files else "")
+            + (f"; out-of-distribution threshold {threshold:.4g}" if threshold is not None
+               else "; no token statistics in the checkpoint, so no out-of-distribution score (jepa-mpc ood-stats)")
         )
         return TransitionCallbackReturn.SUCCESS
 
@@ -539,12 +544,30 @@ class PlannerNode(LifecycleNode):
                 return None
             self._reject(rejection)
             return TickReport(command=False, rejection=rejection, aim=aim)
-        return TickReport(
+        report = TickReport(
             command=True, latency_s=step.latency_s, energy=step.energy, energy_spread=step.energy_spread,
             surprise=step.surprise, replanned=step.replanned,
+            ood_score=getattr(step, "ood_score", None), ood_threshold=getattr(mpc, "ood_threshold", None),
             step_limited=command.step_limited, clipped_to_workspace=command.clipped_to_workspace,
             target=command.target, aim=aim,
         )
+        self._log_distribution_change(report)
+        return report
+
+    def _log_distribution_change(self, report: TickReport) -> None:
+        """Log once when the view becomes unlike the model's training data (diagnostics: WARN every such tick),
+        and once when it is like it again."""
+        unlike = out_of_distribution(report)
+        if unlike == self._unlike_training:
+            return
+        self._unlike_training = unlike
+        if unlike:
+            self.get_logger().warning(
+                f"the scene is unlike the model's training data (OOD score {report.ood_score:.3g} > threshold "
+                f"{report.ood_threshold:.3g}): expect plans to fail; check the camera, light and objects")
+        elif report.ood_score is not None and report.ood_threshold is not None:
+            self.get_logger().info(f"the scene is like the model's training data again (OOD score "
+                                   f"{report.ood_score:.3g} <= {report.ood_threshold:.3g})")
 
     # ---------------------------------------------------------------- services
     def _on_start(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:

@@ -89,6 +89,9 @@ def test_eval_writes_tables_and_videos_for_every_policy(tmp_path, tiny_checkpoin
     episode = world_model["per_episode"][0]
     assert episode["replanned"] == [True, False] and world_model["replan_fraction"] == 0.5
     assert episode["surprises"][0] is None and episode["surprises"][1] > 0  # the surprise of each step
+    # A model without token statistics: no out-of-distribution score, as before they existed.
+    assert episode["ood_scores"] == [None, None] and world_model["ood_score_mean"] is None
+    assert report["ood_threshold"] is None
     table = (out / "results.md").read_text()
     assert table.count("| reach |") == 3
     gif = imageio.mimread(out / "reach_world_model_seed1000.gif")

@@ -223,6 +223,8 @@ def test_train_policy_command_adds_a_policy_the_model_loads_strictly(tmp_path, t
     model = load_world_model(out / "model.pt", device="cpu")
     original = load_world_model(tiny_checkpoint, device="cpu")
     assert model.can_propose and not original.can_propose
+    # The training frames' token statistics come with it, from the same cache (issue 29 part 6).
+    assert model.ood_threshold is not None and original.ood_threshold is None and "out-of-distribution" in printed
     for a, b in zip(model.predictor.state_dict().values(), original.predictor.state_dict().values()):
         assert torch.equal(a, b)  # the world model itself is unchanged
     tokens = model.encode_frames(np.zeros((1, 32, 32, 3), dtype=np.uint8))

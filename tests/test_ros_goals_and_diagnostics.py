@@ -111,6 +111,22 @@ def test_diagnostics_of_commands_and_of_the_lifecycle_states():
     assert "command" not in _values(planner_status("inactive", report, RejectionCounter(), 0, 1))
 
 
+def test_a_view_unlike_the_training_data_is_a_warning_while_commanding():
+    """Issue 29 part 6: above the model's out-of-distribution threshold a commanding tick is WARN, saying why."""
+    def status(score, threshold):
+        report = TickReport(command=True, latency_s=0.8, energy=0.25, ood_score=score, ood_threshold=threshold)
+        return planner_status("active", report, RejectionCounter(), steps=1, goals=1)
+
+    unlike = status(3.5, 1.2)
+    assert unlike.level == WARN and "\n" not in unlike.message
+    assert unlike.message.startswith("commanding, energy 0.25; the scene is unlike the model's training data "
+                                     "(OOD score 3.5 > 1.2)"), unlike.message
+    assert _values(unlike)["ood_score"] == "3.5" and _values(unlike)["ood_threshold"] == "1.2"
+    assert status(1.1, 1.2).level == OK and status(1.1, 1.2).message == "commanding, energy 0.25"
+    old_model = status(None, None)  # a checkpoint without token statistics: as before
+    assert old_model.level == OK and _values(old_model)["ood_score"] == "" and _values(old_model)["ood_threshold"] == ""
+
+
 def test_a_finalized_node_is_advised_a_restart_not_the_start_it_refuses():
     """Issue 29 part 8: once finalized, the diagnostics advised ~/start, which is refused there."""
     status = planner_status("finalized", None, RejectionCounter(), 0, 1)

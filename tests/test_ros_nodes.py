@@ -195,6 +195,27 @@ def test_a_directory_given_as_goal_file_stops_the_node_saying_an_image_file_is_e
     assert str(goals / "goal_20261118_110640_000.png") in message, message  # an image in it, by name
 
 
+@pytest.mark.timeout(60)
+def test_a_scene_unlike_the_training_data_is_a_warning_and_the_node_goes_on_commanding(graph, tiny_checkpoint, tmp_path,
+                                                                                     capfd):
+    """Issue 29 part 6: a model whose token statistics put the camera view above its threshold (here 0: every view)."""
+    from worldmodel import TokenStatistics, TokenStatisticsConfig
+    from worldmodel.checkpoint import save_token_statistics
+
+    checkpoint = str(tmp_path / "with_statistics.pt")
+    statistics = TokenStatistics(TokenStatisticsConfig(encoder_dim=48, tokens_per_frame=4, threshold=0.0))
+    save_token_statistics(tiny_checkpoint, statistics, checkpoint)
+    robot = graph.start(FakeRobot)
+    robot.publish_goal()
+    graph.start(lambda ctx: PlannerNode(context=ctx, parameter_overrides=planner_parameters(checkpoint)))
+    wait_until(lambda: len(robot.targets) >= 2 and any(d.get("command") for d in robot.diagnostics), 30,
+               "commands and their diagnostics")
+    status = [d for d in robot.diagnostics if d.get("command")][-1]
+    assert status["level"] == 1 and "the scene is unlike the model's training data (OOD score" in status["message"]
+    assert float(status["ood_score"]) > 0.0 and status["ood_threshold"] == "0"
+    assert capfd.readouterr().err.count("the scene is unlike the model's training data") == 1  # logged once
+
+
 @pytest.mark.timeout(90)
 def test_a_two_view_model_plans_from_both_cameras_and_refuses_a_one_view_goal(graph, tmp_path):
     from ros_nodes.sim_node import SimNode

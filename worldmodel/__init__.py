@@ -9,12 +9,14 @@ from .config import (
     VJEPA2_1_ENCODER_PRESETS,
     EncoderConfig,
     PredictorConfig,
+    TokenStatisticsConfig,
     WorldModelConfig,
     encoder_preset,
     vjepa2_1_encoder_preset,
 )
 from .encoder import VideoEncoder, build_encoder, count_parameters
 from .predictor import ActionConditionedPredictor, PredictorCache
+from .token_statistics import TokenStatistics, fit_token_statistics
 from .vjepa2_1_encoder import VJEPA21Encoder
 from .world_model import WorldModel, build_world_model, load_world_model, normalize_tokens
 
@@ -25,6 +27,8 @@ __all__ = [
     "EncoderConfig",
     "PredictorCache",
     "PredictorConfig",
+    "TokenStatistics",
+    "TokenStatisticsConfig",
     "VJEPA21Encoder",
     "VJEPA2_1_ENCODER_PRESETS",
     "VideoEncoder",
@@ -34,6 +38,7 @@ __all__ = [
     "build_world_model",
     "count_parameters",
     "encoder_preset",
+    "fit_token_statistics",
     "load_world_model",
     "normalize_tokens",
     "save_world_model_checkpoint",

@@ -12,7 +12,11 @@ Released files (``vitl.pt``, ``vith.pt``, ``vitg.pt``, ``vjepa2-ac-vitg.pt``) ar
 The project's own files add ``format: "jepa_mpc"`` and ``config`` (a :class:`WorldModelConfig` as a
 dict), so one path loads them. A world model may also hold a goal-conditioned policy
 (``goal_policy`` weights and ``goal_policy_config``, :mod:`worldmodel.goal_policy`), written by
-``jepa-mpc train-policy`` and loaded with the model, strictly, whenever it is there.
+``jepa-mpc train-policy`` and loaded with the model, strictly, whenever it is there; and the
+statistics of its training frames' tokens with the out-of-distribution threshold (``token_statistics``
+buffers and ``token_statistics_config``, :mod:`worldmodel.token_statistics`), written by
+``jepa-mpc ood-stats`` or ``train-policy`` and loaded the same way (:func:`save_token_statistics` adds
+them to any checkpoint a world model loads from, its other entries unchanged).
 
 Loading is strict: a missing, unexpected or mis-shaped weight is an error that lists them, never a
 warning over a half-loaded model. Every torch file is read with ``weights_only=True``: a file that
@@ -32,7 +36,14 @@ from torch import nn
 from foundation.atomic_files import atomic_path
 from foundation.configuration import dataclass_to_dict, from_dict
 
-from .config import ENCODER_PRESETS, EncoderConfig, GoalPolicyConfig, PredictorConfig, WorldModelConfig
+from .config import (
+    ENCODER_PRESETS,
+    EncoderConfig,
+    GoalPolicyConfig,
+    PredictorConfig,
+    TokenStatisticsConfig,
+    WorldModelConfig,
+)
 
 PROJECT_FORMAT = "jepa_mpc"  # a world model: encoder + predictor + WorldModelConfig
 ENCODER_FORMAT = "jepa_mpc_encoder"  # an encoder alone, as `jepa-mpc pretrain` writes it
@@ -69,8 +80,10 @@ CHECKPOINT_LAYOUTS: tuple[CheckpointLayout, ...] = (
     ),
     CheckpointLayout(
         "jepa_mpc world model .pt (model.pt of `jepa-mpc train` or `train-policy`)",
-        "torch file with `format: jepa_mpc`, `config`, `encoder`, `predictor` (and `goal_policy_config`, `goal_policy`)",
-        "the world model with its stored config (and its goal-conditioned policy)",
+        "torch file with `format: jepa_mpc`, `config`, `encoder`, `predictor` (and `goal_policy_config`, "
+        "`goal_policy`; `token_statistics_config`, `token_statistics`)",
+        "the world model with its stored config (and its goal-conditioned policy, its training frames' token "
+        "statistics)",
     ),
     CheckpointLayout(
         "jepa_mpc encoder .pt (encoder.pt of `jepa-mpc pretrain`)",
@@ -148,7 +161,10 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return data
 
 
-STATE_DICT_KEYS = ("encoder", "target_encoder", "ema_encoder", "predictor", "goal_policy")  # the state dicts a checkpoint may hold
+# the state dicts a checkpoint may hold
+STATE_DICT_KEYS = ("encoder", "target_encoder", "ema_encoder", "predictor", "goal_policy", "token_statistics")
+# worldmodel.token_statistics: its buffers and its config
+TOKEN_STATISTICS_ENTRIES = ("token_statistics", "token_statistics_config")
 
 
 def check_structure(data: Any, path: str | Path) -> None:
@@ -176,10 +192,13 @@ def check_structure(data: Any, path: str | Path) -> None:
         if not any(key in data for key in ("encoder", "target_encoder", "ema_encoder")):  # ema_encoder: V-JEPA 2.1
             entries = ", ".join(f"{k!r}" for k in list(data)[:8]) or "nothing"
             raise unsupported_layout(path, f"holds no `format` and no `encoder` state dict (its entries: {entries})")
+    if any(key in data for key in TOKEN_STATISTICS_ENTRIES):  # any layout a world model loads from may hold them
+        _check_config_entry(data, "token_statistics_config", path, "write them again with `jepa-mpc ood-stats`")
+        required += ("token_statistics",)
     for key in required:
         if key not in data:
-            raise CheckpointError(f"{path}: a {fmt} checkpoint without its {key!r} state dict: the file is damaged "
-                                  "or was written by other code; write it again with jepa_mpc")
+            raise CheckpointError(f"{path}: a {fmt or 'released'} checkpoint without its {key!r} state dict: the file "
+                                  "is damaged or was written by other code; write it again with jepa_mpc")
     for key in STATE_DICT_KEYS:
         if key in data:
             _check_state_dict(data[key], f"{path} [{key}]")
@@ -187,7 +206,8 @@ def check_structure(data: Any, path: str | Path) -> None:
 
 def _check_config_entry(data: dict, key: str, path: str | Path, fix: str) -> None:
     if key not in data:
-        raise CheckpointError(f"{path}: a {data['format']} checkpoint without its {key!r} entry; {fix}")
+        fmt = data.get("format") or "released"
+        raise CheckpointError(f"{path}: a {fmt} checkpoint without its {key!r} entry; {fix}")
     if not isinstance(data[key], dict):
         raise CheckpointError(
             f"{path}: {key!r} is a {type(data[key]).__name__}, expected a dict of config fields; {fix}"
@@ -432,6 +452,22 @@ def goal_policy_config_from_checkpoint(data: dict[str, Any], path: str | Path) -
         raise CheckpointError(f"{exc}; the file was written by another version or other code") from exc
 
 
+def token_statistics_config_from_checkpoint(data: dict[str, Any], path: str | Path) -> TokenStatisticsConfig | None:
+    """The stored :class:`TokenStatisticsConfig` of a checkpoint, None when it holds no token statistics.
+
+    Raises:
+        CheckpointError: the stored config does not fit :class:`TokenStatisticsConfig` (naming ``path``).
+    """
+    if "token_statistics_config" not in data:
+        return None
+    try:
+        return from_dict(TokenStatisticsConfig, data["token_statistics_config"],
+                         source=f"{path} token_statistics_config")
+    except ValueError as exc:
+        raise CheckpointError(f"{exc}; the file was written by another version or other code: write the statistics "
+                              "again with `jepa-mpc ood-stats`") from exc
+
+
 def encoder_state_dict(data: dict[str, Any], encoder_key: str = "encoder") -> dict[str, torch.Tensor]:
     """The encoder's weights of a checkpoint read by :func:`read_checkpoint`, released prefixes stripped."""
     return strip_prefixes(_section(data, encoder_key))
@@ -462,9 +498,10 @@ def save_world_model_checkpoint(
     predictor: nn.Module,
     extra: dict[str, Any] | None = None,
     goal_policy: nn.Module | None = None,
+    token_statistics: nn.Module | None = None,
 ) -> None:
-    """Write config + weights (+ a goal-conditioned policy with its config, + ``extra`` metadata such as
-    the recipe) atomically."""
+    """Write config + weights (+ a goal-conditioned policy with its config, + the training frames' token
+    statistics with theirs, + ``extra`` metadata such as the recipe) atomically."""
     data = {
         "format": PROJECT_FORMAT,
         "config": dataclass_to_dict(config),
@@ -475,5 +512,26 @@ def save_world_model_checkpoint(
     if goal_policy is not None:
         data["goal_policy_config"] = dataclass_to_dict(goal_policy.config)
         data["goal_policy"] = cpu_state_dict(goal_policy)
+    if token_statistics is not None:
+        data |= token_statistics_entries(token_statistics)
     with atomic_path(path) as tmp:
+        torch.save(data, tmp)
+
+
+def token_statistics_entries(token_statistics: nn.Module) -> dict[str, Any]:
+    """The two checkpoint entries of :class:`worldmodel.token_statistics.TokenStatistics`: its config and buffers."""
+    return {"token_statistics_config": dataclass_to_dict(token_statistics.config),
+            "token_statistics": cpu_state_dict(token_statistics)}
+
+
+def save_token_statistics(checkpoint: str | Path, token_statistics: nn.Module, out: str | Path) -> None:
+    """Write ``checkpoint`` to ``out`` (atomically: a reader never sees half a file) with the token statistics
+    added, or replacing the ones it holds; every other entry is written back unchanged.
+
+    Raises:
+        CheckpointError: ``checkpoint`` cannot be read (:func:`read_checkpoint`).
+    """
+    data = read_checkpoint(checkpoint)
+    data |= token_statistics_entries(token_statistics)
+    with atomic_path(out) as tmp:
         torch.save(data, tmp)

@@ -263,3 +263,45 @@ class GoalPolicyConfig:
                 raise ValueError(f"GoalPolicyConfig.{name} must be an integer >= 1, got {value!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"GoalPolicyConfig.dropout must be in [0, 1), got {self.dropout!r}")
+
+
+@dataclass
+class TokenStatisticsConfig:
+    """What :class:`worldmodel.token_statistics.TokenStatistics` holds, and the threshold stated with the model.
+
+    ``tokens_per_frame`` (all views of one frame together) and ``encoder_dim`` are the world model's;
+    ``views`` splits the tokens into the views' equal shares for per-view scores. ``variance_floor`` is
+    added to every feature's variance before dividing (the tokens are layer-normed, so the features'
+    variances average about 1; the floor keeps a feature that hardly varied in training from ruling the
+    score). ``threshold`` is the score above which a frame is called unlike the training data: the
+    ``threshold_quantile`` of the scores of ``held_out_frames`` frames of episodes not used to fit the
+    statistics (of the ``training_frames`` themselves when there were none held out).
+    """
+
+    encoder_dim: int = 128
+    tokens_per_frame: int = 32
+    views: int = 1
+    variance_floor: float = 0.01
+    threshold: float = 1.0
+    threshold_quantile: float = 0.99
+    training_frames: int = 1
+    held_out_frames: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("encoder_dim", "tokens_per_frame", "views", "training_frames"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"TokenStatisticsConfig.{name} must be an integer >= 1, got {value!r}")
+        held_out = self.held_out_frames
+        if not isinstance(held_out, int) or isinstance(held_out, bool) or held_out < 0:
+            raise ValueError(f"TokenStatisticsConfig.held_out_frames must be an integer >= 0, got {held_out!r}")
+        if self.tokens_per_frame % self.views:
+            raise ValueError(f"TokenStatisticsConfig.tokens_per_frame {self.tokens_per_frame} is not a multiple of "
+                             f"views {self.views}")
+        if not self.variance_floor > 0:  # also refuses NaN
+            raise ValueError(f"TokenStatisticsConfig.variance_floor must be > 0, got {self.variance_floor!r}")
+        if not 0.0 < self.threshold_quantile < 1.0:
+            raise ValueError(
+                f"TokenStatisticsConfig.threshold_quantile must be in (0, 1), got {self.threshold_quantile!r}")
+        if not 0.0 <= self.threshold < float("inf"):
+            raise ValueError(f"TokenStatisticsConfig.threshold must be a finite number >= 0, got {self.threshold!r}")

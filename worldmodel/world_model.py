@@ -7,6 +7,9 @@
   :func:`foundation.pose.apply_action`. Keys/values of finished steps are cached.
 - :meth:`WorldModel.propose`: the next actions ``[chunk, 7]`` its goal-conditioned policy proposes
   from the tokens now and the goal's, when the checkpoint holds one (:mod:`worldmodel.goal_policy`).
+- :meth:`WorldModel.ood_score`: how unlike the training frames a frame's tokens are, and
+  :attr:`WorldModel.ood_threshold` the score above which they are unlike, when the checkpoint holds the
+  training frames' token statistics (:mod:`worldmodel.token_statistics`).
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from .checkpoint import (
     load_state_dict_strict,
     predictor_state_dict,
     read_checkpoint,
+    token_statistics_config_from_checkpoint,
     world_model_config_from_checkpoint,
 )
 from .config import WorldModelConfig
@@ -35,6 +39,7 @@ from .hf_checkpoint import check_hf_checkpoint, is_hf_checkpoint
 from .precision import autocast, resolve_device
 from .predictor import ActionConditionedPredictor, PredictorCache
 from .preprocess import as_frame_tensor, preprocess_frames, split_views
+from .token_statistics import TokenStatistics
 
 
 def normalize_tokens(tokens: Tensor) -> Tensor:
@@ -78,6 +83,8 @@ class WorldModel(nn.Module):
         self.predictor = ActionConditionedPredictor(config.predictor)
         # A goal-conditioned policy on the tokens (jepa-mpc train-policy), when the checkpoint holds one.
         self.goal_policy: GoalConditionedPolicy | None = None
+        # The training frames' token statistics (jepa-mpc ood-stats, train-policy), when the checkpoint holds them.
+        self.token_statistics: TokenStatistics | None = None
         # bf16 autocast on CUDA (worldmodel.precision); off until load_world_model puts the model on a GPU.
         self.bf16 = False
 
@@ -122,6 +129,31 @@ class WorldModel(nn.Module):
         with autocast(self.device, self.bf16):
             actions = self.goal_policy(context_tokens[:, -1], context_states[:, -1], goal_tokens[None])  # [1, chunk, 7]
         return actions[0].float()
+
+    @property
+    def ood_threshold(self) -> float | None:
+        """The :meth:`ood_score` above which a frame is unlike the training data (stated with the model's
+        statistics: a high quantile of held-out in-range frames' scores); None without statistics."""
+        return None if self.token_statistics is None else self.token_statistics.threshold
+
+    @torch.no_grad()
+    def ood_score(self, tokens: Tensor) -> float | None:
+        """How unlike the training frames one frame is: the mean ``log(1 + z^2)`` of its tokens' features, z their
+        deviation from the training frames' per-token mean in units of their std (:mod:`worldmodel.token_statistics`).
+
+        Args:
+            tokens: ``[N, D]`` one frame's tokens as :meth:`encode_frames` gives them (all views).
+        Returns:
+            the score (dimensionless), or None when the checkpoint holds no token statistics.
+        Raises:
+            ValueError: ``tokens`` are not ``[N, D]`` of this model.
+        """
+        if self.token_statistics is None:
+            return None
+        N, D = self.config.predictor.tokens_per_frame, self.config.encoder.dim
+        if tuple(tokens.shape) != (N, D):
+            raise ValueError(f"tokens must be one frame's [{N}, {D}], got {tuple(tokens.shape)}")
+        return float(self.token_statistics(tokens.to(self.token_statistics.mean.device)))
 
     def _check_rollout_inputs(self, context_tokens: Tensor, context_states: Tensor, actions: Tensor) -> None:
         N, D = self.config.predictor.tokens_per_frame, self.config.encoder.dim
@@ -224,8 +256,9 @@ def load_world_model(
     Raises:
         CheckpointError: ``path`` is empty or None, or the file is none of the layouts of
             :data:`worldmodel.checkpoint.CHECKPOINT_LAYOUTS` that hold a predictor, or its weights do not
-            fit or hold NaN or inf (named); the message names the file and the fix. A Hugging Face folder is refused for what is
-            wrong with it first (missing or unreadable files), else because it holds no predictor.
+            fit or hold NaN or inf (named), or its goal policy or token statistics were made for other sizes; the
+            message names the file and the fix. A Hugging Face folder is refused for what is wrong with it first
+            (missing or unreadable files), else because it holds no predictor.
     """
     if path is None or str(path) == "":
         raise CheckpointError(
@@ -257,6 +290,17 @@ def load_world_model(
                 "policy was trained on another model; train it again with `jepa-mpc train-policy`")
         model.goal_policy = GoalConditionedPolicy(policy_config)
         load_state_dict_strict(model.goal_policy, data["goal_policy"], where=f"{path} [goal_policy]")
+    statistics_config = token_statistics_config_from_checkpoint(data, path)
+    if statistics_config is not None:
+        sizes = (statistics_config.tokens_per_frame, statistics_config.encoder_dim, statistics_config.views)
+        if sizes != (config.predictor.tokens_per_frame, config.encoder.dim, config.predictor.views):
+            raise CheckpointError(
+                f"{path}: its token statistics hold {sizes[0]} tokens of {sizes[1]} features in {sizes[2]} view(s), "
+                f"the world model makes {config.predictor.tokens_per_frame} of {config.encoder.dim} in "
+                f"{config.predictor.views}: they were computed with another model; compute them again with "
+                "`jepa-mpc ood-stats`")
+        model.token_statistics = TokenStatistics(statistics_config)
+        load_state_dict_strict(model.token_statistics, data["token_statistics"], where=f"{path} [token_statistics]")
     device = resolve_device(device)
     model = model.to(device).eval()
     model.bf16 = device.type == "cuda"

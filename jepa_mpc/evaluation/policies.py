@@ -93,8 +93,14 @@ class PlannerPolicy:
             "latency_s": step.latency_s,
             "surprise": step.surprise,
             "replanned": step.replanned,
+            "ood_score": step.ood_score,
             "goal_index": self.goal_index,
         }
+
+    @property
+    def ood_threshold(self) -> float | None:
+        """The world model's threshold on ``ood_score`` (None: it holds no token statistics)."""
+        return self.mpc.ood_threshold
 
 
 def make_policy(name: str, config: EvalConfig, world_model, seed: int | None = None):

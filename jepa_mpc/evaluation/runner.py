@@ -29,6 +29,14 @@ class EpisodeResult:
     """Per planner step: mean L1 per token between the frame and the plan's prediction of it (None: none)."""
     replanned: list[bool] = dataclasses.field(default_factory=list)
     """Per planner step: searched (True) or kept the plan's next step (surprise gating)."""
+    ood_scores: list[float | None] = dataclasses.field(default_factory=list)
+    """Per planner step: how unlike the model's training frames the view was (``MPCStep.ood_score``, higher is
+    less alike; None: the model holds no token statistics)."""
+    ood_score_mean: float | None = None
+    """Mean of ``ood_scores`` over the episode (None: none known): the episode's score."""
+    ood_score_max: float | None = None
+    ood_steps_above: int | None = None
+    """Planner steps whose score was above the model's threshold (None: no threshold or no score)."""
 
 
 def run_episode(
@@ -54,6 +62,7 @@ def run_episode(
     latencies: list[float] = []
     surprises: list[float | None] = []
     replanned: list[bool] = []
+    ood_scores: list[float | None] = []
     frames = [compose_frame(camera(obs), policy.goal_image, energies, max_steps)] if record else []
     steps = 0
     bar = tqdm(total=max_steps, desc=f"seed {seed}", unit="step", disable=not progress)
@@ -67,11 +76,17 @@ def run_episode(
             latencies.append(float(diagnostics["latency_s"]))
             surprises.append(diagnostics.get("surprise"))
             replanned.append(bool(diagnostics.get("replanned", True)))
+            ood_scores.append(diagnostics.get("ood_score"))
         if record:
             frames.append(compose_frame(camera(obs), policy.goal_image, energies, max_steps))
     bar.close()
-    result = EpisodeResult(seed, bool(info["is_success"]), steps, float(info["distance"]), energies, latencies,
-                           surprises, replanned)
+    known = [score for score in ood_scores if score is not None]
+    threshold = getattr(policy, "ood_threshold", None)
+    result = EpisodeResult(
+        seed, bool(info["is_success"]), steps, float(info["distance"]), energies, latencies, surprises, replanned,
+        ood_scores, ood_score_mean=float(np.mean(known)) if known else None, ood_score_max=max(known, default=None),
+        ood_steps_above=sum(score > threshold for score in known) if known and threshold is not None else None,
+    )
     return result, frames
 
 
@@ -206,9 +221,11 @@ def evaluate(config: EvalConfig) -> list[dict]:
                 worker.close()
                 _run_in_workers(config, jobs, results, progress)
     except KeyboardInterrupt:
-        summaries = _write_results(config, worker.checkpoint, results, interrupted=True)
+        summaries = _write_results(config, worker.checkpoint, results, interrupted=True,
+                                   ood_threshold=worker.world_model.ood_threshold)
         raise EvaluationInterrupted(summaries, len(results), len(jobs)) from None
-    return _write_results(config, worker.checkpoint, results, interrupted=False)
+    return _write_results(config, worker.checkpoint, results, interrupted=False,
+                          ood_threshold=worker.world_model.ood_threshold)
 
 
 def _run_in_workers(config: EvalConfig, jobs: list[tuple[str, int]], results: dict, progress) -> None:
@@ -230,14 +247,15 @@ def _run_in_workers(config: EvalConfig, jobs: list[tuple[str, int]], results: di
 
 
 def _write_results(config: EvalConfig, checkpoint, results: dict[tuple[str, int], EpisodeResult],
-                   interrupted: bool) -> list[dict]:
+                   interrupted: bool, ood_threshold: float | None = None) -> list[dict]:
     """Write results.json and results.md of the finished episodes in ``results``; return the summaries
-    (policies without a finished episode are left out)."""
+    (policies without a finished episode are left out). ``ood_threshold``: the world model's threshold on
+    the out-of-distribution score (None: it holds no token statistics)."""
     summaries = []
     for name in config.policies:
         episodes = [results[name, i] for i in range(config.episodes) if (name, i) in results]
         if episodes:
-            summaries.append(summarize(name, episodes) | {"per_episode": [r.__dict__ for r in episodes]})
+            summaries.append(summarize(name, episodes, ood_threshold) | {"per_episode": [r.__dict__ for r in episodes]})
     planned = len(config.policies) * config.episodes
     report = {
         "task": config.task,
@@ -245,6 +263,7 @@ def _write_results(config: EvalConfig, checkpoint, results: dict[tuple[str, int]
         "status": "interrupted" if interrupted else "complete",
         "episodes_finished": len(results),
         "episodes_planned": planned,
+        "ood_threshold": ood_threshold,
         "config": dataclasses.asdict(config),
         "summaries": summaries,
     }

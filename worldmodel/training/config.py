@@ -343,3 +343,31 @@ class TrainGoalPolicyConfig:
 
     def __post_init__(self) -> None:
         _check(self.optim.warmup_steps < self.run.steps, f"optim.warmup_steps {self.optim.warmup_steps} must be < run.steps {self.run.steps}")
+
+
+@dataclass
+class TokenStatisticsJobConfig:
+    """``jepa-mpc ood-stats``: the training frames' token statistics and the out-of-distribution threshold of a
+    world model (:mod:`worldmodel.token_statistics`, :mod:`worldmodel.training.ood_stats`).
+
+    The episodes are split as ``train-policy`` splits them (``data.val_fraction``, ``data.min_val_episodes``,
+    ``seed``): the statistics are taken over the training episodes' frames, the threshold is the
+    ``threshold_quantile`` of the held-out episodes' frames' scores.
+    """
+
+    data: DataConfig = field(default_factory=lambda: DataConfig(wrist_camera="observation.images.wrist_left"))
+    threshold_quantile: float = field(
+        default=0.99, metadata={"help": "quantile of the held-out in-range frames' scores taken as the threshold"})
+    variance_floor: float = field(
+        default=0.01,
+        metadata={"help": "added to each feature's variance (layer-normed features average 1; PaDiM's 0.01)"})
+    seed: int = field(default=0, metadata={"help": "seed of the train / held-out split of the episodes"})
+    device: str = field(default="", metadata={"help": "cpu or cuda for encoding (default: cuda when present)"})
+    threads: int = field(default=0, metadata={"help": "torch CPU threads (0: torch's default)"})
+
+    def __post_init__(self) -> None:
+        _check(0.0 < self.threshold_quantile < 1.0,
+               f"threshold_quantile must be in (0, 1), got {self.threshold_quantile}")
+        _check(self.variance_floor > 0, f"variance_floor must be > 0, got {self.variance_floor}")
+        _check(self.device in ("", "cpu", "cuda"), f"device must be '', 'cpu' or 'cuda', got {self.device!r}")
+        _check(self.threads >= 0, f"threads must be >= 0, got {self.threads}")

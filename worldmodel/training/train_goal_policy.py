@@ -14,8 +14,10 @@ units of the targets' per-dimension spread. The held-out episodes are scored wit
 the goal: the first action's L1 against the zero action's.
 
 ``OUT/model.pt`` is the input world model (its config, encoder, predictor and metadata unchanged)
-with the policy and its config added; the training state, metrics and ``summary.json`` sit beside it,
-and ``--resume`` continues an interrupted run (:mod:`.loop`).
+with the policy and its config added, and the token statistics of the training episodes' frames with
+the out-of-distribution threshold from the held-out ones' (as ``jepa-mpc ood-stats`` computes them
+from the same cache, :mod:`.ood_stats`); the training state, metrics and ``summary.json`` sit beside
+it, and ``--resume`` continues an interrupted run (:mod:`.loop`).
 """
 from __future__ import annotations
 
@@ -41,13 +43,15 @@ from .encoder_checkpoint import file_digest
 from .episodes import EpisodeSource, check_sample_fps, split_report
 from .feature_cache import FeatureCache, build_feature_cache, default_cache_root
 from .loop import Objective, train_loop
+from .ood_stats import cache_token_statistics
 from .optimization import build_optimizer
 from .train_state import SUMMARY_FILE, clear_run_folder, open_run_folder
 
 MODEL_FILE = "model.pt"
 MIN_TARGET_SCALE = 1e-3  # per-dimension floor of the targets' spread (a dimension no demonstration moved)
 # Checkpoint entries of the world model itself; every other entry (its recipe, its training config) is kept as it is.
-WORLD_MODEL_ENTRIES = ("format", "config", "encoder", "predictor", "goal_policy", "goal_policy_config")
+WORLD_MODEL_ENTRIES = ("format", "config", "encoder", "predictor", "goal_policy", "goal_policy_config",
+                       "token_statistics", "token_statistics_config")
 
 
 @dataclass
@@ -72,6 +76,7 @@ class PolicyTrainSummary:
     skipped_episodes: list[dict]
     cache_folder: str
     total_steps: int
+    ood_threshold: float | None = None  # the out-of-distribution threshold stored with the model (None: not yet)
 
     def text(self) -> str:
         lines = [f"trained the goal policy, steps {self.start_step}..{self.steps} in {self.train_seconds:.1f} s "
@@ -87,6 +92,9 @@ class PolicyTrainSummary:
         else:
             lines.append(f"world model with its goal policy: {Path(self.out) / MODEL_FILE} "
                          f"(plan with it: jepa-mpc eval --checkpoint ... --planner.proposal policy)")
+            if self.ood_threshold is not None:
+                lines.append(f"and its training frames' token statistics: out-of-distribution threshold "
+                             f"{self.ood_threshold:.4g} (99th percentile of the held-out frames' scores)")
         return "\n".join(lines)
 
 
@@ -250,17 +258,20 @@ def _train(ctx, config: TrainGoalPolicyConfig, source: EpisodeSource, checkpoint
 
     objective = Objective({"goal_policy": policy}, batch_loss, validate=held_out_metrics if len(held_out) else None)
     result = train_loop(ctx, objective, optimizer, run, config.optim, out, resume_key, state, desc="train-policy")
+    ood_threshold = None
     if result.end_step == run.steps:
         data = read_checkpoint(checkpoint)
         kept = {k: v for k, v in data.items() if k not in WORLD_MODEL_ENTRIES}
         kept["goal_policy_train_config"] = dataclass_to_dict(config)
+        statistics = cache_token_statistics(cache, train_ids, val_ids, wm.predictor.views)
+        ood_threshold = statistics.threshold
         save_world_model_checkpoint(out / MODEL_FILE, wm, world_model.encoder, world_model.predictor, extra=kept,
-                                    goal_policy=policy.cpu())
+                                    goal_policy=policy.cpu(), token_statistics=statistics)
     summary = PolicyTrainSummary(
         out=str(out), steps=result.end_step, start_step=result.start_step, train_seconds=result.train_seconds,
         samples_per_second=result.clips_per_second, final_train_loss=result.final_train_loss, validation=validation,
         train_episodes=len(train_ids), val_episodes=len(val_ids), skipped_episodes=[vars(s) for s in cache.skipped],
-        cache_folder=str(cache.folder), total_steps=run.steps,
+        cache_folder=str(cache.folder), total_steps=run.steps, ood_threshold=ood_threshold,
     )
     write_json_atomic(out / SUMMARY_FILE, asdict(summary))
     return summary
