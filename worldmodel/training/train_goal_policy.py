@@ -91,7 +91,7 @@ class PolicyTrainSummary:
             lines.append(f"stopped at step {self.steps} of {self.total_steps}: resume with --resume true")
         else:
             lines.append(f"world model with its goal policy: {Path(self.out) / MODEL_FILE} "
-                         f"(plan with it: jepa-mpc eval --checkpoint ... --planner.proposal policy)")
+                         f"(plan from one goal photo with it: jepa-mpc eval --checkpoint ... --subgoals false)")
             if self.ood_threshold is not None:
                 lines.append(f"and its training frames' token statistics: out-of-distribution threshold "
                              f"{self.ood_threshold:.4g} (99th percentile of the held-out frames' scores)")
