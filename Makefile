@@ -22,7 +22,10 @@ venv: $(VENV)/.installed
 demo: venv
 	$(VENV)/bin/jepa-mpc demo --out demo_out
 
+# The linter and the formatter (ruff.toml) first: they take seconds, the suite minutes.
 test: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q tests
 

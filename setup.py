@@ -46,7 +46,15 @@ setup(
     ],
     extras_require={
         # transformers: the parity test of Hugging Face VJEPA2Model checkpoints (its own forward is the truth)
-        "test": ["pytest>=8", "pytest-timeout>=2", "import-linter>=2.1", "hypothesis>=6.100", "transformers>=4.53"],
+        # ruff: pinned, since a new release may format differently or add checks (`make test` runs both; ruff.toml)
+        "test": [
+            "pytest>=8",
+            "pytest-timeout>=2",
+            "import-linter>=2.1",
+            "hypothesis>=6.100",
+            "transformers>=4.53",
+            "ruff==0.17.6",
+        ],
         "ros": [
             "ros-rclpy[fastrtps]",
             "ros-sensor-msgs",
