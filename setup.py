@@ -5,6 +5,7 @@ The ROS-specific parts are the ``data_files`` below: the ament resource index ma
 package manifest, the launch files and the parameter files go to ``share/jepa_mpc`` where
 ``ros2 launch`` and ``get_package_share_directory`` look for them.
 """
+
 from glob import glob
 
 from setuptools import find_packages, setup
@@ -15,7 +16,9 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     description="Goal-image MPC with a V-JEPA 2 world model, MuJoCo tasks and ROS 2 nodes",
-    packages=find_packages(include=["foundation*", "dataset*", "worldmodel*", "planner*", "sim*", "ros_nodes*", "jepa_mpc*"]),
+    packages=find_packages(
+        include=["foundation*", "dataset*", "worldmodel*", "planner*", "sim*", "ros_nodes*", "jepa_mpc*"]
+    ),
     package_data={"sim": ["assets/**/*"], "worldmodel": ["default_model/*"]},
     include_package_data=True,
     data_files=[

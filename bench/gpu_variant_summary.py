@@ -6,6 +6,7 @@ latency, training time and the energy-landscape error, pooled over the evaluatio
 Success intervals are Wilson 95% (``jepa_mpc.evaluation.report.wilson_interval``); latency is the median
 of every planning step of the pooled episodes, measured while the jobs shared one GPU and the cores.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,11 @@ def pooled(task_dir: Path) -> tuple[int, int, list[float]]:
 
 
 def main(work: Path) -> None:
-    print("| model | training | val. teacher forcing / copy-last | landscape reach / grasp (cm) | "
-          + " | ".join(TASKS) + " | plan ms p50 |")
+    print(
+        "| model | training | val. teacher forcing / copy-last | landscape reach / grasp (cm) | "
+        + " | ".join(TASKS)
+        + " | plan ms p50 |"
+    )
     print("|---" * (5 + len(TASKS)) + "|")
     for name in ("default", "large"):
         model_dir = work / name
@@ -58,9 +62,12 @@ def main(work: Path) -> None:
             low, high = wilson_interval(successes, episodes)
             cells.append(f"{successes}/{episodes} ({100 * low:.0f}-{100 * high:.0f}%)")
         p50 = f"{1000 * np.median(latencies):.0f}" if latencies else "-"
-        print(f"| {name} | {train['steps']} steps, {train['train_seconds'] / 60:.1f} min | "
-              f"{validation['teacher_forcing']:.4f} / {validation['no_motion']:.4f} ({ratio:.2f}) | {landscape} | "
-              + " | ".join(cells) + f" | {p50} |")
+        print(
+            f"| {name} | {train['steps']} steps, {train['train_seconds'] / 60:.1f} min | "
+            f"{validation['teacher_forcing']:.4f} / {validation['no_motion']:.4f} ({ratio:.2f}) | {landscape} | "
+            + " | ".join(cells)
+            + f" | {p50} |"
+        )
 
 
 if __name__ == "__main__":

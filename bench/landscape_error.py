@@ -14,6 +14,7 @@ Prints the mean and median error per task and writes ``OUT.json``::
     MUJOCO_GL=egl python bench/landscape_error.py --checkpoint runs/x/predictor/model.pt --out runs/x/landscape
     MUJOCO_GL=egl python bench/landscape_error.py --checkpoint ... --sim.camera.fovy 36   # any --sim.* flag
 """
+
 from __future__ import annotations
 
 import json
@@ -60,8 +61,14 @@ def episode_pairs(task: str, seed: int, sim_config: SimConfig, max_steps: int, v
         moved = np.linalg.norm(next_obs["state"][:3] - obs["state"][:3])
         if abs(next_obs["state"][6] - obs["state"][6]) < GRIPPER_STILL and moved >= MIN_MOTION:
             before, after = (model_view(o[EXTERIOR_IMAGE], o[WRIST_IMAGE], views) for o in (obs, next_obs))
-            pairs.append((before, after, obs["state"].astype(np.float32),
-                          (next_obs["state"][:3] - obs["state"][:3]).astype(np.float64)))
+            pairs.append(
+                (
+                    before,
+                    after,
+                    obs["state"].astype(np.float32),
+                    (next_obs["state"][:3] - obs["state"][:3]).astype(np.float64),
+                )
+            )
         obs = next_obs
         if terminated or truncated:
             break
@@ -79,7 +86,9 @@ class LandscapeBenchConfig:
     seed: int = field(default=1000, metadata={"help": "seed of the first episode"})
     max_steps: int = field(default=12, metadata={"help": "expert steps per episode"})
     threads: int = field(default=1, metadata={"help": "torch threads"})
-    device: str = field(default="cpu", metadata={"help": "cpu or cuda (cuda plans in bf16, so its numbers differ slightly from cpu's)"})
+    device: str = field(
+        default="cpu", metadata={"help": "cpu or cuda (cuda plans in bf16, so its numbers differ slightly from cpu's)"}
+    )
     out: str = field(default="landscape_error", metadata={"help": "output path (.json)"})
     sim: SimConfig = field(default_factory=lambda: SimConfig(**EVAL_SIM))
 
@@ -94,20 +103,38 @@ def main() -> None:
     for task in args.tasks:
         errors, steps = [], []
         for seed in tqdm(range(args.seed, args.seed + args.episodes), desc=f"{task} landscapes", unit="episode"):
-            for before, after, state, true in episode_pairs(task, seed, sim_config, args.max_steps, model.config.predictor.views):
+            for before, after, state, true in episode_pairs(
+                task, seed, sim_config, args.max_steps, model.config.predictor.views
+            ):
                 tokens = model.encode_frames(np.stack([before, after]))  # [1, 2, N, D]
                 context_states = torch.as_tensor(state)[None, None]  # [1, 1, 7]; energy_grid moves it to the model
-                energies = energy_grid(model, tokens[:, :1], context_states, tokens[0, 1],
-                                       GRID_XY, GRID_XY, GRID_Z, batch_size=512, progress=False)  # [Z, Y, X]
+                energies = energy_grid(
+                    model,
+                    tokens[:, :1],
+                    context_states,
+                    tokens[0, 1],
+                    GRID_XY,
+                    GRID_XY,
+                    GRID_Z,
+                    batch_size=512,
+                    progress=False,
+                )  # [Z, Y, X]
                 z, y, x = np.unravel_index(np.nanargmin(energies), energies.shape)
                 minimum = np.array([GRID_XY[x], GRID_XY[y], GRID_Z[z]])
                 errors.append(float(np.linalg.norm(minimum - true)) * 100)
                 steps.append(float(np.linalg.norm(true)) * 100)
         errors, steps = np.array(errors), np.array(steps)
-        results["tasks"][task] = {"pairs": len(errors), "mean_cm": float(errors.mean()),
-                                  "median_cm": float(np.median(errors)), "step_cm": float(steps.mean()), "errors_cm": errors.round(2).tolist()}
-        print(f"{task}: {len(errors)} steps, energy minimum {errors.mean():.2f} cm (mean), "
-              f"{np.median(errors):.2f} cm (median) from the true displacement; mean step {steps.mean():.2f} cm")
+        results["tasks"][task] = {
+            "pairs": len(errors),
+            "mean_cm": float(errors.mean()),
+            "median_cm": float(np.median(errors)),
+            "step_cm": float(steps.mean()),
+            "errors_cm": errors.round(2).tolist(),
+        }
+        print(
+            f"{task}: {len(errors)} steps, energy minimum {errors.mean():.2f} cm (mean), "
+            f"{np.median(errors):.2f} cm (median) from the true displacement; mean step {steps.mean():.2f} cm"
+        )
     out = Path(args.out).with_suffix(".json")
     write_text_atomic(out, json.dumps(results, indent=2) + "\n")
     print(f"wrote {out}")

@@ -11,6 +11,7 @@ shadows and without (``SimConfig.shadows``); saves the first seed's frames as a 
 
     MUJOCO_GL=egl python bench/light_offsets.py --seeds 20 --image docs/images/light_offsets.png
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,7 +56,9 @@ def main() -> None:
 
     seeds = list(range(1000, 1000 + args.seeds))
     strip = []
-    print(f"{args.task}, seeds {seeds[0]}-{seeds[-1]}: mean |pixel change| (0-255, both views) against the nominal light")
+    print(
+        f"{args.task}, seeds {seeds[0]}-{seeds[-1]}: mean |pixel change| (0-255, both views) against the nominal light"
+    )
     print("| shadows | light moved <= 0.15 m (training range) | <= 0.3 m (beyond) |")
     print("|---|---|---|")
     for shadows in (True, False):

@@ -22,6 +22,7 @@ intensity of 0.7 is in both), so an AUC of 1 is not to be expected::
 
     MUJOCO_GL=egl python bench/ood_score.py --checkpoint model_ood.pt --episodes 10
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,8 +49,13 @@ from worldmodel import load_world_model  # noqa: E402
 
 TASKS = ("reach", "push", "grasp", "pickplace")
 # --sim.randomization beyond the training ranges (sim.config.RandomizationConfig's defaults are the in-range ones)
-BEYOND = {"colour": 0.2, "camera_position": 0.05, "camera_target": 0.05, "light_position": 0.3,
-          "light_intensity": (0.35, 0.95)}
+BEYOND = {
+    "colour": 0.2,
+    "camera_position": 0.05,
+    "camera_target": 0.05,
+    "light_position": 0.3,
+    "light_intensity": (0.35, 0.95),
+}
 
 
 def episode_scores(model, task: str, seed: int, image_size: int, randomization: dict) -> np.ndarray:
@@ -60,8 +66,9 @@ def episode_scores(model, task: str, seed: int, image_size: int, randomization: 
         episode = record_episode(env, make_expert(task, env, np.random.default_rng(seed)), seed)
     finally:
         env.close()
-    frames = model_view(episode["frames"][EXTERIOR_IMAGE], episode["frames"][WRIST_IMAGE],
-                        model.config.predictor.views)  # [T, H, V * W, 3]
+    frames = model_view(
+        episode["frames"][EXTERIOR_IMAGE], episode["frames"][WRIST_IMAGE], model.config.predictor.views
+    )  # [T, H, V * W, 3]
     tokens = model.encode_frames(frames)[0]  # [T, N, D]
     statistics = model.token_statistics
     with torch.no_grad():
@@ -73,8 +80,9 @@ def auc(beyond: np.ndarray, in_range: np.ndarray) -> float:
     return float(mannwhitneyu(beyond, in_range, alternative="greater").statistic / (len(beyond) * len(in_range)))
 
 
-def bootstrap_interval(beyond: list[np.ndarray], in_range: list[np.ndarray], reduce, draws: int = 1000,
-                       seed: int = 0) -> tuple[float, float]:
+def bootstrap_interval(
+    beyond: list[np.ndarray], in_range: list[np.ndarray], reduce, draws: int = 1000, seed: int = 0
+) -> tuple[float, float]:
     """95% interval of ``auc(reduce(beyond episodes), reduce(in-range episodes))`` over episodes resampled."""
     rng = np.random.default_rng(seed)
     values = []
@@ -105,19 +113,25 @@ def main() -> None:
     start = time.perf_counter()
     groups: dict[str, list[np.ndarray]] = {}
     for group, randomization in (("in range", {}), ("beyond range", BEYOND)):
-        groups[group] = [episode_scores(model, TASKS[i % len(TASKS)], 1000 + i, args.image_size, randomization)
-                         for i in range(args.episodes)]
+        groups[group] = [
+            episode_scores(model, TASKS[i % len(TASKS)], 1000 + i, args.image_size, randomization)
+            for i in range(args.episodes)
+        ]
     beyond, in_range = groups["beyond range"], groups["in range"]
     threshold = model.ood_threshold
     frames = {group: sum(len(e) for e in episodes) for group, episodes in groups.items()}
-    print(f"{args.checkpoint}: threshold {threshold:.4g}; {args.episodes} + {args.episodes} expert episodes "
-          f"({', '.join(TASKS)} in turn, seeds 1000-{999 + args.episodes}), {frames['in range']} + "
-          f"{frames['beyond range']} frames at {args.image_size} px; beyond range: "
-          + ", ".join(f"{k} {v}" for k, v in BEYOND.items()) + f"; {time.perf_counter() - start:.0f} s")
+    print(
+        f"{args.checkpoint}: threshold {threshold:.4g}; {args.episodes} + {args.episodes} expert episodes "
+        f"({', '.join(TASKS)} in turn, seeds 1000-{999 + args.episodes}), {frames['in range']} + "
+        f"{frames['beyond range']} frames at {args.image_size} px; beyond range: "
+        + ", ".join(f"{k} {v}" for k, v in BEYOND.items())
+        + f"; {time.perf_counter() - start:.0f} s"
+    )
     print()
     print("| score | AUC per frame (95% CI) | AUC per episode (95% CI) | median in / beyond |")
     print("|---|---|---|---|")
     for column, name in enumerate(names):
+
         def per_frame(episodes, c=column):
             return np.concatenate([e[:, c] for e in episodes])
 
@@ -136,8 +150,10 @@ def main() -> None:
     for group, episodes in groups.items():
         scores = np.concatenate([e[:, 0] for e in episodes])
         means = np.array([e[:, 0].mean() for e in episodes])
-        print(f"| {group} | {np.mean(scores > threshold):.0%} ({np.sum(scores > threshold)}/{len(scores)}) | "
-              f"{np.mean(means > threshold):.0%} ({np.sum(means > threshold)}/{len(means)}) |")
+        print(
+            f"| {group} | {np.mean(scores > threshold):.0%} ({np.sum(scores > threshold)}/{len(scores)}) | "
+            f"{np.mean(means > threshold):.0%} ({np.sum(means > threshold)}/{len(means)}) |"
+        )
 
 
 if __name__ == "__main__":

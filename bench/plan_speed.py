@@ -12,6 +12,7 @@ float32 and in bf16 autocast (the reference's 52.7 s / 11.1 s for the full model
     python bench/plan_speed.py                 # CPU rows (and CUDA rows when a GPU is present)
     python bench/plan_speed.py --full-cpu      # also the full-size model on the CPU (slow)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -94,8 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     state = np.array([0.45, -0.05, 0.30, 3.10, 0.10, -0.20, 0.0], dtype=np.float32)
 
     header = "| planner | model | device | precision | ms / planning step (median) | min | note |"
-    print(f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}"
-          + (f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU"))
+    print(
+        f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}"
+        + (f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU")
+    )
     print(header)
     print("|" + "---|" * 7)
     for size in _model_sizes():

@@ -18,6 +18,7 @@ reports planning ms per executed step, the share of steps that searched, and suc
     nice -n 19 python bench/planners.py --threads 1 --repeats 2 --problems 3
     nice -n 19 python bench/planners.py --threads 1 --closed-loop 3 --rows none
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,10 +49,12 @@ ROWS: dict[str, PlannerConfig] = {
     "mppi 160x5": PlannerConfig(optimizer="mppi", samples=160, iterations=5, topk=10),
     "grad 8x10": PlannerConfig(optimizer="grad", grad_starts=8, grad_steps=10),
     "grad 16x20": PlannerConfig(optimizer="grad", grad_starts=16, grad_steps=20),
-    "cem+grad 64x3+8x5": PlannerConfig(optimizer="cem+grad", samples=64, iterations=3, topk=8, grad_starts=8,
-                                       grad_steps=5),
-    "cem+grad 128x3+8x10": PlannerConfig(optimizer="cem+grad", samples=128, iterations=3, topk=8, grad_starts=8,
-                                         grad_steps=10),
+    "cem+grad 64x3+8x5": PlannerConfig(
+        optimizer="cem+grad", samples=64, iterations=3, topk=8, grad_starts=8, grad_steps=5
+    ),
+    "cem+grad 128x3+8x10": PlannerConfig(
+        optimizer="cem+grad", samples=128, iterations=3, topk=8, grad_starts=8, grad_steps=10
+    ),
 }
 
 
@@ -69,8 +72,13 @@ def reach_problems(count: int, image_size: int = 64, views: int = 1) -> list[tup
     problems = []
     for seed in range(1000, 1000 + count):
         obs, info = env.reset(seed=seed)
-        problems.append((model_view(obs[EXTERIOR_IMAGE], obs[WRIST_IMAGE], views), obs["state"].astype(np.float32),
-                         model_view(info["goal_image"], info["goal_wrist_image"], views)))
+        problems.append(
+            (
+                model_view(obs[EXTERIOR_IMAGE], obs[WRIST_IMAGE], views),
+                obs["state"].astype(np.float32),
+                model_view(info["goal_image"], info["goal_wrist_image"], views),
+            )
+        )
     env.close()
     return problems
 
@@ -81,7 +89,10 @@ def models() -> dict[str, object]:
     layout = WorldModelConfig(
         encoder=encoder, predictor=PredictorConfig(img_size=64, encoder_dim=encoder.dim, dim=128, depth=4, num_heads=4)
     )
-    return {"default model": default, "reference layout 128x4, 64 px (random weights)": build_world_model(layout, seed=0).eval()}
+    return {
+        "default model": default,
+        "reference layout 128x4, 64 px (random weights)": build_world_model(layout, seed=0).eval(),
+    }
 
 
 def stay_energy(model, frame, state, goal_tokens, config) -> float:
@@ -117,8 +128,11 @@ def bench_rows(model, problems, rows: list[str], repeats: int) -> list[dict]:
     table = []
     for name in rows:
         energies = np.array(results[name]["energies"])
-        row = {"planner": name, "ms_p50": 1000 * statistics.median(results[name]["times"]),
-               "energy_mean": float(energies.mean())}
+        row = {
+            "planner": name,
+            "ms_p50": 1000 * statistics.median(results[name]["times"]),
+            "energy_mean": float(energies.mean()),
+        }
         if base is not None:
             row["energy_ratio"] = float(np.mean(energies / base))
             row["gain_vs_cem"] = float(np.mean((np.array(stays) - energies) / (np.array(stays) - base)))
@@ -173,14 +187,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--problems", type=int, default=3, help="reach episodes (seeds 1000...) to plan for")
     parser.add_argument("--repeats", type=int, default=2, help="planner seeds per problem")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--rows", nargs="*", default=list(ROWS), help=f"planner rows (first must be {BASELINE!r}); 'none'")
+    parser.add_argument(
+        "--rows", nargs="*", default=list(ROWS), help=f"planner rows (first must be {BASELINE!r}); 'none'"
+    )
     parser.add_argument("--models", nargs="*", default=None, help="model names (default: both)")
-    parser.add_argument("--closed-loop", type=int, default=0, help="reach episodes with and without gating (default model)")
+    parser.add_argument(
+        "--closed-loop", type=int, default=0, help="reach episodes with and without gating (default model)"
+    )
     parser.add_argument("--threshold", type=float, default=None, help="surprise threshold of the gated closed loop")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    print(
+        f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+    )
     all_models = models()
     rows = [] if args.rows == ["none"] else args.rows
     for model_name, model in all_models.items():
@@ -192,11 +212,16 @@ def main(argv: list[str] | None = None) -> int:
         print("| planner | model | ms / planning step (p50) | energy / CEM 400x10 | gain vs CEM 400x10 |")
         print("|---|---|---|---|---|")
         for row in table:
-            print(f"| {row['planner']} | {model_name} | {row['ms_p50']:.0f} | {row.get('energy_ratio', float('nan')):.4f} | "
-                  f"{100 * row.get('gain_vs_cem', float('nan')):.0f}% |", flush=True)
+            print(
+                f"| {row['planner']} | {model_name} | {row['ms_p50']:.0f} | {row.get('energy_ratio', float('nan')):.4f} | "
+                f"{100 * row.get('gain_vs_cem', float('nan')):.0f}% |",
+                flush=True,
+            )
     if args.closed_loop:
-        print("| reach, default model, eval planner 128x6 | episodes | successes | executed steps | "
-              "plan ms / executed step (p50) | mean | steps that searched | surprise p50 |")
+        print(
+            "| reach, default model, eval planner 128x6 | episodes | successes | executed steps | "
+            "plan ms / executed step (p50) | mean | steps that searched | surprise p50 |"
+        )
         print("|---|---|---|---|---|---|---|---|")
         for line in closed_loop(all_models["default model"], args.closed_loop, args.threshold):
             print(line, flush=True)

@@ -8,6 +8,7 @@ off the line means the cube slid off the fingers: a ceiling of a hand-only oracl
 
     MUJOCO_GL=egl python bench/push_oracle_failures.py [--episodes 50] [--seed 1000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,7 +53,9 @@ def main() -> None:
         line = env.zone - start  # [2] m, start -> zone
         moved = env.cube_position()[:2] - start
         lateral = abs(moved[0] * line[1] - moved[1] * line[0]) / np.linalg.norm(line)
-        failures.append((np.linalg.norm(obs["state"][:3] - goals.states[-1][:3]), lateral, moved @ line / (line @ line)))
+        failures.append(
+            (np.linalg.norm(obs["state"][:3] - goals.states[-1][:3]), lateral, moved @ line / (line @ line))
+        )
     env.close()
     print(f"{len(failures)} of {args.episodes} episodes failed")
     if failures:

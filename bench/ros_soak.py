@@ -21,6 +21,7 @@ latency per minute) to ``--out`` and prints the summary. Run it on an otherwise 
 
 Needs the ``ros`` extra (``make venv``); the planner's stderr goes to ``--out``/planner.log.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -118,12 +119,14 @@ class Robot(Node):
             if status.name != PLANNER_STATUS or "command" not in values:
                 continue  # not the planner, or not a control tick (heartbeat while inactive)
             with self.lock:
-                self.ticks.append({
-                    "t": time.monotonic(),
-                    "command": values["command"] == "true",
-                    "reason": values.get("reason", "") + (f" <- {values['cause']}" if "cause" in values else ""),
-                    "latency_s": float(values["latency_s"]) if "latency_s" in values else None,
-                })
+                self.ticks.append(
+                    {
+                        "t": time.monotonic(),
+                        "command": values["command"] == "true",
+                        "reason": values.get("reason", "") + (f" <- {values['cause']}" if "cause" in values else ""),
+                        "latency_s": float(values["latency_s"]) if "latency_s" in values else None,
+                    }
+                )
 
 
 def plot(path: Path, rss: np.ndarray, ticks: list[dict], start: float, fit_from_s: float, summary: dict) -> None:
@@ -138,8 +141,12 @@ def plot(path: Path, rss: np.ndarray, ticks: list[dict], start: float, fit_from_
     late = rss[rss[:, 0] >= fit_from_s]
     if len(late) >= 2:
         coefficients = np.polyfit(late[:, 0] / 60.0, late[:, 1], 1)
-        ax_rss.plot(late[:, 0] / 60.0, np.polyval(coefficients, late[:, 0] / 60.0), "r--",
-                    label=f"fit after warm-up: {coefficients[0]:+.2f} MiB/min")
+        ax_rss.plot(
+            late[:, 0] / 60.0,
+            np.polyval(coefficients, late[:, 0] / 60.0),
+            "r--",
+            label=f"fit after warm-up: {coefficients[0]:+.2f} MiB/min",
+        )
     ax_rss.set_ylabel("MiB")
     ax_rss.legend(loc="lower right")
     ax_rss.set_title(f"ROS planner soak: {summary['ticks']} ticks, {100 * summary['commanding_share']:.1f}% commanding")
@@ -147,7 +154,9 @@ def plot(path: Path, rss: np.ndarray, ticks: list[dict], start: float, fit_from_
     times = np.array([t["t"] - start for t in ticks]) / 60.0
     if len(times):
         edges = np.arange(0.0, max(times.max(), 1e-9) + 1.0, 1.0)
-        share = [np.mean([t["command"] for t, m in zip(ticks, times) if lo <= m < lo + 1.0] or [np.nan]) for lo in edges[:-1]]
+        share = [
+            np.mean([t["command"] for t, m in zip(ticks, times) if lo <= m < lo + 1.0] or [np.nan]) for lo in edges[:-1]
+        ]
         ax_ticks.step(edges[:-1], 100 * np.array(share), where="post", label="commanding ticks (%) per minute")
         ax_ticks.set_ylim(0, 105)
         latency = [(m, t["latency_s"]) for t, m in zip(ticks, times) if t["latency_s"] is not None]
@@ -177,12 +186,29 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
 
     domain = random.randint(101, 200)  # away from the tests' 1..100
-    env = {**os.environ, "ROS_DOMAIN_ID": str(domain), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-           "ROS_LOCALHOST_ONLY": "1", "RCUTILS_LOGGING_BUFFERED_STREAM": "0",
-           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "ROS_DOMAIN_ID": str(domain),
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+        "ROS_LOCALHOST_ONLY": "1",
+        "RCUTILS_LOGGING_BUFFERED_STREAM": "0",
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
     # Only the planner's section of the file is read: the planner node ignores the sim's.
-    command = [sys.executable, "-m", "ros_nodes.planner_node", "--ros-args", "--params-file", args.params_file,
-               "-p", "device:=cpu", "-p", "autostart:=true", "-p", "goal_dir:=''"]
+    command = [
+        sys.executable,
+        "-m",
+        "ros_nodes.planner_node",
+        "--ros-args",
+        "--params-file",
+        args.params_file,
+        "-p",
+        "device:=cpu",
+        "-p",
+        "autostart:=true",
+        "-p",
+        "goal_dir:=''",
+    ]
     log = open(out / "planner.log", "w")
     planner = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
 

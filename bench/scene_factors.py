@@ -17,6 +17,7 @@ light's offset against its intensity, success filled) with ``--plot``::
 
     MUJOCO_GL=egl python bench/scene_factors.py runs/a/results.json runs/b/results.json --plot factors.png
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,8 +55,14 @@ def scene_factors(task: str, sim_settings: dict, seeds: list[int]) -> np.ndarray
         table = model.mat_rgba[scene.table_material, :3]
         eye_offset = np.linalg.norm(model.cam_pos[scene.exterior_camera] - np.asarray(scene.camera.eye))
         light_offset = np.linalg.norm(model.light_pos[scene.key_light] - nominal_light)
-        rows.append((float(model.light_diffuse[scene.key_light][0]), float(light_offset), float(eye_offset),
-                     float(np.linalg.norm(cube - table))))
+        rows.append(
+            (
+                float(model.light_diffuse[scene.key_light][0]),
+                float(light_offset),
+                float(eye_offset),
+                float(np.linalg.norm(cube - table)),
+            )
+        )
     env.close()
     return np.array(rows)
 
@@ -80,17 +87,24 @@ def main() -> None:
     factors = scene_factors(first["task"], first["sim"], seeds)
     wins = np.array([[s[seed] for s in successes] for seed in seeds])  # [seeds, runs]
 
-    print("seed  light  light offset (m)  eye offset (m)  cube-table rgb  " + "  ".join(f"run{i}" for i in range(len(runs))))
+    print(
+        "seed  light  light offset (m)  eye offset (m)  cube-table rgb  "
+        + "  ".join(f"run{i}" for i in range(len(runs)))
+    )
     for seed, (light, light_offset, offset, contrast), row in zip(seeds, factors, wins):
-        print(f"{seed}  {light:5.2f}  {light_offset:16.3f}  {offset:14.3f}  {contrast:14.2f}  "
-              + "  ".join(f"{int(w):4d}" for w in row))
+        print(
+            f"{seed}  {light:5.2f}  {light_offset:16.3f}  {offset:14.3f}  {contrast:14.2f}  "
+            + "  ".join(f"{int(w):4d}" for w in row)
+        )
     total = wins.sum(axis=1)
     for column, name in enumerate(("light", "light offset", "eye offset", "cube-table rgb")):
         print(f"corr({name}, successes) = {np.corrcoef(factors[:, column], total)[0, 1]:+.2f}")
     low = RandomizationConfig().light_intensity[0]
     dim = factors[:, 0] < low
     for i, label in enumerate(labels):
-        print(f"run{i} {label}: light < {low}: {wins[dim, i].sum()}/{dim.sum()}, light >= {low}: {wins[~dim, i].sum()}/{(~dim).sum()}")
+        print(
+            f"run{i} {label}: light < {low}: {wins[dim, i].sum()}/{dim.sum()}, light >= {low}: {wins[~dim, i].sum()}/{(~dim).sum()}"
+        )
 
     if args.plot:
         import matplotlib

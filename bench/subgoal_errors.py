@@ -7,6 +7,7 @@ median and 90th percentile per sub-goal over the episodes, and the success rate:
 
     MUJOCO_GL=egl python bench/subgoal_errors.py --task grasp --episodes 10 [--checkpoint model.pt] [--policies oracle]
 """
+
 from __future__ import annotations
 
 import sys
@@ -36,7 +37,9 @@ def stage_errors(state: np.ndarray, target: np.ndarray) -> tuple[float, float, f
 
 
 def main() -> None:
-    config = parse_config(EvalConfig, sys.argv[1:], "bench/subgoal_errors.py", __doc__.splitlines()[0], defaults=task_defaults)
+    config = parse_config(
+        EvalConfig, sys.argv[1:], "bench/subgoal_errors.py", __doc__.splitlines()[0], defaults=task_defaults
+    )
     policy_name = config.policies[0]  # the first of --policies (default: world_model)
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -50,7 +53,9 @@ def main() -> None:
     policy = make_policy(policy_name, config, world_model)
     per_stage: dict[int, list[tuple[float, float, float]]] = {}
     successes = 0
-    for seed in tqdm(range(config.seed, config.seed + config.episodes), desc=f"{config.task}/{policy_name}", unit="episode"):
+    for seed in tqdm(
+        range(config.seed, config.seed + config.episodes), desc=f"{config.task}/{policy_name}", unit="episode"
+    ):
         obs, info = env.reset(seed=seed)
         goals = config.episode_goals(info, obs["state"], policy.views)
         policy.reset(goals)

@@ -9,6 +9,7 @@
 
 See docs/dataset.md.
 """
+
 from dataset.format import DROID_CAMERA_FEATURES, DatasetError, camera_feature_name
 from dataset.reader import Episode, LeRobotDataset, LeRobotReaderConfig
 from dataset.writer import LeRobotDatasetWriter

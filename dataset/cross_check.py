@@ -2,6 +2,7 @@
 metadata, and info.json's ``fps`` against the timestamps. They exist so that nothing is lost or invented
 silently: metadata that is stale (collection interrupted before finalize, files added or edited later)
 would otherwise drop episodes or read them truncated."""
+
 from __future__ import annotations
 
 import warnings
@@ -19,8 +20,9 @@ from dataset.info_json import info_path
 from dataset.read_errors import EPISODE_FIX, META_FIX, unreadable
 
 
-def check_data_files(root: Path, info: dict, episodes: dict[int, dict], meta_name: str, bad_episodes: str
-                     ) -> dict[str, str]:
+def check_data_files(
+    root: Path, info: dict, episodes: dict[int, dict], meta_name: str, bad_episodes: str
+) -> dict[str, str]:
     """Cross-check the data files against the episode metadata ``episodes`` ({episode_index: row}, as
     :mod:`dataset.meta_v3` / :mod:`dataset.meta_v21` read it; ``meta_name`` is what messages call it).
 
@@ -45,15 +47,27 @@ def check_data_files(root: Path, info: dict, episodes: dict[int, dict], meta_nam
     def unlisted(path: Path, counts: dict[int, int]) -> None:
         for episode, count in counts.items():
             if episode not in episodes:
-                problems.append((str(episode), (
-                    f"episode {episode}: {count} frame(s) in {path} but no row in {meta_name}: the metadata is stale "
-                    f"(collection interrupted before finalize, or files added later); {META_FIX}, or leave it out "
-                    "with --data.bad_episodes skip")))
+                problems.append(
+                    (
+                        str(episode),
+                        (
+                            f"episode {episode}: {count} frame(s) in {path} but no row in {meta_name}: the metadata is stale "
+                            f"(collection interrupted before finalize, or files added later); {META_FIX}, or leave it out "
+                            "with --data.bad_episodes skip"
+                        ),
+                    )
+                )
 
     def bad_length(episode: int, reason: str) -> None:
-        problems.append((str(episode), (
-            f"episode {episode}: {reason}: the metadata is stale or was edited (reading it would lose or invent "
-            f"frames); {META_FIX}, or leave it out with --data.bad_episodes skip")))
+        problems.append(
+            (
+                str(episode),
+                (
+                    f"episode {episode}: {reason}: the metadata is stale or was edited (reading it would lose or invent "
+                    f"frames); {META_FIX}, or leave it out with --data.bad_episodes skip"
+                ),
+            )
+        )
         del episodes[episode]
 
     def span(row: dict) -> str:
@@ -64,8 +78,7 @@ def check_data_files(root: Path, info: dict, episodes: dict[int, dict], meta_nam
 
     def episode_counts(path: Path) -> dict[int, int]:
         """{episode_index: frames} of a data file, from its ``episode_index`` column."""
-        ids, frames = np.unique(pq.read_table(path, columns=["episode_index"]).column(0).to_numpy(),
-                                return_counts=True)
+        ids, frames = np.unique(pq.read_table(path, columns=["episode_index"]).column(0).to_numpy(), return_counts=True)
         return dict(zip(ids.tolist(), frames.tolist()))
 
     for path, listed in sorted(by_file.items()):
@@ -88,27 +101,38 @@ def check_data_files(root: Path, info: dict, episodes: dict[int, dict], meta_nam
             held, spans = counts.get(episode, 0), span(row)
             if held != int(row["length"]):
                 also = f" ({spans})" if spans else ""
-                bad_length(episode, f"{row['_meta_file']} says length {row['length']}{also} but {path} holds "
-                                    f"{held} frame(s) of it")
+                bad_length(
+                    episode,
+                    f"{row['_meta_file']} says length {row['length']}{also} but {path} holds {held} frame(s) of it",
+                )
             elif spans:
                 bad_length(episode, f"{row['_meta_file']} says length {row['length']} (as {path} holds) but {spans}")
     for path in sorted(set(root.glob("data/**/*.parquet")) - set(by_file)):
         try:
             unlisted(path, episode_counts(path))
         except (pa.ArrowException, OSError, KeyError) as error:
-            problems.append((str(path.relative_to(root)), (
-                f"{unreadable(path, error)}, and no episode of {meta_name} points to it: delete it, or "
-                f"re-collect its episode and {META_FIX}")))
+            problems.append(
+                (
+                    str(path.relative_to(root)),
+                    (
+                        f"{unreadable(path, error)}, and no episode of {meta_name} points to it: delete it, or "
+                        f"re-collect its episode and {META_FIX}"
+                    ),
+                )
+            )
     total = info.get("total_frames")
     stale_total = None
     if not problems and isinstance(total, int) and not isinstance(total, bool) and total != listed_frames:
-        stale_total = (f"{info_path(root)}: field 'total_frames' is {total} but the episodes of {meta_name} hold "
-                       f"{listed_frames} frame(s) (their lengths agree with the data files); {META_FIX}")
+        stale_total = (
+            f"{info_path(root)}: field 'total_frames' is {total} but the episodes of {meta_name} hold "
+            f"{listed_frames} frame(s) (their lengths agree with the data files); {META_FIX}"
+        )
         if bad_episodes != "skip":
             raise DatasetError(stale_total + ", or read it as it is with --data.bad_episodes skip")
         # stacklevel 3: this function <- LeRobotDataset.__init__ <- the code that opened the dataset.
-        warnings.warn(f"{stale_total}; reading the {listed_frames} frame(s) the data files hold (bad_episodes=skip)",
-                      stacklevel=3)
+        warnings.warn(
+            f"{stale_total}; reading the {listed_frames} frame(s) the data files hold (bad_episodes=skip)", stacklevel=3
+        )
     if not problems:
         return {}
     if bad_episodes != "skip":
@@ -121,16 +145,22 @@ def check_data_files(root: Path, info: dict, episodes: dict[int, dict], meta_nam
     more = ""
     if len(problems) > 20:
         more = f"\n  ... and {len(problems) - 20} more (LeRobotDataset.skipped lists them all)"
-    warnings.warn(f"{root}: skipping {len(problems)} episode(s) or file(s) (bad_episodes=skip):\n{lines}{more}",
-                  stacklevel=3)
+    warnings.warn(
+        f"{root}: skipping {len(problems)} episode(s) or file(s) (bad_episodes=skip):\n{lines}{more}", stacklevel=3
+    )
     if not episodes:
         raise DatasetError(
-            f"{root}: no readable episode is left after skipping {len(problems)} (first: {problems[0][1]})")
+            f"{root}: no readable episode is left after skipping {len(problems)} (first: {problems[0][1]})"
+        )
     return skipped
 
 
-def check_fps(root: Path, value: object, episode_indices: list[int],
-              read_rows: Callable[[int], tuple[dict[str, np.ndarray], Path]]) -> int:
+def check_fps(
+    root: Path,
+    value: object,
+    episode_indices: list[int],
+    read_rows: Callable[[int], tuple[dict[str, np.ndarray], Path]],
+) -> int:
     """``fps`` of info.json (``value``) as an int: a positive whole number that the timestamps (s) of the first
     episode ``read_rows`` can read agree with (within a quarter frame per frame).
 
@@ -151,8 +181,10 @@ def check_fps(root: Path, value: object, episode_indices: list[int],
     hint = ""
     step = float(np.median(np.diff(measured[2]))) if measured else 0.0
     if step > 0:
-        hint = (f" (the timestamps of episode {measured[0]} in {measured[1]} advance {step:.4g} s per frame "
-                f"= {1 / step:.4g} fps)")
+        hint = (
+            f" (the timestamps of episode {measured[0]} in {measured[1]} advance {step:.4g} s per frame "
+            f"= {1 / step:.4g} fps)"
+        )
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or value != int(value):
         raise DatasetError(
             f"{where}: field 'fps' is {value!r}, not a positive whole number of frames per second: set it to the "

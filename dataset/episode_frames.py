@@ -1,6 +1,7 @@
 """An episode's camera frames: decoded from its span of the camera's mp4 (dataset/video.py) and checked
 against info.json's shape, and the lazy per-camera mapping :class:`~dataset.reader.Episode` carries, so that
 reading an episode's states never pays for decoding video it does not use."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
@@ -17,8 +18,16 @@ if TYPE_CHECKING:  # the reader imports this module; the type alone goes the oth
     from dataset.reader import LeRobotDataset
 
 
-def decode_episode_frames(path: Path, episode_index: int, camera: str, from_timestamp: float, length: int,
-                          fps: int, feature: dict, frame_indices: np.ndarray | None) -> np.ndarray:
+def decode_episode_frames(
+    path: Path,
+    episode_index: int,
+    camera: str,
+    from_timestamp: float,
+    length: int,
+    fps: int,
+    feature: dict,
+    frame_indices: np.ndarray | None,
+) -> np.ndarray:
     """uint8 [K, H, W, 3] frames of an episode (all ``length``, or ``frame_indices``) from the mp4 ``path``,
     where its frame k is shown at ``from_timestamp + k / fps`` s.
 

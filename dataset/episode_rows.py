@@ -1,6 +1,7 @@
 """An episode's per-frame rows, read from its data parquet and checked, and the arrays made from them: the
 7-D state and our writer's commanded action. Bad data of one episode is found here, when that episode is
 read, and raises :class:`~dataset.format.DatasetError` naming the episode and the file."""
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -46,8 +47,9 @@ def file_starts(episodes: dict[int, dict]) -> dict[Path, int]:
     return starts
 
 
-def columns_to_read(config: LeRobotReaderConfig, pose_feature: str | None, features: dict
-                    ) -> tuple[list[str], list[str]]:
+def columns_to_read(
+    config: LeRobotReaderConfig, pose_feature: str | None, features: dict
+) -> tuple[list[str], list[str]]:
     """(wanted, optional) data columns: a file without a wanted one is bad; optional ones are read where present.
 
     The state columns are ``pose_feature`` if set, else ``config``'s cartesian + gripper features; our commanded
@@ -61,8 +63,9 @@ def columns_to_read(config: LeRobotReaderConfig, pose_feature: str | None, featu
     return wanted, optional
 
 
-def read_episode_rows(path: Path, episode_index: int, row: dict, file_start: int, wanted: list[str],
-                      optional: list[str], fps: int | None) -> dict[str, np.ndarray]:
+def read_episode_rows(
+    path: Path, episode_index: int, row: dict, file_start: int, wanted: list[str], optional: list[str], fps: int | None
+) -> dict[str, np.ndarray]:
     """The per-frame columns of episode ``episode_index`` in data file ``path``, as numpy arrays [T] or [T, D].
 
     ``row`` is the episode's metadata row (``length`` T, ``dataset_from_index``), ``file_start`` the global
@@ -92,8 +95,11 @@ def read_episode_rows(path: Path, episode_index: int, row: dict, file_start: int
     # and fall back to filtering on episode_index if that slice is not the episode.
     offset = int(row["dataset_from_index"]) - file_start
     sliced = table.slice(max(offset, 0), length)
-    if (offset >= 0 and sliced.num_rows == length
-            and pc.all(pc.equal(sliced.column("episode_index"), episode_index)).as_py()):
+    if (
+        offset >= 0
+        and sliced.num_rows == length
+        and pc.all(pc.equal(sliced.column("episode_index"), episode_index)).as_py()
+    ):
         table = sliced
     else:
         table = table.filter(pc.equal(table.column("episode_index"), episode_index)).sort_by("frame_index")
@@ -117,8 +123,9 @@ def read_episode_rows(path: Path, episode_index: int, row: dict, file_start: int
     return columns
 
 
-def state_from_columns(columns: dict[str, np.ndarray], where: str, config: LeRobotReaderConfig,
-                       pose_feature: str | None) -> np.ndarray:
+def state_from_columns(
+    columns: dict[str, np.ndarray], where: str, config: LeRobotReaderConfig, pose_feature: str | None
+) -> np.ndarray:
     """float32 [T, 7] state (x, y, z in m, roll, pitch, yaw in rad, gripper closedness) from ``pose_feature``'s
     column if set, else ``config``'s cartesian [T, 6] + gripper [T, 1] columns.
 
@@ -148,7 +155,8 @@ def state_from_columns(columns: dict[str, np.ndarray], where: str, config: LeRob
         bad = np.flatnonzero(~np.isfinite(values).all(1))
         if bad.size:
             raise DatasetError(
-                f"{where}: NaN/inf in {OBSERVATION_STATE} at frame(s) {bad[:10].tolist()}; {EPISODE_FIX}")
+                f"{where}: NaN/inf in {OBSERVATION_STATE} at frame(s) {bad[:10].tolist()}; {EPISODE_FIX}"
+            )
     return state
 
 

@@ -20,6 +20,7 @@ The 7-D state is ``observation.state.cartesian_position`` (x, y, z, extrinsic xy
 means what it means in DROID: the 7 arm joint positions (rad) + the gripper position [8]. Datasets
 written by earlier versions of jepa_mpc hold the 7-D pose there ([7]); the reader tells them apart by shape.
 """
+
 from __future__ import annotations
 
 CODEBASE_VERSION = "v3.0"

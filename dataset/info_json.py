@@ -4,6 +4,7 @@ features make the 7-D state, and which are the cameras.
 Both layouts the reader takes (v3.x and v2.1) keep the same info.json fields that matter here, so this
 module serves both; what differs between them is in :mod:`dataset.meta_v3` and :mod:`dataset.meta_v21`.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,8 +49,7 @@ def read_info(root: Path) -> dict:
     try:
         info = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise DatasetError(
-            f"{path}: not valid JSON ({error}): the file is truncated or corrupt; {META_FIX}") from error
+        raise DatasetError(f"{path}: not valid JSON ({error}): the file is truncated or corrupt; {META_FIX}") from error
     if not isinstance(info, dict):
         raise DatasetError(f"{path}: expected a JSON object, got {type(info).__name__}; {META_FIX}")
     version = str(info.get("codebase_version", ""))
@@ -103,10 +103,16 @@ def state_features(root: Path, features: dict, camera_names: list[str], config: 
         for name, size in ((cfg.cartesian_state, 6), (cfg.gripper_state, 1)):
             if list(features[name]["shape"]) != [size]:
                 raise DatasetError(
-                    f"{where}: state feature {name!r} has shape {features[name]['shape']}, expected [{size}]")
+                    f"{where}: state feature {name!r} has shape {features[name]['shape']}, expected [{size}]"
+                )
         if legacy_is_pose:
-            log.info("%s: 7-D state from %s + %s; %s [7] (the same pose in our older datasets) is not used",
-                     root, cfg.cartesian_state, cfg.gripper_state, OBSERVATION_STATE)
+            log.info(
+                "%s: 7-D state from %s + %s; %s [7] (the same pose in our older datasets) is not used",
+                root,
+                cfg.cartesian_state,
+                cfg.gripper_state,
+                OBSERVATION_STATE,
+            )
         return None
     if legacy_is_pose and cfg.cartesian_state == CARTESIAN_STATE and cfg.gripper_state == GRIPPER_STATE:
         warnings.warn(

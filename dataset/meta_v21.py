@@ -2,6 +2,7 @@
 and video lie: one data parquet and one mp4 per camera per episode, found from info.json's path templates.
 v2.1 stores no global frame range or video span, so they are derived here in the v3.0 row's terms, and the
 rest of the reader treats both versions alike."""
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,13 @@ def read_v21_episodes(root: Path, info: dict, camera_names: list[str]) -> dict[i
             continue
         try:
             row = json.loads(line)
-            rows.append({"episode_index": int(row["episode_index"]), "length": int(row["length"]),
-                         "tasks": list(row.get("tasks") or [])})
+            rows.append(
+                {
+                    "episode_index": int(row["episode_index"]),
+                    "length": int(row["length"]),
+                    "tasks": list(row.get("tasks") or []),
+                }
+            )
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
             raise DatasetError(f"{path}, line {number}: not an episode record ({error}); {META_FIX}") from error
     chunks_size = int(info.get("chunks_size", 1000))
@@ -38,8 +44,12 @@ def read_v21_episodes(root: Path, info: dict, camera_names: list[str]) -> dict[i
     episodes, offset = {}, 0
     for row in sorted(rows, key=lambda r: r["episode_index"]):
         episode = row["episode_index"]
-        row |= {"dataset_from_index": offset, "dataset_to_index": offset + row["length"],
-                "_chunk": episode // chunks_size, "_meta_file": Path(V21_EPISODES_PATH)}
+        row |= {
+            "dataset_from_index": offset,
+            "dataset_to_index": offset + row["length"],
+            "_chunk": episode // chunks_size,
+            "_meta_file": Path(V21_EPISODES_PATH),
+        }
         row["_data_file"] = root / template.format(episode_chunk=row["_chunk"], episode_index=episode)
         for camera in camera_names:  # v2.1: every episode's video starts at 0
             row[f"videos/{camera}/from_timestamp"] = 0.0

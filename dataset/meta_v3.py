@@ -1,6 +1,7 @@
 """The episode metadata of a LeRobot v3.x dataset (``meta/episodes/chunk-*/file-*.parquet``) and where each
 episode's data and video lie. The layout is dataset/format.py's; v3.0 lets many episodes share one data file
 and one mp4 per camera (DROID does), so each row says which file holds the episode and where in it."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -53,10 +54,12 @@ def read_v3_episodes(root: Path, info: dict) -> dict[int, dict]:
             if bad:
                 raise DatasetError(
                     f"{path}, row {number} (episode_index {row['episode_index']}): {bad[0]} is {row[bad[0]]!r}, "
-                    f"not a whole number >= 0; {META_FIX}")
+                    f"not a whole number >= 0; {META_FIX}"
+                )
             row["_meta_file"] = path.relative_to(root)
             row["_data_file"] = root / template.format(
-                chunk_index=row["data/chunk_index"], file_index=row["data/file_index"])
+                chunk_index=row["data/chunk_index"], file_index=row["data/file_index"]
+            )
             episodes[int(row["episode_index"])] = row
     return episodes
 

@@ -3,6 +3,7 @@
 Every reader module ends its :class:`~dataset.format.DatasetError` messages with one of the two fixes
 below, so a user sees the same advice for the same kind of problem wherever it is found.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

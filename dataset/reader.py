@@ -24,6 +24,7 @@ it does is a module of its own:
 The writer is dataset/writer.py and what both sides share (layout, feature names, camera-name
 mapping, DatasetError) is dataset/format.py; ``from dataset import ...`` gives the public names of all three.
 """
+
 from __future__ import annotations
 
 import math
@@ -113,12 +114,16 @@ class LeRobotDataset:
             raise DatasetError(f"{self.root}: the episode metadata lists no episode; {META_FIX}")
         # Drops the episodes with problems from self._episodes (raising unless config.bad_episodes is "skip").
         self.skipped: dict[str, str] = check_data_files(
-            self.root, self.info, self._episodes, V21_EPISODES_PATH if v21 else EPISODES_META,
-            self.config.bad_episodes)
+            self.root, self.info, self._episodes, V21_EPISODES_PATH if v21 else EPISODES_META, self.config.bad_episodes
+        )
         self.episode_indices = sorted(self._episodes)
         self._file_start = file_starts(self._episodes)
-        self.fps = check_fps(self.root, self.info["fps"], self.episode_indices,
-                             lambda episode: self._episode_rows(episode, check_timestamps=False))
+        self.fps = check_fps(
+            self.root,
+            self.info["fps"],
+            self.episode_indices,
+            lambda episode: self._episode_rows(episode, check_timestamps=False),
+        )
 
     def resolve_camera(self, camera: str | None) -> str:
         """A camera feature key or writer-side name (``exterior_image_1_left``; None: ``config.camera``) ->
@@ -165,8 +170,9 @@ class LeRobotDataset:
         """
         path, row = self.data_file(episode_index), self._meta(episode_index)
         wanted, optional = columns_to_read(self.config, self.pose_feature, self.features)
-        columns = read_episode_rows(path, episode_index, row, self._file_start[path], wanted, optional,
-                                    self.fps if check_timestamps else None)
+        columns = read_episode_rows(
+            path, episode_index, row, self._file_start[path], wanted, optional, self.fps if check_timestamps else None
+        )
         return columns, path
 
     def states(self, episode_index: int) -> np.ndarray:
@@ -197,16 +203,25 @@ class LeRobotDataset:
             seed=int(columns[EPISODE_SEED][0]) if EPISODE_SEED in columns else None,
         )
 
-    def decode_frames(self, episode_index: int, camera: str | None = None,
-                      frame_indices: np.ndarray | None = None) -> np.ndarray:
+    def decode_frames(
+        self, episode_index: int, camera: str | None = None, frame_indices: np.ndarray | None = None
+    ) -> np.ndarray:
         """uint8 [K, H, W, 3] frames of an episode (all, or ``frame_indices``), checked against info.json's shape.
 
         Raises DatasetError naming the episode and the video when frames are missing, undecodable or of another
         size."""
         camera = self.resolve_camera(camera)
         row, path = self._meta(episode_index), self.video_file(episode_index, camera)
-        return decode_episode_frames(path, episode_index, camera, float(row[f"videos/{camera}/from_timestamp"]),
-                                     int(row["length"]), self.fps, self.features[camera], frame_indices)
+        return decode_episode_frames(
+            path,
+            episode_index,
+            camera,
+            float(row[f"videos/{camera}/from_timestamp"]),
+            int(row["length"]),
+            self.fps,
+            self.features[camera],
+            frame_indices,
+        )
 
     def frame_step(self) -> int:
         """Source frames between sampled frames: ceil(fps / sample_fps) (15 fps -> 4; 4 fps -> 1)."""

@@ -1,5 +1,6 @@
 """The reader's configuration: which features make the 7-D state and the training video, the rate training
 samples frames at, and what to do about bad episodes found at open."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

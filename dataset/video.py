@@ -9,6 +9,7 @@ Reading: any codec FFmpeg decodes (DROID-in-LeRobot uses AV1, decoded by dav1d).
 many episodes share one mp4; an episode is the time span ``[from_timestamp, to_timestamp)`` of its
 file, and frame k of the episode is the frame shown at ``from_timestamp + k / fps``.
 """
+
 from __future__ import annotations
 
 from fractions import Fraction

@@ -6,6 +6,7 @@ file = index % 1000): several processes can then write distinct episodes at once
 appears atomically (its data parquet is renamed into place last), and collection can resume.
 ``finalize()`` builds ``meta/`` from the files on disk.
 """
+
 from __future__ import annotations
 
 import json
@@ -290,13 +291,19 @@ class LeRobotDatasetWriter:
         if not isinstance(index, (int, np.integer)) or index < 0:
             raise DatasetError(f"{where}: the episode index must be an int >= 0")
         if set(frames) != set(self.cameras):
-            raise DatasetError(f"{where}: frames has cameras {sorted(frames)}, the writer expects {sorted(self.cameras)}")
+            raise DatasetError(
+                f"{where}: frames has cameras {sorted(frames)}, the writer expects {sorted(self.cameras)}"
+            )
         state, action = np.asarray(state), np.asarray(action)
         if state.ndim != 2 or state.shape[1] != STATE_DIM or state.shape[0] < 1:
-            raise DatasetError(f"{where}: state must be float [T, {STATE_DIM}] with T >= 1, got shape {list(state.shape)}")
+            raise DatasetError(
+                f"{where}: state must be float [T, {STATE_DIM}] with T >= 1, got shape {list(state.shape)}"
+            )
         length = state.shape[0]
         if action.shape != (length, ACTION_DIM):
-            raise DatasetError(f"{where}: action must be [T, {ACTION_DIM}] = [{length}, {ACTION_DIM}] like state, got {list(action.shape)}")
+            raise DatasetError(
+                f"{where}: action must be [T, {ACTION_DIM}] = [{length}, {ACTION_DIM}] like state, got {list(action.shape)}"
+            )
         named = [("state", state), ("action", action)]
         if self.record_joints:
             if joint_position is None:
@@ -306,7 +313,9 @@ class LeRobotDatasetWriter:
                 )
             joint_position = np.asarray(joint_position)
             if joint_position.shape != (length, 7):
-                raise DatasetError(f"{where}: joint_position must be [T, 7] = [{length}, 7] like state, got {list(joint_position.shape)}")
+                raise DatasetError(
+                    f"{where}: joint_position must be [T, 7] = [{length}, 7] like state, got {list(joint_position.shape)}"
+                )
             named.append(("joint_position", joint_position))
         elif joint_position is not None:
             raise DatasetError(f"{where}: joint_position given, but the writer was made with record_joints=False")
@@ -318,7 +327,9 @@ class LeRobotDatasetWriter:
             expected = (length, *self.frame_sizes[camera], 3)
             if not isinstance(video, np.ndarray) or video.dtype != np.uint8 or video.shape != expected:
                 got = f"{type(video).__name__} {getattr(video, 'dtype', '')} {list(getattr(video, 'shape', []))}"
-                raise DatasetError(f"{where}: frames[{camera!r}] must be uint8 {list(expected)} [T, H, W, 3], got {got}")
+                raise DatasetError(
+                    f"{where}: frames[{camera!r}] must be uint8 {list(expected)} [T, H, W, 3], got {got}"
+                )
         if not isinstance(task, str) or not task:
             raise DatasetError(f"{where}: task must be a non-empty string, got {task!r}")
         if not isinstance(success, (bool, np.bool_)):
@@ -349,8 +360,10 @@ class LeRobotDatasetWriter:
         length = self._validate(index, frames, state, action, task, success, seed, joint_position)
         index = int(index)
         if self.has_episode(index):
-            raise FileExistsError(f"episode {index} is already complete at {self.data_path(index)}: skip it "
-                                  "(has_episode), or delete its data file and videos to write it again")
+            raise FileExistsError(
+                f"episode {index} is already complete at {self.data_path(index)}: skip it "
+                "(has_episode), or delete its data file and videos to write it again"
+            )
         state = np.asarray(state, dtype=np.float32)
         action = np.asarray(action, dtype=np.float32)
         committed: list[Path] = []
@@ -381,7 +394,11 @@ class LeRobotDatasetWriter:
         index/task_index/episode_index wait for finalize()."""
         stats = {}
         for key in table.column_names:
-            if key in ("index", "task_index", "episode_index") or self.features[key]["dtype"] not in ("float32", "int64", "bool"):
+            if key in ("index", "task_index", "episode_index") or self.features[key]["dtype"] not in (
+                "float32",
+                "int64",
+                "bool",
+            ):
                 continue
             column = table.column(key).combine_chunks()
             values = column.flatten() if pa.types.is_fixed_size_list(column.type) else column
@@ -389,7 +406,9 @@ class LeRobotDatasetWriter:
         return stats
 
     def _episode_table(self, index, length, state, action, task, success, seed, joints) -> pa.Table:
-        commanded_pose = apply_action(torch.from_numpy(state).double(), torch.from_numpy(action).double()).float().numpy()
+        commanded_pose = (
+            apply_action(torch.from_numpy(state).double(), torch.from_numpy(action).double()).float().numpy()
+        )
         frame_index = np.arange(length, dtype=np.int64)
         columns = {
             "is_first": pa.array(frame_index == 0),
@@ -469,8 +488,10 @@ class LeRobotDatasetWriter:
         stats["index"] = feature_stats(global_index[:, None])
         stats["task_index"] = feature_stats(task_column[:, None])
         stats["episode_index"] = feature_stats(np.full((length, 1), episode))
-        if not (np.array_equal(table.column("index").to_numpy(), global_index)
-                and np.array_equal(table.column("task_index").to_numpy(), task_column)):
+        if not (
+            np.array_equal(table.column("index").to_numpy(), global_index)
+            and np.array_equal(table.column("task_index").to_numpy(), task_column)
+        ):
             metadata = table.schema.metadata
             table = table.set_column(table.column_names.index("index"), "index", pa.array(global_index))
             table = table.set_column(table.column_names.index("task_index"), "task_index", pa.array(task_column))
@@ -502,17 +523,38 @@ class LeRobotDatasetWriter:
 
     def _write_tasks(self, task_index: dict[str, int]) -> None:
         """meta/tasks.parquet as LeRobot writes it with pandas: the task string is the frame's index."""
-        table = pa.table({
-            "task_index": pa.array(list(task_index.values()), pa.int64()),
-            "__index_level_0__": pa.array(list(task_index), pa.large_string()),
-        })
+        table = pa.table(
+            {
+                "task_index": pa.array(list(task_index.values()), pa.int64()),
+                "__index_level_0__": pa.array(list(task_index), pa.large_string()),
+            }
+        )
         pandas_metadata = {
             "index_columns": ["__index_level_0__"],
-            "column_indexes": [{"name": None, "field_name": None, "pandas_type": "unicode", "numpy_type": "str",
-                                "metadata": {"encoding": "UTF-8"}}],
+            "column_indexes": [
+                {
+                    "name": None,
+                    "field_name": None,
+                    "pandas_type": "unicode",
+                    "numpy_type": "str",
+                    "metadata": {"encoding": "UTF-8"},
+                }
+            ],
             "columns": [
-                {"name": "task_index", "field_name": "task_index", "pandas_type": "int64", "numpy_type": "int64", "metadata": None},
-                {"name": None, "field_name": "__index_level_0__", "pandas_type": "unicode", "numpy_type": "object", "metadata": None},
+                {
+                    "name": "task_index",
+                    "field_name": "task_index",
+                    "pandas_type": "int64",
+                    "numpy_type": "int64",
+                    "metadata": None,
+                },
+                {
+                    "name": None,
+                    "field_name": "__index_level_0__",
+                    "pandas_type": "unicode",
+                    "numpy_type": "object",
+                    "metadata": None,
+                },
             ],
             "attributes": {},
             "creator": {"library": "pyarrow", "version": pa.__version__},

@@ -4,6 +4,7 @@ Everything the project writes that someone may read later (checkpoints, datasets
 through here: the data is written to a temporary name in the same folder, flushed to disk, then
 renamed over the target, which POSIX guarantees to be atomic.
 """
+
 from __future__ import annotations
 
 import contextlib

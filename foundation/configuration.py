@@ -27,6 +27,7 @@ turns dicts into such dataclasses and back; this module adds what the project's 
 - :func:`leaf_fields` lists the leaf fields (dotted name, type, default, help), e.g. to declare
   one ROS parameter per field.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -123,11 +124,14 @@ def from_dict(
     ``describe_key`` spells a dotted key as the user gave it (``--planner.samples``, or the file and
     key) in place of ``"{source}: {key}"``.
     """
+
     def where(key: str) -> str:  # empty key: the top level
         return source if not key else describe_key(key) if describe_key else f"{source}: {key}"
 
     if not isinstance(values, dict):
-        raise ConfigError(f"{source} is {_show(values)}, {_kind(values)}; expected a mapping of {cls.__name__}'s fields")
+        raise ConfigError(
+            f"{source} is {_show(values)}, {_kind(values)}; expected a mapping of {cls.__name__}'s fields"
+        )
     try:
         check_form(cls, values)
     except FormError as exc:
@@ -221,7 +225,9 @@ def _form_problem(tp: Any, value: Any) -> str | None:
     if tp is bool:
         return None if isinstance(value, bool) or value in ("true", "false") else _kind(value)
     if tp is str:
-        if isinstance(value, str) or (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)):
+        if isinstance(value, str) or (
+            isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        ):
             return None
         return _kind(value, quote_hint=True)
     return None  # a type the configs do not use: left to the decoder
@@ -254,8 +260,12 @@ def _form(tp: Any, plural: bool = False) -> str:
         items = typing.get_args(tp)
         count = f"{len(items)} " if items and items[-1] is not Ellipsis else ""
         return f"a list of {count}{_form(items[0], plural=True)}" if items else "a list"
-    words = {float: ("a number", "numbers"), int: ("an integer", "integers"), bool: ("true or false", "bools"),
-             str: ("text", "texts")}
+    words = {
+        float: ("a number", "numbers"),
+        int: ("an integer", "integers"),
+        bool: ("true or false", "bools"),
+        str: ("text", "texts"),
+    }
     if tp in words:
         return words[tp][plural]
     return getattr(tp, "__name__", str(tp))
@@ -324,8 +334,10 @@ def parse_config(
     if unknown:
         raise ConfigError(f"unknown argument(s) {' '.join(unknown)} (see {prog} --help)")
     leaves = {leaf.name: leaf for leaf in leaf_fields(cls)}
-    flags = {name: _flag_value(value, leaves[name].type if name in leaves else None)
-             for name, value in vars(namespace).items()}
+    flags = {
+        name: _flag_value(value, leaves[name].type if name in leaves else None)
+        for name, value in vars(namespace).items()
+    }
     config_file = flags.pop("config_path", None)
     try:
         check_form(cls, unflatten(flags))
@@ -334,7 +346,11 @@ def parse_config(
     file_values = load_yaml(config_file) if config_file else {}
     overrides = merge(file_values, unflatten({**flags, **tail}))
     given = set(flags) | set(tail)
-    missing = [leaf.name for leaf in leaf_fields(cls) if leaf.default is dataclasses.MISSING and not _has_key(overrides, leaf.name)]
+    missing = [
+        leaf.name
+        for leaf in leaf_fields(cls)
+        if leaf.default is dataclasses.MISSING and not _has_key(overrides, leaf.name)
+    ]
     if missing:
         raise ConfigError(f"{', '.join('--' + name for name in missing)} required (see {prog} --help)")
 

@@ -15,6 +15,7 @@ tensors' dtype (float64 for exact round trips; tests/test_pose.py checks them ag
 arrays outside the planner (sim, ROS) uses ``scipy.spatial.transform.Rotation`` with ``"xyz"``
 (lower case = extrinsic in scipy; MuJoCo's ``mju_euler2Quat`` spells the same convention ``"XYZ"``).
 """
+
 from __future__ import annotations
 
 import torch
@@ -40,9 +41,15 @@ def euler_xyz_to_matrix(euler: Tensor) -> Tensor:
     cz, sz = torch.cos(rz), torch.sin(rz)
     # R = Rz @ Ry @ Rx, written out.
     rows = [
-        cz * cy, cz * sy * sx - sz * cx, cz * sy * cx + sz * sx,
-        sz * cy, sz * sy * sx + cz * cx, sz * sy * cx - cz * sx,
-        -sy, cy * sx, cy * cx,
+        cz * cy,
+        cz * sy * sx - sz * cx,
+        cz * sy * cx + sz * sx,
+        sz * cy,
+        sz * sy * sx + cz * cx,
+        sz * sy * cx - cz * sx,
+        -sy,
+        cy * sx,
+        cy * cx,
     ]
     return torch.stack(rows, dim=-1).unflatten(-1, (3, 3))
 

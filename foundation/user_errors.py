@@ -8,6 +8,7 @@ inputs (``ConfigError``, ``DatasetError``, ``EpisodeError``, ``CheckpointError``
 the one that is not about the input: the machine ended a worker process (the out-of-memory killer),
 and the fix, like an input's, is the user's.
 """
+
 from __future__ import annotations
 
 import argparse

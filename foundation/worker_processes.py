@@ -24,6 +24,7 @@ The three pieces, used by ``jepa-mpc collect`` and ``jepa-mpc eval``::
 
 Python 3.14 adds ``ProcessPoolExecutor.terminate_workers()``; :func:`stop_workers` uses it there.
 """
+
 from __future__ import annotations
 
 import ctypes

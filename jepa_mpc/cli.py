@@ -15,6 +15,7 @@ three things for each: parse the config (defaults < ``--config FILE`` < flags,
 Modules are imported only when their command runs, so that ``jepa-mpc collect`` does not import
 torch's CUDA setup and ``jepa-mpc train`` does not import MuJoCo.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -48,34 +49,72 @@ class Command:
 
 
 COMMANDS: dict[str, Command] = {
-    "encode": Command("jepa_mpc.encode_command:EncodeConfig", "jepa_mpc.encode_command:encode",
-                      "encode frames with a checkpoint and print the energy of a few actions"),
-    "collect": Command("sim.collect:CollectConfig", "jepa_mpc.collect_command:run_collect",
-                       "record scripted/random episodes of a sim task as a LeRobot-style dataset"),
-    "render-tasks": Command("sim.gallery:GalleryConfig", "sim.gallery:render_tasks",
-                            "save an image strip of every sim task (exterior camera)"),
-    "train": Command("jepa_mpc.training_commands:TrainCommandConfig", "jepa_mpc.training_commands:train",
-                     "post-train the action-conditioned predictor"),
-    "train-policy": Command("jepa_mpc.training_commands:TrainPolicyCommandConfig", "jepa_mpc.training_commands:train_policy",
-                            "train a goal-conditioned policy on a world model's frozen tokens (one-photo planning)"),
-    "ood-stats": Command("jepa_mpc.training_commands:TokenStatisticsCommandConfig",
-                         "jepa_mpc.training_commands:ood_stats",
-                         "add the training frames' token statistics (out-of-distribution score) to a world model"),
-    "pretrain": Command("jepa_mpc.training_commands:PretrainCommandConfig", "jepa_mpc.training_commands:pretrain",
-                        "pretrain a small V-JEPA encoder on videos"),
-    "init-encoder": Command("jepa_mpc.training_commands:RandomEncoderCommandConfig", "jepa_mpc.training_commands:init_encoder",
-                            "write a never-trained (frozen random) encoder for jepa-mpc train"),
-    "energy": Command("jepa_mpc.energy_landscape:EnergyConfig", "jepa_mpc.energy_landscape:draw_energy_landscape",
-                      "draw the energy landscape over a dx/dy/dz grid (PNG)"),
-    "eval": Command("jepa_mpc.evaluation.config:EvalConfig", "jepa_mpc.evaluation.runner:run_evaluation",
-                    "success-rate evaluation of goal-image planning in MuJoCo",
-                    defaults="jepa_mpc.evaluation.config:task_defaults"),
-    "demo": Command("jepa_mpc.demo:DemoConfig", "jepa_mpc.demo:demo",
-                    "run one goal-image episode with the default model, write demo_out/"),
-    "make-default-model": Command("jepa_mpc.default_model_recipe:RecipeConfig", "jepa_mpc.default_model_recipe:make_default_model",
-                                  "collect, post-train (frozen random encoder) and evaluate the default model"),
-    "bringup": Command("ros_nodes.bringup:BringupConfig", "ros_nodes.bringup:bringup",
-                       "start the ROS nodes of a config/*.yaml in one process"),
+    "encode": Command(
+        "jepa_mpc.encode_command:EncodeConfig",
+        "jepa_mpc.encode_command:encode",
+        "encode frames with a checkpoint and print the energy of a few actions",
+    ),
+    "collect": Command(
+        "sim.collect:CollectConfig",
+        "jepa_mpc.collect_command:run_collect",
+        "record scripted/random episodes of a sim task as a LeRobot-style dataset",
+    ),
+    "render-tasks": Command(
+        "sim.gallery:GalleryConfig",
+        "sim.gallery:render_tasks",
+        "save an image strip of every sim task (exterior camera)",
+    ),
+    "train": Command(
+        "jepa_mpc.training_commands:TrainCommandConfig",
+        "jepa_mpc.training_commands:train",
+        "post-train the action-conditioned predictor",
+    ),
+    "train-policy": Command(
+        "jepa_mpc.training_commands:TrainPolicyCommandConfig",
+        "jepa_mpc.training_commands:train_policy",
+        "train a goal-conditioned policy on a world model's frozen tokens (one-photo planning)",
+    ),
+    "ood-stats": Command(
+        "jepa_mpc.training_commands:TokenStatisticsCommandConfig",
+        "jepa_mpc.training_commands:ood_stats",
+        "add the training frames' token statistics (out-of-distribution score) to a world model",
+    ),
+    "pretrain": Command(
+        "jepa_mpc.training_commands:PretrainCommandConfig",
+        "jepa_mpc.training_commands:pretrain",
+        "pretrain a small V-JEPA encoder on videos",
+    ),
+    "init-encoder": Command(
+        "jepa_mpc.training_commands:RandomEncoderCommandConfig",
+        "jepa_mpc.training_commands:init_encoder",
+        "write a never-trained (frozen random) encoder for jepa-mpc train",
+    ),
+    "energy": Command(
+        "jepa_mpc.energy_landscape:EnergyConfig",
+        "jepa_mpc.energy_landscape:draw_energy_landscape",
+        "draw the energy landscape over a dx/dy/dz grid (PNG)",
+    ),
+    "eval": Command(
+        "jepa_mpc.evaluation.config:EvalConfig",
+        "jepa_mpc.evaluation.runner:run_evaluation",
+        "success-rate evaluation of goal-image planning in MuJoCo",
+        defaults="jepa_mpc.evaluation.config:task_defaults",
+    ),
+    "demo": Command(
+        "jepa_mpc.demo:DemoConfig",
+        "jepa_mpc.demo:demo",
+        "run one goal-image episode with the default model, write demo_out/",
+    ),
+    "make-default-model": Command(
+        "jepa_mpc.default_model_recipe:RecipeConfig",
+        "jepa_mpc.default_model_recipe:make_default_model",
+        "collect, post-train (frozen random encoder) and evaluate the default model",
+    ),
+    "bringup": Command(
+        "ros_nodes.bringup:BringupConfig",
+        "ros_nodes.bringup:bringup",
+        "start the ROS nodes of a config/*.yaml in one process",
+    ),
 }
 
 
@@ -88,7 +127,9 @@ def parse_command_config(name: str, argv: list[str]) -> Any:
     """The typed config of ``jepa-mpc NAME ARGV`` (defaults < ``--config FILE`` < flags)."""
     command = COMMANDS[name]
     defaults: Callable | None = _load(command.defaults) if command.defaults else None
-    return parse_config(_load(command.config), argv, prog=f"jepa-mpc {name}", description=command.help, defaults=defaults)
+    return parse_config(
+        _load(command.config), argv, prog=f"jepa-mpc {name}", description=command.help, defaults=defaults
+    )
 
 
 def run_command(name: str, argv: list[str]) -> int:

@@ -1,4 +1,5 @@
 """``jepa-mpc collect``: record episodes of a sim task (:func:`sim.collect.collect`) and print what was recorded."""
+
 from __future__ import annotations
 
 from sim.collect import CollectConfig, CollectInterrupted, collect

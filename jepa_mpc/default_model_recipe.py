@@ -23,6 +23,7 @@ and each step can be rerun alone. Collection and training resume where they stop
 whose folder holds a training state gets ``--resume true`` (a finished one says so and changes nothing);
 the encoder step leaves an ``encoder.pt`` holding the same weights as it is.
 """
+
 from __future__ import annotations
 
 import shlex
@@ -62,9 +63,22 @@ POLICY_NOISE = 0.01
 POLICY_FLAGS = ["--policy.dropout", "0.2"]
 ENCODER_FLAGS = ["--preset", "vit_micro", "--encoder.img_size", str(IMAGE_SIZE), "--seed", "0"]
 TRAIN_FLAGS = [
-    "--predictor.dim", "128", "--predictor.depth", "4", "--predictor.num_heads", "4",
-    "--run.steps", "2000", "--run.batch_size", "32", "--optim.lr", "3e-3", "--optim.warmup_steps", "100",
-    "--data.wrist_camera", "observation.images.wrist_left",
+    "--predictor.dim",
+    "128",
+    "--predictor.depth",
+    "4",
+    "--predictor.num_heads",
+    "4",
+    "--run.steps",
+    "2000",
+    "--run.batch_size",
+    "32",
+    "--optim.lr",
+    "3e-3",
+    "--optim.warmup_steps",
+    "100",
+    "--data.wrist_camera",
+    "observation.images.wrist_left",
 ]
 EVAL_TASKS = ("reach", "push", "grasp", "pickplace")
 
@@ -78,39 +92,120 @@ def recipe(work: Path, threads: int, eval_episodes: int, device: str = "cpu", wo
     worker_flags = ["--workers", str(workers)] if workers > 1 else []
     datasets = [str(work / "data" / f"{task}_{policy}") for task, policy, _, _ in COLLECTION]
     steps = [
-        ["collect", "--task", task, "--policy", policy, "--episodes", str(n), "--seed", str(seed),
-         "--out", out, *SCENE_FLAGS, *worker_flags]
+        [
+            "collect",
+            "--task",
+            task,
+            "--policy",
+            policy,
+            "--episodes",
+            str(n),
+            "--seed",
+            str(seed),
+            "--out",
+            out,
+            *SCENE_FLAGS,
+            *worker_flags,
+        ]
         for (task, policy, n, seed), out in zip(COLLECTION, datasets)
     ]
     policy_datasets = [str(work / "data" / f"{task}_noisy_expert") for task, _, _ in POLICY_COLLECTION]
     steps += [
-        ["collect", "--task", task, "--policy", "expert", "--noise", str(POLICY_NOISE), "--episodes", str(n),
-         "--seed", str(seed), "--out", out, *SCENE_FLAGS, *worker_flags]
+        [
+            "collect",
+            "--task",
+            task,
+            "--policy",
+            "expert",
+            "--noise",
+            str(POLICY_NOISE),
+            "--episodes",
+            str(n),
+            "--seed",
+            str(seed),
+            "--out",
+            out,
+            *SCENE_FLAGS,
+            *worker_flags,
+        ]
         for (task, n, seed), out in zip(POLICY_COLLECTION, policy_datasets)
     ]
     run_flags = ["--run.threads", str(threads), "--run.device", device]
     steps.append(["init-encoder", "--out", str(work / "encoder"), *ENCODER_FLAGS])
-    steps.append(["train", "--data", *datasets, "--encoder", str(work / "encoder" / "encoder.pt"),
-                  "--out", str(work / "predictor"), *TRAIN_FLAGS, *run_flags, *_resume_flags(work / "predictor")])
+    steps.append(
+        [
+            "train",
+            "--data",
+            *datasets,
+            "--encoder",
+            str(work / "encoder" / "encoder.pt"),
+            "--out",
+            str(work / "predictor"),
+            *TRAIN_FLAGS,
+            *run_flags,
+            *_resume_flags(work / "predictor"),
+        ]
+    )
     experts = [out for (_, policy, _, _), out in zip(COLLECTION, datasets) if policy == "expert"]
-    steps.append(["train-policy", "--data", *experts, *policy_datasets, "--checkpoint", str(work / "predictor" / "model.pt"),
-                  "--out", str(work / "policy"), *POLICY_FLAGS, *run_flags, *_resume_flags(work / "policy")])
+    steps.append(
+        [
+            "train-policy",
+            "--data",
+            *experts,
+            *policy_datasets,
+            "--checkpoint",
+            str(work / "predictor" / "model.pt"),
+            "--out",
+            str(work / "policy"),
+            *POLICY_FLAGS,
+            *run_flags,
+            *_resume_flags(work / "policy"),
+        ]
+    )
     # On the CPU the evaluations run as many one-thread processes as training had threads: on two
     # cores that plans more steps per second than one process with two threads, and every episode's
     # result is that of a single one-thread process (docs/benchmarks.md).
     eval_flags = ["--workers", str(threads), "--threads", "1"] if device == "cpu" and threads > 1 else []
     model = str(work / "policy" / "model.pt")
     steps += [
-        ["eval", "--task", task, "--episodes", str(eval_episodes), "--checkpoint", model,
-         "--device", device, "--out", str(work / "eval" / task), *eval_flags]
+        [
+            "eval",
+            "--task",
+            task,
+            "--episodes",
+            str(eval_episodes),
+            "--checkpoint",
+            model,
+            "--device",
+            device,
+            "--out",
+            str(work / "eval" / task),
+            *eval_flags,
+        ]
         for task in EVAL_TASKS
         if eval_episodes > 0
     ]
     # From one goal photo: the planner needs no true-state ceiling here (the oracle's search is the sub-goal table's).
     steps += [
-        ["eval", "--task", task, "--subgoals", "false", "--policies", "world_model", "random", "--episodes",
-         str(eval_episodes), "--checkpoint", model, "--device", device, "--out", str(work / "eval_one_photo" / task),
-         *eval_flags]
+        [
+            "eval",
+            "--task",
+            task,
+            "--subgoals",
+            "false",
+            "--policies",
+            "world_model",
+            "random",
+            "--episodes",
+            str(eval_episodes),
+            "--checkpoint",
+            model,
+            "--device",
+            device,
+            "--out",
+            str(work / "eval_one_photo" / task),
+            *eval_flags,
+        ]
         for task in EVAL_TASKS
         if eval_episodes > 0
     ]

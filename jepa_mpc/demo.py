@@ -8,6 +8,7 @@ executes the first action, observes and plans again. Writes to ``--out``:
 - ``episode.gif``: the camera (both views for a two-view model) beside the goal image, with the energy over time;
 - ``summary.json``: success, steps, final distance, planning latency percentiles, energies.
 """
+
 from __future__ import annotations
 
 import os
@@ -32,7 +33,10 @@ class DemoConfig:
     seed: int = field(default=DEMO_SEED, metadata={"help": "episode seed (held out from training data)"})
     checkpoint: str = field(default="", metadata={"help": "world model checkpoint; empty = the shipped model"})
     max_steps: int = field(default=0, metadata={"help": "planner steps (0 = the task's default)"})
-    subgoals: bool = field(default=False, metadata={"help": "false: from the final goal photo alone; true: through the task's sub-goal images"})
+    subgoals: bool = field(
+        default=False,
+        metadata={"help": "false: from the final goal photo alone; true: through the task's sub-goal images"},
+    )
     device: str = field(default="", metadata={"help": "cpu or cuda; empty = cuda when present"})
     out: str = field(default="demo_out", metadata={"help": "output folder"})
 
@@ -45,15 +49,24 @@ def demo(config: DemoConfig) -> None:
     from jepa_mpc.evaluation.runner import EpisodeWorker, run_episode
     from jepa_mpc.episode_video import write_gif
 
-    eval_config = EvalConfig.for_task(config.task, config.subgoals, episodes=1, seed=config.seed, checkpoint=config.checkpoint,
-                                      device=config.device, max_steps=config.max_steps, policies=("world_model",))
+    eval_config = EvalConfig.for_task(
+        config.task,
+        config.subgoals,
+        episodes=1,
+        seed=config.seed,
+        checkpoint=config.checkpoint,
+        device=config.device,
+        max_steps=config.max_steps,
+        policies=("world_model",),
+    )
     worker = EpisodeWorker(eval_config)
     checkpoint = worker.checkpoint
     mode = "through its sub-goal images" if config.subgoals else "from one goal photo"
     print(f"demo: task {config.task} {mode}, seed {config.seed}, model {checkpoint}")
     try:
-        result, frames = run_episode(worker.env, worker.policy("world_model", config.seed), config.seed, eval_config,
-                                     record=True, progress=True)
+        result, frames = run_episode(
+            worker.env, worker.policy("world_model", config.seed), config.seed, eval_config, record=True, progress=True
+        )
     finally:
         worker.close()
 
@@ -78,6 +91,8 @@ def demo(config: DemoConfig) -> None:
     }
     write_json_atomic(out / "summary.json", summary)
     status = "success" if result.success else "not solved"
-    print(f"demo: {status} after {result.steps} steps, final distance {result.final_distance:.3f} m, "
-          f"planning {summary['planning_latency_ms']['p50']:.0f} ms/step (p50)")
+    print(
+        f"demo: {status} after {result.steps} steps, final distance {result.final_distance:.3f} m, "
+        f"planning {summary['planning_latency_ms']['p50']:.0f} ms/step (p50)"
+    )
     print(f"demo: wrote {gif.resolve()} and {(out / 'summary.json').resolve()}")

@@ -5,6 +5,7 @@ one-step actions are rolled through the predictor, and each prediction's mean L1
 goal frame's tokens (the planner's energy) is printed. The action that actually happened between
 the two frames should score lowest for a trained model.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -32,8 +33,10 @@ def encode(config: EncodeConfig) -> None:
         frames, states = data["observations"][0], torch.as_tensor(data["states"][0], dtype=torch.float32)
     model = load_world_model(config.checkpoint, device=config.device or None)
     tokens = model.encode_frames(frames)  # [1, T, N, D]
-    print(f"{Path(config.frames).name}: {frames.shape[0]} frames {frames.shape[1]}x{frames.shape[2]} "
-          f"-> tokens {tuple(tokens.shape)} ({model.device})")
+    print(
+        f"{Path(config.frames).name}: {frames.shape[0]} frames {frames.shape[1]}x{frames.shape[2]} "
+        f"-> tokens {tuple(tokens.shape)} ({model.device})"
+    )
 
     states = states.to(model.device)
     true_action = action_between(states[0], states[-1])

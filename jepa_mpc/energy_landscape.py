@@ -13,6 +13,7 @@ Example::
 
     jepa-mpc energy --checkpoint vjepa2-ac-vitg.pt --frames franka_example_traj.npz --out landscape.png
 """
+
 from __future__ import annotations
 
 import io
@@ -82,17 +83,38 @@ def plot_landscape(
     extent = (dx[0], dx[-1], dy[0], dy[-1])
     vmin, vmax = np.nanmin(energies), np.nanmax(energies)
     for z, ax in enumerate(axes[0]):
-        image = ax.imshow(energies[z], origin="lower", extent=extent, aspect="auto", vmin=vmin, vmax=vmax, cmap="viridis")
+        image = ax.imshow(
+            energies[z], origin="lower", extent=extent, aspect="auto", vmin=vmin, vmax=vmax, cmap="viridis"
+        )
         ax.set_title(f"dz = {dz[z]:+.3f} m")
         ax.set_xlabel("dx (m)")
         ax.set_ylabel("dy (m)")
         if z == z_min:
-            ax.plot(dx[x_min], dy[y_min], marker="*", color="white", markersize=14, markeredgecolor="black",
-                    linestyle="none", clip_on=False, zorder=5, label=f"minimum {energies[z_min, y_min, x_min]:.4f}")
+            ax.plot(
+                dx[x_min],
+                dy[y_min],
+                marker="*",
+                color="white",
+                markersize=14,
+                markeredgecolor="black",
+                linestyle="none",
+                clip_on=False,
+                zorder=5,
+                label=f"minimum {energies[z_min, y_min, x_min]:.4f}",
+            )
         if true_slice == z:
-            ax.plot(true_displacement[0], true_displacement[1], marker="X", color="red", markersize=11,
-                    markeredgecolor="black", linestyle="none", clip_on=False, zorder=5,
-                    label=f"true displacement (dz {true_displacement[2]:+.3f})")
+            ax.plot(
+                true_displacement[0],
+                true_displacement[1],
+                marker="X",
+                color="red",
+                markersize=11,
+                markeredgecolor="black",
+                linestyle="none",
+                clip_on=False,
+                zorder=5,
+                label=f"true displacement (dz {true_displacement[2]:+.3f})",
+            )
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="upper right", fontsize=8)
     fig.colorbar(image, ax=axes[0].tolist(), label="energy (mean L1 to goal tokens)")
@@ -119,8 +141,10 @@ class EnergyConfig:
     )
     range: float | None = field(
         default=None,
-        metadata={"help": "grid spans [-range, range] m (default: 0.075 as the reference notebook, widened "
-                          "to 1.2 x the true displacement when that is larger)"},
+        metadata={
+            "help": "grid spans [-range, range] m (default: 0.075 as the reference notebook, widened "
+            "to 1.2 x the true displacement when that is larger)"
+        },
     )
     points: int = field(default=11, metadata={"help": "grid points per axis (dx and dy)"})
     dz: tuple[float, ...] | None = field(default=None, metadata={"help": "dz slices in m (default: -range, 0, +range)"})
@@ -145,20 +169,30 @@ def _read_inputs(config: EnergyConfig) -> tuple[np.ndarray, np.ndarray, np.ndarr
     paths = [Path(p) for p in config.frames]
     for path in paths:
         if path.is_dir():
-            raise ValueError(f"--frames: {path} is a directory; --frames takes files: one .npz, or two images "
-                             "(current, goal): give the path of each file")
+            raise ValueError(
+                f"--frames: {path} is a directory; --frames takes files: one .npz, or two images "
+                "(current, goal): give the path of each file"
+            )
         if not path.is_file():
             raise FileNotFoundError(f"--frames: {path} does not exist")
     if len(paths) == 1 and paths[0].suffix == ".npz":
         with np.load(paths[0]) as data:
             missing = {"observations", "states"} - set(data.files)
             if missing:
-                raise ValueError(f"--frames {paths[0]}: missing key(s) {sorted(missing)}; expected "
-                                 "observations [1, T, H, W, 3] uint8 and states [1, T, 7]")
+                raise ValueError(
+                    f"--frames {paths[0]}: missing key(s) {sorted(missing)}; expected "
+                    "observations [1, T, H, W, 3] uint8 and states [1, T, 7]"
+                )
             observations, states = data["observations"], data["states"]
-        if observations.ndim != 5 or states.shape != (1, observations.shape[1], STATE_DIM) or observations.dtype != np.uint8:
-            raise ValueError(f"--frames {paths[0]}: observations {observations.shape} {observations.dtype} and states "
-                             f"{states.shape} must be [1, T, H, W, 3] uint8 and [1, T, 7]")
+        if (
+            observations.ndim != 5
+            or states.shape != (1, observations.shape[1], STATE_DIM)
+            or observations.dtype != np.uint8
+        ):
+            raise ValueError(
+                f"--frames {paths[0]}: observations {observations.shape} {observations.dtype} and states "
+                f"{states.shape} must be [1, T, H, W, 3] uint8 and [1, T, 7]"
+            )
         frames, states = observations[0], states[0].astype(np.float32)
         c, g = config.context_index, config.goal_index
         return frames[c], frames[g], states[c], states[g]
@@ -214,7 +248,9 @@ def draw_energy_landscape(config: EnergyConfig) -> None:
         "true_displacement": None if true_displacement is None else true_displacement.tolist(),
     }
     write_json_atomic(out.with_suffix(".json"), summary, indent=2)
-    print(f"minimum energy {minimum['energy']:.4f} at dx={minimum['dx']:+.3f} dy={minimum['dy']:+.3f} "
-          f"dz={minimum['dz']:+.3f} m" + ("" if true_displacement is None else
-          f"; true displacement {np.round(true_displacement, 3).tolist()}"))
+    print(
+        f"minimum energy {minimum['energy']:.4f} at dx={minimum['dx']:+.3f} dy={minimum['dy']:+.3f} "
+        f"dz={minimum['dz']:+.3f} m"
+        + ("" if true_displacement is None else f"; true displacement {np.round(true_displacement, 3).tolist()}")
+    )
     print(f"wrote {out}, {out.with_suffix('.npy')}, {out.with_suffix('.json')}")

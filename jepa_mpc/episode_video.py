@@ -1,4 +1,5 @@
 """Episode videos people look at: the camera view, the goal image beside it, the energy over time."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -12,6 +12,7 @@ the realsense2_camera driver, and a Cartesian impedance controller taking
 ``NODES`` is plain data so that tests read it without importing ``launch``; ros_nodes/launch_description.py
 turns it into launch actions.
 """
+
 NODES = [
     {
         "executable": "planner_node",

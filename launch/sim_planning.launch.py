@@ -7,6 +7,7 @@ Without ``ros2 launch`` (pip install): ``jepa-mpc bringup config/sim.yaml`` star
 the same parameter file. ``NODES`` is plain data so that tests (tests/test_ros_launch.py) read it
 without importing ``launch``; ros_nodes/launch_description.py turns it into launch actions.
 """
+
 # executable: a console script of the jepa_mpc distribution; parameters: files in config/.
 NODES = [
     {"executable": "sim_node", "name": "sim_node", "parameters": ["sim.yaml"], "remappings": {}},

@@ -11,6 +11,7 @@
 - :mod:`planner.mpc`: :class:`GoalImageMPC`, receding-horizon control around one, with surprise gating.
 - :mod:`planner.analytic`: a world model with a known optimum, for tests and benchmarks.
 """
+
 from planner.cem import plan_cem
 from planner.config import PlannerConfig
 from planner.energy import goal_energy, goal_objective

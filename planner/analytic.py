@@ -15,6 +15,7 @@ Its "camera" writes the state's float32 bytes into the image, so :meth:`encode_f
 the exact state from a frame made by :meth:`render`; a closed loop "sense, plan, act" can then be
 tested end to end without a renderer.
 """
+
 from __future__ import annotations
 
 import numpy as np

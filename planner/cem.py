@@ -16,6 +16,7 @@ Sampling, scoring, the elites and the per-iteration record are :mod:`planner.pop
 with iCEM and MPPI, and so is its NaN policy (a non-finite energy never moves the distribution; no
 finite energy at all raises :class:`NonFiniteEnergyError`).
 """
+
 from __future__ import annotations
 
 import torch
@@ -36,7 +37,11 @@ from planner.population import SearchRecord, sample_and_score
 
 
 def elite_update(
-    mean: Tensor, std: Tensor, elite_actions: Tensor, elite_energies: Tensor, config: PlannerConfig,
+    mean: Tensor,
+    std: Tensor,
+    elite_actions: Tensor,
+    elite_energies: Tensor,
+    config: PlannerConfig,
     limits: ActionLimits,
 ) -> tuple[Tensor, Tensor]:
     """One CEM update of ``mean, std [H, 7]`` towards the finite elites ``[K, H, 7]`` (energies ``[K]``)

@@ -8,6 +8,7 @@ except where a field says otherwise. Momentum is the weight of the *old* value:
 
 The action is 7-D ``[dx, dy, dz, drx, dry, drz, dg]`` (see ``foundation/pose.py``).
 """
+
 from __future__ import annotations
 
 import math
@@ -36,20 +37,26 @@ class PlannerConfig:
 
     optimizer: str = field(
         default="cem",
-        metadata=_help("cem, icem (Pinneri et al. 2020), mppi (Williams et al. 2017), grad (Adam on the "
-                       "actions through the model), cem+grad (CEM, then Adam from its plan)"),
+        metadata=_help(
+            "cem, icem (Pinneri et al. 2020), mppi (Williams et al. 2017), grad (Adam on the "
+            "actions through the model), cem+grad (CEM, then Adam from its plan)"
+        ),
     )
     proposal: str = field(
         default="none",
-        metadata=_help("none: the optimiser searches from the warm start (the reference); policy: the world model's "
-                       "goal-conditioned policy gives the plan, no search (jepa-mpc train-policy); policy+finish: the "
-                       "policy's plan, and where it proposes to stay (finish_below) the optimiser finishes from it; "
-                       "policy+search: the optimiser starts from the policy's plan at every step"),
+        metadata=_help(
+            "none: the optimiser searches from the warm start (the reference); policy: the world model's "
+            "goal-conditioned policy gives the plan, no search (jepa-mpc train-policy); policy+finish: the "
+            "policy's plan, and where it proposes to stay (finish_below) the optimiser finishes from it; "
+            "policy+search: the optimiser starts from the policy's plan at every step"
+        ),
     )
     finish_below: float = field(
         default=0.01,
-        metadata=_help("policy+finish: a proposal whose first step moves the hand less than this (m) and keeps the "
-                       "gripper counts as 'arrived', and the optimiser searches the last centimetres by the energy"),
+        metadata=_help(
+            "policy+finish: a proposal whose first step moves the hand less than this (m) and keeps the "
+            "gripper counts as 'arrived', and the optimiser searches the last centimetres by the energy"
+        ),
     )
     samples: int = field(default=400, metadata=_help("action sequences sampled per CEM iteration (N)"))
     horizon: int = field(default=2, metadata=_help("planned steps per sequence (H)"))
@@ -67,8 +74,10 @@ class PlannerConfig:
     max_gripper: float = field(default=0.75, metadata=_help("gripper delta clipped to [-max, max]"))
     action_limit: str = field(
         default="ball",
-        metadata=_help("ball: L2 norm of dxyz <= max_translation (and of the rotation <= max_rotation); "
-                       "box: each axis clipped to +-max (the reference's clip; diagonal steps sqrt(3) longer)"),
+        metadata=_help(
+            "ball: L2 norm of dxyz <= max_translation (and of the rotation <= max_rotation); "
+            "box: each axis clipped to +-max (the reference's clip; diagonal steps sqrt(3) longer)"
+        ),
     )
     plan_rotation: bool = field(
         default=False, metadata=_help("plan drx, dry, drz; false holds them at zero (the reference)")
@@ -91,18 +100,22 @@ class PlannerConfig:
     seed: int | None = field(default=0, metadata=_help("seed of the planner's generator; none = global RNG"))
     # iCEM (Pinneri et al. 2020, arXiv 2008.06389, Algorithm 1).
     icem_beta: float = field(
-        default=2.0, metadata=_help("iCEM: exponent beta of the coloured noise along the horizon (PSD ~ 1/f^beta; 0 = white)")
+        default=2.0,
+        metadata=_help("iCEM: exponent beta of the coloured noise along the horizon (PSD ~ 1/f^beta; 0 = white)"),
     )
     icem_population_decay: float = field(
         default=1.25, metadata=_help("iCEM: gamma, iteration i draws max(samples * gamma^-i, 2 * topk) sequences")
     )
     icem_keep_fraction: float = field(
-        default=0.3, metadata=_help("iCEM: xi, fraction of the elites carried into the next iteration and the next step")
+        default=0.3,
+        metadata=_help("iCEM: xi, fraction of the elites carried into the next iteration and the next step"),
     )
     # MPPI (Williams et al. 2017, "Information theoretic MPC for model-based reinforcement learning").
     mppi_temperature: float = field(
         default=0.5,
-        metadata=_help("MPPI: temperature lambda, in units of the iteration's energy std (weights exp(-dE / (lambda std)))"),
+        metadata=_help(
+            "MPPI: temperature lambda, in units of the iteration's energy std (weights exp(-dE / (lambda std)))"
+        ),
     )
     # Gradient-based planning: Adam on the action sequence through the world model.
     grad_steps: int = field(default=10, metadata=_help("grad: Adam steps per planning step"))
@@ -115,13 +128,17 @@ class PlannerConfig:
     # Surprise-gated replanning (planner.mpc.GoalImageMPC).
     surprise_gating: bool = field(
         default=False,
-        metadata=_help("execute the plan's next action without a search while the observed frame matches the "
-                       "prediction (surprise <= surprise_threshold); off by default: it changes the actions"),
+        metadata=_help(
+            "execute the plan's next action without a search while the observed frame matches the "
+            "prediction (surprise <= surprise_threshold); off by default: it changes the actions"
+        ),
     )
     surprise_threshold: float = field(
         default=0.1,
-        metadata=_help("surprise (mean L1 per token between the observed and the predicted frame) up to which "
-                       "the plan is kept; calibrate per model (docs/planner.md)"),
+        metadata=_help(
+            "surprise (mean L1 per token between the observed and the predicted frame) up to which "
+            "the plan is kept; calibrate per model (docs/planner.md)"
+        ),
     )
 
     def __post_init__(self) -> None:
@@ -136,9 +153,7 @@ class PlannerConfig:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"PlannerConfig.{name} must be an integer >= 1, got {value!r}")
         if self.topk > self.samples:
-            raise ValueError(
-                f"PlannerConfig.topk={self.topk} exceeds samples={self.samples}; choose topk <= samples"
-            )
+            raise ValueError(f"PlannerConfig.topk={self.topk} exceeds samples={self.samples}; choose topk <= samples")
         for name in ("momentum_mean", "momentum_std", "momentum_gripper"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
@@ -150,9 +165,7 @@ class PlannerConfig:
         for name in ("init_std_translation", "init_std_rotation", "init_std_gripper"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= self.min_std):
-                raise ValueError(
-                    f"PlannerConfig.{name} must be finite and >= min_std={self.min_std}, got {value!r}"
-                )
+                raise ValueError(f"PlannerConfig.{name} must be finite and >= min_std={self.min_std}, got {value!r}")
         for name in ("icem_beta",):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0.0):

@@ -6,6 +6,7 @@ feature dimensions. ``"terminal+intermediate"`` averages that distance over ever
 instead, which also rewards sequences that approach the goal early; its scale matches the terminal
 energy's, so the numbers stay comparable.
 """
+
 from __future__ import annotations
 
 import torch

@@ -21,6 +21,7 @@ The rollout must be differentiable (autograd enabled inside it): :class:`planner
 binds one with :func:`planner.interface.bind_context` ``(..., differentiable=True)``. Each Adam step
 costs one forward and one backward pass of batch G (the backward about twice the forward).
 """
+
 from __future__ import annotations
 
 import torch
@@ -118,9 +119,18 @@ def plan_gradient(
         order = torch.argsort(start_energies)
         finalists = torch.cat([best_action[None], (z * scale).detach()])  # [1 + G, H, 7]
         return finish_plan(
-            rollout, objective, config, limits, finalists,
-            elite_actions=start_actions[order], elite_energies=start_energies[order], best_energies=best_energies,
-            elite_mean_energies=elite_mean_energies, finite_counts=finite_counts, mean=mean, std=std,
+            rollout,
+            objective,
+            config,
+            limits,
+            finalists,
+            elite_actions=start_actions[order],
+            elite_energies=start_energies[order],
+            best_energies=best_energies,
+            elite_mean_energies=elite_mean_energies,
+            finite_counts=finite_counts,
+            mean=mean,
+            std=std,
         )
 
 
@@ -138,7 +148,12 @@ def plan_cem_then_gradient(
     energy of the two results is the plan. Same signature and errors as :func:`plan_gradient`."""
     searched = plan_cem(rollout, objective, config, device=device, init_mean=init_mean, generator=generator)
     refined = plan_gradient(
-        rollout, objective, config, device=device, init_mean=searched.actions,
-        init_elites=searched.elite_actions, generator=generator,
+        rollout,
+        objective,
+        config,
+        device=device,
+        init_mean=searched.actions,
+        init_elites=searched.elite_actions,
+        generator=generator,
     )
     return refined if refined.energy <= searched.energy else searched

@@ -18,6 +18,7 @@ NaN policy of :mod:`planner.population`, CEM's elite update with momentum, the f
 - the executed plan is the best sequence seen or the final mean, whichever scores lower (the paper
   executes the best; the mean is kept as a candidate, as our CEM does).
 """
+
 from __future__ import annotations
 
 import math
@@ -34,8 +35,12 @@ from planner.optimizer import PlanResult, initial_distribution, start_mean
 from planner.population import SearchRecord, sample_and_score
 
 
-def colored_noise(beta: float, shape: tuple[int, int, int], generator: torch.Generator | None = None,
-                  device: torch.device | str = "cpu") -> Tensor:
+def colored_noise(
+    beta: float,
+    shape: tuple[int, int, int],
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+) -> Tensor:
     """Gaussian noise ``[S, H, D]`` (``shape``), unit variance, with power spectral density ``~ 1/f^beta``
     along the horizon H (dimension 1), independent across samples S and action dimensions D.
 
@@ -68,7 +73,7 @@ def colored_noise(beta: float, shape: tuple[int, int, int], generator: torch.Gen
 def population_sizes(config: PlannerConfig) -> list[int]:
     """Sequences drawn at each iteration: ``max(samples * gamma^-i, 2 * topk)``, never above ``samples``."""
     return [
-        min(config.samples, max(int(config.samples * config.icem_population_decay ** -i), 2 * config.topk))
+        min(config.samples, max(int(config.samples * config.icem_population_decay**-i), 2 * config.topk))
         for i in range(config.iterations)
     ]
 
@@ -116,7 +121,12 @@ def plan_icem(
     for it, population_size in enumerate(population_sizes(config)):
         noise = colored_noise(config.icem_beta, (population_size, h, ACTION_DIM), generator, device)
         population = sample_and_score(
-            rollout, objective, limits, mean, std, noise,
+            rollout,
+            objective,
+            limits,
+            mean,
+            std,
+            noise,
             mean_as_sample=it == iterations - 1,  # the mean joins the last iteration only
             extra=carried if it == 0 else None,
         )

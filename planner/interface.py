@@ -16,6 +16,7 @@ unlike its training frames a frame is: ``ood_score(tokens [N, D]) -> float | Non
 training statistics) and ``ood_threshold: float | None`` (the score above which a frame is unlike them);
 ``GoalImageMPC`` reports the score of every step (``MPCStep.ood_score``) when the model has the method.
 """
+
 from __future__ import annotations
 
 from typing import Callable, Protocol, runtime_checkable

@@ -17,6 +17,7 @@ Every candidate the planner evaluates, and the plan it returns, passes through
 The ball is the default: it does not favour diagonal moves, and it is the same limit as the ROS
 command guard's ``max_step`` (an L2 norm), which would otherwise shorten a box plan's diagonal steps.
 """
+
 from __future__ import annotations
 
 import torch

@@ -41,6 +41,7 @@ multi-stage task is on its way (docs/planner.md): the policy has learned, from d
 comes after the hill; near the goal, where an L1-fitted policy's median move is "stay", the energy
 has no hill left and finishes the last centimetres.
 """
+
 from __future__ import annotations
 
 import time
@@ -164,7 +165,9 @@ class GoalImageMPC:
                 f"got shape {tuple(np.shape(state))}"
             )
         if not torch.isfinite(states).all():
-            raise ValueError(f"state contains NaN or inf: {states.tolist()}; pass the measured [x, y, z, rx, ry, rz, g]")
+            raise ValueError(
+                f"state contains NaN or inf: {states.tolist()}; pass the measured [x, y, z, rx, ry, rz, g]"
+            )
 
         context_tokens = self.world_model.encode_frames(frames)  # [1, T, N, D]
         ood_score = self._score_ood(context_tokens[0, -1]) if self._score_ood is not None else None
@@ -175,7 +178,9 @@ class GoalImageMPC:
             observed = context_tokens[0, -1].detach().float().cpu()  # [N, D]
             surprise = float(goal_energy(predicted[None, None], observed)[0])
         if (
-            self.config.surprise_gating and surprise is not None and surprise <= self.config.surprise_threshold
+            self.config.surprise_gating
+            and surprise is not None
+            and surprise <= self.config.surprise_threshold
             and self.executed < horizon
         ):
             plan = previous.actions.numpy().astype(np.float32)
@@ -183,9 +188,14 @@ class GoalImageMPC:
             self.executed += 1
             remaining = shift_plan(previous.actions, self.config, self.limits, self.executed - 1)
             return MPCStep(
-                action=action, plan=remaining.cpu().numpy().astype(np.float32), energy=previous.energy,
-                energy_spread=previous.energy_spread, latency_s=time.perf_counter() - start,
-                iteration_energies=np.zeros(0, dtype=np.float32), surprise=surprise, replanned=False,
+                action=action,
+                plan=remaining.cpu().numpy().astype(np.float32),
+                energy=previous.energy,
+                energy_spread=previous.energy_spread,
+                latency_s=time.perf_counter() - start,
+                iteration_energies=np.zeros(0, dtype=np.float32),
+                surprise=surprise,
+                replanned=False,
                 ood_score=ood_score,
             )
 
@@ -200,11 +210,20 @@ class GoalImageMPC:
         differentiable = self.config.optimizer in NEEDS_GRADIENTS
         rollout = bind_context(self.world_model, context_tokens, context_states, differentiable=differentiable)
         objective = goal_objective(self.goal_tokens, self.config.energy)
-        if self.config.proposal == "policy" or (self.config.proposal == "policy+finish" and not self._arrived(init_mean)):
+        if self.config.proposal == "policy" or (
+            self.config.proposal == "policy+finish" and not self._arrived(init_mean)
+        ):
             result = plan_from_proposal(rollout, objective, self.config, self.limits, init_mean)
         else:
-            result = self.optimize(rollout, objective, self.config, device=self.device, init_mean=init_mean,
-                                   init_elites=init_elites, generator=self.generator)
+            result = self.optimize(
+                rollout,
+                objective,
+                self.config,
+                device=self.device,
+                init_mean=init_mean,
+                init_elites=init_elites,
+                generator=self.generator,
+            )
         self.last_result, self.executed = result, 1
         plan = result.actions.numpy().astype(np.float32)
         return MPCStep(

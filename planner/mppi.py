@@ -18,6 +18,7 @@ per planning step, as TD-MPC2's MPPI does. The plan is the final mean or the bes
 whichever scores lower (as CEM's). Sampling, scoring and the NaN policy (a non-finite energy gets
 weight 0) are :mod:`planner.population`'s, shared with CEM and iCEM.
 """
+
 from __future__ import annotations
 
 import torch

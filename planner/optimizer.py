@@ -16,6 +16,7 @@ An optimiser is a function::
 :func:`planner.gradient.plan_gradient` implement it; :mod:`planner.registry` maps
 ``PlannerConfig.optimizer`` to them.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -103,9 +104,7 @@ def start_mean(config: PlannerConfig, limits: ActionLimits, init_mean: Tensor | 
     if init_mean is None:
         return mean
     if init_mean.shape != (config.horizon, ACTION_DIM):
-        raise ValueError(
-            f"init_mean must be [horizon={config.horizon}, {ACTION_DIM}], got {tuple(init_mean.shape)}"
-        )
+        raise ValueError(f"init_mean must be [horizon={config.horizon}, {ACTION_DIM}], got {tuple(init_mean.shape)}")
     return limits.apply(init_mean.to(mean.device, torch.float32))
 
 
@@ -129,8 +128,9 @@ def apply_deadband(actions: Tensor, config: PlannerConfig, limits: ActionLimits)
     return actions
 
 
-def plan_from_proposal(rollout: RolloutFn, objective: Objective, config: PlannerConfig, limits: ActionLimits,
-                       proposal: Tensor) -> PlanResult:
+def plan_from_proposal(
+    rollout: RolloutFn, objective: Objective, config: PlannerConfig, limits: ActionLimits, proposal: Tensor
+) -> PlanResult:
     """The proposal ``[H, 7]`` as the plan, without a search: put inside the limits, the gripper dead band
     applied, and scored with one rollout of batch 1 (its energy and predicted tokens, as a search reports them).
 
@@ -140,9 +140,18 @@ def plan_from_proposal(rollout: RolloutFn, objective: Objective, config: Planner
     proposal = proposal.to(limits.held.device, torch.float32)
     unscored = torch.zeros(1, device=proposal.device)
     result = finish_plan(
-        rollout, objective, config, limits, proposal[None],
-        elite_actions=proposal[None], elite_energies=unscored, best_energies=unscored, elite_mean_energies=unscored,
-        finite_counts=torch.ones(1, dtype=torch.int64), mean=proposal, std=torch.zeros_like(proposal),
+        rollout,
+        objective,
+        config,
+        limits,
+        proposal[None],
+        elite_actions=proposal[None],
+        elite_energies=unscored,
+        best_energies=unscored,
+        elite_mean_energies=unscored,
+        finite_counts=torch.ones(1, dtype=torch.int64),
+        mean=proposal,
+        std=torch.zeros_like(proposal),
     )
     energy = torch.tensor([result.energy])
     return dataclasses.replace(result, elite_energies=energy, best_energies=energy, elite_mean_energies=energy)

@@ -18,6 +18,7 @@ random action.
 Nothing here waits for the host (no ``.item()``): the record lives in preallocated device tensors,
 read once by :func:`planner.optimizer.finish_plan`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -74,9 +75,7 @@ def sample_and_score(
     candidates = limits.apply(candidates)
     energies = objective(rollout(candidates)).float()  # [P + E]
     if energies.shape != (candidates.shape[0],):
-        raise ValueError(
-            f"objective must return energies [S={candidates.shape[0]}], got shape {tuple(energies.shape)}"
-        )
+        raise ValueError(f"objective must return energies [S={candidates.shape[0]}], got shape {tuple(energies.shape)}")
     finite = torch.isfinite(energies)
     energies = torch.where(finite, energies, torch.full_like(energies, float("inf")))
     return Population(candidates, energies, finite.sum())
@@ -117,15 +116,33 @@ class SearchRecord:
         finite_sum = torch.where(finite, self.elite_energies, 0.0).sum()
         self.elite_mean_energies[iteration] = finite_sum / finite.sum().clamp_min(1)
 
-    def finish(self, rollout: RolloutFn, objective: Objective, config: PlannerConfig, limits: ActionLimits,
-               finalists: Tensor, *, mean: Tensor, std: Tensor) -> PlanResult:
+    def finish(
+        self,
+        rollout: RolloutFn,
+        objective: Objective,
+        config: PlannerConfig,
+        limits: ActionLimits,
+        finalists: Tensor,
+        *,
+        mean: Tensor,
+        std: Tensor,
+    ) -> PlanResult:
         """The plan among ``finalists [F, H, 7]``, with this record: :func:`planner.optimizer.finish_plan`.
 
         Raises:
             NonFiniteEnergyError: no finite energy in any iteration, or the plan's energy is not finite.
         """
         return finish_plan(
-            rollout, objective, config, limits, finalists,
-            elite_actions=self.elite_actions, elite_energies=self.elite_energies, best_energies=self.best_energies,
-            elite_mean_energies=self.elite_mean_energies, finite_counts=self.finite_counts, mean=mean, std=std,
+            rollout,
+            objective,
+            config,
+            limits,
+            finalists,
+            elite_actions=self.elite_actions,
+            elite_energies=self.elite_energies,
+            best_energies=self.best_energies,
+            elite_mean_energies=self.elite_mean_energies,
+            finite_counts=self.finite_counts,
+            mean=mean,
+            std=std,
         )

@@ -8,6 +8,7 @@
 | ``grad`` | :func:`planner.gradient.plan_gradient` | ``grad_steps`` forward+backward of ``grad_starts`` |
 | ``cem+grad`` | :func:`planner.gradient.plan_cem_then_gradient` | CEM's, then grad's |
 """
+
 from __future__ import annotations
 
 from planner.cem import plan_cem

@@ -17,6 +17,7 @@ times images whose pose it recorded (``~/capture_goal``) by this rule and the ot
 its ``subgoal_steps`` parameter (``from_poses(..., unknown_steps=...)``), and advances through them
 with :meth:`GoalSequence.index_at`, as ``jepa-mpc eval`` does.
 """
+
 from __future__ import annotations
 
 import math
@@ -46,8 +47,10 @@ def steps_between(start: np.ndarray, goal: np.ndarray, config: PlannerConfig) ->
     translation = float(np.linalg.norm(np.asarray(goal[:3]) - np.asarray(start[:3])))
     turn = rotation_between(start, goal)
     gripper = abs(float(goal[6]) - float(start[6]))
-    moving = max(math.ceil(translation / (SPEED_FRACTION * config.max_translation)),
-                 math.ceil(turn / (SPEED_FRACTION * config.max_rotation)))
+    moving = max(
+        math.ceil(translation / (SPEED_FRACTION * config.max_translation)),
+        math.ceil(turn / (SPEED_FRACTION * config.max_rotation)),
+    )
     closing = math.ceil(gripper / config.max_gripper)
     return moving + closing + SETTLE_STEPS
 
@@ -82,8 +85,14 @@ class GoalSequence:
         return cls.from_poses(goal_image[None], np.asarray(goal_state)[None], start_state, config)
 
     @classmethod
-    def from_poses(cls, images: np.ndarray, states: np.ndarray, start_state: np.ndarray, config: PlannerConfig,
-                   unknown_steps: int | None = None):
+    def from_poses(
+        cls,
+        images: np.ndarray,
+        states: np.ndarray,
+        start_state: np.ndarray,
+        config: PlannerConfig,
+        unknown_steps: int | None = None,
+    ):
         """Each image's steps from the distance between consecutive states, starting at ``start_state``.
 
         ``images`` uint8 [K + 1, H, W, 3]; ``states`` [K + 1, 7] (m, rad, closedness); ``start_state`` [7].

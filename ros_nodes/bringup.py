@@ -11,6 +11,7 @@ unknown node or parameter, or an invalid value, stops here with a message naming
 ignore a misspelt parameter). Everything after ``--ros-args`` goes to ROS unchanged (remappings
 ``-r from:=to`` apply to every node of the process; ``-p name:=value`` overrides the file).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -42,8 +43,10 @@ class BringupConfig:
     )
     ros_args: tuple[str, ...] = field(
         default=(),
-        metadata={"help": "arguments for ROS, all after --ros-args: -r from:=to (remap), -p name:=value (parameter)",
-                  "after": "--ros-args"},
+        metadata={
+            "help": "arguments for ROS, all after --ros-args: -r from:=to (remap), -p name:=value (parameter)",
+            "after": "--ros-args",
+        },
     )
 
 

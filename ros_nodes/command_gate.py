@@ -19,6 +19,7 @@ changed, the plan was reset) make the plans in progress stale, so a command is a
 the goals and from the plan state in force when it is sent.
 
 """
+
 from __future__ import annotations
 
 import threading

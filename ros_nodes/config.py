@@ -5,6 +5,7 @@ Each leaf field becomes one ROS parameter, nested dataclasses giving dotted name
 ``ros2 run ... --ros-args -p name:=value`` use the same names (see :mod:`ros_nodes.parameters`).
 The planner's and the simulator's own settings are their packages' configs, nested here unchanged.
 """
+
 from __future__ import annotations
 
 import math
@@ -39,7 +40,9 @@ def _check_gripper(where: str, joints: tuple[str, ...], max_width: float) -> Non
 class PlannerNodeConfig:
     """The planner node: model, control rate, gripper reading, and the nested planner and safety configs."""
 
-    checkpoint: str = field(default="", metadata=_help("world-model checkpoint (.pt); empty: the shipped default model"))
+    checkpoint: str = field(
+        default="", metadata=_help("world-model checkpoint (.pt); empty: the shipped default model")
+    )
     device: str = field(default="auto", metadata=_help("torch device: auto (cuda if present), cpu, cuda, cuda:1"))
     rate_hz: float = field(
         default=2.0,
@@ -47,15 +50,20 @@ class PlannerNodeConfig:
     )
     autostart: bool = field(
         default=False,
-        metadata=_help("configure and activate at start (commands from the start); false waits for ~/start or activate"),
+        metadata=_help(
+            "configure and activate at start (commands from the start); false waits for ~/start or activate"
+        ),
     )
     configure_at_start: bool = field(
         default=True,
-        metadata=_help("load the model and goal at start (lifecycle configure); false: stay unconfigured for a "
-                       "lifecycle manager or ~/start"),
+        metadata=_help(
+            "load the model and goal at start (lifecycle configure); false: stay unconfigured for a "
+            "lifecycle manager or ~/start"
+        ),
     )
     gripper_joints: tuple[str, ...] = field(
-        default=FRANKA_FINGER_JOINTS, metadata=_help("finger joints in the gripper's JointState; their sum is the opening")
+        default=FRANKA_FINGER_JOINTS,
+        metadata=_help("finger joints in the gripper's JointState; their sum is the opening"),
     )
     gripper_max_width: float = field(default=FRANKA_MAX_WIDTH, metadata=_help("opening (m) that reads as closedness 0"))
     goal_file: str = field(
@@ -63,13 +71,16 @@ class PlannerNodeConfig:
     )
     goal_files: tuple[str, ...] = field(
         default=(),
-        metadata=_help("goal images to reach in turn (sub-goals, then the goal), loaded on configure; "
-                       "instead of goal_file"),
+        metadata=_help(
+            "goal images to reach in turn (sub-goals, then the goal), loaded on configure; instead of goal_file"
+        ),
     )
     subgoal_steps: int = field(
         default=8,
-        metadata=_help("control steps each goal image without a recorded pose (files, goal_image) is aimed at "
-                       "before the next; captured goals are timed from the distance, as in jepa-mpc eval"),
+        metadata=_help(
+            "control steps each goal image without a recorded pose (files, goal_image) is aimed at "
+            "before the next; captured goals are timed from the distance, as in jepa-mpc eval"
+        ),
     )
     goal_dir: str = field(
         default="goals", metadata=_help("folder where ~/capture_goal saves each captured goal image; empty: not saved")
@@ -106,8 +117,10 @@ class SimNodeConfig:
     joint_prefix: str = field(default="panda_", metadata=_help("prefix of the published joint names (panda_joint1...)"))
     goal_views: int = field(
         default=1,
-        metadata=_help("camera views in goal_image: 1 (the exterior camera) or 2 (exterior and wrist side by side, "
-                       "for a model that plans from both, such as the default model)"),
+        metadata=_help(
+            "camera views in goal_image: 1 (the exterior camera) or 2 (exterior and wrist side by side, "
+            "for a model that plans from both, such as the default model)"
+        ),
     )
     sim: SimConfig = field(default_factory=SimConfig)
 
@@ -120,4 +133,6 @@ class SimNodeConfig:
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
         if self.goal_views not in (1, 2):
-            raise ValueError(f"goal_views must be 1 (exterior camera) or 2 (exterior and wrist), got {self.goal_views!r}")
+            raise ValueError(
+                f"goal_views must be 1 (exterior camera) or 2 (exterior and wrist), got {self.goal_views!r}"
+            )

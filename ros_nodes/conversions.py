@@ -16,6 +16,7 @@ Conventions (the project's 7-D state, ``foundation/pose.py``):
 
 Malformed messages raise :class:`ros_nodes.safety.InputRejected` with the reason the diagnostics count.
 """
+
 from __future__ import annotations
 
 import math
@@ -65,8 +66,13 @@ def rgb_to_image(frame: np.ndarray, stamp_s: float, frame_id: str) -> Image:
         raise ValueError(f"frame must be RGB uint8 [H, W, 3], got shape {frame.shape}")
     height, width, _ = frame.shape
     return Image(
-        header=make_header(stamp_s, frame_id), height=height, width=width, encoding="rgb8",
-        is_bigendian=0, step=width * 3, data=frame.tobytes(),
+        header=make_header(stamp_s, frame_id),
+        height=height,
+        width=width,
+        encoding="rgb8",
+        is_bigendian=0,
+        step=width * 3,
+        data=frame.tobytes(),
     )
 
 
@@ -158,7 +164,10 @@ def plan_to_path(state: np.ndarray, plan: np.ndarray, stamp_s: float, frame_id: 
 def status_to_diagnostics(status: Status, name: str, hardware_id: str, stamp_s: float) -> DiagnosticArray:
     """A :class:`ros_nodes.diagnostics.Status` as the one entry of a ``diagnostic_msgs/DiagnosticArray``."""
     entry = DiagnosticStatus(
-        level=bytes([status.level]), name=name, message=status.message, hardware_id=hardware_id,
+        level=bytes([status.level]),
+        name=name,
+        message=status.message,
+        hardware_id=hardware_id,
         values=[KeyValue(key=key, value=value) for key, value in status.values],
     )
     return DiagnosticArray(header=make_header(stamp_s, ""), status=[entry])

@@ -24,6 +24,7 @@ per token between the frame and the plan's prediction of it; empty when nothing 
 goal topic: 0 means nothing can reach it), ``rejections_total``, ``last_rejection`` and one
 ``rejections.<reason>`` per reason counted.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -98,8 +99,15 @@ def describe_rejection(rejection: InputRejected) -> str:
     return f"no command ({rejection.reason}{cause}): {rejection.detail}"
 
 
-def planner_status(lifecycle_state: str, report: TickReport | None, rejections: RejectionCounter, steps: int,
-                   goals: int, configure_error: str = "", goal_publishers: int | None = None) -> Status:
+def planner_status(
+    lifecycle_state: str,
+    report: TickReport | None,
+    rejections: RejectionCounter,
+    steps: int,
+    goals: int,
+    configure_error: str = "",
+    goal_publishers: int | None = None,
+) -> Status:
     """The planner node's status now.
 
     ``lifecycle_state``: the node's lifecycle state label (unconfigured, inactive, active, ...);
@@ -118,7 +126,10 @@ def planner_status(lifecycle_state: str, report: TickReport | None, rejections: 
         elif lifecycle_state == "inactive":
             level, message = OK, "inactive (model loaded, not commanding): call ~/start or activate"
         elif lifecycle_state == "finalized":
-            level, message = OK, f"finalized (shut down, model freed; ~/start and transitions are refused): {RESTART_ADVICE}"
+            level, message = (
+                OK,
+                f"finalized (shut down, model freed; ~/start and transitions are refused): {RESTART_ADVICE}",
+            )
         else:
             level, message = OK, f"{lifecycle_state}: call ~/start or configure and activate"
     elif report is None:
@@ -131,8 +142,10 @@ def planner_status(lifecycle_state: str, report: TickReport | None, rejections: 
             message += f", energy {report.energy:.4g}"
         if out_of_distribution(report):
             level = WARN
-            message += (f"; the scene is unlike the model's training data (OOD score {report.ood_score:.3g} > "
-                        f"{report.ood_threshold:.3g}): expect plans to fail, check the camera, light and objects")
+            message += (
+                f"; the scene is unlike the model's training data (OOD score {report.ood_score:.3g} > "
+                f"{report.ood_threshold:.3g}): expect plans to fail, check the camera, light and objects"
+            )
     else:
         rejection = report.rejection
         level = ERROR if rejection.reason in ERROR_REASONS else WARN

@@ -5,6 +5,7 @@ call the planner node's ``~/capture_goal`` service (the newest camera frame beco
 saved here as PNG), put the scene back, ``~/start``. Next time, ``goal_file:=<that png>`` starts the
 node with it. The files are plain RGB PNGs, so any photo of the scene from the robot's camera works.
 """
+
 from __future__ import annotations
 
 import time

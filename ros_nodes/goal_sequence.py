@@ -25,6 +25,7 @@ force (then it is dropped: both goal subscriptions deliver a latched message, an
 repeats its message every second) or a goal to take: any other message, and any message at all
 once the goals changed by other means (cleared, captured, loaded), however often it was sent before.
 """
+
 from __future__ import annotations
 
 import zlib
@@ -121,7 +122,10 @@ class RobotGoals:
             return None
         if self.sequence is None:
             self.sequence = GoalSequence.from_poses(
-                np.stack(self.images), np.stack(self.states), np.asarray(state, dtype=np.float64), self.planner,
+                np.stack(self.images),
+                np.stack(self.states),
+                np.asarray(state, dtype=np.float64),
+                self.planner,
                 unknown_steps=self.unknown_steps,
             )
         index = self.sequence.index_at(self.steps_taken)

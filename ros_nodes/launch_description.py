@@ -4,6 +4,7 @@ Each launch file declares its nodes as plain data (so tests and ``jepa-mpc bring
 without the ``launch`` package, which pip cannot install) and calls :func:`launch_description`.
 ``launch``, ``launch_ros`` and ``ament_index_python`` are imported only here, only when launching.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

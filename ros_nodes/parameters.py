@@ -22,6 +22,7 @@ Parameter files are ROS 2's format (``ros2 run ... --params-file``, ``launch_ros
 :func:`check_parameter_file` reads one without ROS and refuses unknown nodes or parameters (ROS
 itself silently ignores them, so a misspelt safety limit would otherwise go unnoticed).
 """
+
 from __future__ import annotations
 
 from pathlib import Path

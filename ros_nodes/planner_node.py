@@ -60,6 +60,7 @@ after the goal images changed or a ``~/reset`` is dropped too, and the next tick
 node only converts messages and calls library code: :mod:`ros_nodes.safety` decides whether a
 command may be computed and makes it safe, :class:`planner.mpc.GoalImageMPC` plans.
 """
+
 from __future__ import annotations
 
 import threading
@@ -88,7 +89,14 @@ from ros_nodes.goal_sequence import RepeatedGoalFilter, RobotGoals, goal_message
 from ros_nodes.parameters import declare_config, refuse_changes
 from ros_nodes.runtime import SHUTDOWN_TIMEOUT_S, run_nodes
 from ros_nodes.safety import (
-    CommandGuard, InputGuard, InputRejected, RejectionCounter, Sample, check_fresh, check_goal_views, planner_frame,
+    CommandGuard,
+    InputGuard,
+    InputRejected,
+    RejectionCounter,
+    Sample,
+    check_fresh,
+    check_goal_views,
+    planner_frame,
 )
 
 # Sensors: best effort, newest only. A best-effort subscription accepts reliable and best-effort
@@ -250,8 +258,11 @@ class PlannerNode(LifecycleNode):
             f"configured: model on {mpc.device}, {'image + wrist_image' if self.views == 2 else 'image'}, "
             f"{self.goals.count} goal image(s)"
             + (f" from {list(files)}" if files else "")
-            + (f"; out-of-distribution threshold {threshold:.4g}" if threshold is not None
-               else "; no token statistics in the checkpoint, so no out-of-distribution score (jepa-mpc ood-stats)")
+            + (
+                f"; out-of-distribution threshold {threshold:.4g}"
+                if threshold is not None
+                else "; no token statistics in the checkpoint, so no out-of-distribution score (jepa-mpc ood-stats)"
+            )
         )
         return TransitionCallbackReturn.SUCCESS
 
@@ -335,7 +346,9 @@ class PlannerNode(LifecycleNode):
     def _reject(self, rejection: InputRejected, input_name: str | None = None) -> None:
         """Count a rejection (and clear ``input_name``'s sample if a message was malformed); log new reasons."""
         with self._inputs_changed:
-            first = self.rejections.record(rejection) if input_name is None else self.inputs.reject(input_name, rejection)
+            first = (
+                self.rejections.record(rejection) if input_name is None else self.inputs.reject(input_name, rejection)
+            )
         self._log_rejection(rejection, first)
 
     def _log_rejection(self, rejection: InputRejected, first: bool) -> None:
@@ -388,8 +401,14 @@ class PlannerNode(LifecycleNode):
         the goals changed otherwise (cleared, captured), the same message is taken again. Never
         waits for a plan: the planning thread encodes the goal.
         """
-        key = goal_message_key((msg.header.stamp.sec, msg.header.stamp.nanosec), msg.header.frame_id,
-                               msg.height, msg.width, msg.encoding, msg.data)
+        key = goal_message_key(
+            (msg.header.stamp.sec, msg.header.stamp.nanosec),
+            msg.header.frame_id,
+            msg.height,
+            msg.width,
+            msg.encoding,
+            msg.data,
+        )
         with self._lock:
             take = self._goal_messages.offer(key)
             repeats = self._goal_messages.repeats
@@ -435,7 +454,9 @@ class PlannerNode(LifecycleNode):
         try:
             mpc.set_goal(image)
         except Exception as exc:  # the node stays up; no goal means no commands
-            raise InputRejected("planner_error", f"encoding the goal image failed: {type(exc).__name__}: {exc}") from exc
+            raise InputRejected(
+                "planner_error", f"encoding the goal image failed: {type(exc).__name__}: {exc}"
+            ) from exc
 
     # ---------------------------------------------------------------- control
     def _on_heartbeat(self) -> None:
@@ -463,8 +484,13 @@ class PlannerNode(LifecycleNode):
     def _publish_diagnostics(self) -> None:
         with self._inputs_changed:
             status = planner_status(
-                self.lifecycle_state(), self.last_report, self.rejections, self.steps, self.goals.count,
-                configure_error=self.configure_error, goal_publishers=self.count_publishers(self.goal_topic),
+                self.lifecycle_state(),
+                self.last_report,
+                self.rejections,
+                self.steps,
+                self.goals.count,
+                configure_error=self.configure_error,
+                goal_publishers=self.count_publishers(self.goal_topic),
             )
         self.diagnostics_pub.publish(
             conversions.status_to_diagnostics(status, f"{self.get_name()}: planner", "jepa_mpc", self._now())
@@ -545,11 +571,18 @@ class PlannerNode(LifecycleNode):
             self._reject(rejection)
             return TickReport(command=False, rejection=rejection, aim=aim)
         report = TickReport(
-            command=True, latency_s=step.latency_s, energy=step.energy, energy_spread=step.energy_spread,
-            surprise=step.surprise, replanned=step.replanned,
-            ood_score=getattr(step, "ood_score", None), ood_threshold=getattr(mpc, "ood_threshold", None),
-            step_limited=command.step_limited, clipped_to_workspace=command.clipped_to_workspace,
-            target=command.target, aim=aim,
+            command=True,
+            latency_s=step.latency_s,
+            energy=step.energy,
+            energy_spread=step.energy_spread,
+            surprise=step.surprise,
+            replanned=step.replanned,
+            ood_score=getattr(step, "ood_score", None),
+            ood_threshold=getattr(mpc, "ood_threshold", None),
+            step_limited=command.step_limited,
+            clipped_to_workspace=command.clipped_to_workspace,
+            target=command.target,
+            aim=aim,
         )
         self._log_distribution_change(report)
         return report
@@ -564,10 +597,13 @@ class PlannerNode(LifecycleNode):
         if unlike:
             self.get_logger().warning(
                 f"the scene is unlike the model's training data (OOD score {report.ood_score:.3g} > threshold "
-                f"{report.ood_threshold:.3g}): expect plans to fail; check the camera, light and objects")
+                f"{report.ood_threshold:.3g}): expect plans to fail; check the camera, light and objects"
+            )
         elif report.ood_score is not None and report.ood_threshold is not None:
-            self.get_logger().info(f"the scene is like the model's training data again (OOD score "
-                                   f"{report.ood_score:.3g} <= {report.ood_threshold:.3g})")
+            self.get_logger().info(
+                f"the scene is like the model's training data again (OOD score "
+                f"{report.ood_score:.3g} <= {report.ood_threshold:.3g})"
+            )
 
     # ---------------------------------------------------------------- services
     def _on_start(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
@@ -602,7 +638,9 @@ class PlannerNode(LifecycleNode):
         """The newest camera frame (and the pose measured with it) becomes the next goal image; saved under ``goal_dir``."""
         now = self._now()
         with self._inputs_changed:
-            sample, wrist, pose, gripper = (self.inputs.samples[name] for name in ("image", "wrist_image", "pose", "gripper"))
+            sample, wrist, pose, gripper = (
+                self.inputs.samples[name] for name in ("image", "wrist_image", "pose", "gripper")
+            )
         response.success = False
         if sample is None:
             response.message = "no camera image received yet: check the image topic (remap image:=...)"
@@ -619,8 +657,10 @@ class PlannerNode(LifecycleNode):
             response.message = f"goal not captured ({rejection.reason}): {rejection.detail}"
             return response
         state = None  # the pose shown in the image, if measured with it: times the leg to it as eval does
-        if pose is not None and gripper is not None and all(
-            abs(s.stamp_s - sample.stamp_s) <= self.config.safety.stale_timeout_s for s in (pose, gripper)
+        if (
+            pose is not None
+            and gripper is not None
+            and all(abs(s.stamp_s - sample.stamp_s) <= self.config.safety.stale_timeout_s for s in (pose, gripper))
         ):
             state = np.concatenate([pose.value, [float(gripper.value)]])
         try:
@@ -671,10 +711,15 @@ class PlannerNode(LifecycleNode):
         if count:
             response.message += f"back to goal image 1/{count}"
         else:
-            why = (f"the last goal image message was malformed ({malformed.reason})" if malformed is not None
-                   else "none received, loaded or captured since the goals last changed")
-            response.message += (f"no valid goal image held ({why}): no commands until you publish a goal image "
-                                 "on the goal topic or call ~/capture_goal")
+            why = (
+                f"the last goal image message was malformed ({malformed.reason})"
+                if malformed is not None
+                else "none received, loaded or captured since the goals last changed"
+            )
+            response.message += (
+                f"no valid goal image held ({why}): no commands until you publish a goal image "
+                "on the goal topic or call ~/capture_goal"
+            )
         self.get_logger().info(response.message)
         return response
 

@@ -1,4 +1,5 @@
 """Start, spin and stop nodes the way every ``main()`` here does: clean exit on Ctrl-C and on shutdown."""
+
 from __future__ import annotations
 
 import re

@@ -26,6 +26,7 @@ Poses follow ``foundation/pose.py``: ``[x, y, z, rx, ry, rz, g]`` (m, extrinsic 
 gripper closedness in [0, 1]); rotations are scipy ``Rotation`` objects, ``"xyz"`` being scipy's
 name of extrinsic xyz, and a target's rotation is ``R_delta @ R`` as in ``foundation.pose.apply_action``.
 """
+
 from __future__ import annotations
 
 import math
@@ -128,7 +129,10 @@ class SafetyConfig:
             raise ValueError(
                 f"safety.workspace_low/high must have 3 entries (x, y, z), got {self.workspace_low} and {self.workspace_high}"
             )
-        if not all(math.isfinite(lo) and math.isfinite(hi) and lo < hi for lo, hi in zip(self.workspace_low, self.workspace_high)):
+        if not all(
+            math.isfinite(lo) and math.isfinite(hi) and lo < hi
+            for lo, hi in zip(self.workspace_low, self.workspace_high)
+        ):
             raise ValueError(
                 f"safety.workspace_low {self.workspace_low} must be finite and below workspace_high "
                 f"{self.workspace_high} on every axis"
@@ -163,8 +167,14 @@ class RejectionCounter:
         self.last = None
 
 
-def decode_image(encoding: str, height: int, width: int, step: int, data: bytes | bytearray | memoryview | np.ndarray,
-                 min_side: int = 1) -> np.ndarray:
+def decode_image(
+    encoding: str,
+    height: int,
+    width: int,
+    step: int,
+    data: bytes | bytearray | memoryview | np.ndarray,
+    min_side: int = 1,
+) -> np.ndarray:
     """Raw image fields (as in ``sensor_msgs/Image``) -> RGB uint8 ``[H, W, 3]`` (a copy).
 
     Raises :class:`InputRejected` (``bad_encoding`` / ``bad_image_size``) instead of guessing.
@@ -181,7 +191,9 @@ def decode_image(encoding: str, height: int, width: int, step: int, data: bytes 
             "bad_image_size", f"image is {height} x {width} pixels, smaller than min_image_side={min_side}"
         )
     row_bytes = width * channels
-    buffer = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data.reshape(-1).view(np.uint8)
+    buffer = (
+        np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data.reshape(-1).view(np.uint8)
+    )
     if step < row_bytes or buffer.size != step * height:
         raise InputRejected(
             "bad_image_size",
@@ -315,7 +327,9 @@ def planner_frame(values: dict[str, np.ndarray], views: int) -> np.ndarray:
     images = [values[name] for name in VIEW_IMAGES[:views]]
     if any(image.shape != images[0].shape for image in images):
         sizes = " and ".join(f"{image.shape[1]} x {image.shape[0]}" for image in images)
-        raise InputRejected("view_mismatch", f"the camera and wrist camera images are {sizes}: publish both at one size")
+        raise InputRejected(
+            "view_mismatch", f"the camera and wrist camera images are {sizes}: publish both at one size"
+        )
     return np.concatenate(images, axis=1)
 
 
@@ -424,7 +438,9 @@ class CommandGuard:
         state = check_finite("nonfinite_pose", "state", state)
         action = check_finite("nonfinite_command", "planned action", action)
         if state.shape != (STATE_DIM,) or action.shape != (ACTION_DIM,):
-            raise ValueError(f"state and action must be [{STATE_DIM}] and [{ACTION_DIM}], got {state.shape} and {action.shape}")
+            raise ValueError(
+                f"state and action must be [{STATE_DIM}] and [{ACTION_DIM}], got {state.shape} and {action.shape}"
+            )
         self.check_reachable(state)
         delta_position = action[:3]
         distance = float(np.linalg.norm(delta_position))
@@ -447,4 +463,3 @@ class CommandGuard:
         gripper = float(np.clip(state[6] + action[6], 0.0, 1.0))
         target = np.concatenate([position, orientation, [gripper]])
         return SafeCommand(target=target, step_limited=step_limited, clipped_to_workspace=clipped)
-

@@ -27,6 +27,7 @@ show the state that command reached.
 MuJoCo's EGL rendering context belongs to the thread that created it, while an executor may run
 callbacks on any of its threads: every env call therefore runs on one dedicated thread.
 """
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -164,7 +165,9 @@ class SimNode(Node):
 
     def publish_images(self) -> None:
         stamp = self._now()
-        self.image_pub.publish(conversions.rgb_to_image(self.observation[EXTERIOR_IMAGE], stamp, self.config.camera_frame))
+        self.image_pub.publish(
+            conversions.rgb_to_image(self.observation[EXTERIOR_IMAGE], stamp, self.config.camera_frame)
+        )
         self.wrist_image_pub.publish(
             conversions.rgb_to_image(self.observation[WRIST_IMAGE], stamp, self.config.wrist_camera_frame)
         )

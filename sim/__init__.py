@@ -9,6 +9,7 @@ Importing ``sim`` registers the gymnasium ids (nothing heavy is imported until `
 
 See docs/sim.md for the tasks, success criteria, cameras and control period.
 """
+
 from __future__ import annotations
 
 import gymnasium

@@ -14,6 +14,7 @@ the arm's 7 joint angles (``observation.state.joint_position``; ``observation.st
 gripper, as DROID); action row t = ``action_between(state_t, state_t+1)`` (last row zeros), the
 convention of the 4 fps predictor.
 """
+
 from __future__ import annotations
 
 import concurrent.futures as futures
@@ -82,14 +83,18 @@ class CollectSummary:
     def text(self) -> str:
         if self.interrupted:
             on_disk = self.already_on_disk + len(self.recorded)
-            return (f"collect: interrupted; {on_disk} of {self.config.episodes} episodes are in {self.config.out} "
-                    f"({len(self.recorded)} recorded by this run): run the same command again to record the rest")
+            return (
+                f"collect: interrupted; {on_disk} of {self.config.episodes} episodes are in {self.config.out} "
+                f"({len(self.recorded)} recorded by this run): run the same command again to record the rest"
+            )
         if not self.recorded:
             return f"collect: all {self.config.episodes} episodes already in {self.config.out}"
         frames = sum(r.length for r in self.recorded)
         rate = np.mean([r.success for r in self.recorded])
-        return (f"collect: recorded {len(self.recorded)} episodes ({frames} frames) in {self.seconds:.1f} s = "
-                f"{frames / self.seconds:.1f} frames/s; success rate {rate:.0%}; dataset at {self.config.out}")
+        return (
+            f"collect: recorded {len(self.recorded)} episodes ({frames} frames) in {self.seconds:.1f} s = "
+            f"{frames / self.seconds:.1f} frames/s; success rate {rate:.0%}; dataset at {self.config.out}"
+        )
 
 
 def record_episode(env, policy, seed: int) -> dict:
@@ -211,15 +216,22 @@ def collect(config: CollectConfig) -> CollectSummary:
 
     writer = LeRobotDatasetWriter(config.out, **writer_arguments(config.sim))
     todo = [i for i in range(config.episodes) if not writer.has_episode(i)]
-    print(f"collect: {config.task}, {config.episodes - len(todo)} of {config.episodes} episodes already in {config.out}, "
-          f"recording {len(todo)} with {config.workers} worker(s)")
+    print(
+        f"collect: {config.task}, {config.episodes - len(todo)} of {config.episodes} episodes already in {config.out}, "
+        f"recording {len(todo)} with {config.workers} worker(s)"
+    )
     results: list[RecordedEpisode | None] = []  # None: found complete on disk
     start = time.perf_counter()
 
     def summary(interrupted: bool = False) -> CollectSummary:
         recorded = [r for r in results if r is not None]
-        return CollectSummary(config, config.episodes - len(recorded) - _missing(writer, config), recorded,
-                              time.perf_counter() - start, interrupted)
+        return CollectSummary(
+            config,
+            config.episodes - len(recorded) - _missing(writer, config),
+            recorded,
+            time.perf_counter() - start,
+            interrupted,
+        )
 
     try:
         with tqdm(total=len(todo), desc=f"collect {config.task}", unit="episode") as progress:
@@ -250,8 +262,9 @@ def _collect_in_workers(config: CollectConfig, todo: list[int], results: list, p
     """Collect ``todo`` in ``config.workers`` spawned processes. On any exception (Ctrl-C included) the
     workers are stopped at once: an episode in progress unwinds and leaves no file; finished ones stay."""
     context = multiprocessing.get_context("spawn")  # a fresh GL context per process
-    with futures.ProcessPoolExecutor(config.workers, mp_context=context, initializer=_init_worker,
-                                     initargs=(config, os.getpid())) as pool:
+    with futures.ProcessPoolExecutor(
+        config.workers, mp_context=context, initializer=_init_worker, initargs=(config, os.getpid())
+    ) as pool:
         pending = [pool.submit(_collect_in_worker, index) for index in todo]
         try:
             for future in futures.as_completed(pending):

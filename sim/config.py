@@ -5,6 +5,7 @@ randomization ranges); each field is validated in ``__post_init__`` with an erro
 value. Build one from flags or YAML with ``foundation.configuration.from_dict(SimConfig, {...}, source)``
 and pass it to ``gymnasium.make("jepa_mpc/Push-v0", config=cfg)``.
 """
+
 from __future__ import annotations
 
 import math
@@ -30,17 +31,23 @@ class ControllerConfig:
     )
     ik_every: int = field(default=4, metadata={"help": "physics steps per IK update (the set-point is held between)"})
     gripper_squeeze: float = field(
-        default=0.01, metadata={"help": "m each finger's set-point lies beyond the commanded opening while it pinches an object"}
+        default=0.01,
+        metadata={"help": "m each finger's set-point lies beyond the commanded opening while it pinches an object"},
     )
 
     def __post_init__(self) -> None:
         _check(self.damping > 0, f"controller.damping must be > 0, got {self.damping}")
         _check(self.stiffness_scale > 0, f"controller.stiffness_scale must be > 0, got {self.stiffness_scale}")
         _check(self.nullspace_gain >= 0, f"controller.nullspace_gain must be >= 0, got {self.nullspace_gain}")
-        _check(0 < self.interpolation_fraction <= 1,
-               f"controller.interpolation_fraction must be in (0, 1], got {self.interpolation_fraction}")
+        _check(
+            0 < self.interpolation_fraction <= 1,
+            f"controller.interpolation_fraction must be in (0, 1], got {self.interpolation_fraction}",
+        )
         _check(self.ik_every >= 1, f"controller.ik_every must be >= 1, got {self.ik_every}")
-        _check(0 <= self.gripper_squeeze <= 0.04, f"controller.gripper_squeeze must be in [0, 0.04] m, got {self.gripper_squeeze}")
+        _check(
+            0 <= self.gripper_squeeze <= 0.04,
+            f"controller.gripper_squeeze must be in [0, 0.04] m, got {self.gripper_squeeze}",
+        )
 
 
 @dataclass
@@ -60,10 +67,14 @@ class CameraConfig:
     fovy: float = field(default=48.0, metadata={"help": "vertical field of view (degrees)"})
 
     def __post_init__(self) -> None:
-        _check(len(self.eye) == 3 and len(self.target) == 3,
-               f"camera.eye and camera.target must have 3 entries (x y z in m), got {self.eye} and {self.target}")
-        _check(math.dist(self.eye, self.target) > 0.05,
-               f"camera.eye {self.eye} must be more than 5 cm from camera.target {self.target}")
+        _check(
+            len(self.eye) == 3 and len(self.target) == 3,
+            f"camera.eye and camera.target must have 3 entries (x y z in m), got {self.eye} and {self.target}",
+        )
+        _check(
+            math.dist(self.eye, self.target) > 0.05,
+            f"camera.eye {self.eye} must be more than 5 cm from camera.target {self.target}",
+        )
         _check(5.0 <= self.fovy <= 120.0, f"camera.fovy must be in [5, 120] degrees, got {self.fovy}")
 
 
@@ -71,7 +82,9 @@ class CameraConfig:
 class RandomizationConfig:
     """Per-episode visual randomization, all drawn from the env's seeded ``np_random``."""
 
-    camera_position: float = field(default=0.02, metadata={"help": "max offset (m) of the exterior camera eye, per axis"})
+    camera_position: float = field(
+        default=0.02, metadata={"help": "max offset (m) of the exterior camera eye, per axis"}
+    )
     camera_target: float = field(default=0.02, metadata={"help": "max offset (m) of the point it looks at, per axis"})
     light_position: float = field(default=0.15, metadata={"help": "max offset (m) of the key light, per axis"})
     light_intensity: tuple[float, float] = field(
@@ -84,7 +97,10 @@ class RandomizationConfig:
             value = getattr(self, name)
             _check(0 <= value <= 0.3, f"randomization.{name} must be in [0, 0.3], got {value}")
         low, high = self.light_intensity
-        _check(0 <= low <= high <= 1, f"randomization.light_intensity must be 0 <= low <= high <= 1, got {self.light_intensity}")
+        _check(
+            0 <= low <= high <= 1,
+            f"randomization.light_intensity must be 0 <= low <= high <= 1, got {self.light_intensity}",
+        )
 
 
 @dataclass
@@ -121,13 +137,22 @@ class SimConfig:
             self.substeps >= 1 and math.isclose(self.substeps * self.physics_dt, self.control_period, rel_tol=1e-6),
             f"1 / control_hz ({self.control_period} s) must be a whole multiple of physics_dt ({self.physics_dt} s)",
         )
-        _check(len(self.workspace_low) == 3 and len(self.workspace_high) == 3,
-               f"workspace_low/high must have 3 entries, got {self.workspace_low} and {self.workspace_high}")
-        _check(all(lo < hi for lo, hi in zip(self.workspace_low, self.workspace_high)),
-               f"workspace_low {self.workspace_low} must be below workspace_high {self.workspace_high} on every axis")
-        _check(self.workspace_low[2] >= 0.0, f"workspace_low z must be >= 0 (the table top), got {self.workspace_low[2]}")
+        _check(
+            len(self.workspace_low) == 3 and len(self.workspace_high) == 3,
+            f"workspace_low/high must have 3 entries, got {self.workspace_low} and {self.workspace_high}",
+        )
+        _check(
+            all(lo < hi for lo, hi in zip(self.workspace_low, self.workspace_high)),
+            f"workspace_low {self.workspace_low} must be below workspace_high {self.workspace_high} on every axis",
+        )
+        _check(
+            self.workspace_low[2] >= 0.0, f"workspace_low z must be >= 0 (the table top), got {self.workspace_low[2]}"
+        )
         _check(self.max_position_step > 0, f"max_position_step must be > 0 m, got {self.max_position_step}")
-        _check(0 < self.max_rotation_step <= math.pi, f"max_rotation_step must be in (0, pi] rad, got {self.max_rotation_step}")
+        _check(
+            0 < self.max_rotation_step <= math.pi,
+            f"max_rotation_step must be in (0, pi] rad, got {self.max_rotation_step}",
+        )
 
     @property
     def control_period(self) -> float:

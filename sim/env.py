@@ -15,6 +15,7 @@ cube, fingers around it, ...), rendered at reset as visual sub-goals (``info["su
 The wrist camera's view of the goal and sub-goals is in ``info["goal_wrist_image"]`` and
 ``info["subgoal_wrist_images"]`` (for a model that plans from both views).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -202,7 +203,9 @@ class FrankaTaskEnv(gymnasium.Env):
         rotation = Rotation.from_euler("xyz", safe[3:6])  # extrinsic xyz, as foundation/pose.py
         angle = rotation.magnitude()  # rad, in [0, pi]
         if angle > self.config.max_rotation_step:  # same axis, shorter angle
-            safe[3:6] = Rotation.from_rotvec(rotation.as_rotvec() * (self.config.max_rotation_step / angle)).as_euler("xyz")
+            safe[3:6] = Rotation.from_rotvec(rotation.as_rotvec() * (self.config.max_rotation_step / angle)).as_euler(
+                "xyz"
+            )
         safe[6] = np.clip(safe[6], -1.0, 1.0)
         return safe
 

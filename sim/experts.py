@@ -14,6 +14,7 @@ phase. Two knobs make the data less perfect, as demonstrations are:
     obs, info = env.reset(seed=0); expert.reset()
     action = expert.act(obs)   # float32 [7]
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -266,7 +267,9 @@ def make_expert(task: str, env, rng: np.random.Generator, noise: float = 0.0, fa
     return EXPERTS[task](env, rng, noise=noise, failure_prob=failure_prob)
 
 
-def make_policy(kind: str, task: str, env, rng: np.random.Generator, noise: float = 0.0, failure_prob: float = 0.0) -> Expert:
+def make_policy(
+    kind: str, task: str, env, rng: np.random.Generator, noise: float = 0.0, failure_prob: float = 0.0
+) -> Expert:
     """``kind`` "expert" -> make_expert(...); "random" -> RandomWalkExplorer (task-independent)."""
     if kind == "expert":
         return make_expert(task, env, rng, noise=noise, failure_prob=failure_prob)

@@ -25,6 +25,7 @@ a cube, pads on the table) does not squeeze: since each action's gripper delta s
 measured closedness, squeezing there would close pushing fingers a little more at every step until
 the cube slid off one edge (docs/benchmarks.md, "Planner fixes", "Push").
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -158,7 +159,9 @@ class Franka:
         body2 = self.model.geom_bodyid[contacts.geom2]
         finger_to_other = self._is_finger[body1] & ~self._is_robot[body2]
         other_to_finger = self._is_finger[body2] & ~self._is_robot[body1]
-        travel = self.data.xmat[self.finger_bodies[0]].reshape(3, 3)[:, 1]  # the slide joints' axis (panda.xml), world frame
+        travel = self.data.xmat[self.finger_bodies[0]].reshape(3, 3)[
+            :, 1
+        ]  # the slide joints' axis (panda.xml), world frame
         along_travel = np.abs(contacts.frame[:, :3] @ travel) > PINCH_COSINE  # [ncon]; frame[:3] = contact normal
         return bool(np.any((finger_to_other | other_to_finger) & along_travel))
 

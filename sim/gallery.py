@@ -5,6 +5,7 @@
 Each strip shows ``--frames`` evenly spaced frames of a scripted-expert episode (no noise) followed,
 after a gap, by the episode's goal image. ``tasks.png`` stacks all strips.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -4,6 +4,7 @@ MuJoCo reads ``MUJOCO_GL`` (and PyOpenGL ``PYOPENGL_PLATFORM``) once, when ``muj
 imported. ``import sim`` runs :func:`choose_gl_backend`, which only sets those environment variables
 (a value the user set is kept), so that a later ``import mujoco`` anywhere picks a headless backend.
 """
+
 from __future__ import annotations
 
 import ctypes.util

@@ -5,6 +5,7 @@ mujoco; every module of ``sim`` that uses mujoco imports it through this module.
 library fails to load, mujoco is still imported (rendering disabled) so that physics-only use
 (``SimConfig(render_images=False)``) keeps working, and asking for images raises the explanation.
 """
+
 from __future__ import annotations
 
 import os

@@ -3,6 +3,7 @@
 Nominal values (colours, light, camera pose) are read from the compiled model once and kept; each
 episode writes nominal + a random offset, so randomization never accumulates across resets.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,7 +49,11 @@ class Scene:
     """Object ids and the randomization of one compiled tabletop model."""
 
     def __init__(
-        self, model: mujoco.MjModel, data: mujoco.MjData, config: RandomizationConfig, camera: CameraConfig | None = None
+        self,
+        model: mujoco.MjModel,
+        data: mujoco.MjData,
+        config: RandomizationConfig,
+        camera: CameraConfig | None = None,
     ):
         self.model, self.data, self.config = model, data, config
         self.camera = camera or CameraConfig()
@@ -99,8 +104,12 @@ class Scene:
             offset = rng.uniform(-cfg.colour, cfg.colour, size=3)  # one offset per object: it stays one colour
             self.model.geom_rgba[geoms, :3] = np.clip(self._nominal_rgba[geoms, :3] + offset, 0.0, 1.0)
         offset = rng.uniform(-cfg.colour, cfg.colour, size=3)
-        self.model.mat_rgba[self.table_material, :3] = np.clip(self._nominal_mat_rgba[self.table_material, :3] + offset, 0, 1)
-        self.model.light_pos[self.key_light] = self._nominal_light_pos + rng.uniform(-cfg.light_position, cfg.light_position, 3)
+        self.model.mat_rgba[self.table_material, :3] = np.clip(
+            self._nominal_mat_rgba[self.table_material, :3] + offset, 0, 1
+        )
+        self.model.light_pos[self.key_light] = self._nominal_light_pos + rng.uniform(
+            -cfg.light_position, cfg.light_position, 3
+        )
         self.model.light_diffuse[self.key_light] = rng.uniform(*cfg.light_intensity)
         eye = np.asarray(self.camera.eye) + rng.uniform(-cfg.camera_position, cfg.camera_position, 3)
         target = np.asarray(self.camera.target) + rng.uniform(-cfg.camera_target, cfg.camera_target, 3)

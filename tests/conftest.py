@@ -1,4 +1,5 @@
 """Shared test set-up: headless rendering, fixture paths, tiny random models."""
+
 from __future__ import annotations
 
 import os
@@ -81,7 +82,13 @@ def ros_domain() -> int:
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> str:
     """The ``tiny_world_model`` sizes saved as a checkpoint file, for the ROS planner node."""
-    from worldmodel import EncoderConfig, PredictorConfig, WorldModelConfig, build_world_model, save_world_model_checkpoint
+    from worldmodel import (
+        EncoderConfig,
+        PredictorConfig,
+        WorldModelConfig,
+        build_world_model,
+        save_world_model_checkpoint,
+    )
 
     config = WorldModelConfig(
         encoder=EncoderConfig(img_size=32, dim=48, depth=2, num_heads=2),

@@ -4,6 +4,7 @@ its own (a terminal's Ctrl-C reaches the whole group), its child processes, and 
 Children are found through /proc (``/proc/PID/task/*/children`` is missing on some kernels); a child
 reparented after its parent's death may stay a zombie where PID 1 does not reap: zombies count as ended.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,8 +28,14 @@ def _environment() -> dict[str, str]:
 def start_command(argv: list[str], log: Path) -> subprocess.Popen:
     """``python -m jepa_mpc ARGV`` in its own session (its pid is its process group), stdout and stderr to ``log``."""
     with open(log, "w") as out:
-        return subprocess.Popen([sys.executable, "-m", "jepa_mpc", *argv], cwd=REPO, env=_environment(), stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", "jepa_mpc", *argv],
+            cwd=REPO,
+            env=_environment(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def is_pool_worker(pid: int) -> bool:
@@ -62,7 +69,7 @@ def _stat(pid: int) -> tuple[str, int] | None:
         text = (Path("/proc") / str(pid) / "stat").read_text()
     except OSError:
         return None
-    fields = text[text.rindex(")") + 2:].split()  # after "pid (comm) "
+    fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) "
     return fields[0], int(fields[1])
 
 

@@ -6,6 +6,7 @@ spun by a single-threaded executor as ``ros_nodes.runtime.spin_nodes`` spins it;
 random ROS_DOMAIN_ID and localhost-only discovery (``ros_domain`` in conftest.py) so that parallel
 test runs and other machines never see each other.
 """
+
 from __future__ import annotations
 
 import threading
@@ -147,8 +148,11 @@ def diagnostic_dict(msg: DiagnosticArray) -> dict | None:
         if status.name != PLANNER_STATUS:
             continue
         values = {kv.key: kv.value for kv in status.values}
-        result = {"level": status.level[0] if isinstance(status.level, bytes) else int(status.level),
-                  "message": status.message, **values}
+        result = {
+            "level": status.level[0] if isinstance(status.level, bytes) else int(status.level),
+            "message": status.message,
+            **values,
+        }
         result["rejections"] = {k.split(".", 1)[1]: int(v) for k, v in values.items() if k.startswith("rejections.")}
         if "command" in values:
             result["command"] = values["command"] == "true"

@@ -7,6 +7,7 @@
 
     python tests/slow_planner_node.py 1.5 --ros-args -p checkpoint:=tiny.pt -p device:=cpu -p autostart:=true
 """
+
 from __future__ import annotations
 
 import dataclasses

@@ -1,4 +1,5 @@
 """The ``jepa-mpc`` error policy, from real processes: a user error is one line on stderr and exit 2."""
+
 from __future__ import annotations
 
 import os
@@ -10,7 +11,9 @@ import pytest
 
 def jepa_mpc(*argv: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "MUJOCO_GL": "egl", "PYOPENGL_PLATFORM": "egl"}
-    return subprocess.run([sys.executable, "-m", "jepa_mpc", *argv], capture_output=True, text=True, timeout=120, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "jepa_mpc", *argv], capture_output=True, text=True, timeout=120, env=env
+    )
 
 
 @pytest.mark.parametrize(
@@ -67,8 +70,11 @@ def test_a_checkpoint_of_the_wrong_structure_is_one_line(tmp_path, case):
     if case == "folder":
         path.mkdir()
     else:
-        data = {"list": [torch.zeros(2)], "tensor as state dict": {"encoder": torch.zeros(2)},
-                "no config": {"format": "jepa_mpc", "encoder": {}, "predictor": {}}}[case]
+        data = {
+            "list": [torch.zeros(2)],
+            "tensor as state dict": {"encoder": torch.zeros(2)},
+            "no config": {"format": "jepa_mpc", "encoder": {}, "predictor": {}},
+        }[case]
         torch.save(data, path)
     frames = os.path.join(os.path.dirname(__file__), "fixtures", "franka_example_traj.npz")
     result = jepa_mpc("encode", "--checkpoint", str(path), "--frames", frames)
@@ -95,8 +101,11 @@ def test_a_broken_hugging_face_folder_names_its_real_problem_not_train(tmp_path,
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1, result.stderr
     assert "train --encoder" not in lines[0], lines[0]
-    expected = {"config only": "a Hugging Face folder without model.safetensors", "weights only": "needs config.json beside its weights",
-                "truncated weights": "could not be read as safetensors"}[case]
+    expected = {
+        "config only": "a Hugging Face folder without model.safetensors",
+        "weights only": "needs config.json beside its weights",
+        "truncated weights": "could not be read as safetensors",
+    }[case]
     assert expected in lines[0], lines[0]
 
 
@@ -104,5 +113,7 @@ def test_a_broken_hugging_face_folder_names_its_real_problem_not_train(tmp_path,
 def test_load_world_model_without_a_path_says_so(path):
     from worldmodel import CheckpointError, load_world_model
 
-    with pytest.raises(CheckpointError, match=r"no checkpoint given .*resolve_checkpoint\(''\) for the shipped default"):
+    with pytest.raises(
+        CheckpointError, match=r"no checkpoint given .*resolve_checkpoint\(''\) for the shipped default"
+    ):
         load_world_model(path, device="cpu")

@@ -1,5 +1,6 @@
 """The planner node's command gate without ROS: a stop closes it at once, and a plan that ends after
 a stop (or after the goals changed) is not sent (issue 29, part 1)."""
+
 from __future__ import annotations
 
 import threading

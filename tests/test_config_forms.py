@@ -9,6 +9,7 @@ the form expected. The paths: plain dicts (what a checkpoint stores), ROS parame
 bringup checks and the nodes read), YAML files read by ``--config``, command-line flags and the
 stored config of a real checkpoint. The ROS nodes' own parameters are in test_ros_parameter_forms.py.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -45,8 +46,12 @@ def _all_configs() -> list[type]:
                     continue
                 raise
             for name, obj in vars(module).items():
-                if isinstance(obj, type) and dataclasses.is_dataclass(obj) and name.endswith("Config") \
-                        and obj.__module__ == module.__name__:
+                if (
+                    isinstance(obj, type)
+                    and dataclasses.is_dataclass(obj)
+                    and name.endswith("Config")
+                    and obj.__module__ == module.__name__
+                ):
                     configs[f"{obj.__module__}.{name}"] = obj
     return [configs[name] for name in sorted(configs)]
 
@@ -77,14 +82,26 @@ def wrong_kinds(tp: Any) -> list[str]:
 
 def test_the_walk_finds_the_configs_every_path_decodes():
     names = {cls.__name__ for cls in CONFIGS}
-    assert {"PlannerNodeConfig", "SimNodeConfig", "SafetyConfig", "PlannerConfig", "SimConfig", "WorldModelConfig",
-            "EncoderConfig", "EvalConfig", "CollectConfig", "TrainPredictorConfig", "BringupConfig"} <= names
+    assert {
+        "PlannerNodeConfig",
+        "SimNodeConfig",
+        "SafetyConfig",
+        "PlannerConfig",
+        "SimConfig",
+        "WorldModelConfig",
+        "EncoderConfig",
+        "EvalConfig",
+        "CollectConfig",
+        "TrainPredictorConfig",
+        "BringupConfig",
+    } <= names
     assert len(LEAVES) > 400
 
 
 # A word that YAML reads as text and that is no number: what a user types for a name.
 WORDS = st.from_regex(r"[a-z][a-z0-9_]{0,11}", fullmatch=True).filter(
-    lambda w: isinstance(yaml.safe_load(w), str) and not _is_number_text(w))
+    lambda w: isinstance(yaml.safe_load(w), str) and not _is_number_text(w)
+)
 
 
 def _is_number_text(word: str) -> bool:
@@ -100,7 +117,8 @@ YAML_SPELLINGS = {
     "bool": st.sampled_from(["true", "false", "True", "FALSE", "yes", "no", "Yes", "NO", "on", "off", "On", "OFF"]),
     "text": WORDS,
     "list": st.lists(st.one_of(WORDS, st.integers(-5, 5).map(str)), min_size=1, max_size=3).map(
-        lambda items: "[" + ", ".join(items) + "]"),
+        lambda items: "[" + ", ".join(items) + "]"
+    ),
     "null": st.sampled_from(["null", "~", "Null", "NULL"]),
     "nan": st.sampled_from([".nan", ".NaN", ".NAN"]),
 }
@@ -169,13 +187,16 @@ def test_every_parameter_of_a_ros_parameter_file_refuses_a_value_of_the_wrong_fo
                     _assert_one_line_naming(str(info.value), f"{path} [{node}]", leaf.name, value)
 
 
-@pytest.mark.parametrize("text, shown", [
-    ("max_step: true", "safety.max_step is true, a bool"),
-    ("max_step: yes", "safety.max_step is true, a bool"),
-    ("workspace_low: [0.3, on, 0.02]", "safety.workspace_low is [0.3, true, 0.02], whose item 2, true, is a bool"),
-    ("max_step: .nan", "safety.max_step is .nan, not a number"),
-    ("max_step:", "safety.max_step is null, no value"),
-])
+@pytest.mark.parametrize(
+    "text, shown",
+    [
+        ("max_step: true", "safety.max_step is true, a bool"),
+        ("max_step: yes", "safety.max_step is true, a bool"),
+        ("workspace_low: [0.3, on, 0.02]", "safety.workspace_low is [0.3, true, 0.02], whose item 2, true, is a bool"),
+        ("max_step: .nan", "safety.max_step is .nan, not a number"),
+        ("max_step:", "safety.max_step is null, no value"),
+    ],
+)
 def test_a_config_file_names_itself_the_parameter_the_value_and_the_form(tmp_path, text, shown):
     """``--config FILE``: the same check, naming the file."""
     from jepa_mpc.cli import parse_command_config
@@ -202,17 +223,21 @@ def test_a_bare_string_is_never_a_list_of_its_characters(tmp_path):
         with pytest.raises(ValueError) as info:
             check_parameter_file(path, {name: cls for name, (cls, _) in NODE_TYPES.items()})
         value = text.split(": ")[1]
-        assert str(info.value) == (f"{path} [planner_node]: {name} is '{value}', text (write a list: [{value}]); "
-                                   "expected a list of texts")
+        assert str(info.value) == (
+            f"{path} [planner_node]: {name} is '{value}', text (write a list: [{value}]); expected a list of texts"
+        )
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--planner.max-translation", "yes"], "--planner.max_translation is true, a bool"),
-    (["--planner.samples", "on"], "--planner.samples is true, a bool"),
-    (["--planner.max-translation", "nan"], "--planner.max_translation is 'nan', not a number"),
-    (["--planner.fixed-dims", "off"], "--planner.fixed_dims is [false], whose item 1, false, is a bool"),
-    (["--episodes", "1.5"], "--episodes is 1.5, a number with a decimal point; expected an integer"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--planner.max-translation", "yes"], "--planner.max_translation is true, a bool"),
+        (["--planner.samples", "on"], "--planner.samples is true, a bool"),
+        (["--planner.max-translation", "nan"], "--planner.max_translation is 'nan', not a number"),
+        (["--planner.fixed-dims", "off"], "--planner.fixed_dims is [false], whose item 1, false, is a bool"),
+        (["--episodes", "1.5"], "--episodes is 1.5, a number with a decimal point; expected an integer"),
+    ],
+)
 def test_a_flag_of_the_wrong_form_is_named_as_typed(argv, message):
     from jepa_mpc.cli import parse_command_config
 
@@ -226,8 +251,9 @@ def test_the_right_forms_still_decode(tmp_path):
     from jepa_mpc.cli import parse_command_config
 
     (tmp_path / "eval.yaml").write_text("planner:\n  max_translation: 1e-2\n  seed: null\n  max_rotation: 1\n")
-    config = parse_command_config("eval", ["--config", str(tmp_path / "eval.yaml"), "--planner.fixed-dims", "6",
-                                           "--planner.fixed-values", "0"])
+    config = parse_command_config(
+        "eval", ["--config", str(tmp_path / "eval.yaml"), "--planner.fixed-dims", "6", "--planner.fixed-values", "0"]
+    )
     assert config.planner.max_translation == 0.01 and config.planner.seed is None
     assert config.planner.max_rotation == 1.0 and isinstance(config.planner.max_rotation, float)
     assert config.planner.fixed_dims == (6,) and config.planner.fixed_values == (0.0,)
@@ -236,7 +262,9 @@ def test_the_right_forms_still_decode(tmp_path):
     assert parse_command_config("bringup", ["yes", "--ros-args", "-p", "x:=1"]) == BringupConfig("yes", ("-p", "x:=1"))
 
 
-def test_a_checkpoint_whose_stored_config_holds_a_bool_for_a_number_is_refused_naming_the_file(tmp_path, tiny_checkpoint):
+def test_a_checkpoint_whose_stored_config_holds_a_bool_for_a_number_is_refused_naming_the_file(
+    tmp_path, tiny_checkpoint
+):
     """Before, ``frame_rate_hz: true`` loaded as a 1 Hz model without a word."""
     import torch
 

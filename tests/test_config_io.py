@@ -1,4 +1,5 @@
 """Dataclass configs <-> flags, YAML and nested dicts (foundation/configuration.py, over draccus)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -50,7 +51,18 @@ def test_a_bad_value_names_the_flag_or_the_file_it_came_from(tmp_path):
 
 def test_defaults_then_yaml_then_flags(tmp_path):
     (tmp_path / "c.yaml").write_text("name: file\ninner:\n  samples: 7\n  scale: 3.0\n")
-    argv = ["--config", str(tmp_path / "c.yaml"), "--inner.scale", "2", "--flag", "--inner.dims", "1", "2", "--stop-at", "5"]
+    argv = [
+        "--config",
+        str(tmp_path / "c.yaml"),
+        "--inner.scale",
+        "2",
+        "--flag",
+        "--inner.dims",
+        "1",
+        "2",
+        "--stop-at",
+        "5",
+    ]
     built = parse_config(Outer, argv, prog="t")
     assert built == Outer(name="file", flag=True, stop_at=5, inner=Inner(samples=7, scale=2.0, dims=(1, 2)))
     assert parse_config(Outer, ["--config_path", str(tmp_path / "c.yaml")], prog="t").name == "file"
@@ -71,7 +83,7 @@ def test_help_lists_nested_flags_with_their_help(capsys):
 class Light:
     """Where the light is.
 
-        Indented as docstrings are, with ``markup`` and a :class:`Outer` role.
+    Indented as docstrings are, with ``markup`` and a :class:`Outer` role.
     """
 
     intensity: tuple[float, float] = field(default=(0.55, 0.85), metadata={"help": "range", "metavar": "LOW HIGH"})
@@ -99,8 +111,10 @@ def test_a_sequence_flag_keeps_text_and_empties():
 def test_a_pair_flag_of_the_wrong_length_shows_the_spelling_that_works():
     with pytest.raises(ConfigError) as error:
         parse_config(Scene, ["--light.intensity", "0.3"], prog="t")
-    assert str(error.value) == ("--light.intensity is [0.3], a list of 1 item; expected a list of 2 numbers "
-                                "(write LOW HIGH, e.g. --light.intensity 0.55 0.85)")
+    assert str(error.value) == (
+        "--light.intensity is [0.3], a list of 1 item; expected a list of 2 numbers "
+        "(write LOW HIGH, e.g. --light.intensity 0.55 0.85)"
+    )
 
 
 def test_help_shows_plain_docstrings_and_how_many_values_a_flag_takes(capsys):

@@ -1,6 +1,7 @@
 """Reading DROID-in-LeRobot: the fixture was written by LeRobot 0.4.4's own writer (v3.0, AV1, 15 fps);
 truth.npz holds what went in and the reference clip sampling (see tests/fixtures/lerobot_droid_mini/README.md).
 The training clips sampled from it are tested in tests/test_training_clips.py."""
+
 from __future__ import annotations
 
 import warnings

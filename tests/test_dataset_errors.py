@@ -4,6 +4,7 @@ Each case is built in tmp_path from a small dataset of our writer (or a copy of 
 where many episodes share a file) and must give a one-line DatasetError that names the file, the
 field and the fix, or, with ``bad_episodes="skip"``, a warning and a counted skip.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,15 @@ def episode(index: int) -> dict:
     state[:, 6] = 0.1 * index
     frames = {name: rng.integers(0, 255, (LENGTH, *size, 3)).astype(np.uint8) for name, size in CAMERAS.items()}
     joints = rng.normal(size=(LENGTH, 7)).astype(np.float32)
-    return dict(frames=frames, state=state, action=np.zeros_like(state), task="push", success=True, seed=index,
-                joint_position=joints)
+    return dict(
+        frames=frames,
+        state=state,
+        action=np.zeros_like(state),
+        task="push",
+        success=True,
+        seed=index,
+        joint_position=joints,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +68,9 @@ def skip(**kwargs) -> LeRobotReaderConfig:
 
 def drop_meta_row(root: Path, episode_index: int) -> None:
     table = pq.read_table(root / EPISODES_META)
-    pq.write_table(table.filter(pa.compute.not_equal(table.column("episode_index"), episode_index)), root / EPISODES_META)
+    pq.write_table(
+        table.filter(pa.compute.not_equal(table.column("episode_index"), episode_index)), root / EPISODES_META
+    )
 
 
 def truncate(path: Path) -> None:
@@ -74,7 +84,10 @@ def set_column(path: Path, name: str, values: np.ndarray) -> None:
         column = pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1), pa.float32()), values.shape[1])
     else:
         column = pa.array(values, table.schema.field(name).type)
-    pq.write_table(table.set_column(table.column_names.index(name), name, column).replace_schema_metadata(table.schema.metadata), path)
+    pq.write_table(
+        table.set_column(table.column_names.index(name), name, column).replace_schema_metadata(table.schema.metadata),
+        path,
+    )
 
 
 def set_info(root: Path, **fields) -> None:
@@ -122,7 +135,9 @@ def test_droid_episode_missing_from_meta_in_a_shared_file_is_named(tmp_path: Pat
     root = tmp_path / "droid"
     shutil.copytree(DROID, root)
     drop_meta_row(root, 1)
-    with pytest.raises(DatasetError, match=r"episode 1: 33 frame\(s\) in .*file-000\.parquet but no row in meta/episodes"):
+    with pytest.raises(
+        DatasetError, match=r"episode 1: 33 frame\(s\) in .*file-000\.parquet but no row in meta/episodes"
+    ):
         LeRobotDataset(root)
     with pytest.warns(UserWarning, match="skipping 1"):
         ds = LeRobotDataset(root, skip())
@@ -135,7 +150,10 @@ def test_droid_episode_missing_from_meta_in_a_shared_file_is_named(tmp_path: Pat
 
 def set_meta_column(root: Path, name: str, episode_index: int, value: int) -> None:
     table = pq.read_table(root / EPISODES_META)
-    values = [value if e == episode_index else v for e, v in zip(table.column("episode_index").to_pylist(), table.column(name).to_pylist())]
+    values = [
+        value if e == episode_index else v
+        for e, v in zip(table.column("episode_index").to_pylist(), table.column(name).to_pylist())
+    ]
     column = pa.array(values, table.schema.field(name).type)
     pq.write_table(table.set_column(table.column_names.index(name), name, column), root / EPISODES_META)
 
@@ -191,7 +209,10 @@ def test_a_v21_length_smaller_than_its_episode_file_is_an_error(tmp_path: Path) 
     with pytest.raises(DatasetError) as excinfo:
         LeRobotDataset(root)
     message = one_line_error(excinfo)
-    assert "episode 0: meta/episodes.jsonl says length 4 but" in message and "episode_000000.parquet holds 6 frame(s)" in message
+    assert (
+        "episode 0: meta/episodes.jsonl says length 4 but" in message
+        and "episode_000000.parquet holds 6 frame(s)" in message
+    )
     with pytest.warns(UserWarning, match="skipping 1 episode"):
         assert LeRobotDataset(root, skip()).episode_indices == [1]
 
@@ -200,7 +221,9 @@ def test_a_null_length_in_meta_episodes_is_named(ds_root: Path) -> None:
     table = pq.read_table(ds_root / EPISODES_META)
     column = pa.array([None, LENGTH, LENGTH], table.schema.field("length").type)
     pq.write_table(table.set_column(table.column_names.index("length"), "length", column), ds_root / EPISODES_META)
-    with pytest.raises(DatasetError, match=r"file-000\.parquet, row 0 \(episode_index 0\): length is None, not a whole number"):
+    with pytest.raises(
+        DatasetError, match=r"file-000\.parquet, row 0 \(episode_index 0\): length is None, not a whole number"
+    ):
         LeRobotDataset(ds_root)
 
 
@@ -212,7 +235,11 @@ def test_truncated_data_file_is_named_or_skipped(ds_root: Path) -> None:
     with pytest.raises(DatasetError) as excinfo:
         LeRobotDataset(ds_root)
     message = one_line_error(excinfo)
-    assert "episode 1:" in message and "file-001.parquet is not a readable parquet file" in message and "truncated" in message
+    assert (
+        "episode 1:" in message
+        and "file-001.parquet is not a readable parquet file" in message
+        and "truncated" in message
+    )
     with pytest.warns(UserWarning, match="skipping 1"):
         ds = LeRobotDataset(ds_root, skip())
     assert ds.episode_indices == [0, 2] and "not a readable parquet file" in ds.skipped[f"1 of {ds_root}"]
@@ -223,7 +250,9 @@ def test_data_file_truncated_after_opening_is_an_episode_error(ds_root: Path) ->
     ds = LeRobotDataset(ds_root)
     source = LeRobotEpisodes(ds_root, camera="exterior_image_1_left", sample_fps=4)
     truncate(ds_root / "data" / "chunk-000" / "file-002.parquet")
-    with pytest.raises(DatasetError, match=r"episode 2 \(.*file-002\.parquet\): .*not a readable parquet file.*bad_episodes skip"):
+    with pytest.raises(
+        DatasetError, match=r"episode 2 \(.*file-002\.parquet\): .*not a readable parquet file.*bad_episodes skip"
+    ):
         ds.episode(2)
     # Training gets an EpisodeError naming the episode, which bad_episodes skip skips and counts.
     with pytest.raises(EpisodeError, match=r"episode 2 of .*not a readable parquet file"):
@@ -276,7 +305,9 @@ def test_one_episode_whose_timestamps_disagree_is_named(ds_root: Path) -> None:
     path = ds_root / "data" / "chunk-000" / "file-002.parquet"
     set_column(path, "timestamp", np.arange(LENGTH, dtype=np.float32) / 10)
     ds = LeRobotDataset(ds_root)
-    with pytest.raises(DatasetError, match=r"episode 2 \(.*\): its timestamps advance 0\.1 s per frame = 10 fps, not 1/4 s"):
+    with pytest.raises(
+        DatasetError, match=r"episode 2 \(.*\): its timestamps advance 0\.1 s per frame = 10 fps, not 1/4 s"
+    ):
         ds.episode(2)
 
 
@@ -285,7 +316,9 @@ def test_fps_below_the_training_clock_is_refused(tmp_path: Path) -> None:
     writer.write_episode(0, **episode(0))
     writer.finalize()
     LeRobotDataset(tmp_path / "slow")  # a valid dataset...
-    with pytest.raises(DatasetError, match=r"fps 2 is below the training clock data\.sample_fps 4.*--data\.sample_fps 2"):
+    with pytest.raises(
+        DatasetError, match=r"fps 2 is below the training clock data\.sample_fps 4.*--data\.sample_fps 2"
+    ):
         LeRobotEpisodes(tmp_path / "slow", camera="exterior_image_1_left", sample_fps=4)  # ...but not on a 4 fps clock
 
 
@@ -294,11 +327,15 @@ def test_fps_below_the_training_clock_is_refused(tmp_path: Path) -> None:
 
 def test_nan_in_observation_state_is_named(ds_root: Path) -> None:
     path = ds_root / "data" / "chunk-000" / "file-001.parquet"
-    values = pq.read_table(path).column("observation.state").combine_chunks().flatten().to_numpy().reshape(LENGTH, 8).copy()
+    values = (
+        pq.read_table(path).column("observation.state").combine_chunks().flatten().to_numpy().reshape(LENGTH, 8).copy()
+    )
     values[3, 2] = np.inf
     set_column(path, "observation.state", values)
     ds = LeRobotDataset(ds_root)
-    with pytest.raises(DatasetError, match=r"episode 1 \(.*file-001\.parquet\): NaN/inf in observation\.state at frame\(s\) \[3\]"):
+    with pytest.raises(
+        DatasetError, match=r"episode 1 \(.*file-001\.parquet\): NaN/inf in observation\.state at frame\(s\) \[3\]"
+    ):
         ds.episode(1)
     ds.episode(0)
     with warnings.catch_warnings():
@@ -335,15 +372,33 @@ def test_train_command_reports_a_missing_meta_row_in_one_line_or_skips_it(ds_roo
 
     drop_meta_row(ds_root, 1)
     env = {**os.environ, "MUJOCO_GL": "egl", "PYOPENGL_PLATFORM": "egl", "OMP_NUM_THREADS": "1"}
-    argv = [sys.executable, "-m", "jepa_mpc", "train", "--data", str(ds_root), "--encoder", str(tmp_path / "no_encoder.pt"),
-            "--out", str(tmp_path / "run"), "--data.camera", "exterior_image_1_left"]
+    argv = [
+        sys.executable,
+        "-m",
+        "jepa_mpc",
+        "train",
+        "--data",
+        str(ds_root),
+        "--encoder",
+        str(tmp_path / "no_encoder.pt"),
+        "--out",
+        str(tmp_path / "run"),
+        "--data.camera",
+        "exterior_image_1_left",
+    ]
     strict = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
     lines = strict.stderr.strip().splitlines()
     assert strict.returncode == 2 and len(lines) == 1 and "Traceback" not in strict.stderr, strict.stderr
     assert "episode 1: 8 frame(s) in" in lines[0] and "no row in meta/episodes" in lines[0]
     # With skip, opening the data passes (with a warning) and the run stops later, at the missing encoder file.
-    lenient = subprocess.run(argv + ["--data.bad_episodes", "skip"], capture_output=True, text=True, timeout=120, env=env)
-    assert lenient.returncode == 2 and "skipping 1 episode" in lenient.stderr and "no_encoder.pt" in lenient.stderr.splitlines()[-1]
+    lenient = subprocess.run(
+        argv + ["--data.bad_episodes", "skip"], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert (
+        lenient.returncode == 2
+        and "skipping 1 episode" in lenient.stderr
+        and "no_encoder.pt" in lenient.stderr.splitlines()[-1]
+    )
     # The warning is the command's, one line per skipped episode, without Python's file, line and source line.
     assert f"jepa-mpc train: warning: {ds_root}: skipping 1 episode(s)" in lenient.stderr
     assert "UserWarning" not in lenient.stderr and "warnings.warn(" not in lenient.stderr

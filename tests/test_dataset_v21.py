@@ -1,6 +1,7 @@
 """Reading LeRobot's v2.1 layout with the same reader: the fixture was written by LeRobot 0.3.3's own
 writer (tests/fixtures/lerobot_v21_mini/README.md). What the files hold is read here independently
 with pyarrow and compared with what our reader and training's episode loader give."""
+
 from __future__ import annotations
 
 import json
@@ -41,8 +42,13 @@ def on_disk() -> dict[int, dict]:
             "length": row["length"],
             "tasks": row["tasks"],
             "rows": table.num_rows,
-            "state": np.concatenate([vectors(table, "observation.state.cartesian_position"),
-                                     vectors(table, "observation.state.gripper_position")], axis=1),
+            "state": np.concatenate(
+                [
+                    vectors(table, "observation.state.cartesian_position"),
+                    vectors(table, "observation.state.gripper_position"),
+                ],
+                axis=1,
+            ),
             "action": vectors(table, "action"),
             "success": table.column("is_episode_successful")[0].as_py(),
             "seed": table.column("episode_seed")[0].as_py(),
@@ -90,5 +96,7 @@ def test_episode_missing_from_episodes_jsonl_is_named(tmp_path: Path) -> None:
     shutil.copytree(ROOT, root)
     lines = (root / "meta" / "episodes.jsonl").read_text().splitlines()
     (root / "meta" / "episodes.jsonl").write_text(lines[0] + "\n")
-    with pytest.raises(DatasetError, match=r"episode 1: 6 frame\(s\) in .*episode_000001\.parquet but no row in meta/episodes\.jsonl"):
+    with pytest.raises(
+        DatasetError, match=r"episode 1: 6 frame\(s\) in .*episode_000001\.parquet but no row in meta/episodes\.jsonl"
+    ):
         LeRobotDataset(root)

@@ -1,4 +1,5 @@
 """Our LeRobot v3.0 writer: round trip through the reader, resuming, atomic episodes, bad data."""
+
 from __future__ import annotations
 
 import json
@@ -29,7 +30,9 @@ def smooth_frames(length: int, phase: float) -> np.ndarray:
     """uint8 [T, 32, 32, 3] moving smooth patterns (what a renderer gives, unlike noise)."""
     yy, xx = np.mgrid[:32, :32].astype(np.float64)
     frames = [
-        np.stack([128 + 100 * np.sin(xx / 6 + t / 3 + phase), 128 + 100 * np.cos(yy / 5 - t / 4), 60.0 + 10 * t + 0 * xx], -1)
+        np.stack(
+            [128 + 100 * np.sin(xx / 6 + t / 3 + phase), 128 + 100 * np.cos(yy / 5 - t / 4), 60.0 + 10 * t + 0 * xx], -1
+        )
         for t in range(length)
     ]
     return np.clip(frames, 0, 255).astype(np.uint8)
@@ -47,8 +50,15 @@ def make_episode(index: int, length: int) -> dict:
     action[:-1] = actions_from_states(torch.from_numpy(state).double()).float().numpy()
     frames = {name: smooth_frames(length, phase=index + k) for k, name in enumerate(CAMERAS)}
     joints = (0.5 * rng.normal(size=(length, 7))).astype(np.float32)
-    return dict(frames=frames, state=state, action=action, task=f"task {index % 2}", success=bool(index % 2), seed=100 + index,
-                joint_position=joints)
+    return dict(
+        frames=frames,
+        state=state,
+        action=action,
+        task=f"task {index % 2}",
+        success=bool(index % 2),
+        seed=100 + index,
+        joint_position=joints,
+    )
 
 
 LENGTHS = [12, 9, 6]  # at 4 fps an 8-frame clip spans 8 frames: episode 2 is too short
@@ -76,7 +86,11 @@ def test_round_trip(written) -> None:
         np.testing.assert_array_equal(episode.commanded_action, source["action"])
         np.testing.assert_allclose(episode.action, source["action"], atol=1e-6, rtol=0)
         assert (episode.task, episode.success, episode.seed, episode.length) == (
-            source["task"], source["success"], source["seed"], LENGTHS[index])
+            source["task"],
+            source["success"],
+            source["seed"],
+            LENGTHS[index],
+        )
         for name, feature in zip(CAMERAS, ds.camera_names):
             assert episode.frames[feature].shape == source["frames"][name].shape
             assert psnr(episode.frames[feature], source["frames"][name]) > 30.0
@@ -143,7 +157,9 @@ def test_interrupted_write_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
 def test_bad_inputs_are_refused_before_writing(tmp_path: Path) -> None:
     writer = LeRobotDatasetWriter(tmp_path, fps=FPS, cameras=CAMERAS)
     episode = make_episode(3, 8)
-    bad_frames = dict(episode, frames=dict(episode["frames"], wrist_image_left=episode["frames"]["wrist_image_left"][:, :16]))
+    bad_frames = dict(
+        episode, frames=dict(episode["frames"], wrist_image_left=episode["frames"]["wrist_image_left"][:, :16])
+    )
     with pytest.raises(DatasetError, match=r"episode 3: frames\['wrist_image_left'\]"):
         writer.write_episode(3, **bad_frames)
     nan_state = episode["state"].copy()
@@ -164,13 +180,23 @@ def test_bad_data_on_disk(tmp_path: Path) -> None:
     # Someone else's tool wrote a NaN into episode 1's state.
     path = writer.data_path(1)
     table = pq.read_table(path)
-    cartesian = table.column("observation.state.cartesian_position").combine_chunks().flatten().to_numpy().reshape(-1, 6).copy()
+    cartesian = (
+        table.column("observation.state.cartesian_position").combine_chunks().flatten().to_numpy().reshape(-1, 6).copy()
+    )
     cartesian[4, 0] = np.nan
     column = pa.FixedSizeListArray.from_arrays(pa.array(cartesian.reshape(-1), pa.float32()), 6)
-    pq.write_table(table.set_column(table.column_names.index("observation.state.cartesian_position"),
-                                    "observation.state.cartesian_position", column), path)
+    pq.write_table(
+        table.set_column(
+            table.column_names.index("observation.state.cartesian_position"),
+            "observation.state.cartesian_position",
+            column,
+        ),
+        path,
+    )
     ds = LeRobotDataset(tmp_path)
-    with pytest.raises(DatasetError, match=r"episode 1 \(.*file-001\.parquet\): NaN/inf in the state at frame\(s\) \[4\]"):
+    with pytest.raises(
+        DatasetError, match=r"episode 1 \(.*file-001\.parquet\): NaN/inf in the state at frame\(s\) \[4\]"
+    ):
         ds.episode(1)
     with pytest.raises(DatasetError, match=r"episode 1 \(.*\): NaN/inf in the state"):
         ds.states(1)
@@ -211,9 +237,15 @@ def test_image_stats_match_numpy() -> None:
     frames[..., 2] //= 3
     stats = lerobot_writer.image_stats(frames)
     pixels = frames.reshape(-1, 3) / 255.0
-    for name, expected in [("min", pixels.min(0)), ("max", pixels.max(0)), ("mean", pixels.mean(0)), ("std", pixels.std(0)),
-                           ("q01", np.quantile(pixels, 0.01, axis=0)), ("q50", np.quantile(pixels, 0.5, axis=0)),
-                           ("q99", np.quantile(pixels, 0.99, axis=0))]:
+    for name, expected in [
+        ("min", pixels.min(0)),
+        ("max", pixels.max(0)),
+        ("mean", pixels.mean(0)),
+        ("std", pixels.std(0)),
+        ("q01", np.quantile(pixels, 0.01, axis=0)),
+        ("q50", np.quantile(pixels, 0.5, axis=0)),
+        ("q99", np.quantile(pixels, 0.99, axis=0)),
+    ]:
         np.testing.assert_allclose(stats[name].reshape(3), expected, atol=1e-12, err_msg=name)
     assert stats["count"].tolist() == [5]
 
@@ -232,9 +264,15 @@ def test_observation_state_is_droids_joints_and_gripper(written) -> None:
     """As in DROID's LeRobot port: observation.state [8] = 7 joint positions + gripper; the pose has its own columns."""
     root, episodes = written
     info = json.loads((root / "meta" / "info.json").read_text())
-    droid = json.loads((Path(__file__).parent / "fixtures" / "lerobot_droid_mini" / "dataset" / "meta" / "info.json").read_text())
-    for key in ("observation.state", "observation.state.joint_position", "observation.state.cartesian_position",
-                "observation.state.gripper_position"):
+    droid = json.loads(
+        (Path(__file__).parent / "fixtures" / "lerobot_droid_mini" / "dataset" / "meta" / "info.json").read_text()
+    )
+    for key in (
+        "observation.state",
+        "observation.state.joint_position",
+        "observation.state.cartesian_position",
+        "observation.state.gripper_position",
+    ):
         assert info["features"][key] == droid["features"][key], key
     data = pq.read_table(root / "data" / "chunk-000" / "file-001.parquet")
     observation_state = data.column("observation.state").combine_chunks().flatten().to_numpy().reshape(-1, 8)
@@ -266,15 +304,20 @@ def _to_older_layout(root: Path, keep_pose_columns: bool) -> None:
     info_path = root / "meta" / "info.json"
     info = json.loads(info_path.read_text())
     features = {k: v for k, v in info["features"].items() if k != "observation.state.joint_position"}
-    features["observation.state"] = {"dtype": "float32", "shape": [7],
-                                     "names": {"axes": ["x", "y", "z", "roll", "pitch", "yaw", "gripper"]}}
+    features["observation.state"] = {
+        "dtype": "float32",
+        "shape": [7],
+        "names": {"axes": ["x", "y", "z", "roll", "pitch", "yaw", "gripper"]},
+    }
     if not keep_pose_columns:
         for key in ("observation.state.cartesian_position", "observation.state.gripper_position"):
             del features[key]
     info_path.write_text(json.dumps(info | {"features": features}))
     for path in root.glob("data/*/*.parquet"):
         table = pq.read_table(path)
-        cartesian = table.column("observation.state.cartesian_position").combine_chunks().flatten().to_numpy().reshape(-1, 6)
+        cartesian = (
+            table.column("observation.state.cartesian_position").combine_chunks().flatten().to_numpy().reshape(-1, 6)
+        )
         gripper = table.column("observation.state.gripper_position").to_numpy().reshape(-1, 1)
         pose = np.concatenate([cartesian, gripper], axis=1)
         table = table.drop_columns(["observation.state", "observation.state.joint_position"])
@@ -285,8 +328,9 @@ def _to_older_layout(root: Path, keep_pose_columns: bool) -> None:
 
 
 @pytest.mark.parametrize("keep_pose_columns", [True, False])
-def test_older_datasets_with_the_pose_in_observation_state_still_read(written, tmp_path: Path, keep_pose_columns: bool,
-                                                                      caplog) -> None:
+def test_older_datasets_with_the_pose_in_observation_state_still_read(
+    written, tmp_path: Path, keep_pose_columns: bool, caplog
+) -> None:
     root, episodes = written
     older = tmp_path / "older"
     shutil.copytree(root, older)
@@ -316,8 +360,16 @@ def test_stats_are_lerobots(written) -> None:
     assert stats["index"]["min"] == [0] and stats["index"]["max"] == [26] and type(stats["index"]["max"][0]) is int
     assert type(stats["episode_seed"]["min"][0]) is int and type(stats["observation.state"]["min"][0]) is float
     ours = pq.read_schema(root / "meta" / "episodes" / "chunk-000" / "file-000.parquet")
-    droid = pq.read_schema(Path(__file__).parent / "fixtures" / "lerobot_droid_mini" / "dataset" / "meta" / "episodes"
-                           / "chunk-000" / "file-000.parquet")
+    droid = pq.read_schema(
+        Path(__file__).parent
+        / "fixtures"
+        / "lerobot_droid_mini"
+        / "dataset"
+        / "meta"
+        / "episodes"
+        / "chunk-000"
+        / "file-000.parquet"
+    )
     common = [name for name in droid.names if name.startswith("stats/") and name in ours.names]
     assert "stats/is_first/min" in common and "stats/index/max" in common and "stats/observation.state/min" in common
     for name in common:

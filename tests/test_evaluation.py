@@ -1,4 +1,5 @@
 """The evaluation and the demo, end to end on real MuJoCo episodes (tiny random-weight model, few steps)."""
+
 from __future__ import annotations
 
 import json
@@ -67,11 +68,36 @@ def test_multi_stage_tasks_plan_with_their_own_settings_unless_told_otherwise(tm
 
 def test_eval_writes_tables_and_videos_for_every_policy(tmp_path, tiny_checkpoint):
     out = tmp_path / "eval"
-    argv = ["eval", "--task", "reach", "--episodes", "2", "--max_steps", "2", "--videos", "1",
-            "--checkpoint", str(tiny_checkpoint), "--device", "cpu", "--out", str(out),
-            "--planner.samples", "8", "--planner.iterations", "1", "--planner.topk", "2",
-            # iCEM, and a gate that keeps every plan while it lasts (H = 2): search, keep, search...
-            "--planner.optimizer", "icem", "--planner.surprise_gating", "true", "--planner.surprise_threshold", "1e9"]
+    argv = [
+        "eval",
+        "--task",
+        "reach",
+        "--episodes",
+        "2",
+        "--max_steps",
+        "2",
+        "--videos",
+        "1",
+        "--checkpoint",
+        str(tiny_checkpoint),
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--planner.samples",
+        "8",
+        "--planner.iterations",
+        "1",
+        "--planner.topk",
+        "2",
+        # iCEM, and a gate that keeps every plan while it lasts (H = 2): search, keep, search...
+        "--planner.optimizer",
+        "icem",
+        "--planner.surprise_gating",
+        "true",
+        "--planner.surprise_threshold",
+        "1e9",
+    ]
     assert cli_main(argv) == 0
     report = json.loads((out / "results.json").read_text())
     assert report["config"]["planner"]["samples"] == 8 and report["config"]["episodes"] == 2
@@ -101,15 +127,37 @@ def test_eval_writes_tables_and_videos_for_every_policy(tmp_path, tiny_checkpoin
 def test_eval_in_worker_processes_gives_the_results_of_one_process(tmp_path, tiny_checkpoint):
     """``--workers 2`` spreads the episodes over two spawned processes; each episode is seeded by its index
     alone, so every policy's per-episode results are those of one process (latencies aside)."""
-    argv = ["eval", "--task", "reach", "--episodes", "3", "--max_steps", "2", "--videos", "1", "--threads", "1",
-            "--checkpoint", str(tiny_checkpoint), "--device", "cpu",
-            "--planner.samples", "8", "--planner.iterations", "1", "--planner.topk", "2"]
+    argv = [
+        "eval",
+        "--task",
+        "reach",
+        "--episodes",
+        "3",
+        "--max_steps",
+        "2",
+        "--videos",
+        "1",
+        "--threads",
+        "1",
+        "--checkpoint",
+        str(tiny_checkpoint),
+        "--device",
+        "cpu",
+        "--planner.samples",
+        "8",
+        "--planner.iterations",
+        "1",
+        "--planner.topk",
+        "2",
+    ]
     reports = {}
     for workers in (1, 2):
         out = tmp_path / f"workers{workers}"
         assert cli_main([*argv, "--workers", str(workers), "--out", str(out)]) == 0
         reports[workers] = json.loads((out / "results.json").read_text())
-        assert sorted(p.name for p in out.glob("*.gif")) == [f"reach_{name}_seed1000.gif" for name in ("oracle", "random", "world_model")]
+        assert sorted(p.name for p in out.glob("*.gif")) == [
+            f"reach_{name}_seed1000.gif" for name in ("oracle", "random", "world_model")
+        ]
     for one, two in zip(reports[1]["summaries"], reports[2]["summaries"], strict=True):
         assert one["policy"] == two["policy"] and one["successes"] == two["successes"]
         for a, b in zip(one["per_episode"], two["per_episode"], strict=True):
@@ -126,9 +174,31 @@ def test_ctrl_c_during_eval_in_workers_writes_the_finished_episodes_and_stops_th
     out.mkdir()
     (out / "results.json").write_text('{"status": "complete", "summaries": []}')  # an earlier run's
     (out / "results.md").write_text("an earlier run's table\n")
-    argv = ["eval", "--task", "reach", "--episodes", "12", "--max_steps", "12", "--videos", "12", "--workers", "2",
-            "--checkpoint", str(tiny_checkpoint), "--device", "cpu", "--out", str(out),
-            "--planner.samples", "16", "--planner.iterations", "2", "--planner.topk", "2"]
+    argv = [
+        "eval",
+        "--task",
+        "reach",
+        "--episodes",
+        "12",
+        "--max_steps",
+        "12",
+        "--videos",
+        "12",
+        "--workers",
+        "2",
+        "--checkpoint",
+        str(tiny_checkpoint),
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--planner.samples",
+        "16",
+        "--planner.iterations",
+        "2",
+        "--planner.topk",
+        "2",
+    ]
     process = process_helpers.start_command(argv, tmp_path / "eval.log")
     workers: list[int] = []
     try:
@@ -157,23 +227,74 @@ def test_ctrl_c_during_eval_in_workers_writes_the_finished_episodes_and_stops_th
 
 def test_eval_takes_the_simulators_settings_as_collect_does(tmp_path, tiny_checkpoint, capsys):
     out = tmp_path / "eval"
-    argv = ["eval", "--task", "push", "--episodes", "1", "--max_steps", "1", "--videos", "0", "--policies", "world_model",
-            "--checkpoint", str(tiny_checkpoint), "--device", "cpu", "--out", str(out), "--planner.samples", "8",
-            "--planner.iterations", "1", "--planner.topk", "2", "--sim.image_size", "48", "--sim.randomization.colour", "0.2"]
+    argv = [
+        "eval",
+        "--task",
+        "push",
+        "--episodes",
+        "1",
+        "--max_steps",
+        "1",
+        "--videos",
+        "0",
+        "--policies",
+        "world_model",
+        "--checkpoint",
+        str(tiny_checkpoint),
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--planner.samples",
+        "8",
+        "--planner.iterations",
+        "1",
+        "--planner.topk",
+        "2",
+        "--sim.image_size",
+        "48",
+        "--sim.randomization.colour",
+        "0.2",
+    ]
     assert cli_main(argv) == 0
     sim = json.loads((out / "results.json").read_text())["config"]["sim"]
     assert sim["image_size"] == 48 and sim["randomization"]["colour"] == 0.2 and sim["control_hz"] == 2.0
     assert "the camera renders 48 px, the model sees 32 px" in capsys.readouterr().out
     # one env step must stay one predictor step (0.5 s): another control rate is refused, naming the fix
     assert cli_main([*argv, "--sim.control_hz", "4"]) == 2
-    assert "--sim.control_hz 4 does not match the model's predictor step of 0.5 s: use --sim.control_hz 2" in capsys.readouterr().err
+    assert (
+        "--sim.control_hz 4 does not match the model's predictor step of 0.5 s: use --sim.control_hz 2"
+        in capsys.readouterr().err
+    )
 
 
 def test_eval_aims_at_each_subgoal_image_in_turn(tmp_path, tiny_checkpoint):
     out = tmp_path / "eval"
-    argv = ["eval", "--task", "grasp", "--episodes", "1", "--max_steps", "12", "--videos", "1",
-            "--policies", "world_model", "--checkpoint", str(tiny_checkpoint), "--device", "cpu",
-            "--out", str(out), "--planner.samples", "8", "--planner.iterations", "1", "--planner.topk", "2"]
+    argv = [
+        "eval",
+        "--task",
+        "grasp",
+        "--episodes",
+        "1",
+        "--max_steps",
+        "12",
+        "--videos",
+        "1",
+        "--policies",
+        "world_model",
+        "--checkpoint",
+        str(tiny_checkpoint),
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--planner.samples",
+        "8",
+        "--planner.iterations",
+        "1",
+        "--planner.topk",
+        "2",
+    ]
     assert cli_main(argv) == 0
     frames = imageio.mimread(out / "grasp_world_model_seed1000.gif")
     assert len(frames) == 13
@@ -185,8 +306,24 @@ def test_eval_aims_at_each_subgoal_image_in_turn(tmp_path, tiny_checkpoint):
 def oracle_successes(tmp_path, checkpoint, task: str, *flags: str) -> int:
     """Successes of the true-state oracle on one episode (seed 1000 unless ``flags`` say otherwise) of ``task``."""
     out = tmp_path / "eval"
-    argv = ["eval", "--task", task, "--episodes", "1", "--videos", "0", "--policies", "oracle",
-            "--checkpoint", str(checkpoint), "--device", "cpu", "--out", str(out), *flags]
+    argv = [
+        "eval",
+        "--task",
+        task,
+        "--episodes",
+        "1",
+        "--videos",
+        "0",
+        "--policies",
+        "oracle",
+        "--checkpoint",
+        str(checkpoint),
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        *flags,
+    ]
     assert cli_main(argv) == 0
     return json.loads((out / "results.json").read_text())["summaries"][0]["successes"]
 
@@ -231,7 +368,9 @@ def test_default_model_recipe_is_a_list_of_registered_commands(capsys):
     names = [line.split()[2] for line in lines]
     assert names[:8] == ["collect"] * 8 and names[8:11] == ["init-encoder", "train", "train-policy"]
     assert names[11:] == ["eval"] * 8  # through the sub-goals, then from one goal photo
-    assert all("--subgoals false" in line for line in lines[15:]) and not any("--subgoals" in line for line in lines[11:15])
+    assert all("--subgoals false" in line for line in lines[15:]) and not any(
+        "--subgoals" in line for line in lines[11:15]
+    )
     # on the CPU, the evaluations run one process per training thread, one thread each
     assert all(line.endswith("--workers 2 --threads 1") for line in lines[11:])
     assert set(names) <= set(COMMANDS)
@@ -241,7 +380,9 @@ def test_default_model_recipe_is_a_list_of_registered_commands(capsys):
     assert all("--run.device cuda" in line for line in lines if line.split()[2] == "train")
     assert all("--device cuda" in line and "--workers" not in line for line in lines if line.split()[2] == "eval")
     # many cores collect in parallel; 0 evaluation episodes = train only
-    assert cli_main(["make-default-model", "--print", "--work", "runs/x", "--workers", "16", "--eval_episodes", "0"]) == 0
+    assert (
+        cli_main(["make-default-model", "--print", "--work", "runs/x", "--workers", "16", "--eval_episodes", "0"]) == 0
+    )
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("$ jepa-mpc ")]
     assert [line.split()[2] for line in lines] == ["collect"] * 8 + ["init-encoder", "train", "train-policy"]
     assert all(line.endswith("--workers 16") for line in lines[:8])
@@ -262,7 +403,10 @@ def test_default_model_recipe_collects_in_the_scene_the_evaluation_renders(tmp_p
     for step in collects:
         scene = parse_config(CollectConfig, step[1:], "collect").sim
         assert (scene.image_size, scene.shadows, scene.randomization) == (
-            evaluation.image_size, evaluation.shadows, evaluation.randomization)
+            evaluation.image_size,
+            evaluation.shadows,
+            evaluation.randomization,
+        )
         assert scene.control_hz == 2 * evaluation.control_hz
 
 
@@ -293,10 +437,11 @@ def test_episode_video_panels_upscale_by_nearest_neighbour():
 
 
 @pytest.mark.parametrize("hold_pose, solved", [("false", False), ("true", True)])
-def test_holding_the_hand_still_while_the_fingers_close_keeps_the_cube_between_them(tmp_path, tiny_checkpoint, hold_pose, solved):
+def test_holding_the_hand_still_while_the_fingers_close_keeps_the_cube_between_them(
+    tmp_path, tiny_checkpoint, hold_pose, solved
+):
     """Seed 1006 of grasp, gripper held through the approach: with the hand's motion searched over while the
     fingers close, planning noise (a few cm) pushes the cube out from between them; holding the hand still
     closes them on it."""
     flags = ["--seed", "1006", "--hold_gripper", "true", "--hold_pose", hold_pose]
     assert oracle_successes(tmp_path, tiny_checkpoint, "grasp", *flags) == int(solved)
-

@@ -1,4 +1,5 @@
 """Goal images on disk: what ~/capture_goal writes and goal_file reads (no ROS needed)."""
+
 import re
 
 import imageio.v2 as imageio
@@ -37,12 +38,16 @@ def test_bad_goal_files_name_the_file_and_the_fix(tmp_path):
 
 def test_a_directory_is_not_a_goal_image_and_the_message_names_an_image_in_it(tmp_path):
     """Issue 29 part 8: a directory given as a goal file was reported as "does not exist"."""
-    with pytest.raises(ValueError, match=f"^goal image {re.escape(str(tmp_path))} is a directory; a goal image file "
-                                         r"\(PNG/JPEG\) is expected.*holds no image"):
+    with pytest.raises(
+        ValueError,
+        match=f"^goal image {re.escape(str(tmp_path))} is a directory; a goal image file "
+        r"\(PNG/JPEG\) is expected.*holds no image",
+    ):
         load_goal_image(tmp_path)
     for stamp in (1_795_000_000.0, 1_795_000_060.0):
         save_goal_image(np.zeros((8, 8, 3), np.uint8), tmp_path, stamp_s=stamp)
     with pytest.raises(ValueError) as info:
         load_goal_image(tmp_path)
-    assert str(info.value).endswith(f"e.g. {tmp_path / 'goal_20261118_110740_000.png'} (the last by name of its "
-                                    "2 image(s))"), info.value
+    assert str(info.value).endswith(
+        f"e.g. {tmp_path / 'goal_20261118_110740_000.png'} (the last by name of its 2 image(s))"
+    ), info.value

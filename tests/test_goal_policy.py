@@ -1,4 +1,5 @@
 """The goal-conditioned policy (one-photo planning): hindsight samples, learning, checkpoints, the planner's proposals."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -89,8 +90,16 @@ def test_policy_learns_the_analytic_models_inverse_dynamics_and_plans_alone():
     model = AnalyticWorldModel()
     cache = analytic_cache(model, episodes=300, seed=1)
     samples = HindsightSamples(cache, list(range(300)), tubelet=2, chunk=2)
-    policy = GoalConditionedPolicy(GoalPolicyConfig(encoder_dim=model.token_dim, tokens_per_frame=model.num_tokens,
-                                                    token_dim=8, hidden_dim=128, depth=2, chunk=2))
+    policy = GoalConditionedPolicy(
+        GoalPolicyConfig(
+            encoder_dim=model.token_dim,
+            tokens_per_frame=model.num_tokens,
+            token_dim=8,
+            hidden_dim=128,
+            depth=2,
+            chunk=2,
+        )
+    )
     policy.target_scale.copy_(samples.target_scale())
     optimizer = torch.optim.Adam(policy.parameters(), lr=2e-3)
     generator = torch.Generator().manual_seed(0)
@@ -139,8 +148,16 @@ def test_search_starts_from_the_proposal():
         def propose(self, context_tokens, context_states, goal_tokens):
             return torch.tensor([[0.03, 0.0, 0.0, 0, 0, 0, 0.0]] * 2)
 
-    narrow = dict(samples=8, topk=2, iterations=1, init_std_translation=1e-3, init_std_rotation=1e-3,
-                  init_std_gripper=1e-3, min_std=1e-3, warm_start=False)
+    narrow = dict(
+        samples=8,
+        topk=2,
+        iterations=1,
+        init_std_translation=1e-3,
+        init_std_rotation=1e-3,
+        init_std_gripper=1e-3,
+        min_std=1e-3,
+        warm_start=False,
+    )
     goal = START.copy()
     goal[0] += 0.06
     plans = {}
@@ -212,9 +229,31 @@ def test_train_policy_command_adds_a_policy_the_model_loads_strictly(tmp_path, t
     data = tmp_path / "squares.npz"
     save_episodes_npz(data, square_demonstrations(40, 12, seed=0), fps=4)
     out = tmp_path / "policy"
-    code = main(["train-policy", "--data", str(data), "--checkpoint", tiny_checkpoint, "--out", str(out),
-                 "--data.wrist_camera", "", "--data.cache_dir", str(tmp_path / "cache"), "--run.steps", "150",
-                 "--run.batch_size", "64", "--run.val_every", "0", "--optim.warmup_steps", "10", "--run.threads", "1"])
+    code = main(
+        [
+            "train-policy",
+            "--data",
+            str(data),
+            "--checkpoint",
+            tiny_checkpoint,
+            "--out",
+            str(out),
+            "--data.wrist_camera",
+            "",
+            "--data.cache_dir",
+            str(tmp_path / "cache"),
+            "--run.steps",
+            "150",
+            "--run.batch_size",
+            "64",
+            "--run.val_every",
+            "0",
+            "--optim.warmup_steps",
+            "10",
+            "--run.threads",
+            "1",
+        ]
+    )
     printed = capsys.readouterr().out
     assert code == 0, printed
     summary = __import__("json").loads((out / "summary.json").read_text())
@@ -238,8 +277,19 @@ def test_train_policy_command_adds_a_policy_the_model_loads_strictly(tmp_path, t
     with pytest.raises(CheckpointError, match=r"(?s)broken.pt \[goal_policy\].*missing: token_proj.weight"):
         load_world_model(broken, device="cpu")
     # A run into the same folder is refused without --resume / --overwrite, in one line.
-    code = main(["train-policy", "--data", str(data), "--checkpoint", tiny_checkpoint, "--out", str(out),
-                 "--data.wrist_camera", ""])
+    code = main(
+        [
+            "train-policy",
+            "--data",
+            str(data),
+            "--checkpoint",
+            tiny_checkpoint,
+            "--out",
+            str(out),
+            "--data.wrist_camera",
+            "",
+        ]
+    )
     assert code == 2 and "--overwrite" in capsys.readouterr().err
 
 
@@ -250,7 +300,9 @@ def test_the_gripper_is_predicted_as_closedness_and_executed_as_a_delta():
     with torch.no_grad():
         policy.head.weight.zero_()
         policy.head.bias.zero_()
-        policy.head.bias.view(3, 7)[:, 6] = torch.tensor([0.4, 1.0, 1.7])  # closedness after each step (1.7 clamps to 1)
+        policy.head.bias.view(3, 7)[:, 6] = torch.tensor(
+            [0.4, 1.0, 1.7]
+        )  # closedness after each step (1.7 clamps to 1)
     tokens = torch.zeros(2, 4, 8)
     states = torch.zeros(2, 7)
     states[1, 6] = 1.0
@@ -281,12 +333,35 @@ def test_ctrl_c_during_train_policy_saves_its_state_and_resume_writes_the_model(
     data = tmp_path / "squares.npz"
     save_episodes_npz(data, square_demonstrations(20, 12, seed=0), fps=4)
     out = tmp_path / "policy"
-    command = [sys.executable, "-m", "jepa_mpc", "train-policy", "--data", str(data), "--checkpoint", tiny_checkpoint,
-               "--out", str(out), "--data.wrist_camera", "", "--data.cache_dir", str(tmp_path / "cache"),
-               "--run.steps", "1500", "--run.batch_size", "16", "--run.save_every", "0", "--optim.warmup_steps", "10",
-               "--run.threads", "1"]
-    process = subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    command = [
+        sys.executable,
+        "-m",
+        "jepa_mpc",
+        "train-policy",
+        "--data",
+        str(data),
+        "--checkpoint",
+        tiny_checkpoint,
+        "--out",
+        str(out),
+        "--data.wrist_camera",
+        "",
+        "--data.cache_dir",
+        str(tmp_path / "cache"),
+        "--run.steps",
+        "1500",
+        "--run.batch_size",
+        "16",
+        "--run.save_every",
+        "0",
+        "--optim.warmup_steps",
+        "10",
+        "--run.threads",
+        "1",
+    ]
+    process = subprocess.Popen(
+        command, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     csv_file = out / "train.csv"
     try:
         deadline = time.monotonic() + 120
@@ -302,7 +377,12 @@ def test_ctrl_c_during_train_policy_saves_its_state_and_resume_writes_the_model(
     state = torch.load(out / "train_state.pt", weights_only=True)
     assert 5 <= state["step"] < 1500 and not (out / "model.pt").exists()
 
-    resumed = subprocess.run([*command, "--resume", "true"], env={**os.environ, "OMP_NUM_THREADS": "1"},
-                             capture_output=True, text=True, timeout=180)
+    resumed = subprocess.run(
+        [*command, "--resume", "true"],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert load_world_model(out / "model.pt", device="cpu").can_propose

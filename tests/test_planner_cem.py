@@ -1,4 +1,5 @@
 """CEM against the analytic world model, whose optimum is known (planner.analytic)."""
+
 from __future__ import annotations
 
 import math
@@ -77,8 +78,16 @@ def test_unreachable_goal_uses_the_full_step_and_gets_closer(model):
 
 def test_every_sample_respects_limits_and_fixed_axes(model):
     config = PlannerConfig(
-        samples=64, iterations=4, topk=8, plan_rotation=True, max_rotation=0.2, init_std_rotation=0.5,
-        init_std_translation=0.2, fixed_dims=(2, 5), fixed_values=(0.03, 0.1), max_gripper=0.5,
+        samples=64,
+        iterations=4,
+        topk=8,
+        plan_rotation=True,
+        max_rotation=0.2,
+        init_std_rotation=0.5,
+        init_std_translation=0.2,
+        fixed_dims=(2, 5),
+        fixed_values=(0.03, 0.1),
+        max_gripper=0.5,
     )
     rollout, objective = _problem(model, _goal([0.2, 0.1, 0.03], gripper=1.0))
     seen = []
@@ -127,7 +136,9 @@ def test_kept_elites_make_the_best_energy_monotone(model):
 def test_the_plan_is_never_worse_than_the_best_sample_seen(model):
     config = PlannerConfig(samples=32, topk=4, iterations=3, gripper_deadband=0.0)
     for seed in range(3):
-        result = plan_cem(*_problem(model, _goal([0.03, 0.03, 0.0])), config, generator=torch.Generator().manual_seed(seed))
+        result = plan_cem(
+            *_problem(model, _goal([0.03, 0.03, 0.0])), config, generator=torch.Generator().manual_seed(seed)
+        )
         assert result.energy <= float(result.best_energies.min()) + 1e-7
 
 
@@ -169,8 +180,11 @@ def test_gripper_dead_band_zeroes_small_executed_gripper_deltas(model):
     # delta is noise; the dead band (reference: 0.25) turns small ones into "leave the gripper".
     problem = _problem(model, _goal([0.01, 0.0, 0.0]))
     plans = {
-        band: plan_cem(*problem, PlannerConfig(horizon=1, samples=64, topk=8, gripper_deadband=band),
-                       generator=torch.Generator().manual_seed(0)).actions[0, 6]
+        band: plan_cem(
+            *problem,
+            PlannerConfig(horizon=1, samples=64, topk=8, gripper_deadband=band),
+            generator=torch.Generator().manual_seed(0),
+        ).actions[0, 6]
         for band in (0.0, 0.9)
     }
     assert -0.9 < plans[0.0] < 0  # precondition: a small, harmless gripper delta without the band

@@ -1,4 +1,5 @@
 """PlannerConfig: validation, and use as nested CLI flags / YAML through foundation.configuration."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -47,8 +48,22 @@ def test_bad_values_raise_errors_naming_them(changes, named):
 def test_nested_cli_flags_and_yaml_build_the_config(tmp_path):
     yaml_path = tmp_path / "planner.yaml"
     yaml_path.write_text(yaml.safe_dump({"planner": {"samples": 128, "iterations": 4, "seed": 3}}))
-    argv = ["--config", str(yaml_path), "--planner.samples", "64", "--planner.fixed_dims", "2", "6",
-            "--planner.fixed_values", "0", "0.5", "--planner.plan_rotation", "true", "--planner.energy", "terminal+intermediate"]
+    argv = [
+        "--config",
+        str(yaml_path),
+        "--planner.samples",
+        "64",
+        "--planner.fixed_dims",
+        "2",
+        "6",
+        "--planner.fixed_values",
+        "0",
+        "0.5",
+        "--planner.plan_rotation",
+        "true",
+        "--planner.energy",
+        "terminal+intermediate",
+    ]
     config = parse_config(WithPlanner, argv, prog="test").planner
     assert (config.samples, config.iterations, config.seed) == (64, 4, 3)  # flags override YAML
     assert config.fixed == {2: 0.0, 6: 0.5} and config.plan_rotation

@@ -1,4 +1,5 @@
 """`jepa-mpc energy`: the energy grid (analytic model, known minimum) and the CLI on a real checkpoint."""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,15 @@ def test_grid_minimum_is_the_true_displacement():
     axis = np.linspace(-0.075, 0.075, 7)  # step 0.025
     dz = np.array([-0.025, 0.0, 0.025])
     energies = energy_grid(
-        model, model.tokens_for_states(start)[None, None], start[None, None], model.tokens_for_states(goal),
-        axis, axis, dz, batch_size=40, progress=False,
+        model,
+        model.tokens_for_states(start)[None, None],
+        start[None, None],
+        model.tokens_for_states(goal),
+        axis,
+        axis,
+        dz,
+        batch_size=40,
+        progress=False,
     )
     assert energies.shape == (3, 7, 7)
     z, y, x = np.unravel_index(np.argmin(energies), energies.shape)
@@ -42,10 +50,24 @@ def tiny_checkpoint(tmp_path_factory, tiny_world_model):
 
 def test_cli_writes_png_grid_and_summary(tmp_path, tiny_checkpoint, fixtures_dir):
     out = tmp_path / "landscape.png"
-    code = jepa_mpc([  # through the registered sub-command
-        "energy", "--checkpoint", str(tiny_checkpoint), "--frames", str(fixtures_dir / "franka_example_traj.npz"),
-        "--points", "5", "--dz", "0", "0.08", "--device", "cpu", "--out", str(out),
-    ])
+    code = jepa_mpc(
+        [  # through the registered sub-command
+            "energy",
+            "--checkpoint",
+            str(tiny_checkpoint),
+            "--frames",
+            str(fixtures_dir / "franka_example_traj.npz"),
+            "--points",
+            "5",
+            "--dz",
+            "0",
+            "0.08",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     grid = np.load(out.with_suffix(".npy"))
@@ -71,9 +93,29 @@ def test_cli_says_a_directory_given_for_the_goal_frame_is_a_directory(tmp_path, 
     current = tmp_path / "current.png"
     current.write_bytes(b"")  # never read: the goal's path is refused first
     (tmp_path / "goals").mkdir()
-    with pytest.raises(ValueError, match=f"^--frames: {re.escape(str(tmp_path / 'goals'))} is a directory; --frames takes files"):
-        run_command("energy", ["--checkpoint", str(tiny_checkpoint), "--frames", str(current), str(tmp_path / "goals"),
-                               "--state", "0.5", "0", "0.2", "3.14", "0", "0", "0", "--device", "cpu"])
+    with pytest.raises(
+        ValueError, match=f"^--frames: {re.escape(str(tmp_path / 'goals'))} is a directory; --frames takes files"
+    ):
+        run_command(
+            "energy",
+            [
+                "--checkpoint",
+                str(tiny_checkpoint),
+                "--frames",
+                str(current),
+                str(tmp_path / "goals"),
+                "--state",
+                "0.5",
+                "0",
+                "0.2",
+                "3.14",
+                "0",
+                "0",
+                "0",
+                "--device",
+                "cpu",
+            ],
+        )
 
 
 def test_cli_rejects_mismatched_states(tmp_path, tiny_checkpoint):

@@ -1,6 +1,7 @@
 """Surprise and surprise-gated replanning in GoalImageMPC, with a stand-in world model whose
 prediction is right for k steps of a plan and wrong after: the gate must replan exactly when the
 observed frame stops matching the prediction, or when the plan runs out."""
+
 from __future__ import annotations
 
 import numpy as np

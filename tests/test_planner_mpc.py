@@ -1,4 +1,5 @@
 """GoalImageMPC: receding-horizon control, input validation, and the real world model behind it."""
+
 from __future__ import annotations
 
 import numpy as np

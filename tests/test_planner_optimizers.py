@@ -1,5 +1,6 @@
 """Every optimiser of the registry (CEM, iCEM, MPPI, Adam, CEM + Adam) against the analytic world
 model, whose optimum is known (planner.analytic), and the box / ball action limits."""
+
 from __future__ import annotations
 
 import math
@@ -95,9 +96,19 @@ def test_two_step_plan_reaches_a_goal_beyond_one_step(model, name):
 @pytest.mark.parametrize("name", NAMES)
 def test_every_sample_respects_the_limits(model, name, limit):
     config = _config(
-        name, samples=64, iterations=3, topk=8, grad_steps=4, plan_rotation=True, max_rotation=0.2,
-        init_std_rotation=0.5, init_std_translation=0.2, fixed_dims=(2, 5), fixed_values=(0.03, 0.1),
-        max_gripper=0.5, action_limit=limit,
+        name,
+        samples=64,
+        iterations=3,
+        topk=8,
+        grad_steps=4,
+        plan_rotation=True,
+        max_rotation=0.2,
+        init_std_rotation=0.5,
+        init_std_translation=0.2,
+        fixed_dims=(2, 5),
+        fixed_values=(0.03, 0.1),
+        max_gripper=0.5,
+        action_limit=limit,
     )
     rollout, objective = _problem(model, _goal([0.2, 0.1, 0.03], gripper=1.0))
     seen = []
@@ -144,8 +155,17 @@ def test_same_seed_gives_the_same_plan_and_another_seed_does_not(model, name):
 @pytest.mark.parametrize("name", NAMES)
 def test_the_plan_is_never_worse_than_the_best_energy_seen(model, name):
     for seed in range(2):
-        result = _plan(name, model, _goal([0.03, 0.03, 0.0]), seed=seed, samples=32, topk=4, iterations=3,
-                       grad_steps=4, gripper_deadband=0.0)
+        result = _plan(
+            name,
+            model,
+            _goal([0.03, 0.03, 0.0]),
+            seed=seed,
+            samples=32,
+            topk=4,
+            iterations=3,
+            grad_steps=4,
+            gripper_deadband=0.0,
+        )
         assert result.energy <= float(result.best_energies.min()) + 1e-6
 
 
@@ -162,7 +182,9 @@ def test_nan_energies_are_never_chosen(model, name):
     config = _config(name, samples=64, topk=8, iterations=6, grad_steps=10)
     result = get_optimizer(name)(diverging_rollout, objective, config, generator=torch.Generator().manual_seed(5))
     assert (result.actions[:, 0] <= 0).all() and math.isfinite(result.energy)
-    assert result.energy <= float(objective(rollout(torch.zeros(1, 2, 7)).detach())[0]) + 1e-6  # never worse than staying
+    assert (
+        result.energy <= float(objective(rollout(torch.zeros(1, 2, 7)).detach())[0]) + 1e-6
+    )  # never worse than staying
     if name in ("cem", "icem", "cem+grad"):  # elites pile up at x = 0-, where +y still helps
         assert result.actions[:, 1].sum() > 0.005
     # MPPI's fixed-width average lands at x < 0 (worse than staying: it keeps the no-motion sample), and
@@ -221,8 +243,9 @@ def test_icem_starts_from_the_previous_steps_elites(model):
     goal = _goal([0.03, -0.02, 0.02])
     optimum = (goal[:3] - START[:3])[None, None].expand(1, 1, 3)
     elites = torch.cat([optimum, torch.zeros(1, 1, 4)], dim=-1)  # [1, 1, 7]
-    config = PlannerConfig(optimizer="icem", horizon=1, samples=20, topk=4, iterations=1, icem_keep_fraction=0.5,
-                           gripper_deadband=0.0)
+    config = PlannerConfig(
+        optimizer="icem", horizon=1, samples=20, topk=4, iterations=1, icem_keep_fraction=0.5, gripper_deadband=0.0
+    )
     rollout, objective = _problem(model, goal)
     without = plan_icem(rollout, objective, config, generator=torch.Generator().manual_seed(0))
     warm = plan_icem(rollout, objective, config, init_elites=elites, generator=torch.Generator().manual_seed(0))

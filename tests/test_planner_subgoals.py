@@ -1,4 +1,5 @@
 """Sub-goal schedules: how long each goal image is aimed at, and which one is the goal at a step."""
+
 import numpy as np
 import pytest
 

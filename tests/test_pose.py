@@ -1,6 +1,7 @@
 """foundation/pose.py against scipy's ``Rotation`` ("xyz" = extrinsic) and MuJoCo's ``mju_euler2Quat``
 ("XYZ" = extrinsic there), in float64: the one convention the planner (torch), the simulator
 (MuJoCo, scipy) and the ROS nodes (scipy) share."""
+
 import numpy as np
 import pytest
 import torch
@@ -17,7 +18,9 @@ N = 64
 @pytest.fixture
 def states() -> np.ndarray:
     rng = np.random.default_rng(0)
-    states = np.concatenate([rng.uniform(-1, 1, (N, 3)), rng.uniform(-np.pi, np.pi, (N, 3)), rng.uniform(0, 1, (N, 1))], 1)
+    states = np.concatenate(
+        [rng.uniform(-1, 1, (N, 3)), rng.uniform(-np.pi, np.pi, (N, 3)), rng.uniform(0, 1, (N, 1))], 1
+    )
     states[:8, 3] = np.pi - 1e-3  # roll at the +-pi seam, as with the gripper pointing down (DROID)
     states[8:16, 3] = -np.pi + 1e-3
     states[16:20, 3] = np.pi  # exactly on the seam
@@ -54,7 +57,9 @@ def test_mujoco_spells_extrinsic_xyz_in_upper_case(states):
         mujoco.mju_euler2Quat(quat, euler, "XYZ")
         matrix = np.zeros(9)
         mujoco.mju_quat2Mat(matrix, quat)
-        np.testing.assert_allclose(matrix.reshape(3, 3), pose.euler_xyz_to_matrix(torch.from_numpy(euler)).numpy(), atol=1e-12)
+        np.testing.assert_allclose(
+            matrix.reshape(3, 3), pose.euler_xyz_to_matrix(torch.from_numpy(euler)).numpy(), atol=1e-12
+        )
 
 
 def test_matrix_to_euler_is_scipys_as_euler(states):
@@ -83,10 +88,13 @@ def test_action_between_inverts_apply_action_across_the_roll_seam(states, action
     np.testing.assert_allclose(recovered.numpy(), actions, atol=1e-10)
     np.testing.assert_allclose(pose.apply_action(t_states, recovered).numpy(), moved.numpy(), atol=1e-10)
     # Across the seam the rotation delta is small although the roll angles differ by ~2 pi.
-    seam = torch.tensor([[0.0, 0.0, 0.0, np.pi - 0.01, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, -np.pi + 0.01, 0.0, 0.0, 0.0]], dtype=torch.float64)
+    seam = torch.tensor(
+        [[0.0, 0.0, 0.0, np.pi - 0.01, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, -np.pi + 0.01, 0.0, 0.0, 0.0]],
+        dtype=torch.float64,
+    )
     delta = pose.actions_from_states(seam)
     np.testing.assert_allclose(delta.numpy(), [[0.0, 0.0, 0.0, 0.02, 0.0, 0.0, 0.0]], atol=1e-12)
-    expected = (Rotation.from_euler("xyz", seam[1, 3:6].numpy()) * Rotation.from_euler("xyz", seam[0, 3:6].numpy()).inv())
+    expected = Rotation.from_euler("xyz", seam[1, 3:6].numpy()) * Rotation.from_euler("xyz", seam[0, 3:6].numpy()).inv()
     np.testing.assert_allclose(delta[0, 3:6].numpy(), expected.as_euler("xyz"), atol=1e-12)
 
 
@@ -94,7 +102,9 @@ def test_actions_from_states_is_batched(states):
     trajectories = torch.from_numpy(states).reshape(4, N // 4, 7)
     actions = pose.actions_from_states(trajectories)
     assert actions.shape == (4, N // 4 - 1, 7) and actions.dtype == torch.float64
-    np.testing.assert_allclose(actions[2, 5].numpy(), pose.action_between(trajectories[2, 5], trajectories[2, 6]).numpy())
+    np.testing.assert_allclose(
+        actions[2, 5].numpy(), pose.action_between(trajectories[2, 5], trajectories[2, 6]).numpy()
+    )
 
 
 # ---------------------------------------------------------------- gimbal lock (pitch +-pi/2)
@@ -107,7 +117,9 @@ HALF_PI = np.pi / 2
 angle = st.floats(-np.pi, np.pi, allow_nan=False)
 sign = st.sampled_from([-1.0, 1.0])
 exact_pitch = sign.map(lambda s: s * HALF_PI)
-near_pitch = st.tuples(sign, st.floats(1.0, 15.0)).map(lambda p: p[0] * (HALF_PI - 10.0 ** -p[1]))  # 0.1 .. 1e-15 rad off
+near_pitch = st.tuples(sign, st.floats(1.0, 15.0)).map(
+    lambda p: p[0] * (HALF_PI - 10.0 ** -p[1])
+)  # 0.1 .. 1e-15 rad off
 away_pitch = st.floats(-1.5, 1.5)
 any_pitch = st.one_of(exact_pitch, near_pitch, away_pitch)
 TOLERANCE = {torch.float64: 1e-9, torch.float32: 2e-5}  # rad, angle of the residual rotation
@@ -148,8 +160,11 @@ def test_the_issue_example_roll_0_pitch_90_yaw_half_is_exact():
 
 
 @settings(max_examples=200, deadline=None)
-@given(state=st.tuples(angle, any_pitch, angle), action=st.tuples(*[st.floats(-0.3, 0.3)] * 3),
-       dtype=st.sampled_from([torch.float64, torch.float32]))
+@given(
+    state=st.tuples(angle, any_pitch, angle),
+    action=st.tuples(*[st.floats(-0.3, 0.3)] * 3),
+    dtype=st.sampled_from([torch.float64, torch.float32]),
+)
 def test_apply_action_composes_like_scipy_near_gimbal_lock(state, action, dtype):
     """The planner's rollouts (apply_action, float32 on CPU) stay exact when the tool points sideways."""
     state7 = torch.tensor([0.5, 0.0, 0.2, *state, 0.0], dtype=dtype)

@@ -1,4 +1,5 @@
 """``jepa-mpc bringup`` end to end: a parameter file starts both nodes in one process; Ctrl-C stops it cleanly."""
+
 from __future__ import annotations
 
 import os
@@ -16,7 +17,13 @@ pytest.importorskip("rclpy")
 
 @pytest.mark.timeout(120)
 def test_bringup_starts_the_nodes_of_a_parameter_file_and_stops_on_ctrl_c(tmp_path):
-    from worldmodel import EncoderConfig, PredictorConfig, WorldModelConfig, build_world_model, save_world_model_checkpoint
+    from worldmodel import (
+        EncoderConfig,
+        PredictorConfig,
+        WorldModelConfig,
+        build_world_model,
+        save_world_model_checkpoint,
+    )
 
     config = WorldModelConfig(
         encoder=EncoderConfig(img_size=32, dim=48, depth=2, num_heads=2),
@@ -38,7 +45,16 @@ def test_bringup_starts_the_nodes_of_a_parameter_file_and_stops_on_ctrl_c(tmp_pa
         "ROS_LOCALHOST_ONLY": "1",
         "RCUTILS_LOGGING_BUFFERED_STREAM": "0",
     }
-    command = [sys.executable, "-m", "jepa_mpc.cli", "bringup", str(params), "--ros-args", "-p", f"checkpoint:={checkpoint}"]
+    command = [
+        sys.executable,
+        "-m",
+        "jepa_mpc.cli",
+        "bringup",
+        str(params),
+        "--ros-args",
+        "-p",
+        f"checkpoint:={checkpoint}",
+    ]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)

@@ -1,4 +1,5 @@
 """ros_nodes.conversions with real ROS messages, and ros_nodes.parameters (config <-> parameters), no ROS graph."""
+
 from __future__ import annotations
 
 import math
@@ -121,7 +122,9 @@ def test_parameters_follow_the_dataclasses_and_refuse_unknown_names():
 
     with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['safety.max_stpe'\]"):
         config_from_flat(PlannerNodeConfig, {"safety.max_stpe": 0.1}, where="test")
-    with pytest.raises(ValueError, match=r"test: planner.samples is 1.5, a number with a decimal point; expected an integer$"):
+    with pytest.raises(
+        ValueError, match=r"test: planner.samples is 1.5, a number with a decimal point; expected an integer$"
+    ):
         config_from_flat(PlannerNodeConfig, {"planner.samples": 1.5}, where="test")
     with pytest.raises(ValueError, match="max_step"):
         config_from_flat(PlannerNodeConfig, {"safety.max_step": -1.0}, where="test")

@@ -1,5 +1,6 @@
 """The ROS planner's library parts without a ROS graph: goal sequences (the eval's rule), diagnostics
 content and their message, the planned path, and the one-line error for an empty ``-p name:=``."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -94,18 +95,30 @@ def test_diagnostics_of_commands_and_of_the_lifecycle_states():
     from ros_nodes.goal_sequence import Aim
 
     aim = Aim(index=1, count=3, image=image(0), changed=False, steps_left=2)
-    report = TickReport(command=True, latency_s=0.8, energy=0.25, energy_spread=0.01, target=np.arange(7.0), aim=aim,
-                        surprise=0.0375, replanned=False)
+    report = TickReport(
+        command=True,
+        latency_s=0.8,
+        energy=0.25,
+        energy_spread=0.01,
+        target=np.arange(7.0),
+        aim=aim,
+        surprise=0.0375,
+        replanned=False,
+    )
     status = planner_status("active", report, RejectionCounter(), steps=5, goals=3)
     assert status.level == OK and status.message == "commanding toward goal image 2/3, energy 0.25"
     values = _values(status)
     assert values["subgoal"] == "2/3" and values["subgoal_steps_left"] == "2" and values["energy"] == "0.25"
     assert values["latency_s"] == "0.8" and values["target"].startswith("[0.00000, 1.00000")
     assert values["surprise"] == "0.0375" and values["replanned"] == "false"
-    first = _values(planner_status("active", TickReport(command=True, latency_s=0.8, energy=0.25), RejectionCounter(), 1, 1))
+    first = _values(
+        planner_status("active", TickReport(command=True, latency_s=0.8, energy=0.25), RejectionCounter(), 1, 1)
+    )
     assert first["surprise"] == "" and first["replanned"] == "true"  # nothing predicted the first frame
 
-    failed = planner_status("unconfigured", None, RejectionCounter(), 0, 0, configure_error="configure failed: x.pt: No such file")
+    failed = planner_status(
+        "unconfigured", None, RejectionCounter(), 0, 0, configure_error="configure failed: x.pt: No such file"
+    )
     assert failed.level == ERROR and "x.pt: No such file" in failed.message
     assert planner_status("inactive", report, RejectionCounter(), 0, 1).level == OK
     assert "command" not in _values(planner_status("inactive", report, RejectionCounter(), 0, 1))
@@ -113,14 +126,16 @@ def test_diagnostics_of_commands_and_of_the_lifecycle_states():
 
 def test_a_view_unlike_the_training_data_is_a_warning_while_commanding():
     """Issue 29 part 6: above the model's out-of-distribution threshold a commanding tick is WARN, saying why."""
+
     def status(score, threshold):
         report = TickReport(command=True, latency_s=0.8, energy=0.25, ood_score=score, ood_threshold=threshold)
         return planner_status("active", report, RejectionCounter(), steps=1, goals=1)
 
     unlike = status(3.5, 1.2)
     assert unlike.level == WARN and "\n" not in unlike.message
-    assert unlike.message.startswith("commanding, energy 0.25; the scene is unlike the model's training data "
-                                     "(OOD score 3.5 > 1.2)"), unlike.message
+    assert unlike.message.startswith(
+        "commanding, energy 0.25; the scene is unlike the model's training data (OOD score 3.5 > 1.2)"
+    ), unlike.message
     assert _values(unlike)["ood_score"] == "3.5" and _values(unlike)["ood_threshold"] == "1.2"
     assert status(1.1, 1.2).level == OK and status(1.1, 1.2).message == "commanding, energy 0.25"
     old_model = status(None, None)  # a checkpoint without token statistics: as before
@@ -144,10 +159,16 @@ def test_status_becomes_a_diagnostic_array():
 
     from ros_nodes.conversions import status_to_diagnostics
 
-    status = planner_status("active", TickReport(command=False, rejection=InputRejected("no_pose", "x")), RejectionCounter(), 0, 1)
+    status = planner_status(
+        "active", TickReport(command=False, rejection=InputRejected("no_pose", "x")), RejectionCounter(), 0, 1
+    )
     array = status_to_diagnostics(status, "planner_node: planner", "jepa_mpc", 12.5)
     (entry,) = array.status
-    assert entry.level == DiagnosticStatus.WARN and entry.name == "planner_node: planner" and entry.hardware_id == "jepa_mpc"
+    assert (
+        entry.level == DiagnosticStatus.WARN
+        and entry.name == "planner_node: planner"
+        and entry.hardware_id == "jepa_mpc"
+    )
     assert entry.message == status.message and {kv.key: kv.value for kv in entry.values}["reason"] == "no_pose"
     assert array.header.stamp.sec == 12 and array.header.stamp.nanosec == 500_000_000
 

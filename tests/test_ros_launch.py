@@ -4,6 +4,7 @@ Each launch file declares its nodes as a plain ``NODES`` literal, read here with
 executable must be a console script of the installed jepa_mpc distribution, and every parameter file
 must exist in config/ and build valid node configs (unknown parameters are errors).
 """
+
 from __future__ import annotations
 
 import ast
@@ -63,8 +64,15 @@ def test_launch_file_nodes_are_installed_executables_with_valid_parameter_files(
 
 def test_robot_launch_remaps_every_planner_topic():
     (planner,) = _declared_nodes(ROOT / "launch" / "robot_planning.launch.py")
-    assert set(planner["remappings"]) == {"image", "wrist_image", "ee_pose", "joint_states", "goal_image", "target_pose",
-                                          "gripper_command"}
+    assert set(planner["remappings"]) == {
+        "image",
+        "wrist_image",
+        "ee_pose",
+        "joint_states",
+        "goal_image",
+        "target_pose",
+        "gripper_command",
+    }
 
 
 @pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: p.name)

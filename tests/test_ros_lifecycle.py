@@ -2,6 +2,7 @@
 transitions (and a failed configure), goal images from latched, plain and best-effort publishers,
 a sub-goal sequence in a sim loop, the planned path, a tool pointing sideways (gimbal lock), and
 fresh data after a plan longer than the stale timeout. Helpers: tests/ros_helpers.py."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -25,7 +26,13 @@ from sensor_msgs.msg import Image  # noqa: E402
 
 from planner.mpc import GoalImageMPC  # noqa: E402
 from ros_helpers import (  # noqa: E402
-    MAX_STEP, FakeRobot, diagnostic_dict, lifecycle_client, planner_parameters, ready_client, wait_until,
+    MAX_STEP,
+    FakeRobot,
+    diagnostic_dict,
+    lifecycle_client,
+    planner_parameters,
+    ready_client,
+    wait_until,
 )
 from ros_nodes import conversions  # noqa: E402
 from ros_nodes.planner_node import GOAL_QOS, SENSOR_QOS, PlannerNode, load_planner  # noqa: E402
@@ -36,13 +43,21 @@ def test_lifecycle_transitions_and_a_failed_configure_that_names_the_reason(grap
     checkpoint = tmp_path / "arrives_later.pt"  # missing at first: configure must fail and say why
     robot = graph.start(FakeRobot)
     robot.publish_goal()
-    planner = graph.start(lambda ctx: PlannerNode(context=ctx, parameter_overrides=planner_parameters(
-        str(checkpoint), autostart=False, configure_at_start=False)))
+    planner = graph.start(
+        lambda ctx: PlannerNode(
+            context=ctx,
+            parameter_overrides=planner_parameters(str(checkpoint), autostart=False, configure_at_start=False),
+        )
+    )
     _, get_state, change = lifecycle_client(graph)
 
     assert get_state() == "unconfigured" and planner.mpc is None
     wait_until(lambda: planner.inputs.samples["goal"] is not None, 10, "the latched goal (kept while unconfigured)")
-    wait_until(lambda: robot.diagnostics and robot.diagnostics[-1]["state"] == "unconfigured", 10, "diagnostics while unconfigured")
+    wait_until(
+        lambda: robot.diagnostics and robot.diagnostics[-1]["state"] == "unconfigured",
+        10,
+        "diagnostics while unconfigured",
+    )
     assert robot.diagnostics[-1]["level"] == 0
 
     assert not change(Transition.TRANSITION_CONFIGURE)
@@ -54,8 +69,11 @@ def test_lifecycle_transitions_and_a_failed_configure_that_names_the_reason(grap
     shutil.copy(tiny_checkpoint, checkpoint)  # fixed: configure loads the model and encodes the goal
     assert change(Transition.TRANSITION_CONFIGURE)
     assert get_state() == "inactive" and planner.mpc is not None and planner.mpc.goal_tokens is not None
-    wait_until(lambda: robot.diagnostics[-1]["state"] == "inactive" and robot.diagnostics[-1]["level"] == 0, 5,
-               "diagnostics of the inactive node")
+    wait_until(
+        lambda: robot.diagnostics[-1]["state"] == "inactive" and robot.diagnostics[-1]["level"] == 0,
+        5,
+        "diagnostics of the inactive node",
+    )
     time.sleep(0.5)
     assert robot.targets == [], "an inactive planner must not command"
 
@@ -96,9 +114,16 @@ def test_goal_images_reach_the_planner_from_latched_plain_and_best_effort_publis
 
     publishers = graph.start(lambda ctx: rclpy.create_node("goal_publishers", context=ctx))
     rng = np.random.default_rng(5)
-    for name, qos in [("plain (reliable, volatile: ros2 topic pub's default)", 10), ("best effort (a camera)", SENSOR_QOS)]:
+    for name, qos in [
+        ("plain (reliable, volatile: ros2 topic pub's default)", 10),
+        ("best effort (a camera)", SENSOR_QOS),
+    ]:
         publisher = publishers.create_publisher(Image, "goal_image", qos)
-        wait_until(lambda: publisher.get_subscription_count() >= 1, 10, f"the planner's goal subscription for a {name} publisher")
+        wait_until(
+            lambda: publisher.get_subscription_count() >= 1,
+            10,
+            f"the planner's goal subscription for a {name} publisher",
+        )
         goal = rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)
 
         def received() -> bool:  # a volatile reader may miss the very first message: publish until it arrives
@@ -118,12 +143,14 @@ def test_goal_images_reach_the_planner_from_latched_plain_and_best_effort_publis
 
 @pytest.mark.timeout(90)
 def test_the_same_goal_sent_again_after_the_goals_changed_is_taken_and_a_dropped_repeat_is_logged(
-        graph, tiny_checkpoint, capfd):
+    graph, tiny_checkpoint, capfd
+):
     """Issue 29 part 5: after ~/clear_goals the same goal message was dropped without a word for ever
     (the diagnostics then said no goal was received), and so were an unstamped publisher's goals."""
     robot = graph.start(FakeRobot)
-    planner = graph.start(lambda ctx: PlannerNode(
-        context=ctx, parameter_overrides=planner_parameters(tiny_checkpoint, goal_dir="")))  # captures not saved
+    planner = graph.start(
+        lambda ctx: PlannerNode(context=ctx, parameter_overrides=planner_parameters(tiny_checkpoint, goal_dir=""))
+    )  # captures not saved
     publishers = graph.start(lambda ctx: rclpy.create_node("goal_publishers", context=ctx))
     latched = publishers.create_publisher(Image, "goal_image", GOAL_QOS)
     wait_until(lambda: latched.get_subscription_count() >= 2, 10, "both goal subscriptions")
@@ -166,8 +193,7 @@ def test_the_same_goal_sent_again_after_the_goals_changed_is_taken_and_a_dropped
 
 
 @pytest.mark.timeout(60)
-def test_a_malformed_goal_leaves_no_goal_and_reset_says_so_instead_of_going_back_to_the_old_one(
-        graph, tiny_checkpoint):
+def test_a_malformed_goal_leaves_no_goal_and_reset_says_so_instead_of_going_back_to_the_old_one(graph, tiny_checkpoint):
     """Issue 29 part 8: after a malformed goal message, ~/reset said "back to the first goal image"
     while the ticks stayed at no_goal (and the diagnostics still counted the old goal)."""
     robot = graph.start(FakeRobot)
@@ -181,7 +207,9 @@ def test_a_malformed_goal_leaves_no_goal_and_reset_says_so_instead_of_going_back
 
     def no_goal_since_the_malformed_one() -> bool:
         status = robot.diagnostics[-1] if robot.diagnostics else {}
-        return status.get("reason") == "no_goal" and status.get("cause") == "bad_encoding" and status.get("goals") == "0"
+        return (
+            status.get("reason") == "no_goal" and status.get("cause") == "bad_encoding" and status.get("goals") == "0"
+        )
 
     wait_until(no_goal_since_the_malformed_one, 10, "ticks at no_goal <- bad_encoding, no goal held")
     assert planner.goals.count == 0
@@ -192,7 +220,8 @@ def test_a_malformed_goal_leaves_no_goal_and_reset_says_so_instead_of_going_back
     assert response.success and "back to" not in response.message, response.message
     assert response.message.endswith(
         "no valid goal image held (the last goal image message was malformed (bad_encoding)): no commands until you "
-        "publish a goal image on the goal topic or call ~/capture_goal"), response.message
+        "publish a goal image on the goal topic or call ~/capture_goal"
+    ), response.message
     ticks = len(robot.diagnostics)
     wait_until(lambda: len(robot.diagnostics) >= ticks + 3, 10, "three ticks after the reset")
     assert no_goal_since_the_malformed_one() and len(robot.targets) == sent  # as the reset said
@@ -213,7 +242,9 @@ def test_a_finalized_node_advises_a_restart_not_the_start_it_refuses(graph, tiny
     # On the robot's node (its participant matched the planner's already); ready_client retries a lifecycle
     # service client that discovery leaves unmatched (tests/ros_helpers.py).
     change_state = ready_client(robot, ChangeState, "/planner_node/change_state")
-    future = change_state.call_async(ChangeState.Request(transition=Transition(id=Transition.TRANSITION_ACTIVE_SHUTDOWN)))
+    future = change_state.call_async(
+        ChangeState.Request(transition=Transition(id=Transition.TRANSITION_ACTIVE_SHUTDOWN))
+    )
     wait_until(future.done, 10, "the shutdown transition")
     assert future.result().success and planner.lifecycle_state() == "finalized"
 
@@ -243,10 +274,18 @@ def test_a_subgoal_sequence_advances_by_the_evaluations_rule_in_a_sim_loop(graph
     images = [*info["subgoal_images"][:2], info["goal_image"]]
     files = [str(save_goal_image(image, tmp_path / f"goal_{i}", stamp_s=1.0 + i)) for i, image in enumerate(images)]
 
-    sim = graph.start(lambda ctx: SimNode(context=ctx, parameter_overrides=[
-        Parameter("task", value="pickplace"), Parameter("seed", value=0), Parameter("sim.image_size", value=64),
-        Parameter("camera_hz", value=10.0), Parameter("state_hz", value=20.0),
-    ]))
+    sim = graph.start(
+        lambda ctx: SimNode(
+            context=ctx,
+            parameter_overrides=[
+                Parameter("task", value="pickplace"),
+                Parameter("seed", value=0),
+                Parameter("sim.image_size", value=64),
+                Parameter("camera_hz", value=10.0),
+                Parameter("state_hz", value=20.0),
+            ],
+        )
+    )
     statuses: list[dict] = []
     lock = threading.Lock()
 
@@ -263,20 +302,32 @@ def test_a_subgoal_sequence_advances_by_the_evaluations_rule_in_a_sim_loop(graph
         return observer
 
     graph.start(observe)
-    planner = graph.start(lambda ctx: PlannerNode(
-        context=ctx,
-        parameter_overrides=planner_parameters(
-            tiny_checkpoint, goal_files=files, subgoal_steps=2,
-            **{"safety.workspace_low": [0.3, -0.3, 0.012], "safety.workspace_high": [0.72, 0.3, 0.45]},
-        ),
-        cli_args=["--ros-args", "-r", "goal_image:=unused_goal_image"],  # the sim's final goal would replace the files
-    ))
+    planner = graph.start(
+        lambda ctx: PlannerNode(
+            context=ctx,
+            parameter_overrides=planner_parameters(
+                tiny_checkpoint,
+                goal_files=files,
+                subgoal_steps=2,
+                **{"safety.workspace_low": [0.3, -0.3, 0.012], "safety.workspace_high": [0.72, 0.3, 0.45]},
+            ),
+            cli_args=[
+                "--ros-args",
+                "-r",
+                "goal_image:=unused_goal_image",
+            ],  # the sim's final goal would replace the files
+        )
+    )
     wait_until(lambda: sim.executed_commands >= 7, 90, "7 executed commands")
     with lock:
         commanded = [s for s in statuses if s["command"]]
     schedule = GoalSequence(np.stack(images), np.full((3, 7), np.nan, np.float32), steps=(2, 2, 2))
     observed = [s["subgoal"] for s in commanded[:7]]
-    assert observed == [f"{schedule.index_at(t) + 1}/3" for t in range(7)] == ["1/3", "1/3", "2/3", "2/3", "3/3", "3/3", "3/3"]
+    assert (
+        observed
+        == [f"{schedule.index_at(t) + 1}/3" for t in range(7)]
+        == ["1/3", "1/3", "2/3", "2/3", "3/3", "3/3", "3/3"]
+    )
     assert [s["subgoal_steps_left"] for s in commanded[:5]] == ["2", "1", "2", "1", "0"]
     assert all(np.isfinite(float(s["energy"])) for s in commanded)
     assert planner._encoded_index == 2  # the planner now holds the final goal's encoding
@@ -333,15 +384,19 @@ class SlowMPC(GoalImageMPC):
 @pytest.mark.timeout(90)
 def test_a_plan_longer_than_the_stale_timeout_is_followed_by_one_on_fresh_data(graph, tiny_checkpoint):
     """Issue 14: with 30 Hz inputs and plans of 0.8 s (stale timeout 0.5 s), >= 90% of ticks command."""
+
     def slow_planner(config) -> GoalImageMPC:
         return SlowMPC(load_planner(config).world_model, config.planner)
 
     robot = graph.start(lambda ctx: FakeRobot(ctx, rate_hz=30.0))
     robot.publish_goal()
-    graph.start(lambda ctx: PlannerNode(
-        make_planner=slow_planner, context=ctx,
-        parameter_overrides=planner_parameters(tiny_checkpoint, rate_hz=2.0, **{"safety.stale_timeout_s": 0.5}),
-    ))
+    graph.start(
+        lambda ctx: PlannerNode(
+            make_planner=slow_planner,
+            context=ctx,
+            parameter_overrides=planner_parameters(tiny_checkpoint, rate_hz=2.0, **{"safety.stale_timeout_s": 0.5}),
+        )
+    )
     wait_until(lambda: len(robot.targets) >= 1, 20, "the first command")
     first = len(robot.diagnostics)
     wait_until(lambda: len([d for d in robot.diagnostics[first:] if "command" in d]) >= 10, 30, "10 more control ticks")
@@ -349,4 +404,6 @@ def test_a_plan_longer_than_the_stale_timeout_is_followed_by_one_on_fresh_data(g
     commanded = sum(d["command"] for d in ticks)
     assert commanded / len(ticks) >= 0.9, [d.get("reason") for d in ticks]
     assert not ticks[-1]["rejections"].get("stale_image"), ticks[-1]["rejections"]
-    assert all(float(d["latency_s"]) >= SlowMPC.delay_s for d in ticks if d["command"])  # really slower than stale_timeout_s
+    assert all(
+        float(d["latency_s"]) >= SlowMPC.delay_s for d in ticks if d["command"]
+    )  # really slower than stale_timeout_s

@@ -5,6 +5,7 @@ random one and the planner small (16 samples, 2 iterations): these tests check p
 not planning quality. The lifecycle, goal QoS, sub-goals, path and freshness are in
 tests/test_ros_lifecycle.py.
 """
+
 from __future__ import annotations
 
 import threading
@@ -36,7 +37,9 @@ def test_planner_receives_a_goal_published_before_it_started_and_commands_inside
         lambda ctx: PlannerNode(context=ctx, parameter_overrides=planner_parameters(tiny_checkpoint, autostart=False))
     )
     wait_until(lambda: planner.inputs.samples["goal"] is not None, 10, "the latched goal image")
-    wait_until(lambda: any(d["state"] == "inactive" for d in robot.diagnostics), 10, "diagnostics of the inactive planner")
+    wait_until(
+        lambda: any(d["state"] == "inactive" for d in robot.diagnostics), 10, "diagnostics of the inactive planner"
+    )
     time.sleep(0.5)
     assert robot.targets == [], "an inactive planner must not command"
 
@@ -63,7 +66,9 @@ def test_planner_receives_a_goal_published_before_it_started_and_commands_inside
 
 
 @pytest.mark.timeout(90)
-def test_stale_malformed_and_nan_inputs_give_no_command_but_a_diagnostic_naming_the_cause(graph, tiny_checkpoint, capfd):
+def test_stale_malformed_and_nan_inputs_give_no_command_but_a_diagnostic_naming_the_cause(
+    graph, tiny_checkpoint, capfd
+):
     robot = graph.start(FakeRobot)
     robot.mode = "stale"  # faulty from the start: the planner never sees good data before the end
     robot.publish_goal()
@@ -81,8 +86,11 @@ def test_stale_malformed_and_nan_inputs_give_no_command_but_a_diagnostic_naming_
     for mode, reason, message in faults:
         robot.mode = mode
         wait_until(
-            lambda: robot.diagnostics and robot.diagnostics[-1]["rejections"].get(reason, 0) >= 3
-            and robot.diagnostics[-1]["message"].startswith(message),
+            lambda: (
+                robot.diagnostics
+                and robot.diagnostics[-1]["rejections"].get(reason, 0) >= 3
+                and robot.diagnostics[-1]["message"].startswith(message)
+            ),
             10,
             f"{reason} counted in diagnostics and named in their message",
         )
@@ -107,16 +115,23 @@ def test_a_robot_metres_outside_the_workspace_is_refused_before_any_plan(graph, 
     """Issue 29 part 8: a pose 5 m away was planned in full at every tick, then refused (no command, CPU spent)."""
     robot = graph.start(lambda ctx: FakeRobot(ctx, state=np.array([5.5, 0.0, 0.2, np.pi, 0.0, 0.0])))
     robot.publish_goal()
-    planner = graph.start(lambda ctx: PlannerNode(  # a planner that counts its plans
-        make_planner=slow_planner(0.0), context=ctx, parameter_overrides=planner_parameters(tiny_checkpoint)))
-    wait_until(lambda: robot.diagnostics and robot.diagnostics[-1]["rejections"].get("pose_outside_workspace", 0) >= 3,
-               15, "three ticks refused as pose_outside_workspace")
+    planner = graph.start(
+        lambda ctx: PlannerNode(  # a planner that counts its plans
+            make_planner=slow_planner(0.0), context=ctx, parameter_overrides=planner_parameters(tiny_checkpoint)
+        )
+    )
+    wait_until(
+        lambda: robot.diagnostics and robot.diagnostics[-1]["rejections"].get("pose_outside_workspace", 0) >= 3,
+        15,
+        "three ticks refused as pose_outside_workspace",
+    )
     status = robot.diagnostics[-1]
     assert planner.mpc.plans_started == 0 and planner._encoded_index == -1, "planned (or encoded the goal) in vain"
     assert robot.targets == []
     assert status["level"] == 1 and status["message"].startswith(  # WARN, naming the pose and the box
         "no command (pose_outside_workspace): the end-effector at [5.5, 0.0, 0.2] m is 4.800 m outside the "
-        "workspace box [0.3, -0.3, 0.02]..[0.7, 0.3, 0.45] m"), status["message"]
+        "workspace box [0.3, -0.3, 0.02]..[0.7, 0.3, 0.45] m"
+    ), status["message"]
 
     robot.state = np.array([0.5, 0.0, 0.2, np.pi, 0.0, 0.0])  # moved back into the box by hand
     wait_until(lambda: len(robot.targets) >= 1, 15, "a command once the robot is back in the box")
@@ -166,38 +181,48 @@ def test_capture_goal_takes_the_newest_fresh_frame_and_saves_it(graph, tiny_chec
     # The saved file starts the next session with the same goal.
     graph.close()
     planner = graph.start(
-        lambda ctx: PlannerNode(context=ctx, parameter_overrides=planner_parameters(tiny_checkpoint, goal_file=str(saved)))
+        lambda ctx: PlannerNode(
+            context=ctx, parameter_overrides=planner_parameters(tiny_checkpoint, goal_file=str(saved))
+        )
     )
     np.testing.assert_array_equal(planner.inputs.samples["goal"].value, robot.frame)
     graph.close()
     with pytest.raises(ValueError, match="configure failed: goal image x.png does not exist"):
         graph.start(
-            lambda ctx: PlannerNode(context=ctx, parameter_overrides=planner_parameters(tiny_checkpoint, goal_file="x.png"))
+            lambda ctx: PlannerNode(
+                context=ctx, parameter_overrides=planner_parameters(tiny_checkpoint, goal_file="x.png")
+            )
         )
 
 
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("parameter", ["goal_file", "goal_files"])
 def test_a_directory_given_as_goal_file_stops_the_node_saying_an_image_file_is_expected(
-        graph, tiny_checkpoint, tmp_path, parameter):
+    graph, tiny_checkpoint, tmp_path, parameter
+):
     """Issue 29 part 8: a directory given as a goal file was reported as "does not exist"."""
     goals = tmp_path / "goals"
     goals.mkdir()
     save_goal_image(np.zeros((8, 8, 3), np.uint8), goals, stamp_s=1_795_000_000.0)
     value = str(goals) if parameter == "goal_file" else [str(goals)]
     with pytest.raises(ValueError) as info:
-        graph.start(lambda ctx: PlannerNode(
-            context=ctx, parameter_overrides=planner_parameters(tiny_checkpoint, **{parameter: value})))
+        graph.start(
+            lambda ctx: PlannerNode(
+                context=ctx, parameter_overrides=planner_parameters(tiny_checkpoint, **{parameter: value})
+            )
+        )
     message = str(info.value)
     assert "\n" not in message and "does not exist" not in message, message
-    assert message.startswith(f"configure failed: goal image {goals} is a directory; a goal image file (PNG/JPEG) "
-                              f"is expected"), message
+    assert message.startswith(
+        f"configure failed: goal image {goals} is a directory; a goal image file (PNG/JPEG) is expected"
+    ), message
     assert str(goals / "goal_20261118_110640_000.png") in message, message  # an image in it, by name
 
 
 @pytest.mark.timeout(60)
-def test_a_scene_unlike_the_training_data_is_a_warning_and_the_node_goes_on_commanding(graph, tiny_checkpoint, tmp_path,
-                                                                                     capfd):
+def test_a_scene_unlike_the_training_data_is_a_warning_and_the_node_goes_on_commanding(
+    graph, tiny_checkpoint, tmp_path, capfd
+):
     """Issue 29 part 6: a model whose token statistics put the camera view above its threshold (here 0: every view)."""
     from worldmodel import TokenStatistics, TokenStatisticsConfig
     from worldmodel.checkpoint import save_token_statistics
@@ -208,8 +233,11 @@ def test_a_scene_unlike_the_training_data_is_a_warning_and_the_node_goes_on_comm
     robot = graph.start(FakeRobot)
     robot.publish_goal()
     graph.start(lambda ctx: PlannerNode(context=ctx, parameter_overrides=planner_parameters(checkpoint)))
-    wait_until(lambda: len(robot.targets) >= 2 and any(d.get("command") for d in robot.diagnostics), 30,
-               "commands and their diagnostics")
+    wait_until(
+        lambda: len(robot.targets) >= 2 and any(d.get("command") for d in robot.diagnostics),
+        30,
+        "commands and their diagnostics",
+    )
     status = [d for d in robot.diagnostics if d.get("command")][-1]
     assert status["level"] == 1 and "the scene is unlike the model's training data (OOD score" in status["message"]
     assert float(status["ood_score"]) > 0.0 and status["ood_threshold"] == "0"
@@ -219,7 +247,13 @@ def test_a_scene_unlike_the_training_data_is_a_warning_and_the_node_goes_on_comm
 @pytest.mark.timeout(90)
 def test_a_two_view_model_plans_from_both_cameras_and_refuses_a_one_view_goal(graph, tmp_path):
     from ros_nodes.sim_node import SimNode
-    from worldmodel import EncoderConfig, PredictorConfig, WorldModelConfig, build_world_model, save_world_model_checkpoint
+    from worldmodel import (
+        EncoderConfig,
+        PredictorConfig,
+        WorldModelConfig,
+        build_world_model,
+        save_world_model_checkpoint,
+    )
 
     config = WorldModelConfig(
         encoder=EncoderConfig(img_size=32, dim=48, depth=2, num_heads=2),
@@ -230,9 +264,17 @@ def test_a_two_view_model_plans_from_both_cameras_and_refuses_a_one_view_goal(gr
     save_world_model_checkpoint(checkpoint, model.config, model.encoder, model.predictor)
 
     def sim_with(goal_views: int):
-        return graph.start(lambda ctx: SimNode(context=ctx, parameter_overrides=[
-            Parameter("sim.image_size", value=64), Parameter("camera_hz", value=10.0), Parameter("state_hz", value=20.0),
-            Parameter("goal_views", value=goal_views)]))
+        return graph.start(
+            lambda ctx: SimNode(
+                context=ctx,
+                parameter_overrides=[
+                    Parameter("sim.image_size", value=64),
+                    Parameter("camera_hz", value=10.0),
+                    Parameter("state_hz", value=20.0),
+                    Parameter("goal_views", value=goal_views),
+                ],
+            )
+        )
 
     # The sim's goal is the exterior camera alone: the planner says so and commands nothing.
     sim = sim_with(1)
@@ -244,8 +286,11 @@ def test_a_two_view_model_plans_from_both_cameras_and_refuses_a_one_view_goal(gr
 
     # Both views of the goal, side by side: the planner tiles its two cameras the same way and commands.
     sim = sim_with(2)
-    planner = graph.start(lambda ctx: PlannerNode(
-        context=ctx, parameter_overrides=planner_parameters(checkpoint, goal_dir=str(tmp_path / "goals"))))
+    planner = graph.start(
+        lambda ctx: PlannerNode(
+            context=ctx, parameter_overrides=planner_parameters(checkpoint, goal_dir=str(tmp_path / "goals"))
+        )
+    )
     wait_until(lambda: sim.executed_commands >= 2, 60, "two commands from a two-view plan")
     assert planner.goals.images[0].shape == (64, 128, 3)
     assert "view_mismatch" not in planner.rejections.counts
@@ -292,7 +337,9 @@ def test_sim_and_planner_close_the_loop_and_every_command_is_executed(graph, tin
     observer = graph.start(make_observer)
     # A NaN target is refused by the sim, which keeps running and does not move.
     wait_until(lambda: observer.nan_pub.get_subscription_count() > 0, 10, "the sim's target subscription")
-    nan_target = conversions.vector_to_pose(np.array([np.nan, 0, 0.2, np.pi, 0, 0]), observer.get_clock().now().nanoseconds * 1e-9, "panda_link0")
+    nan_target = conversions.vector_to_pose(
+        np.array([np.nan, 0, 0.2, np.pi, 0, 0]), observer.get_clock().now().nanoseconds * 1e-9, "panda_link0"
+    )
 
     def refused() -> bool:  # publish until it arrives: a new reader may miss the first volatile messages
         observer.nan_pub.publish(nan_target)
@@ -306,7 +353,8 @@ def test_sim_and_planner_close_the_loop_and_every_command_is_executed(graph, tin
         lambda ctx: PlannerNode(
             context=ctx,
             parameter_overrides=planner_parameters(
-                tiny_checkpoint, **{"safety.workspace_low": [0.3, -0.3, 0.012], "safety.workspace_high": [0.72, 0.3, 0.45]}
+                tiny_checkpoint,
+                **{"safety.workspace_low": [0.3, -0.3, 0.012], "safety.workspace_high": [0.72, 0.3, 0.45]},
             ),
         )
     )
@@ -353,7 +401,9 @@ def test_default_model_drives_the_sim_closer_to_the_reach_goal(graph):
             context=ctx,
             parameter_overrides=[
                 Parameter("task", value="reach"),
-                Parameter("seed", value=1000),  # an evaluation seed (not in the training data) the model solves in jepa-mpc eval
+                Parameter(
+                    "seed", value=1000
+                ),  # an evaluation seed (not in the training data) the model solves in jepa-mpc eval
                 Parameter("goal_views", value=2),  # the default model plans from the exterior and wrist cameras
                 Parameter("sim.image_size", value=64),
                 Parameter("sim.control_hz", value=2.0),
@@ -372,8 +422,13 @@ def test_default_model_drives_the_sim_closer_to_the_reach_goal(graph):
             context=ctx,
             parameter_overrides=planner_parameters(
                 "",  # the default model
-                **{"planner.samples": 96, "planner.iterations": 5, "planner.topk": 10,
-                   "safety.workspace_low": [0.3, -0.3, 0.012], "safety.workspace_high": [0.72, 0.3, 0.45]},
+                **{
+                    "planner.samples": 96,
+                    "planner.iterations": 5,
+                    "planner.topk": 10,
+                    "safety.workspace_low": [0.3, -0.3, 0.012],
+                    "safety.workspace_high": [0.72, 0.3, 0.45],
+                },
             ),
         )
     )

@@ -6,6 +6,7 @@ closed, and ``gripper_joints:=panda_finger_joint1`` a list of its letters, so th
 ignored. Each is now one line naming the node or file, the parameter, the value and the form
 expected, and the node does not start (exit 2).
 """
+
 from __future__ import annotations
 
 import os
@@ -24,16 +25,23 @@ from ros_nodes.sim_node import SimNode  # noqa: E402
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("name, value, message", [
-    ("safety.max_step", True, "safety.max_step is true, a bool"),
-    ("gripper_max_width", True, "gripper_max_width is true, a bool"),
-    ("gripper_joints", "panda_finger_joint1", "gripper_joints is 'panda_finger_joint1', text (write a list"),
-    ("goal_files", "goal.png", "goal_files is 'goal.png', text (write a list"),
-    ("rate_hz", float("nan"), "rate_hz is .nan, not a number"),
-    ("safety.workspace_low", [0.3, -0.3], "safety.workspace_low is [0.3, -0.3], a list of 2 items"),
-])
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("safety.max_step", True, "safety.max_step is true, a bool"),
+        ("gripper_max_width", True, "gripper_max_width is true, a bool"),
+        ("gripper_joints", "panda_finger_joint1", "gripper_joints is 'panda_finger_joint1', text (write a list"),
+        ("goal_files", "goal.png", "goal_files is 'goal.png', text (write a list"),
+        ("rate_hz", float("nan"), "rate_hz is .nan, not a number"),
+        ("safety.workspace_low", [0.3, -0.3], "safety.workspace_low is [0.3, -0.3], a list of 2 items"),
+    ],
+)
 def test_the_planner_node_refuses_a_parameter_of_the_wrong_form(graph, name, value, message):
-    overrides = [Parameter("device", value="cpu"), Parameter("configure_at_start", value=False), Parameter(name, value=value)]
+    overrides = [
+        Parameter("device", value="cpu"),
+        Parameter("configure_at_start", value=False),
+        Parameter(name, value=value),
+    ]
     with pytest.raises(ValueError) as info:
         graph.start(lambda ctx: PlannerNode(context=ctx, parameter_overrides=overrides))
     assert str(info.value).startswith(f"node planner_node: {message}"), info.value
@@ -47,17 +55,29 @@ def test_the_sim_node_refuses_a_bool_for_a_number(graph):
 
 
 def _environment() -> dict[str, str]:
-    return {**os.environ, "ROS_DOMAIN_ID": str(random.randint(1, 100)), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-            "ROS_LOCALHOST_ONLY": "1"}
+    return {
+        **os.environ,
+        "ROS_DOMAIN_ID": str(random.randint(1, 100)),
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+        "ROS_LOCALHOST_ONLY": "1",
+    }
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("argument, message", [
-    ("gripper_max_width:=yes", "gripper_max_width is true, a bool (YAML reads true/false, yes/no, on/off as bools); "
-                               "expected a number"),
-    ("gripper_joints:=panda_finger_joint1", "gripper_joints is 'panda_finger_joint1', text (write a list: "
-                                            "[panda_finger_joint1]); expected a list of texts"),
-])
+@pytest.mark.parametrize(
+    "argument, message",
+    [
+        (
+            "gripper_max_width:=yes",
+            "gripper_max_width is true, a bool (YAML reads true/false, yes/no, on/off as bools); expected a number",
+        ),
+        (
+            "gripper_joints:=panda_finger_joint1",
+            "gripper_joints is 'panda_finger_joint1', text (write a list: "
+            "[panda_finger_joint1]); expected a list of texts",
+        ),
+    ],
+)
 def test_a_dash_p_value_of_the_wrong_form_stops_the_node_with_one_line(argument, message):
     """rcl parses ``-p`` values as YAML 1.1 (``yes`` is a bool); the node says so and exits 2 instead of running."""
     command = [sys.executable, "-m", "ros_nodes.planner_node", "--ros-args", "-p", "device:=cpu", "-p", argument]
@@ -75,8 +95,10 @@ def test_the_bringup_stops_on_a_bool_in_its_parameter_file_before_ros_starts(tmp
     result = subprocess.run(command, env=_environment(), capture_output=True, text=True, timeout=90)
     lines = (result.stdout + result.stderr).strip().splitlines()
     assert result.returncode == 2, (result.returncode, lines)
-    assert lines == [f"jepa-mpc bringup: error: {params} [planner_node]: safety.max_step is true, a bool (YAML reads "
-                     "true/false, yes/no, on/off as bools); expected a number"], lines
+    assert lines == [
+        f"jepa-mpc bringup: error: {params} [planner_node]: safety.max_step is true, a bool (YAML reads "
+        "true/false, yes/no, on/off as bools); expected a number"
+    ], lines
 
 
 @pytest.mark.timeout(90)
@@ -84,8 +106,16 @@ def test_the_sims_reset_reads_its_changed_parameters_as_typed_as_at_start(graph)
     """``ros2 param set /sim_node seed true`` is allowed (seed is re-read by ~/reset); the reset refuses the bool."""
     from std_srvs.srv import Trigger
 
-    sim = graph.start(lambda ctx: SimNode(context=ctx, parameter_overrides=[
-        Parameter("sim.image_size", value=64), Parameter("camera_hz", value=10.0), Parameter("state_hz", value=20.0)]))
+    sim = graph.start(
+        lambda ctx: SimNode(
+            context=ctx,
+            parameter_overrides=[
+                Parameter("sim.image_size", value=64),
+                Parameter("camera_hz", value=10.0),
+                Parameter("state_hz", value=20.0),
+            ],
+        )
+    )
     assert all(r.successful for r in sim.set_parameters([Parameter("seed", value=True)]))
     response = sim._on_reset(Trigger.Request(), Trigger.Response())
     assert not response.success
@@ -100,8 +130,18 @@ def test_the_sims_reset_reads_its_changed_parameters_as_typed_as_at_start(graph)
 def test_a_planner_node_asked_to_plan_from_a_policy_its_model_lacks_stops_with_one_line(tiny_checkpoint):
     """config/*.yaml plan with the goal policy; a checkpoint without one (a released V-JEPA 2-AC, say) is refused
     at configure with the fix, and the node exits 2 instead of idling without a planner."""
-    command = [sys.executable, "-m", "ros_nodes.planner_node", "--ros-args", "-p", "device:=cpu",
-               "-p", f"checkpoint:={tiny_checkpoint}", "-p", "planner.proposal:=policy"]
+    command = [
+        sys.executable,
+        "-m",
+        "ros_nodes.planner_node",
+        "--ros-args",
+        "-p",
+        "device:=cpu",
+        "-p",
+        f"checkpoint:={tiny_checkpoint}",
+        "-p",
+        "planner.proposal:=policy",
+    ]
     result = subprocess.run(command, env=_environment(), capture_output=True, text=True, timeout=90)
     lines = (result.stdout + result.stderr).strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1, (result.returncode, lines)

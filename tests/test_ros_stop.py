@@ -5,6 +5,7 @@ tiny model, each plan 1.5 s longer) and sends its request while a plan runs: aft
 deactivate, shutdown, error transition or signal no command may be published, whatever was queued
 before it, and the request is answered at once, not when the plan ends. Helpers: tests/ros_helpers.py.
 """
+
 from __future__ import annotations
 
 import os
@@ -31,7 +32,10 @@ from slow_planner_node import slow_planner  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 PLAN_S = 1.5  # each plan's extra time: a request 0.2 s into a plan comes >= 1.3 s before its end
 ANSWER_S = 0.5  # "at once" on a loaded 2-core box; a request that waited for the plan took >= 1.3 s
-SLOW = {"rate_hz": 2.0, "goal_dir": ""}  # goal_dir: ~/capture_goal saves nothing  # ticks that fall due during a plan merge: plans run back to back
+SLOW = {
+    "rate_hz": 2.0,
+    "goal_dir": "",
+}  # goal_dir: ~/capture_goal saves nothing  # ticks that fall due during a plan merge: plans run back to back
 
 
 class FailingDeactivate(PlannerNode):
@@ -44,8 +48,13 @@ class FailingDeactivate(PlannerNode):
 def start_slow_planner(graph, tiny_checkpoint, node_class=PlannerNode):
     robot = graph.start(lambda ctx: FakeRobot(ctx, rate_hz=30.0))
     robot.publish_goal()
-    planner = graph.start(lambda ctx: node_class(
-        make_planner=slow_planner(PLAN_S), context=ctx, parameter_overrides=planner_parameters(tiny_checkpoint, **SLOW)))
+    planner = graph.start(
+        lambda ctx: node_class(
+            make_planner=slow_planner(PLAN_S),
+            context=ctx,
+            parameter_overrides=planner_parameters(tiny_checkpoint, **SLOW),
+        )
+    )
     wait_until(lambda: len(robot.targets) >= 1, 30, "the first command")
     return robot, planner
 
@@ -87,7 +96,8 @@ REQUESTS = [
 @pytest.mark.timeout(90)
 @pytest.mark.parametrize("queued, stop", REQUESTS, ids=[f"{q or 'nothing'}-then-{r}" for q, r in REQUESTS])
 def test_no_command_after_a_stop_sent_while_a_plan_runs_and_the_request_answers_at_once(
-        graph, tiny_checkpoint, queued, stop):
+    graph, tiny_checkpoint, queued, stop
+):
     robot, planner = start_slow_planner(graph, tiny_checkpoint, FailingDeactivate if stop == "error" else PlannerNode)
     # The clients exist before the plan, on the robot's node (a participant the planner has matched
     # already): the time measured is the planner's, not discovery's (seconds on a loaded box).
@@ -96,7 +106,10 @@ def test_no_command_after_a_stop_sent_while_a_plan_runs_and_the_request_answers_
         # box, a client of a lifecycle service of this node stayed unmatched for 30 s, never one of ~/stop)
         stop_client, stop_request = ready_client(robot, Trigger, "/planner_node/stop"), Trigger.Request()
     else:
-        transition = {"deactivate": Transition.TRANSITION_DEACTIVATE, "shutdown": Transition.TRANSITION_ACTIVE_SHUTDOWN}[stop]
+        transition = {
+            "deactivate": Transition.TRANSITION_DEACTIVATE,
+            "shutdown": Transition.TRANSITION_ACTIVE_SHUTDOWN,
+        }[stop]
         stop_client = ready_client(robot, ChangeState, "/planner_node/change_state")
         stop_request = ChangeState.Request(transition=Transition(id=transition))
     mpc = inside_a_plan(planner)
@@ -164,13 +177,26 @@ def test_no_command_after_ctrl_c_or_sigterm_while_a_plan_runs(graph, tiny_checkp
     """Ctrl-C (SIGINT) and ros2 launch's SIGTERM to a planner process whose plan is running."""
     robot = graph.start(lambda ctx: FakeRobot(ctx, rate_hz=30.0))
     robot.publish_goal()
-    env = {**os.environ, "ROS_DOMAIN_ID": str(graph.domain_id), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-           "ROS_LOCALHOST_ONLY": "1", "RCUTILS_LOGGING_BUFFERED_STREAM": "0",
-           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}  # this checkout's nodes
-    parameters = [f"{p.name}:={p.value}" for p in planner_parameters(tiny_checkpoint, **SLOW)
-                  if not p.name.startswith("safety.") and p.name != "goal_dir"]  # the defaults are the helpers' values
-    command = [sys.executable, str(Path(__file__).with_name("slow_planner_node.py")), str(PLAN_S), "--ros-args",
-               *[arg for parameter in parameters for arg in ("-p", parameter)]]
+    env = {
+        **os.environ,
+        "ROS_DOMAIN_ID": str(graph.domain_id),
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+        "ROS_LOCALHOST_ONLY": "1",
+        "RCUTILS_LOGGING_BUFFERED_STREAM": "0",
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }  # this checkout's nodes
+    parameters = [
+        f"{p.name}:={p.value}"
+        for p in planner_parameters(tiny_checkpoint, **SLOW)
+        if not p.name.startswith("safety.") and p.name != "goal_dir"
+    ]  # the defaults are the helpers' values
+    command = [
+        sys.executable,
+        str(Path(__file__).with_name("slow_planner_node.py")),
+        str(PLAN_S),
+        "--ros-args",
+        *[arg for parameter in parameters for arg in ("-p", parameter)],
+    ]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[tuple[float, str]] = []
 
@@ -181,6 +207,7 @@ def test_no_command_after_ctrl_c_or_sigterm_while_a_plan_runs(graph, tiny_checkp
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     try:
+
         def output() -> str:
             return "".join(line for _, line in lines)
 

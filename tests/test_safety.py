@@ -1,4 +1,5 @@
 """ros_nodes.safety without ROS: image decoding, freshness, the input guard, command limits, counting."""
+
 from __future__ import annotations
 
 import math
@@ -43,7 +44,10 @@ def _reason(fn, *args, **kwargs) -> str:
     return info.value.reason
 
 
-@pytest.mark.parametrize("encoding, order, channels", [("rgb8", [0, 1, 2], 3), ("bgr8", [2, 1, 0], 3), ("rgba8", [0, 1, 2], 4), ("bgra8", [2, 1, 0], 4)])
+@pytest.mark.parametrize(
+    "encoding, order, channels",
+    [("rgb8", [0, 1, 2], 3), ("bgr8", [2, 1, 0], 3), ("rgba8", [0, 1, 2], 4), ("bgra8", [2, 1, 0], 4)],
+)
 def test_decode_image_channel_order_and_row_padding(encoding, order, channels):
     rgb = _rgb()
     raw = np.zeros((20, 30, channels), dtype=np.uint8)
@@ -105,7 +109,10 @@ def test_input_guard_needs_every_input_fresh_and_forgets_after_a_malformed_messa
 
 def test_rejection_counter_reports_each_reason_once_and_counts_all():
     counter = RejectionCounter()
-    firsts = [counter.record(InputRejected(reason, "x")) for reason in ["stale_image", "stale_image", "nonfinite_pose", "stale_image"]]
+    firsts = [
+        counter.record(InputRejected(reason, "x"))
+        for reason in ["stale_image", "stale_image", "nonfinite_pose", "stale_image"]
+    ]
     assert firsts == [True, False, True, False]
     assert counter.counts == {"stale_image": 3, "nonfinite_pose": 1} and counter.total == 4
     assert counter.last.reason == "stale_image"
@@ -194,8 +201,13 @@ def test_a_pose_metres_outside_the_box_is_refused_before_planning_naming_the_pos
         guard.check_reachable(_state(x=5.5))
     rejection = info.value
     assert rejection.reason == "pose_outside_workspace"
-    for named in ("[5.5, 0.0, 0.2]", "4.800 m outside", "[0.3, -0.3, 0.02]..[0.7, 0.3, 0.45]", "max_step=0.05",
-                  "widen safety.workspace_low/high"):
+    for named in (
+        "[5.5, 0.0, 0.2]",
+        "4.800 m outside",
+        "[0.3, -0.3, 0.02]..[0.7, 0.3, 0.45]",
+        "max_step=0.05",
+        "widen safety.workspace_low/high",
+    ):
         assert named in rejection.detail, rejection.detail
     assert _reason(guard.check_reachable, _state(z=np.nan)) == "nonfinite_pose"
     guard.check_reachable(_state())  # inside the box
@@ -263,7 +275,9 @@ def test_a_goal_holding_another_number_of_views_is_refused_naming_the_fix():
     check_goal_views(two, two, 2)
     check_goal_views(np.zeros((32, 64, 3), np.uint8), two, 2)  # any size of the same shape
     check_goal_views(np.zeros((480, 640, 3), np.uint8), np.zeros((720, 1280, 3), np.uint8), 1)  # 4:3 vs 16:9
-    with pytest.raises(InputRejected, match="64 x 64 but the model plans from 2 view.*side by side.*goal_views 2") as info:
+    with pytest.raises(
+        InputRejected, match="64 x 64 but the model plans from 2 view.*side by side.*goal_views 2"
+    ) as info:
         check_goal_views(one, two, 2)
     assert info.value.reason == "view_mismatch"
     with pytest.raises(InputRejected, match="one camera image"):

@@ -1,5 +1,6 @@
 """``jepa-mpc collect`` writes a dataset the reader reads back; runs resume, also after a kill; the same
 command writes the same bytes; ``render-tasks`` draws strips."""
+
 import hashlib
 import os
 import signal
@@ -70,8 +71,11 @@ def test_parallel_workers_record_the_same_episodes(reach_dataset, tmp_path):
 
 
 def _file_hashes(root) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*"))
-            if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_the_same_command_writes_the_same_bytes_on_one_cpu_or_two(tmp_path):
@@ -94,8 +98,9 @@ def test_the_same_command_writes_the_same_bytes_on_one_cpu_or_two(tmp_path):
 def test_an_episode_another_process_completes_meanwhile_is_taken_as_done(tmp_path, monkeypatch):
     """An episode that appears complete on disk while this process records it (an orphaned worker of an
     earlier run wrote it) is taken as done, not an error."""
-    config = parse_command_config("collect", ["--task", "reach", "--episodes", "1", "--sim.image_size", "32",
-                                              "--out", str(tmp_path / "reach")])
+    config = parse_command_config(
+        "collect", ["--task", "reach", "--episodes", "1", "--sim.image_size", "32", "--out", str(tmp_path / "reach")]
+    )
     this, other = collect_module._Collector(config), collect_module._Collector(config)
     record = collect_module.record_episode
 
@@ -130,14 +135,18 @@ def test_workers_end_when_collect_is_killed_and_a_rerun_at_once_completes_the_da
         assert sum(map(process_helpers.is_pool_worker, workers)) == 2
         process.kill()
         process.wait()
-        process_helpers.wait_until(lambda: not any(map(process_helpers.alive, workers)), 10,
-                                   f"the workers {workers} end with their parent")
+        process_helpers.wait_until(
+            lambda: not any(map(process_helpers.alive, workers)), 10, f"the workers {workers} end with their parent"
+        )
     finally:
         process.kill()
         process_helpers.kill_all(workers)
     assert not list(root.rglob("*.tmp"))  # the episodes in progress unwound
     # At once, in this process and with one worker (a shorter test): no orphan writes beside it.
-    assert run_command("collect", ["--task", "reach", "--episodes", "6", "--sim.image_size", "32", "--out", str(root)]) == 0
+    assert (
+        run_command("collect", ["--task", "reach", "--episodes", "6", "--sim.image_size", "32", "--out", str(root)])
+        == 0
+    )
     assert LeRobotDataset(root).num_episodes == 6
 
 
@@ -206,7 +215,10 @@ def test_observation_state_is_droids_joint_positions_and_gripper(reach_dataset):
 def test_render_tasks_writes_png_strips(tmp_path):
     import imageio.v3 as iio
 
-    assert run_command("render-tasks", ["--out", str(tmp_path), "--tasks", "reach", "--image-size", "32", "--frames", "2"]) == 0
+    assert (
+        run_command("render-tasks", ["--out", str(tmp_path), "--tasks", "reach", "--image-size", "32", "--frames", "2"])
+        == 0
+    )
     strip = iio.imread(tmp_path / "sim_reach.png")
     assert strip.shape[0] == 32 and strip.shape[1] == 3 * 32 + 3 * gallery.GAP  # 2 frames, the goal, gaps
     assert (tmp_path / "sim_tasks.png").is_file()

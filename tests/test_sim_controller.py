@@ -1,4 +1,5 @@
 """The Cartesian controller reaches commanded poses within the tolerance stated in docs/sim.md."""
+
 import gymnasium
 import numpy as np
 import torch
@@ -21,7 +22,9 @@ def test_one_control_step_reaches_the_commanded_pose():
         obs, _ = env.reset(seed=seed)
         for _ in range(10):
             action = np.concatenate([rng.uniform(-0.05, 0.05, 3), rng.uniform(-0.2, 0.2, 3), [rng.uniform(-1, 1)]])
-            commanded = apply_action(torch.from_numpy(obs["state"].astype(np.float64)), torch.from_numpy(action)).numpy()
+            commanded = apply_action(
+                torch.from_numpy(obs["state"].astype(np.float64)), torch.from_numpy(action)
+            ).numpy()
             obs, _, _, _, info = env.step(action)
             assert not info["action_clipped"]
             # The safe target differs from the plain one only where the workspace box clipped it.
@@ -29,7 +32,9 @@ def test_one_control_step_reaches_the_commanded_pose():
             commanded = env.unwrapped.commanded_state
             reached = obs["state"].astype(np.float64)
             position_errors.append(np.linalg.norm(reached[:3] - commanded[:3]))
-            assert position_errors[-1] < POSITION_TOL, f"seed {seed}: {position_errors[-1]:.4f} m (inside box: {inside})"
+            assert position_errors[-1] < POSITION_TOL, (
+                f"seed {seed}: {position_errors[-1]:.4f} m (inside box: {inside})"
+            )
             rotation_error = Rotation.from_euler("xyz", commanded[3:6]) * Rotation.from_euler("xyz", reached[3:6]).inv()
             assert rotation_error.magnitude() < ROTATION_TOL
             assert abs(reached[6] - commanded[6]) < GRIPPER_TOL

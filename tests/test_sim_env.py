@@ -1,4 +1,5 @@
 """The gymnasium tasks: API conformance, determinism, safety, rendering and goal images (64 x 64)."""
+
 import gymnasium
 import numpy as np
 import pytest
@@ -121,8 +122,13 @@ def test_missing_gl_library_gives_a_clear_message_and_physics_still_runs():
         "env.reset(seed=0)\n"
         "gymnasium.make(sim.env_id('reach'), config=SimConfig(image_size=64))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "MUJOCO_GL": "osmesa", "PYOPENGL_PLATFORM": "osmesa"})
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "MUJOCO_GL": "osmesa", "PYOPENGL_PLATFORM": "osmesa"},
+    )
     assert result.returncode != 0
     assert "Could not create an OpenGL context" in result.stderr and "render_images=False" in result.stderr
 

@@ -1,4 +1,5 @@
 """Each scripted expert solves its task on >= 80% of 20 seeded episodes (render-free, ~1 min in all)."""
+
 import gymnasium
 import numpy as np
 import pytest

@@ -4,6 +4,7 @@ The scenario runs in a fresh interpreter: EGL initialised in a process makes eve
 from it hang at its first render, and the pytest process has rendered already (tests/test_sim_env.py).
 A fresh interpreter is also what a user's script is when it calls ``make_vec`` first thing.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,11 +49,17 @@ def test_async_vector_env_renders_in_forked_workers():
     env.setdefault("MUJOCO_GL", "egl")
     env.setdefault("PYOPENGL_PLATFORM", env["MUJOCO_GL"])
     # Before the renderer was lazy this hung at reset: the timeout turns a regression into a failure.
-    result = subprocess.run([sys.executable, "-c", SCRIPT], cwd=REPO, env=env, capture_output=True, text=True, timeout=100)
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT], cwd=REPO, env=env, capture_output=True, text=True, timeout=100
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["start_method"] == "fork"  # the default on Linux: the case that used to hang
-    assert report["shapes"] == {"state": [2, 7], "exterior_image_1_left": [2, 48, 48, 3], "wrist_image_left": [2, 48, 48, 3]}
+    assert report["shapes"] == {
+        "state": [2, 7],
+        "exterior_image_1_left": [2, 48, 48, 3],
+        "wrist_image_left": [2, 48, 48, 3],
+    }
     assert report["dtype"] == "uint8" and report["goal_images"] == [2, 48, 48, 3]
     assert min(report["std"]) > 10  # real renders, not blank frames
     assert report["mean_abs_difference"] > 1.0  # each worker renders its own seeded scene
@@ -94,8 +101,15 @@ def test_forked_workers_of_a_process_that_rendered_fail_with_the_fix_instead_of_
     if env["MUJOCO_GL"] != "egl":
         pytest.skip("the hang is EGL's")
     # In a session of its own: a hang is ended with its forked children, not left behind.
-    process = subprocess.Popen([sys.executable, "-c", AFTER_RENDERING], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", AFTER_RENDERING],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         stdout, stderr = process.communicate(timeout=120)
     except subprocess.TimeoutExpired:

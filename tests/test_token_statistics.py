@@ -1,5 +1,6 @@
 """The out-of-distribution score (issue 29 part 6): the training frames' token statistics, their place in the
 checkpoint, the planner's per-step score, ``jepa-mpc ood-stats`` and the evaluation's report of it."""
+
 from __future__ import annotations
 
 import json
@@ -36,7 +37,7 @@ def scene(rng: np.random.Generator, frames: int, table=(120, 110, 100)) -> np.nd
     images[:] = table
     for image in images:
         x, y = rng.integers(4, 24, 2)
-        image[y:y + 6, x:x + 6] = (200, 60, 40)
+        image[y : y + 6, x : x + 6] = (200, 60, 40)
     return np.clip(images + rng.normal(0, 5, images.shape), 0, 255).astype(np.uint8)
 
 
@@ -64,12 +65,13 @@ def test_the_score_is_about_one_on_training_like_tokens_and_high_on_shifted_ones
 
     # The formula: the mean log(1 + z^2) of the layer-normed tokens' features (a Student-t's negative log-likelihood).
     frame = in_range[0]
-    z2 = (frame - statistics.mean) ** 2 / (statistics.std ** 2 + config.variance_floor)
+    z2 = (frame - statistics.mean) ** 2 / (statistics.std**2 + config.variance_floor)
     assert torch.allclose(statistics(frame), torch.log1p(z2).mean(), rtol=1e-4)
 
     # The first view's tokens moved by two training stds along a random sign pattern: its view scores high.
-    shifted = gaussian_tokens(rng, 200, mean + 2 * std * np.where(np.arange(N) < 4, 1.0, 0.0)[:, None]
-                              * rng.choice([-1.0, 1.0], (N, D)), std)
+    shifted = gaussian_tokens(
+        rng, 200, mean + 2 * std * np.where(np.arange(N) < 4, 1.0, 0.0)[:, None] * rng.choice([-1.0, 1.0], (N, D)), std
+    )
     shifted_scores = statistics(torch.from_numpy(shifted))
     assert bool((shifted_scores > statistics.threshold).all()), shifted_scores.min()
     per_view = statistics.view_scores(torch.from_numpy(shifted)).mean(0)  # [2]
@@ -91,8 +93,9 @@ def test_statistics_round_trip_through_a_checkpoint_and_load_strictly(tmp_path):
     tokens = gaussian_tokens(rng, 40, rng.normal(size=(4, 48)), np.ones((4, 48)))
     statistics = fit_token_statistics(tokens, np.arange(30), np.arange(30, 40))
     path = tmp_path / "model.pt"
-    save_world_model_checkpoint(path, model.config, model.encoder, model.predictor, extra={"recipe": "test"},
-                                token_statistics=statistics)
+    save_world_model_checkpoint(
+        path, model.config, model.encoder, model.predictor, extra={"recipe": "test"}, token_statistics=statistics
+    )
     loaded = load_world_model(path, device="cpu")
     assert loaded.token_statistics.config == statistics.config and loaded.ood_threshold == statistics.threshold
     for name, buffer in statistics.state_dict().items():
@@ -141,10 +144,12 @@ def test_the_planner_reports_each_steps_score_and_none_for_a_model_without_stati
     like = mpc.act(scene(rng, 1)[0], STATE)
     unlike = mpc.act(scene(rng, 1, table=(60, 140, 200))[0], STATE)  # another table colour
     assert like.ood_score < mpc.ood_threshold < unlike.ood_score, (like.ood_score, mpc.ood_threshold, unlike.ood_score)
-    assert unlike.ood_score == pytest.approx(model.ood_score(model.encode_frames(scene(rng, 1, (60, 140, 200)))[0, 0]),
-                                             rel=0.1)
-    gated = GoalImageMPC(model, PlannerConfig(samples=8, iterations=1, topk=2, surprise_gating=True,
-                                              surprise_threshold=1e9))
+    assert unlike.ood_score == pytest.approx(
+        model.ood_score(model.encode_frames(scene(rng, 1, (60, 140, 200)))[0, 0]), rel=0.1
+    )
+    gated = GoalImageMPC(
+        model, PlannerConfig(samples=8, iterations=1, topk=2, surprise_gating=True, surprise_threshold=1e9)
+    )
     gated.set_goal(scene(rng, 1)[0])
     steps = [gated.act(scene(rng, 1)[0], STATE) for _ in range(2)]
     assert not steps[1].replanned and steps[1].ood_score is not None  # a kept step is scored too
@@ -172,8 +177,21 @@ def test_ood_stats_command_adds_statistics_that_load_strictly_and_keeps_the_rest
     data = tmp_path / "scenes.npz"
     save_episodes_npz(data, square_episodes(np.random.default_rng(0), 10, 8), fps=4)
     out = tmp_path / "model_ood.pt"
-    argv = ["ood-stats", "--data", str(data), "--checkpoint", tiny_checkpoint, "--out", str(out),
-            "--data.wrist_camera", "", "--data.cache_dir", str(tmp_path / "cache"), "--threads", "1"]
+    argv = [
+        "ood-stats",
+        "--data",
+        str(data),
+        "--checkpoint",
+        tiny_checkpoint,
+        "--out",
+        str(out),
+        "--data.wrist_camera",
+        "",
+        "--data.cache_dir",
+        str(tmp_path / "cache"),
+        "--threads",
+        "1",
+    ]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "out-of-distribution threshold" in printed and "episodes: 9 train, 1 held out" in printed, printed
@@ -198,9 +216,37 @@ def test_eval_reports_each_steps_score_and_the_episodes(tmp_path, tiny_checkpoin
     path = tmp_path / "model.pt"
     save_world_model_checkpoint(path, model.config, model.encoder, model.predictor, token_statistics=statistics)
     out = tmp_path / "eval"
-    assert main(["eval", "--task", "reach", "--episodes", "1", "--max_steps", "2", "--videos", "0",
-                 "--policies", "world_model", "random", "--checkpoint", str(path), "--device", "cpu", "--out", str(out),
-                 "--planner.samples", "8", "--planner.iterations", "1", "--planner.topk", "2"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--task",
+                "reach",
+                "--episodes",
+                "1",
+                "--max_steps",
+                "2",
+                "--videos",
+                "0",
+                "--policies",
+                "world_model",
+                "random",
+                "--checkpoint",
+                str(path),
+                "--device",
+                "cpu",
+                "--out",
+                str(out),
+                "--planner.samples",
+                "8",
+                "--planner.iterations",
+                "1",
+                "--planner.topk",
+                "2",
+            ]
+        )
+        == 0
+    )
     report = json.loads((out / "results.json").read_text())
     assert report["ood_threshold"] == 0.0
     world_model, random = report["summaries"]

@@ -4,6 +4,7 @@ The path training uses (LeRobotEpisodes -> feature cache -> ClipReader) must giv
 V-JEPA 2-AC clips: on real DROID data (15 fps) every 4th frame, one state per 2-frame tubelet and
 the actions between them (tests/fixtures/lerobot_droid_mini/truth.npz), and on 4 fps data every frame.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -35,7 +36,9 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def cache_of(source: LeRobotEpisodes, encoder_path: Path, cache_root: Path) -> FeatureCache:
     _, encoder = load_encoder(encoder_path)
-    return build_feature_cache(source, encoder, file_digest(encoder_path), cache_root, min_length=clip_span(CLIP_STEPS, TUBELET))
+    return build_feature_cache(
+        source, encoder, file_digest(encoder_path), cache_root, min_length=clip_span(CLIP_STEPS, TUBELET)
+    )
 
 
 @pytest.mark.skipif(not (DROID / "dataset").is_dir(), reason="DROID LeRobot fixture not copied")
@@ -47,14 +50,18 @@ def test_droid_clips_are_the_reference_clips(tmp_path, encoder_path):
         warnings.simplefilter("always")
         cache = cache_of(source, encoder_path, tmp_path / "cache")
     # Episode 2 has 10 source frames = 3 sampled, fewer than one clip's 7: skipped and counted, never padded.
-    assert [s.name for s in cache.skipped] == [f"2 of {DROID / 'dataset'}"] and "shorter than one clip" in cache.skipped[0].reason
+    assert [s.name for s in cache.skipped] == [
+        f"2 of {DROID / 'dataset'}"
+    ] and "shorter than one clip" in cache.skipped[0].reason
     assert any("shorter than one clip" in str(w.message) for w in caught)
     # 40 and 33 source frames = 10 and 9 sampled frames: 10 - 7 + 1 and 9 - 7 + 1 clip starts.
     assert len(clip_starts(cache, [0, 1], clip_span(CLIP_STEPS, TUBELET))) == 4 + 3
 
     reader = ClipReader(cache, CLIP_STEPS, TUBELET)
     for e in (0, 1):
-        _, states, actions = reader.read(np.array([cache.episodes[e]["offset"]]), torch.device("cpu"))  # the clip from frame 0
+        _, states, actions = reader.read(
+            np.array([cache.episodes[e]["offset"]]), torch.device("cpu")
+        )  # the clip from frame 0
         np.testing.assert_allclose(states[0].numpy(), truth[f"ep{e}_clip8_states"], atol=1e-5, rtol=0)
         np.testing.assert_allclose(actions[0].numpy(), truth[f"ep{e}_clip8_actions"], atol=1e-5, rtol=0)
         # The clip's 8 sampled frames are the reference's source frames (an off-by-one would lower PSNR).
@@ -65,17 +72,25 @@ def test_droid_clips_are_the_reference_clips(tmp_path, encoder_path):
 
 def test_clips_at_4fps_take_every_frame(tmp_path, encoder_path):
     episodes = moving_square_episodes(2, 12, img_size=32, seed=5)
-    writer = LeRobotDatasetWriter(tmp_path / "sim", fps=4, cameras={"exterior_image_1_left": (32, 32)}, record_joints=False)
+    writer = LeRobotDatasetWriter(
+        tmp_path / "sim", fps=4, cameras={"exterior_image_1_left": (32, 32)}, record_joints=False
+    )
     for e, episode in enumerate(episodes):
-        writer.write_episode(e, {"exterior_image_1_left": episode.frames}, episode.states, np.zeros_like(episode.states), "push", True, e)
+        writer.write_episode(
+            e, {"exterior_image_1_left": episode.frames}, episode.states, np.zeros_like(episode.states), "push", True, e
+        )
     writer.finalize()
     source = LeRobotEpisodes(tmp_path / "sim", camera="exterior_image_1_left", sample_fps=4)
     assert source.frame_step == 1 and source.load(0).length == 12
     cache = cache_of(source, encoder_path, tmp_path / "cache")
-    _, states, actions = ClipReader(cache, CLIP_STEPS, TUBELET).read(np.array([cache.episodes[0]["offset"] + 2]), torch.device("cpu"))
+    _, states, actions = ClipReader(cache, CLIP_STEPS, TUBELET).read(
+        np.array([cache.episodes[0]["offset"] + 2]), torch.device("cpu")
+    )
     expected = episodes[0].states[[2, 4, 6, 8]]  # the clip from frame 2: one state per tubelet
     np.testing.assert_allclose(states[0].numpy(), expected, atol=1e-6, rtol=0)
-    np.testing.assert_allclose(actions[0].numpy(), actions_from_states(torch.from_numpy(expected).double()).numpy(), atol=1e-6, rtol=0)
+    np.testing.assert_allclose(
+        actions[0].numpy(), actions_from_states(torch.from_numpy(expected).double()).numpy(), atol=1e-6, rtol=0
+    )
 
 
 def test_features_encoded_in_bf16_on_a_gpu_are_cached_apart_from_float32_ones():

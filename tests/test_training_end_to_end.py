@@ -1,4 +1,5 @@
 """Encoder and predictor trained end to end with SIGReg (``--loss.sigreg_weight``), as LeWorldModel does."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -9,7 +10,12 @@ import torch
 
 from worldmodel import load_world_model
 from worldmodel.training.config import (
-    DataConfig, OptimConfig, PredictorLossConfig, PredictorRecipe, RunConfig, TrainPredictorConfig,
+    DataConfig,
+    OptimConfig,
+    PredictorLossConfig,
+    PredictorRecipe,
+    RunConfig,
+    TrainPredictorConfig,
 )
 from worldmodel.training.episodes import InMemoryEpisodes
 from worldmodel.training.metrics import read_csv_rows
@@ -84,7 +90,9 @@ def test_end_to_end_training_updates_the_encoder_logs_sigreg_and_resumes_bit_for
 
 def test_a_frozen_run_and_an_end_to_end_run_differ_only_by_the_weight(tmp_path, squares, encoder_path):
     config = end_to_end_config(tmp_path, steps=3)
-    frozen = train_predictor(replace(config, loss=replace(config.loss, sigreg_weight=0.0)), squares, encoder_path, tmp_path / "frozen")
+    frozen = train_predictor(
+        replace(config, loss=replace(config.loss, sigreg_weight=0.0)), squares, encoder_path, tmp_path / "frozen"
+    )
     assert frozen.cache_folder  # cached tokens, the encoder untouched
     encoder = torch.load(encoder_path, weights_only=True)["encoder"]
     saved = torch.load(tmp_path / "frozen" / "model.pt", weights_only=True)["encoder"]

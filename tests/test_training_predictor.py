@@ -1,4 +1,5 @@
 """Post-training the predictor: it learns, resumes bit for bit, runs under DDP and on DROID, rejects bad data."""
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,13 @@ from worldmodel.config import EncoderConfig
 from worldmodel.encoder import VideoEncoder, init_vit_weights
 from worldmodel.training.config import DataConfig, OptimConfig, PredictorRecipe, RunConfig, TrainPredictorConfig
 from worldmodel.training.encoder_checkpoint import save_encoder_checkpoint
-from worldmodel.training.episodes import EpisodeError, InMemoryEpisodes, LeRobotEpisodes, SampledEpisode, save_episodes_npz
+from worldmodel.training.episodes import (
+    EpisodeError,
+    InMemoryEpisodes,
+    LeRobotEpisodes,
+    SampledEpisode,
+    save_episodes_npz,
+)
 from worldmodel.training.metrics import read_csv_rows
 from worldmodel.training.synthetic import moving_square_episodes
 from worldmodel.training.train_predictor import train_predictor
@@ -41,7 +48,9 @@ def tiny_config(tmp_path: Path, steps: int, lr: float = 2e-2, **run) -> TrainPre
     return TrainPredictorConfig(
         data=DataConfig(cache_dir=str(tmp_path / "cache"), val_fraction=0.2),
         predictor=PredictorRecipe(dim=48, depth=2, num_heads=2),
-        optim=OptimConfig(lr=lr, start_lr=lr / 10, warmup_steps=min(10, steps - 1), weight_decay=0.01, final_weight_decay=0.01),
+        optim=OptimConfig(
+            lr=lr, start_lr=lr / 10, warmup_steps=min(10, steps - 1), weight_decay=0.01, final_weight_decay=0.01
+        ),
         run=RunConfig(steps=steps, batch_size=32, val_clips=64, **{"val_every": 0, "save_every": 0, **run}),
     )
 
@@ -108,9 +117,15 @@ def test_ctrl_c_saves_the_current_step_and_resume_finishes_bit_for_bit(tmp_path,
     save_episodes_npz(data, squares.episodes, fps=4)
     script.write_text(INTERRUPTED_RUN)
     root = str(Path(__file__).resolve().parents[1])
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]),
+    }
     args = [str(data), str(encoder_path), str(tmp_path / "split"), str(tmp_path / "cache")]
-    process = subprocess.Popen([sys.executable, str(script), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, str(script), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     csv_file = tmp_path / "split" / "train.csv"
     try:
         while not (csv_file.is_file() and len(csv_file.read_text().splitlines()) > 5):  # header + 5 steps
@@ -127,9 +142,16 @@ def test_ctrl_c_saves_the_current_step_and_resume_finishes_bit_for_bit(tmp_path,
     assert "--resume" in stderr and not (tmp_path / "split" / "model.pt").exists()
     assert len(read_csv_rows(csv_file)) == state["step"]
 
-    subprocess.run([sys.executable, str(script), *args, "resume"], env=env, check=True, capture_output=True, timeout=120)
-    subprocess.run([sys.executable, str(script), str(data), str(encoder_path), str(tmp_path / "whole"), str(tmp_path / "cache")],
-                   env=env, check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [sys.executable, str(script), *args, "resume"], env=env, check=True, capture_output=True, timeout=120
+    )
+    subprocess.run(
+        [sys.executable, str(script), str(data), str(encoder_path), str(tmp_path / "whole"), str(tmp_path / "cache")],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     whole, split = read_csv_rows(tmp_path / "whole" / "train.csv"), read_csv_rows(csv_file)
     assert [r["step"] for r in split] == list(range(150))
     assert [r["loss"] for r in split] == [r["loss"] for r in whole]
@@ -205,14 +227,51 @@ def test_two_process_gloo_ddp_cli(tmp_path, squares, encoder_path):
     save_episodes_npz(data, squares.episodes, fps=4)
     out = tmp_path / "ddp"
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        "-m", "jepa_mpc", "train",
-        "--data", str(data), "--encoder", str(encoder_path), "--out", str(out),
-        "--data.cache_dir", str(tmp_path / "cache"), "--data.val_fraction", "0.2",
-        "--predictor.dim", "48", "--predictor.depth", "2", "--predictor.num_heads", "2",
-        "--optim.lr", "2e-2", "--optim.start_lr", "2e-3", "--optim.warmup_steps", "10",
-        "--optim.weight_decay", "0.01", "--optim.final_weight_decay", "0.01",
-        "--run.steps", "300", "--run.batch_size", "16", "--run.val_every", "100", "--run.val_clips", "64", "--run.threads", "1",
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "jepa_mpc",
+        "train",
+        "--data",
+        str(data),
+        "--encoder",
+        str(encoder_path),
+        "--out",
+        str(out),
+        "--data.cache_dir",
+        str(tmp_path / "cache"),
+        "--data.val_fraction",
+        "0.2",
+        "--predictor.dim",
+        "48",
+        "--predictor.depth",
+        "2",
+        "--predictor.num_heads",
+        "2",
+        "--optim.lr",
+        "2e-2",
+        "--optim.start_lr",
+        "2e-3",
+        "--optim.warmup_steps",
+        "10",
+        "--optim.weight_decay",
+        "0.01",
+        "--optim.final_weight_decay",
+        "0.01",
+        "--run.steps",
+        "300",
+        "--run.batch_size",
+        "16",
+        "--run.val_every",
+        "100",
+        "--run.val_clips",
+        "64",
+        "--run.threads",
+        "1",
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
@@ -246,7 +305,9 @@ def test_missing_video_file_fails_naming_the_episode(tmp_path, encoder_path):
 def test_trains_on_a_sim_format_lerobot_dataset(tmp_path, encoder_path):
     from dataset import LeRobotDatasetWriter
 
-    writer = LeRobotDatasetWriter(tmp_path / "sim", fps=8, cameras={"exterior_image_1_left": (32, 32)}, record_joints=False)
+    writer = LeRobotDatasetWriter(
+        tmp_path / "sim", fps=8, cameras={"exterior_image_1_left": (32, 32)}, record_joints=False
+    )
     for e, episode in enumerate(moving_square_episodes(3, 24, img_size=32, seed=3)):
         actions = np.zeros_like(episode.states)
         writer.write_episode(e, {"exterior_image_1_left": episode.frames}, episode.states, actions, "push", True, e)
@@ -254,7 +315,9 @@ def test_trains_on_a_sim_format_lerobot_dataset(tmp_path, encoder_path):
     source = LeRobotEpisodes(tmp_path / "sim", camera="exterior_image_1_left", sample_fps=4)
     episode = source.load(0)
     assert episode.length == 12  # 24 frames at 8 fps sampled at 4 fps
-    np.testing.assert_allclose(episode.states, moving_square_episodes(3, 24, img_size=32, seed=3)[0].states[::2], atol=1e-6)
+    np.testing.assert_allclose(
+        episode.states, moving_square_episodes(3, 24, img_size=32, seed=3)[0].states[::2], atol=1e-6
+    )
     config = replace(tiny_config(tmp_path, steps=3), run=RunConfig(steps=3, batch_size=4, val_every=0, save_every=0))
     config = replace(config, optim=replace(config.optim, warmup_steps=1))
     summary = train_predictor(config, source, encoder_path, tmp_path / "run")
@@ -265,7 +328,10 @@ def test_trains_on_a_sim_format_lerobot_dataset(tmp_path, encoder_path):
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda: TrainPredictorConfig(data=DataConfig(clip_steps=2)), "loss.rollout_steps 2 needs data.clip_steps >= 3"),
+        (
+            lambda: TrainPredictorConfig(data=DataConfig(clip_steps=2)),
+            "loss.rollout_steps 2 needs data.clip_steps >= 3",
+        ),
         (lambda: TrainPredictorConfig(run=RunConfig(steps=50)), "optim.warmup_steps 100 must be < run.steps 50"),
         (lambda: DataConfig(bad_episodes="ignore"), "data.bad_episodes must be 'error' or 'skip', got 'ignore'"),
         (lambda: PredictorRecipe(dim=50, num_heads=4), "predictor.dim 50 is not divisible by num_heads 4"),
@@ -297,11 +363,14 @@ def test_training_sizes_are_the_model_configs_own_fields_with_training_defaults(
     encoder = EncoderRecipe(preset="vit_micro", img_size=32, patch_size=8).encoder_config()
     assert encoder == encoder_preset("vit_micro", img_size=32, patch_size=8)
     assert PredictorRecipe(dim=48, depth=2, num_heads=2).predictor_config(encoder, views=2) == PredictorConfig(
-        img_size=32, patch_size=8, encoder_dim=128, dim=48, depth=2, num_heads=2, views=2)
+        img_size=32, patch_size=8, encoder_dim=128, dim=48, depth=2, num_heads=2, views=2
+    )
     # The shipped model's stored configs (the model's and its training recipe) read back unchanged.
     stored = torch.load(DEFAULT_CHECKPOINT, map_location="cpu", weights_only=True)
     assert dataclass_to_dict(from_dict(WorldModelConfig, stored["config"], "model.pt")) == stored["config"]
-    assert dataclass_to_dict(from_dict(TrainPredictorConfig, stored["train_config"], "model.pt")) == stored["train_config"]
+    assert (
+        dataclass_to_dict(from_dict(TrainPredictorConfig, stored["train_config"], "model.pt")) == stored["train_config"]
+    )
 
 
 # --------------------------------------------- run folders: resume only what fits, never overwrite silently
@@ -333,22 +402,61 @@ def _first_key(state: dict) -> str:
     return next(iter(state["modules"]["predictor"]))
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda s: s["modules"]["predictor"].pop(_first_key(s)), r"module 'predictor': missing keys predictor_embed\.weight"),
-    (lambda s: s["modules"]["predictor"].__setitem__("extra.weight", torch.zeros(2)), r"unexpected keys extra\.weight"),
-    (lambda s: s["modules"]["predictor"].__setitem__(_first_key(s), torch.zeros(3, 3)), r"other shapes: predictor_embed\.weight \[3, 3\] \(this run: \[48, 32\]\)"),
-    (lambda s: s["modules"].__setitem__("encoder", {}), r"'modules' holds \['encoder', 'predictor'\], this run trains \['predictor'\]"),
-    (lambda s: s["optimizer"]["param_groups"].append(dict(s["optimizer"]["param_groups"][0])), r"has 3 parameter group\(s\), this run's optimizer 2"),
-    (lambda s: s["optimizer"]["state"][0].__setitem__("exp_avg", torch.zeros(5)), r"the optimizer's exp_avg of parameter 0 is \[5\], the parameter \[48, 32\]"),
-    (lambda s: s["rng"].__setitem__("torch", torch.zeros(0, dtype=torch.uint8)), r"rng entry 'torch' is not a torch RNG state"),
-    (lambda s: s["rng"].__setitem__("python", (3, (1, 2), None)), r"rng entry 'python' is not a python RNG state"),
-    (lambda s: s["rng"].pop("numpy"), r"'rng' lacks \['numpy'\]"),
-    (lambda s: s.__setitem__("step", "2"), r"field 'step' is '2', not a whole number in 0\.\.4 \(run\.steps\)"),
-    (lambda s: s.__setitem__("step", 10**12), r"field 'step' is 1000000000000, not a whole number in 0\.\.4"),
-    (lambda s: s.__setitem__("step", -1), r"field 'step' is -1, not a whole number"),
-], ids=["missing-key", "extra-key", "shape", "modules", "param-groups", "exp_avg", "torch-rng", "python-rng", "numpy-rng",
-        "step-str", "step-too-large", "step-negative"])
-def test_resume_refuses_a_state_that_does_not_fit_in_one_line(stopped_run, tmp_path, squares, encoder_path, edit, message):
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (
+            lambda s: s["modules"]["predictor"].pop(_first_key(s)),
+            r"module 'predictor': missing keys predictor_embed\.weight",
+        ),
+        (
+            lambda s: s["modules"]["predictor"].__setitem__("extra.weight", torch.zeros(2)),
+            r"unexpected keys extra\.weight",
+        ),
+        (
+            lambda s: s["modules"]["predictor"].__setitem__(_first_key(s), torch.zeros(3, 3)),
+            r"other shapes: predictor_embed\.weight \[3, 3\] \(this run: \[48, 32\]\)",
+        ),
+        (
+            lambda s: s["modules"].__setitem__("encoder", {}),
+            r"'modules' holds \['encoder', 'predictor'\], this run trains \['predictor'\]",
+        ),
+        (
+            lambda s: s["optimizer"]["param_groups"].append(dict(s["optimizer"]["param_groups"][0])),
+            r"has 3 parameter group\(s\), this run's optimizer 2",
+        ),
+        (
+            lambda s: s["optimizer"]["state"][0].__setitem__("exp_avg", torch.zeros(5)),
+            r"the optimizer's exp_avg of parameter 0 is \[5\], the parameter \[48, 32\]",
+        ),
+        (
+            lambda s: s["rng"].__setitem__("torch", torch.zeros(0, dtype=torch.uint8)),
+            r"rng entry 'torch' is not a torch RNG state",
+        ),
+        (lambda s: s["rng"].__setitem__("python", (3, (1, 2), None)), r"rng entry 'python' is not a python RNG state"),
+        (lambda s: s["rng"].pop("numpy"), r"'rng' lacks \['numpy'\]"),
+        (lambda s: s.__setitem__("step", "2"), r"field 'step' is '2', not a whole number in 0\.\.4 \(run\.steps\)"),
+        (lambda s: s.__setitem__("step", 10**12), r"field 'step' is 1000000000000, not a whole number in 0\.\.4"),
+        (lambda s: s.__setitem__("step", -1), r"field 'step' is -1, not a whole number"),
+    ],
+    ids=[
+        "missing-key",
+        "extra-key",
+        "shape",
+        "modules",
+        "param-groups",
+        "exp_avg",
+        "torch-rng",
+        "python-rng",
+        "numpy-rng",
+        "step-str",
+        "step-too-large",
+        "step-negative",
+    ],
+)
+def test_resume_refuses_a_state_that_does_not_fit_in_one_line(
+    stopped_run, tmp_path, squares, encoder_path, edit, message
+):
     from worldmodel import CheckpointError
 
     run, config = stopped_run
@@ -369,21 +477,54 @@ def test_a_finished_run_is_not_resumed_or_overwritten(tmp_path, squares, encoder
 
     config = tiny_config(tmp_path, steps=3)
     train_predictor(config, squares, encoder_path, tmp_path / "run")
-    files = {name: (tmp_path / "run" / name).read_bytes() for name in ("model.pt", "train_state.pt", "summary.json", "train.csv")}
-    with pytest.raises(RunFinished, match=r"the run in .*run already finished \(step 3 of 3; .*model\.pt is its result\): nothing to train"):
+    files = {
+        name: (tmp_path / "run" / name).read_bytes()
+        for name in ("model.pt", "train_state.pt", "summary.json", "train.csv")
+    }
+    with pytest.raises(
+        RunFinished,
+        match=r"the run in .*run already finished \(step 3 of 3; .*model\.pt is its result\): nothing to train",
+    ):
         train_predictor(config, squares, encoder_path, tmp_path / "run", resume=True)
     # Without --resume: refused, naming the run and both ways on.
-    with pytest.raises(ConfigError, match=r"run holds a run \(step 3 of 3; train_state\.pt, model\.pt\): resume it with --resume true, "
-                                          r"or choose another --out \(or replace it with --overwrite true\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"run holds a run \(step 3 of 3; train_state\.pt, model\.pt\): resume it with --resume true, "
+        r"or choose another --out \(or replace it with --overwrite true\)",
+    ):
         train_predictor(config, squares, encoder_path, tmp_path / "run")
     assert files == {name: (tmp_path / "run" / name).read_bytes() for name in files}
 
     # The command: exit 0 and one line for the finished run; exit 2 and one line for a fresh run into it.
     data = tmp_path / "squares.npz"
     save_episodes_npz(data, squares.episodes, fps=4)
-    argv = ["train", "--data", str(data), "--encoder", str(encoder_path), "--out", str(tmp_path / "cli"),
-            "--data.cache_dir", str(tmp_path / "cache"), "--data.val_fraction", "0.2", "--predictor.dim", "48", "--predictor.depth", "2",
-            "--predictor.num_heads", "2", "--optim.warmup_steps", "1", "--run.steps", "3", "--run.batch_size", "8", "--run.val_clips", "8"]
+    argv = [
+        "train",
+        "--data",
+        str(data),
+        "--encoder",
+        str(encoder_path),
+        "--out",
+        str(tmp_path / "cli"),
+        "--data.cache_dir",
+        str(tmp_path / "cache"),
+        "--data.val_fraction",
+        "0.2",
+        "--predictor.dim",
+        "48",
+        "--predictor.depth",
+        "2",
+        "--predictor.num_heads",
+        "2",
+        "--optim.warmup_steps",
+        "1",
+        "--run.steps",
+        "3",
+        "--run.batch_size",
+        "8",
+        "--run.val_clips",
+        "8",
+    ]
     assert cli_main(argv) == 0
     capsys.readouterr()
     assert cli_main(argv + ["--resume", "true"]) == 0
@@ -391,7 +532,9 @@ def test_a_finished_run_is_not_resumed_or_overwritten(tmp_path, squares, encoder
     assert out.strip().count("\n") == 0 and "already finished (step 3 of 3" in out and "trained steps" not in out
     assert cli_main(argv) == 2
     err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "holds a run (step 3 of 3; train_state.pt, model.pt): resume it with --resume true" in err
+    assert (
+        "\n" not in err and "holds a run (step 3 of 3; train_state.pt, model.pt): resume it with --resume true" in err
+    )
     summary = (tmp_path / "cli" / "summary.json").read_text()
     assert "NaN" not in summary and json.loads(summary)["steps"] == 3
 
@@ -399,10 +542,18 @@ def test_a_finished_run_is_not_resumed_or_overwritten(tmp_path, squares, encoder
 def test_overwrite_replaces_an_earlier_run(tmp_path, squares, encoder_path):
     config = tiny_config(tmp_path, steps=3)
     train_predictor(config, squares, encoder_path, tmp_path / "run")
-    stopped = train_predictor(replace(config, run=replace(config.run, steps=4)), squares, encoder_path, tmp_path / "run",
-                              stop_at=2, overwrite=True)
+    stopped = train_predictor(
+        replace(config, run=replace(config.run, steps=4)),
+        squares,
+        encoder_path,
+        tmp_path / "run",
+        stop_at=2,
+        overwrite=True,
+    )
     assert stopped.start_step == 0 and stopped.steps == 2
-    assert not (tmp_path / "run" / "model.pt").exists()  # the earlier run's model is not left beside the new run's state
+    assert not (
+        tmp_path / "run" / "model.pt"
+    ).exists()  # the earlier run's model is not left beside the new run's state
     assert torch.load(tmp_path / "run" / "train_state.pt", weights_only=True)["step"] == 2
 
 
@@ -411,10 +562,14 @@ def test_stop_at_reports_the_state_it_wrote_not_a_model(stopped_run, tmp_path, s
 
     run, config = stopped_run
     text = train_predictor(config, squares, encoder_path, tmp_path / "again", stop_at=1).text()
-    assert f"stopped at step 1 of 4: state in {tmp_path / 'again' / 'train_state.pt'}; resume with --resume true" in text
+    assert (
+        f"stopped at step 1 of 4: state in {tmp_path / 'again' / 'train_state.pt'}; resume with --resume true" in text
+    )
     assert "model:" not in text and not (tmp_path / "again" / "model.pt").exists()
     copy = edit_state(run, tmp_path / "copy", lambda state: None)
-    with pytest.raises(ConfigError, match=r"--stop_at 2 is not after the step the run starts from \(the saved state is at step 2\)"):
+    with pytest.raises(
+        ConfigError, match=r"--stop_at 2 is not after the step the run starts from \(the saved state is at step 2\)"
+    ):
         train_predictor(config, squares, encoder_path, copy, resume=True, stop_at=2)
 
 
@@ -424,19 +579,34 @@ def test_train_and_pretrain_summaries_report_in_one_frame(tmp_path):
     from worldmodel.training.run_summary import RunSummary
     from worldmodel.training.train_predictor import TrainSummary
 
-    run = dict(out=str(tmp_path), rank=0, steps=12, start_step=4, world_size=2, train_seconds=1.0,
-               clips_per_second=2.0, final_train_loss=0.5, train_episodes=3, val_episodes=1, metrics="csv",
-               total_steps=30)
-    stopped = [TrainSummary(**run, validation=None, train_clips=9, cache_folder="cache"),
-               PretrainSummary(**run, val_loss=0.25, features_at_init=None, features_final=None)]
+    run = dict(
+        out=str(tmp_path),
+        rank=0,
+        steps=12,
+        start_step=4,
+        world_size=2,
+        train_seconds=1.0,
+        clips_per_second=2.0,
+        final_train_loss=0.5,
+        train_episodes=3,
+        val_episodes=1,
+        metrics="csv",
+        total_steps=30,
+    )
+    stopped = [
+        TrainSummary(**run, validation=None, train_clips=9, cache_folder="cache"),
+        PretrainSummary(**run, val_loss=0.25, features_at_init=None, features_final=None),
+    ]
     for summary, verb, product in zip(stopped, ("trained", "pretrained"), ("model.pt", "encoder.pt")):
         assert isinstance(summary, RunSummary)
         lines = summary.text().splitlines()
         assert lines[0] == f"{verb} steps 4..12 on 2 process(es) in 1.0 s (2.0 clips/s); final train loss 0.5000"
-        assert lines[-2:] == ["episodes: 3 train, 1 held out, 0 skipped",
-                              f"stopped at step 12 of 30: state in {tmp_path / 'train_state.pt'}; resume with "
-                              f"--resume true ({product} is written after the last step); metrics (csv) and "
-                              f"summary in {tmp_path}"]
+        assert lines[-2:] == [
+            "episodes: 3 train, 1 held out, 0 skipped",
+            f"stopped at step 12 of 30: state in {tmp_path / 'train_state.pt'}; resume with "
+            f"--resume true ({product} is written after the last step); metrics (csv) and "
+            f"summary in {tmp_path}",
+        ]
         finished = replace(summary, steps=30)
         assert finished.text().splitlines()[-1].startswith(f"{product[:-3]}: {tmp_path / product}")
         finished.write()
@@ -446,13 +616,19 @@ def test_train_and_pretrain_summaries_report_in_one_frame(tmp_path):
 def test_the_training_commands_share_their_data_and_run_folder_flags():
     from foundation.configuration import leaf_fields
     from jepa_mpc.training_commands import (
-        PretrainCommandConfig, StoppableRunArguments, TrainCommandConfig, TrainPolicyCommandConfig,
+        PretrainCommandConfig,
+        StoppableRunArguments,
+        TrainCommandConfig,
+        TrainPolicyCommandConfig,
     )
 
     shared = {leaf.name: leaf for leaf in leaf_fields(StoppableRunArguments)}
     assert set(shared) == {"datasets", "out", "resume", "overwrite", "stop_at"}
-    for command, names in ((TrainCommandConfig, set(shared)), (PretrainCommandConfig, set(shared)),
-                           (TrainPolicyCommandConfig, set(shared) - {"stop_at"})):
+    for command, names in (
+        (TrainCommandConfig, set(shared)),
+        (PretrainCommandConfig, set(shared)),
+        (TrainPolicyCommandConfig, set(shared) - {"stop_at"}),
+    ):
         leaves = {leaf.name: leaf for leaf in leaf_fields(command)}
         assert {name: leaves[name] for name in names} == {name: shared[name] for name in names}, command
 
@@ -466,6 +642,9 @@ def test_json_files_never_hold_nan(tmp_path):
 
 def test_no_usable_episode_says_why_and_what_to_do(tmp_path, squares, encoder_path):
     short = InMemoryEpisodes([SampledEpisode(e.name, e.frames[:5], e.states[:5]) for e in squares.episodes[:3]], fps=4)
-    with pytest.raises(ValueError, match=r"no usable episode in the data \(3 skipped: .*shorter than one clip.*\): record longer "
-                                         r"episodes or sample shorter clips \(--data\.clip_steps; one clip needs 7 sampled frames\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"no usable episode in the data \(3 skipped: .*shorter than one clip.*\): record longer "
+        r"episodes or sample shorter clips \(--data\.clip_steps; one clip needs 7 sampled frames\)",
+    ):
         train_predictor(tiny_config(tmp_path, steps=2), short, encoder_path, tmp_path / "run")

@@ -1,4 +1,5 @@
 """V-JEPA pretraining of a small encoder: masks, visible-token encoding, learning, no collapse, resume, CLI."""
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,13 @@ from jepa_mpc.cli import main as jepa_mpc
 from worldmodel.config import EncoderConfig
 from worldmodel.encoder import VideoEncoder, init_vit_weights
 from worldmodel.training.config import (
-    EncoderRecipe, MaskConfig, OptimConfig, PretrainConfig, PretrainModelConfig, RunConfig, VideoDataConfig,
+    EncoderRecipe,
+    MaskConfig,
+    OptimConfig,
+    PretrainConfig,
+    PretrainModelConfig,
+    RunConfig,
+    VideoDataConfig,
 )
 from worldmodel.training.encoder_checkpoint import load_encoder
 from worldmodel.training.episodes import InMemoryEpisodes, save_episodes_npz
@@ -36,7 +43,9 @@ def tiny_config(steps: int, **run) -> PretrainConfig:
         model=PretrainModelConfig(predictor_dim=32, predictor_depth=1, predictor_heads=2),
         mask=MaskConfig(short_blocks=4, short_scale=0.15, long_blocks=2, long_scale=0.4),
         data=VideoDataConfig(clip_frames=4, val_fraction=0.2),
-        optim=OptimConfig(lr=1e-3, start_lr=1e-4, final_lr=1e-6, warmup_steps=5, weight_decay=0.04, final_weight_decay=0.4),
+        optim=OptimConfig(
+            lr=1e-3, start_lr=1e-4, final_lr=1e-6, warmup_steps=5, weight_decay=0.04, final_weight_decay=0.4
+        ),
         run=RunConfig(steps=steps, batch_size=8, val_clips=16, **{"val_every": 0, "save_every": 0, **run}),
     )
 
@@ -90,7 +99,9 @@ def test_pretraining_learns_without_collapse_and_resumes_bit_for_bit(tmp_path, s
     kept = (tmp_path / "whole" / "encoder.pt").read_bytes()
     with pytest.raises(RunFinished, match=r"already finished \(step 30 of 30"):
         pretrain_encoder(config, squares, tmp_path / "whole", resume=True)
-    with pytest.raises(ConfigError, match=r"holds a run \(step 30 of 30; train_state\.pt, encoder\.pt\): resume it with --resume true"):
+    with pytest.raises(
+        ConfigError, match=r"holds a run \(step 30 of 30; train_state\.pt, encoder\.pt\): resume it with --resume true"
+    ):
         pretrain_encoder(config, squares, tmp_path / "whole")
     assert (tmp_path / "whole" / "encoder.pt").read_bytes() == kept
 
@@ -99,21 +110,68 @@ def test_pretrain_cli_output_feeds_train_cli(tmp_path, squares, capsys):
     data = tmp_path / "squares.npz"
     save_episodes_npz(data, squares.episodes, fps=4)
     pretrain_flags = [
-        "--encoder.img_size", "32", "--encoder.patch_size", "8", "--model.predictor_dim", "32", "--model.predictor_depth", "1",
-        "--model.predictor_heads", "2", "--mask.long_scale", "0.4", "--data.clip_frames", "4", "--optim.warmup_steps", "2",
-        "--run.steps", "6", "--run.batch_size", "4", "--run.val_clips", "8",
+        "--encoder.img_size",
+        "32",
+        "--encoder.patch_size",
+        "8",
+        "--model.predictor_dim",
+        "32",
+        "--model.predictor_depth",
+        "1",
+        "--model.predictor_heads",
+        "2",
+        "--mask.long_scale",
+        "0.4",
+        "--data.clip_frames",
+        "4",
+        "--optim.warmup_steps",
+        "2",
+        "--run.steps",
+        "6",
+        "--run.batch_size",
+        "4",
+        "--run.val_clips",
+        "8",
     ]
-    assert jepa_mpc(["pretrain", "--data", str(data), "--preset", "vit_micro", "--out", str(tmp_path / "enc"), *pretrain_flags]) == 0
+    assert (
+        jepa_mpc(
+            ["pretrain", "--data", str(data), "--preset", "vit_micro", "--out", str(tmp_path / "enc"), *pretrain_flags]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "feature std per dim across held-out clips (trained)" in printed and "0 collapsed dims" in printed
     config, encoder = load_encoder(tmp_path / "enc" / "encoder.pt")
     assert (config.dim, config.depth, config.img_size, config.patch_size) == (128, 4, 32, 8)
 
     yaml_file = tmp_path / "train.yaml"
-    yaml_file.write_text("predictor: {dim: 32, depth: 1, num_heads: 2}\noptim: {warmup_steps: 1}\nrun: {steps: 50, batch_size: 4}\n")
-    train_flags = ["--config", str(yaml_file), "--run.steps", "3", "--data.cache_dir", str(tmp_path / "cache")]  # flags win
+    yaml_file.write_text(
+        "predictor: {dim: 32, depth: 1, num_heads: 2}\noptim: {warmup_steps: 1}\nrun: {steps: 50, batch_size: 4}\n"
+    )
+    train_flags = [
+        "--config",
+        str(yaml_file),
+        "--run.steps",
+        "3",
+        "--data.cache_dir",
+        str(tmp_path / "cache"),
+    ]  # flags win
     out = tmp_path / "ac"
-    assert jepa_mpc(["train", "--data", str(data), "--encoder", str(tmp_path / "enc" / "encoder.pt"), "--out", str(out), *train_flags]) == 0
+    assert (
+        jepa_mpc(
+            [
+                "train",
+                "--data",
+                str(data),
+                "--encoder",
+                str(tmp_path / "enc" / "encoder.pt"),
+                "--out",
+                str(out),
+                *train_flags,
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "trained steps 0..3 on 1 process(es)" in printed and "no-motion baseline" in printed
     assert json.loads((out / "summary.json").read_text())["steps"] == 3
@@ -139,14 +197,43 @@ def test_init_encoder_writes_a_seeded_random_encoder_that_train_takes(tmp_path, 
     assert "holds another encoder" in capsys.readouterr().err
     assert jepa_mpc(["init-encoder", "--out", str(tmp_path / "enc"), *flags, "--seed", "1", "--overwrite", "true"]) == 0
     _, reseeded = load_encoder(tmp_path / "enc" / "encoder.pt")
-    assert not torch.equal(reseeded.state_dict()["patch_embed.proj.weight"], encoder.state_dict()["patch_embed.proj.weight"])
+    assert not torch.equal(
+        reseeded.state_dict()["patch_embed.proj.weight"], encoder.state_dict()["patch_embed.proj.weight"]
+    )
 
     data = tmp_path / "squares.npz"
     save_episodes_npz(data, squares.episodes, fps=4)
-    train_flags = ["--predictor.dim", "32", "--predictor.depth", "1", "--predictor.num_heads", "2", "--optim.warmup_steps", "1",
-                   "--run.steps", "2", "--run.batch_size", "4", "--data.cache_dir", str(tmp_path / "cache")]
-    assert jepa_mpc(["train", "--data", str(data), "--encoder", str(tmp_path / "enc" / "encoder.pt"), "--out", str(tmp_path / "ac"),
-                     *train_flags]) == 0
+    train_flags = [
+        "--predictor.dim",
+        "32",
+        "--predictor.depth",
+        "1",
+        "--predictor.num_heads",
+        "2",
+        "--optim.warmup_steps",
+        "1",
+        "--run.steps",
+        "2",
+        "--run.batch_size",
+        "4",
+        "--data.cache_dir",
+        str(tmp_path / "cache"),
+    ]
+    assert (
+        jepa_mpc(
+            [
+                "train",
+                "--data",
+                str(data),
+                "--encoder",
+                str(tmp_path / "enc" / "encoder.pt"),
+                "--out",
+                str(tmp_path / "ac"),
+                *train_flags,
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "ac" / "model.pt").is_file()
 
 
@@ -158,13 +245,49 @@ def test_two_process_gloo_ddp_pretrain(tmp_path, squares):
     data = tmp_path / "squares.npz"
     save_episodes_npz(data, squares.episodes, fps=4)
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        "-m", "jepa_mpc", "pretrain", "--data", str(data), "--preset", "vit_micro", "--out", str(tmp_path / "enc"),
-        "--encoder.img_size", "32", "--encoder.patch_size", "8", "--model.predictor_dim", "32", "--model.predictor_depth", "1",
-        "--model.predictor_heads", "2", "--mask.long_scale", "0.4", "--data.clip_frames", "4", "--optim.warmup_steps", "2",
-        "--run.steps", "10", "--run.batch_size", "4", "--run.val_clips", "8", "--run.threads", "1",
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "jepa_mpc",
+        "pretrain",
+        "--data",
+        str(data),
+        "--preset",
+        "vit_micro",
+        "--out",
+        str(tmp_path / "enc"),
+        "--encoder.img_size",
+        "32",
+        "--encoder.patch_size",
+        "8",
+        "--model.predictor_dim",
+        "32",
+        "--model.predictor_depth",
+        "1",
+        "--model.predictor_heads",
+        "2",
+        "--mask.long_scale",
+        "0.4",
+        "--data.clip_frames",
+        "4",
+        "--optim.warmup_steps",
+        "2",
+        "--run.steps",
+        "10",
+        "--run.batch_size",
+        "4",
+        "--run.val_clips",
+        "8",
+        "--run.threads",
+        "1",
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=240, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=240, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert result.stdout.count("pretrained steps 0..10 on 2 process(es)") == 1  # rank 0 alone reports
     summary = json.loads((tmp_path / "enc" / "summary.json").read_text())

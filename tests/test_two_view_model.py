@@ -1,4 +1,5 @@
 """The wrist camera as a second view: tokens of both views per step, from training data to planning."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -44,7 +45,9 @@ def test_each_view_is_encoded_alone_and_the_wrist_tokens_follow_the_exterior(two
     torch.testing.assert_close(tokens[:, :, 4:], single.encode_frames(wrist))
     # training encodes (feature cache, end to end) through the same function, in other batch sizes
     with torch.no_grad():
-        cached = normalize_tokens(encode_each_frame(two_view_model.encoder, tile_views([exterior, wrist]), views=2, batch_size=2))
+        cached = normalize_tokens(
+            encode_each_frame(two_view_model.encoder, tile_views([exterior, wrist]), views=2, batch_size=2)
+        )
     torch.testing.assert_close(cached, tokens[0], atol=1e-5, rtol=0)
 
 
@@ -93,7 +96,9 @@ def test_trains_on_both_cameras_of_a_lerobot_dataset_and_plans_from_both(tmp_pat
         frames = {"exterior_image_1_left": episode.frames, "wrist_image_left": episode.frames[:, ::-1].copy()}
         writer.write_episode(e, frames, episode.states, np.zeros_like(episode.states), "push", True, e)
     writer.finalize()
-    source = LeRobotEpisodes(tmp_path / "sim", camera="exterior_image_1_left", sample_fps=4, wrist_camera="wrist_image_left")
+    source = LeRobotEpisodes(
+        tmp_path / "sim", camera="exterior_image_1_left", sample_fps=4, wrist_camera="wrist_image_left"
+    )
     single = LeRobotEpisodes(tmp_path / "sim", camera="exterior_image_1_left", sample_fps=4)
     tiled, exterior = source.load(0).frames, single.load(0).frames
     assert tiled.shape == (12, 32, 64, 3) and np.array_equal(tiled[:, :, :32], exterior)
@@ -112,7 +117,9 @@ def test_trains_on_both_cameras_of_a_lerobot_dataset_and_plans_from_both(tmp_pat
     assert model.config.predictor.views == 2
     assert model.encode_frames(tiled[:2]).shape == (1, 2, 8, 32)
     # a single-view run on the same data and encoder has its own cache entry and a single-view model
-    single_run = train_predictor(replace(config, data=replace(config.data, wrist_camera="")), single, encoder_path, tmp_path / "one")
+    single_run = train_predictor(
+        replace(config, data=replace(config.data, wrist_camera="")), single, encoder_path, tmp_path / "one"
+    )
     assert single_run.cache_folder != summary.cache_folder
     assert load_world_model(tmp_path / "one" / "model.pt").config.predictor.views == 1
 

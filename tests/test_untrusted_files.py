@@ -7,6 +7,7 @@ marker file must never appear. A source scan keeps it so: every ``torch.load`` p
 ``weights_only=True``, no ``np.load`` passes ``allow_pickle=True``, and nothing imports pickle
 (this file excepted: it builds the payload and shows that it is live).
 """
+
 from __future__ import annotations
 
 import ast
@@ -60,11 +61,16 @@ def crafted_torch_file(path: Path, marker: Path, legacy: bool, layout: dict | No
 
 
 @pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy-pickle"])
-@pytest.mark.parametrize("layout", [None, {"format": "jepa_mpc", "config": {}}, {"format": "jepa_mpc_encoder"}],
-                         ids=["released", "world-model", "encoder"])
+@pytest.mark.parametrize(
+    "layout",
+    [None, {"format": "jepa_mpc", "config": {}}, {"format": "jepa_mpc_encoder"}],
+    ids=["released", "world-model", "encoder"],
+)
 def test_checkpoint_loaders_refuse_code(tmp_path, marker, legacy, layout):
     path = crafted_torch_file(tmp_path / "model.pt", marker, legacy, layout)
-    with pytest.raises(CheckpointError, match=r"model\.pt could not be read as tensors \(Unsupported global: GLOBAL posix\.system"):
+    with pytest.raises(
+        CheckpointError, match=r"model\.pt could not be read as tensors \(Unsupported global: GLOBAL posix\.system"
+    ):
         load_world_model(path, device="cpu")
     with pytest.raises(CheckpointError, match="Unsupported global"):
         load_encoder(path)
@@ -72,8 +78,11 @@ def test_checkpoint_loaders_refuse_code(tmp_path, marker, legacy, layout):
 
 @pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy-pickle"])
 def test_resume_refuses_a_crafted_training_state(tmp_path, marker, legacy):
-    torch.save({"config": {}, "step": 1, "modules": {}, "optimizer": {}, "rng": RunsCode(marker)},
-               tmp_path / STATE_FILE, _use_new_zipfile_serialization=not legacy)
+    torch.save(
+        {"config": {}, "step": 1, "modules": {}, "optimizer": {}, "rng": RunsCode(marker)},
+        tmp_path / STATE_FILE,
+        _use_new_zipfile_serialization=not legacy,
+    )
     with pytest.raises(CheckpointError, match=r"--resume: .*train_state\.pt could not be read as tensors.*refused"):
         load_train_state(tmp_path, {})
 
@@ -146,8 +155,13 @@ def test_episode_and_frame_files_refuse_object_arrays(crafted_npz, tmp_path):
 
 def _calls(tree: ast.AST, module: str, function: str):
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == function
-                and isinstance(node.func.value, ast.Name) and node.func.value.id == module):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == function
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == module
+        ):
             yield node
 
 
@@ -163,13 +177,27 @@ def test_every_loader_in_the_source_is_tensors_only():
                 continue
             tree = ast.parse(path.read_text(), filename=str(path))
             where = path.relative_to(ROOT)
-            problems += [f"{where}:{c.lineno}: torch.load without weights_only=True"
-                         for c in _calls(tree, "torch", "load") if _keyword(c, "weights_only") is not True]
-            problems += [f"{where}:{c.lineno}: np.load with allow_pickle=True"
-                         for c in _calls(tree, "np", "load") if _keyword(c, "allow_pickle") is True]
+            problems += [
+                f"{where}:{c.lineno}: torch.load without weights_only=True"
+                for c in _calls(tree, "torch", "load")
+                if _keyword(c, "weights_only") is not True
+            ]
+            problems += [
+                f"{where}:{c.lineno}: np.load with allow_pickle=True"
+                for c in _calls(tree, "np", "load")
+                if _keyword(c, "allow_pickle") is True
+            ]
             for node in ast.walk(tree):
-                names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                         else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-                problems += [f"{where}:{node.lineno}: imports {n}" for n in names
-                             if n.split(".")[0] in {"pickle", "dill", "joblib", "cloudpickle", "marshal"}]
+                names = (
+                    [a.name for a in node.names]
+                    if isinstance(node, ast.Import)
+                    else [node.module or ""]
+                    if isinstance(node, ast.ImportFrom)
+                    else []
+                )
+                problems += [
+                    f"{where}:{node.lineno}: imports {n}"
+                    for n in names
+                    if n.split(".")[0] in {"pickle", "dill", "joblib", "cloudpickle", "marshal"}
+                ]
     assert not problems, "\n".join(problems)

@@ -1,4 +1,5 @@
 """Behaviour of the world model: sizes of the released presets, causality, cached rollouts, pose math."""
+
 from __future__ import annotations
 
 import math
@@ -129,7 +130,9 @@ def test_rollout_moves_poses_in_float32_under_bf16_autocast(tiny_world_model, mo
     float32 ones. CPU bf16 autocast stands in for CUDA's here."""
     import worldmodel.world_model as world_model_module
 
-    monkeypatch.setattr(world_model_module, "autocast", lambda device, enabled=True: torch.autocast("cpu", dtype=torch.bfloat16))
+    monkeypatch.setattr(
+        world_model_module, "autocast", lambda device, enabled=True: torch.autocast("cpu", dtype=torch.bfloat16)
+    )
     tokens, _, _ = _random_inputs(tiny_world_model, T=1, seed=5)
     states = torch.tensor([[[0.4, -0.1, 0.3, 3.1, 0.2, -0.7, 0.5]]])
     g = torch.Generator().manual_seed(6)

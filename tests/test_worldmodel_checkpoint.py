@@ -1,4 +1,5 @@
 """Checkpoint loading is strict and its errors say what is wrong."""
+
 from __future__ import annotations
 
 import pytest
@@ -37,7 +38,9 @@ def test_an_encoder_file_is_not_a_world_model_and_the_error_says_which_file_to_u
     config = EncoderConfig(img_size=32, dim=48, depth=1, num_heads=2)
     path = tmp_path / "encoder.pt"
     save_encoder_checkpoint(path, config, VideoEncoder(config))
-    with pytest.raises(CheckpointError, match=r"encoder.pt: an encoder file of `jepa-mpc pretrain`.*`jepa-mpc train --encoder"):
+    with pytest.raises(
+        CheckpointError, match=r"encoder.pt: an encoder file of `jepa-mpc pretrain`.*`jepa-mpc train --encoder"
+    ):
         load_world_model(path, device="cpu")
 
 
@@ -76,14 +79,19 @@ def test_released_file_with_unknown_size_names_the_presets(fixtures_dir):
 
 def test_target_encoder_can_be_chosen(fixtures_dir, tiny_reference_config):
     model = load_world_model(
-        fixtures_dir / "vjepa2_ac_tiny_checkpoint.pt", device="cpu", config=tiny_reference_config, encoder_key="target_encoder"
+        fixtures_dir / "vjepa2_ac_tiny_checkpoint.pt",
+        device="cpu",
+        config=tiny_reference_config,
+        encoder_key="target_encoder",
     )
     assert model.encoder.norm.weight.shape == (96,)
 
 
 def test_project_checkpoint_round_trip_carries_its_config(tmp_path, tiny_world_model):
     path = tmp_path / "model.pt"
-    save_world_model_checkpoint(path, tiny_world_model.config, tiny_world_model.encoder, tiny_world_model.predictor, {"recipe": "test"})
+    save_world_model_checkpoint(
+        path, tiny_world_model.config, tiny_world_model.encoder, tiny_world_model.predictor, {"recipe": "test"}
+    )
     loaded = load_world_model(path, device="cpu")
     assert loaded.config == tiny_world_model.config
     for (name, a), (_, b) in zip(tiny_world_model.state_dict().items(), loaded.state_dict().items()):
@@ -98,15 +106,29 @@ def _tiny_encoder_weights() -> dict:
 
 
 STRUCTURE_ERRORS = {
-    "no config": ({"format": "jepa_mpc", "encoder": {}, "predictor": {}}, r"without its 'config' entry.*save_world_model_checkpoint"),
-    "string config": ({"format": "jepa_mpc", "config": "vit_giant", "encoder": {}, "predictor": {}},
-                      r"'config' is a str, expected a dict of config fields"),
+    "no config": (
+        {"format": "jepa_mpc", "encoder": {}, "predictor": {}},
+        r"without its 'config' entry.*save_world_model_checkpoint",
+    ),
+    "string config": (
+        {"format": "jepa_mpc", "config": "vit_giant", "encoder": {}, "predictor": {}},
+        r"'config' is a str, expected a dict of config fields",
+    ),
     "encoder config missing": ({"format": "jepa_mpc_encoder", "encoder": {}}, r"without its 'encoder_config' entry"),
-    "tensor as state dict": ({"encoder": torch.zeros(3)}, r"\[encoder\]: a Tensor where a state dict .* belongs.*state_dict\(\)"),
+    "tensor as state dict": (
+        {"encoder": torch.zeros(3)},
+        r"\[encoder\]: a Tensor where a state dict .* belongs.*state_dict\(\)",
+    ),
     "list as state dict": ({"encoder": [torch.zeros(3)]}, r"\[encoder\]: a list where a state dict"),
-    "a list, not a dict": ([torch.zeros(3)], r"holds a list, not a dict of state dicts. Supported checkpoint layouts: released V-JEPA 2"),
+    "a list, not a dict": (
+        [torch.zeros(3)],
+        r"holds a list, not a dict of state dicts. Supported checkpoint layouts: released V-JEPA 2",
+    ),
     "unknown format": ({"format": "other_tool", "encoder": {}}, r"has format 'other_tool'"),
-    "unknown dict": ({"weights": {}, "epoch": 3}, r"no `format` and no `encoder` state dict \(its entries: 'weights', 'epoch'\)"),
+    "unknown dict": (
+        {"weights": {}, "epoch": 3},
+        r"no `format` and no `encoder` state dict \(its entries: 'weights', 'epoch'\)",
+    ),
 }
 
 
@@ -136,7 +158,10 @@ def test_a_folder_is_not_reported_as_missing(tmp_path):
     from worldmodel.training.encoder_checkpoint import load_encoder
 
     for load in (lambda p: load_world_model(p, device="cpu"), load_encoder):
-        with pytest.raises(CheckpointError, match=rf"{tmp_path}: a folder without config.json \+ model.safetensors; a folder is read only as a Hugging Face") as info:
+        with pytest.raises(
+            CheckpointError,
+            match=rf"{tmp_path}: a folder without config.json \+ model.safetensors; a folder is read only as a Hugging Face",
+        ) as info:
             load(tmp_path)
         assert "does not exist" not in str(info.value)
 

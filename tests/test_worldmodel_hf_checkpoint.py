@@ -4,6 +4,7 @@ The model is a tiny random ``VJEPA2Config`` (64 px, patch 16, tubelet 2, dim 48,
 written by ``save_pretrained`` into a temporary folder, every weight perturbed so that a mapping
 that swaps or skips a norm, a bias or q/k/v is caught. Tolerance: max abs error 1e-4 (float32, CPU).
 """
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,18 @@ from worldmodel.hf_checkpoint import load_hf_encoder  # noqa: E402
 from worldmodel.training.encoder_checkpoint import file_digest, load_encoder  # noqa: E402
 
 TOLERANCE = 1e-4
-HF_SIZES = dict(crop_size=64, patch_size=16, tubelet_size=2, frames_per_clip=4, hidden_size=48, num_attention_heads=2,
-                num_hidden_layers=2, pred_hidden_size=24, pred_num_attention_heads=2, pred_num_hidden_layers=1)
+HF_SIZES = dict(
+    crop_size=64,
+    patch_size=16,
+    tubelet_size=2,
+    frames_per_clip=4,
+    hidden_size=48,
+    num_attention_heads=2,
+    num_hidden_layers=2,
+    pred_hidden_size=24,
+    pred_num_attention_heads=2,
+    pred_num_hidden_layers=1,
+)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +57,13 @@ def test_hf_encoder_tokens_equal_transformers_last_hidden_state(hf_model, clip, 
     folder, model = hf_model
     config, encoder = load_hf_encoder(folder if which == "folder" else folder / "model.safetensors")
     assert (config.img_size, config.patch_size, config.tubelet_size, config.dim, config.depth, config.num_heads) == (
-        64, 16, 2, 48, 2, 2)
+        64,
+        16,
+        2,
+        48,
+        2,
+        2,
+    )
     with torch.no_grad():
         ours = encoder(clip)  # [1, 2 * 4 * 4, 48]
         theirs = model(pixel_values_videos=clip.permute(0, 2, 1, 3, 4), skip_predictor=True).last_hidden_state
@@ -127,12 +144,42 @@ def test_jepa_mpc_train_takes_an_hf_folder_as_its_encoder(tmp_path):
     transformers.VJEPA2Model(transformers.VJEPA2Config(**sizes)).save_pretrained(tmp_path / "hf")
     save_episodes_npz(tmp_path / "squares.npz", moving_square_episodes(6, 12, img_size=32, seed=0), fps=4)
     command = [
-        sys.executable, "-m", "jepa_mpc", "train", "--data", str(tmp_path / "squares.npz"), "--encoder", str(tmp_path / "hf"),
-        "--out", str(tmp_path / "run"), "--data.cache_dir", str(tmp_path / "cache"), "--data.val_fraction", "0.2",
-        "--predictor.dim", "32", "--predictor.depth", "1", "--predictor.num_heads", "2", "--optim.warmup_steps", "1",
-        "--run.steps", "2", "--run.batch_size", "4", "--run.val_every", "0", "--run.save_every", "0", "--run.threads", "1",
+        sys.executable,
+        "-m",
+        "jepa_mpc",
+        "train",
+        "--data",
+        str(tmp_path / "squares.npz"),
+        "--encoder",
+        str(tmp_path / "hf"),
+        "--out",
+        str(tmp_path / "run"),
+        "--data.cache_dir",
+        str(tmp_path / "cache"),
+        "--data.val_fraction",
+        "0.2",
+        "--predictor.dim",
+        "32",
+        "--predictor.depth",
+        "1",
+        "--predictor.num_heads",
+        "2",
+        "--optim.warmup_steps",
+        "1",
+        "--run.steps",
+        "2",
+        "--run.batch_size",
+        "4",
+        "--run.val_every",
+        "0",
+        "--run.save_every",
+        "0",
+        "--run.threads",
+        "1",
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     _, hf_encoder = load_hf_encoder(tmp_path / "hf")
     trained = load_world_model(tmp_path / "run" / "model.pt", device="cpu")

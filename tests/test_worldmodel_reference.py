@@ -1,4 +1,5 @@
 """Parity with the reference V-JEPA 2 implementation on its own tiny checkpoint (max abs error 1e-4)."""
+
 from __future__ import annotations
 
 import pytest

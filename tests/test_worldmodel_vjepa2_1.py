@@ -1,5 +1,6 @@
 """V-JEPA 2.1 encoders: parity with the reference on its tiny fixture (max abs error 1e-4), strict loading
 of the released layout, and post-training the predictor on their features with `jepa-mpc train`."""
+
 from __future__ import annotations
 
 import pytest
@@ -7,7 +8,12 @@ import torch
 
 from jepa_mpc.cli import main as cli_main
 from worldmodel import load_world_model
-from worldmodel.checkpoint import CheckpointError, is_vjepa2_1_checkpoint, read_checkpoint, world_model_config_from_checkpoint
+from worldmodel.checkpoint import (
+    CheckpointError,
+    is_vjepa2_1_checkpoint,
+    read_checkpoint,
+    world_model_config_from_checkpoint,
+)
 from worldmodel.config import EncoderConfig, VJEPA2_1_ENCODER_PRESETS, vjepa2_1_encoder_preset
 from worldmodel.training.encoder_checkpoint import load_encoder
 from worldmodel.training.synthetic import moving_square_episodes
@@ -30,8 +36,15 @@ def fixture_config(reference_io) -> EncoderConfig:
     """Our config from the reference constructor arguments stored in the fixture."""
     c = reference_io["config"]
     return EncoderConfig(
-        img_size=c["img_size"], patch_size=c["patch_size"], tubelet_size=c["tubelet_size"], dim=c["embed_dim"],
-        depth=c["depth"], num_heads=c["num_heads"], mlp_ratio=c["mlp_ratio"], qkv_bias=c["qkv_bias"], architecture="vjepa2_1",
+        img_size=c["img_size"],
+        patch_size=c["patch_size"],
+        tubelet_size=c["tubelet_size"],
+        dim=c["embed_dim"],
+        depth=c["depth"],
+        num_heads=c["num_heads"],
+        mlp_ratio=c["mlp_ratio"],
+        qkv_bias=c["qkv_bias"],
+        architecture="vjepa2_1",
     )
 
 
@@ -136,12 +149,41 @@ def test_train_on_vjepa2_1_features_writes_a_model_that_loads(tmp_path, fixtures
     save_episodes_npz(data, moving_square_episodes(6, 12, img_size=32, seed=0, step_size=0.08), fps=4)
     out = tmp_path / "run"
     argv = [
-        "train", "--data", str(data), "--encoder", str(fixtures_dir / CHECKPOINT), "--out", str(out),
-        "--encoder_img_size", str(c["img_size"]), "--encoder_num_heads", str(c["num_heads"]),
-        "--data.cache_dir", str(tmp_path / "cache"), "--data.val_fraction", "0.2",
-        "--predictor.dim", "32", "--predictor.depth", "1", "--predictor.num_heads", "2",
-        "--optim.warmup_steps", "1", "--run.steps", "3", "--run.batch_size", "2",
-        "--run.val_every", "0", "--run.save_every", "0", "--run.val_clips", "4", "--run.threads", "1",
+        "train",
+        "--data",
+        str(data),
+        "--encoder",
+        str(fixtures_dir / CHECKPOINT),
+        "--out",
+        str(out),
+        "--encoder_img_size",
+        str(c["img_size"]),
+        "--encoder_num_heads",
+        str(c["num_heads"]),
+        "--data.cache_dir",
+        str(tmp_path / "cache"),
+        "--data.val_fraction",
+        "0.2",
+        "--predictor.dim",
+        "32",
+        "--predictor.depth",
+        "1",
+        "--predictor.num_heads",
+        "2",
+        "--optim.warmup_steps",
+        "1",
+        "--run.steps",
+        "3",
+        "--run.batch_size",
+        "2",
+        "--run.val_every",
+        "0",
+        "--run.save_every",
+        "0",
+        "--run.val_clips",
+        "4",
+        "--run.threads",
+        "1",
     ]
     assert cli_main(argv) == 0
     model = load_world_model(out / "model.pt", device="cpu")

@@ -3,6 +3,7 @@
 Checkpoint-compatible with the released V-JEPA 2 files (:mod:`worldmodel.checkpoint`) and V-JEPA 2.1
 encoders (:mod:`worldmodel.vjepa2_1_encoder`).
 """
+
 from .checkpoint import CheckpointError, save_world_model_checkpoint
 from .config import (
     ENCODER_PRESETS,

@@ -22,6 +22,7 @@ Loading is strict: a missing, unexpected or mis-shaped weight is an error that l
 warning over a half-loaded model. Every torch file is read with ``weights_only=True``: a file that
 holds Python objects beyond tensors and plain containers is refused, never executed.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -111,7 +112,7 @@ def supported_layouts() -> str:
 def unsupported_layout(path: str | Path, what: str) -> CheckpointError:
     """The error for a file that is none of the supported layouts: ``what`` it is, and the list."""
     return CheckpointError(
-        f"{path}: {what}. Supported checkpoint layouts: {supported_layouts()}; see the README, \"Checkpoint layouts\""
+        f'{path}: {what}. Supported checkpoint layouts: {supported_layouts()}; see the README, "Checkpoint layouts"'
     )
 
 
@@ -143,8 +144,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if path.is_dir():
         raise unsupported_layout(
-            path, "a folder without config.json + model.safetensors; a folder is read only as a Hugging Face "
-            "VJEPA2Model checkpoint, otherwise pass the checkpoint file itself"
+            path,
+            "a folder without config.json + model.safetensors; a folder is read only as a Hugging Face "
+            "VJEPA2Model checkpoint, otherwise pass the checkpoint file itself",
         )
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist: check the path")
@@ -197,8 +199,10 @@ def check_structure(data: Any, path: str | Path) -> None:
         required += ("token_statistics",)
     for key in required:
         if key not in data:
-            raise CheckpointError(f"{path}: a {fmt or 'released'} checkpoint without its {key!r} state dict: the file "
-                                  "is damaged or was written by other code; write it again with jepa_mpc")
+            raise CheckpointError(
+                f"{path}: a {fmt or 'released'} checkpoint without its {key!r} state dict: the file "
+                "is damaged or was written by other code; write it again with jepa_mpc"
+            )
     for key in STATE_DICT_KEYS:
         if key in data:
             _check_state_dict(data[key], f"{path} [{key}]")
@@ -248,7 +252,11 @@ def load_failure_reason(exc: Exception, path: str | Path | None = None) -> str:
         # "Unsupported global: GLOBAL fractions.Fraction", or for a blocked module (os, posix,
         # subprocess, ...) "unsupported GLOBAL posix.system whose module posix is blocked"
         unsupported = re.search(r"[Uu]nsupported (?:global: )?GLOBAL ([\w.]+)", text)
-        return f"Unsupported global: GLOBAL {unsupported.group(1)}" if unsupported else "not a file of tensors and plain containers"
+        return (
+            f"Unsupported global: GLOBAL {unsupported.group(1)}"
+            if unsupported
+            else "not a file of tensors and plain containers"
+        )
     first_sentence = re.split(r"(?<=\w)\.\s", text.strip())[0]
     return first_sentence or type(exc).__name__
 
@@ -283,7 +291,9 @@ def encoder_weight_sizes(state_dict: dict[str, torch.Tensor], where: str, kind: 
     return dim, _block_count(state_dict, "blocks"), hidden, patch, tubelet
 
 
-def infer_encoder_config(state_dict: dict[str, torch.Tensor], img_size: int = 256, where: str = "encoder") -> EncoderConfig:
+def infer_encoder_config(
+    state_dict: dict[str, torch.Tensor], img_size: int = 256, where: str = "encoder"
+) -> EncoderConfig:
     """Match an encoder state dict against the presets by dim, depth and MLP width.
 
     The number of heads is not visible in the weights, hence the presets; a state dict that fits
@@ -344,13 +354,18 @@ def infer_predictor_config(
     )
 
 
-def state_dict_differences(expected: dict[str, torch.Tensor], got: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
+def state_dict_differences(
+    expected: dict[str, torch.Tensor], got: dict[str, Any]
+) -> tuple[list[str], list[str], list[str]]:
     """The keys of ``got`` against ``expected`` (a module's ``state_dict()``): missing from it, unexpected
     in it, and present but of another shape (or not a tensor), each sorted or in ``expected``'s order."""
     missing = sorted(set(expected) - set(got))
     unexpected = sorted(set(got) - set(expected))
-    mis_shaped = [k for k, v in expected.items()
-                  if k in got and not (isinstance(got[k], torch.Tensor) and got[k].shape == v.shape)]
+    mis_shaped = [
+        k
+        for k, v in expected.items()
+        if k in got and not (isinstance(got[k], torch.Tensor) and got[k].shape == v.shape)
+    ]
     return missing, unexpected, mis_shaped
 
 
@@ -361,7 +376,8 @@ def _shape_of(value: Any) -> str:
 def non_finite_tensors(state_dict: dict[str, torch.Tensor]) -> list[str]:
     """The names of the floating-point tensors of ``state_dict`` that hold a NaN or an infinity."""
     return [
-        name for name, tensor in state_dict.items()
+        name
+        for name, tensor in state_dict.items()
         if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
     ]
 
@@ -432,8 +448,11 @@ def world_model_config_from_checkpoint(
 def _section(data: dict[str, Any], key: str) -> dict[str, torch.Tensor]:
     if key not in data:
         present = [k for k, v in data.items() if isinstance(v, dict)]
-        hint = (": an encoder alone (a released V-JEPA 2 file?) cannot plan; use it with `jepa-mpc train --encoder`"
-                if key == "predictor" else "")
+        hint = (
+            ": an encoder alone (a released V-JEPA 2 file?) cannot plan; use it with `jepa-mpc train --encoder`"
+            if key == "predictor"
+            else ""
+        )
         raise CheckpointError(f"checkpoint has no {key!r} state dict (it has {present}){hint}")
     return data[key]
 
@@ -461,11 +480,14 @@ def token_statistics_config_from_checkpoint(data: dict[str, Any], path: str | Pa
     if "token_statistics_config" not in data:
         return None
     try:
-        return from_dict(TokenStatisticsConfig, data["token_statistics_config"],
-                         source=f"{path} token_statistics_config")
+        return from_dict(
+            TokenStatisticsConfig, data["token_statistics_config"], source=f"{path} token_statistics_config"
+        )
     except ValueError as exc:
-        raise CheckpointError(f"{exc}; the file was written by another version or other code: write the statistics "
-                              "again with `jepa-mpc ood-stats`") from exc
+        raise CheckpointError(
+            f"{exc}; the file was written by another version or other code: write the statistics "
+            "again with `jepa-mpc ood-stats`"
+        ) from exc
 
 
 def encoder_state_dict(data: dict[str, Any], encoder_key: str = "encoder") -> dict[str, torch.Tensor]:
@@ -520,8 +542,10 @@ def save_world_model_checkpoint(
 
 def token_statistics_entries(token_statistics: nn.Module) -> dict[str, Any]:
     """The two checkpoint entries of :class:`worldmodel.token_statistics.TokenStatistics`: its config and buffers."""
-    return {"token_statistics_config": dataclass_to_dict(token_statistics.config),
-            "token_statistics": cpu_state_dict(token_statistics)}
+    return {
+        "token_statistics_config": dataclass_to_dict(token_statistics.config),
+        "token_statistics": cpu_state_dict(token_statistics),
+    }
 
 
 def save_token_statistics(checkpoint: str | Path, token_statistics: nn.Module, out: str | Path) -> None:

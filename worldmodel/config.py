@@ -4,6 +4,7 @@ The configs are stored inside the project's checkpoints (``dataclass_to_dict``) 
 loads a model; released V-JEPA 2 files carry no config and are matched against ``ENCODER_PRESETS``,
 released V-JEPA 2.1 files against ``VJEPA2_1_ENCODER_PRESETS``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -163,7 +164,9 @@ VJEPA2_1_ENCODER_PRESETS: dict[str, dict] = {
 def vjepa2_1_encoder_preset(name: str, **overrides) -> EncoderConfig:
     """The :class:`EncoderConfig` of a released V-JEPA 2.1 encoder (384 px), with field overrides."""
     if name not in VJEPA2_1_ENCODER_PRESETS:
-        raise ValueError(f"unknown V-JEPA 2.1 encoder preset {name!r}; choose one of {sorted(VJEPA2_1_ENCODER_PRESETS)}")
+        raise ValueError(
+            f"unknown V-JEPA 2.1 encoder preset {name!r}; choose one of {sorted(VJEPA2_1_ENCODER_PRESETS)}"
+        )
     return EncoderConfig(**{"img_size": 384, "architecture": "vjepa2_1", **VJEPA2_1_ENCODER_PRESETS[name], **overrides})
 
 
@@ -225,9 +228,7 @@ class WorldModelConfig:
 
     def __post_init__(self) -> None:
         if self.predictor.encoder_dim != self.encoder.dim:
-            raise ValueError(
-                f"predictor.encoder_dim {self.predictor.encoder_dim} != encoder.dim {self.encoder.dim}"
-            )
+            raise ValueError(f"predictor.encoder_dim {self.predictor.encoder_dim} != encoder.dim {self.encoder.dim}")
         if (self.predictor.img_size, self.predictor.patch_size) != (self.encoder.img_size, self.encoder.patch_size):
             raise ValueError("predictor and encoder must share img_size and patch_size")
         if self.frame_rate_hz <= 0:
@@ -296,12 +297,15 @@ class TokenStatisticsConfig:
         if not isinstance(held_out, int) or isinstance(held_out, bool) or held_out < 0:
             raise ValueError(f"TokenStatisticsConfig.held_out_frames must be an integer >= 0, got {held_out!r}")
         if self.tokens_per_frame % self.views:
-            raise ValueError(f"TokenStatisticsConfig.tokens_per_frame {self.tokens_per_frame} is not a multiple of "
-                             f"views {self.views}")
+            raise ValueError(
+                f"TokenStatisticsConfig.tokens_per_frame {self.tokens_per_frame} is not a multiple of "
+                f"views {self.views}"
+            )
         if not self.variance_floor > 0:  # also refuses NaN
             raise ValueError(f"TokenStatisticsConfig.variance_floor must be > 0, got {self.variance_floor!r}")
         if not 0.0 < self.threshold_quantile < 1.0:
             raise ValueError(
-                f"TokenStatisticsConfig.threshold_quantile must be in (0, 1), got {self.threshold_quantile!r}")
+                f"TokenStatisticsConfig.threshold_quantile must be in (0, 1), got {self.threshold_quantile!r}"
+            )
         if not 0.0 <= self.threshold < float("inf"):
             raise ValueError(f"TokenStatisticsConfig.threshold must be a finite number >= 0, got {self.threshold!r}")

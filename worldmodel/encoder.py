@@ -1,4 +1,5 @@
 """The V-JEPA 2 video encoder: a ViT over 3-D tubelet patches with 3-D rotary positions."""
+
 from __future__ import annotations
 
 from torch import Tensor, nn
@@ -18,7 +19,9 @@ class VideoEncoder(nn.Module):
     def __init__(self, config: EncoderConfig) -> None:
         super().__init__()
         if config.architecture != "vjepa2":
-            raise ValueError(f"VideoEncoder is the V-JEPA 2 encoder; got architecture {config.architecture!r} (use build_encoder)")
+            raise ValueError(
+                f"VideoEncoder is the V-JEPA 2 encoder; got architecture {config.architecture!r} (use build_encoder)"
+            )
         self.config = config
         self.patch_embed = PatchEmbed3D(config.dim, config.patch_size, config.tubelet_size)
         self.blocks = nn.ModuleList(
@@ -59,5 +62,3 @@ def init_vit_weights(module: nn.Module, std: float = 0.02) -> None:
 
 def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
-
-

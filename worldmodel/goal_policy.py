@@ -21,6 +21,7 @@ so that roll's wrap at +-pi is no jump) are concatenated, and an MLP of ``depth`
 closedness) in units of their per-dimension spread in training (``target_scale``, a buffer stored
 with the weights).
 """
+
 from __future__ import annotations
 
 import torch
@@ -65,8 +66,10 @@ class GoalConditionedPolicy(nn.Module):
         """``[B, chunk, 7]``: the hand's deltas (m, rad) and the gripper's closedness after each step."""
         N, D = self.config.tokens_per_frame, self.config.encoder_dim
         if tokens.shape[1:] != (N, D) or goal_tokens.shape != tokens.shape:
-            raise ValueError(f"tokens and goal_tokens must both be [B, {N}, {D}], got {tuple(tokens.shape)} "
-                             f"and {tuple(goal_tokens.shape)}")
+            raise ValueError(
+                f"tokens and goal_tokens must both be [B, {N}, {D}], got {tuple(tokens.shape)} "
+                f"and {tuple(goal_tokens.shape)}"
+            )
         if states.shape != (tokens.shape[0], STATE_DIM):
             raise ValueError(f"states must be [{tokens.shape[0]}, {STATE_DIM}], got {tuple(states.shape)}")
         now = self.token_proj(tokens).flatten(1)  # [B, N * token_dim]

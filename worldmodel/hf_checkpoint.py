@@ -19,6 +19,7 @@ of ``VJEPA2Model`` equals our encoder's output. Two differences in the inputs: t
 RoPE positions on a ``crop_size`` grid whatever the input size, we on the input's own grid (the same
 for inputs of ``crop_size`` pixels, the only size the released models were trained at).
 """
+
 from __future__ import annotations
 
 import json
@@ -129,12 +130,15 @@ def find_hf_files(path: str | Path) -> HFCheckpointFiles:
         index = _read_json(folder / WEIGHTS_INDEX_FILE)
         weight_map = index.get("weight_map") if isinstance(index, dict) else None
         if not isinstance(weight_map, dict) or not weight_map:
-            raise CheckpointError(f"{folder / WEIGHTS_INDEX_FILE}: no `weight_map` of tensor name -> shard file; "
-                                  "download the model again")
+            raise CheckpointError(
+                f"{folder / WEIGHTS_INDEX_FILE}: no `weight_map` of tensor name -> shard file; download the model again"
+            )
         shards = tuple(folder / name for name in sorted(set(weight_map.values())))
         missing = [s.name for s in shards if not s.is_file()]
         if missing:
-            raise CheckpointError(f"{folder}: shards {missing} listed in {WEIGHTS_INDEX_FILE} are missing; download them")
+            raise CheckpointError(
+                f"{folder}: shards {missing} listed in {WEIGHTS_INDEX_FILE} are missing; download them"
+            )
         return HFCheckpointFiles(config, shards)
     raise CheckpointError(
         f"{path}: a Hugging Face folder without {WEIGHTS_FILE} (or {WEIGHTS_INDEX_FILE} and its shards); "
@@ -181,7 +185,9 @@ def encoder_config_from_hf(hf_config: dict[str, Any], where: str | Path) -> Enco
     }
     for name, (value, supported) in unsupported.items():
         if value != supported:
-            raise CheckpointError(f"{where}: {name} {value!r} is not supported (the encoder computes {name} {supported!r})")
+            raise CheckpointError(
+                f"{where}: {name} {value!r} is not supported (the encoder computes {name} {supported!r})"
+            )
     try:
         return EncoderConfig(
             img_size=int(c["crop_size"]),

@@ -3,6 +3,7 @@
 bf16 on GPUs is the reference's speed setting (the planner's rollouts and training steps); on CPU
 everything stays float32, so CPU runs (tests, resumed runs compared bit for bit) are exact.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -39,5 +40,7 @@ def resolve_device(name: str | torch.device | None) -> torch.device:
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0 or (device.index or 0) >= count:
             found = "no CUDA GPU" if count == 0 else f"{count} CUDA GPU(s)"
-            raise ValueError(f"device {name!r} asked for, but torch sees {found}; use cpu (or a CUDA build of torch on a GPU machine)")
+            raise ValueError(
+                f"device {name!r} asked for, but torch sees {found}; use cpu (or a CUDA build of torch on a GPU machine)"
+            )
     return device

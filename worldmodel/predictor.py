@@ -8,6 +8,7 @@ Planning rolls this forward one step at a time. Because the mask is block-causal
 values of earlier steps never change when a step is appended, so :class:`PredictorCache` keeps
 them and each new step costs only its own tokens (the reference recomputes the whole prefix).
 """
+
 from __future__ import annotations
 
 import torch
@@ -48,9 +49,7 @@ class ActionConditionedPredictor(nn.Module):
         self.action_encoder = nn.Linear(c.action_dim, c.dim)
         self.state_encoder = nn.Linear(c.action_dim, c.dim)
         self.extrinsics_encoder = nn.Linear(c.action_dim - 1, c.dim)
-        self.predictor_blocks = nn.ModuleList(
-            Block(c.dim, c.num_heads, c.mlp_hidden_dim) for _ in range(c.depth)
-        )
+        self.predictor_blocks = nn.ModuleList(Block(c.dim, c.num_heads, c.mlp_hidden_dim) for _ in range(c.depth))
         self.predictor_norm = nn.LayerNorm(c.dim, eps=LAYER_NORM_EPS)
         self.predictor_proj = nn.Linear(c.dim, c.encoder_dim)
 

@@ -7,6 +7,7 @@ A model with two camera views (``PredictorConfig.views``) takes each frame as th
 side, exterior left, wrist right (:func:`tile_views`); it splits them again (:func:`split_views`)
 before the crop, so each view is preprocessed and encoded as a single-view model's frame is.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -28,7 +29,9 @@ def as_frame_tensor(frames: np.ndarray | Tensor, name: str = "frames") -> Tensor
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"{name} must be RGB frames [T, H, W, 3] (or one [H, W, 3]), got shape {tuple(frames.shape)}")
     if frames.dtype != torch.uint8:
-        raise ValueError(f"{name} must be uint8 pixels in [0, 255], got dtype {frames.dtype}; convert with .astype(np.uint8)")
+        raise ValueError(
+            f"{name} must be uint8 pixels in [0, 255], got dtype {frames.dtype}; convert with .astype(np.uint8)"
+        )
     return frames
 
 
@@ -54,7 +57,8 @@ def split_views(frames: Tensor, views: int) -> list[Tensor]:
     if width % views:
         raise ValueError(
             f"frames of width {width} px cannot hold {views} views side by side: a {views}-view model takes "
-            f"each frame as its camera views tiled left to right (worldmodel.preprocess.tile_views)")
+            f"each frame as its camera views tiled left to right (worldmodel.preprocess.tile_views)"
+        )
     return list(frames.split(width // views, dim=-2))
 
 

@@ -40,6 +40,7 @@ the model's ``normalize_tokens``. ``views`` > 1: the tokens are the views' in tu
 (:func:`worldmodel.preprocess.split_views`), and :meth:`TokenStatistics.view_scores` gives each
 view's score (the frame's is their mean).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -82,8 +83,9 @@ class TokenStatistics(nn.Module):
         """
         N, D = self.mean.shape
         if tokens.ndim < 2 or tuple(tokens.shape[-2:]) != (N, D):
-            raise ValueError(f"tokens must be [..., {N}, {D}] (all views' tokens of a frame), "
-                             f"got {tuple(tokens.shape)}")
+            raise ValueError(
+                f"tokens must be [..., {N}, {D}] (all views' tokens of a frame), got {tuple(tokens.shape)}"
+            )
         normed = F.layer_norm(tokens.float(), (D,))  # [..., N, D]
         return (normed - self.mean).square() / (self.std.square() + self.config.variance_floor)
 
@@ -106,7 +108,7 @@ def _rows_in_chunks(tokens: np.ndarray | Tensor, rows: np.ndarray) -> list[Tenso
     """``tokens[rows]`` as float64 tensors ``[<= CHUNK_ROWS, N, D]``, a chunk at a time (a memory map stays on disk)."""
     chunks = []
     for start in range(0, len(rows), CHUNK_ROWS):
-        picked = rows[start:start + CHUNK_ROWS]
+        picked = rows[start : start + CHUNK_ROWS]
         block = tokens[torch.as_tensor(picked)] if isinstance(tokens, Tensor) else np.asarray(tokens[picked])
         chunks.append(torch.as_tensor(block).double())
     return chunks
@@ -122,9 +124,14 @@ def score_rows(statistics: TokenStatistics, tokens: np.ndarray | Tensor, rows: n
     return torch.cat(blocks) if blocks else torch.zeros(0)
 
 
-def fit_token_statistics(tokens: np.ndarray | Tensor, training_rows: np.ndarray, held_out_rows: np.ndarray,
-                         views: int = 1, threshold_quantile: float = 0.99,
-                         variance_floor: float = 0.01) -> TokenStatistics:
+def fit_token_statistics(
+    tokens: np.ndarray | Tensor,
+    training_rows: np.ndarray,
+    held_out_rows: np.ndarray,
+    views: int = 1,
+    threshold_quantile: float = 0.99,
+    variance_floor: float = 0.01,
+) -> TokenStatistics:
     """The statistics of ``tokens[training_rows]`` and the threshold from ``tokens[held_out_rows]``' scores.
 
     Args:
@@ -155,16 +162,24 @@ def fit_token_statistics(tokens: np.ndarray | Tensor, training_rows: np.ndarray,
         squares += (F.layer_norm(block, (D,)) - mean).square().sum(0)
     std = (squares / (len(training_rows) - 1)).sqrt()  # [N, D]
 
-    config = TokenStatisticsConfig(encoder_dim=D, tokens_per_frame=N, views=views, variance_floor=variance_floor,
-                                   threshold_quantile=threshold_quantile, training_frames=len(training_rows),
-                                   held_out_frames=len(held_out_rows))
+    config = TokenStatisticsConfig(
+        encoder_dim=D,
+        tokens_per_frame=N,
+        views=views,
+        variance_floor=variance_floor,
+        threshold_quantile=threshold_quantile,
+        training_frames=len(training_rows),
+        held_out_frames=len(held_out_rows),
+    )
     statistics = TokenStatistics(config)
     statistics.mean.copy_(mean.float())
     statistics.std.copy_(std.float())
     if len(held_out_rows) == 0:
-        warnings.warn("no held-out frames: the out-of-distribution threshold is the quantile of the training frames' "
-                      "own scores, lower than that of unseen in-range frames; hold out episodes (--data.val_fraction)",
-                      stacklevel=2)
+        warnings.warn(
+            "no held-out frames: the out-of-distribution threshold is the quantile of the training frames' "
+            "own scores, lower than that of unseen in-range frames; hold out episodes (--data.val_fraction)",
+            stacklevel=2,
+        )
     scores = score_rows(statistics, tokens, held_out_rows if len(held_out_rows) else training_rows)  # [Q]
     threshold = float(np.quantile(scores.numpy(), threshold_quantile))
     statistics.config = dataclasses.replace(config, threshold=threshold)

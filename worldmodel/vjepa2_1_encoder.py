@@ -21,6 +21,7 @@ Released files hold the encoder under ``ema_encoder`` (distilled ViT-B/L) or ``t
 (ViT-g/G), keys prefixed ``module.`` / ``backbone.``, and no config: the config is read from the weight
 shapes and matched against :data:`worldmodel.config.VJEPA2_1_ENCODER_PRESETS` for the head count.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -49,9 +50,7 @@ def interpolated_positions(time_steps: int, height: int, width: int, rope_grid: 
         ValueError: a grid one patch high or wide (the reference divides by zero there).
     """
     if height < 2 or width < 2:
-        raise ValueError(
-            f"a V-JEPA 2.1 input must be at least 2 patches high and wide, got {height} x {width} patches"
-        )
+        raise ValueError(f"a V-JEPA 2.1 input must be at least 2 patches high and wide, got {height} x {width} patches")
     positions = grid_positions(time_steps, height, width, device=device).to(torch.float32)  # [N, 3]
     positions[:, 1] = positions[:, 1] * (rope_grid - 1) / (height - 1)
     positions[:, 2] = positions[:, 2] * (rope_grid - 1) / (width - 1)
@@ -122,7 +121,9 @@ def vjepa2_1_encoder_state_dict(data: dict[str, Any], where: str) -> tuple[str, 
     for section in VJEPA2_1_ENCODER_SECTIONS:
         if isinstance(data.get(section), dict):
             return section, strip_prefixes(data[section])
-    raise CheckpointError(f"{where}: no encoder section (expected one of {VJEPA2_1_ENCODER_SECTIONS}, has {sorted(data)})")
+    raise CheckpointError(
+        f"{where}: no encoder section (expected one of {VJEPA2_1_ENCODER_SECTIONS}, has {sorted(data)})"
+    )
 
 
 def vjepa2_1_config_from_state_dict(

@@ -11,6 +11,7 @@
   :attr:`WorldModel.ood_threshold` the score above which they are unlike, when the checkpoint holds the
   training frames' token statistics (:mod:`worldmodel.token_statistics`).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -47,8 +48,9 @@ def normalize_tokens(tokens: Tensor) -> Tensor:
     return F.layer_norm(tokens, (tokens.shape[-1],))
 
 
-def encode_each_frame(encoder: nn.Module, frames: np.ndarray | Tensor, views: int = 1, batch_size: int = 64,
-                      bf16: bool = True) -> Tensor:
+def encode_each_frame(
+    encoder: nn.Module, frames: np.ndarray | Tensor, views: int = 1, batch_size: int = 64, bf16: bool = True
+) -> Tensor:
     """uint8 frames ``[T, H, V * W, 3]`` -> the encoder's tokens ``[T, V * n, D]`` (float32, not layer-normed).
 
     Each view of each frame is encoded alone, repeated into a 2-frame tubelet (as the reference does at
@@ -124,8 +126,10 @@ class WorldModel(nn.Module):
             RuntimeError: the model holds no goal-conditioned policy (train one with ``jepa-mpc train-policy``).
         """
         if self.goal_policy is None:
-            raise RuntimeError("this world model holds no goal-conditioned policy: add one with `jepa-mpc train-policy "
-                               "--checkpoint MODEL --data DATASETS --out DIR`, or plan with --planner.proposal none")
+            raise RuntimeError(
+                "this world model holds no goal-conditioned policy: add one with `jepa-mpc train-policy "
+                "--checkpoint MODEL --data DATASETS --out DIR`, or plan with --planner.proposal none"
+            )
         with autocast(self.device, self.bf16):
             actions = self.goal_policy(context_tokens[:, -1], context_states[:, -1], goal_tokens[None])  # [1, chunk, 7]
         return actions[0].float()
@@ -160,7 +164,9 @@ class WorldModel(nn.Module):
         if context_tokens.ndim != 4 or context_tokens.shape[0] != 1 or context_tokens.shape[2:] != (N, D):
             raise ValueError(f"context_tokens must be [1, T, {N}, {D}], got {tuple(context_tokens.shape)}")
         if context_states.shape != (1, context_tokens.shape[1], STATE_DIM):
-            raise ValueError(f"context_states must be [1, {context_tokens.shape[1]}, {STATE_DIM}], got {tuple(context_states.shape)}")
+            raise ValueError(
+                f"context_states must be [1, {context_tokens.shape[1]}, {STATE_DIM}], got {tuple(context_states.shape)}"
+            )
         if actions.ndim != 3 or actions.shape[-1] != ACTION_DIM:
             raise ValueError(f"actions must be [S, H, {ACTION_DIM}], got {tuple(actions.shape)}")
 
@@ -263,7 +269,8 @@ def load_world_model(
     if path is None or str(path) == "":
         raise CheckpointError(
             f"load_world_model: no checkpoint given ({path!r}): pass a model.pt, or "
-            "worldmodel.checkpoint.resolve_checkpoint('') for the shipped default model")
+            "worldmodel.checkpoint.resolve_checkpoint('') for the shipped default model"
+        )
     if is_hf_checkpoint(path):
         check_hf_checkpoint(path)  # a broken folder: its real problem first (train --encoder would refuse it too)
         raise CheckpointError(
@@ -283,11 +290,15 @@ def load_world_model(
     load_state_dict_strict(model.predictor, predictor_state_dict(data), where=f"{path} [predictor]")
     policy_config = goal_policy_config_from_checkpoint(data, path)
     if policy_config is not None:
-        if (policy_config.encoder_dim, policy_config.tokens_per_frame) != (config.encoder.dim, config.predictor.tokens_per_frame):
+        if (policy_config.encoder_dim, policy_config.tokens_per_frame) != (
+            config.encoder.dim,
+            config.predictor.tokens_per_frame,
+        ):
             raise CheckpointError(
                 f"{path}: its goal policy reads {policy_config.tokens_per_frame} tokens of {policy_config.encoder_dim} "
                 f"features, the world model makes {config.predictor.tokens_per_frame} of {config.encoder.dim}: the "
-                "policy was trained on another model; train it again with `jepa-mpc train-policy`")
+                "policy was trained on another model; train it again with `jepa-mpc train-policy`"
+            )
         model.goal_policy = GoalConditionedPolicy(policy_config)
         load_state_dict_strict(model.goal_policy, data["goal_policy"], where=f"{path} [goal_policy]")
     statistics_config = token_statistics_config_from_checkpoint(data, path)
@@ -298,7 +309,8 @@ def load_world_model(
                 f"{path}: its token statistics hold {sizes[0]} tokens of {sizes[1]} features in {sizes[2]} view(s), "
                 f"the world model makes {config.predictor.tokens_per_frame} of {config.encoder.dim} in "
                 f"{config.predictor.views}: they were computed with another model; compute them again with "
-                "`jepa-mpc ood-stats`")
+                "`jepa-mpc ood-stats`"
+            )
         model.token_statistics = TokenStatistics(statistics_config)
         load_state_dict_strict(model.token_statistics, data["token_statistics"], where=f"{path} [token_statistics]")
     device = resolve_device(device)

@@ -17,6 +17,7 @@ The world-model share of the gap is ``oracle - world_model``. One env step is on
 (``config.step_seconds`` of robot time, 0.5 s for 4 fps / 2-frame tubelets), so the env runs at
 ``1 / step_seconds`` Hz. Writes ``results.json``, ``results.md`` and a few GIFs to ``--out``.
 """
+
 from jepa_mpc.evaluation.config import EvalConfig
 from jepa_mpc.evaluation.report import markdown_table, summarize, wilson_interval
 from jepa_mpc.evaluation.runner import EpisodeResult, evaluate, run_episode

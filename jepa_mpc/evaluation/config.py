@@ -5,6 +5,7 @@ task's planner settings (``TASK_PLANNER``) into the defaults; from one goal phot
 (``--subgoals false``) every task gets the same planner (``ONE_PHOTO_PLANNER``), since a user's
 photo says nothing else. Both lie under the ``--config`` YAML file and the flags.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -68,27 +69,36 @@ class EvalConfig:
     )
     subgoals: bool = field(
         default=True,
-        metadata={"help": "true: plan through the task's sub-goal images and poses (if it has any); false: from the final "
-                          "goal image alone, one planner for every task (ONE_PHOTO_PLANNER: the model's goal policy)"},
+        metadata={
+            "help": "true: plan through the task's sub-goal images and poses (if it has any); false: from the final "
+            "goal image alone, one planner for every task (ONE_PHOTO_PLANNER: the model's goal policy)"
+        },
     )
     # Both holds on by default: without them the search drops a carried cube or pushes it out from between
     # closing fingers, and no task or world-model row measured lower with them (docs/benchmarks.md,
     # "The planner's ceiling").
     hold_gripper: bool = field(
         default=True,
-        metadata={"help": "with sub-goals: hold the gripper still while a sub-goal keeps the previous one's gripper state"},
+        metadata={
+            "help": "with sub-goals: hold the gripper still while a sub-goal keeps the previous one's gripper state"
+        },
     )
     hold_pose: bool = field(
         default=True,
-        metadata={"help": "with sub-goals: hold the hand still while a sub-goal only changes the gripper (closing, releasing)"},
+        metadata={
+            "help": "with sub-goals: hold the hand still while a sub-goal only changes the gripper (closing, releasing)"
+        },
     )
     threads: int = field(
-        default=0, metadata={"help": "torch CPU threads per process; 0 = torch's default with one worker, 1 with several"}
+        default=0,
+        metadata={"help": "torch CPU threads per process; 0 = torch's default with one worker, 1 with several"},
     )
     workers: int = field(
         default=1,
-        metadata={"help": "processes running episodes in parallel (the same per-episode results as one process "
-                          "with the same --threads); on 2 cores, 2 workers x 1 thread run 1.15x as fast as 1 x 2 threads"},
+        metadata={
+            "help": "processes running episodes in parallel (the same per-episode results as one process "
+            "with the same --threads); on 2 cores, 2 workers x 1 thread run 1.15x as fast as 1 x 2 threads"
+        },
     )
     videos: int = field(default=3, metadata={"help": "episodes per policy saved as GIF"})
     out: str = field(default="eval_out", metadata={"help": "folder for results.json, results.md and GIFs"})

@@ -1,4 +1,5 @@
 """The evaluated policies: the world-model planner, the true-state oracle (ceiling) and random actions (floor)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -27,7 +28,9 @@ class RandomActionBaseline:
 
     def act(self, image: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, dict]:
         direction = self.rng.normal(size=3)
-        translation = direction / np.linalg.norm(direction) * self.config.max_translation * self.rng.uniform() ** (1 / 3)
+        translation = (
+            direction / np.linalg.norm(direction) * self.config.max_translation * self.rng.uniform() ** (1 / 3)
+        )
         gripper = self.rng.uniform(-self.config.max_gripper, self.config.max_gripper)
         return np.concatenate([translation, np.zeros(3), [gripper]]).astype(np.float32), {}
 
@@ -42,8 +45,14 @@ class PlannerPolicy:
     at 0 and CEM searches the gripper alone, so planning noise cannot push the cube out of the fingers.
     """
 
-    def __init__(self, world_model, config: PlannerConfig, state_oracle: bool = False, hold_gripper: bool = False,
-                 hold_pose: bool = False) -> None:
+    def __init__(
+        self,
+        world_model,
+        config: PlannerConfig,
+        state_oracle: bool = False,
+        hold_gripper: bool = False,
+        hold_pose: bool = False,
+    ) -> None:
         self.world_model, self.config, self.state_oracle = world_model, config, state_oracle
         # Camera views per frame (exterior, wrist) the model plans from; the oracle reads the state.
         self.views = 1 if state_oracle else world_model.config.predictor.views

@@ -1,4 +1,5 @@
 """Success rates with confidence intervals, and the results table of ``jepa-mpc eval``."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -41,7 +42,8 @@ def summarize(name: str, results: list[EpisodeResult], ood_threshold: float | No
         "latency_ms_mean": float(np.mean(latencies) * 1e3) if latencies is not None else None,
         # Planner steps that searched (1.0 unless surprise gating kept plans), and the mean surprise.
         "replan_fraction": float(np.mean(replans)) if (replans := [x for r in results for x in r.replanned]) else None,
-        "surprise_mean": float(np.mean(known)) if (known := [x for r in results for x in r.surprises if x is not None])
+        "surprise_mean": float(np.mean(known))
+        if (known := [x for r in results for x in r.surprises if x is not None])
         else None,
         # The median is what a gating threshold is set from (docs/planner.md, "Surprise-gated replanning").
         "surprise_p50": float(np.median(known)) if known else None,
@@ -78,6 +80,9 @@ def markdown_table(task: str, summaries: list[dict]) -> str:
         )
     threshold = next((s["ood_threshold"] for s in summaries if s.get("ood_threshold") is not None), None)
     if threshold is not None:
-        lines += ["", f"OOD: the mean per-step out-of-distribution score of the camera view (higher: less like the "
-                      f"model's training data) / the share of steps above the model's threshold {threshold:.3g}."]
+        lines += [
+            "",
+            f"OOD: the mean per-step out-of-distribution score of the camera view (higher: less like the "
+            f"model's training data) / the share of steps above the model's threshold {threshold:.3g}.",
+        ]
     return "\n".join(lines) + "\n"

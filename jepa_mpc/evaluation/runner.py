@@ -1,4 +1,5 @@
 """Seeded episodes of every policy on the same scenes; results, tables and GIFs to a folder."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -83,8 +84,17 @@ def run_episode(
     known = [score for score in ood_scores if score is not None]
     threshold = getattr(policy, "ood_threshold", None)
     result = EpisodeResult(
-        seed, bool(info["is_success"]), steps, float(info["distance"]), energies, latencies, surprises, replanned,
-        ood_scores, ood_score_mean=float(np.mean(known)) if known else None, ood_score_max=max(known, default=None),
+        seed,
+        bool(info["is_success"]),
+        steps,
+        float(info["distance"]),
+        energies,
+        latencies,
+        surprises,
+        replanned,
+        ood_scores,
+        ood_score_mean=float(np.mean(known)) if known else None,
+        ood_score_max=max(known, default=None),
         ood_steps_above=sum(score > threshold for score in known) if known and threshold is not None else None,
     )
     return result, frames
@@ -110,8 +120,10 @@ def make_env_for_model(config: EvalConfig, model_config):
             f"{model_config.step_seconds:g} s: use --sim.control_hz {step_hz:g}"
         )
     if config.sim.image_size != model_config.encoder.img_size:
-        print(f"eval: the camera renders {config.sim.image_size} px, the model sees {model_config.encoder.img_size} px "
-              "(frames are resized as a real camera's are; --sim.image_size sets the camera)")
+        print(
+            f"eval: the camera renders {config.sim.image_size} px, the model sees {model_config.encoder.img_size} px "
+            "(frames are resized as a real camera's are; --sim.image_size sets the camera)"
+        )
     return gymnasium.make(sim.env_id(config.task), config=config.sim).unwrapped
 
 
@@ -221,19 +233,22 @@ def evaluate(config: EvalConfig) -> list[dict]:
                 worker.close()
                 _run_in_workers(config, jobs, results, progress)
     except KeyboardInterrupt:
-        summaries = _write_results(config, worker.checkpoint, results, interrupted=True,
-                                   ood_threshold=worker.world_model.ood_threshold)
+        summaries = _write_results(
+            config, worker.checkpoint, results, interrupted=True, ood_threshold=worker.world_model.ood_threshold
+        )
         raise EvaluationInterrupted(summaries, len(results), len(jobs)) from None
-    return _write_results(config, worker.checkpoint, results, interrupted=False,
-                          ood_threshold=worker.world_model.ood_threshold)
+    return _write_results(
+        config, worker.checkpoint, results, interrupted=False, ood_threshold=worker.world_model.ood_threshold
+    )
 
 
 def _run_in_workers(config: EvalConfig, jobs: list[tuple[str, int]], results: dict, progress) -> None:
     """Run ``jobs`` in ``config.workers`` spawned processes, adding each result to ``results`` as it comes.
     On any exception (Ctrl-C included) the workers are stopped at once; results already finished are kept."""
     context = multiprocessing.get_context("spawn")  # forking after an EGL context hangs
-    with futures.ProcessPoolExecutor(config.workers, mp_context=context, initializer=_init_worker,
-                                     initargs=(config, os.getpid())) as pool:
+    with futures.ProcessPoolExecutor(
+        config.workers, mp_context=context, initializer=_init_worker, initargs=(config, os.getpid())
+    ) as pool:
         pending = {pool.submit(_run_in_worker, *job): job for job in jobs}
         try:
             for future in futures.as_completed(pending):
@@ -241,13 +256,19 @@ def _run_in_workers(config: EvalConfig, jobs: list[tuple[str, int]], results: di
                 progress.update()
         except BaseException:
             stop_workers(pool)
-            results |= {pending[f]: f.result() for f in pending
-                        if f.done() and not f.cancelled() and f.exception() is None}
+            results |= {
+                pending[f]: f.result() for f in pending if f.done() and not f.cancelled() and f.exception() is None
+            }
             raise
 
 
-def _write_results(config: EvalConfig, checkpoint, results: dict[tuple[str, int], EpisodeResult],
-                   interrupted: bool, ood_threshold: float | None = None) -> list[dict]:
+def _write_results(
+    config: EvalConfig,
+    checkpoint,
+    results: dict[tuple[str, int], EpisodeResult],
+    interrupted: bool,
+    ood_threshold: float | None = None,
+) -> list[dict]:
     """Write results.json and results.md of the finished episodes in ``results``; return the summaries
     (policies without a finished episode are left out). ``ood_threshold``: the world model's threshold on
     the out-of-distribution score (None: it holds no token statistics)."""
@@ -271,8 +292,10 @@ def _write_results(config: EvalConfig, checkpoint, results: dict[tuple[str, int]
     write_json_atomic(out / "results.json", report)
     table = markdown_table(config.task, summaries)
     if interrupted:
-        table = (f"Interrupted: {len(results)} of {planned} episodes finished; the table holds those "
-                 '(results.json: "status": "interrupted").\n\n' + table)
+        table = (
+            f"Interrupted: {len(results)} of {planned} episodes finished; the table holds those "
+            '(results.json: "status": "interrupted").\n\n' + table
+        )
     write_text_atomic(out / "results.md", table)
     return summaries
 

@@ -1,4 +1,5 @@
 """One module per task; ``TASKS`` maps the short task name to its env class."""
+
 from __future__ import annotations
 
 from sim.tasks.grasp import GraspEnv

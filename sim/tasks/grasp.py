@@ -5,6 +5,7 @@ Success: the cube's bottom is at least ``MIN_LIFT`` = 5 cm above the table and i
 cube held at ``LIFT_HEIGHT`` above the spot where it started, the gripper closed on it. Sub-goals:
 the open hand above the cube, around it, then closed on it.
 """
+
 from __future__ import annotations
 
 import numpy as np

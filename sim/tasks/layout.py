@@ -3,6 +3,7 @@
 The task area lies in front of the robot in the middle of the exterior camera's view; the two
 distractors (small cube, bowl) stand at its far corners, out of the way of the scripted motions.
 """
+
 from __future__ import annotations
 
 import numpy as np

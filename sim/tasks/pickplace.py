@@ -5,6 +5,7 @@ cube rests on the table (its bottom less than 1 cm above it). The goal image sho
 zone centre and the open gripper ``RELEASE_HEIGHT`` above the table over it. Sub-goals: the grasp's
 (above, around, closed on the cube), then the cube lifted, carried over the zone and set down.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -17,6 +17,7 @@ ends. Sub-goals:
 
 What each sub-goal changed: docs/benchmarks.md, "Push through the cube's top".
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -74,8 +75,9 @@ class PushEnv(FrankaTaskEnv):
         cube = self.cube_position()
         direction = (self.zone - cube[:2]) / np.linalg.norm(self.zone - cube[:2])
         tcp = np.array([*(self.zone - CONTACT_OFFSET * direction), PUSH_HEIGHT])
-        return GoalConfiguration(PoseTarget(tcp, push_rotation(direction), PUSH_CLOSEDNESS),
-                                 {"cube": np.array([*self.zone, CUBE_HALF_SIZE])})
+        return GoalConfiguration(
+            PoseTarget(tcp, push_rotation(direction), PUSH_CLOSEDNESS), {"cube": np.array([*self.zone, CUBE_HALF_SIZE])}
+        )
 
     def _subgoal_configurations(self) -> list[GoalConfiguration]:
         cube = self.cube_position()

@@ -3,6 +3,7 @@
 Success: the TCP is within ``SUCCESS_RADIUS`` = 3 cm of the target point. The goal image shows the
 arm with its TCP at the target (gripper down, open); the target itself is not drawn in the scene.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Building blocks of the V-JEPA 2 encoder and predictor, one small module each."""
+
 from .attention import KVCacheLayer, RoPEAttention
 from .block import LAYER_NORM_EPS, Block
 from .mlp import Mlp

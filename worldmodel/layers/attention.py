@@ -1,4 +1,5 @@
 """Multi-head self-attention with 3-D RoPE on queries and keys, and an optional key/value cache."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """Pre-norm transformer block shared by the encoder and the predictor."""
+
 from __future__ import annotations
 
 from torch import Tensor, nn

@@ -1,4 +1,5 @@
 """The transformer feed-forward block."""
+
 from __future__ import annotations
 
 from torch import Tensor, nn

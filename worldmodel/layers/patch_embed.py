@@ -1,4 +1,5 @@
 """Video to tokens: a 3-D convolution over tubelets of ``tubelet x patch x patch`` pixels."""
+
 from __future__ import annotations
 
 from torch import Tensor, nn

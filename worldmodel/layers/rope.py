@@ -14,6 +14,7 @@ to the pretraining grid, see :mod:`worldmodel.vjepa2_1_encoder`).
 A position of 0 is the identity rotation, which is how V-JEPA 2-AC rotates its action/state tokens
 (time only): they get the position ``(t, 0, 0)``.
 """
+
 from __future__ import annotations
 
 import torch

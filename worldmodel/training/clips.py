@@ -8,6 +8,7 @@ Batches are a pure function of the step (:class:`ClipBatches`): each epoch is a 
 ``torch.utils.data.DistributedSampler`` from ``seed + epoch`` and dealt out to the ranks, so a
 resumed run reads exactly the batches the uninterrupted run would have read.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -53,7 +54,9 @@ class ClipReader:
         rows = np.asarray(starts)[:, None] + self.offsets  # [B, T]
         tokens = torch.from_numpy(np.asarray(self.cache.tokens[rows.ravel()], dtype=np.float32))
         tokens = tokens.view(*rows.shape, *tokens.shape[1:]).to(device)  # [B, T, N, D]
-        states = torch.from_numpy(np.asarray(self.cache.states[rows.ravel()], dtype=np.float32)).view(*rows.shape, STATE_DIM)
+        states = torch.from_numpy(np.asarray(self.cache.states[rows.ravel()], dtype=np.float32)).view(
+            *rows.shape, STATE_DIM
+        )
         actions = actions_from_states(states.double()).float()  # [B, T-1, 7], composed rotations
         return tokens, states.to(device), actions.to(device)
 
@@ -80,7 +83,9 @@ class ClipBatches:
             )
         self.starts = starts
         self.batch_size = batch_size
-        self.sampler = DistributedSampler(_Indices(len(starts)), num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=True)
+        self.sampler = DistributedSampler(
+            _Indices(len(starts)), num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=True
+        )
         self.batches_per_epoch = len(self.sampler) // batch_size
         self._epoch, self._order = -1, np.zeros(0, dtype=np.int64)
 

@@ -4,13 +4,19 @@
 :class:`PretrainConfig` from ``--config file.yaml`` and ``--section.field value`` flags
 (``foundation.configuration``: defaults < YAML < flags). Every field is validated here, with an error that names the bad value.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from typing import ClassVar
 
 from worldmodel.config import (
-    ENCODER_PRESETS, EncoderConfig, PredictorConfig, TransformerSize, VideoPatching, encoder_preset,
+    ENCODER_PRESETS,
+    EncoderConfig,
+    PredictorConfig,
+    TransformerSize,
+    VideoPatching,
+    encoder_preset,
 )
 
 
@@ -33,20 +39,27 @@ class DataConfig:
     ``clip_steps`` steps (4 steps = the reference's 8-frame clip: 4 states, 3 actions).
     """
 
-    camera: str = field(default="observation.images.exterior_1_left", metadata={"help": "camera feature of a LeRobot dataset"})
+    camera: str = field(
+        default="observation.images.exterior_1_left", metadata={"help": "camera feature of a LeRobot dataset"}
+    )
     wrist_camera: str = field(
         default="",
-        metadata={"help": "a second view (e.g. observation.images.wrist_left): the predictor then sees both views' "
-                          "tokens at every step and plans from both; empty: camera alone (the released layout)"},
+        metadata={
+            "help": "a second view (e.g. observation.images.wrist_left): the predictor then sees both views' "
+            "tokens at every step and plans from both; empty: camera alone (the released layout)"
+        },
     )
     sample_fps: int = field(default=4, metadata={"help": "frames per second the clips are sampled at"})
     clip_steps: int = field(default=4, metadata={"help": "predictor time steps per clip (one per tubelet)"})
     val_fraction: float = field(default=0.1, metadata={"help": "share of episodes held out for validation"})
     min_val_episodes: int = field(default=1, metadata={"help": "held-out episodes at least (when there are 2+)"})
     bad_episodes: str = field(
-        default="error", metadata={"help": "error | skip: an episode with bad data stops training, or is skipped and counted"}
+        default="error",
+        metadata={"help": "error | skip: an episode with bad data stops training, or is skipped and counted"},
     )
-    cache_dir: str = field(default="", metadata={"help": "feature cache folder (default: $XDG_CACHE_HOME/jepa_mpc/features)"})
+    cache_dir: str = field(
+        default="", metadata={"help": "feature cache folder (default: $XDG_CACHE_HOME/jepa_mpc/features)"}
+    )
     encode_batch_size: int = field(default=64, metadata={"help": "frames per encoder call when building the cache"})
 
     @property
@@ -56,10 +69,15 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         _check(self.sample_fps > 0, f"data.sample_fps must be > 0, got {self.sample_fps}")
-        _check(self.clip_steps >= 2, f"data.clip_steps must be >= 2 (one input and one target step), got {self.clip_steps}")
+        _check(
+            self.clip_steps >= 2, f"data.clip_steps must be >= 2 (one input and one target step), got {self.clip_steps}"
+        )
         _check(0.0 <= self.val_fraction < 1.0, f"data.val_fraction must be in [0, 1), got {self.val_fraction}")
         _check(self.min_val_episodes >= 0, f"data.min_val_episodes must be >= 0, got {self.min_val_episodes}")
-        _check(self.bad_episodes in ("error", "skip"), f"data.bad_episodes must be 'error' or 'skip', got {self.bad_episodes!r}")
+        _check(
+            self.bad_episodes in ("error", "skip"),
+            f"data.bad_episodes must be 'error' or 'skip', got {self.bad_episodes!r}",
+        )
         _check(self.encode_batch_size > 0, f"data.encode_batch_size must be > 0, got {self.encode_batch_size}")
 
 
@@ -75,10 +93,10 @@ class OptimConfig:
     final_lr: float = field(default=0.0, metadata={"help": "learning rate at the last step"})
     warmup_steps: int = field(default=100, metadata={"help": "linear warmup steps (must be < steps)"})
     weight_decay: float = field(default=0.04, metadata={"help": "weight decay at step 0"})
-    final_weight_decay: float = field(default=0.04, metadata={"help": "weight decay at the last step (cosine in between)"})
-    betas: tuple[float, float] = field(
-        default=(0.9, 0.999), metadata={"help": "AdamW betas", "metavar": "BETA1 BETA2"}
+    final_weight_decay: float = field(
+        default=0.04, metadata={"help": "weight decay at the last step (cosine in between)"}
     )
+    betas: tuple[float, float] = field(default=(0.9, 0.999), metadata={"help": "AdamW betas", "metavar": "BETA1 BETA2"})
     eps: float = field(default=1e-8, metadata={"help": "AdamW epsilon"})
     grad_clip: float = field(default=1.0, metadata={"help": "max global gradient norm (0: no clipping)"})
 
@@ -87,7 +105,10 @@ class OptimConfig:
             _check(getattr(self, name) >= 0, f"optim.{name} must be >= 0, got {getattr(self, name)}")
         _check(self.lr > 0, f"optim.lr must be > 0, got {self.lr}")
         _check(self.warmup_steps >= 0, f"optim.warmup_steps must be >= 0, got {self.warmup_steps}")
-        _check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), f"optim.betas must be two values in [0, 1), got {self.betas}")
+        _check(
+            len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
+            f"optim.betas must be two values in [0, 1), got {self.betas}",
+        )
         _check(self.eps > 0, f"optim.eps must be > 0, got {self.eps}")
 
 
@@ -99,7 +120,9 @@ class RunConfig:
     batch_size: int = field(default=32, metadata={"help": "clips per step per process"})
     val_every: int = field(default=200, metadata={"help": "steps between validation losses (0: only at the end)"})
     val_clips: int = field(default=256, metadata={"help": "held-out clips per validation (the first ones, fixed)"})
-    save_every: int = field(default=500, metadata={"help": "steps between training-state checkpoints (0: only at the end)"})
+    save_every: int = field(
+        default=500, metadata={"help": "steps between training-state checkpoints (0: only at the end)"}
+    )
     seed: int = field(default=0, metadata={"help": "random seed (each process adds its rank)"})
     device: str = field(default="", metadata={"help": "cpu or cuda (default: cuda when present)"})
     threads: int = field(default=0, metadata={"help": "torch CPU threads per process (0: torch's default)"})
@@ -125,8 +148,10 @@ class PredictorRecipe(TransformerSize):
     LABEL: ClassVar[str] = "predictor"  # errors name the section, as the flags do (--predictor.dim)
     init: str = field(
         default="identity",
-        metadata={"help": "identity (starts close to copying the current frame; faster on small data) "
-                          "or vit (the reference's init)"},
+        metadata={
+            "help": "identity (starts close to copying the current frame; faster on small data) "
+            "or vit (the reference's init)"
+        },
     )
 
     def __post_init__(self) -> None:
@@ -135,8 +160,13 @@ class PredictorRecipe(TransformerSize):
 
     def predictor_config(self, encoder: EncoderConfig, views: int) -> PredictorConfig:
         """The model config of this predictor on ``encoder``'s tokens, ``views`` camera views per step."""
-        return PredictorConfig(**_values_of(self, TransformerSize), img_size=encoder.img_size,
-                               patch_size=encoder.patch_size, encoder_dim=encoder.dim, views=views)
+        return PredictorConfig(
+            **_values_of(self, TransformerSize),
+            img_size=encoder.img_size,
+            patch_size=encoder.patch_size,
+            encoder_dim=encoder.dim,
+            views=views,
+        )
 
 
 @dataclass
@@ -151,8 +181,10 @@ class PredictorLossConfig:
     rollout_steps: int = field(default=2, metadata={"help": "steps of the autoregressive rollout loss (reference: 2)"})
     sigreg_weight: float = field(
         default=0.0,
-        metadata={"help": "0: frozen encoder (cached tokens); > 0: train the encoder end to end with the predictor, "
-                          "plus this weight x SIGReg of its tokens (LeWorldModel)"},
+        metadata={
+            "help": "0: frozen encoder (cached tokens); > 0: train the encoder end to end with the predictor, "
+            "plus this weight x SIGReg of its tokens (LeWorldModel)"
+        },
     )
     sigreg_directions: int = field(default=256, metadata={"help": "random 1-D projections SIGReg tests per step"})
 
@@ -180,7 +212,10 @@ class TrainPredictorConfig:
             f"loss.rollout_steps {self.loss.rollout_steps} needs data.clip_steps >= {self.loss.rollout_steps + 1}, "
             f"got {self.data.clip_steps}",
         )
-        _check(self.optim.warmup_steps < self.run.steps, f"optim.warmup_steps {self.optim.warmup_steps} must be < run.steps {self.run.steps}")
+        _check(
+            self.optim.warmup_steps < self.run.steps,
+            f"optim.warmup_steps {self.optim.warmup_steps} must be < run.steps {self.run.steps}",
+        )
 
 
 @dataclass(kw_only=True)
@@ -197,8 +232,9 @@ class EncoderRecipe(VideoPatching):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check(self.preset in ENCODER_PRESETS,
-               f"encoder.preset {self.preset!r} is not one of {sorted(ENCODER_PRESETS)}")
+        _check(
+            self.preset in ENCODER_PRESETS, f"encoder.preset {self.preset!r} is not one of {sorted(ENCODER_PRESETS)}"
+        )
 
     def encoder_config(self) -> EncoderConfig:
         """The model config of this encoder (a ``vjepa2`` :class:`worldmodel.encoder.VideoEncoder`)."""
@@ -249,20 +285,30 @@ class PretrainModelConfig:
     def __post_init__(self) -> None:
         for name in ("predictor_dim", "predictor_depth", "predictor_heads"):
             _check(getattr(self, name) > 0, f"model.{name} must be > 0, got {getattr(self, name)}")
-        _check(self.predictor_dim % self.predictor_heads == 0, f"model.predictor_dim {self.predictor_dim} is not divisible by model.predictor_heads {self.predictor_heads}")
-        _check(0 <= self.ema_start <= self.ema_end <= 1, f"model.ema_start/ema_end must satisfy 0 <= start <= end <= 1, got {self.ema_start}/{self.ema_end}")
+        _check(
+            self.predictor_dim % self.predictor_heads == 0,
+            f"model.predictor_dim {self.predictor_dim} is not divisible by model.predictor_heads {self.predictor_heads}",
+        )
+        _check(
+            0 <= self.ema_start <= self.ema_end <= 1,
+            f"model.ema_start/ema_end must satisfy 0 <= start <= end <= 1, got {self.ema_start}/{self.ema_end}",
+        )
 
 
 @dataclass
 class VideoDataConfig:
     """Video clips for pretraining: ``clip_frames`` frames sampled at ``sample_fps``."""
 
-    camera: str = field(default="observation.images.exterior_1_left", metadata={"help": "camera feature of a LeRobot dataset"})
+    camera: str = field(
+        default="observation.images.exterior_1_left", metadata={"help": "camera feature of a LeRobot dataset"}
+    )
     sample_fps: int = field(default=4, metadata={"help": "frames per second the clips are sampled at"})
     clip_frames: int = field(default=8, metadata={"help": "frames per clip (a multiple of the tubelet size)"})
     still_fraction: float = field(
         default=0.5,
-        metadata={"help": "share of clips made of one frame repeated: how the world model encodes frames at planning time"},
+        metadata={
+            "help": "share of clips made of one frame repeated: how the world model encodes frames at planning time"
+        },
     )
     val_fraction: float = field(default=0.1, metadata={"help": "share of episodes held out for the collapse check"})
     bad_episodes: str = field(default="error", metadata={"help": "error | skip"})
@@ -272,7 +318,10 @@ class VideoDataConfig:
         _check(self.clip_frames > 0, f"data.clip_frames must be > 0, got {self.clip_frames}")
         _check(0.0 <= self.still_fraction <= 1.0, f"data.still_fraction must be in [0, 1], got {self.still_fraction}")
         _check(0.0 <= self.val_fraction < 1.0, f"data.val_fraction must be in [0, 1), got {self.val_fraction}")
-        _check(self.bad_episodes in ("error", "skip"), f"data.bad_episodes must be 'error' or 'skip', got {self.bad_episodes!r}")
+        _check(
+            self.bad_episodes in ("error", "skip"),
+            f"data.bad_episodes must be 'error' or 'skip', got {self.bad_episodes!r}",
+        )
 
 
 @dataclass
@@ -284,7 +333,9 @@ class PretrainConfig:
     mask: MaskConfig = field(default_factory=MaskConfig)
     data: VideoDataConfig = field(default_factory=VideoDataConfig)
     optim: OptimConfig = field(
-        default_factory=lambda: OptimConfig(lr=6.25e-4, start_lr=2e-4, final_lr=1e-6, warmup_steps=100, weight_decay=0.04, final_weight_decay=0.4)
+        default_factory=lambda: OptimConfig(
+            lr=6.25e-4, start_lr=2e-4, final_lr=1e-6, warmup_steps=100, weight_decay=0.04, final_weight_decay=0.4
+        )
     )
     run: RunConfig = field(default_factory=lambda: RunConfig(steps=2000, batch_size=16, val_every=500))
 
@@ -293,7 +344,10 @@ class PretrainConfig:
             self.data.clip_frames % self.encoder.tubelet_size == 0,
             f"data.clip_frames {self.data.clip_frames} is not a multiple of encoder.tubelet_size {self.encoder.tubelet_size}",
         )
-        _check(self.optim.warmup_steps < self.run.steps, f"optim.warmup_steps {self.optim.warmup_steps} must be < run.steps {self.run.steps}")
+        _check(
+            self.optim.warmup_steps < self.run.steps,
+            f"optim.warmup_steps {self.optim.warmup_steps} must be < run.steps {self.run.steps}",
+        )
 
 
 @dataclass
@@ -319,13 +373,17 @@ class HindsightConfig:
 
     final_goal_fraction: float = field(
         default=0.5,
-        metadata={"help": "share of samples whose goal is the episode's last frame (as a user's one goal photo); "
-                          "the others get a later frame drawn uniformly"},
+        metadata={
+            "help": "share of samples whose goal is the episode's last frame (as a user's one goal photo); "
+            "the others get a later frame drawn uniformly"
+        },
     )
 
     def __post_init__(self) -> None:
-        _check(0.0 <= self.final_goal_fraction <= 1.0,
-               f"hindsight.final_goal_fraction must be in [0, 1], got {self.final_goal_fraction}")
+        _check(
+            0.0 <= self.final_goal_fraction <= 1.0,
+            f"hindsight.final_goal_fraction must be in [0, 1], got {self.final_goal_fraction}",
+        )
 
 
 @dataclass
@@ -336,13 +394,18 @@ class TrainGoalPolicyConfig:
     data: DataConfig = field(default_factory=lambda: DataConfig(wrist_camera="observation.images.wrist_left"))
     policy: PolicySize = field(default_factory=PolicySize)
     hindsight: HindsightConfig = field(default_factory=HindsightConfig)
-    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-3, start_lr=1e-4, weight_decay=0.01,
-                                                                   final_weight_decay=0.01))
-    run: RunConfig = field(default_factory=lambda: RunConfig(steps=4000, batch_size=256, val_every=500, val_clips=2048,
-                                                             save_every=1000))
+    optim: OptimConfig = field(
+        default_factory=lambda: OptimConfig(lr=1e-3, start_lr=1e-4, weight_decay=0.01, final_weight_decay=0.01)
+    )
+    run: RunConfig = field(
+        default_factory=lambda: RunConfig(steps=4000, batch_size=256, val_every=500, val_clips=2048, save_every=1000)
+    )
 
     def __post_init__(self) -> None:
-        _check(self.optim.warmup_steps < self.run.steps, f"optim.warmup_steps {self.optim.warmup_steps} must be < run.steps {self.run.steps}")
+        _check(
+            self.optim.warmup_steps < self.run.steps,
+            f"optim.warmup_steps {self.optim.warmup_steps} must be < run.steps {self.run.steps}",
+        )
 
 
 @dataclass
@@ -357,17 +420,20 @@ class TokenStatisticsJobConfig:
 
     data: DataConfig = field(default_factory=lambda: DataConfig(wrist_camera="observation.images.wrist_left"))
     threshold_quantile: float = field(
-        default=0.99, metadata={"help": "quantile of the held-out in-range frames' scores taken as the threshold"})
+        default=0.99, metadata={"help": "quantile of the held-out in-range frames' scores taken as the threshold"}
+    )
     variance_floor: float = field(
         default=0.01,
-        metadata={"help": "added to each feature's variance (layer-normed features average 1; PaDiM's 0.01)"})
+        metadata={"help": "added to each feature's variance (layer-normed features average 1; PaDiM's 0.01)"},
+    )
     seed: int = field(default=0, metadata={"help": "seed of the train / held-out split of the episodes"})
     device: str = field(default="", metadata={"help": "cpu or cuda for encoding (default: cuda when present)"})
     threads: int = field(default=0, metadata={"help": "torch CPU threads (0: torch's default)"})
 
     def __post_init__(self) -> None:
-        _check(0.0 < self.threshold_quantile < 1.0,
-               f"threshold_quantile must be in (0, 1), got {self.threshold_quantile}")
+        _check(
+            0.0 < self.threshold_quantile < 1.0, f"threshold_quantile must be in (0, 1), got {self.threshold_quantile}"
+        )
         _check(self.variance_floor > 0, f"variance_floor must be > 0, got {self.variance_floor}")
         _check(self.device in ("", "cpu", "cuda"), f"device must be '', 'cpu' or 'cuda', got {self.device!r}")
         _check(self.threads >= 0, f"threads must be >= 0, got {self.threads}")

@@ -4,6 +4,7 @@
 ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE``; without them training runs in one process. The backend
 is NCCL on GPUs and gloo on CPUs.
 """
+
 from __future__ import annotations
 
 import os
@@ -61,7 +62,9 @@ class DistributedContext:
         gathered = [torch.zeros_like(checksum) for _ in range(self.world_size)]
         dist.all_gather(gathered, checksum)
         if any(not torch.equal(g, gathered[0]) for g in gathered):
-            raise RuntimeError("the model replicas of the processes differ after training (DistributedDataParallel out of sync)")
+            raise RuntimeError(
+                "the model replicas of the processes differ after training (DistributedDataParallel out of sync)"
+            )
 
     def leave_together(self) -> None:
         """After a run that ended normally: wait for every rank before the group is destroyed. A rank

@@ -13,6 +13,7 @@
   (:func:`worldmodel.vjepa2_1_encoder.load_vjepa2_1_encoder`; released at 384 px, any size tiling into
   at least 2 x 2 patches works).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -43,9 +44,16 @@ from worldmodel.hf_checkpoint import find_hf_files, is_hf_checkpoint, load_hf_en
 from worldmodel.vjepa2_1_encoder import load_vjepa2_1_encoder
 
 
-def save_encoder_checkpoint(path: str | Path, config: EncoderConfig, encoder: nn.Module, extra: dict[str, Any] | None = None) -> None:
+def save_encoder_checkpoint(
+    path: str | Path, config: EncoderConfig, encoder: nn.Module, extra: dict[str, Any] | None = None
+) -> None:
     """Write an encoder with its config atomically; ``extra`` adds entries (context encoder, predictor, recipe)."""
-    data = {"format": ENCODER_FORMAT, "encoder_config": dataclass_to_dict(config), "encoder": cpu_state_dict(encoder), **(extra or {})}
+    data = {
+        "format": ENCODER_FORMAT,
+        "encoder_config": dataclass_to_dict(config),
+        "encoder": cpu_state_dict(encoder),
+        **(extra or {}),
+    }
     with atomic_path(path) as tmp:
         torch.save(data, tmp)
 
@@ -64,7 +72,9 @@ def file_digest(path: str | Path, chunk_bytes: int = 1 << 22) -> str:
     return digest.hexdigest()
 
 
-def load_encoder(path: str | Path, img_size: int = 256, num_heads: int | None = None) -> tuple[EncoderConfig, nn.Module]:
+def load_encoder(
+    path: str | Path, img_size: int = 256, num_heads: int | None = None
+) -> tuple[EncoderConfig, nn.Module]:
     """The encoder stored in ``path`` (eval mode, on CPU, gradients off) and its config.
 
     ``img_size`` is used only for released files, which carry no config; ``num_heads`` only for a

@@ -14,6 +14,7 @@ the episode, so the caller can stop or skip it and count it, never train on a wr
 the reader finds when it opens a dataset (frames without a metadata row, unreadable data files) are
 raised there, or with ``skip_bad`` become the source's ``skipped_at_open`` and are counted with the rest.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -61,7 +62,9 @@ def check_episode(episode: SampledEpisode) -> None:
     frames, states, name = episode.frames, episode.states, episode.name
     if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
         shape = getattr(frames, "shape", None)
-        raise EpisodeError(name, f"frames must be uint8 [T, H, W, 3], got {getattr(frames, 'dtype', type(frames))} {shape}")
+        raise EpisodeError(
+            name, f"frames must be uint8 [T, H, W, 3], got {getattr(frames, 'dtype', type(frames))} {shape}"
+        )
     if not isinstance(states, np.ndarray) or states.ndim != 2 or states.shape[1] != STATE_DIM:
         raise EpisodeError(name, f"states must be [T, {STATE_DIM}], got {getattr(states, 'shape', type(states))}")
     if len(frames) != len(states):
@@ -148,8 +151,9 @@ class LeRobotEpisodes:
     the model's steps assume).
     """
 
-    def __init__(self, root: str | Path, camera: str, sample_fps: int = 4, skip_bad: bool = False,
-                 wrist_camera: str = "") -> None:
+    def __init__(
+        self, root: str | Path, camera: str, sample_fps: int = 4, skip_bad: bool = False, wrist_camera: str = ""
+    ) -> None:
         from dataset import DatasetError, LeRobotDataset, LeRobotReaderConfig
 
         self.root = Path(root)
@@ -196,8 +200,12 @@ class LeRobotEpisodes:
 
     def fingerprint(self) -> str:
         """meta/ file contents + size and modification time of every data and video file."""
-        digest = hashlib.sha256(json.dumps([str(self.root.resolve()), self.camera, self.frame_step]
-                                               + ([self.wrist_camera] if self.wrist_camera else [])).encode())
+        digest = hashlib.sha256(
+            json.dumps(
+                [str(self.root.resolve()), self.camera, self.frame_step]
+                + ([self.wrist_camera] if self.wrist_camera else [])
+            ).encode()
+        )
         for path in sorted(p for p in self.root.rglob("*") if p.is_file()):
             relative = str(path.relative_to(self.root))
             if relative.startswith("meta/"):
@@ -259,7 +267,9 @@ def usable_episodes(
     for i in tqdm(range(len(source)), desc=desc, unit="ep", disable=None):
         name = source.name(i)
         if source.num_sampled(i) < min_length:
-            skipped.append(SkippedEpisode(name, f"shorter than one clip ({source.num_sampled(i)} < {min_length} sampled frames)"))
+            skipped.append(
+                SkippedEpisode(name, f"shorter than one clip ({source.num_sampled(i)} < {min_length} sampled frames)")
+            )
             continue
         try:
             episode = source.load(i)
@@ -280,7 +290,9 @@ def no_usable_episode(skipped: list[SkippedEpisode], min_length: int, clip_flag:
     reasons = "; ".join(f"{s.name}: {s.reason}" for s in skipped[:3]) + ("; ..." if len(skipped) > 3 else "")
     fixes = []
     if short:
-        fixes.append(f"record longer episodes or sample shorter clips ({clip_flag}; one clip needs {min_length} sampled frames)")
+        fixes.append(
+            f"record longer episodes or sample shorter clips ({clip_flag}; one clip needs {min_length} sampled frames)"
+        )
     if len(skipped) > short:
         fixes.append("repair or re-collect the bad episodes (each skip above says what is wrong)")
     if not skipped:
@@ -321,8 +333,9 @@ class ConcatEpisodes:
         return hashlib.sha256("".join(source.fingerprint() for source in self.sources).encode()).hexdigest()
 
 
-def open_one_source(data: str | Path, camera: str, sample_fps: int, skip_bad: bool = False,
-                    wrist_camera: str = "") -> EpisodeSource:
+def open_one_source(
+    data: str | Path, camera: str, sample_fps: int, skip_bad: bool = False, wrist_camera: str = ""
+) -> EpisodeSource:
     """A LeRobot dataset folder (with ``meta/info.json``) or an ``.npz`` of episodes (``skip_bad``,
     ``wrist_camera``: see LeRobotEpisodes). Raises ValueError for ``wrist_camera`` with an ``.npz`` (one camera)."""
     path = Path(data)
@@ -330,7 +343,9 @@ def open_one_source(data: str | Path, camera: str, sample_fps: int, skip_bad: bo
         return LeRobotEpisodes(path, camera=camera, sample_fps=sample_fps, skip_bad=skip_bad, wrist_camera=wrist_camera)
     if path.suffix == ".npz" and path.is_file():
         if wrist_camera:
-            raise ValueError(f"--data {data}: an .npz of episodes holds one camera; --data.wrist_camera needs LeRobot datasets")
+            raise ValueError(
+                f"--data {data}: an .npz of episodes holds one camera; --data.wrist_camera needs LeRobot datasets"
+            )
         return NpzEpisodes(path, sample_fps=sample_fps)
     raise FileNotFoundError(
         f"--data {data}: not a LeRobot dataset folder (meta/info.json, data/, videos/) nor an .npz file of episodes"
@@ -338,7 +353,10 @@ def open_one_source(data: str | Path, camera: str, sample_fps: int, skip_bad: bo
 
 
 def open_episodes(
-    data: str | Path | Sequence[str | Path], camera: str, sample_fps: int, skip_bad: bool = False,
+    data: str | Path | Sequence[str | Path],
+    camera: str,
+    sample_fps: int,
+    skip_bad: bool = False,
     wrist_camera: str = "",
 ) -> EpisodeSource:
     """``--data``: one or more LeRobot dataset folders / ``.npz`` files, read as one source.

@@ -16,6 +16,7 @@ Each sampled frame is encoded alone, repeated into a 2-frame tubelet (the refere
 targets and :meth:`worldmodel.WorldModel.encode_frames` at planning time do the same), so training
 inputs/targets and planning see identical tokens.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -46,11 +47,18 @@ def default_cache_root() -> Path:
     return Path(base) / "jepa_mpc" / "features"
 
 
-def cache_key(encoder_digest: str, encoder_config: EncoderConfig, data_fingerprint: str, precision: torch.dtype,
-              views: int = 1) -> str:
+def cache_key(
+    encoder_digest: str, encoder_config: EncoderConfig, data_fingerprint: str, precision: torch.dtype, views: int = 1
+) -> str:
     """The cache entry's name: a SHA-256 of everything the cached tokens depend on (module docstring)."""
-    parts = [CACHE_FORMAT, encoder_digest, json.dumps(dataclass_to_dict(encoder_config), sort_keys=True), PREPROCESSING,
-             str(precision), data_fingerprint]
+    parts = [
+        CACHE_FORMAT,
+        encoder_digest,
+        json.dumps(dataclass_to_dict(encoder_config), sort_keys=True),
+        PREPROCESSING,
+        str(precision),
+        data_fingerprint,
+    ]
     if views > 1:  # single-view keys stay what they were, so existing caches are found
         parts.append(f"views={views}")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()

@@ -6,6 +6,7 @@ themselves are kept: uint8 ``[S, H, W, 3]`` of every sampled frame, in the cache
 with offset and length, so :func:`.clips.clip_starts` and the held-out split work unchanged). 490
 episodes of 64 px frames are about 200 MB.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

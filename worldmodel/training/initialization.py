@@ -8,6 +8,7 @@ encoder). The residual stream then carries each frame token through, so the untr
 close to copying the current frame (the no-motion baseline) and training learns the change. On small
 data and short CPU runs this converges several times faster (docs/training.md has the numbers).
 """
+
 from __future__ import annotations
 
 import torch

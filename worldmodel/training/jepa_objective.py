@@ -5,6 +5,7 @@
 - :func:`ema_update`: the target encoder follows the context encoder.
 - :func:`feature_spread`: per-dimension std of features across clips; ~0 means collapse.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,7 +19,6 @@ from worldmodel.encoder import VideoEncoder
 from .config import MaskConfig
 from .masked_model import MaskedPredictor, encode_visible, gather_tokens, token_grid
 from .masking import sample_masks
-
 
 
 class JepaLoss(nn.Module):
@@ -40,7 +40,9 @@ class JepaLoss(nn.Module):
         return torch.stack(losses).mean()
 
 
-def draw_masks(config: MaskConfig, batch_size: int, grid: tuple[int, int, int], generator: torch.Generator) -> list[tuple[Tensor, Tensor]]:
+def draw_masks(
+    config: MaskConfig, batch_size: int, grid: tuple[int, int, int], generator: torch.Generator
+) -> list[tuple[Tensor, Tensor]]:
     return [
         sample_masks(batch_size, grid, config.short_blocks, config.short_scale, tuple(config.aspect_ratio), generator),
         sample_masks(batch_size, grid, config.long_blocks, config.long_scale, tuple(config.aspect_ratio), generator),
@@ -71,6 +73,13 @@ class FeatureSpread:
 
 @torch.no_grad()
 def feature_spread(encoder: VideoEncoder, video: Tensor, batch_size: int = 32) -> FeatureSpread:
-    tokens = torch.cat([encoder(video[i : i + batch_size]).float() for i in range(0, len(video), batch_size)])  # [B, N, D]
+    tokens = torch.cat(
+        [encoder(video[i : i + batch_size]).float() for i in range(0, len(video), batch_size)]
+    )  # [B, N, D]
     clip_std = tokens.mean(1).std(0)  # [D]
-    return FeatureSpread(clip_std.mean().item(), clip_std.min().item(), tokens.flatten(0, 1).std(0).mean().item(), int((clip_std < 1e-3).sum()))
+    return FeatureSpread(
+        clip_std.mean().item(),
+        clip_std.min().item(),
+        tokens.flatten(0, 1).std(0).mean().item(),
+        int((clip_std < 1e-3).sum()),
+    )

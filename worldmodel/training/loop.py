@@ -23,6 +23,7 @@ training state of that step, prints where and how to continue, and ``KeyboardInt
 every rank. Every SIGINT only asks for that stop (torchrun forwards the terminal's Ctrl-C to the
 workers a second time); SIGTERM or SIGKILL end a process at once, losing the steps since the last save.
 """
+
 from __future__ import annotations
 
 import signal
@@ -126,7 +127,9 @@ def train_loop(
 
     end = run.steps if stop_at is None else min(run.steps, stop_at)
     writer = MetricsWriter(out, start_step=start_step) if ctx.is_main else None
-    progress = tqdm(total=run.steps, initial=start_step, desc=desc, unit="step", disable=not ctx.is_main or None, dynamic_ncols=True)
+    progress = tqdm(
+        total=run.steps, initial=start_step, desc=desc, unit="step", disable=not ctx.is_main or None, dynamic_ncols=True
+    )
     last_losses: list[float] = []
     train_seconds = 0.0
     try:
@@ -141,7 +144,9 @@ def train_loop(
                 optimizer.step()
                 extras = objective.after_step(step)
                 # One all-reduce per step: the losses, and whether any process was interrupted.
-                loss_value, *part_values, stop = ctx.mean([loss.item(), *(p.item() for p in parts.values()), float(interrupted.is_set())])
+                loss_value, *part_values, stop = ctx.mean(
+                    [loss.item(), *(p.item() for p in parts.values()), float(interrupted.is_set())]
+                )
                 if not np.isfinite(loss_value):
                     raise FloatingPointError(f"step {step}: the loss is {loss_value}; lower optim.lr or check the data")
                 elapsed = time.perf_counter() - t0
@@ -149,13 +154,28 @@ def train_loop(
                 last_losses = (last_losses + [loss_value])[-10:]
                 clips_per_s = run.batch_size * ctx.world_size / elapsed
                 if writer is not None:
-                    writer.log("train", step, {"loss": loss_value, **dict(zip(parts, part_values)), "lr": lr, "weight_decay": wd,
-                                               **extras, "grad_norm": float(grad_norm), "clips_per_s": clips_per_s})
+                    writer.log(
+                        "train",
+                        step,
+                        {
+                            "loss": loss_value,
+                            **dict(zip(parts, part_values)),
+                            "lr": lr,
+                            "weight_decay": wd,
+                            **extras,
+                            "grad_norm": float(grad_norm),
+                            "clips_per_s": clips_per_s,
+                        },
+                    )
                 progress.set_postfix(loss=f"{loss_value:.4f}", clips_s=f"{clips_per_s:.0f}", refresh=False)
                 progress.update(1)
 
                 done = step + 1
-                if ctx.is_main and objective.validate is not None and ((run.val_every and done % run.val_every == 0) or done == run.steps):
+                if (
+                    ctx.is_main
+                    and objective.validate is not None
+                    and ((run.val_every and done % run.val_every == 0) or done == run.steps)
+                ):
                     with torch.no_grad():
                         metrics, report = objective.validate()
                     writer.log("val", done, metrics)
@@ -167,8 +187,11 @@ def train_loop(
                     if not saved:
                         save_state(done)
                     if ctx.is_main:
-                        progress.write(f"interrupted: saved the training state after step {done} in {out / STATE_FILE}; "
-                                       "run the same command with --resume to continue", file=sys.stderr)
+                        progress.write(
+                            f"interrupted: saved the training state after step {done} in {out / STATE_FILE}; "
+                            "run the same command with --resume to continue",
+                            file=sys.stderr,
+                        )
                     ctx.barrier()  # the other ranks exit only once rank 0's save is on disk
                     raise KeyboardInterrupt
     finally:

@@ -10,6 +10,7 @@ states ``s`` ``[B, T, 7]``:
 
 The loss is their sum, as in the reference (``app/vjepa_droid/train.py``, loss_exp 1).
 """
+
 from __future__ import annotations
 
 import torch
@@ -35,7 +36,9 @@ class PredictorLoss(nn.Module):
         """tokens ``[B, T, N, D]``, actions ``[B, T-1, 7]``, states ``[B, T, 7]`` -> (total, teacher forcing, rollout) scalars."""
         T = tokens.shape[1]
         if self.rollout_steps > T - 1:
-            raise ValueError(f"a rollout of {self.rollout_steps} steps needs clips of >= {self.rollout_steps + 1} steps, got {T}")
+            raise ValueError(
+                f"a rollout of {self.rollout_steps} steps needs clips of >= {self.rollout_steps + 1} steps, got {T}"
+            )
         targets = tokens[:, 1:]  # [B, T-1, N, D]
         teacher_forced = self.step(tokens[:, :-1], actions, states[:, :-1])  # [B, T-1, N, D]
         teacher_forcing = (teacher_forced - targets).abs().mean()

@@ -5,6 +5,7 @@
 - :class:`MaskedPredictor`: a narrow transformer that sees the context tokens plus one learned mask
   token at every target position and predicts the target encoder's tokens there.
 """
+
 from __future__ import annotations
 
 import torch
@@ -56,7 +57,9 @@ class MaskedPredictor(nn.Module):
         self.proj = nn.Linear(dim, encoder_dim)
         nn.init.trunc_normal_(self.mask_token, std=0.02)
 
-    def forward(self, context: Tensor, context_index: Tensor, target_index: Tensor, grid: tuple[int, int, int]) -> Tensor:
+    def forward(
+        self, context: Tensor, context_index: Tensor, target_index: Tensor, grid: tuple[int, int, int]
+    ) -> Tensor:
         B, num_context, _ = context.shape
         masks = self.mask_token.expand(B, target_index.shape[1], -1)  # [B, Kt, dim]
         x = torch.cat([self.embed(context), masks], dim=1)  # [B, Kc + Kt, dim]

@@ -7,6 +7,7 @@ to the batch's shortest so that they stack (as the reference's collator does).
 
 Masks are drawn from a generator the caller seeds per step, so a resumed run draws the same masks.
 """
+
 from __future__ import annotations
 
 import math
@@ -16,7 +17,12 @@ from torch import Tensor
 
 
 def block_mask(
-    grid_h: int, grid_w: int, num_blocks: int, scale: float, aspect_ratio: tuple[float, float], generator: torch.Generator
+    grid_h: int,
+    grid_w: int,
+    num_blocks: int,
+    scale: float,
+    aspect_ratio: tuple[float, float],
+    generator: torch.Generator,
 ) -> Tensor:
     """Boolean ``[H, W]``, True = masked: the union of ``num_blocks`` blocks of ``scale * H * W`` patches each.
 
@@ -35,7 +41,9 @@ def block_mask(
             masked[top : top + h, left : left + w] = True
         if not masked.all():
             return masked
-    raise ValueError(f"{num_blocks} blocks of scale {scale} always cover the whole {grid_h}x{grid_w} grid: lower the scale")
+    raise ValueError(
+        f"{num_blocks} blocks of scale {scale} always cover the whole {grid_h}x{grid_w} grid: lower the scale"
+    )
 
 
 def sample_masks(

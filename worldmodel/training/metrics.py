@@ -6,6 +6,7 @@ A resumed run first drops the rows at or after its start step (written after the
 resumes from; TensorBoard's ``purge_step`` does the same to its events), so both show one curve, as
 an uninterrupted run would.
 """
+
 from __future__ import annotations
 
 import csv
@@ -34,12 +35,18 @@ class MetricsWriter:
     def _csv(self, group: str, columns: list[str]):
         if group not in self._files:
             path = self.folder / f"{group}.csv"
-            kept = [r for r in read_csv_rows(path) if r["step"] < self.start_step] if path.is_file() and self.start_step else []
+            kept = (
+                [r for r in read_csv_rows(path) if r["step"] < self.start_step]
+                if path.is_file() and self.start_step
+                else []
+            )
             f = open(path, "w", newline="")
             writer = csv.DictWriter(f, fieldnames=["step", *columns])
             writer.writeheader()
             for row in kept:
-                writer.writerow({k: _fmt(v) if k != "step" else int(v) for k, v in row.items() if k in writer.fieldnames})
+                writer.writerow(
+                    {k: _fmt(v) if k != "step" else int(v) for k, v in row.items() if k in writer.fieldnames}
+                )
             self._files[group] = (f, writer)
         return self._files[group][1]
 

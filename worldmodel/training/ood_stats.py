@@ -13,6 +13,7 @@ and the out-of-distribution threshold is a high quantile of the held-out episode
 replaced), every other entry unchanged, written atomically; ``load_world_model`` then loads them
 strictly, and the planner reports the score of every step (``MPCStep.ood_score``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -50,33 +51,56 @@ class TokenStatisticsSummary:
     cache_folder: str
 
     def text(self) -> str:
-        lines = [f"token statistics of {self.training_frames} training frames; out-of-distribution threshold "
-                 f"{self.threshold:.4g} (the {100 * self.threshold_quantile:g}th percentile of {self.held_out_frames} "
-                 f"held-out frames' scores, whose median is {self.held_out_median:.4g})"]
+        lines = [
+            f"token statistics of {self.training_frames} training frames; out-of-distribution threshold "
+            f"{self.threshold:.4g} (the {100 * self.threshold_quantile:g}th percentile of {self.held_out_frames} "
+            f"held-out frames' scores, whose median is {self.held_out_median:.4g})"
+        ]
         lines += split_report(self.train_episodes, self.val_episodes, self.skipped_episodes)
         lines.append(f"feature cache: {self.cache_folder}")
-        lines.append(f"world model with its token statistics: {self.out} (eval results and the planner node's "
-                     "diagnostics report ood_score per step)")
+        lines.append(
+            f"world model with its token statistics: {self.out} (eval results and the planner node's "
+            "diagnostics report ood_score per step)"
+        )
         return "\n".join(lines)
 
 
 def episode_rows(cache: FeatureCache, episode_ids: list[int]) -> np.ndarray:
     """The cache rows ``[R]`` (int64) of every frame of the episodes ``episode_ids``."""
-    rows = [np.arange(cache.episodes[e]["offset"], cache.episodes[e]["offset"] + cache.episodes[e]["length"])
-            for e in episode_ids]
+    rows = [
+        np.arange(cache.episodes[e]["offset"], cache.episodes[e]["offset"] + cache.episodes[e]["length"])
+        for e in episode_ids
+    ]
     return np.concatenate(rows).astype(np.int64) if rows else np.zeros(0, dtype=np.int64)
 
 
-def cache_token_statistics(cache: FeatureCache, train_ids: list[int], held_out_ids: list[int], views: int,
-                           threshold_quantile: float = 0.99, variance_floor: float = 0.01) -> TokenStatistics:
+def cache_token_statistics(
+    cache: FeatureCache,
+    train_ids: list[int],
+    held_out_ids: list[int],
+    views: int,
+    threshold_quantile: float = 0.99,
+    variance_floor: float = 0.01,
+) -> TokenStatistics:
     """:func:`fit_token_statistics` over the frames of the cache's episodes ``train_ids``, threshold from
     ``held_out_ids``' frames (``jepa-mpc ood-stats`` and ``train-policy`` both call it)."""
-    return fit_token_statistics(cache.tokens, episode_rows(cache, train_ids), episode_rows(cache, held_out_ids),
-                                views=views, threshold_quantile=threshold_quantile, variance_floor=variance_floor)
+    return fit_token_statistics(
+        cache.tokens,
+        episode_rows(cache, train_ids),
+        episode_rows(cache, held_out_ids),
+        views=views,
+        threshold_quantile=threshold_quantile,
+        variance_floor=variance_floor,
+    )
 
 
-def add_token_statistics(config: TokenStatisticsJobConfig, source: EpisodeSource, checkpoint: str | Path,
-                         out: str | Path, overwrite: bool = False) -> TokenStatisticsSummary:
+def add_token_statistics(
+    config: TokenStatisticsJobConfig,
+    source: EpisodeSource,
+    checkpoint: str | Path,
+    out: str | Path,
+    overwrite: bool = False,
+) -> TokenStatisticsSummary:
     """Compute the token statistics of ``checkpoint``'s encoder over ``source`` and write ``out``: the checkpoint
     with them added (module docstring).
 
@@ -99,27 +123,43 @@ def add_token_statistics(config: TokenStatisticsJobConfig, source: EpisodeSource
         world_model = load_world_model(checkpoint, device="cpu")
         wm = world_model.config
         if config.data.views != wm.predictor.views:
-            raise ConfigError(f"{checkpoint} plans from {wm.predictor.views} camera view(s) but --data.wrist_camera "
-                              f"gives {config.data.views}: set --data.wrist_camera to the model's second camera, or "
-                              "to '' for one view")
+            raise ConfigError(
+                f"{checkpoint} plans from {wm.predictor.views} camera view(s) but --data.wrist_camera "
+                f"gives {config.data.views}: set --data.wrist_camera to the model's second camera, or "
+                "to '' for one view"
+            )
         cache_root = Path(config.data.cache_dir) if config.data.cache_dir else default_cache_root()
         cache = build_feature_cache(
-            source, world_model.encoder, file_digest(checkpoint), cache_root, min_length=wm.encoder.tubelet_size + 1,
-            skip_bad=config.data.bad_episodes == "skip", batch_size=config.data.encode_batch_size, device=ctx.device,
+            source,
+            world_model.encoder,
+            file_digest(checkpoint),
+            cache_root,
+            min_length=wm.encoder.tubelet_size + 1,
+            skip_bad=config.data.bad_episodes == "skip",
+            batch_size=config.data.encode_batch_size,
+            device=ctx.device,
             views=config.data.views,
         )
     finally:
         ctx.close()
-    train_ids, val_ids = split_episodes(len(cache.episodes), config.data.val_fraction, config.data.min_val_episodes,
-                                        config.seed)
-    statistics = cache_token_statistics(cache, train_ids, val_ids, wm.predictor.views, config.threshold_quantile,
-                                        config.variance_floor)
+    train_ids, val_ids = split_episodes(
+        len(cache.episodes), config.data.val_fraction, config.data.min_val_episodes, config.seed
+    )
+    statistics = cache_token_statistics(
+        cache, train_ids, val_ids, wm.predictor.views, config.threshold_quantile, config.variance_floor
+    )
     held_out = episode_rows(cache, val_ids if val_ids else train_ids)
     median = float(score_rows(statistics, cache.tokens, held_out).median())
     save_token_statistics(checkpoint, statistics, out)
     return TokenStatisticsSummary(
-        out=str(out), threshold=statistics.threshold, threshold_quantile=config.threshold_quantile,
-        training_frames=statistics.config.training_frames, held_out_frames=statistics.config.held_out_frames,
-        held_out_median=median, train_episodes=len(train_ids), val_episodes=len(val_ids),
-        skipped_episodes=[vars(s) for s in cache.skipped], cache_folder=str(cache.folder),
+        out=str(out),
+        threshold=statistics.threshold,
+        threshold_quantile=config.threshold_quantile,
+        training_frames=statistics.config.training_frames,
+        held_out_frames=statistics.config.held_out_frames,
+        held_out_median=median,
+        train_episodes=len(train_ids),
+        val_episodes=len(val_ids),
+        skipped_episodes=[vars(s) for s in cache.skipped],
+        cache_folder=str(cache.folder),
     )

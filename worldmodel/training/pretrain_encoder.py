@@ -23,6 +23,7 @@ deviation of the encoder's features across clips (a collapsed encoder gives ~0) 
 :func:`write_random_encoder` (``jepa-mpc init-encoder``) writes the same file for an encoder that is
 never trained: the frozen random encoder the default model is post-trained on.
 """
+
 from __future__ import annotations
 
 import copy
@@ -56,8 +57,9 @@ from .video_clips import VideoClips, step_generator
 ENCODER_FILE = "encoder.pt"
 
 
-def write_random_encoder(recipe: EncoderRecipe, seed: int, out: str | Path,
-                         overwrite: bool = False) -> tuple[Path, bool]:
+def write_random_encoder(
+    recipe: EncoderRecipe, seed: int, out: str | Path, overwrite: bool = False
+) -> tuple[Path, bool]:
     """Write ``out/encoder.pt``: an encoder left at its random initialisation (never trained).
 
     The weights are ``init_vit_weights`` (truncated normal, std 0.02, as the reference ViT) after
@@ -82,12 +84,20 @@ def write_random_encoder(recipe: EncoderRecipe, seed: int, out: str | Path,
     if path.exists() and not overwrite:
         stored_config, stored = load_encoder(path)
         stored_weights, weights = stored.state_dict(), encoder.state_dict()
-        if stored_config == config and stored_weights.keys() == weights.keys() and all(torch.equal(stored_weights[k], v) for k, v in weights.items()):
+        if (
+            stored_config == config
+            and stored_weights.keys() == weights.keys()
+            and all(torch.equal(stored_weights[k], v) for k, v in weights.items())
+        ):
             return path, False
         raise ConfigError(f"{path} holds another encoder: pass --overwrite true to replace it, or choose another --out")
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_encoder_checkpoint(path, config, encoder,
-                            extra={"recipe": f"frozen random encoder: init_vit_weights at torch.manual_seed({seed}), never trained"})
+    save_encoder_checkpoint(
+        path,
+        config,
+        encoder,
+        extra={"recipe": f"frozen random encoder: init_vit_weights at torch.manual_seed({seed}), never trained"},
+    )
     return path, True
 
 
@@ -117,8 +127,14 @@ class PretrainSummary(RunSummary):
         return f"{super().product_line()} (use: jepa-mpc train --encoder ...)"
 
 
-def pretrain_encoder(config: PretrainConfig, source: EpisodeSource, out: str | Path, resume: bool = False, stop_at: int | None = None,
-                     overwrite: bool = False) -> PretrainSummary:
+def pretrain_encoder(
+    config: PretrainConfig,
+    source: EpisodeSource,
+    out: str | Path,
+    resume: bool = False,
+    stop_at: int | None = None,
+    overwrite: bool = False,
+) -> PretrainSummary:
     """Pretrain an encoder; write ``out/encoder.pt``, ``out/train_state.pt``, metrics and ``out/summary.json``.
 
     ``resume``, ``stop_at`` and ``overwrite`` as in :func:`.train_predictor.train_predictor`, with the same
@@ -133,8 +149,15 @@ def pretrain_encoder(config: PretrainConfig, source: EpisodeSource, out: str | P
         ctx.close()
 
 
-def _pretrain(ctx: DistributedContext, config: PretrainConfig, source: EpisodeSource, out: Path, resume: bool, stop_at: int | None,
-              overwrite: bool) -> PretrainSummary:
+def _pretrain(
+    ctx: DistributedContext,
+    config: PretrainConfig,
+    source: EpisodeSource,
+    out: Path,
+    resume: bool,
+    stop_at: int | None,
+    overwrite: bool,
+) -> PretrainSummary:
     run, device = config.run, ctx.device
     check_sample_fps(source, config.data.sample_fps)
     if run.threads:
@@ -147,14 +170,24 @@ def _pretrain(ctx: DistributedContext, config: PretrainConfig, source: EpisodeSo
     with warnings.catch_warnings():
         if not ctx.is_main:
             warnings.simplefilter("ignore")
-        data = VideoClips(source, encoder_config.img_size, config.data.clip_frames, skip_bad=config.data.bad_episodes == "skip")
-    train_ids, val_ids = split_episodes(len(data.frames), config.data.val_fraction, int(config.data.val_fraction > 0), run.seed)
+        data = VideoClips(
+            source, encoder_config.img_size, config.data.clip_frames, skip_bad=config.data.bad_episodes == "skip"
+        )
+    train_ids, val_ids = split_episodes(
+        len(data.frames), config.data.val_fraction, int(config.data.val_fraction > 0), run.seed
+    )
     train_positions = data.positions(train_ids)
     if len(train_positions) == 0:
         raise ValueError("no training clip: every usable episode was held out; lower data.val_fraction or add episodes")
     # Held-out clips for the loss and the collapse check: fixed, half still frames as at planning time.
     val_positions = data.positions(val_ids)
-    val_positions = val_positions[np.linspace(0, len(val_positions) - 1, min(len(val_positions), run.val_clips)).round().astype(int)] if len(val_positions) else val_positions
+    val_positions = (
+        val_positions[
+            np.linspace(0, len(val_positions) - 1, min(len(val_positions), run.val_clips)).round().astype(int)
+        ]
+        if len(val_positions)
+        else val_positions
+    )
     val_video = data.batch(val_positions, np.arange(len(val_positions)) % 2 == 0) if len(val_positions) else None
 
     torch.manual_seed(run.seed)  # identical initial weights on every rank
@@ -169,14 +202,21 @@ def _pretrain(ctx: DistributedContext, config: PretrainConfig, source: EpisodeSo
     model = ctx.wrap(loss_module)
     optimizer = build_optimizer([encoder, predictor], config.optim)
     # Collapse is judged against the random initialisation (a resumed run no longer has it).
-    features_at_init = feature_spread(target_encoder, val_video.to(device)) if (val_video is not None and ctx.is_main and not resume) else None
+    features_at_init = (
+        feature_spread(target_encoder, val_video.to(device))
+        if (val_video is not None and ctx.is_main and not resume)
+        else None
+    )
 
     def batch_loss(step: int) -> tuple[Tensor, dict[str, Tensor]]:
         generator = step_generator(run.seed, step, ctx.rank)
         chosen = torch.randint(0, len(train_positions), (run.batch_size,), generator=generator).numpy()
         still = (torch.rand(run.batch_size, generator=generator) < config.data.still_fraction).numpy()
         video = data.batch(train_positions[chosen], still).to(device)  # [B, 3, F, S, S]
-        masks = [(c.to(device), t.to(device)) for c, t in draw_masks(config.mask, run.batch_size, token_grid(encoder, video), generator)]
+        masks = [
+            (c.to(device), t.to(device))
+            for c, t in draw_masks(config.mask, run.batch_size, token_grid(encoder, video), generator)
+        ]
         with autocast(device):
             targets = target_tokens(target_encoder, video)
             loss = model(video, masks, targets)
@@ -192,24 +232,49 @@ def _pretrain(ctx: DistributedContext, config: PretrainConfig, source: EpisodeSo
     def held_out() -> tuple[dict[str, float], str]:
         nonlocal val_loss, features_final
         val_loss, features_final = _validate(loss_module, target_encoder, val_video, config, device)
-        metrics = {"loss": val_loss, "feature_clip_std_mean": features_final.clip_std_mean,
-                   "feature_clip_std_min": features_final.clip_std_min, "feature_token_std_mean": features_final.token_std_mean}
-        return metrics, f"held-out loss {val_loss:.4f}, feature std per dim (mean over dims) {features_final.clip_std_mean:.4f}"
+        metrics = {
+            "loss": val_loss,
+            "feature_clip_std_mean": features_final.clip_std_mean,
+            "feature_clip_std_min": features_final.clip_std_min,
+            "feature_token_std_mean": features_final.token_std_mean,
+        }
+        return (
+            metrics,
+            f"held-out loss {val_loss:.4f}, feature std per dim (mean over dims) {features_final.clip_std_mean:.4f}",
+        )
 
-    objective = Objective({"encoder": encoder, "predictor": predictor, "target_encoder": target_encoder}, batch_loss,
-                          after_step=follow_encoder, validate=held_out if val_video is not None else None)
+    objective = Objective(
+        {"encoder": encoder, "predictor": predictor, "target_encoder": target_encoder},
+        batch_loss,
+        after_step=follow_encoder,
+        validate=held_out if val_video is not None else None,
+    )
     result = train_loop(ctx, objective, optimizer, run, config.optim, out, resume_key, state, stop_at, desc="pretrain")
 
     if ctx.is_main and result.end_step == run.steps:
         save_encoder_checkpoint(
-            out / ENCODER_FILE, encoder_config, target_encoder,
-            extra={"context_encoder": cpu_state_dict(encoder), "predictor": cpu_state_dict(predictor),
-                   "pretrain_config": dataclass_to_dict(config), "step": run.steps,
-                   "feature_spread": asdict(features_final) if features_final else None},
+            out / ENCODER_FILE,
+            encoder_config,
+            target_encoder,
+            extra={
+                "context_encoder": cpu_state_dict(encoder),
+                "predictor": cpu_state_dict(predictor),
+                "pretrain_config": dataclass_to_dict(config),
+                "step": run.steps,
+                "feature_spread": asdict(features_final) if features_final else None,
+            },
         )
     summary = PretrainSummary.of_run(
-        ctx, result, out, run.steps, len(train_ids), len(val_ids), data.skipped,
-        val_loss=val_loss, features_at_init=features_at_init, features_final=features_final,
+        ctx,
+        result,
+        out,
+        run.steps,
+        len(train_ids),
+        len(val_ids),
+        data.skipped,
+        val_loss=val_loss,
+        features_at_init=features_at_init,
+        features_final=features_final,
     )
     if ctx.is_main:
         summary.write()
@@ -217,13 +282,18 @@ def _pretrain(ctx: DistributedContext, config: PretrainConfig, source: EpisodeSo
 
 
 @torch.no_grad()
-def _validate(loss_module: JepaLoss, target_encoder: VideoEncoder, video: Tensor, config: PretrainConfig, device: torch.device) -> tuple[float, FeatureSpread]:
+def _validate(
+    loss_module: JepaLoss, target_encoder: VideoEncoder, video: Tensor, config: PretrainConfig, device: torch.device
+) -> tuple[float, FeatureSpread]:
     """Masked-prediction loss on the held-out clips (fixed masks) and the spread of the target encoder's features."""
     generator = torch.Generator().manual_seed(12345)
     total, count = 0.0, 0
     for i in range(0, len(video), config.run.batch_size):
         clip = video[i : i + config.run.batch_size].to(device)
-        masks = [(c.to(device), t.to(device)) for c, t in draw_masks(config.mask, len(clip), token_grid(target_encoder, clip), generator)]
+        masks = [
+            (c.to(device), t.to(device))
+            for c, t in draw_masks(config.mask, len(clip), token_grid(target_encoder, clip), generator)
+        ]
         with autocast(device):
             loss = loss_module(clip, masks, target_tokens(target_encoder, clip))
         total += loss.item() * len(clip)

@@ -5,6 +5,7 @@ their speed and final loss, the command's own results, the episode split, and wh
 or, for a run stopped early, the state to resume from. Each command's summary adds its own fields
 and lines (:class:`.train_predictor.TrainSummary`, :class:`.pretrain_encoder.PretrainSummary`).
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -47,14 +48,34 @@ class RunSummary:
     total_steps: int = 0  # run.steps
 
     @classmethod
-    def of_run(cls: type[Summary], ctx: DistributedContext, result: LoopResult, out: Path, total_steps: int,
-               train_episodes: int, val_episodes: int, skipped_episodes: list[dict], **results) -> Summary:
+    def of_run(
+        cls: type[Summary],
+        ctx: DistributedContext,
+        result: LoopResult,
+        out: Path,
+        total_steps: int,
+        train_episodes: int,
+        val_episodes: int,
+        skipped_episodes: list[dict],
+        **results,
+    ) -> Summary:
         """The summary of the run ``result`` reports, on this process, with the command's ``results`` fields."""
-        return cls(out=str(out), rank=ctx.rank, steps=result.end_step, start_step=result.start_step,
-                   world_size=ctx.world_size, train_seconds=result.train_seconds,
-                   clips_per_second=result.clips_per_second, final_train_loss=result.final_train_loss,
-                   train_episodes=train_episodes, val_episodes=val_episodes, skipped_episodes=skipped_episodes,
-                   metrics=result.metrics, total_steps=total_steps, **results)
+        return cls(
+            out=str(out),
+            rank=ctx.rank,
+            steps=result.end_step,
+            start_step=result.start_step,
+            world_size=ctx.world_size,
+            train_seconds=result.train_seconds,
+            clips_per_second=result.clips_per_second,
+            final_train_loss=result.final_train_loss,
+            train_episodes=train_episodes,
+            val_episodes=val_episodes,
+            skipped_episodes=skipped_episodes,
+            metrics=result.metrics,
+            total_steps=total_steps,
+            **results,
+        )
 
     def result_lines(self) -> list[str]:
         """The command's own results (validation, ...), printed after the progress line."""
@@ -66,15 +87,19 @@ class RunSummary:
 
     def text(self) -> str:
         """The report printed at the end of the run, one line per fact."""
-        lines = [f"{self.VERB} steps {self.start_step}..{self.steps} on {self.world_size} process(es) in "
-                 f"{self.train_seconds:.1f} s ({self.clips_per_second:.1f} clips/s); "
-                 f"final train loss {self.final_train_loss:.4f}"]
+        lines = [
+            f"{self.VERB} steps {self.start_step}..{self.steps} on {self.world_size} process(es) in "
+            f"{self.train_seconds:.1f} s ({self.clips_per_second:.1f} clips/s); "
+            f"final train loss {self.final_train_loss:.4f}"
+        ]
         lines += self.result_lines()
         lines += split_report(self.train_episodes, self.val_episodes, self.skipped_episodes)
         files = f"metrics ({self.metrics}) and summary in {self.out}"
         if self.steps < self.total_steps:
-            lines.append(f"stopped at step {self.steps} of {self.total_steps}: state in {Path(self.out) / STATE_FILE}; "
-                         f"resume with --resume true ({self.PRODUCT} is written after the last step); {files}")
+            lines.append(
+                f"stopped at step {self.steps} of {self.total_steps}: state in {Path(self.out) / STATE_FILE}; "
+                f"resume with --resume true ({self.PRODUCT} is written after the last step); {files}"
+            )
         else:
             lines.append(f"{self.product_line()}; {files}")
         return "\n".join(lines)

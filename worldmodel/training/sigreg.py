@@ -15,14 +15,20 @@ function with N(0, 1)'s::
 Layer-normed tokens (what the predictor sees and the planner's energy compares) have norm sqrt(D),
 so an isotropic spread of them projects to unit variance: the target N(0, 1) needs no rescaling.
 """
+
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
 
-def sigreg(embeddings: Tensor, directions: int = 256, knots: int = 17, t_max: float = 3.0,
-           generator: torch.Generator | None = None) -> Tensor:
+def sigreg(
+    embeddings: Tensor,
+    directions: int = 256,
+    knots: int = 17,
+    t_max: float = 3.0,
+    generator: torch.Generator | None = None,
+) -> Tensor:
     """Mean Epps-Pulley statistic of ``directions`` random 1-D projections of ``embeddings`` ``[M, D]`` -> scalar.
 
     Zero in expectation for samples of N(0, I_D); grows as the embeddings collapse (all alike) or

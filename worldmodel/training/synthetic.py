@@ -5,6 +5,7 @@ actions are smooth random walks. What the next frame looks like follows from the
 the action, so a trained predictor beats one that copies the last frame (the no-motion baseline).
 Made with numpy in milliseconds, for tests, benchmarks and a first look at training.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,7 +24,9 @@ def render_square(state: np.ndarray, img_size: int) -> np.ndarray:
     """
     # A fixed colour ramp: every image patch looks different, so a token's content says where it is.
     ramp = np.linspace(30, 120, img_size, dtype=np.float32)
-    background = np.stack(np.broadcast_arrays(ramp[None, :], np.full((img_size, img_size), 60.0), ramp[:, None]), axis=-1)
+    background = np.stack(
+        np.broadcast_arrays(ramp[None, :], np.full((img_size, img_size), 60.0), ramp[:, None]), axis=-1
+    )
     half_side = img_size / 6
     centre = (state[:2] / WORKSPACE_HALF_WIDTH + 1.0) / 2.0 * (img_size - 2 * half_side) + half_side  # (x, y) px
     pixels = np.arange(img_size) + 0.5

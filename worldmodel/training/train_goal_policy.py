@@ -19,6 +19,7 @@ the out-of-distribution threshold from the held-out ones' (as ``jepa-mpc ood-sta
 from the same cache, :mod:`.ood_stats`); the training state, metrics and ``summary.json`` sit beside
 it, and ``--resume`` continues an interrupted run (:mod:`.loop`).
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -50,8 +51,16 @@ from .train_state import SUMMARY_FILE, clear_run_folder, open_run_folder
 MODEL_FILE = "model.pt"
 MIN_TARGET_SCALE = 1e-3  # per-dimension floor of the targets' spread (a dimension no demonstration moved)
 # Checkpoint entries of the world model itself; every other entry (its recipe, its training config) is kept as it is.
-WORLD_MODEL_ENTRIES = ("format", "config", "encoder", "predictor", "goal_policy", "goal_policy_config",
-                       "token_statistics", "token_statistics_config")
+WORLD_MODEL_ENTRIES = (
+    "format",
+    "config",
+    "encoder",
+    "predictor",
+    "goal_policy",
+    "goal_policy_config",
+    "token_statistics",
+    "token_statistics_config",
+)
 
 
 @dataclass
@@ -79,22 +88,30 @@ class PolicyTrainSummary:
     ood_threshold: float | None = None  # the out-of-distribution threshold stored with the model (None: not yet)
 
     def text(self) -> str:
-        lines = [f"trained the goal policy, steps {self.start_step}..{self.steps} in {self.train_seconds:.1f} s "
-                 f"({self.samples_per_second:.0f} samples/s), final train loss {self.final_train_loss:.4f}"]
+        lines = [
+            f"trained the goal policy, steps {self.start_step}..{self.steps} in {self.train_seconds:.1f} s "
+            f"({self.samples_per_second:.0f} samples/s), final train loss {self.final_train_loss:.4f}"
+        ]
         v = self.validation
         if v is not None:
-            lines.append(f"validation ({v.frames} frames, goal = the episode's last frame): L1 {v.l1:.4f} against "
-                         f"{v.zero_action_l1:.4f} for the zero action; hand translation error {1000 * v.translation_error_m:.1f} mm")
+            lines.append(
+                f"validation ({v.frames} frames, goal = the episode's last frame): L1 {v.l1:.4f} against "
+                f"{v.zero_action_l1:.4f} for the zero action; hand translation error {1000 * v.translation_error_m:.1f} mm"
+            )
         lines += split_report(self.train_episodes, self.val_episodes, self.skipped_episodes)
         lines.append(f"feature cache: {self.cache_folder}")
         if self.steps < self.total_steps:
             lines.append(f"stopped at step {self.steps} of {self.total_steps}: resume with --resume true")
         else:
-            lines.append(f"world model with its goal policy: {Path(self.out) / MODEL_FILE} "
-                         f"(plan from one goal photo with it: jepa-mpc eval --checkpoint ... --subgoals false)")
+            lines.append(
+                f"world model with its goal policy: {Path(self.out) / MODEL_FILE} "
+                f"(plan from one goal photo with it: jepa-mpc eval --checkpoint ... --subgoals false)"
+            )
             if self.ood_threshold is not None:
-                lines.append(f"and its training frames' token statistics: out-of-distribution threshold "
-                             f"{self.ood_threshold:.4g} (99th percentile of the held-out frames' scores)")
+                lines.append(
+                    f"and its training frames' token statistics: out-of-distribution threshold "
+                    f"{self.ood_threshold:.4g} (99th percentile of the held-out frames' scores)"
+                )
         return "\n".join(lines)
 
 
@@ -141,15 +158,21 @@ class HindsightSamples:
         """tokens ``[B, N, D]``, states ``[B, 7]``, goal tokens ``[B, N, D]``, targets ``[B, chunk, 7]``
         (:meth:`policy_targets`) of the sample indices ``picks`` [B] with goal rows ``goals`` [B]."""
         rows = self.rows[picks]
-        return (self.tokens[rows].to(device), self.states[rows].to(device), self.tokens[goals].to(device),
-                self.targets[picks].to(device))
+        return (
+            self.tokens[rows].to(device),
+            self.states[rows].to(device),
+            self.tokens[goals].to(device),
+            self.targets[picks].to(device),
+        )
 
     def draw(self, generator: torch.Generator, batch_size: int, final_fraction: float) -> tuple[Tensor, Tensor]:
         """Sample indices ``[B]`` and their goal rows ``[B]``: the episode's last frame with probability
         ``final_fraction``, else a later frame drawn uniformly."""
         picks = torch.randint(len(self.rows), (batch_size,), generator=generator)
         rows, ends = self.rows[picks], self.ends[picks]
-        later = rows + 1 + (torch.rand(batch_size, generator=generator) * (ends - rows)).long().clamp(max=ends - rows - 1)
+        later = (
+            rows + 1 + (torch.rand(batch_size, generator=generator) * (ends - rows)).long().clamp(max=ends - rows - 1)
+        )
         final = torch.rand(batch_size, generator=generator) < final_fraction
         return picks, torch.where(final, ends, later)
 
@@ -158,13 +181,17 @@ class HindsightSamples:
         return self.targets[:, 0].std(0).clamp(min=MIN_TARGET_SCALE)
 
 
-def cloning_error(policy: GoalConditionedPolicy, tokens: Tensor, states: Tensor, goal_tokens: Tensor, target: Tensor) -> Tensor:
+def cloning_error(
+    policy: GoalConditionedPolicy, tokens: Tensor, states: Tensor, goal_tokens: Tensor, target: Tensor
+) -> Tensor:
     """The behaviour-cloning error ``[B, chunk, 7]``: ``|predicted - target|`` in units of the targets' spread."""
     return (policy.predict(tokens, states, goal_tokens) - target).abs() / policy.target_scale
 
 
 @torch.no_grad()
-def validate(policy: GoalConditionedPolicy, samples: HindsightSamples, batch_size: int, device: torch.device) -> PolicyValidation:
+def validate(
+    policy: GoalConditionedPolicy, samples: HindsightSamples, batch_size: int, device: torch.device
+) -> PolicyValidation:
     """The first action's L1 (in spread units) with the episode's last frame as the goal, beside the zero action's."""
     policy.eval()
     scale = policy.target_scale
@@ -181,8 +208,14 @@ def validate(policy: GoalConditionedPolicy, samples: HindsightSamples, batch_siz
     return PolicyValidation(*mean, frames=len(samples))
 
 
-def train_goal_policy(config: TrainGoalPolicyConfig, source: EpisodeSource, checkpoint: str | Path, out: str | Path,
-                      resume: bool = False, overwrite: bool = False) -> PolicyTrainSummary:
+def train_goal_policy(
+    config: TrainGoalPolicyConfig,
+    source: EpisodeSource,
+    checkpoint: str | Path,
+    out: str | Path,
+    resume: bool = False,
+    overwrite: bool = False,
+) -> PolicyTrainSummary:
     """Train a goal-conditioned policy on ``checkpoint``'s frozen tokens; write ``out/model.pt`` (the world
     model with the policy), ``out/train_state.pt``, metrics and ``out/summary.json``.
 
@@ -198,8 +231,15 @@ def train_goal_policy(config: TrainGoalPolicyConfig, source: EpisodeSource, chec
         ctx.close()
 
 
-def _train(ctx, config: TrainGoalPolicyConfig, source: EpisodeSource, checkpoint: Path, out: Path, resume: bool,
-           overwrite: bool) -> PolicyTrainSummary:
+def _train(
+    ctx,
+    config: TrainGoalPolicyConfig,
+    source: EpisodeSource,
+    checkpoint: Path,
+    out: Path,
+    resume: bool,
+    overwrite: bool,
+) -> PolicyTrainSummary:
     run = config.run
     if ctx.world_size > 1:
         raise ConfigError("jepa-mpc train-policy runs in one process (a small network on cached tokens): drop torchrun")
@@ -210,8 +250,10 @@ def _train(ctx, config: TrainGoalPolicyConfig, source: EpisodeSource, checkpoint
     world_model = load_world_model(checkpoint, device="cpu")
     wm = world_model.config
     if config.data.views != wm.predictor.views:
-        raise ConfigError(f"{checkpoint} plans from {wm.predictor.views} camera view(s) but --data.wrist_camera gives "
-                          f"{config.data.views}: set --data.wrist_camera to the model's second camera, or to '' for one view")
+        raise ConfigError(
+            f"{checkpoint} plans from {wm.predictor.views} camera view(s) but --data.wrist_camera gives "
+            f"{config.data.views}: set --data.wrist_camera to the model's second camera, or to '' for one view"
+        )
     digest = file_digest(checkpoint)
     resume_key = {"config": dataclass_to_dict(config), "data": source.fingerprint(), "checkpoint": digest}
     for name in ("val_every", "save_every", "device", "threads"):
@@ -222,18 +264,27 @@ def _train(ctx, config: TrainGoalPolicyConfig, source: EpisodeSource, checkpoint
         clear_run_folder(out, MODEL_FILE)
 
     cache = build_feature_cache(
-        source, world_model.encoder, digest, Path(config.data.cache_dir) if config.data.cache_dir else default_cache_root(),
-        min_length=wm.encoder.tubelet_size + 1, skip_bad=config.data.bad_episodes == "skip",
-        batch_size=config.data.encode_batch_size, device=device, views=config.data.views,
+        source,
+        world_model.encoder,
+        digest,
+        Path(config.data.cache_dir) if config.data.cache_dir else default_cache_root(),
+        min_length=wm.encoder.tubelet_size + 1,
+        skip_bad=config.data.bad_episodes == "skip",
+        batch_size=config.data.encode_batch_size,
+        device=device,
+        views=config.data.views,
     )
-    train_ids, val_ids = split_episodes(len(cache.episodes), config.data.val_fraction, config.data.min_val_episodes, run.seed)
+    train_ids, val_ids = split_episodes(
+        len(cache.episodes), config.data.val_fraction, config.data.min_val_episodes, run.seed
+    )
     chunk = config.policy.chunk
     train = HindsightSamples(cache, train_ids, wm.encoder.tubelet_size, chunk)
     held_out = HindsightSamples(cache, val_ids, wm.encoder.tubelet_size, chunk)
 
     torch.manual_seed(run.seed)
-    policy_config = GoalPolicyConfig(encoder_dim=wm.encoder.dim, tokens_per_frame=wm.predictor.tokens_per_frame,
-                                     **dataclass_to_dict(config.policy))
+    policy_config = GoalPolicyConfig(
+        encoder_dim=wm.encoder.dim, tokens_per_frame=wm.predictor.tokens_per_frame, **dataclass_to_dict(config.policy)
+    )
     policy = GoalConditionedPolicy(policy_config)
     policy.target_scale.copy_(train.target_scale())
     policy.to(device).train()
@@ -252,9 +303,11 @@ def _train(ctx, config: TrainGoalPolicyConfig, source: EpisodeSource, checkpoint
     def held_out_metrics() -> tuple[dict[str, float], str]:
         nonlocal validation
         validation = validate(policy, held_out, 1024, device)
-        return (asdict(validation) | {"frames": float(validation.frames)},
-                f"val L1 {validation.l1:.4f} (zero action {validation.zero_action_l1:.4f}), "
-                f"translation error {1000 * validation.translation_error_m:.1f} mm")
+        return (
+            asdict(validation) | {"frames": float(validation.frames)},
+            f"val L1 {validation.l1:.4f} (zero action {validation.zero_action_l1:.4f}), "
+            f"translation error {1000 * validation.translation_error_m:.1f} mm",
+        )
 
     objective = Objective({"goal_policy": policy}, batch_loss, validate=held_out_metrics if len(held_out) else None)
     result = train_loop(ctx, objective, optimizer, run, config.optim, out, resume_key, state, desc="train-policy")
@@ -265,14 +318,29 @@ def _train(ctx, config: TrainGoalPolicyConfig, source: EpisodeSource, checkpoint
         kept["goal_policy_train_config"] = dataclass_to_dict(config)
         statistics = cache_token_statistics(cache, train_ids, val_ids, wm.predictor.views)
         ood_threshold = statistics.threshold
-        save_world_model_checkpoint(out / MODEL_FILE, wm, world_model.encoder, world_model.predictor, extra=kept,
-                                    goal_policy=policy.cpu(), token_statistics=statistics)
+        save_world_model_checkpoint(
+            out / MODEL_FILE,
+            wm,
+            world_model.encoder,
+            world_model.predictor,
+            extra=kept,
+            goal_policy=policy.cpu(),
+            token_statistics=statistics,
+        )
     summary = PolicyTrainSummary(
-        out=str(out), steps=result.end_step, start_step=result.start_step, train_seconds=result.train_seconds,
-        samples_per_second=result.clips_per_second, final_train_loss=result.final_train_loss, validation=validation,
-        train_episodes=len(train_ids), val_episodes=len(val_ids), skipped_episodes=[vars(s) for s in cache.skipped],
-        cache_folder=str(cache.folder), total_steps=run.steps, ood_threshold=ood_threshold,
+        out=str(out),
+        steps=result.end_step,
+        start_step=result.start_step,
+        train_seconds=result.train_seconds,
+        samples_per_second=result.clips_per_second,
+        final_train_loss=result.final_train_loss,
+        validation=validation,
+        train_episodes=len(train_ids),
+        val_episodes=len(val_ids),
+        skipped_episodes=[vars(s) for s in cache.skipped],
+        cache_folder=str(cache.folder),
+        total_steps=run.steps,
+        ood_threshold=ood_threshold,
     )
     write_json_atomic(out / SUMMARY_FILE, asdict(summary))
     return summary
-

@@ -23,6 +23,7 @@ EMA target, no stop-gradient. One process only.
 so the loss curve is the one an uninterrupted run draws. The planner's checkpoint is
 ``OUT/model.pt`` (load it with :func:`worldmodel.load_world_model`).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -97,8 +98,9 @@ class TrainSummary(RunSummary):
 def world_model_config(config: TrainPredictorConfig, encoder_config: EncoderConfig) -> WorldModelConfig:
     """The config of the world model a run trains: ``encoder_config`` and the run's predictor on its tokens."""
     predictor = config.predictor.predictor_config(encoder_config, config.data.views)
-    return WorldModelConfig(encoder=encoder_config, predictor=predictor, normalize_tokens=True,
-                            frame_rate_hz=float(config.data.sample_fps))
+    return WorldModelConfig(
+        encoder=encoder_config, predictor=predictor, normalize_tokens=True, frame_rate_hz=float(config.data.sample_fps)
+    )
 
 
 def _resume_key(config: TrainPredictorConfig, data_fingerprint: str, encoder_digest: str, world_size: int) -> dict:
@@ -111,7 +113,9 @@ def _resume_key(config: TrainPredictorConfig, data_fingerprint: str, encoder_dig
 
 
 @torch.no_grad()
-def validate(loss_module: PredictorLoss, reader: ClipReader, starts: np.ndarray, batch_size: int, device: torch.device) -> ValidationResult:
+def validate(
+    loss_module: PredictorLoss, reader: ClipReader, starts: np.ndarray, batch_size: int, device: torch.device
+) -> ValidationResult:
     """Mean losses over the fixed held-out clips (cache rows ``starts`` [K]), and the no-motion baseline on the same clips."""
     loss_module.eval()
     sums, count = np.zeros(4), 0
@@ -133,7 +137,9 @@ def _evenly_spaced(starts: np.ndarray, count: int) -> np.ndarray:
     return starts[np.linspace(0, len(starts) - 1, count).round().astype(int)]
 
 
-def _prepare_cache(ctx: DistributedContext, config: TrainPredictorConfig, source: EpisodeSource, encoder, encoder_digest: str) -> FeatureCache:
+def _prepare_cache(
+    ctx: DistributedContext, config: TrainPredictorConfig, source: EpisodeSource, encoder, encoder_digest: str
+) -> FeatureCache:
     """Rank 0 encodes (or finds) the features; the other ranks wait, then open the same folder."""
     cache_root = Path(config.data.cache_dir) if config.data.cache_dir else default_cache_root()
     kwargs = dict(
@@ -189,14 +195,18 @@ def train_predictor(
     out, encoder_path = Path(out), Path(encoder_path)
     ctx = setup_distributed(config.run.device)
     try:
-        summary = _train(ctx, config, source, encoder_path, out, resume, stop_at, encoder_img_size, encoder_num_heads, overwrite)
+        summary = _train(
+            ctx, config, source, encoder_path, out, resume, stop_at, encoder_img_size, encoder_num_heads, overwrite
+        )
         ctx.leave_together()
         return summary
     finally:
         ctx.close()
 
 
-def _train(ctx, config, source, encoder_path, out, resume, stop_at, encoder_img_size, encoder_num_heads, overwrite) -> TrainSummary:
+def _train(
+    ctx, config, source, encoder_path, out, resume, stop_at, encoder_img_size, encoder_num_heads, overwrite
+) -> TrainSummary:
     run, device = config.run, ctx.device
     check_sample_fps(source, config.data.sample_fps)
     if run.threads:
@@ -211,7 +221,9 @@ def _train(ctx, config, source, encoder_path, out, resume, stop_at, encoder_img_
     span = clip_span(config.data.clip_steps, encoder_config.tubelet_size)
     if end_to_end:
         if ctx.world_size > 1:
-            raise ConfigError("--loss.sigreg_weight > 0 (encoder trained end to end) runs in one process: drop torchrun")
+            raise ConfigError(
+                "--loss.sigreg_weight > 0 (encoder trained end to end) runs in one process: drop torchrun"
+            )
         data = load_frame_store(source, span, config.data.bad_episodes == "skip")
         encoder.to(device).train().requires_grad_(True)
         reader = EncodingClipReader(data, config.data.clip_steps, encoder, config.data.views)
@@ -220,11 +232,15 @@ def _train(ctx, config, source, encoder_path, out, resume, stop_at, encoder_img_
         encoder.cpu()
         reader = ClipReader(data, config.data.clip_steps, encoder_config.tubelet_size)
 
-    train_ids, val_ids = split_episodes(len(data.episodes), config.data.val_fraction, config.data.min_val_episodes, run.seed)
+    train_ids, val_ids = split_episodes(
+        len(data.episodes), config.data.val_fraction, config.data.min_val_episodes, run.seed
+    )
     train_starts = clip_starts(data, train_ids, span)
     val_starts = _evenly_spaced(clip_starts(data, val_ids, span), run.val_clips)
     if not len(val_starts) and ctx.is_main:
-        warnings.warn("no held-out episode: validation is skipped (use 2+ episodes and data.val_fraction > 0)", stacklevel=2)
+        warnings.warn(
+            "no held-out episode: validation is skipped (use 2+ episodes and data.val_fraction > 0)", stacklevel=2
+        )
     batches = ClipBatches(train_starts, run.batch_size, ctx.rank, ctx.world_size, run.seed)
 
     wm_config = world_model_config(config, encoder_config)
@@ -253,23 +269,44 @@ def _train(ctx, config, source, encoder_path, out, resume, stop_at, encoder_img_
     def held_out() -> tuple[dict[str, float], str]:
         nonlocal validation
         validation = validate(loss_module, reader, val_starts, run.batch_size, device)
-        metrics = {"loss": validation.loss, "teacher_forcing": validation.teacher_forcing,
-                   "rollout": validation.rollout, "no_motion": validation.no_motion}
-        return metrics, (f"val loss {validation.loss:.4f} (teacher forcing {validation.teacher_forcing:.4f}, "
-                         f"no-motion {validation.no_motion:.4f})")
+        metrics = {
+            "loss": validation.loss,
+            "teacher_forcing": validation.teacher_forcing,
+            "rollout": validation.rollout,
+            "no_motion": validation.no_motion,
+        }
+        return metrics, (
+            f"val loss {validation.loss:.4f} (teacher forcing {validation.teacher_forcing:.4f}, "
+            f"no-motion {validation.no_motion:.4f})"
+        )
 
     objective = Objective(trained, batch_loss, validate=held_out if len(val_starts) else None)
     result = train_loop(ctx, objective, optimizer, run, config.optim, out, resume_key, state, stop_at, desc="train")
 
     if ctx.is_main and result.end_step == run.steps:
         save_world_model_checkpoint(
-            out / MODEL_FILE, wm_config, encoder, predictor,
-            extra={"recipe": "jepa-mpc train (V-JEPA 2-AC post-training)", "train_config": dataclass_to_dict(config), "step": run.steps},
+            out / MODEL_FILE,
+            wm_config,
+            encoder,
+            predictor,
+            extra={
+                "recipe": "jepa-mpc train (V-JEPA 2-AC post-training)",
+                "train_config": dataclass_to_dict(config),
+                "step": run.steps,
+            },
         )
     summary = TrainSummary.of_run(
-        ctx, result, out, run.steps, len(train_ids), len(val_ids), [vars(s) for s in data.skipped],
-        validation=validation, train_clips=len(train_starts),
-        cache_folder="" if end_to_end else str(data.folder), cache_built=False if end_to_end else data.built,
+        ctx,
+        result,
+        out,
+        run.steps,
+        len(train_ids),
+        len(val_ids),
+        [vars(s) for s in data.skipped],
+        validation=validation,
+        train_clips=len(train_starts),
+        cache_folder="" if end_to_end else str(data.folder),
+        cache_built=False if end_to_end else data.built,
     )
     if ctx.is_main:
         summary.write()

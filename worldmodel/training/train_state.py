@@ -15,6 +15,7 @@ Before a run does any work, :func:`open_run_folder` decides what the folder allo
 into a folder holding an earlier run is refused (unless overwriting), ``--resume`` of a finished run
 raises :class:`RunFinished` (nothing to do, nothing touched).
 """
+
 from __future__ import annotations
 
 import random
@@ -53,8 +54,13 @@ def rng_states() -> dict[str, Any]:
     algorithm, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
     states = {
         "torch": torch.get_rng_state(),
-        "numpy": {"algorithm": str(algorithm), "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached_gaussian)},
+        "numpy": {
+            "algorithm": str(algorithm),
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached_gaussian),
+        },
         "python": random.getstate(),
     }
     if torch.cuda.is_available():
@@ -66,7 +72,9 @@ def set_rng_states(states: dict[str, Any]) -> None:
     """Restore the states :func:`rng_states` returned."""
     torch.set_rng_state(states["torch"])
     n = states["numpy"]
-    np.random.set_state((n["algorithm"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    np.random.set_state(
+        (n["algorithm"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+    )
     random.setstate(states["python"])
     if "cuda" in states and torch.cuda.is_available():
         # One state per GPU the saving process saw; a machine with fewer GPUs restores those it has
@@ -74,7 +82,14 @@ def set_rng_states(states: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(states["cuda"][: torch.cuda.device_count()])
 
 
-def save_train_state(run_dir: str | Path, config: dict, step: int, modules: dict[str, torch.nn.Module], optimizer: torch.optim.Optimizer, extra: dict | None = None) -> Path:
+def save_train_state(
+    run_dir: str | Path,
+    config: dict,
+    step: int,
+    modules: dict[str, torch.nn.Module],
+    optimizer: torch.optim.Optimizer,
+    extra: dict | None = None,
+) -> Path:
     """Write ``run_dir/train_state.pt`` atomically; ``config`` and ``extra`` must be plain containers."""
     path = Path(run_dir) / STATE_FILE
     data = {
@@ -115,7 +130,11 @@ def load_train_state(run_dir: str | Path, config: dict, steps: int | None = None
             "objects (refused: loading it could run code). Start a new --out folder, or resume from a state "
             "this version of jepa_mpc wrote"
         ) from exc
-    missing = [key for key in ("config", "step", "modules", "optimizer", "rng") if not isinstance(data, dict) or key not in data]
+    missing = [
+        key
+        for key in ("config", "step", "modules", "optimizer", "rng")
+        if not isinstance(data, dict) or key not in data
+    ]
     if missing:
         raise CheckpointError(f"--resume: {path} is not a training state (no {missing}); start a new --out folder")
     differences = _differences(data["config"], config)
@@ -128,12 +147,21 @@ def load_train_state(run_dir: str | Path, config: dict, steps: int | None = None
     step = data["step"]
     if isinstance(step, bool) or not isinstance(step, int) or step < 0 or (steps is not None and step > steps):
         within = f"0..{steps} (run.steps)" if steps is not None else ">= 0"
-        raise CheckpointError(f"--resume: {path}: field 'step' is {step!r}, not a whole number in {within}; {STATE_FIX}")
+        raise CheckpointError(
+            f"--resume: {path}: field 'step' is {step!r}, not a whole number in {within}; {STATE_FIX}"
+        )
     return data
 
 
-def open_run_folder(out: str | Path, resume_key: dict, steps: int, resume: bool, overwrite: bool, product: str,
-                    stop_at: int | None = None) -> dict | None:
+def open_run_folder(
+    out: str | Path,
+    resume_key: dict,
+    steps: int,
+    resume: bool,
+    overwrite: bool,
+    product: str,
+    stop_at: int | None = None,
+) -> dict | None:
     """What the run folder ``out`` allows, decided before a run does any work (all ranks call it).
 
     Args:
@@ -163,16 +191,19 @@ def open_run_folder(out: str | Path, resume_key: dict, steps: int, resume: bool,
             if (out / product).is_file():
                 raise RunFinished(
                     f"the run in {out} already finished (step {start} of {steps}; {out / product} is its result): nothing "
-                    "to train, nothing changed; to train again or longer, start a new run with another --out (or --overwrite true)")
+                    "to train, nothing changed; to train again or longer, start a new run with another --out (or --overwrite true)"
+                )
             raise CheckpointError(
                 f"--resume: {out / STATE_FILE} is at the last step ({start} of {steps}) but {out / product} is missing "
-                "(deleted, or the run stopped while writing it): start the run again with --overwrite true, or with another --out")
+                "(deleted, or the run stopped while writing it): start the run again with --overwrite true, or with another --out"
+            )
     elif not overwrite:
         held = [name for name in (STATE_FILE, product) if (out / name).exists()]
         if held:
             raise ConfigError(
                 f"{out} holds a run ({_progress(out)}{', '.join(held)}): resume it with --resume true, or choose another --out "
-                "(or replace it with --overwrite true)")
+                "(or replace it with --overwrite true)"
+            )
     if stop_at is not None and stop_at <= start:
         where = f"the saved state is at step {start}" if resume else "a run starts at step 0"
         raise ConfigError(f"--stop_at {stop_at} is not after the step the run starts from ({where}): give a later step")
@@ -198,7 +229,9 @@ def _progress(out: Path) -> str:
     return f"step {step} of {steps}; " if isinstance(step, int) and isinstance(steps, int) else ""
 
 
-def restore_train_state(state: dict, path: str | Path, modules: dict[str, torch.nn.Module], optimizer: torch.optim.Optimizer) -> None:
+def restore_train_state(
+    state: dict, path: str | Path, modules: dict[str, torch.nn.Module], optimizer: torch.optim.Optimizer
+) -> None:
     """Check that ``state`` (from :func:`load_train_state`) fits the run (its RNG entries included), then
     load it into ``modules`` and ``optimizer``, strictly; the caller restores the RNGs (:func:`set_rng_states`).
 
@@ -209,7 +242,11 @@ def restore_train_state(state: dict, path: str | Path, modules: dict[str, torch.
             another shape; another optimizer layout or a per-parameter tensor of another shape; an RNG
             entry of the wrong type) and the fix.
     """
-    problems = _module_problems(state["modules"], modules) or _optimizer_problems(state["optimizer"], optimizer) or _rng_problems(state["rng"])
+    problems = (
+        _module_problems(state["modules"], modules)
+        or _optimizer_problems(state["optimizer"], optimizer)
+        or _rng_problems(state["rng"])
+    )
     if problems:
         raise CheckpointError(f"--resume: {path} does not fit this run: {problems}; {STATE_FIX}")
     try:
@@ -217,7 +254,9 @@ def restore_train_state(state: dict, path: str | Path, modules: dict[str, torch.
             module.load_state_dict(state["modules"][name], strict=True)
         optimizer.load_state_dict(state["optimizer"])
     except (RuntimeError, ValueError, KeyError, TypeError) as error:  # what the checks above did not foresee
-        raise CheckpointError(f"--resume: {path} does not fit this run ({' '.join(str(error).split())[:300]}); {STATE_FIX}") from error
+        raise CheckpointError(
+            f"--resume: {path} does not fit this run ({' '.join(str(error).split())[:300]}); {STATE_FIX}"
+        ) from error
 
 
 def _listed(names: list[str], limit: int = 5) -> str:
@@ -233,10 +272,16 @@ def _module_problems(saved: Any, modules: dict[str, torch.nn.Module]) -> str:
         if not isinstance(got, dict):
             return f"module '{name}' is a {type(got).__name__}, not a state dict"
         missing, unexpected, wrong = state_dict_differences(expected, got)
-        shapes = [f"{key} {list(got[key].shape) if isinstance(got[key], torch.Tensor) else type(got[key]).__name__} "
-                  f"(this run: {list(expected[key].shape)})" for key in wrong]
-        parts = [f"missing keys {_listed(missing)}" if missing else "", f"unexpected keys {_listed(unexpected)}" if unexpected else "",
-                 f"other shapes: {_listed(shapes, 3)}" if shapes else ""]
+        shapes = [
+            f"{key} {list(got[key].shape) if isinstance(got[key], torch.Tensor) else type(got[key]).__name__} "
+            f"(this run: {list(expected[key].shape)})"
+            for key in wrong
+        ]
+        parts = [
+            f"missing keys {_listed(missing)}" if missing else "",
+            f"unexpected keys {_listed(unexpected)}" if unexpected else "",
+            f"other shapes: {_listed(shapes, 3)}" if shapes else "",
+        ]
         if any(parts):
             return f"module '{name}': " + "; ".join(p for p in parts if p)
     return ""
@@ -244,7 +289,11 @@ def _module_problems(saved: Any, modules: dict[str, torch.nn.Module]) -> str:
 
 def _optimizer_problems(saved: Any, optimizer: torch.optim.Optimizer) -> str:
     expected = optimizer.state_dict()
-    if not isinstance(saved, dict) or not isinstance(saved.get("param_groups"), list) or not isinstance(saved.get("state"), dict):
+    if (
+        not isinstance(saved, dict)
+        or not isinstance(saved.get("param_groups"), list)
+        or not isinstance(saved.get("state"), dict)
+    ):
         return "'optimizer' is not an optimizer state (param_groups, state)"
     groups = saved["param_groups"]
     if len(groups) != len(expected["param_groups"]):
@@ -265,11 +314,19 @@ def _optimizer_problems(saved: Any, optimizer: torch.optim.Optimizer) -> str:
         if not isinstance(values, dict):
             return f"the optimizer state of parameter {key!r} is a {type(values).__name__}, not a dict"
         for name in PARAMETER_SHAPED:
-            if name in values and not (isinstance(values[name], torch.Tensor) and values[name].shape == parameters[key].shape):
-                got = list(values[name].shape) if isinstance(values[name], torch.Tensor) else type(values[name]).__name__
-                return f"the optimizer's {name} of parameter {key!r} is {got}, the parameter {list(parameters[key].shape)}"
+            if name in values and not (
+                isinstance(values[name], torch.Tensor) and values[name].shape == parameters[key].shape
+            ):
+                got = (
+                    list(values[name].shape) if isinstance(values[name], torch.Tensor) else type(values[name]).__name__
+                )
+                return (
+                    f"the optimizer's {name} of parameter {key!r} is {got}, the parameter {list(parameters[key].shape)}"
+                )
         step = values.get("step")
-        if step is not None and not (isinstance(step, (int, float)) or (isinstance(step, torch.Tensor) and step.numel() == 1)):
+        if step is not None and not (
+            isinstance(step, (int, float)) or (isinstance(step, torch.Tensor) and step.numel() == 1)
+        ):
             return f"the optimizer's step of parameter {key!r} is {type(step).__name__}, not a number"
     return ""
 
@@ -283,7 +340,8 @@ def _rng_problems(states: Any) -> str:
     checks = {
         "torch": lambda s: torch.Generator().set_state(s),
         "numpy": lambda n: np.random.RandomState().set_state(
-            (n["algorithm"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])),
+            (n["algorithm"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+        ),
         "python": lambda s: random.Random().setstate(s),
     }
     for name, check in checks.items():
@@ -292,7 +350,9 @@ def _rng_problems(states: Any) -> str:
         except Exception as error:  # noqa: BLE001 - any failure means the entry is unusable
             return f"rng entry '{name}' is not a {name} RNG state ({type(error).__name__}: {' '.join(str(error).split())[:120]})"
     cuda = states.get("cuda")
-    if cuda is not None and not (isinstance(cuda, list) and all(isinstance(t, torch.Tensor) and t.dtype == torch.uint8 for t in cuda)):
+    if cuda is not None and not (
+        isinstance(cuda, list) and all(isinstance(t, torch.Tensor) and t.dtype == torch.uint8 for t in cuda)
+    ):
         return "rng entry 'cuda' is not a list of uint8 tensors"
     return ""
 

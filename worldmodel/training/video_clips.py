@@ -5,6 +5,7 @@ normalize) and kept as float16. A "still" clip is one frame repeated, which is h
 encodes frames at planning time. Draws come from a generator seeded by (seed, step, rank), so a
 resumed run reads the same clips.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -16,7 +17,6 @@ from torch import Tensor
 from worldmodel.preprocess import preprocess_frames
 
 from .episodes import EpisodeSource, SkippedEpisode, no_usable_episode, usable_episodes
-
 
 
 class VideoClips:
