@@ -2,7 +2,8 @@
 
 For each held-out episode (seeds 1000+, never trained on) the task's scripted expert acts in the
 evaluation's scene (``jepa-mpc eval``'s ``--sim`` settings: 64 px, 2 Hz, so one env step is one
-predictor step of 0.5 s). For every step whose hand moves at least 1 cm and whose gripper stays still, the frame before is the context,
+predictor step of 0.5 s). For every step whose hand moves at least 1 cm and whose gripper stays still, the frame
+before is the context,
 the frame after is the goal, and the energy of every translation of a grid (dx, dy in [-6, 6] cm,
 dz in [-4, 4] cm, 1 cm apart) is the planner's (mean L1 between predicted and goal tokens, as
 ``jepa-mpc energy``). The error is the distance between the grid's minimum and the true displacement

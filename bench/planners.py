@@ -35,7 +35,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from planner import GoalImageMPC, PlannerConfig, bind_context, goal_objective  # noqa: E402
-from worldmodel import PredictorConfig, WorldModelConfig, build_world_model, encoder_preset, load_world_model  # noqa: E402
+from worldmodel import (  # noqa: E402
+    PredictorConfig,
+    WorldModelConfig,
+    build_world_model,
+    encoder_preset,
+    load_world_model,
+)
 
 BASELINE = "cem 400x10"
 ROWS: dict[str, PlannerConfig] = {
@@ -64,8 +70,8 @@ def reach_problems(count: int, image_size: int = 64, views: int = 1) -> list[tup
     import gymnasium
 
     import sim
-    from sim.config import SimConfig
     from jepa_mpc.evaluation.config import EVAL_SIM, model_view
+    from sim.config import SimConfig
     from sim.env import EXTERIOR_IMAGE, WRIST_IMAGE
 
     env = gymnasium.make(sim.env_id("reach"), config=SimConfig(**{**EVAL_SIM, "image_size": image_size})).unwrapped
@@ -146,8 +152,8 @@ def closed_loop(model, episodes: int, threshold: float | None) -> list[str]:
     import gymnasium
 
     import sim
-    from sim.config import SimConfig
     from jepa_mpc.evaluation.config import EVAL_SIM, model_view
+    from sim.config import SimConfig
     from sim.env import EXTERIOR_IMAGE, WRIST_IMAGE
 
     env = gymnasium.make(sim.env_id("reach"), config=SimConfig(**EVAL_SIM)).unwrapped
@@ -174,7 +180,7 @@ def closed_loop(model, episodes: int, threshold: float | None) -> list[str]:
         if not gated and threshold is None:
             threshold = float(np.median(surprises))
         lines.append(
-            f"| {'gated, threshold %.4g' % threshold if gated else 'every step searches'} | {episodes} | {successes} | "
+            f"| {f'gated, threshold {threshold:.4g}' if gated else 'every step searches'} | {episodes} | {successes} | "
             f"{len(latencies)} | {1000 * np.median(latencies):.0f} | {1000 * np.mean(latencies):.0f} | "
             f"{100 * np.mean(replans):.0f}% | {np.median(surprises):.4g} |"
         )
@@ -199,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     print(
-        f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+        f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}, "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
     )
     all_models = models()
     rows = [] if args.rows == ["none"] else args.rows
@@ -213,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         print("|---|---|---|---|---|")
         for row in table:
             print(
-                f"| {row['planner']} | {model_name} | {row['ms_p50']:.0f} | {row.get('energy_ratio', float('nan')):.4f} | "
+                f"| {row['planner']} | {model_name} | {row['ms_p50']:.0f} | "
+                f"{row.get('energy_ratio', float('nan')):.4f} | "
                 f"{100 * row.get('gain_vs_cem', float('nan')):.0f}% |",
                 flush=True,
             )

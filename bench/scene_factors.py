@@ -103,7 +103,8 @@ def main() -> None:
     dim = factors[:, 0] < low
     for i, label in enumerate(labels):
         print(
-            f"run{i} {label}: light < {low}: {wins[dim, i].sum()}/{dim.sum()}, light >= {low}: {wins[~dim, i].sum()}/{(~dim).sum()}"
+            f"run{i} {label}: light < {low}: {wins[dim, i].sum()}/{dim.sum()}, "
+            f"light >= {low}: {wins[~dim, i].sum()}/{(~dim).sum()}"
         )
 
     if args.plot:

@@ -51,9 +51,9 @@ def check_data_files(
                     (
                         str(episode),
                         (
-                            f"episode {episode}: {count} frame(s) in {path} but no row in {meta_name}: the metadata is stale "
-                            f"(collection interrupted before finalize, or files added later); {META_FIX}, or leave it out "
-                            "with --data.bad_episodes skip"
+                            f"episode {episode}: {count} frame(s) in {path} but no row in {meta_name}: "
+                            "the metadata is stale (collection interrupted before finalize, or files added later); "
+                            f"{META_FIX}, or leave it out with --data.bad_episodes skip"
                         ),
                     )
                 )
@@ -63,8 +63,9 @@ def check_data_files(
             (
                 str(episode),
                 (
-                    f"episode {episode}: {reason}: the metadata is stale or was edited (reading it would lose or invent "
-                    f"frames); {META_FIX}, or leave it out with --data.bad_episodes skip"
+                    f"episode {episode}: {reason}: the metadata is stale or was edited "
+                    f"(reading it would lose or invent frames); {META_FIX}, "
+                    "or leave it out with --data.bad_episodes skip"
                 ),
             )
         )

@@ -1,7 +1,8 @@
 """MP4 video files of a LeRobot dataset: encode an episode's frames, decode an episode's span.
 
 Writing: H.264 (libx264, from PyAV's bundled FFmpeg), yuv420p, CRF 18, one key frame every ``fps``
-frames (one a second), one encoder thread (the same frames make the same bytes on every machine). H.264/yuv420p is what every decoder (browsers, ffmpeg, hardware decoders,
+frames (one a second), one encoder thread (the same frames make the same bytes on every machine). H.264/yuv420p is
+what every decoder (browsers, ffmpeg, hardware decoders,
 LeRobot's own torchcodec/pyav backends) reads, and libx264 is fast on a CPU; AV1 (LeRobot's default)
 is smaller but several times slower to encode.
 

@@ -20,7 +20,6 @@ import pyarrow.parquet as pq
 import torch
 from tqdm import tqdm
 
-from foundation.atomic_files import atomic_path, write_text_atomic
 from dataset.format import (
     ACTION_AXES,
     CARTESIAN_STATE,
@@ -42,6 +41,7 @@ from dataset.format import (
     camera_feature_name,
 )
 from dataset.video import VIDEO_PIX_FMT, encode_video, video_encoder
+from foundation.atomic_files import atomic_path, write_text_atomic
 from foundation.pose import ACTION_DIM, STATE_DIM, apply_action
 
 STATS_QUANTILES = {"q01": 0.01, "q10": 0.10, "q50": 0.50, "q90": 0.90, "q99": 0.99}
@@ -302,7 +302,8 @@ class LeRobotDatasetWriter:
         length = state.shape[0]
         if action.shape != (length, ACTION_DIM):
             raise DatasetError(
-                f"{where}: action must be [T, {ACTION_DIM}] = [{length}, {ACTION_DIM}] like state, got {list(action.shape)}"
+                f"{where}: action must be [T, {ACTION_DIM}] = [{length}, {ACTION_DIM}] like state, "
+                f"got {list(action.shape)}"
             )
         named = [("state", state), ("action", action)]
         if self.record_joints:
@@ -314,7 +315,8 @@ class LeRobotDatasetWriter:
             joint_position = np.asarray(joint_position)
             if joint_position.shape != (length, 7):
                 raise DatasetError(
-                    f"{where}: joint_position must be [T, 7] = [{length}, 7] like state, got {list(joint_position.shape)}"
+                    f"{where}: joint_position must be [T, 7] = [{length}, 7] like state, "
+                    f"got {list(joint_position.shape)}"
                 )
             named.append(("joint_position", joint_position))
         elif joint_position is not None:

@@ -40,8 +40,9 @@ import shutil
 import textwrap
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import draccus
 import yaml
@@ -188,7 +189,7 @@ def check_form(tp: Any, value: Any, key: str = "") -> None:
         raise FormError(key, f"is {_show(value)}, {problem}; expected {_form(tp)}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _type_hints(cls: type) -> dict[str, Any]:
     """``typing.get_type_hints(cls)``, once per class (it evaluates every annotation's text each call)."""
     return typing.get_type_hints(cls)

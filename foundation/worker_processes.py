@@ -35,8 +35,9 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 _STOPPED_EXIT_CODE = 128 + signal.SIGTERM  # what a shell reports for a process ended by SIGTERM

@@ -258,7 +258,8 @@ def make_default_model(config: RecipeConfig) -> None:
 
 
 def install(work: Path) -> None:
-    """Copy the trained model (with its goal policy), its training summaries and its evaluation tables into the package."""
+    """Copy the trained model (with its goal policy), its training summaries and its evaluation tables into the
+    package."""
     DEFAULT_MODEL_DIR.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(work / "policy" / "model.pt", DEFAULT_CHECKPOINT)
     shutil.copyfile(work / "predictor" / SUMMARY_FILE, DEFAULT_MODEL_DIR / "train_summary.json")

@@ -45,9 +45,9 @@ def demo(config: DemoConfig) -> None:
     """Run the episode of ``config`` and write ``episode.gif`` and ``summary.json`` to ``config.out``."""
     os.environ.setdefault("MUJOCO_GL", "egl")
 
+    from jepa_mpc.episode_video import write_gif
     from jepa_mpc.evaluation.config import EvalConfig
     from jepa_mpc.evaluation.runner import EpisodeWorker, run_episode
-    from jepa_mpc.episode_video import write_gif
 
     eval_config = EvalConfig.for_task(
         config.task,

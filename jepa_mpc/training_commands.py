@@ -185,7 +185,8 @@ def init_encoder(config: RandomEncoderCommandConfig) -> None:
 
     path, written = write_random_encoder(config.encoder, config.seed, config.out, config.overwrite)
     print(
-        f"{'wrote' if written else 'already there, unchanged:'} random encoder ({config.encoder.preset}, {config.encoder.img_size} px, seed {config.seed}): {path} "
+        f"{'wrote' if written else 'already there, unchanged:'} random encoder "
+        f"({config.encoder.preset}, {config.encoder.img_size} px, seed {config.seed}): {path} "
         "(use: jepa-mpc train --encoder ...)"
     )
 

@@ -15,10 +15,10 @@
 from planner.cem import plan_cem
 from planner.config import PlannerConfig
 from planner.energy import goal_energy, goal_objective
-from planner.interface import Objective, PlanningWorldModel, RolloutFn, RolloutModel, bind_context
-from planner.limits import ActionLimits
 from planner.gradient import plan_cem_then_gradient, plan_gradient
 from planner.icem import plan_icem
+from planner.interface import Objective, PlanningWorldModel, RolloutFn, RolloutModel, bind_context
+from planner.limits import ActionLimits
 from planner.mpc import GoalImageMPC, MPCStep
 from planner.mppi import plan_mppi
 from planner.optimizer import NonFiniteEnergyError, Optimizer, PlanResult, shift_plan

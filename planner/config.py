@@ -172,7 +172,8 @@ class PlannerConfig:
                 raise ValueError(f"PlannerConfig.{name} must be a finite number >= 0, got {value!r}")
         if not (math.isfinite(self.icem_population_decay) and self.icem_population_decay >= 1.0):
             raise ValueError(
-                f"PlannerConfig.icem_population_decay must be >= 1 (1 = no shrinking), got {self.icem_population_decay!r}"
+                "PlannerConfig.icem_population_decay must be >= 1 (1 = no shrinking), "
+                f"got {self.icem_population_decay!r}"
             )
         if not 0.0 <= self.icem_keep_fraction <= 1.0:
             raise ValueError(f"PlannerConfig.icem_keep_fraction must lie in [0, 1], got {self.icem_keep_fraction!r}")

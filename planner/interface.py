@@ -19,7 +19,8 @@ training statistics) and ``ood_threshold: float | None`` (the score above which 
 
 from __future__ import annotations
 
-from typing import Callable, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch

@@ -36,7 +36,8 @@ checkpoint, the analytic model) gives None for both.
 actions from the tokens now and the goal's. ``policy`` executes its plan without a search (one
 forward pass and one scoring rollout per step); ``policy+finish`` does the same until the policy
 proposes to stay (:meth:`GoalImageMPC._arrived`), and there the optimiser searches from its plan;
-``policy+search`` starts the optimiser from it in place of the warm start at every step. From one final goal photo the energy of a two-step search climbs while a
+``policy+search`` starts the optimiser from it in place of the warm start at every step. From one final goal photo
+the energy of a two-step search climbs while a
 multi-stage task is on its way (docs/planner.md): the policy has learned, from demonstrations, what
 comes after the hill; near the goal, where an L1-fitted policy's median move is "stay", the energy
 has no hill left and finishes the last centimetres.
@@ -113,7 +114,8 @@ class GoalImageMPC:
         self.optimize = get_optimizer(self.config.optimizer)
         if self.config.proposal != "none" and not getattr(world_model, "can_propose", False):
             raise ValueError(
-                f"planner.proposal {self.config.proposal} needs a world model with a goal-conditioned policy: train one "
+                f"planner.proposal {self.config.proposal} needs a world model with a goal-conditioned policy: "
+                "train one "
                 "with `jepa-mpc train-policy --checkpoint MODEL --data DATASETS --out DIR` and plan with DIR/model.pt, "
                 "or set planner.proposal none (flag --planner.proposal none, or the ROS parameter)"
             )

@@ -127,7 +127,8 @@ def joint_state_to_closedness(msg: JointState, finger_joints: tuple[str, ...], m
     if missing or len(msg.position) != len(names):
         raise InputRejected(
             "gripper_joints_missing",
-            f"gripper joint state has joints {names} with {len(msg.position)} positions; expected {list(finger_joints)}. "
+            f"gripper joint state has joints {names} with {len(msg.position)} positions; "
+            f"expected {list(finger_joints)}. "
             "Set the gripper_joints parameter to the finger joint names of your robot",
         )
     positions = check_finite(

@@ -15,7 +15,8 @@ model's ``ood_threshold``, both stated with the checkpoint's token statistics,
 Values (all strings, as the message type wants): ``state`` (lifecycle: unconfigured, inactive,
 active, finalized; the message says how to leave the state: ``~/start`` from the first two, a
 restart of the node once finalized), ``command`` (true/false), ``reason`` and ``cause`` of the last
-refused tick, ``steps`` (commands since the last reset), ``latency_s``, ``energy``, ``energy_spread``, ``surprise`` (mean L1
+refused tick, ``steps`` (commands since the last reset), ``latency_s``, ``energy``, ``energy_spread``, ``surprise``
+(mean L1
 per token between the frame and the plan's prediction of it; empty when nothing predicted it),
 ``replanned`` (false when surprise gating kept the plan's next step), ``ood_score`` and ``ood_threshold``
 (empty for a model without token statistics), ``step_limited``,

@@ -70,7 +70,10 @@ def _directory_fix(directory: Path) -> str:
         images = sorted(p for p in directory.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     except OSError:  # unreadable: the advice stands without an example
         images = []
-    fix = "a goal image file (PNG/JPEG) is expected: give the path of one file (goal_file) or of several in order (goal_files)"
+    fix = (
+        "a goal image file (PNG/JPEG) is expected: give the path of one file (goal_file) "
+        "or of several in order (goal_files)"
+    )
     if not images:
         return f"{fix}; it holds no image (capture one with the ~/capture_goal service)"
     return f"{fix}, e.g. {images[-1]} (the last by name of its {len(images)} image(s))"

@@ -65,7 +65,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
@@ -121,8 +121,8 @@ def load_planner(config: PlannerNodeConfig) -> GoalImageMPC:
 
     Raises the checkpoint loader's errors (``CheckpointError``, ``FileNotFoundError``: user errors).
     """
-    from worldmodel.checkpoint import resolve_checkpoint
     from worldmodel import load_world_model
+    from worldmodel.checkpoint import resolve_checkpoint
 
     device = None if config.device == "auto" else config.device  # None: cuda if present
     return GoalImageMPC(load_world_model(resolve_checkpoint(config.checkpoint), device=device), config.planner)
@@ -450,7 +450,8 @@ class PlannerNode(LifecycleNode):
 
     @staticmethod
     def _encode_goal(mpc: GoalImageMPC, image: np.ndarray) -> None:
-        """Make ``image`` ``mpc``'s goal (one encoder pass; also forgets its plan); InputRejected if the model cannot."""
+        """Make ``image`` ``mpc``'s goal (one encoder pass; also forgets its plan); InputRejected if the model
+        cannot."""
         try:
             mpc.set_goal(image)
         except Exception as exc:  # the node stays up; no goal means no commands
@@ -497,7 +498,8 @@ class PlannerNode(LifecycleNode):
         )
 
     def _fresh_inputs(self) -> dict[str, np.ndarray]:
-        """The newest inputs (InputGuard.ready), waiting up to NEW_DATA_WAIT_PERIODS for a frame after the last command."""
+        """The newest inputs (InputGuard.ready), waiting up to NEW_DATA_WAIT_PERIODS for a frame after the last
+        command."""
         deadline = time.monotonic() + NEW_DATA_WAIT_PERIODS / self.config.rate_hz
         with self._inputs_changed:
             while True:
@@ -635,7 +637,8 @@ class PlannerNode(LifecycleNode):
         return response
 
     def _on_capture_goal(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        """The newest camera frame (and the pose measured with it) becomes the next goal image; saved under ``goal_dir``."""
+        """The newest camera frame (and the pose measured with it) becomes the next goal image; saved under
+        ``goal_dir``."""
         now = self._now()
         with self._inputs_changed:
             sample, wrist, pose, gripper = (

@@ -6,7 +6,7 @@ import re
 import signal
 import sys
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -15,7 +15,6 @@ from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
 from foundation.user_errors import USER_ERROR_EXIT_CODE, USER_ERRORS, one_line
-
 
 SHUTDOWN_TIMEOUT_S = 2.0  # how long Ctrl-C waits for running callbacks before destroying the nodes
 _PARAMETER_RULE = re.compile(r"parameter override rule: '(?:-p|--param) ([^:=']+):=([^']*)'")
@@ -55,7 +54,8 @@ def _raise_keyboard_interrupt(signum, frame) -> None:
 
 
 def spin_nodes(nodes: list[Node], stop: threading.Event | None = None) -> None:
-    """Spin ``nodes`` on one single-threaded executor until ``stop`` is set, Ctrl-C or shutdown; then halt and destroy them.
+    """Spin ``nodes`` on one single-threaded executor until ``stop`` is set, Ctrl-C or shutdown; then halt and
+    destroy them.
 
     One executor thread is enough: the planner node plans on a thread of its own, so the executor is
     free to take the newest camera frames and poses during a plan; the nodes' callbacks never overlap.

@@ -87,7 +87,7 @@ class InputRejected(ValueError):
     the wrong encoding.
     """
 
-    def __init__(self, reason: str, detail: str, cause: "InputRejected | None" = None) -> None:
+    def __init__(self, reason: str, detail: str, cause: InputRejected | None = None) -> None:
         if reason not in REASONS:
             raise KeyError(f"unknown rejection reason {reason!r}; add it to ros_nodes.safety.REASONS")
         super().__init__(f"{reason}: {detail}")
@@ -127,7 +127,8 @@ class SafetyConfig:
             raise ValueError(f"safety.stale_timeout_s must be a finite number > 0 s, got {self.stale_timeout_s!r}")
         if len(self.workspace_low) != 3 or len(self.workspace_high) != 3:
             raise ValueError(
-                f"safety.workspace_low/high must have 3 entries (x, y, z), got {self.workspace_low} and {self.workspace_high}"
+                "safety.workspace_low/high must have 3 entries (x, y, z), "
+                f"got {self.workspace_low} and {self.workspace_high}"
             )
         if not all(
             math.isfinite(lo) and math.isfinite(hi) and lo < hi

@@ -30,8 +30,9 @@ callbacks on any of its threads: every env call therefore runs on one dedicated 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 import gymnasium
 import numpy as np
@@ -45,11 +46,11 @@ from std_srvs.srv import Trigger
 
 from foundation.configuration import from_dict
 from foundation.pose import action_between
-from ros_nodes.safety import InputRejected, RejectionCounter
 from ros_nodes import conversions
 from ros_nodes.config import SimNodeConfig
 from ros_nodes.parameters import declare_config, refuse_changes
 from ros_nodes.runtime import run_nodes
+from ros_nodes.safety import InputRejected, RejectionCounter
 from sim import env_id
 from sim.env import EXTERIOR_IMAGE, WRIST_IMAGE
 from sim.franka import ARM_JOINTS, FINGER_JOINTS

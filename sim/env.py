@@ -2,7 +2,8 @@
 
 One ``step(action)`` is one control period (0.25 s at the default 4 Hz): the 7-D action
 ``[dx, dy, dz, drx, dry, drz, dg]`` moves the *measured* state (``R_target = R_delta @ R``, the
-convention of foundation/pose.py, computed here with scipy's ``Rotation``), the target is made safe (per-step norm limits, workspace
+convention of foundation/pose.py, computed here with scipy's ``Rotation``), the target is made safe (per-step norm
+limits, workspace
 box), and the Cartesian controller tracks it for ``substeps`` physics steps. The observation holds the
 state actually reached, so recorded actions ``action_between(state_t, state_t+1)`` match the data.
 
@@ -31,7 +32,7 @@ from sim.config import SimConfig
 from sim.franka import ASSETS, Franka, PoseTarget, target_from_state
 from sim.scene import EXTERIOR_CAMERA, WRIST_CAMERA, Scene
 
-import mujoco
+import mujoco  # isort: skip  (after sim.rendering, which imports it surviving a missing GL library)
 
 # Observation keys of the two cameras: DROID's names, as the dataset writer stores them.
 EXTERIOR_IMAGE = "exterior_image_1_left"

@@ -37,7 +37,7 @@ from scipy.spatial.transform import Rotation
 from sim import rendering  # noqa: F401  (imports mujoco, surviving a missing GL library)
 from sim.config import ControllerConfig
 
-import mujoco
+import mujoco  # isort: skip  (after sim.rendering, which imports it surviving a missing GL library)
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 ARM_JOINTS = tuple(f"joint{i}" for i in range(1, 8))

@@ -13,7 +13,7 @@ import numpy as np
 from sim import rendering  # noqa: F401  (imports mujoco, surviving a missing GL library)
 from sim.config import CameraConfig, RandomizationConfig
 
-import mujoco
+import mujoco  # isort: skip  (after sim.rendering, which imports it surviving a missing GL library)
 
 OBJECTS = ("cube", "small_cube", "bowl")  # bodies with a free joint
 CUBE_HALF_SIZE = 0.025  # m; the task cube is 5 cm
@@ -21,7 +21,11 @@ EXTERIOR_CAMERA = "exterior"
 WRIST_CAMERA = "wrist"
 
 
-def look_at_quat(eye: np.ndarray, target: np.ndarray, up: np.ndarray = np.array([0.0, 0.0, 1.0])) -> np.ndarray:
+def look_at_quat(
+    eye: np.ndarray,
+    target: np.ndarray,
+    up: np.ndarray = np.array([0.0, 0.0, 1.0]),  # noqa: B008  (read only: never written to)
+) -> np.ndarray:
     """Quaternion (w, x, y, z) of a MuJoCo camera at ``eye`` looking at ``target`` (cameras look along -z)."""
     backward = eye - target
     backward = backward / np.linalg.norm(backward)  # camera z

@@ -23,8 +23,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from foundation.configuration import ConfigError, from_dict, leaf_fields, load_yaml, unflatten
 
@@ -33,7 +32,8 @@ KINDS = ("bool", "text", "list", "null", "nan")
 
 
 def _all_configs() -> list[type]:
-    """Every dataclass named ``*Config`` defined in the project's packages (modules needing rclpy skipped without it)."""
+    """Every dataclass named ``*Config`` defined in the project's packages (modules needing rclpy skipped without
+    it)."""
     configs: dict[str, type] = {}
     for package in PACKAGES:
         for info in pkgutil.walk_packages(importlib.import_module(package).__path__, f"{package}."):
@@ -247,7 +247,8 @@ def test_a_flag_of_the_wrong_form_is_named_as_typed(argv, message):
 
 
 def test_the_right_forms_still_decode(tmp_path):
-    """Numbers for numbers (an integer for a float, YAML 1.1's ``1e-3`` text), text kept as typed, lists, null where allowed."""
+    """Numbers for numbers (an integer for a float, YAML 1.1's ``1e-3`` text), text kept as typed, lists, null where
+    allowed."""
     from jepa_mpc.cli import parse_command_config
 
     (tmp_path / "eval.yaml").write_text("planner:\n  max_translation: 1e-2\n  seed: null\n  max_rotation: 1\n")

@@ -10,9 +10,7 @@ import imageio.v2 as imageio
 import pytest
 
 import process_helpers
-
 from jepa_mpc.cli import main as cli_main, parse_command_config
-from worldmodel.checkpoint import DEFAULT_CHECKPOINT
 from jepa_mpc.evaluation import EvalConfig, wilson_interval
 from worldmodel import (
     EncoderConfig,
@@ -22,6 +20,7 @@ from worldmodel import (
     load_world_model,
     save_world_model_checkpoint,
 )
+from worldmodel.checkpoint import DEFAULT_CHECKPOINT
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""The goal-conditioned policy (one-photo planning): hindsight samples, learning, checkpoints, the planner's proposals."""
+"""The goal-conditioned policy (one-photo planning): hindsight samples, learning, checkpoints, the planner's
+proposals."""
 
 from __future__ import annotations
 

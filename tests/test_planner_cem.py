@@ -7,10 +7,10 @@ import math
 import pytest
 import torch
 
+from foundation.pose import apply_action
 from planner import NonFiniteEnergyError, PlannerConfig, bind_context, goal_objective, plan_cem, shift_plan
 from planner.analytic import AnalyticWorldModel
 from planner.limits import ActionLimits
-from foundation.pose import apply_action
 
 START = torch.tensor([0.45, -0.05, 0.30, 3.10, 0.10, -0.20, 0.0])  # roll near pi, as DROID's
 

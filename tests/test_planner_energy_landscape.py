@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from planner.analytic import AnalyticWorldModel
-from jepa_mpc.cli import main as jepa_mpc
-from jepa_mpc.cli import run_command
+from jepa_mpc.cli import main as jepa_mpc, run_command
 from jepa_mpc.energy_landscape import energy_grid
+from planner.analytic import AnalyticWorldModel
 
 
 def test_grid_minimum_is_the_true_displacement():

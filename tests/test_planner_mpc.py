@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from foundation.pose import apply_action
 from planner import GoalImageMPC, MPCStep, NonFiniteEnergyError, PlannerConfig, PlanningWorldModel
 from planner.analytic import AnalyticWorldModel
-from foundation.pose import apply_action
 
 START = np.array([0.45, -0.05, 0.30, 3.10, 0.10, -0.20, 0.0], dtype=np.float32)
 

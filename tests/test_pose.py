@@ -10,7 +10,7 @@ from scipy.spatial.transform import Rotation
 import sim  # noqa: F401  (chooses the GL backend before mujoco is imported)
 from foundation import pose
 
-import mujoco
+import mujoco  # isort: skip  (after sim, which chooses the GL backend first)
 
 N = 64
 
@@ -110,8 +110,7 @@ def test_actions_from_states_is_batched(states):
 # ---------------------------------------------------------------- gimbal lock (pitch +-pi/2)
 # Property tests: whatever roll and yaw, at, near or away from the singularity, the angles torch
 # returns must give back the rotation (scipy's matrices are the reference), in float64 and float32.
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import given, settings, strategies as st  # noqa: E402
 
 HALF_PI = np.pi / 2
 angle = st.floats(-np.pi, np.pi, allow_nan=False)

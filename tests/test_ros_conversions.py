@@ -10,11 +10,11 @@ from geometry_msgs.msg import PoseStamped
 from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import Image, JointState
 
-from ros_nodes.safety import InputRejected
+from foundation.configuration import leaf_fields
 from ros_nodes import conversions
 from ros_nodes.config import PlannerNodeConfig, SimNodeConfig
-from foundation.configuration import leaf_fields
 from ros_nodes.parameters import config_from_flat, flatten
+from ros_nodes.safety import InputRejected
 
 
 def euler_to_matrix(euler: np.ndarray) -> np.ndarray:

@@ -120,13 +120,15 @@ def test_goal_images_reach_the_planner_from_latched_plain_and_best_effort_publis
     ]:
         publisher = publishers.create_publisher(Image, "goal_image", qos)
         wait_until(
-            lambda: publisher.get_subscription_count() >= 1,
+            lambda publisher=publisher: publisher.get_subscription_count() >= 1,
             10,
             f"the planner's goal subscription for a {name} publisher",
         )
         goal = rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)
 
-        def received() -> bool:  # a volatile reader may miss the very first message: publish until it arrives
+        # A volatile reader may miss the very first message: publish until it arrives. The defaults bind this
+        # iteration's publisher and goal (wait_until calls it within the iteration).
+        def received(publisher=publisher, goal=goal) -> bool:
             publisher.publish(conversions.rgb_to_image(goal, publishers.get_clock().now().nanoseconds * 1e-9, "camera"))
             time.sleep(0.05)
             return np.array_equal(planner.inputs.samples["goal"].value, goal)

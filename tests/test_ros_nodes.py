@@ -22,7 +22,15 @@ from rclpy.node import Node  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
-from ros_helpers import MAX_STEP, WORKSPACE_HIGH, WORKSPACE_LOW, FakeRobot, call, planner_parameters, wait_until  # noqa: E402
+from ros_helpers import (  # noqa: E402
+    MAX_STEP,
+    WORKSPACE_HIGH,
+    WORKSPACE_LOW,
+    FakeRobot,
+    call,
+    planner_parameters,
+    wait_until,
+)
 from ros_nodes import conversions  # noqa: E402
 from ros_nodes.goal_images import save_goal_image  # noqa: E402
 from ros_nodes.planner_node import PlannerNode  # noqa: E402
@@ -86,7 +94,7 @@ def test_stale_malformed_and_nan_inputs_give_no_command_but_a_diagnostic_naming_
     for mode, reason, message in faults:
         robot.mode = mode
         wait_until(
-            lambda: (
+            lambda reason=reason, message=message: (
                 robot.diagnostics
                 and robot.diagnostics[-1]["rejections"].get(reason, 0) >= 3
                 and robot.diagnostics[-1]["message"].startswith(message)
@@ -392,8 +400,8 @@ def test_sim_and_planner_close_the_loop_and_every_command_is_executed(graph, tin
 @pytest.mark.timeout(180)
 def test_default_model_drives_the_sim_closer_to_the_reach_goal(graph):
     """The shipped default model, through both nodes, moves the arm toward the goal image's pose."""
-    from worldmodel.checkpoint import DEFAULT_CHECKPOINT
     from ros_nodes.sim_node import SimNode
+    from worldmodel.checkpoint import DEFAULT_CHECKPOINT
 
     assert DEFAULT_CHECKPOINT.is_file(), "the default model ships with the package (worldmodel/default_model/model.pt)"
     sim = graph.start(

@@ -32,7 +32,7 @@ def test_check_env_and_shapes(task):
 
 
 def test_registered_on_import_with_episode_lengths():
-    for task, (env_id, _, steps) in sim.ENV_IDS.items():
+    for env_id, _, steps in sim.ENV_IDS.values():
         assert gymnasium.spec(env_id).max_episode_steps == steps
     with pytest.raises(ValueError, match="unknown task"):
         sim.env_id("juggle")

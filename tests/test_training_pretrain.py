@@ -28,7 +28,6 @@ from worldmodel.training.metrics import read_csv_rows
 from worldmodel.training.pretrain_encoder import pretrain_encoder
 from worldmodel.training.synthetic import moving_square_episodes
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

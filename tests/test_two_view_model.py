@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from worldmodel import EncoderConfig, PredictorConfig, WorldModelConfig, build_world_model, load_world_model
-from worldmodel.world_model import encode_each_frame, normalize_tokens
 from worldmodel.preprocess import split_views, tile_views
 from worldmodel.training.config import DataConfig, OptimConfig, PredictorRecipe, RunConfig, TrainPredictorConfig
 from worldmodel.training.episodes import LeRobotEpisodes
 from worldmodel.training.synthetic import moving_square_episodes
 from worldmodel.training.train_predictor import train_predictor
+from worldmodel.world_model import encode_each_frame, normalize_tokens
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from foundation.pose import action_between, apply_action, euler_xyz_to_matrix, matrix_to_euler_xyz
 from worldmodel import (
     ActionConditionedPredictor,
     PredictorConfig,
@@ -14,7 +15,6 @@ from worldmodel import (
     count_parameters,
     encoder_preset,
 )
-from foundation.pose import action_between, apply_action, euler_xyz_to_matrix, matrix_to_euler_xyz
 
 
 @pytest.mark.parametrize(

@@ -160,7 +160,8 @@ def test_a_folder_is_not_reported_as_missing(tmp_path):
     for load in (lambda p: load_world_model(p, device="cpu"), load_encoder):
         with pytest.raises(
             CheckpointError,
-            match=rf"{tmp_path}: a folder without config.json \+ model.safetensors; a folder is read only as a Hugging Face",
+            match=rf"{tmp_path}: a folder without config.json \+ model.safetensors; "
+            r"a folder is read only as a Hugging Face",
         ) as info:
             load(tmp_path)
         assert "does not exist" not in str(info.value)

@@ -14,10 +14,10 @@ from worldmodel.checkpoint import (
     read_checkpoint,
     world_model_config_from_checkpoint,
 )
-from worldmodel.config import EncoderConfig, VJEPA2_1_ENCODER_PRESETS, vjepa2_1_encoder_preset
+from worldmodel.config import VJEPA2_1_ENCODER_PRESETS, EncoderConfig, vjepa2_1_encoder_preset
 from worldmodel.training.encoder_checkpoint import load_encoder
-from worldmodel.training.synthetic import moving_square_episodes
 from worldmodel.training.episodes import save_episodes_npz
+from worldmodel.training.synthetic import moving_square_episodes
 from worldmodel.vjepa2_1_encoder import VJEPA21Encoder, interpolated_positions
 
 TOL = 1e-4

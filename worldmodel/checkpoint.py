@@ -93,7 +93,8 @@ CHECKPOINT_LAYOUTS: tuple[CheckpointLayout, ...] = (
     ),
     CheckpointLayout(
         "released V-JEPA 2.1 .pt (vjepa2_1_vitb/vitl_dist_vitG_384.pt, vjepa2_1_vitg/vitG_384.pt)",
-        "torch file, `ema_encoder` (distilled B/L) or `target_encoder` (g/G) with per-level `norms_block.*`, no `format`",
+        "torch file, `ema_encoder` (distilled B/L) or `target_encoder` (g/G) with per-level `norms_block.*`, "
+        "no `format`",
         "the encoder (config from weight shapes and the released sizes; 384 px): `jepa-mpc train --encoder`",
     ),
     CheckpointLayout(
@@ -285,7 +286,8 @@ def encoder_weight_sizes(state_dict: dict[str, torch.Tensor], where: str, kind: 
         hidden = state_dict["blocks.0.mlp.fc1.weight"].shape[0]
     except KeyError as exc:
         raise CheckpointError(
-            f"{where}: no {exc.args[0]!r}; this is not a {kind} encoder state dict (first keys: {sorted(state_dict)[:5]})"
+            f"{where}: no {exc.args[0]!r}; this is not a {kind} encoder state dict "
+            f"(first keys: {sorted(state_dict)[:5]})"
         ) from None
     dim, _, tubelet, patch, _ = conv.shape
     return dim, _block_count(state_dict, "blocks"), hidden, patch, tubelet
@@ -300,7 +302,7 @@ def infer_encoder_config(
     none is an error that says what it looks like and how to pass a config instead.
     """
     dim, depth, hidden, patch, tubelet = encoder_weight_sizes(state_dict, where, "V-JEPA 2")
-    for name, preset in ENCODER_PRESETS.items():
+    for preset in ENCODER_PRESETS.values():
         if preset["dim"] == dim and preset["depth"] == depth and int(dim * preset["mlp_ratio"]) == hidden:
             return EncoderConfig(img_size=img_size, patch_size=patch, tubelet_size=tubelet, **preset)
     raise CheckpointError(

@@ -284,7 +284,8 @@ def check_hf_checkpoint(path: str | Path) -> EncoderConfig:
                 f.keys()
         except (SafetensorError, OSError, ValueError) as exc:
             raise CheckpointError(
-                f"{weights}: could not be read as safetensors ({exc}); the file is truncated or damaged: download it again"
+                f"{weights}: could not be read as safetensors ({exc}); "
+                "the file is truncated or damaged: download it again"
             ) from exc
     return config
 

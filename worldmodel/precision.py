@@ -41,6 +41,7 @@ def resolve_device(name: str | torch.device | None) -> torch.device:
         if count == 0 or (device.index or 0) >= count:
             found = "no CUDA GPU" if count == 0 else f"{count} CUDA GPU(s)"
             raise ValueError(
-                f"device {name!r} asked for, but torch sees {found}; use cpu (or a CUDA build of torch on a GPU machine)"
+                f"device {name!r} asked for, but torch sees {found}; "
+                "use cpu (or a CUDA build of torch on a GPU machine)"
             )
     return device

@@ -32,7 +32,8 @@ def block_causal_mask(step_of_query: Tensor, step_of_key: Tensor) -> Tensor:
 
 
 class ActionConditionedPredictor(nn.Module):
-    """Frame tokens ``[B, T, N, encoder_dim]`` + actions/states ``[B, T, 7]`` -> predicted next-frame tokens ``[B, T, N, encoder_dim]``.
+    """Frame tokens ``[B, T, N, encoder_dim]`` + actions/states ``[B, T, 7]`` -> predicted next-frame tokens
+    ``[B, T, N, encoder_dim]``.
 
     ``N = views * grid_size**2``: with two views, the exterior's tokens then the wrist's (``PredictorConfig.views``).
 
@@ -95,7 +96,8 @@ class ActionConditionedPredictor(nn.Module):
             raise ValueError(f"frame_tokens has {N} tokens per frame, the predictor expects {c.tokens_per_frame}")
         if actions.shape[:2] != (B, T) or states.shape[:2] != (B, T):
             raise ValueError(
-                f"actions {tuple(actions.shape)} and states {tuple(states.shape)} must be [B={B}, T={T}, {c.action_dim}]"
+                f"actions {tuple(actions.shape)} and states {tuple(states.shape)} "
+                f"must be [B={B}, T={T}, {c.action_dim}]"
             )
         cond = [self.action_encoder(actions), self.state_encoder(states)]  # each [B, T, dim]
         if c.use_extrinsics:

@@ -10,7 +10,7 @@ before the crop, so each view is preprocessed and encoded as a single-view model
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

@@ -119,7 +119,7 @@ class EvalConfig:
             raise ValueError(f"unknown policies {sorted(unknown)}; choose from {POLICIES}")
 
     @classmethod
-    def for_task(cls, task: str, subgoals: bool = True, **fields) -> "EvalConfig":
+    def for_task(cls, task: str, subgoals: bool = True, **fields) -> EvalConfig:
         """The evaluation config of ``task`` with its planner settings (:func:`task_planner_values`) and ``fields``."""
         return cls(task=task, subgoals=subgoals, planner=PlannerConfig(**task_planner_values(task, subgoals)), **fields)
 

@@ -2,7 +2,8 @@
 
 ``jepa-mpc train`` builds a :class:`TrainPredictorConfig` and ``jepa-mpc pretrain`` a
 :class:`PretrainConfig` from ``--config file.yaml`` and ``--section.field value`` flags
-(``foundation.configuration``: defaults < YAML < flags). Every field is validated here, with an error that names the bad value.
+(``foundation.configuration``: defaults < YAML < flags). Every field is validated here, with an error that names the
+bad value.
 """
 
 from __future__ import annotations
@@ -287,7 +288,8 @@ class PretrainModelConfig:
             _check(getattr(self, name) > 0, f"model.{name} must be > 0, got {getattr(self, name)}")
         _check(
             self.predictor_dim % self.predictor_heads == 0,
-            f"model.predictor_dim {self.predictor_dim} is not divisible by model.predictor_heads {self.predictor_heads}",
+            f"model.predictor_dim {self.predictor_dim} is not divisible by "
+            f"model.predictor_heads {self.predictor_heads}",
         )
         _check(
             0 <= self.ema_start <= self.ema_end <= 1,
@@ -342,7 +344,8 @@ class PretrainConfig:
     def __post_init__(self) -> None:
         _check(
             self.data.clip_frames % self.encoder.tubelet_size == 0,
-            f"data.clip_frames {self.data.clip_frames} is not a multiple of encoder.tubelet_size {self.encoder.tubelet_size}",
+            f"data.clip_frames {self.data.clip_frames} is not a multiple of "
+            f"encoder.tubelet_size {self.encoder.tubelet_size}",
         )
         _check(
             self.optim.warmup_steps < self.run.steps,

@@ -20,9 +20,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 from tqdm import tqdm
@@ -162,7 +163,8 @@ class LeRobotEpisodes:
         self.dataset = LeRobotDataset(self.root, config)
         if self.dataset.fps < sample_fps:
             raise DatasetError(
-                f"{self.root / 'meta' / 'info.json'}: fps {self.dataset.fps} is below the training clock data.sample_fps "
+                f"{self.root / 'meta' / 'info.json'}: fps {self.dataset.fps} is below the training clock "
+                "data.sample_fps "
                 f"{sample_fps}: each sampled step would be 1/{self.dataset.fps} s, not 1/{sample_fps} s; record at >= "
                 f"{sample_fps} fps, or set --data.sample_fps {self.dataset.fps} for a model trained on that clock"
             )

@@ -39,7 +39,10 @@ from worldmodel.world_model import encode_each_frame, normalize_tokens
 from .episodes import EpisodeSource, SkippedEpisode, no_usable_episode, usable_episodes
 
 CACHE_FORMAT = "jepa_mpc_features_v1"
-PREPROCESSING = "centre square crop, bilinear resize (align_corners=False), ImageNet normalization; frame repeated into one tubelet; layer-normed tokens"
+PREPROCESSING = (
+    "centre square crop, bilinear resize (align_corners=False), ImageNet normalization; "
+    "frame repeated into one tubelet; layer-normed tokens"
+)
 
 
 def default_cache_root() -> Path:
@@ -76,7 +79,7 @@ class FeatureCache:
     built: bool = False  # True when this call encoded the data, False on a cache hit
 
     @classmethod
-    def open(cls, folder: Path) -> "FeatureCache":
+    def open(cls, folder: Path) -> FeatureCache:
         index = json.loads((folder / "index.json").read_text())
         shape = tuple(index["tokens_shape"])
         tokens = np.memmap(folder / "tokens.f16", dtype=np.float16, mode="r", shape=shape)

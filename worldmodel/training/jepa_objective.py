@@ -30,7 +30,8 @@ class JepaLoss(nn.Module):
         self.predictor = predictor
 
     def forward(self, video: Tensor, masks: list[tuple[Tensor, Tensor]], targets: Tensor) -> Tensor:
-        """video ``[B, 3, T, H, W]``; masks: (context ``[B, Kc]``, target ``[B, Kt]``) indices; targets ``[B, N, D]`` (layer-normed)."""
+        """video ``[B, 3, T, H, W]``; masks: (context ``[B, Kc]``, target ``[B, Kt]``) indices; targets ``[B, N, D]``
+        (layer-normed)."""
         grid = token_grid(self.encoder, video)
         losses = []
         for context_index, target_index in masks:

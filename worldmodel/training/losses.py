@@ -33,7 +33,8 @@ class PredictorLoss(nn.Module):
         return normalize_tokens(self.predictor(tokens, actions, states).float())
 
     def forward(self, tokens: Tensor, actions: Tensor, states: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """tokens ``[B, T, N, D]``, actions ``[B, T-1, 7]``, states ``[B, T, 7]`` -> (total, teacher forcing, rollout) scalars."""
+        """tokens ``[B, T, N, D]``, actions ``[B, T-1, 7]``, states ``[B, T, 7]`` -> (total, teacher forcing, rollout)
+        scalars."""
         T = tokens.shape[1]
         if self.rollout_steps > T - 1:
             raise ValueError(

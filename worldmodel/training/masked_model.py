@@ -28,7 +28,8 @@ def gather_tokens(x: Tensor, index: Tensor) -> Tensor:
 
 
 def rope_for(index: Tensor, grid: tuple[int, int, int], head_dim: int) -> tuple[Tensor, Tensor]:
-    """Rotary tables of the tokens ``index`` ``[B, K]`` of a grid -> cos, sin ``[B, 1, K, head_dim]`` (broadcast over heads)."""
+    """Rotary tables of the tokens ``index`` ``[B, K]`` of a grid -> cos, sin ``[B, 1, K, head_dim]`` (broadcast over
+    heads)."""
     positions = grid_positions(*grid, device=index.device)  # [N, 3]
     cos, sin = rope_cos_sin(positions, head_dim)  # [N, head_dim]
     return cos[index].unsqueeze(1), sin[index].unsqueeze(1)

@@ -45,7 +45,7 @@ from .clips import split_episodes
 from .config import EncoderRecipe, PretrainConfig
 from .distributed import DistributedContext, setup_distributed
 from .encoder_checkpoint import load_encoder, save_encoder_checkpoint
-from .episodes import EpisodeSource, check_sample_fps, split_report
+from .episodes import EpisodeSource, check_sample_fps
 from .jepa_objective import FeatureSpread, JepaLoss, draw_masks, ema_update, feature_spread, target_tokens
 from .loop import Objective, train_loop
 from .masked_model import MaskedPredictor, token_grid

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from foundation.pose import STATE_DIM
+
 from .episodes import SampledEpisode
 
 WORKSPACE_HALF_WIDTH = 0.3  # m: x, y in [-0.3, 0.3] span the image

@@ -1,4 +1,5 @@
-"""``jepa-mpc train-policy``: a goal-conditioned policy on a world model's frozen tokens (:mod:`worldmodel.goal_policy`).
+"""``jepa-mpc train-policy``: a goal-conditioned policy on a world model's frozen tokens
+(:mod:`worldmodel.goal_policy`).
 
     jepa-mpc train-policy --checkpoint runs/dm/predictor/model.pt --data data/pickplace data/push --out runs/policy
 
@@ -96,7 +97,8 @@ class PolicyTrainSummary:
         if v is not None:
             lines.append(
                 f"validation ({v.frames} frames, goal = the episode's last frame): L1 {v.l1:.4f} against "
-                f"{v.zero_action_l1:.4f} for the zero action; hand translation error {1000 * v.translation_error_m:.1f} mm"
+                f"{v.zero_action_l1:.4f} for the zero action; "
+                f"hand translation error {1000 * v.translation_error_m:.1f} mm"
             )
         lines += split_report(self.train_episodes, self.val_episodes, self.skipped_episodes)
         lines.append(f"feature cache: {self.cache_folder}")
@@ -140,7 +142,8 @@ class HindsightSamples:
         return len(self.rows)
 
     def actions(self, rows: Tensor, ends: Tensor) -> Tensor:
-        """The ``chunk`` predictor-step actions ``[B, chunk, 7]`` taken from cache rows ``rows`` [B]; zeros past ``ends``."""
+        """The ``chunk`` predictor-step actions ``[B, chunk, 7]`` taken from cache rows ``rows`` [B]; zeros past
+        ``ends``."""
         steps = torch.arange(self.chunk + 1) * self.tubelet  # [chunk + 1]
         index = torch.minimum(rows[:, None] + steps, ends[:, None])  # [B, chunk + 1]
         return actions_from_states(self.states[index])  # [B, chunk, 7]

@@ -45,15 +45,15 @@ from .clips import ClipBatches, ClipReader, clip_span, clip_starts, split_episod
 from .config import TrainPredictorConfig
 from .distributed import DistributedContext, setup_distributed
 from .encoder_checkpoint import file_digest, load_encoder
-from .episodes import EpisodeSource, check_sample_fps, split_report
-from .initialization import init_predictor
+from .episodes import EpisodeSource, check_sample_fps
 from .feature_cache import FeatureCache, build_feature_cache, default_cache_root
 from .frame_store import EncodingClipReader, load_frame_store
-from .sigreg import sigreg
+from .initialization import init_predictor
 from .loop import Objective, train_loop
 from .losses import PredictorLoss, no_motion_loss
 from .optimization import build_optimizer
 from .run_summary import RunSummary
+from .sigreg import sigreg
 from .train_state import clear_run_folder, open_run_folder
 
 MODEL_FILE = "model.pt"
@@ -116,7 +116,8 @@ def _resume_key(config: TrainPredictorConfig, data_fingerprint: str, encoder_dig
 def validate(
     loss_module: PredictorLoss, reader: ClipReader, starts: np.ndarray, batch_size: int, device: torch.device
 ) -> ValidationResult:
-    """Mean losses over the fixed held-out clips (cache rows ``starts`` [K]), and the no-motion baseline on the same clips."""
+    """Mean losses over the fixed held-out clips (cache rows ``starts`` [K]), and the no-motion baseline on the same
+    clips."""
     loss_module.eval()
     sums, count = np.zeros(4), 0
     for i in range(0, len(starts), batch_size):

@@ -126,7 +126,8 @@ def load_train_state(run_dir: str | Path, config: dict, steps: int | None = None
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise CheckpointError(
-            f"--resume: {path} could not be read as tensors ({load_failure_reason(exc, path)}); it is truncated or holds Python "
+            f"--resume: {path} could not be read as tensors ({load_failure_reason(exc, path)}); "
+            "it is truncated or holds Python "
             "objects (refused: loading it could run code). Start a new --out folder, or resume from a state "
             "this version of jepa_mpc wrote"
         ) from exc
@@ -190,18 +191,21 @@ def open_run_folder(
         if start == steps:
             if (out / product).is_file():
                 raise RunFinished(
-                    f"the run in {out} already finished (step {start} of {steps}; {out / product} is its result): nothing "
-                    "to train, nothing changed; to train again or longer, start a new run with another --out (or --overwrite true)"
+                    f"the run in {out} already finished (step {start} of {steps}; {out / product} is its result): "
+                    "nothing to train, nothing changed; to train again or longer, start a new run with another "
+                    "--out (or --overwrite true)"
                 )
             raise CheckpointError(
                 f"--resume: {out / STATE_FILE} is at the last step ({start} of {steps}) but {out / product} is missing "
-                "(deleted, or the run stopped while writing it): start the run again with --overwrite true, or with another --out"
+                "(deleted, or the run stopped while writing it): start the run again with --overwrite true, "
+                "or with another --out"
             )
     elif not overwrite:
         held = [name for name in (STATE_FILE, product) if (out / name).exists()]
         if held:
             raise ConfigError(
-                f"{out} holds a run ({_progress(out)}{', '.join(held)}): resume it with --resume true, or choose another --out "
+                f"{out} holds a run ({_progress(out)}{', '.join(held)}): resume it with --resume true, "
+                "or choose another --out "
                 "(or replace it with --overwrite true)"
             )
     if stop_at is not None and stop_at <= start:
@@ -297,13 +301,19 @@ def _optimizer_problems(saved: Any, optimizer: torch.optim.Optimizer) -> str:
         return "'optimizer' is not an optimizer state (param_groups, state)"
     groups = saved["param_groups"]
     if len(groups) != len(expected["param_groups"]):
-        return f"the optimizer state has {len(groups)} parameter group(s), this run's optimizer {len(expected['param_groups'])}"
+        return (
+            f"the optimizer state has {len(groups)} parameter group(s), "
+            f"this run's optimizer {len(expected['param_groups'])}"
+        )
     parameters: dict[Any, torch.Tensor] = {}
     for number, (group, mine, live) in enumerate(zip(groups, expected["param_groups"], optimizer.param_groups)):
         if not isinstance(group, dict) or not isinstance(group.get("params"), list):
             return f"optimizer parameter group {number} is not a group (no 'params' list)"
         if len(group["params"]) != len(mine["params"]):
-            return f"optimizer parameter group {number} holds {len(group['params'])} parameter(s), this run's {len(mine['params'])}"
+            return (
+                f"optimizer parameter group {number} holds {len(group['params'])} parameter(s), "
+                f"this run's {len(mine['params'])}"
+            )
         missing = sorted(set(mine) - set(group))
         if missing:
             return f"optimizer parameter group {number} lacks {missing}"
@@ -348,7 +358,10 @@ def _rng_problems(states: Any) -> str:
         try:
             check(states[name])  # on a fresh generator: the global ones are untouched
         except Exception as error:  # noqa: BLE001 - any failure means the entry is unusable
-            return f"rng entry '{name}' is not a {name} RNG state ({type(error).__name__}: {' '.join(str(error).split())[:120]})"
+            return (
+                f"rng entry '{name}' is not a {name} RNG state "
+                f"({type(error).__name__}: {' '.join(str(error).split())[:120]})"
+            )
     cuda = states.get("cuda")
     if cuda is not None and not (
         isinstance(cuda, list) and all(isinstance(t, torch.Tensor) and t.dtype == torch.uint8 for t in cuda)
