@@ -34,8 +34,10 @@ from foundation.configuration import dataclass_to_dict
 from worldmodel.config import EncoderConfig
 from worldmodel.encoder import VideoEncoder
 from worldmodel.precision import compute_dtype
-from worldmodel.world_model import encode_each_frame, normalize_tokens
+from worldmodel.world_model import WorldModel, encode_each_frame, load_world_model, normalize_tokens
 
+from .config import DataConfig
+from .encoder_checkpoint import file_digest
 from .episodes import EpisodeSource, SkippedEpisode, no_usable_episode, usable_episodes
 
 CACHE_FORMAT = "jepa_mpc_features_v1"
@@ -153,6 +155,42 @@ def build_feature_cache(
     cache.built = True
     _warn_skipped(cache.skipped)
     return cache
+
+
+def load_frozen_world_model(checkpoint: Path, data: DataConfig) -> WorldModel:
+    """The world model (on the CPU) whose frozen encoder's tokens a cache of ``data``'s episodes will hold.
+
+    Raises:
+        ConfigError: the model plans from another number of views than ``data`` reads.
+    """
+    from foundation.configuration import ConfigError
+
+    world_model = load_world_model(checkpoint, device="cpu")
+    views = world_model.config.predictor.views
+    if data.views != views:
+        raise ConfigError(
+            f"{checkpoint} plans from {views} camera view(s) but --data.wrist_camera gives "
+            f"{data.views}: set --data.wrist_camera to the model's second camera, or to '' for one view"
+        )
+    return world_model
+
+
+def cache_frozen_tokens(
+    source: EpisodeSource, world_model: WorldModel, checkpoint: Path, data: DataConfig, device: torch.device | str
+) -> FeatureCache:
+    """:func:`build_feature_cache` of ``source`` with ``world_model``'s encoder (loaded from ``checkpoint``), as
+    ``data`` says: what ``train-policy`` and ``ood-stats`` read, so that both share one cache."""
+    return build_feature_cache(
+        source,
+        world_model.encoder,
+        file_digest(checkpoint),
+        Path(data.cache_dir) if data.cache_dir else default_cache_root(),
+        min_length=world_model.config.encoder.tubelet_size + 1,
+        skip_bad=data.bad_episodes == "skip",
+        batch_size=data.encode_batch_size,
+        device=device,
+        views=data.views,
+    )
 
 
 def _warn_skipped(skipped: list[SkippedEpisode]) -> None:

@@ -25,14 +25,12 @@ import torch
 from foundation.configuration import ConfigError
 from worldmodel.checkpoint import save_token_statistics
 from worldmodel.token_statistics import TokenStatistics, fit_token_statistics, score_rows
-from worldmodel.world_model import load_world_model
 
 from .clips import split_episodes
 from .config import TokenStatisticsJobConfig
 from .distributed import setup_distributed
-from .encoder_checkpoint import file_digest
 from .episodes import EpisodeSource, check_sample_fps, split_report
-from .feature_cache import FeatureCache, build_feature_cache, default_cache_root
+from .feature_cache import FeatureCache, cache_frozen_tokens, load_frozen_world_model
 
 
 @dataclass
@@ -120,26 +118,9 @@ def add_token_statistics(
         check_sample_fps(source, config.data.sample_fps)
         if config.threads:
             torch.set_num_threads(config.threads)
-        world_model = load_world_model(checkpoint, device="cpu")
+        world_model = load_frozen_world_model(checkpoint, config.data)
         wm = world_model.config
-        if config.data.views != wm.predictor.views:
-            raise ConfigError(
-                f"{checkpoint} plans from {wm.predictor.views} camera view(s) but --data.wrist_camera "
-                f"gives {config.data.views}: set --data.wrist_camera to the model's second camera, or "
-                "to '' for one view"
-            )
-        cache_root = Path(config.data.cache_dir) if config.data.cache_dir else default_cache_root()
-        cache = build_feature_cache(
-            source,
-            world_model.encoder,
-            file_digest(checkpoint),
-            cache_root,
-            min_length=wm.encoder.tubelet_size + 1,
-            skip_bad=config.data.bad_episodes == "skip",
-            batch_size=config.data.encode_batch_size,
-            device=ctx.device,
-            views=config.data.views,
-        )
+        cache = cache_frozen_tokens(source, world_model, checkpoint, config.data, ctx.device)
     finally:
         ctx.close()
     train_ids, val_ids = split_episodes(

@@ -36,14 +36,13 @@ from foundation.pose import GRIPPER_DIM, actions_from_states
 from worldmodel.checkpoint import read_checkpoint, save_world_model_checkpoint
 from worldmodel.config import GoalPolicyConfig
 from worldmodel.goal_policy import GoalConditionedPolicy
-from worldmodel.world_model import load_world_model
 
 from .clips import split_episodes
 from .config import TrainGoalPolicyConfig
 from .distributed import setup_distributed
 from .encoder_checkpoint import file_digest
 from .episodes import EpisodeSource, check_sample_fps, split_report
-from .feature_cache import FeatureCache, build_feature_cache, default_cache_root
+from .feature_cache import FeatureCache, cache_frozen_tokens, load_frozen_world_model
 from .loop import Objective, train_loop
 from .ood_stats import cache_token_statistics
 from .optimization import build_optimizer
@@ -250,13 +249,8 @@ def _train(
     check_sample_fps(source, config.data.sample_fps)
     if run.threads:
         torch.set_num_threads(run.threads)
-    world_model = load_world_model(checkpoint, device="cpu")
+    world_model = load_frozen_world_model(checkpoint, config.data)
     wm = world_model.config
-    if config.data.views != wm.predictor.views:
-        raise ConfigError(
-            f"{checkpoint} plans from {wm.predictor.views} camera view(s) but --data.wrist_camera gives "
-            f"{config.data.views}: set --data.wrist_camera to the model's second camera, or to '' for one view"
-        )
     digest = file_digest(checkpoint)
     resume_key = {"config": dataclass_to_dict(config), "data": source.fingerprint(), "checkpoint": digest}
     for name in ("val_every", "save_every", "device", "threads"):
@@ -266,17 +260,7 @@ def _train(
     if overwrite:
         clear_run_folder(out, MODEL_FILE)
 
-    cache = build_feature_cache(
-        source,
-        world_model.encoder,
-        digest,
-        Path(config.data.cache_dir) if config.data.cache_dir else default_cache_root(),
-        min_length=wm.encoder.tubelet_size + 1,
-        skip_bad=config.data.bad_episodes == "skip",
-        batch_size=config.data.encode_batch_size,
-        device=device,
-        views=config.data.views,
-    )
+    cache = cache_frozen_tokens(source, world_model, checkpoint, config.data, device)
     train_ids, val_ids = split_episodes(
         len(cache.episodes), config.data.val_fraction, config.data.min_val_episodes, run.seed
     )
