@@ -32,10 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 import gymnasium  # noqa: E402
 
 import sim  # noqa: E402
-from foundation.atomic_files import write_text_atomic  # noqa: E402
-from foundation.configuration import parse_config  # noqa: E402
 from jepa_mpc.energy_landscape import energy_grid  # noqa: E402
 from jepa_mpc.evaluation.config import EVAL_SIM, model_view  # noqa: E402
+from jepa_mpc_foundation.atomic_files import write_text_atomic  # noqa: E402
+from jepa_mpc_foundation.configuration import parse_config  # noqa: E402
 from sim.config import SimConfig  # noqa: E402
 from sim.env import EXTERIOR_IMAGE, WRIST_IMAGE  # noqa: E402
 from sim.experts import make_expert  # noqa: E402

@@ -39,8 +39,8 @@ import torch  # noqa: E402
 from scipy.stats import mannwhitneyu  # noqa: E402
 
 import sim  # noqa: E402
-from foundation.configuration import from_dict  # noqa: E402
 from jepa_mpc.evaluation.config import model_view  # noqa: E402
+from jepa_mpc_foundation.configuration import from_dict  # noqa: E402
 from sim.collect import record_episode  # noqa: E402
 from sim.config import SimConfig  # noqa: E402
 from sim.env import EXTERIOR_IMAGE, WRIST_IMAGE  # noqa: E402

@@ -391,9 +391,9 @@ def test_default_model_recipe_collects_in_the_scene_the_evaluation_renders(tmp_p
     """The default model's data and its evaluation share image size, shadows and scene ranges, parsed
     from the recipe's own collect commands; only the control rate differs (4 Hz recorded, 2 Hz
     planned: one action per two-frame tubelet)."""
-    from foundation.configuration import parse_config
     from jepa_mpc.default_model_recipe import recipe
     from jepa_mpc.evaluation.config import EVAL_SIM, EvalConfig
+    from jepa_mpc_foundation.configuration import parse_config
     from sim.collect import CollectConfig
 
     collects = [step for step in recipe(tmp_path, threads=1, eval_episodes=1) if step[0] == "collect"]

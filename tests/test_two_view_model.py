@@ -87,7 +87,7 @@ def test_frames_that_cannot_hold_the_views_are_refused_naming_the_layout(two_vie
 
 
 def test_trains_on_both_cameras_of_a_lerobot_dataset_and_plans_from_both(tmp_path, encoder_path):
-    from dataset import LeRobotDatasetWriter
+    from jepa_mpc_dataset import LeRobotDatasetWriter
 
     cameras = {"exterior_image_1_left": (32, 32), "wrist_image_left": (32, 32)}
     writer = LeRobotDatasetWriter(tmp_path / "sim", fps=4, cameras=cameras, record_joints=False)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from foundation.configuration import from_dict
+from jepa_mpc_foundation.configuration import from_dict
 from planner.config import PlannerConfig
 from planner.subgoals import GoalSequence
 from sim import env_id, episode_steps

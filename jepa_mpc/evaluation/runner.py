@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from foundation.atomic_files import write_json_atomic, write_text_atomic
-from foundation.worker_processes import die_with_parent, stop_on_sigterm, stop_workers, stoppable
 from jepa_mpc.evaluation.config import EvalConfig
 from jepa_mpc.evaluation.policies import make_policy
 from jepa_mpc.evaluation.report import markdown_table, summarize
+from jepa_mpc_foundation.atomic_files import write_json_atomic, write_text_atomic
+from jepa_mpc_foundation.worker_processes import die_with_parent, stop_on_sigterm, stop_workers, stoppable
 
 
 @dataclass
