@@ -58,6 +58,7 @@ COMMANDS: dict[str, Command] = {
         "sim.collect:CollectConfig",
         "jepa_mpc.collect_command:run_collect",
         "record scripted/random episodes of a sim task as a LeRobot-style dataset",
+        defaults="jepa_mpc.collect_command:collect_defaults",
     ),
     "render-tasks": Command(
         "sim.gallery:GalleryConfig",

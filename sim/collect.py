@@ -1,7 +1,8 @@
 """``jepa-mpc collect``: record episodes of a sim task as a LeRobot v3.0 dataset (jepa_mpc_dataset/writer.py).
 
     jepa-mpc collect --task pickplace --episodes 200 --out data/pickplace --workers 2
-    jepa-mpc collect --task push --episodes 50 --out data/push64 --sim.image_size 64 --policy random
+    jepa-mpc collect --task push --episodes 50 --out data/push64 --policy random
+    jepa-mpc collect --task push --episodes 50 --out data/push_for_mine --for_model runs/mine/model.pt
 
 Episode ``i`` is fully determined by ``(--seed, i)``: the env is reset with seed ``seed + i`` and the
 policy draws from ``np.random.default_rng([seed, i])``, whichever worker runs it. Episodes already on
@@ -47,6 +48,14 @@ class CollectConfig:
     noise: float = field(default=0.005, metadata={"help": "expert action noise std, m"})
     failure_prob: float = field(default=0.1, metadata={"help": "share of deliberately failing expert episodes"})
     seed: int = field(default=0, metadata={"help": "episode i uses env seed SEED + i"})
+    for_model: str = field(
+        default="",
+        metadata={
+            "help": "a world model checkpoint: record what it needs to see (its image size and frame rate; a "
+            "--sim flag that contradicts them is refused); empty: the shipped default model's, which --sim flags change"
+        },
+    )
+    # Its image size and control rate default to the model's (jepa_mpc.collect_command.collect_defaults).
     sim: SimConfig = field(default_factory=SimConfig)
 
     def __post_init__(self) -> None:
