@@ -17,7 +17,15 @@ setup(
     version="0.1.0",
     description="Goal-image MPC with a V-JEPA 2 world model, MuJoCo tasks and ROS 2 nodes",
     packages=find_packages(
-        include=["foundation*", "dataset*", "worldmodel*", "planner*", "sim*", "ros_nodes*", "jepa_mpc*"]
+        include=[
+            "jepa_mpc_foundation*",
+            "jepa_mpc_dataset*",
+            "worldmodel*",
+            "planner*",
+            "sim*",
+            "ros_nodes*",
+            "jepa_mpc*",
+        ]
     ),
     package_data={"sim": ["assets/**/*"], "worldmodel": ["default_model/*"]},
     include_package_data=True,

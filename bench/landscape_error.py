@@ -32,13 +32,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 import gymnasium  # noqa: E402
 
 import sim  # noqa: E402
-from foundation.atomic_files import write_text_atomic  # noqa: E402
-from foundation.configuration import parse_config  # noqa: E402
 from jepa_mpc.energy_landscape import energy_grid  # noqa: E402
-from jepa_mpc.evaluation.config import EVAL_SIM, model_view  # noqa: E402
+from jepa_mpc.model_settings import needs_of, sim_for_planning  # noqa: E402
+from jepa_mpc_foundation.atomic_files import write_text_atomic  # noqa: E402
+from jepa_mpc_foundation.configuration import parse_config  # noqa: E402
 from sim.config import SimConfig  # noqa: E402
 from sim.env import EXTERIOR_IMAGE, WRIST_IMAGE  # noqa: E402
 from sim.experts import make_expert  # noqa: E402
+from worldmodel.preprocess import model_view  # noqa: E402
 from worldmodel.world_model import load_world_model  # noqa: E402
 
 GRID_XY = np.linspace(-0.06, 0.06, 13)  # m
@@ -91,7 +92,7 @@ class LandscapeBenchConfig:
         default="cpu", metadata={"help": "cpu or cuda (cuda plans in bf16, so its numbers differ slightly from cpu's)"}
     )
     out: str = field(default="landscape_error", metadata={"help": "output path (.json)"})
-    sim: SimConfig = field(default_factory=lambda: SimConfig(**EVAL_SIM))
+    sim: SimConfig = field(default_factory=lambda: sim_for_planning(needs_of()))  # the shipped model's scene
 
 
 def main() -> None:

@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 import gymnasium  # noqa: E402
 
 import sim  # noqa: E402
-from foundation.configuration import from_dict  # noqa: E402
-from jepa_mpc.evaluation.config import EVAL_SIM  # noqa: E402
+from jepa_mpc.model_settings import needs_of, sim_for_planning  # noqa: E402
+from jepa_mpc_foundation.configuration import from_dict  # noqa: E402
 from sim.config import SimConfig  # noqa: E402
 from sim.env import EXTERIOR_IMAGE, WRIST_IMAGE  # noqa: E402
 
@@ -34,9 +34,10 @@ OFFSETS = (0.0, 0.15, 0.3)  # --sim.randomization.light_position, m per axis
 
 
 def first_frames(task: str, seeds: list[int], shadows: bool, light_position: float) -> np.ndarray:
-    """``[len(seeds), H, 2H, 3]`` uint8 (H = ``EVAL_SIM``'s 64 px): each seed's first frame, exterior | wrist."""
-    settings = {**EVAL_SIM, "shadows": shadows, "randomization": {"light_position": light_position}}
-    env = gymnasium.make(sim.env_id(task), config=from_dict(SimConfig, settings, "light_offsets")).unwrapped
+    """``[len(seeds), H, 2H, 3]`` uint8 (H = the default model's 64 px): each seed's first frame, exterior | wrist."""
+    settings = {"shadows": shadows, "randomization": {"light_position": light_position}}
+    scene = from_dict(SimConfig, settings, "light_offsets", defaults=sim_for_planning(needs_of()))
+    env = gymnasium.make(sim.env_id(task), config=scene).unwrapped
     frames = []
     for seed in seeds:
         obs, _ = env.reset(seed=seed)

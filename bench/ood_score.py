@@ -39,13 +39,13 @@ import torch  # noqa: E402
 from scipy.stats import mannwhitneyu  # noqa: E402
 
 import sim  # noqa: E402
-from foundation.configuration import from_dict  # noqa: E402
-from jepa_mpc.evaluation.config import model_view  # noqa: E402
+from jepa_mpc_foundation.configuration import from_dict  # noqa: E402
 from sim.collect import record_episode  # noqa: E402
 from sim.config import SimConfig  # noqa: E402
 from sim.env import EXTERIOR_IMAGE, WRIST_IMAGE  # noqa: E402
 from sim.experts import make_expert  # noqa: E402
 from worldmodel import load_world_model  # noqa: E402
+from worldmodel.preprocess import model_view  # noqa: E402
 
 TASKS = ("reach", "push", "grasp", "pickplace")
 # --sim.randomization beyond the training ranges (sim.config.RandomizationConfig's defaults are the in-range ones)

@@ -35,6 +35,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from planner import GoalImageMPC, PlannerConfig, bind_context, goal_objective  # noqa: E402
+from planner.presets import CPU_PRESET  # noqa: E402
 from worldmodel import (  # noqa: E402
     PredictorConfig,
     WorldModelConfig,
@@ -46,7 +47,7 @@ from worldmodel import (  # noqa: E402
 BASELINE = "cem 400x10"
 ROWS: dict[str, PlannerConfig] = {
     BASELINE: PlannerConfig(samples=400, iterations=10, topk=10),
-    "cem 128x6 (eval)": PlannerConfig(samples=128, iterations=6, topk=12),
+    "cem 128x6 (eval)": PlannerConfig(**CPU_PRESET),
     "cem 160x5": PlannerConfig(samples=160, iterations=5, topk=10),
     "cem 80x5": PlannerConfig(samples=80, iterations=5, topk=10),
     "icem 200x5": PlannerConfig(optimizer="icem", samples=200, iterations=5, topk=10),
@@ -70,11 +71,11 @@ def reach_problems(count: int, image_size: int = 64, views: int = 1) -> list[tup
     import gymnasium
 
     import sim
-    from jepa_mpc.evaluation.config import EVAL_SIM, model_view
-    from sim.config import SimConfig
+    from jepa_mpc.model_settings import needs_of, sim_for_planning
     from sim.env import EXTERIOR_IMAGE, WRIST_IMAGE
+    from worldmodel.preprocess import model_view
 
-    env = gymnasium.make(sim.env_id("reach"), config=SimConfig(**{**EVAL_SIM, "image_size": image_size})).unwrapped
+    env = gymnasium.make(sim.env_id("reach"), config=sim_for_planning(needs_of(), image_size=image_size)).unwrapped
     problems = []
     for seed in range(1000, 1000 + count):
         obs, info = env.reset(seed=seed)
@@ -152,12 +153,13 @@ def closed_loop(model, episodes: int, threshold: float | None) -> list[str]:
     import gymnasium
 
     import sim
-    from jepa_mpc.evaluation.config import EVAL_SIM, model_view
-    from sim.config import SimConfig
+    from jepa_mpc.model_settings import needs_of, planner_preset, sim_for_planning
     from sim.env import EXTERIOR_IMAGE, WRIST_IMAGE
+    from worldmodel.preprocess import model_view
 
-    env = gymnasium.make(sim.env_id("reach"), config=SimConfig(**EVAL_SIM)).unwrapped
-    base = PlannerConfig(samples=128, iterations=6, topk=12)
+    needs = needs_of()  # the shipped default model's
+    env = gymnasium.make(sim.env_id("reach"), config=sim_for_planning(needs)).unwrapped
+    base = PlannerConfig(**planner_preset(needs))
     views = model.config.predictor.views
     lines = []
     for gated in (False, True):

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 import gymnasium  # noqa: E402
 
 import sim  # noqa: E402
-from foundation.configuration import from_dict  # noqa: E402
+from jepa_mpc_foundation.configuration import from_dict  # noqa: E402
 from sim.config import RandomizationConfig, SimConfig  # noqa: E402
 
 

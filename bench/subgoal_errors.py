@@ -23,10 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 import gymnasium  # noqa: E402
 
 import sim  # noqa: E402
-from foundation.configuration import parse_config  # noqa: E402
-from jepa_mpc.evaluation.config import EvalConfig, model_view, task_defaults  # noqa: E402
+from jepa_mpc.evaluation.config import EvalConfig, task_defaults  # noqa: E402
 from jepa_mpc.evaluation.policies import make_policy  # noqa: E402
+from jepa_mpc_foundation.configuration import parse_config  # noqa: E402
 from sim.env import EXTERIOR_IMAGE, WRIST_IMAGE  # noqa: E402
+from worldmodel.preprocess import model_view  # noqa: E402
 
 
 def stage_errors(state: np.ndarray, target: np.ndarray) -> tuple[float, float, float]:

@@ -8,7 +8,7 @@ The work is split into four packages that install beside this one:
 - ``ros_nodes``: rclpy nodes that put the planner on a robot.
 
 This package holds what ties them together: the ``jepa-mpc`` command line (every command a config
-dataclass and a job taking it, parsed by ``foundation.configuration``), the evaluation and the demo.
+dataclass and a job taking it, parsed by ``jepa_mpc_foundation.configuration``), the evaluation and the demo.
 """
 
 __version__ = "0.1.0"

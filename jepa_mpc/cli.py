@@ -2,7 +2,7 @@
 
 Every sub-command is a config dataclass and a job function taking it. This module does the same
 three things for each: parse the config (defaults < ``--config FILE`` < flags,
-:func:`foundation.configuration.parse_config`), call the job, and apply one error policy:
+:func:`jepa_mpc_foundation.configuration.parse_config`), call the job, and apply one error policy:
 
 - a user error (bad flag or value, missing or unusable file) prints one line
   ``jepa-mpc <command>: error: <message>`` to stderr and exits 2; ``--debug`` anywhere in argv
@@ -28,8 +28,8 @@ from typing import Any
 
 from draccus.utils import ParsingError
 
-from foundation.configuration import parse_config
-from foundation.user_errors import INTERRUPTED_EXIT_CODE, USER_ERROR_EXIT_CODE, USER_ERRORS, one_line
+from jepa_mpc_foundation.configuration import parse_config
+from jepa_mpc_foundation.user_errors import INTERRUPTED_EXIT_CODE, USER_ERROR_EXIT_CODE, USER_ERRORS, one_line
 
 DEBUG_FLAG = "--debug"
 
@@ -58,6 +58,7 @@ COMMANDS: dict[str, Command] = {
         "sim.collect:CollectConfig",
         "jepa_mpc.collect_command:run_collect",
         "record scripted/random episodes of a sim task as a LeRobot-style dataset",
+        defaults="jepa_mpc.collect_command:collect_defaults",
     ),
     "render-tasks": Command(
         "sim.gallery:GalleryConfig",

@@ -3,8 +3,8 @@
 The released V-JEPA 2 weights cannot be downloaded everywhere, so the project ships its own small
 model, made by its own commands from sim data only:
 
-1. collect scripted-expert and random episodes of the four tasks at 64 x 64, 4 fps, in the scene the
-   evaluation renders (``EVAL_SIM``);
+1. collect scripted-expert and random episodes of the four tasks at 64 x 64 (``IMAGE_SIZE``, the model's
+   input size, which the evaluation then reads from the model), 4 fps, in the sim's default scene;
 2. write a frozen random ``vit_micro`` encoder (``jepa-mpc init-encoder``, seed 0): at this scale
    (16 tokens per frame) it plans as well as the V-JEPA-pretrained one, within the spread of
    retraining, and costs no pretraining (docs/benchmarks.md, "Ablation");
@@ -15,8 +15,9 @@ model, made by its own commands from sim data only:
 4. collect more, noisier expert demonstrations and train a goal-conditioned policy on the frozen
    tokens (``jepa-mpc train-policy``), stored in the same checkpoint: planning from one goal photo
    (docs/planner.md, "One goal photo");
-5. evaluate goal-image planning with it (``jepa-mpc eval``, on the CPU in one-thread worker processes),
-   through the tasks' sub-goals and from the final goal photo alone, and install it with its numbers.
+5. evaluate goal-image planning with it (``jepa-mpc eval``, on the CPU in one-thread worker processes,
+   with ``planner.presets.CPU_PRESET``), through the tasks' sub-goals and from the final goal photo alone,
+   and install it with its numbers and that preset recorded in it (``worldmodel.model_needs``).
 
 Every step is a ``jepa-mpc`` command (printed as it runs), so the recipe reads as a list of commands
 and each step can be rerun alone. Collection and training resume where they stopped: a training step
@@ -32,14 +33,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jepa_mpc.evaluation.config import EVAL_SIM
+from planner.presets import CPU_PRESET
 from worldmodel.checkpoint import DEFAULT_CHECKPOINT, DEFAULT_MODEL_DIR
+from worldmodel.model_needs import save_planner_preset
 from worldmodel.training.train_state import STATE_FILE, SUMMARY_FILE
 
-IMAGE_SIZE = EVAL_SIM["image_size"]
-# The data is rendered as the evaluation renders (its image size; the sim's default scene ranges and
-# lighting), at the sim's own 4 Hz.
-SCENE_FLAGS = ["--sim.image_size", str(IMAGE_SIZE)]
+# The model's input size: its data is rendered at it, its encoder is built for it, and the evaluation
+# renders what the model states (the sim's default scene ranges and lighting in both).
+IMAGE_SIZE = 64
+SCENE_FLAGS = ["--sim.image_size", str(IMAGE_SIZE), "--sim.control_hz", "4"]
 # (task, policy, episodes, seed of the first episode). Evaluation seeds start at 1000: never trained on.
 # The tasks that need centimetres (grasp, push, pick-and-place) get twice the demonstrations they
 # first had: more of them sharpened the grasp's energy landscape (docs/benchmarks.md, "Ablation", row 3).
@@ -261,7 +263,8 @@ def install(work: Path) -> None:
     """Copy the trained model (with its goal policy), its training summaries and its evaluation tables into the
     package."""
     DEFAULT_MODEL_DIR.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(work / "policy" / "model.pt", DEFAULT_CHECKPOINT)
+    # The planner budget the evaluations below were run with, recorded in the model: eval and bench read it.
+    save_planner_preset(work / "policy" / "model.pt", CPU_PRESET, DEFAULT_CHECKPOINT)
     shutil.copyfile(work / "predictor" / SUMMARY_FILE, DEFAULT_MODEL_DIR / "train_summary.json")
     shutil.copyfile(work / "policy" / SUMMARY_FILE, DEFAULT_MODEL_DIR / "policy_train_summary.json")
     for folder, prefix in (("eval", "eval"), ("eval_one_photo", "eval_one_photo")):

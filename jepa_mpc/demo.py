@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from foundation.atomic_files import write_json_atomic
+from jepa_mpc_foundation.atomic_files import write_json_atomic
 
 # The hardest task, from one goal photo, on a held-out episode the default model solves (its success
 # rate and failures: worldmodel/default_model/README.md).

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from foundation.pose import ACTION_DIM, action_between
+from jepa_mpc_foundation.pose import ACTION_DIM, action_between
 from worldmodel import load_world_model
 
 

@@ -25,8 +25,8 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from foundation.atomic_files import write_bytes_atomic, write_json_atomic
-from foundation.pose import ACTION_DIM, STATE_DIM
+from jepa_mpc_foundation.atomic_files import write_bytes_atomic, write_json_atomic
+from jepa_mpc_foundation.pose import ACTION_DIM, STATE_DIM
 from planner.energy import goal_energy
 from planner.interface import RolloutModel
 

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from foundation.atomic_files import atomic_path  # noqa: E402
+from jepa_mpc_foundation.atomic_files import atomic_path  # noqa: E402
 
 PANEL = 192  # pixels per side of each image panel
 

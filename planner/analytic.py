@@ -9,7 +9,7 @@ normed like real encoder tokens::
 The map is injective on states (13 features into N * D >= 13 generic outputs), so the goal energy
 is zero exactly when the rolled-out state equals the goal state: the optimal plan is any action
 sequence that moves the state to the goal within the per-step limits. States move with the
-project's 7-D pose convention (``foundation.pose.apply_action``), as in the real world model.
+project's 7-D pose convention (``jepa_mpc_foundation.pose.apply_action``), as in the real world model.
 
 Its "camera" writes the state's float32 bytes into the image, so :meth:`encode_frames` recovers
 the exact state from a frame made by :meth:`render`; a closed loop "sense, plan, act" can then be
@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from foundation.pose import ACTION_DIM, GRIPPER_DIM, STATE_DIM, apply_action, euler_xyz_to_matrix
+from jepa_mpc_foundation.pose import ACTION_DIM, GRIPPER_DIM, STATE_DIM, apply_action, euler_xyz_to_matrix
 
 _MAGIC = np.frombuffer(b"AWM1", dtype=np.uint8)  # marks frames made by render()
 _STATE_BYTES = STATE_DIM * 4

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from foundation.pose import ACTION_DIM, GRIPPER_DIM
+from jepa_mpc_foundation.pose import ACTION_DIM, GRIPPER_DIM
 from planner.config import PlannerConfig
 from planner.interface import Objective, RolloutFn
 from planner.limits import ActionLimits

@@ -6,7 +6,7 @@ reference notebook passes: 0.15 for the mean, 0.75 for the std, 0.15 for both gr
 except where a field says otherwise. Momentum is the weight of the *old* value:
 ``new = (1 - momentum) * elite_statistic + momentum * old``.
 
-The action is 7-D ``[dx, dy, dz, drx, dry, drz, dg]`` (see ``foundation/pose.py``).
+The action is 7-D ``[dx, dy, dz, drx, dry, drz, dg]`` (see ``jepa_mpc_foundation/pose.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from foundation.pose import ACTION_DIM, GRIPPER_DIM, ROTATION_DIMS, TRANSLATION_DIMS
+from jepa_mpc_foundation.pose import ACTION_DIM, GRIPPER_DIM, ROTATION_DIMS, TRANSLATION_DIMS
 
 ENERGY_MODES = ("terminal", "terminal+intermediate")
 OPTIMIZERS = ("cem", "icem", "mppi", "grad", "cem+grad")

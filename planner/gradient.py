@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from foundation.pose import ACTION_DIM
+from jepa_mpc_foundation.pose import ACTION_DIM
 from planner.cem import plan_cem
 from planner.config import PlannerConfig
 from planner.interface import Objective, RolloutFn

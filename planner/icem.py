@@ -26,7 +26,7 @@ import math
 import torch
 from torch import Tensor
 
-from foundation.pose import ACTION_DIM
+from jepa_mpc_foundation.pose import ACTION_DIM
 from planner.cem import elite_update
 from planner.config import PlannerConfig
 from planner.interface import Objective, RolloutFn

@@ -52,7 +52,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from foundation.pose import GRIPPER_DIM, STATE_DIM, TRANSLATION_DIMS
+from jepa_mpc_foundation.pose import GRIPPER_DIM, STATE_DIM, TRANSLATION_DIMS
 from planner.config import PlannerConfig
 from planner.energy import goal_energy, goal_objective
 from planner.interface import PlanningWorldModel, bind_context

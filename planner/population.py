@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from foundation.pose import ACTION_DIM
+from jepa_mpc_foundation.pose import ACTION_DIM
 from planner.config import PlannerConfig
 from planner.interface import Objective, RolloutFn
 from planner.limits import ActionLimits

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from foundation.pose import STATE_DIM, actions_from_states
+from jepa_mpc_foundation.pose import STATE_DIM, actions_from_states
 from planner.config import PlannerConfig
 
 SPEED_FRACTION = 0.6  # of max_translation per step: what CEM covers with a margin for detours
@@ -37,7 +37,7 @@ SAME_ROTATION = 0.02  # rad between their orientations under which they share a 
 
 
 def rotation_between(start: np.ndarray, goal: np.ndarray) -> float:
-    """Norm (rad) of the rotation part of the action from 7-D ``start`` to 7-D ``goal`` (foundation.pose)."""
+    """Norm (rad) of the rotation part of the action from 7-D ``start`` to 7-D ``goal`` (jepa_mpc_foundation.pose)."""
     states = torch.as_tensor(np.stack([start, goal]), dtype=torch.float64)
     return float(torch.linalg.vector_norm(actions_from_states(states)[0, 3:6]))
 

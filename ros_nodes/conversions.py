@@ -1,6 +1,6 @@
 """ROS messages <-> numpy, with no node and no state: what the nodes translate, tested with real messages.
 
-Conventions (the project's 7-D state, ``foundation/pose.py``):
+Conventions (the project's 7-D state, ``jepa_mpc_foundation/pose.py``):
 
 - pose: ``geometry_msgs/PoseStamped`` position (m) and orientation quaternion (x, y, z, w) <->
   ``[x, y, z, rx, ry, rz]`` with extrinsic xyz Euler angles (``R = Rz @ Ry @ Rx``), converted by
@@ -10,7 +10,7 @@ Conventions (the project's 7-D state, ``foundation/pose.py``):
   opening width is their sum, and closedness = 1 - width / max_width, clipped to [0, 1]
   (0 = fully open, 1 = closed). The inverse puts (1 - closedness) * max_width / 2 on each finger.
 - image: ``sensor_msgs/Image`` in rgb8, bgr8, rgba8 or bgra8, any size <-> RGB uint8 ``[H, W, 3]``.
-- planned path: the plan ``[H, 7]`` applied to the current state (``foundation.pose.apply_action``)
+- planned path: the plan ``[H, 7]`` applied to the current state (``jepa_mpc_foundation.pose.apply_action``)
   -> ``nav_msgs/Path`` of H + 1 poses, for RViz.
 - diagnostics: :class:`ros_nodes.diagnostics.Status` -> ``diagnostic_msgs/DiagnosticArray``.
 
@@ -31,7 +31,7 @@ from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Header
 
-from foundation.pose import apply_action
+from jepa_mpc_foundation.pose import apply_action
 from ros_nodes.diagnostics import Status
 from ros_nodes.safety import InputRejected, check_finite, decode_image, euler_xyz
 
@@ -148,7 +148,7 @@ def plan_to_path(state: np.ndarray, plan: np.ndarray, stamp_s: float, frame_id: 
 
     ``state`` [7] is the measured state the plan starts from, ``plan`` [H, 7] the planner's action
     sequence (before the safety limits, which only the first, executed step goes through); pose
-    k + 1 is pose k moved by action k (``foundation.pose.apply_action``: translation added, rotation
+    k + 1 is pose k moved by action k (``jepa_mpc_foundation.pose.apply_action``: translation added, rotation
     composed on the left), in float64.
     """
     states = [torch.as_tensor(np.asarray(state, dtype=np.float64))]

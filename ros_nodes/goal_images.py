@@ -14,7 +14,7 @@ from pathlib import Path
 import imageio.v2 as imageio
 import numpy as np
 
-from foundation.atomic_files import atomic_path
+from jepa_mpc_foundation.atomic_files import atomic_path
 
 
 def check_goal_image(image: np.ndarray, where: str) -> np.ndarray:

@@ -18,7 +18,7 @@ command sent::
     goals.advance()
 
 Images: uint8 RGB ``[H, W, 3]``, all of one size (one camera). States: ``[7]`` in the project's
-convention (``foundation/pose.py``: m, extrinsic xyz Euler rad, closedness).
+convention (``jepa_mpc_foundation/pose.py``: m, extrinsic xyz Euler rad, closedness).
 
 :class:`RepeatedGoalFilter` decides whether a goal image message is the one that set the goals in
 force (then it is dropped: both goal subscriptions deliver a latched message, and ``ros2 topic pub``
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from foundation.pose import STATE_DIM
+from jepa_mpc_foundation.pose import STATE_DIM
 from planner.config import PlannerConfig
 from planner.subgoals import GoalSequence
 

@@ -6,7 +6,7 @@ nested configs (``planner.samples``). A node declares them all from the dataclas
 description; then it reads them back into the dataclass, whose ``__post_init__`` validates them.
 
 Parameters are declared with dynamic typing and decoded by the field's type
-(:func:`foundation.configuration.from_dict`, as flags, YAML files and checkpoints are), so a YAML
+(:func:`jepa_mpc_foundation.configuration.from_dict`, as flags, YAML files and checkpoints are), so a YAML
 ``rate_hz: 4`` is read as 4.0 instead of failing on ROS's integer-vs-double rule; a value of the
 wrong form (text or a bool for a number, a bare string for a list, null, NaN) is a ValueError of one
 line naming the node or file, the parameter, the value and the form expected.
@@ -28,7 +28,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, TypeVar
 
-from foundation.configuration import from_dict, leaf_fields, load_yaml, unflatten
+from jepa_mpc_foundation.configuration import from_dict, leaf_fields, load_yaml, unflatten
 
 T = TypeVar("T")
 

@@ -78,7 +78,7 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64
 from std_srvs.srv import Trigger
 
-from foundation.user_errors import one_line
+from jepa_mpc_foundation.user_errors import one_line
 from planner.mpc import GoalImageMPC
 from ros_nodes import conversions
 from ros_nodes.command_gate import CommandGate

@@ -14,7 +14,7 @@ from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
-from foundation.user_errors import USER_ERROR_EXIT_CODE, USER_ERRORS, one_line
+from jepa_mpc_foundation.user_errors import USER_ERROR_EXIT_CODE, USER_ERRORS, one_line
 
 SHUTDOWN_TIMEOUT_S = 2.0  # how long Ctrl-C waits for running callbacks before destroying the nodes
 _PARAMETER_RULE = re.compile(r"parameter override rule: '(?:-p|--param) ([^:=']+):=([^']*)'")
@@ -108,7 +108,7 @@ def run_nodes(make_nodes: Callable[[], list[Node]], args: list[str] | None = Non
 
     Returns 0 after Ctrl-C or shutdown, 2 when a node cannot be built for a user's mistake (a bad
     parameter, a missing checkpoint): printed as one line, not as a traceback
-    (:mod:`foundation.user_errors`). Any other exception is a bug and propagates with its traceback.
+    (:mod:`jepa_mpc_foundation.user_errors`). Any other exception is a bug and propagates with its traceback.
     """
     # rclpy's own SIGINT handler shuts the context down at once, under a callback that may still be
     # publishing ("publisher's context is invalid"); instead, Ctrl-C (and SIGTERM from ros2 launch)

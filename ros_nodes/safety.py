@@ -22,9 +22,9 @@ this module, so the rules are tested without a ROS graph:
 
 Every refusal is an :class:`InputRejected` carrying a short machine-readable ``reason`` (the key in
 the diagnostics' counts, one of :data:`REASONS`) and a human ``detail`` that says what to fix.
-Poses follow ``foundation/pose.py``: ``[x, y, z, rx, ry, rz, g]`` (m, extrinsic xyz Euler in rad,
+Poses follow ``jepa_mpc_foundation/pose.py``: ``[x, y, z, rx, ry, rz, g]`` (m, extrinsic xyz Euler in rad,
 gripper closedness in [0, 1]); rotations are scipy ``Rotation`` objects, ``"xyz"`` being scipy's
-name of extrinsic xyz, and a target's rotation is ``R_delta @ R`` as in ``foundation.pose.apply_action``.
+name of extrinsic xyz, and a target's rotation is ``R_delta @ R`` as in ``jepa_mpc_foundation.pose.apply_action``.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from foundation.pose import ACTION_DIM, STATE_DIM
+from jepa_mpc_foundation.pose import ACTION_DIM, STATE_DIM
 
 REASONS: dict[str, str] = {
     "no_image": "no camera image received yet",
@@ -359,7 +359,7 @@ def euler_xyz(rotation: Rotation) -> np.ndarray:
     """``rotation`` as extrinsic xyz Euler angles (rad, ``[..., 3]``), scipy's ``as_euler("xyz")``, quietly.
 
     At gimbal lock (pitch +-pi/2, the tool pointing sideways) scipy sets yaw to 0 and puts the
-    rotation about the vertical axis into roll, which keeps the rotation (``foundation.pose`` does
+    rotation about the vertical axis into roll, which keeps the rotation (``jepa_mpc_foundation.pose`` does
     the same); it also warns, which at every 30 Hz pose message would bury the log.
     """
     with warnings.catch_warnings():

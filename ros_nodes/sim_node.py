@@ -44,8 +44,8 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Float64
 from std_srvs.srv import Trigger
 
-from foundation.configuration import from_dict
-from foundation.pose import action_between
+from jepa_mpc_foundation.configuration import from_dict
+from jepa_mpc_foundation.pose import action_between
 from ros_nodes import conversions
 from ros_nodes.config import SimNodeConfig
 from ros_nodes.parameters import declare_config, refuse_changes

@@ -1,7 +1,8 @@
-"""``jepa-mpc collect``: record episodes of a sim task as a LeRobot v3.0 dataset (dataset/writer.py).
+"""``jepa-mpc collect``: record episodes of a sim task as a LeRobot v3.0 dataset (jepa_mpc_dataset/writer.py).
 
     jepa-mpc collect --task pickplace --episodes 200 --out data/pickplace --workers 2
-    jepa-mpc collect --task push --episodes 50 --out data/push64 --sim.image_size 64 --policy random
+    jepa-mpc collect --task push --episodes 50 --out data/push64 --policy random
+    jepa-mpc collect --task push --episodes 50 --out data/push_for_mine --for_model runs/mine/model.pt
 
 Episode ``i`` is fully determined by ``(--seed, i)``: the env is reset with seed ``seed + i`` and the
 policy draws from ``np.random.default_rng([seed, i])``, whichever worker runs it. Episodes already on
@@ -28,9 +29,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from foundation.pose import actions_from_states
-from foundation.user_errors import WorkerLost
-from foundation.worker_processes import die_with_parent, stop_on_sigterm, stop_workers, stoppable
+from jepa_mpc_foundation.pose import actions_from_states
+from jepa_mpc_foundation.user_errors import WorkerLost
+from jepa_mpc_foundation.worker_processes import die_with_parent, stop_on_sigterm, stop_workers, stoppable
 from sim import ENV_IDS, env_id
 from sim.config import SimConfig
 
@@ -47,6 +48,14 @@ class CollectConfig:
     noise: float = field(default=0.005, metadata={"help": "expert action noise std, m"})
     failure_prob: float = field(default=0.1, metadata={"help": "share of deliberately failing expert episodes"})
     seed: int = field(default=0, metadata={"help": "episode i uses env seed SEED + i"})
+    for_model: str = field(
+        default="",
+        metadata={
+            "help": "a world model checkpoint: record what it needs to see (its image size and frame rate; a "
+            "--sim flag that contradicts them is refused); empty: the shipped default model's, which --sim flags change"
+        },
+    )
+    # Its image size and control rate default to the model's (jepa_mpc.collect_command.collect_defaults).
     sim: SimConfig = field(default_factory=SimConfig)
 
     def __post_init__(self) -> None:
@@ -119,7 +128,7 @@ def record_episode(env, policy, seed: int) -> dict:
         done = terminated or truncated
     state = np.stack(states).astype(np.float32)
     action = np.zeros_like(state)
-    # The function dataset/reader.py recomputes actions with (float64: rotations composed exactly).
+    # The function jepa_mpc_dataset/reader.py recomputes actions with (float64: rotations composed exactly).
     action[:-1] = actions_from_states(torch.from_numpy(state.astype(np.float64))).numpy()
     return {
         "frames": {key: np.stack(images) for key, images in frames.items()},
@@ -136,7 +145,7 @@ class _Collector:
     def __init__(self, config: CollectConfig):
         import gymnasium
 
-        from dataset import LeRobotDatasetWriter
+        from jepa_mpc_dataset import LeRobotDatasetWriter
 
         self.config = config
         self.env = gymnasium.make(env_id(config.task), config=config.sim)
@@ -212,7 +221,7 @@ def collect(config: CollectConfig) -> CollectSummary:
         WorkerLost: a worker process was killed (e.g. by the out-of-memory killer).
     """
     # The main process opens (or creates) the dataset first, so that workers only ever re-open it.
-    from dataset import LeRobotDatasetWriter
+    from jepa_mpc_dataset import LeRobotDatasetWriter
 
     writer = LeRobotDatasetWriter(config.out, **writer_arguments(config.sim))
     todo = [i for i in range(config.episodes) if not writer.has_episode(i)]

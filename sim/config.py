@@ -2,7 +2,7 @@
 
 ``SimConfig`` holds what every task shares (image size, control rate, physics step, safety limits,
 randomization ranges); each field is validated in ``__post_init__`` with an error that names the bad
-value. Build one from flags or YAML with ``foundation.configuration.from_dict(SimConfig, {...}, source)``
+value. Build one from flags or YAML with ``jepa_mpc_foundation.configuration.from_dict(SimConfig, {...}, source)``
 and pass it to ``gymnasium.make("jepa_mpc/Push-v0", config=cfg)``.
 """
 

@@ -2,8 +2,8 @@
 
 One ``step(action)`` is one control period (0.25 s at the default 4 Hz): the 7-D action
 ``[dx, dy, dz, drx, dry, drz, dg]`` moves the *measured* state (``R_target = R_delta @ R``, the
-convention of foundation/pose.py, computed here with scipy's ``Rotation``), the target is made safe (per-step norm
-limits, workspace
+convention of jepa_mpc_foundation/pose.py, computed here with scipy's ``Rotation``), the target is made
+safe (per-step norm limits, workspace
 box), and the Cartesian controller tracks it for ``substeps`` physics steps. The observation holds the
 state actually reached, so recorded actions ``action_between(state_t, state_t+1)`` match the data.
 
@@ -26,7 +26,7 @@ import numpy as np
 from gymnasium import spaces
 from scipy.spatial.transform import Rotation
 
-from foundation.pose import ACTION_DIM, STATE_DIM
+from jepa_mpc_foundation.pose import ACTION_DIM, STATE_DIM
 from sim import rendering
 from sim.config import SimConfig
 from sim.franka import ASSETS, Franka, PoseTarget, target_from_state
@@ -201,7 +201,7 @@ class FrankaTaskEnv(gymnasium.Env):
         norm = np.linalg.norm(safe[:3])
         if norm > self.config.max_position_step:
             safe[:3] *= self.config.max_position_step / norm
-        rotation = Rotation.from_euler("xyz", safe[3:6])  # extrinsic xyz, as foundation/pose.py
+        rotation = Rotation.from_euler("xyz", safe[3:6])  # extrinsic xyz, as jepa_mpc_foundation/pose.py
         angle = rotation.magnitude()  # rad, in [0, pi]
         if angle > self.config.max_rotation_step:  # same axis, shorter angle
             safe[3:6] = Rotation.from_rotvec(rotation.as_rotvec() * (self.config.max_rotation_step / angle)).as_euler(
@@ -211,7 +211,7 @@ class FrankaTaskEnv(gymnasium.Env):
         return safe
 
     def _apply_to_measured_state(self, action: np.ndarray) -> np.ndarray:
-        """The 7-D state ``action`` [7] leads to from the measured one: foundation.pose.apply_action
+        """The 7-D state ``action`` [7] leads to from the measured one: jepa_mpc_foundation.pose.apply_action
         (position added, ``R_next = R_delta @ R``, gripper added and clipped to [0, 1]), in numpy via scipy."""
         rotation = Rotation.from_euler("xyz", action[3:6]) * Rotation.from_matrix(self.robot.tcp_rotation())
         gripper = np.clip(self.robot.gripper_closedness() + action[6], 0.0, 1.0)

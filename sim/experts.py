@@ -35,7 +35,8 @@ CLOSE_STEPS = 2  # control steps the gripper gets to close or open
 
 def rotation_to(state: np.ndarray, rotation: np.ndarray) -> Rotation:
     """The rotation ``R_delta = R_target @ R^T`` from the orientation of the 7-D ``state`` (extrinsic xyz
-    Euler, rad) to the rotation matrix ``rotation`` [3, 3]: the rotation part of foundation.pose.action_between."""
+    Euler, rad) to the rotation matrix ``rotation`` [3, 3]: the rotation part of
+    jepa_mpc_foundation.pose.action_between."""
     return Rotation.from_matrix(rotation) * Rotation.from_euler("xyz", state[3:6]).inv()
 
 

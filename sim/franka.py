@@ -14,7 +14,7 @@ Rotations: the controller runs hundreds of times per action, so its orientation 
 own quaternion functions (``mju_mat2Quat``, ``mju_subQuat``, ``mju_quatIntegrate``; quaternions in
 MuJoCo's ``[w, x, y, z]`` order), a few microseconds per call. Conversions done once per action (the
 7-D state's Euler angles, a target from a 7-D state) use ``scipy.spatial.transform.Rotation`` with
-``"xyz"`` = extrinsic xyz, the convention of foundation/pose.py (DROID, V-JEPA 2-AC).
+``"xyz"`` = extrinsic xyz, the convention of jepa_mpc_foundation/pose.py (DROID, V-JEPA 2-AC).
 
 The gripper command is a closedness ``g`` in [0, 1]; each finger's set-point is the opening that
 ``g`` asks for, minus ``gripper_squeeze`` while a finger pinches an object (a contact whose normal

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from foundation.atomic_files import atomic_path
+from jepa_mpc_foundation.atomic_files import atomic_path
 from sim import ENV_IDS, env_id
 from sim.config import SimConfig
 

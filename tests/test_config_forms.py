@@ -25,9 +25,9 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from foundation.configuration import ConfigError, from_dict, leaf_fields, load_yaml, unflatten
+from jepa_mpc_foundation.configuration import ConfigError, from_dict, leaf_fields, load_yaml, unflatten
 
-PACKAGES = ("foundation", "dataset", "worldmodel", "planner", "sim", "ros_nodes", "jepa_mpc")
+PACKAGES = ("jepa_mpc_foundation", "jepa_mpc_dataset", "worldmodel", "planner", "sim", "ros_nodes", "jepa_mpc")
 KINDS = ("bool", "text", "list", "null", "nan")
 
 

@@ -1,4 +1,4 @@
-"""Dataclass configs <-> flags, YAML and nested dicts (foundation/configuration.py, over draccus)."""
+"""Dataclass configs <-> flags, YAML and nested dicts (jepa_mpc_foundation/configuration.py, over draccus)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from foundation.configuration import ConfigError, dataclass_to_dict, from_dict, leaf_fields, parse_config
+from jepa_mpc_foundation.configuration import ConfigError, dataclass_to_dict, from_dict, leaf_fields, parse_config
 
 
 @dataclass

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dataset import DatasetError, LeRobotDataset, LeRobotReaderConfig
+from jepa_mpc_dataset import DatasetError, LeRobotDataset, LeRobotReaderConfig
 
 FIXTURE = Path(__file__).parent / "fixtures" / "lerobot_droid_mini"
 EXTERIOR = "observation.images.exterior_1_left"

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dataset import DatasetError, LeRobotDataset, LeRobotDatasetWriter, LeRobotReaderConfig
+from jepa_mpc_dataset import DatasetError, LeRobotDataset, LeRobotDatasetWriter, LeRobotReaderConfig
 from worldmodel.training.episodes import EpisodeError, LeRobotEpisodes, SkippedEpisode, open_episodes, usable_episodes
 
 CAMERAS = {"exterior_image_1_left": (16, 16)}

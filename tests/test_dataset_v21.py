@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dataset import DatasetError, LeRobotDataset
+from jepa_mpc_dataset import DatasetError, LeRobotDataset
 from worldmodel.training.episodes import LeRobotEpisodes, usable_episodes
 
 FIXTURE = Path(__file__).parent / "fixtures" / "lerobot_v21_mini"

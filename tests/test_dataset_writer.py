@@ -13,9 +13,9 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-import dataset.writer as lerobot_writer
-from dataset import DatasetError, LeRobotDataset, LeRobotDatasetWriter
-from foundation.pose import actions_from_states
+import jepa_mpc_dataset.writer as lerobot_writer
+from jepa_mpc_dataset import DatasetError, LeRobotDataset, LeRobotDatasetWriter
+from jepa_mpc_foundation.pose import actions_from_states
 
 CAMERAS = {"exterior_image_1_left": (32, 32), "wrist_image_left": (32, 32)}
 FPS = 4
@@ -336,7 +336,7 @@ def test_older_datasets_with_the_pose_in_observation_state_still_read(
     shutil.copytree(root, older)
     _to_older_layout(older, keep_pose_columns)
     if keep_pose_columns:  # both: the pose columns are preferred, and the log says so
-        with caplog.at_level("INFO", logger="dataset.reader"):
+        with caplog.at_level("INFO", logger="jepa_mpc_dataset.reader"):
             ds = LeRobotDataset(older)
         assert ds.pose_feature is None and "observation.state [7]" in caplog.text and "is not used" in caplog.text
     else:  # only observation.state [7]: read as the pose, with a warning that says so

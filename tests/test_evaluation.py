@@ -250,20 +250,18 @@ def test_eval_takes_the_simulators_settings_as_collect_does(tmp_path, tiny_check
         "1",
         "--planner.topk",
         "2",
-        "--sim.image_size",
-        "48",
         "--sim.randomization.colour",
         "0.2",
     ]
     assert cli_main(argv) == 0
     sim = json.loads((out / "results.json").read_text())["config"]["sim"]
-    assert sim["image_size"] == 48 and sim["randomization"]["colour"] == 0.2 and sim["control_hz"] == 2.0
-    assert "the camera renders 48 px, the model sees 32 px" in capsys.readouterr().out
-    # one env step must stay one predictor step (0.5 s): another control rate is refused, naming the fix
+    # the camera renders the model's 32 px (its checkpoint states it), one env step per 0.5 s predictor step
+    assert sim["image_size"] == 32 and sim["randomization"]["colour"] == 0.2 and sim["control_hz"] == 2.0
+    # another control rate is refused, naming both values and the fix
     assert cli_main([*argv, "--sim.control_hz", "4"]) == 2
     assert (
-        "--sim.control_hz 4 does not match the model's predictor step of 0.5 s: use --sim.control_hz 2"
-        in capsys.readouterr().err
+        f"--sim.control_hz 4 contradicts the model {tiny_checkpoint}, which needs one action per predictor step "
+        "of 0.5 s: use --sim.control_hz 2" in capsys.readouterr().err
     )
 
 
@@ -391,14 +389,14 @@ def test_default_model_recipe_collects_in_the_scene_the_evaluation_renders(tmp_p
     """The default model's data and its evaluation share image size, shadows and scene ranges, parsed
     from the recipe's own collect commands; only the control rate differs (4 Hz recorded, 2 Hz
     planned: one action per two-frame tubelet)."""
-    from foundation.configuration import parse_config
-    from jepa_mpc.default_model_recipe import recipe
-    from jepa_mpc.evaluation.config import EVAL_SIM, EvalConfig
+    from jepa_mpc.default_model_recipe import IMAGE_SIZE, recipe
+    from jepa_mpc.evaluation.config import EvalConfig
+    from jepa_mpc_foundation.configuration import parse_config
     from sim.collect import CollectConfig
 
     collects = [step for step in recipe(tmp_path, threads=1, eval_episodes=1) if step[0] == "collect"]
-    evaluation = EvalConfig.for_task("push").sim
-    assert evaluation.image_size == EVAL_SIM["image_size"]
+    evaluation = EvalConfig.for_task("push").sim  # the shipped model's, read from its checkpoint
+    assert evaluation.image_size == IMAGE_SIZE
     for step in collects:
         scene = parse_config(CollectConfig, step[1:], "collect").sim
         assert (scene.image_size, scene.shadows, scene.randomization) == (

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from foundation.pose import apply_action
+from jepa_mpc_foundation.pose import apply_action
 from planner import NonFiniteEnergyError, PlannerConfig, bind_context, goal_objective, plan_cem, shift_plan
 from planner.analytic import AnalyticWorldModel
 from planner.limits import ActionLimits

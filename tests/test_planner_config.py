@@ -1,4 +1,4 @@
-"""PlannerConfig: validation, and use as nested CLI flags / YAML through foundation.configuration."""
+"""PlannerConfig: validation, and use as nested CLI flags / YAML through jepa_mpc_foundation.configuration."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pytest
 import yaml
 
-from foundation.configuration import ConfigError, dataclass_to_dict, from_dict, parse_config
+from jepa_mpc_foundation.configuration import ConfigError, dataclass_to_dict, from_dict, parse_config
 from planner import PlannerConfig
 
 

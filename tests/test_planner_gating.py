@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from foundation.pose import apply_action
+from jepa_mpc_foundation.pose import apply_action
 from planner import GoalImageMPC, PlannerConfig
 from planner.analytic import AnalyticWorldModel
 

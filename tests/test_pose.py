@@ -1,4 +1,4 @@
-"""foundation/pose.py against scipy's ``Rotation`` ("xyz" = extrinsic) and MuJoCo's ``mju_euler2Quat``
+"""jepa_mpc_foundation/pose.py against scipy's ``Rotation`` ("xyz" = extrinsic) and MuJoCo's ``mju_euler2Quat``
 ("XYZ" = extrinsic there), in float64: the one convention the planner (torch), the simulator
 (MuJoCo, scipy) and the ROS nodes (scipy) share."""
 
@@ -8,7 +8,7 @@ import torch
 from scipy.spatial.transform import Rotation
 
 import sim  # noqa: F401  (chooses the GL backend before mujoco is imported)
-from foundation import pose
+from jepa_mpc_foundation import pose
 
 import mujoco  # isort: skip  (after sim, which chooses the GL backend first)
 

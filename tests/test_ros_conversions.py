@@ -10,7 +10,7 @@ from geometry_msgs.msg import PoseStamped
 from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import Image, JointState
 
-from foundation.configuration import leaf_fields
+from jepa_mpc_foundation.configuration import leaf_fields
 from ros_nodes import conversions
 from ros_nodes.config import PlannerNodeConfig, SimNodeConfig
 from ros_nodes.parameters import config_from_flat, flatten

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 import process_helpers
-from dataset import LeRobotDataset
-from foundation.pose import action_between
 from jepa_mpc.cli import parse_command_config, run_command
+from jepa_mpc_dataset import LeRobotDataset
+from jepa_mpc_foundation.pose import action_between
 from sim import collect as collect_module, gallery
 
 REACH_FRAMES = 17  # 16 control steps + the first observation

@@ -6,7 +6,7 @@ import torch
 from scipy.spatial.transform import Rotation
 
 import sim
-from foundation.pose import apply_action
+from jepa_mpc_foundation.pose import apply_action
 from sim.config import SimConfig
 
 # docs/sim.md: after one control step the TCP is within 5 mm (2 mm on average) and 0.01 rad of the

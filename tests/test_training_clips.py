@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from dataset import LeRobotDatasetWriter
-from foundation.pose import actions_from_states
+from jepa_mpc_dataset import LeRobotDatasetWriter
+from jepa_mpc_foundation.pose import actions_from_states
 from worldmodel.training.clips import ClipReader, clip_span, clip_starts
 from worldmodel.training.encoder_checkpoint import file_digest, load_encoder
 from worldmodel.training.episodes import LeRobotEpisodes

@@ -303,7 +303,7 @@ def test_missing_video_file_fails_naming_the_episode(tmp_path, encoder_path):
 
 
 def test_trains_on_a_sim_format_lerobot_dataset(tmp_path, encoder_path):
-    from dataset import LeRobotDatasetWriter
+    from jepa_mpc_dataset import LeRobotDatasetWriter
 
     writer = LeRobotDatasetWriter(
         tmp_path / "sim", fps=8, cameras={"exterior_image_1_left": (32, 32)}, record_joints=False
@@ -348,7 +348,7 @@ def test_training_sizes_are_the_model_configs_own_fields_with_training_defaults(
     the model configs are built on, and the training defaults are stated once, by the commands' configs."""
     from dataclasses import fields
 
-    from foundation.configuration import dataclass_to_dict, from_dict
+    from jepa_mpc_foundation.configuration import dataclass_to_dict, from_dict
     from worldmodel.checkpoint import DEFAULT_CHECKPOINT
     from worldmodel.config import PredictorConfig, TransformerSize, VideoPatching, WorldModelConfig, encoder_preset
     from worldmodel.training.config import EncoderRecipe, PretrainConfig
@@ -471,8 +471,8 @@ def test_resume_refuses_a_state_that_does_not_fit_in_one_line(
 
 
 def test_a_finished_run_is_not_resumed_or_overwritten(tmp_path, squares, encoder_path, capsys):
-    from foundation.configuration import ConfigError
     from jepa_mpc.cli import main as cli_main
+    from jepa_mpc_foundation.configuration import ConfigError
     from worldmodel.training.train_state import RunFinished
 
     config = tiny_config(tmp_path, steps=3)
@@ -558,7 +558,7 @@ def test_overwrite_replaces_an_earlier_run(tmp_path, squares, encoder_path):
 
 
 def test_stop_at_reports_the_state_it_wrote_not_a_model(stopped_run, tmp_path, squares, encoder_path):
-    from foundation.configuration import ConfigError
+    from jepa_mpc_foundation.configuration import ConfigError
 
     run, config = stopped_run
     text = train_predictor(config, squares, encoder_path, tmp_path / "again", stop_at=1).text()
@@ -614,13 +614,13 @@ def test_train_and_pretrain_summaries_report_in_one_frame(tmp_path):
 
 
 def test_the_training_commands_share_their_data_and_run_folder_flags():
-    from foundation.configuration import leaf_fields
     from jepa_mpc.training_commands import (
         PretrainCommandConfig,
         StoppableRunArguments,
         TrainCommandConfig,
         TrainPolicyCommandConfig,
     )
+    from jepa_mpc_foundation.configuration import leaf_fields
 
     shared = {leaf.name: leaf for leaf in leaf_fields(StoppableRunArguments)}
     assert set(shared) == {"datasets", "out", "resume", "overwrite", "stop_at"}
@@ -634,7 +634,7 @@ def test_the_training_commands_share_their_data_and_run_folder_flags():
 
 
 def test_json_files_never_hold_nan(tmp_path):
-    from foundation.atomic_files import write_json_atomic
+    from jepa_mpc_foundation.atomic_files import write_json_atomic
 
     write_json_atomic(tmp_path / "x.json", {"loss": float("nan"), "values": [1.0, float("inf")], "n": 3})
     assert json.loads((tmp_path / "x.json").read_text()) == {"loss": None, "values": [1.0, None], "n": 3}

@@ -92,7 +92,7 @@ def test_pretraining_learns_without_collapse_and_resumes_bit_for_bit(tmp_path, s
     assert all(torch.equal(a["encoder"][k], b["encoder"][k]) for k in a["encoder"])
 
     # The finished run: resuming it changes nothing, a fresh run into its folder is refused.
-    from foundation.configuration import ConfigError
+    from jepa_mpc_foundation.configuration import ConfigError
     from worldmodel.training.train_state import RunFinished
 
     kept = (tmp_path / "whole" / "encoder.pt").read_bytes()

@@ -87,7 +87,7 @@ def test_frames_that_cannot_hold_the_views_are_refused_naming_the_layout(two_vie
 
 
 def test_trains_on_both_cameras_of_a_lerobot_dataset_and_plans_from_both(tmp_path, encoder_path):
-    from dataset import LeRobotDatasetWriter
+    from jepa_mpc_dataset import LeRobotDatasetWriter
 
     cameras = {"exterior_image_1_left": (32, 32), "wrist_image_left": (32, 32)}
     writer = LeRobotDatasetWriter(tmp_path / "sim", fps=4, cameras=cameras, record_joints=False)
@@ -128,19 +128,22 @@ def test_eval_gives_a_two_view_model_both_cameras():
     from jepa_mpc.evaluation.config import EvalConfig
     from jepa_mpc.evaluation.policies import make_policy
     from jepa_mpc.evaluation.runner import make_env_for_model, run_episode
+    from jepa_mpc.model_settings import sim_for_planning
+    from worldmodel.model_needs import ModelNeeds
 
     model = build_world_model(tiny_config(views=2), seed=0).eval()
-    config = EvalConfig.for_task("grasp", episodes=1, max_steps=2)
+    needs = ModelNeeds.of(model.config)
+    config = EvalConfig.for_task("grasp", episodes=1, max_steps=2, sim=sim_for_planning(needs))
     config = replace(config, planner=replace(config.planner, samples=8, topk=4, iterations=1))
-    env = make_env_for_model(config, model.config)
+    env = make_env_for_model(config, needs)
     try:
         policy = make_policy("world_model", config, model)
         result, frames = run_episode(env, policy, 1000, config, record=True)
     finally:
         env.close()
     assert policy.views == 2 and result.steps == 2 and len(result.energies) == 2
-    goals = policy.goals.images  # [K + 1, 64, 128, 3]: each sub-goal's exterior | wrist view
-    assert goals.shape == (4, 64, 128, 3)
-    assert np.abs(goals[:, :, :64].astype(int) - goals[:, :, 64:]).mean() > 10
+    goals = policy.goals.images  # [K + 1, 32, 64, 3]: each sub-goal's exterior | wrist view, at the model's size
+    assert goals.shape == (4, 32, 64, 3)
+    assert np.abs(goals[:, :, :32].astype(int) - goals[:, :, 32:]).mean() > 10
     single = make_policy("oracle", config, model)
     assert single.views == 1

@@ -25,7 +25,17 @@ from worldmodel.training.encoder_checkpoint import load_encoder
 from worldmodel.training.train_state import STATE_FILE, load_train_state
 
 ROOT = Path(__file__).resolve().parents[1]
-SCANNED = ("foundation", "dataset", "worldmodel", "planner", "sim", "ros_nodes", "jepa_mpc", "bench", "tests")
+SCANNED = (
+    "jepa_mpc_foundation",
+    "jepa_mpc_dataset",
+    "worldmodel",
+    "planner",
+    "sim",
+    "ros_nodes",
+    "jepa_mpc",
+    "bench",
+    "tests",
+)
 
 
 class RunsCode:

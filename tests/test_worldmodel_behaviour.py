@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from foundation.pose import action_between, apply_action, euler_xyz_to_matrix, matrix_to_euler_xyz
+from jepa_mpc_foundation.pose import action_between, apply_action, euler_xyz_to_matrix, matrix_to_euler_xyz
 from worldmodel import (
     ActionConditionedPredictor,
     PredictorConfig,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from foundation.pose import action_between, apply_action
+from jepa_mpc_foundation.pose import action_between, apply_action
 from worldmodel import load_world_model
 from worldmodel.predictor import block_causal_mask
 from worldmodel.preprocess import frames_to_clip

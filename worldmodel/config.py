@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from foundation.pose import ACTION_DIM
+from jepa_mpc_foundation.pose import ACTION_DIM
 
 
 def _error_name(config) -> str:

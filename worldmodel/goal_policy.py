@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from foundation.pose import ACTION_DIM, GRIPPER_DIM, STATE_DIM, euler_xyz_to_matrix
+from jepa_mpc_foundation.pose import ACTION_DIM, GRIPPER_DIM, STATE_DIM, euler_xyz_to_matrix
 
 from .config import GoalPolicyConfig
 
@@ -80,7 +80,7 @@ class GoalConditionedPolicy(nn.Module):
         return self.head(x).unflatten(1, (self.config.chunk, ACTION_DIM)) * self.target_scale  # [B, chunk, 7]
 
     def forward(self, tokens: Tensor, states: Tensor, goal_tokens: Tensor) -> Tensor:
-        """The 7-D actions ``[B, chunk, 7]`` (foundation.pose): :meth:`predict`'s closedness as deltas."""
+        """The 7-D actions ``[B, chunk, 7]`` (jepa_mpc_foundation.pose): :meth:`predict`'s closedness as deltas."""
         predicted = self.predict(tokens, states, goal_tokens)
         closedness = predicted[..., GRIPPER_DIM].clamp(0.0, 1.0)  # [B, chunk]
         before = torch.cat([states[:, None, GRIPPER_DIM], closedness[:, :-1]], dim=1)  # [B, chunk]

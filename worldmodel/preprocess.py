@@ -47,6 +47,20 @@ def tile_views(views: Sequence[np.ndarray]) -> np.ndarray:
     return np.concatenate(views, axis=-2)
 
 
+def model_view(exterior: np.ndarray, wrist: np.ndarray, views: int) -> np.ndarray:
+    """What a model with ``views`` camera views sees: the exterior image(s) ``[..., H, W, 3]`` alone, or
+    (2 views) exterior and wrist side by side ``[..., H, 2W, 3]`` (:func:`tile_views`).
+
+    Raises:
+        ValueError: ``views`` is neither 1 nor 2.
+    """
+    if views == 1:
+        return exterior
+    if views == 2:
+        return tile_views([exterior, wrist])
+    raise ValueError(f"the simulator has two cameras (exterior, wrist); a model with {views} views cannot be evaluated")
+
+
 def split_views(frames: Tensor, views: int) -> list[Tensor]:
     """Frames ``[T, H, V * W, 3]`` (:func:`tile_views`) -> ``V`` frames ``[T, H, W, 3]``, left to right.
 

@@ -4,7 +4,7 @@
   frame encoded alone as a 2-frame tubelet, as the reference does at planning time.
 - :meth:`WorldModel.rollout`: predict the tokens after each of H candidate actions for S samples at
   once, ``[S, H, N, D]``, feeding each layer-normed prediction back and moving the 7-D state with
-  :func:`foundation.pose.apply_action`. Keys/values of finished steps are cached.
+  :func:`jepa_mpc_foundation.pose.apply_action`. Keys/values of finished steps are cached.
 - :meth:`WorldModel.propose`: the next actions ``[chunk, 7]`` its goal-conditioned policy proposes
   from the tokens now and the goal's, when the checkpoint holds one (:mod:`worldmodel.goal_policy`).
 - :meth:`WorldModel.ood_score`: how unlike the training frames a frame's tokens are, and
@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from foundation.pose import ACTION_DIM, STATE_DIM, actions_from_states, apply_action
+from jepa_mpc_foundation.pose import ACTION_DIM, STATE_DIM, actions_from_states, apply_action
 
 from .checkpoint import (
     CheckpointError,

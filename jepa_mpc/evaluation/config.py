@@ -1,9 +1,12 @@
 """The evaluation's configuration: which task, episodes, policies and planner (``jepa-mpc eval``).
 
-Its defaults depend on the task and the mode: with sub-goals :meth:`EvalConfig.for_task` puts the
-task's planner settings (``TASK_PLANNER``) into the defaults; from one goal photo
-(``--subgoals false``) every task gets the same planner (``ONE_PHOTO_PLANNER``), since a user's
-photo says nothing else. Both lie under the ``--config`` YAML file and the flags.
+Its defaults depend on the model, the task and the mode (:meth:`EvalConfig.for_task`). The model states
+what it needs to see (:func:`worldmodel.model_needs.model_needs`): the camera's image size and the control
+rate (one action per predictor step), and the planner budget it was evaluated with (else
+``planner.presets.CPU_PRESET``). With sub-goals the task's planner settings (``TASK_PLANNER``) go over
+that budget; from one goal photo (``--subgoals false``) every task gets the same planner
+(:func:`task_planner_values`), since a user's photo says nothing else. All lie under the ``--config``
+YAML file and the flags.
 """
 
 from __future__ import annotations
@@ -13,22 +16,16 @@ from typing import Any
 
 import numpy as np
 
-from foundation.configuration import from_dict
+from jepa_mpc.model_settings import needs_of, planner_preset, sim_for_planning
+from jepa_mpc_foundation.configuration import from_dict
 from planner.config import PlannerConfig
+from planner.presets import CPU_PRESET
 from planner.subgoals import GoalSequence
 from sim import env_id, episode_steps
 from sim.config import SimConfig
-from worldmodel.preprocess import tile_views
+from worldmodel.preprocess import model_view
 
 POLICIES = ("world_model", "random", "oracle")
-# The scene the evaluation renders: the shipped default model's camera (64 px) and predictor step
-# (0.5 s: 4 fps frames, 2-frame tubelets, so one env step per planned action at 2 Hz). The model's
-# data was rendered the same way (the recipe's collection, at the sim's 4 Hz). The key light casts
-# shadows in both: the model places the hand against the cube by them, and without them it can hardly
-# push (docs/benchmarks.md, "The key light's shadows").
-EVAL_SIM = {"image_size": 64, "control_hz": 2.0}
-# The evaluation's planner: cheaper than the reference's 400 x 10, so that 50 episodes fit a CPU.
-EVAL_PLANNER = {"samples": 128, "iterations": 6, "topk": 12}
 # Planner settings of the multi-stage tasks, under the flags and the YAML file. With sub-goals a
 # few centimetres apart, the terminal energy alone lets the first of two planned steps wander (the
 # second step comes back). A grasp turns the hand to the cube about the vertical only: searching
@@ -45,15 +42,14 @@ TASK_PLANNER = {
 # From one goal photo (--subgoals false): one planner for every task, and nothing from the task but the
 # photo: the world model's goal-conditioned policy proposes the plan (jepa-mpc train-policy), the hand
 # turns about the vertical only (every task's demonstrations do), and no hold is taken from poses.
-ONE_PHOTO_PLANNER = {**EVAL_PLANNER, "proposal": "policy+finish", **YAW_ONLY}
+ONE_PHOTO_PLANNER = {"proposal": "policy+finish", **YAW_ONLY}
 
 
-def task_planner_values(task: str, subgoals: bool = True) -> dict:
-    """The PlannerConfig fields the evaluation uses for ``task``: ``EVAL_PLANNER`` with ``TASK_PLANNER`` over
-    it, or ``ONE_PHOTO_PLANNER`` for every task without sub-goals."""
-    if not subgoals:
-        return dict(ONE_PHOTO_PLANNER)
-    return {**EVAL_PLANNER, **TASK_PLANNER.get(task, {})}
+def task_planner_values(task: str, subgoals: bool = True, preset: dict | None = None) -> dict:
+    """The PlannerConfig fields the evaluation uses for ``task``: the model's planner ``preset`` (default
+    ``CPU_PRESET``) with ``TASK_PLANNER`` over it, or with ``ONE_PHOTO_PLANNER`` for every task without sub-goals."""
+    budget = CPU_PRESET if preset is None else preset
+    return {**budget, **(TASK_PLANNER.get(task, {}) if subgoals else ONE_PHOTO_PLANNER)}
 
 
 @dataclass
@@ -102,11 +98,15 @@ class EvalConfig:
     )
     videos: int = field(default=3, metadata={"help": "episodes per policy saved as GIF"})
     out: str = field(default="eval_out", metadata={"help": "folder for results.json, results.md and GIFs"})
-    planner: PlannerConfig = field(default_factory=lambda: PlannerConfig(**EVAL_PLANNER))
+    planner: PlannerConfig = field(
+        default_factory=lambda: PlannerConfig(**task_planner_values("reach", preset=planner_preset(needs_of())))
+    )
     # The simulator, as `jepa-mpc collect --sim.*` sets it (camera, randomisation ranges, controller).
-    # sim.control_hz must be one action per predictor step of the model (2 Hz for 0.5 s); a camera
-    # image of another size than the model's input is resized by the planner, as a real camera's is.
-    sim: SimConfig = field(default_factory=lambda: SimConfig(**EVAL_SIM))
+    # Its image size and control rate default to the model's (for_task; here the shipped model's): a flag
+    # that contradicts them is refused (jepa_mpc.evaluation.runner.make_env_for_model). The key light
+    # casts shadows as in the training data: the model places the hand against the cube by them, and
+    # without them it can hardly push (docs/benchmarks.md, "The key light's shadows").
+    sim: SimConfig = field(default_factory=lambda: sim_for_planning(needs_of()))
 
     def __post_init__(self) -> None:
         env_id(self.task)  # ValueError naming the valid tasks
@@ -120,8 +120,17 @@ class EvalConfig:
 
     @classmethod
     def for_task(cls, task: str, subgoals: bool = True, **fields) -> EvalConfig:
-        """The evaluation config of ``task`` with its planner settings (:func:`task_planner_values`) and ``fields``."""
-        return cls(task=task, subgoals=subgoals, planner=PlannerConfig(**task_planner_values(task, subgoals)), **fields)
+        """The evaluation config of ``task`` with ``fields``; the planner settings (:func:`task_planner_values`)
+        and the simulator's image size and control rate (:func:`jepa_mpc.model_settings.sim_for_planning`) are
+        those of the model ``fields["checkpoint"]`` (empty or absent: the shipped one) unless ``fields`` gives them.
+
+        Raises:
+            FileNotFoundError, CheckpointError: the checkpoint does not exist or is not a world model.
+        """
+        needs = needs_of(fields.get("checkpoint", ""))
+        fields.setdefault("planner", PlannerConfig(**task_planner_values(task, subgoals, planner_preset(needs))))
+        fields.setdefault("sim", sim_for_planning(needs))
+        return cls(task=task, subgoals=subgoals, **fields)
 
     def steps_per_episode(self, goals: GoalSequence) -> int:
         """The step limit of an episode with ``goals``: the given one, else long enough for the whole schedule.
@@ -145,28 +154,17 @@ class EvalConfig:
         return GoalSequence.from_poses(images, states, start_state, self.planner)
 
 
-def model_view(exterior: np.ndarray, wrist: np.ndarray, views: int) -> np.ndarray:
-    """What a model with ``views`` camera views sees: the exterior image(s) ``[..., H, W, 3]`` alone, or
-    (2 views) exterior and wrist side by side ``[..., H, 2W, 3]`` (:func:`worldmodel.preprocess.tile_views`).
-
-    Raises:
-        ValueError: ``views`` is neither 1 nor 2.
-    """
-    if views == 1:
-        return exterior
-    if views == 2:
-        return tile_views([exterior, wrist])
-    raise ValueError(f"the simulator has two cameras (exterior, wrist); a model with {views} views cannot be evaluated")
-
-
 def task_defaults(overrides: dict[str, Any]) -> EvalConfig:
-    """The defaults layer of an evaluation whose YAML file and flags are ``overrides``: the task's and mode's.
+    """The defaults layer of an evaluation whose YAML file and flags are ``overrides``: the model's, the task's
+    and the mode's.
 
     Raises:
         ConfigError: ``subgoals`` is not a bool (naming it).
+        FileNotFoundError, CheckpointError: the checkpoint does not exist or is not a world model.
     """
     subgoals = from_dict(SubgoalsChoice, {"subgoals": overrides.get("subgoals", True)}, "subgoals").subgoals
-    return EvalConfig.for_task(str(overrides.get("task", EvalConfig.task)), subgoals=subgoals)
+    checkpoint = str(overrides.get("checkpoint", "") or "")
+    return EvalConfig.for_task(str(overrides.get("task", EvalConfig.task)), subgoals=subgoals, checkpoint=checkpoint)
 
 
 @dataclass

@@ -6,8 +6,8 @@ import dataclasses
 
 import numpy as np
 
-from foundation.pose import GRIPPER_DIM, ROTATION_DIMS, TRANSLATION_DIMS
 from jepa_mpc.evaluation.config import EvalConfig
+from jepa_mpc_foundation.pose import GRIPPER_DIM, ROTATION_DIMS, TRANSLATION_DIMS
 from planner.config import PlannerConfig
 from planner.mpc import GoalImageMPC
 from planner.subgoals import GoalSequence

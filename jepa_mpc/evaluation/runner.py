@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from foundation.atomic_files import write_json_atomic, write_text_atomic
-from foundation.worker_processes import die_with_parent, stop_on_sigterm, stop_workers, stoppable
 from jepa_mpc.evaluation.config import EvalConfig
 from jepa_mpc.evaluation.policies import make_policy
 from jepa_mpc.evaluation.report import markdown_table, summarize
+from jepa_mpc_foundation.atomic_files import write_json_atomic, write_text_atomic
+from jepa_mpc_foundation.worker_processes import die_with_parent, stop_on_sigterm, stop_workers, stoppable
 
 
 @dataclass
@@ -49,8 +49,8 @@ def run_episode(
     from tqdm import tqdm
 
     from jepa_mpc.episode_video import compose_frame
-    from jepa_mpc.evaluation.config import model_view
     from sim.env import EXTERIOR_IMAGE, WRIST_IMAGE
+    from worldmodel.preprocess import model_view
 
     def camera(obs: dict) -> np.ndarray:
         return model_view(obs[EXTERIOR_IMAGE], obs[WRIST_IMAGE], policy.views)
@@ -100,12 +100,13 @@ def run_episode(
     return result, frames
 
 
-def make_env_for_model(config: EvalConfig, model_config):
-    """The task env of ``config.sim``, checked against the model: one env step per predictor step.
+def make_env_for_model(config: EvalConfig, needs):
+    """The task env of ``config.sim``, checked against what the model needs (``worldmodel.model_needs.ModelNeeds``):
+    one env step per predictor step, and the camera at the model's image size where the model states one.
 
     Raises:
-        ValueError: ``sim.control_hz`` is not one action per predictor step of the model (the
-            message gives the rate to use).
+        ValueError: ``sim.control_hz`` or ``sim.image_size`` contradicts the model (one line naming both
+            values and the fix).
     """
     import math
 
@@ -113,16 +114,24 @@ def make_env_for_model(config: EvalConfig, model_config):
 
     import sim
 
-    step_hz = 1.0 / model_config.step_seconds
-    if not math.isclose(config.sim.control_hz, step_hz, rel_tol=1e-6):
-        raise ValueError(
-            f"--sim.control_hz {config.sim.control_hz:g} does not match the model's predictor step of "
-            f"{model_config.step_seconds:g} s: use --sim.control_hz {step_hz:g}"
+    if not math.isclose(config.sim.control_hz, needs.control_hz, rel_tol=1e-6):
+        raise needs.contradiction(
+            "--sim.control_hz",
+            f"{config.sim.control_hz:g}",
+            f"one action per predictor step of {needs.step_seconds:g} s",
+            f"use --sim.control_hz {needs.control_hz:g}",
         )
-    if config.sim.image_size != model_config.encoder.img_size:
+    if needs.image_size is not None and config.sim.image_size != needs.image_size:
+        raise needs.contradiction(
+            "--sim.image_size",
+            config.sim.image_size,
+            f"{needs.image_size} px images",
+            f"leave --sim.image_size out (the model's size is the default) or pass {needs.image_size}",
+        )
+    if needs.image_size is None:
         print(
-            f"eval: the camera renders {config.sim.image_size} px, the model sees {model_config.encoder.img_size} px "
-            "(frames are resized as a real camera's are; --sim.image_size sets the camera)"
+            f"eval: {needs.checkpoint or 'the model'} states no image size: the camera renders "
+            f"{config.sim.image_size} px, resized to the model's input (--sim.image_size sets the camera)"
         )
     return gymnasium.make(sim.env_id(config.task), config=config.sim).unwrapped
 
@@ -136,6 +145,7 @@ class EpisodeWorker:
     def __init__(self, config: EvalConfig) -> None:
         from worldmodel import load_world_model
         from worldmodel.checkpoint import resolve_checkpoint
+        from worldmodel.model_needs import model_needs
 
         threads = config.threads or (1 if config.workers > 1 else 0)  # workers share the cores
         if threads:
@@ -145,7 +155,7 @@ class EpisodeWorker:
         self.config = config
         self.checkpoint = resolve_checkpoint(config.checkpoint)
         self.world_model = load_world_model(self.checkpoint, device=config.device or None)
-        self.env = make_env_for_model(config, self.world_model.config)
+        self.env = make_env_for_model(config, model_needs(self.checkpoint))
         self.policies: dict[str, object] = {}
 
     def policy(self, name: str, seed: int):

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DistributedSampler
 
-from foundation.pose import STATE_DIM, actions_from_states
+from jepa_mpc_foundation.pose import STATE_DIM, actions_from_states
 
 from .feature_cache import FeatureCache
 

@@ -2,8 +2,8 @@
 
 ``jepa-mpc train`` builds a :class:`TrainPredictorConfig` and ``jepa-mpc pretrain`` a
 :class:`PretrainConfig` from ``--config file.yaml`` and ``--section.field value`` flags
-(``foundation.configuration``: defaults < YAML < flags). Every field is validated here, with an error that names the
-bad value.
+(``jepa_mpc_foundation.configuration``: defaults < YAML < flags). Every field is validated here, with an error
+that names the bad value.
 """
 
 from __future__ import annotations

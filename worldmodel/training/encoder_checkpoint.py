@@ -23,8 +23,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from foundation.atomic_files import atomic_path
-from foundation.configuration import dataclass_to_dict, from_dict
+from jepa_mpc_foundation.atomic_files import atomic_path
+from jepa_mpc_foundation.configuration import dataclass_to_dict, from_dict
 from worldmodel.checkpoint import (
     ENCODER_FORMAT,
     PROJECT_FORMAT,

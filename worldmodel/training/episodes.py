@@ -7,7 +7,7 @@ rates. Two sources exist:
 
 - :class:`InMemoryEpisodes`: arrays held in memory (generated data, tests, notebooks).
 - :class:`LeRobotEpisodes`: a LeRobot v3.0 or v2.1 folder (our sim datasets, DROID converted by
-  LeRobot), read with :class:`dataset.reader.LeRobotDataset`.
+  LeRobot), read with :class:`jepa_mpc_dataset.reader.LeRobotDataset`.
 
 Every episode is checked (:func:`check_episode`); bad data raises :class:`EpisodeError`, which names
 the episode, so the caller can stop or skip it and count it, never train on a wrong batch. Problems
@@ -28,7 +28,7 @@ from typing import Protocol
 import numpy as np
 from tqdm import tqdm
 
-from foundation.pose import STATE_DIM
+from jepa_mpc_foundation.pose import STATE_DIM
 from worldmodel.preprocess import tile_views
 
 
@@ -155,7 +155,7 @@ class LeRobotEpisodes:
     def __init__(
         self, root: str | Path, camera: str, sample_fps: int = 4, skip_bad: bool = False, wrist_camera: str = ""
     ) -> None:
-        from dataset import DatasetError, LeRobotDataset, LeRobotReaderConfig
+        from jepa_mpc_dataset import DatasetError, LeRobotDataset, LeRobotReaderConfig
 
         self.root = Path(root)
         self.sample_fps = sample_fps
@@ -184,7 +184,7 @@ class LeRobotEpisodes:
         return math.ceil(self.dataset.episode_length(self.indices[i]) / self.frame_step)
 
     def load(self, i: int) -> SampledEpisode:
-        from dataset import DatasetError
+        from jepa_mpc_dataset import DatasetError
 
         index, name = self.indices[i], self.name(i)
         try:
@@ -374,7 +374,7 @@ def open_episodes(
 
 def save_episodes_npz(path: str | Path, episodes: list[SampledEpisode], fps: float) -> None:
     """Write equal-length episodes as the ``.npz`` :class:`NpzEpisodes` reads (atomically)."""
-    from foundation.atomic_files import atomic_path
+    from jepa_mpc_foundation.atomic_files import atomic_path
 
     lengths = {len(episode.states) for episode in episodes}
     if len(lengths) != 1:

@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from foundation.atomic_files import atomic_path, write_text_atomic
-from foundation.configuration import dataclass_to_dict
+from jepa_mpc_foundation.atomic_files import atomic_path, write_text_atomic
+from jepa_mpc_foundation.configuration import dataclass_to_dict
 from worldmodel.config import EncoderConfig
 from worldmodel.encoder import VideoEncoder
 from worldmodel.precision import compute_dtype
@@ -163,7 +163,7 @@ def load_frozen_world_model(checkpoint: Path, data: DataConfig) -> WorldModel:
     Raises:
         ConfigError: the model plans from another number of views than ``data`` reads.
     """
-    from foundation.configuration import ConfigError
+    from jepa_mpc_foundation.configuration import ConfigError
 
     world_model = load_world_model(checkpoint, device="cpu")
     views = world_model.config.predictor.views

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from foundation.pose import STATE_DIM, actions_from_states
+from jepa_mpc_foundation.pose import STATE_DIM, actions_from_states
 from worldmodel.encoder import VideoEncoder
 from worldmodel.world_model import encode_each_frame, normalize_tokens
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from foundation.configuration import ConfigError
+from jepa_mpc_foundation.configuration import ConfigError
 from worldmodel.checkpoint import save_token_statistics
 from worldmodel.token_statistics import TokenStatistics, fit_token_statistics, score_rows
 

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from foundation.configuration import ConfigError, dataclass_to_dict
+from jepa_mpc_foundation.configuration import ConfigError, dataclass_to_dict
 from worldmodel.checkpoint import cpu_state_dict
 from worldmodel.encoder import VideoEncoder, init_vit_weights
 from worldmodel.precision import autocast

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import ClassVar, TypeVar
 
-from foundation.atomic_files import write_json_atomic
+from jepa_mpc_foundation.atomic_files import write_json_atomic
 
 from .distributed import DistributedContext
 from .episodes import split_report

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from foundation.pose import STATE_DIM
+from jepa_mpc_foundation.pose import STATE_DIM
 
 from .episodes import SampledEpisode
 

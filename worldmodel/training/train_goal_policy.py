@@ -30,9 +30,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from foundation.atomic_files import write_json_atomic
-from foundation.configuration import ConfigError, dataclass_to_dict
-from foundation.pose import GRIPPER_DIM, actions_from_states
+from jepa_mpc_foundation.atomic_files import write_json_atomic
+from jepa_mpc_foundation.configuration import ConfigError, dataclass_to_dict
+from jepa_mpc_foundation.pose import GRIPPER_DIM, actions_from_states
 from worldmodel.checkpoint import read_checkpoint, save_world_model_checkpoint
 from worldmodel.config import GoalPolicyConfig
 from worldmodel.goal_policy import GoalConditionedPolicy

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from foundation.configuration import ConfigError, dataclass_to_dict
+from jepa_mpc_foundation.configuration import ConfigError, dataclass_to_dict
 from worldmodel.checkpoint import save_world_model_checkpoint
 from worldmodel.config import EncoderConfig, WorldModelConfig
 from worldmodel.precision import autocast

@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from foundation.atomic_files import atomic_path
-from foundation.configuration import ConfigError
+from jepa_mpc_foundation.atomic_files import atomic_path
+from jepa_mpc_foundation.configuration import ConfigError
 from worldmodel.checkpoint import CheckpointError, load_failure_reason, state_dict_differences
 
 STATE_FILE = "train_state.pt"

@@ -1,6 +1,6 @@
 """An episode's per-frame rows, read from its data parquet and checked, and the arrays made from them: the
 7-D state and our writer's commanded action. Bad data of one episode is found here, when that episode is
-read, and raises :class:`~dataset.format.DatasetError` naming the episode and the file."""
+read, and raises :class:`~jepa_mpc_dataset.format.DatasetError` naming the episode and the file."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from dataset.format import COMMANDED_ACTION, EPISODE_SEED, LANGUAGE, OBSERVATION_STATE, DatasetError
-from dataset.read_errors import EPISODE_FIX, read_parquet, unreadable
-from dataset.reader_config import LeRobotReaderConfig
-from foundation.pose import ACTION_DIM
+from jepa_mpc_dataset.format import COMMANDED_ACTION, EPISODE_SEED, LANGUAGE, OBSERVATION_STATE, DatasetError
+from jepa_mpc_dataset.read_errors import EPISODE_FIX, read_parquet, unreadable
+from jepa_mpc_dataset.reader_config import LeRobotReaderConfig
+from jepa_mpc_foundation.pose import ACTION_DIM
 
 
 @lru_cache(maxsize=4)

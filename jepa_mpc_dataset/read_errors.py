@@ -1,6 +1,6 @@
 """What the reader's errors tell the user to do, and parquet reads whose errors name the file.
 
-Every reader module ends its :class:`~dataset.format.DatasetError` messages with one of the two fixes
+Every reader module ends its :class:`~jepa_mpc_dataset.format.DatasetError` messages with one of the two fixes
 below, so a user sees the same advice for the same kind of problem wherever it is found.
 """
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dataset.format import DatasetError
+from jepa_mpc_dataset.format import DatasetError
 
 # What to do about an episode whose data is bad (appended to per-episode errors).
 EPISODE_FIX = "re-collect or repair it, or leave it out with --data.bad_episodes skip"

@@ -14,17 +14,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dataset.episode_rows import timestamp_mismatch
-from dataset.format import DatasetError
-from dataset.info_json import info_path
-from dataset.read_errors import EPISODE_FIX, META_FIX, unreadable
+from jepa_mpc_dataset.episode_rows import timestamp_mismatch
+from jepa_mpc_dataset.format import DatasetError
+from jepa_mpc_dataset.info_json import info_path
+from jepa_mpc_dataset.read_errors import EPISODE_FIX, META_FIX, unreadable
 
 
 def check_data_files(
     root: Path, info: dict, episodes: dict[int, dict], meta_name: str, bad_episodes: str
 ) -> dict[str, str]:
     """Cross-check the data files against the episode metadata ``episodes`` ({episode_index: row}, as
-    :mod:`dataset.meta_v3` / :mod:`dataset.meta_v21` read it; ``meta_name`` is what messages call it).
+    :mod:`jepa_mpc_dataset.meta_v3` / :mod:`jepa_mpc_dataset.meta_v21` read it; ``meta_name`` is what messages call it).
 
     Each listed episode's frames in its data file (the rows with its ``episode_index``) must number
     its ``length``, and ``dataset_to_index - dataset_from_index`` must too; frames of episodes the

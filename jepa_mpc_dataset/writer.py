@@ -1,5 +1,5 @@
 """The LeRobot v3.0 dataset writer for sim collection, and the per-feature stats it stores.
-Layout and feature names: dataset/format.py; the reader: dataset/reader.py.
+Layout and feature names: jepa_mpc_dataset/format.py; the reader: jepa_mpc_dataset/reader.py.
 
 Our writer puts each episode in its own data file and its own mp4 per camera (chunk = index // 1000,
 file = index % 1000): several processes can then write distinct episodes at once, each episode
@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import torch
 from tqdm import tqdm
 
-from dataset.format import (
+from jepa_mpc_dataset.format import (
     ACTION_AXES,
     CARTESIAN_STATE,
     CHUNKS_SIZE,
@@ -40,9 +40,9 @@ from dataset.format import (
     DatasetError,
     camera_feature_name,
 )
-from dataset.video import VIDEO_PIX_FMT, encode_video, video_encoder
-from foundation.atomic_files import atomic_path, write_text_atomic
-from foundation.pose import ACTION_DIM, STATE_DIM, apply_action
+from jepa_mpc_dataset.video import VIDEO_PIX_FMT, encode_video, video_encoder
+from jepa_mpc_foundation.atomic_files import atomic_path, write_text_atomic
+from jepa_mpc_foundation.pose import ACTION_DIM, STATE_DIM, apply_action
 
 STATS_QUANTILES = {"q01": 0.01, "q10": 0.10, "q50": 0.50, "q90": 0.90, "q99": 0.99}
 # Per-episode stats travel inside each episode's data parquet (schema metadata, which LeRobot ignores)
@@ -352,7 +352,7 @@ class LeRobotDatasetWriter:
         joint_position: np.ndarray | None = None,
     ) -> None:
         """Write episode ``index``: ``frames`` {camera: uint8 [T, H, W, 3]}, ``state`` [T, 7] (pose convention
-        of foundation/pose.py), ``action`` [T, 7] the commanded delta actions (last row usually zeros),
+        of jepa_mpc_foundation/pose.py), ``action`` [T, 7] the commanded delta actions (last row usually zeros),
         ``joint_position`` [T, 7] the arm joint positions in rad (required iff ``record_joints``).
 
         Atomic: the videos are committed first, the data parquet last; on any failure the files of this

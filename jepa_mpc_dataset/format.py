@@ -1,4 +1,4 @@
-"""What the LeRobot v3.0 dataset writer (dataset/writer.py) and reader (dataset/reader.py) share:
+"""What the LeRobot v3.0 dataset writer (jepa_mpc_dataset/writer.py) and reader (jepa_mpc_dataset/reader.py) share:
 the on-disk layout, feature names, the camera-name mapping and the error type. The reader also reads
 LeRobot's older v2.1 layout (one parquet and one mp4 per episode, ``meta/*.jsonl``; see V21_* below).
 
@@ -12,11 +12,11 @@ Layout (``root/``), as LeRobot 0.4 writes it::
     data/chunk-CCC/file-FFF.parquet            one row per frame (many episodes may share a file)
     videos/<camera feature>/chunk-CCC/file-FFF.mp4
 
-Feature names follow LeRobot's DROID port, so :class:`~dataset.reader.LeRobotDataset` reads both
+Feature names follow LeRobot's DROID port, so :class:`~jepa_mpc_dataset.reader.LeRobotDataset` reads both
 with one code path (docs/dataset.md lists them).
 
 The 7-D state is ``observation.state.cartesian_position`` (x, y, z, extrinsic xyz Euler) +
-``observation.state.gripper_position``; the convention is foundation/pose.py's. ``observation.state``
+``observation.state.gripper_position``; the convention is jepa_mpc_foundation/pose.py's. ``observation.state``
 means what it means in DROID: the 7 arm joint positions (rad) + the gripper position [8]. Datasets
 written by earlier versions of jepa_mpc hold the 7-D pose there ([7]); the reader tells them apart by shape.
 """

@@ -1,5 +1,5 @@
 """The episode metadata of a LeRobot v3.x dataset (``meta/episodes/chunk-*/file-*.parquet``) and where each
-episode's data and video lie. The layout is dataset/format.py's; v3.0 lets many episodes share one data file
+episode's data and video lie. The layout is jepa_mpc_dataset/format.py's; v3.0 lets many episodes share one data file
 and one mp4 per camera (DROID does), so each row says which file holds the episode and where in it."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dataset.format import DATA_PATH, VIDEO_PATH, DatasetError
-from dataset.read_errors import META_FIX, read_parquet, unreadable
+from jepa_mpc_dataset.format import DATA_PATH, VIDEO_PATH, DatasetError
+from jepa_mpc_dataset.read_errors import META_FIX, read_parquet, unreadable
 
 # What cross-check messages call this version's episode metadata.
 EPISODES_META = "meta/episodes"

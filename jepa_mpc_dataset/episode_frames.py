@@ -1,5 +1,5 @@
-"""An episode's camera frames: decoded from its span of the camera's mp4 (dataset/video.py) and checked
-against info.json's shape, and the lazy per-camera mapping :class:`~dataset.reader.Episode` carries, so that
+"""An episode's camera frames: decoded from its span of the camera's mp4 (jepa_mpc_dataset/video.py) and checked
+against info.json's shape, and the lazy per-camera mapping :class:`~jepa_mpc_dataset.reader.Episode` carries, so that
 reading an episode's states never pays for decoding video it does not use."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dataset.format import DatasetError
-from dataset.read_errors import EPISODE_FIX
-from dataset.video import VideoDecodeError, decode_video_span
+from jepa_mpc_dataset.format import DatasetError
+from jepa_mpc_dataset.read_errors import EPISODE_FIX
+from jepa_mpc_dataset.video import VideoDecodeError, decode_video_span
 
 if TYPE_CHECKING:  # the reader imports this module; the type alone goes the other way
-    from dataset.reader import LeRobotDataset
+    from jepa_mpc_dataset.reader import LeRobotDataset
 
 
 def decode_episode_frames(

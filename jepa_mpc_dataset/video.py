@@ -48,7 +48,7 @@ class VideoDecodeError(ValueError):
 def encode_video(path: str | Path, frames: np.ndarray, fps: int) -> None:
     """Write ``frames`` uint8 [T, H, W, 3] (RGB) to ``path`` as an mp4 at ``fps`` (H.264, see :func:`video_encoder`).
 
-    ``path`` should be a temporary name (see ``foundation.atomic_files.atomic_path``): a failure part-way
+    ``path`` should be a temporary name (see ``jepa_mpc_foundation.atomic_files.atomic_path``): a failure part-way
     leaves a broken file there. H and W must be even (yuv420p halves the chroma planes).
     """
     num_frames, height, width, _ = frames.shape

@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dataset.format import V21_DATA_PATH, V21_EPISODES_PATH, V21_VIDEO_PATH, DatasetError
-from dataset.read_errors import META_FIX
+from jepa_mpc_dataset.format import V21_DATA_PATH, V21_EPISODES_PATH, V21_VIDEO_PATH, DatasetError
+from jepa_mpc_dataset.read_errors import META_FIX
 
 
 def read_v21_episodes(root: Path, info: dict, camera_names: list[str]) -> dict[int, dict]:

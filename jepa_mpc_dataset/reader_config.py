@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dataset.format import CARTESIAN_STATE, GRIPPER_STATE, SUCCESS
+from jepa_mpc_dataset.format import CARTESIAN_STATE, GRIPPER_STATE, SUCCESS
 
 __all__ = ["LeRobotReaderConfig"]
 

@@ -2,7 +2,8 @@
 features make the 7-D state, and which are the cameras.
 
 Both layouts the reader takes (v3.x and v2.1) keep the same info.json fields that matter here, so this
-module serves both; what differs between them is in :mod:`dataset.meta_v3` and :mod:`dataset.meta_v21`.
+module serves both; what differs between them is in :mod:`jepa_mpc_dataset.meta_v3` and
+:mod:`jepa_mpc_dataset.meta_v21`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 import warnings
 from pathlib import Path
 
-from dataset.format import (
+from jepa_mpc_dataset.format import (
     CARTESIAN_STATE,
     GRIPPER_STATE,
     OBSERVATION_STATE,
@@ -21,11 +22,11 @@ from dataset.format import (
     DatasetError,
     camera_feature_name,
 )
-from dataset.read_errors import META_FIX
-from dataset.reader_config import LeRobotReaderConfig
+from jepa_mpc_dataset.read_errors import META_FIX
+from jepa_mpc_dataset.reader_config import LeRobotReaderConfig
 
 # The reader's logger, under the name docs/dataset.md gives: one name to filter for all the reader says.
-log = logging.getLogger("dataset.reader")
+log = logging.getLogger("jepa_mpc_dataset.reader")
 
 
 def info_path(root: Path) -> Path:
@@ -35,7 +36,8 @@ def info_path(root: Path) -> Path:
 
 def read_info(root: Path) -> dict:
     """The parsed info.json of the dataset at ``root``, with a supported ``codebase_version``, ``fps`` and
-    ``features`` (a dict) present; ``fps`` itself is checked later against the data (:mod:`dataset.cross_check`).
+    ``features`` (a dict) present; ``fps`` itself is checked later against the data
+    (:mod:`jepa_mpc_dataset.cross_check`).
 
     Raises FileNotFoundError when info.json is absent; DatasetError naming the file for invalid JSON, a
     non-object, a version other than v3.x or v2.1 (naming LeRobot's conversion scripts), a missing field.

@@ -6,23 +6,23 @@ Nothing is dropped without a word: at open the data files are cross-checked agai
 metadata (an episode with frames but no metadata row, an episode whose ``length`` or
 ``dataset_from_index .. dataset_to_index`` is not the number of its frames in its data file,
 ``total_frames`` not their sum, an unreadable data file) and ``fps`` against
-the timestamps; such problems raise :class:`~dataset.format.DatasetError` naming the file and the
+the timestamps; such problems raise :class:`~jepa_mpc_dataset.format.DatasetError` naming the file and the
 fix, or with ``LeRobotReaderConfig(bad_episodes="skip")`` are warned about and listed in
 ``LeRobotDataset.skipped``. Bad data of one episode raises when that episode is read.
 
 This module is the reader's face: :class:`LeRobotDataset` opens a dataset and serves its episodes; each job
 it does is a module of its own:
 
-- :mod:`dataset.reader_config`: :class:`LeRobotReaderConfig`, what to read (re-exported here);
-- :mod:`dataset.info_json`: ``meta/info.json``, the state features and the cameras;
-- :mod:`dataset.meta_v3`, :mod:`dataset.meta_v21`: each version's episode metadata and file paths;
-- :mod:`dataset.cross_check`: the data files against the metadata, and ``fps`` against the timestamps;
-- :mod:`dataset.episode_rows`: an episode's rows of its data file, its state and commanded action;
-- :mod:`dataset.episode_frames`: an episode's video frames, decoded on first access;
-- :mod:`dataset.read_errors`: the fixes the errors name, parquet reads that name the file.
+- :mod:`jepa_mpc_dataset.reader_config`: :class:`LeRobotReaderConfig`, what to read (re-exported here);
+- :mod:`jepa_mpc_dataset.info_json`: ``meta/info.json``, the state features and the cameras;
+- :mod:`jepa_mpc_dataset.meta_v3`, :mod:`jepa_mpc_dataset.meta_v21`: each version's episode metadata and file paths;
+- :mod:`jepa_mpc_dataset.cross_check`: the data files against the metadata, and ``fps`` against the timestamps;
+- :mod:`jepa_mpc_dataset.episode_rows`: an episode's rows of its data file, its state and commanded action;
+- :mod:`jepa_mpc_dataset.episode_frames`: an episode's video frames, decoded on first access;
+- :mod:`jepa_mpc_dataset.read_errors`: the fixes the errors name, parquet reads that name the file.
 
-The writer is dataset/writer.py and what both sides share (layout, feature names, camera-name
-mapping, DatasetError) is dataset/format.py; ``from dataset import ...`` gives the public names of all three.
+The writer is jepa_mpc_dataset/writer.py and what both sides share (layout, feature names, camera-name
+mapping, DatasetError) is jepa_mpc_dataset/format.py; ``from dataset import ...`` gives the public names of all three.
 """
 
 from __future__ import annotations
@@ -35,22 +35,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dataset.cross_check import check_data_files, check_fps
-from dataset.episode_frames import LazyFrames, decode_episode_frames
-from dataset.episode_rows import (
+from jepa_mpc_dataset.cross_check import check_data_files, check_fps
+from jepa_mpc_dataset.episode_frames import LazyFrames, decode_episode_frames
+from jepa_mpc_dataset.episode_rows import (
     columns_to_read,
     commanded_from_columns,
     file_starts,
     read_episode_rows,
     state_from_columns,
 )
-from dataset.format import EPISODE_SEED, LANGUAGE, V21_CODEBASE_VERSION, V21_EPISODES_PATH, DatasetError
-from dataset.info_json import read_info, resolve_camera, state_features, video_features
-from dataset.meta_v3 import EPISODES_META, read_v3_episodes, v3_video_file
-from dataset.meta_v21 import read_v21_episodes, v21_video_file
-from dataset.read_errors import META_FIX
-from dataset.reader_config import LeRobotReaderConfig
-from foundation.pose import actions_from_states
+from jepa_mpc_dataset.format import EPISODE_SEED, LANGUAGE, V21_CODEBASE_VERSION, V21_EPISODES_PATH, DatasetError
+from jepa_mpc_dataset.info_json import read_info, resolve_camera, state_features, video_features
+from jepa_mpc_dataset.meta_v3 import EPISODES_META, read_v3_episodes, v3_video_file
+from jepa_mpc_dataset.meta_v21 import read_v21_episodes, v21_video_file
+from jepa_mpc_dataset.read_errors import META_FIX
+from jepa_mpc_dataset.reader_config import LeRobotReaderConfig
+from jepa_mpc_foundation.pose import actions_from_states
 
 __all__ = ["Episode", "LeRobotDataset", "LeRobotReaderConfig"]
 
@@ -140,7 +140,7 @@ class LeRobotDataset:
         return sum(int(row["length"]) for row in self._episodes.values())
 
     def _meta(self, episode_index: int) -> dict:
-        """The episode's metadata row (as :mod:`dataset.meta_v3` / :mod:`dataset.meta_v21` read it).
+        """The episode's metadata row (as :mod:`jepa_mpc_dataset.meta_v3` / :mod:`jepa_mpc_dataset.meta_v21` read it).
         Raises KeyError naming the dataset's range for an episode it does not have."""
         if episode_index not in self._episodes:
             raise KeyError(
