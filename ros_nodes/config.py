@@ -44,6 +44,13 @@ class PlannerNodeConfig:
         default="", metadata=_help("world-model checkpoint (.pt); empty: the shipped default model")
     )
     device: str = field(default="auto", metadata=_help("torch device: auto (cuda if present), cpu, cuda, cuda:1"))
+    torch_threads: int = field(
+        default=0,
+        metadata=_help(
+            "torch CPU threads for planning; 0: all cores but one (at least one), so that camera, pose and "
+            "service callbacks keep a core while a plan runs"
+        ),
+    )
     rate_hz: float = field(
         default=2.0,
         metadata=_help("control rate: one plan and one command per period; 2 Hz = one predictor step (0.5 s)"),
@@ -97,6 +104,10 @@ class PlannerNodeConfig:
             raise ValueError("set goal_file (one goal) or goal_files (a sequence), not both")
         if not all(isinstance(f, str) and f for f in self.goal_files):
             raise ValueError(f"goal_files must be a list of image file names, got {list(self.goal_files)!r}")
+        if not (isinstance(self.torch_threads, int) and self.torch_threads >= 0):
+            raise ValueError(
+                f"torch_threads must be an integer >= 0 (0: all cores but one), got {self.torch_threads!r}"
+            )
         if not (isinstance(self.subgoal_steps, int) and self.subgoal_steps >= 1):
             raise ValueError(f"subgoal_steps must be an integer >= 1, got {self.subgoal_steps!r}")
         if not (self.device == "auto" or self.device.split(":")[0] in ("cpu", "cuda", "mps")):
@@ -136,3 +147,16 @@ class SimNodeConfig:
             raise ValueError(
                 f"goal_views must be 1 (exterior camera) or 2 (exterior and wrist), got {self.goal_views!r}"
             )
+
+
+def planning_threads(requested: int, cores: int | None) -> int:
+    """Torch CPU threads the planner node plans with: ``requested`` if set (> 0), else all ``cores`` but one.
+
+    Why one fewer: torch's threads spin on every core while a plan runs, and the executor thread that takes
+    camera frames, poses and service calls then waits for one; on a 2-core machine a 5-minute soak with
+    torch's default (2 threads) commanded 74% of ticks, with one thread 92-97% (docs/benchmarks.md, "ROS
+    planner soak"). ``cores`` None (unknown) counts as 1.
+    """
+    if requested > 0:
+        return requested
+    return max(1, (cores or 1) - 1)

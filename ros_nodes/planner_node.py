@@ -63,11 +63,13 @@ command may be computed and makes it safe, :class:`planner.mpc.GoalImageMPC` pla
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
 
 import numpy as np
+import torch
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Path
@@ -82,7 +84,7 @@ from jepa_mpc_foundation.user_errors import one_line
 from planner.mpc import GoalImageMPC
 from ros_nodes import conversions
 from ros_nodes.command_gate import CommandGate
-from ros_nodes.config import PlannerNodeConfig
+from ros_nodes.config import PlannerNodeConfig, planning_threads
 from ros_nodes.diagnostics import RESTART_ADVICE, TickReport, out_of_distribution, planner_status
 from ros_nodes.goal_images import load_goal_image, save_goal_image
 from ros_nodes.goal_sequence import RepeatedGoalFilter, RobotGoals, goal_message_key
@@ -125,6 +127,7 @@ def load_planner(config: PlannerNodeConfig) -> GoalImageMPC:
     from worldmodel.checkpoint import resolve_checkpoint
 
     device = None if config.device == "auto" else config.device  # None: cuda if present
+    torch.set_num_threads(planning_threads(config.torch_threads, os.cpu_count()))
     return GoalImageMPC(load_world_model(resolve_checkpoint(config.checkpoint), device=device), config.planner)
 
 

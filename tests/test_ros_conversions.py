@@ -157,3 +157,15 @@ def test_a_pose_kilometres_away_is_rejected_as_a_bad_pose(x):
     assert info.value.reason == "pose_out_of_range"
     msg.pose.position.x = 99.0
     assert conversions.pose_to_vector(msg)[0] == 99.0
+
+
+def test_the_planner_node_leaves_the_executor_a_core_unless_told_otherwise():
+    from ros_nodes.config import planning_threads
+
+    assert planning_threads(0, 2) == 1  # the 2-core box: torch's default (2) starved the executor
+    assert planning_threads(0, 16) == 15
+    assert planning_threads(0, 1) == planning_threads(0, None) == 1
+    assert planning_threads(3, 2) == 3  # a user's choice stands
+    assert PlannerNodeConfig().torch_threads == 0
+    with pytest.raises(ValueError, match="torch_threads"):
+        PlannerNodeConfig(torch_threads=-1)
