@@ -26,7 +26,12 @@ def _environment() -> dict[str, str]:
 
 
 def start_command(argv: list[str], log: Path) -> subprocess.Popen:
-    """``python -m jepa_mpc ARGV`` in its own session (its pid is its process group), stdout and stderr to ``log``."""
+    """``python -m jepa_mpc ARGV`` in its own session (its pid is its process group), stdout and stderr to ``log``.
+
+    SIGINT is set back to its default in the child: a suite started in the background of a non-interactive
+    shell (``bash -c '... &'``, ``nohup ... &``) inherits SIGINT ignored, and Python keeps an ignored SIGINT,
+    so a command under test would never see the Ctrl-C a test sends it.
+    """
     with open(log, "w") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "jepa_mpc", *argv],
@@ -35,7 +40,12 @@ def start_command(argv: list[str], log: Path) -> subprocess.Popen:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_default_sigint,
         )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def is_pool_worker(pid: int) -> bool:
