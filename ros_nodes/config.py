@@ -153,8 +153,7 @@ def planning_threads(requested: int, cores: int | None) -> int:
     """Torch CPU threads the planner node plans with: ``requested`` if set (> 0), else all ``cores`` but one.
 
     Why one fewer: torch's threads spin on every core while a plan runs, and the executor thread that takes
-    camera frames, poses and service calls then waits for one; on a 2-core machine a 5-minute soak with
-    torch's default (2 threads) commanded 74% of ticks, with one thread 92-97% (docs/benchmarks.md, "ROS
+    camera frames, poses and service calls then waits for one, so frames go stale (docs/benchmarks.md, "ROS
     planner soak"). ``cores`` None (unknown) counts as 1.
     """
     if requested > 0:

@@ -102,7 +102,7 @@ def ready_client(node, service_type, name: str):
     (the services themselves answer in ms); a fresh client (new endpoints, announced anew) is tried
     then.
     """
-    for _ in range(5):  # a clean-clone run on 2 cores still saw 3 x 10 s pass unmatched once (2026-12-07)
+    for _ in range(5):  # on a loaded 2-core box, 3 x 10 s have passed unmatched (docs/benchmarks.md, "Test suite")
         client = node.create_client(service_type, name)
         if client.wait_for_service(timeout_sec=10):
             return client

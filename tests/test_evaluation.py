@@ -206,8 +206,8 @@ def test_ctrl_c_during_eval_in_workers_writes_the_finished_episodes_and_stops_th
         assert len(workers) == 2
         gifs_at_interrupt = len(list(out.glob("*.gif")))
         os.killpg(process.pid, signal.SIGINT)
-        # "At once": no queued episode is taken after Ctrl-C (the bug: workers went on 5-11 s taking them); the
-        # GIF count tells a queue that kept running, the time bound a stop that waited for it.
+        # "At once": no queued episode is taken after Ctrl-C; the GIF count tells a queue that kept running,
+        # the time bound a stop that waited for it.
         process_helpers.wait_until(lambda: not any(map(process_helpers.alive, workers)), 5, "the workers stop at once")
         assert len(list(out.glob("*.gif"))) <= gifs_at_interrupt + len(workers)  # at most the episodes in flight
         returncode = process.wait(timeout=60)

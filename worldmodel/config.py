@@ -24,6 +24,14 @@ def _check_positive(config, names: tuple[str, ...]) -> None:
             raise ValueError(f"{_error_name(config)}.{field_name} must be positive, got {getattr(config, field_name)}")
 
 
+def _check_positive_integers(config, names: tuple[str, ...]) -> None:
+    """Each of ``names`` is an ``int`` >= 1 (a bool is not: ``True`` is no size)."""
+    for name in names:
+        value = getattr(config, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{_error_name(config)}.{name} must be an integer >= 1, got {value!r}")
+
+
 def _check_patch_grid(config) -> None:
     if config.img_size % config.patch_size:
         raise ValueError(
@@ -258,10 +266,7 @@ class GoalPolicyConfig:
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("encoder_dim", "tokens_per_frame", "token_dim", "hidden_dim", "depth", "chunk"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"GoalPolicyConfig.{name} must be an integer >= 1, got {value!r}")
+        _check_positive_integers(self, ("encoder_dim", "tokens_per_frame", "token_dim", "hidden_dim", "depth", "chunk"))
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"GoalPolicyConfig.dropout must be in [0, 1), got {self.dropout!r}")
 
@@ -289,10 +294,7 @@ class TokenStatisticsConfig:
     held_out_frames: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("encoder_dim", "tokens_per_frame", "views", "training_frames"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"TokenStatisticsConfig.{name} must be an integer >= 1, got {value!r}")
+        _check_positive_integers(self, ("encoder_dim", "tokens_per_frame", "views", "training_frames"))
         held_out = self.held_out_frames
         if not isinstance(held_out, int) or isinstance(held_out, bool) or held_out < 0:
             raise ValueError(f"TokenStatisticsConfig.held_out_frames must be an integer >= 0, got {held_out!r}")
