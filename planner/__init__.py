@@ -19,7 +19,7 @@ from planner.gradient import plan_cem_then_gradient, plan_gradient
 from planner.icem import plan_icem
 from planner.interface import Objective, PlanningWorldModel, RolloutFn, RolloutModel, bind_context
 from planner.limits import ActionLimits
-from planner.mpc import GoalImageMPC, MPCStep
+from planner.mpc import GoalImageMPC, MPCStep, PlanCancelled
 from planner.mppi import plan_mppi
 from planner.optimizer import NonFiniteEnergyError, Optimizer, PlanResult, shift_plan
 from planner.registry import OPTIMIZER_FUNCTIONS, get_optimizer
@@ -32,6 +32,7 @@ __all__ = [
     "OPTIMIZER_FUNCTIONS",
     "Objective",
     "Optimizer",
+    "PlanCancelled",
     "PlanResult",
     "PlannerConfig",
     "PlanningWorldModel",

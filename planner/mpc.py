@@ -45,6 +45,7 @@ has no hill left and finishes the last centimetres.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -100,6 +101,10 @@ def _check_frames(frames: np.ndarray | Tensor, name: str) -> np.ndarray | Tensor
     return frames
 
 
+class PlanCancelled(Exception):
+    """Raised by :meth:`GoalImageMPC.act` when :meth:`GoalImageMPC.cancel` was called: no plan, no action."""
+
+
 class GoalImageMPC:
     """Goal-image model-predictive control over a world model's rollouts, with the optimiser of
     ``config.optimizer`` and optional surprise-gated replanning (module docstring)."""
@@ -122,6 +127,7 @@ class GoalImageMPC:
         self.last_result: PlanResult | None = None
         self.executed = 0  # steps of last_result's plan handed out since it was made
         self._score_ood = getattr(world_model, "ood_score", None)  # tokens [N, D] -> float | None, if the model has it
+        self._cancelled = threading.Event()
         self.reset()
 
     @property
@@ -136,6 +142,23 @@ class GoalImageMPC:
         self.executed = 0
         if self.config.seed is not None:
             self.generator = torch.Generator(device=self.device).manual_seed(self.config.seed)
+
+    def cancel(self) -> None:
+        """Stop planning: a running :meth:`act` raises :class:`PlanCancelled` before its next world-model rollout
+        (within one optimiser iteration), and so does every later call until :meth:`resume`. Safe from any thread.
+
+        Why: a process must not exit while a plan runs torch on another thread (its C++ thread pool then aborts
+        the process), and a CPU plan can take seconds; a node shutting down cancels instead of waiting.
+        """
+        self._cancelled.set()
+
+    def resume(self) -> None:
+        """Plan again after :meth:`cancel`."""
+        self._cancelled.clear()
+
+    def _raise_if_cancelled(self) -> None:
+        if self._cancelled.is_set():
+            raise PlanCancelled("planning was cancelled (GoalImageMPC.cancel); call resume() to plan again")
 
     def set_goal(self, goal_image: np.ndarray | Tensor) -> None:
         """Encode the goal image (uint8 ``[H, W, 3]``) once; also forgets the previous plan."""
@@ -153,6 +176,7 @@ class GoalImageMPC:
         """
         if self.goal_tokens is None:
             raise RuntimeError("GoalImageMPC.act called before set_goal(goal_image)")
+        self._raise_if_cancelled()
         start = time.perf_counter()
         frames = _check_frames(frames, "frames")
         if isinstance(state, Tensor):
@@ -210,7 +234,12 @@ class GoalImageMPC:
         if self.config.warm_start and previous is not None and previous.elite_actions is not None:
             init_elites = shift_plan(previous.elite_actions, self.config, self.limits, self.executed)
         differentiable = self.config.optimizer in NEEDS_GRADIENTS
-        rollout = bind_context(self.world_model, context_tokens, context_states, differentiable=differentiable)
+        bound = bind_context(self.world_model, context_tokens, context_states, differentiable=differentiable)
+
+        def rollout(actions: Tensor) -> Tensor:  # [S, H, 7] -> [S, H, N, D], unless cancelled meanwhile
+            self._raise_if_cancelled()
+            return bound(actions)
+
         objective = goal_objective(self.goal_tokens, self.config.energy)
         if self.config.proposal == "policy" or (
             self.config.proposal == "policy+finish" and not self._arrived(init_mean)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from jepa_mpc_foundation.pose import apply_action
-from planner import GoalImageMPC, MPCStep, NonFiniteEnergyError, PlannerConfig, PlanningWorldModel
+from planner import GoalImageMPC, MPCStep, NonFiniteEnergyError, PlanCancelled, PlannerConfig, PlanningWorldModel
 from planner.analytic import AnalyticWorldModel
 
 START = np.array([0.45, -0.05, 0.30, 3.10, 0.10, -0.20, 0.0], dtype=np.float32)
@@ -109,3 +109,35 @@ def test_plans_with_the_real_world_model(tiny_world_model):
     assert (step.plan[:, 3:] == 0).all()
     second = mpc.act(frames[1], states[1])  # one frame, warm-started
     assert np.isfinite(second.action).all()
+
+
+class _CancelDuringPlan(AnalyticWorldModel):
+    """The analytic world model, cancelling its planner from inside the third rollout, as another thread would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mpc: GoalImageMPC | None = None
+        self.rollouts = 0
+
+    def rollout(self, context_tokens, context_states, actions):
+        self.rollouts += 1
+        if self.rollouts == 3:
+            self.mpc.cancel()
+        return super().rollout(context_tokens, context_states, actions)
+
+
+def test_cancel_stops_a_running_plan_before_its_next_rollout_until_resumed():
+    model = _CancelDuringPlan()
+    mpc = model.mpc = GoalImageMPC(model, PlannerConfig(samples=16, topk=4, iterations=6))
+    goal = START.copy()
+    goal[0] += 0.1
+    mpc.set_goal(model.render(goal))
+    with pytest.raises(PlanCancelled):
+        mpc.act(model.render(torch.from_numpy(START)), START)
+    assert model.rollouts == 3  # iterations 4-6 never ran
+    with pytest.raises(PlanCancelled):  # still cancelled
+        mpc.act(model.render(torch.from_numpy(START)), START)
+    assert model.rollouts == 3
+    mpc.resume()
+    step = mpc.act(model.render(torch.from_numpy(START)), START)
+    assert model.rollouts >= 3 + 6 and step.action.shape == (7,)  # a whole plan again
