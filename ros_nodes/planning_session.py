@@ -63,6 +63,8 @@ from ros_nodes.safety import (
     check_goal_views,
     planner_frame,
 )
+from worldmodel.config import WorldModelConfig
+from worldmodel.model_needs import ModelNeeds
 
 NEW_DATA_WAIT_PERIODS = 0.25
 """How long (in control periods) a tick waits for a frame and pose stamped after the previous command
@@ -95,9 +97,12 @@ def load_planner(config: PlannerNodeConfig) -> GoalImageMPC:
 
 
 def model_views(mpc: GoalImageMPC) -> int:
-    """Camera views the planner's model plans from (``PredictorConfig.views``; 1 for models without one)."""
+    """Camera views the planner's model plans from, as its checkpoint states them
+    (:class:`worldmodel.model_needs.ModelNeeds`, which ``jepa-mpc eval`` follows too); 1 for a world model without
+    a ``WorldModelConfig`` (the analytic test model). The image size needs no setting: the camera's images, of
+    any size, are centre-cropped and resized to the model's (:mod:`worldmodel.preprocess`)."""
     config = getattr(mpc.world_model, "config", None)
-    return int(getattr(getattr(config, "predictor", None), "views", 1))
+    return ModelNeeds.of(config).views if isinstance(config, WorldModelConfig) else 1
 
 
 @dataclass(frozen=True)
