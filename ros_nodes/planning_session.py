@@ -215,14 +215,23 @@ class PlanningSession:
 
     def start(self) -> None:
         """Commands may be sent from the next tick (activate)."""
+        with self.lock:
+            if self.mpc is not None:
+                self.mpc.resume()
         self.gate.open()
         self.log.info("active: commanding" + ("" if self.goals.count else "; waiting for a goal image"))
 
     def halt(self) -> bool:
         """No command from now on, not even from a plan that is running; returns at once, not when it ends.
 
-        True (and logged) if commands were allowed until now.
+        A running plan is also cancelled (:meth:`planner.mpc.GoalImageMPC.cancel`: it stops within one optimiser
+        iteration), so that a process shutting down never exits while a plan runs torch on the planning thread
+        (the process then aborts) and a stopped node frees its cores. True (and logged) if commands were
+        allowed until now.
         """
+        mpc = self.mpc
+        if mpc is not None:
+            mpc.cancel()
         if self.gate.close():
             self.log.info("halted: no more commands; a plan still running is discarded")
             return True

@@ -31,6 +31,7 @@ from slow_planner_node import slow_planner  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAN_S = 1.5  # each plan's extra time: a request 0.2 s into a plan comes >= 1.3 s before its end
+TORCH_PLAN_S = 6.0  # a plan in torch longer than SHUTDOWN_TIMEOUT_S (2 s), as the soak's finishing searches were
 ANSWER_S = 0.5  # "at once" on a loaded 2-core box; a request that waited for the plan took >= 1.3 s
 SLOW = {
     "rate_hz": 2.0,
@@ -172,9 +173,20 @@ def test_services_goals_and_sensors_are_taken_within_milliseconds_while_a_plan_r
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_no_command_after_ctrl_c_or_sigterm_while_a_plan_runs(graph, tiny_checkpoint, signum):
-    """Ctrl-C (SIGINT) and ros2 launch's SIGTERM to a planner process whose plan is running."""
+@pytest.mark.parametrize(
+    "signum, plan, planner",
+    [
+        (signal.SIGINT, [str(PLAN_S)], {}),
+        (signal.SIGTERM, [str(PLAN_S)], {}),
+        # one CEM iteration a second, as the soak's finishing searches: 6 s, longer than the 2 s shutdown wait
+        (signal.SIGINT, [str(TORCH_PLAN_S), "--in-torch"], {"planner.iterations": 6}),
+    ],
+    ids=["SIGINT", "SIGTERM", "SIGINT-in-torch"],
+)
+def test_no_command_after_ctrl_c_or_sigterm_while_a_plan_runs(graph, tiny_checkpoint, signum, plan, planner):
+    """Ctrl-C (SIGINT) and ros2 launch's SIGTERM to a planner process whose plan is running; and Ctrl-C while a
+    plan longer than the shutdown wait runs torch (the process must exit 0, not abort as it did while the plan
+    outlived the wait)."""
     robot = graph.start(lambda ctx: FakeRobot(ctx, rate_hz=30.0))
     robot.publish_goal()
     env = {
@@ -187,13 +199,13 @@ def test_no_command_after_ctrl_c_or_sigterm_while_a_plan_runs(graph, tiny_checkp
     }  # this checkout's nodes
     parameters = [
         f"{p.name}:={p.value}"
-        for p in planner_parameters(tiny_checkpoint, **SLOW)
+        for p in planner_parameters(tiny_checkpoint, **SLOW, **planner)
         if not p.name.startswith("safety.") and p.name != "goal_dir"
     ]  # the defaults are the helpers' values
     command = [
         sys.executable,
         str(Path(__file__).with_name("slow_planner_node.py")),
-        str(PLAN_S),
+        *plan,
         "--ros-args",
         *[arg for parameter in parameters for arg in ("-p", parameter)],
     ]
