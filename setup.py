@@ -1,4 +1,4 @@
-"""Install script for jepa_mpc, both for pip (``pip install -e .[test,ros]``) and for a ROS 2
+"""Install script for jepa_mpc, both for pip (``pip install -e .[test,ros,bags]``) and for a ROS 2
 workspace (``colcon build`` with the ament_python build type declared in package.xml).
 
 The ROS-specific parts are the ``data_files`` below: the ament resource index marker, the
@@ -66,6 +66,9 @@ setup(
             "transformers>=4.53",
             "ruff==0.17.6",
         ],
+        # rosbags: `jepa-mpc import-bag` reads rosbag2 bags (MCAP, sqlite3) in pure Python, without ROS; pinned to
+        # the minor version its tests ran with (tests/test_import_bag.py writes bags with its writer).
+        "bags": ["rosbags==0.11.*"],
         "ros": [
             "ros-rclpy[fastrtps]",
             "ros-sensor-msgs",

@@ -60,6 +60,11 @@ COMMANDS: dict[str, Command] = {
         "record scripted/random episodes of a sim task as a LeRobot-style dataset",
         defaults="jepa_mpc.collect_command:collect_defaults",
     ),
+    "import-bag": Command(
+        "jepa_mpc_dataset.bag_config:ImportBagConfig",
+        "jepa_mpc.import_bag_command:run_import_bag",
+        "turn rosbag2 bags (MCAP or sqlite3) of a robot into a LeRobot-style dataset for jepa-mpc train",
+    ),
     "render-tasks": Command(
         "sim.gallery:GalleryConfig",
         "sim.gallery:render_tasks",

@@ -7,6 +7,8 @@
   ``meta_v3`` / ``meta_v21``, ``cross_check``, ``episode_rows``, ``episode_frames``, ``read_errors`` (the
   reader's docstring says which is which).
 - :mod:`jepa_mpc_dataset.video`: mp4 encoding and decoding with PyAV.
+- :mod:`jepa_mpc_dataset.rosbag_import`: rosbag2 bags -> a dataset (``jepa-mpc import-bag``), with ``bag_config``
+  (its settings), ``bag_reader`` (reading bags with ``rosbags``) and ``bag_alignment`` (the frame clock, gaps).
 
 See docs/dataset.md.
 """
