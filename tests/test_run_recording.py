@@ -4,12 +4,13 @@ Every file is read the ways its users read it: rosbags' ``AnyReader`` (what ``je
 with; it opens only a complete file), the mcap library with mcap_ros2's decoder (the messages decoded from the
 schemas stored in the file, as Foxglove decodes them), and :func:`ros_nodes.run_recording.read_recording`
 (rclpy's decoder; also a file cut short). The crash tests signal real recording processes
-(``tests/recording_process.py``).
+(``tests/recording_process.py``); the eval test runs ``jepa-mpc eval --record`` on one short episode.
 """
 
 from __future__ import annotations
 
 import array
+import json
 import os
 import signal
 import subprocess
@@ -31,6 +32,7 @@ from std_msgs.msg import Float64  # noqa: E402
 from jepa_mpc.cli import main as cli_main  # noqa: E402
 from process_helpers import wait_until  # noqa: E402
 from ros_nodes import conversions, run_recording as rr  # noqa: E402
+from ros_nodes.config import FRANKA_FINGER_JOINTS, FRANKA_MAX_WIDTH  # noqa: E402
 from ros_nodes.diagnostics import Status  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -248,3 +250,49 @@ def check_recording_after(signum: signal.Signals, path: Path, lines: list[str], 
         assert closed == len(messages)
         assert rr.recording_is_complete(path)  # closed properly: rosbags opens it as it is
         assert [topic for topic, *_ in anyreader_messages(path)] == [m.topic for m in messages]
+
+
+@pytest.mark.timeout(120)
+def test_eval_record_writes_one_recording_per_episode_in_sim_time(tmp_path, tiny_checkpoint):
+    out = tmp_path / "eval"
+    argv = ["eval", "--task", "reach", "--episodes", "1", "--max_steps", "2", "--videos", "1", "--record"]
+    argv += ["--policies", "world_model", "random", "--checkpoint", tiny_checkpoint, "--device", "cpu"]
+    argv += ["--out", str(out), "--planner.samples", "8", "--planner.iterations", "1", "--planner.topk", "2"]
+    assert cli_main(argv) == 0
+    report = json.loads((out / "results.json").read_text())
+    for summary in report["summaries"]:
+        policy, (episode,) = summary["policy"], summary["per_episode"]
+        path = out / f"reach_{policy}_seed1000.mcap"
+        assert (out / f"reach_{policy}_seed1000.gif").exists() and rr.recording_is_complete(path)
+        steps = episode["steps"]
+        read = anyreader_messages(path)
+        counts = {topic: sum(t == topic for t, *_ in read) for topic in {t for t, *_ in read}}
+        expected = {rr.GOAL_IMAGE: 1, rr.DIAGNOSTICS: steps, rr.TARGET_POSE: steps, rr.GRIPPER_COMMAND: steps}
+        expected |= {topic: steps + 1 for topic in (rr.IMAGE, rr.WRIST_IMAGE, rr.EE_POSE, rr.JOINT_STATES)}
+        if policy == "world_model":
+            expected |= {rr.PLANNED_PATH: steps, rr.ENERGY: steps, rr.ENERGY_SPREAD: steps, rr.PLANNING_LATENCY: steps}
+            surprises = sum(s is not None for s in episode["surprises"])
+            expected |= {rr.SURPRISE: surprises} if surprises else {}
+            energies = [m.data for t, _, _, m in read if t == rr.ENERGY]
+            assert energies == pytest.approx(episode["energies"])
+        assert counts == expected
+        # sim time: 0.5 s per step from the reset, in the log times and the stamps
+        poses = [(t, m) for topic, _, t, m in read if topic == rr.EE_POSE]
+        assert [t for t, _ in poses] == [round(k * 0.5e9) for k in range(steps + 1)]
+        assert [m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for _, m in poses] == [
+            k * 0.5 for k in range(steps + 1)
+        ]
+        # the state reads back through the node's conversions (what import-bag takes as the 7-D state)
+        joints = [m for topic, _, _, m in read if topic == rr.JOINT_STATES]
+        closedness = conversions.joint_state_to_closedness(
+            JointState(name=list(joints[-1].name), position=joints[-1].position.tolist()),
+            FRANKA_FINGER_JOINTS,
+            FRANKA_MAX_WIDTH,
+        )
+        assert 0.0 <= closedness <= 1.0
+        image = next(m for topic, _, _, m in read if topic == rr.IMAGE)
+        assert (image.encoding, image.height, image.width) == ("rgb8", 32, 32)
+        status = [m for topic, _, _, m in read if topic == rr.DIAGNOSTICS][0].status[0]
+        assert status.name == f"jepa-mpc eval: {policy}" and {"step", "goal_image", "distance"} <= {
+            kv.key for kv in status.values
+        }
