@@ -36,7 +36,9 @@ Topics (relative names: remap them with ``-r image:=/camera/color/image_raw``):
   first goal image; the response says when no valid goal is held), ``~/capture_goal`` (the newest
   camera frame is appended to the goal images, with the pose measured with it, and saved as PNG
   under ``goal_dir``) and ``~/clear_goals`` (std_srvs/Trigger), and the lifecycle services
-  (``~/change_state``, ``~/get_state``, ...).
+  (``~/change_state``, ``~/get_state``, ...);
+- records (``record_path`` set) the run to an MCAP file, from start to exit: every camera, pose, joint state and
+  goal image taken, every command, plan and diagnostics message sent (:mod:`ros_nodes.run_recording`).
 
 Goal images are reached in turn (:mod:`ros_nodes.goal_sequence`, the rule of ``jepa-mpc eval``); a
 ``goal_image`` message replaces them all with itself (a malformed one with nothing: no goal is held
@@ -82,7 +84,7 @@ from std_srvs.srv import Trigger
 
 from jepa_mpc_foundation.user_errors import one_line
 from planner.mpc import GoalImageMPC
-from ros_nodes import conversions
+from ros_nodes import conversions, run_recording
 from ros_nodes.command_gate import CommandGate
 from ros_nodes.config import PlannerNodeConfig, planning_threads
 from ros_nodes.diagnostics import RESTART_ADVICE, TickReport, out_of_distribution, planner_status
@@ -158,9 +160,15 @@ class PlannerNode(LifecycleNode):
         self._lock = threading.RLock()
         self._inputs_changed = threading.Condition(self._lock)
         self.gate = CommandGate(self._lock)  # open while active; closed by every way of stopping
+        self.recorder = run_recording.RunRecorder(None)  # records nothing until the config says where
         super().__init__("planner_node", **node_kwargs)
         self.config = declare_config(self, PlannerNodeConfig)
         refuse_changes(self)
+        self.recorder = run_recording.RunRecorder.for_run(
+            self.config.record_path, clock=self._now, on_error=self.get_logger().error
+        )
+        if self.recorder.recording:
+            self.get_logger().info(f"recording the run to {self.recorder.path.resolve()}")
         self.make_planner = make_planner
         self.mpc: GoalImageMPC | None = None
         self.configure_error = ""
@@ -322,6 +330,7 @@ class PlannerNode(LifecycleNode):
         self._tick.set()
         if self._planning_thread.ident is not None:  # started (the constructor may have failed before)
             self._planning_thread.join(timeout=SHUTDOWN_TIMEOUT_S)
+        self.recorder.close()
         super().destroy_node()
 
     def _stop_commanding(self, state: LifecycleState) -> None:
@@ -364,6 +373,7 @@ class PlannerNode(LifecycleNode):
             self._inputs_changed.notify_all()
 
     def _on_image(self, msg: Image, name: str = "image") -> None:
+        self.recorder.write(run_recording.RECEIVED[name], msg)
         try:
             frame = conversions.image_to_rgb(msg, min_side=self.config.safety.min_image_side)
         except InputRejected as rejection:
@@ -375,6 +385,7 @@ class PlannerNode(LifecycleNode):
         self._on_image(msg, "wrist_image")
 
     def _on_pose(self, msg: PoseStamped) -> None:
+        self.recorder.write(run_recording.EE_POSE, msg)
         try:
             pose = conversions.pose_to_vector(msg, base_frame=self.config.safety.base_frame)
         except InputRejected as rejection:
@@ -383,6 +394,7 @@ class PlannerNode(LifecycleNode):
         self._accept("pose", pose, conversions.stamp_to_seconds(msg.header.stamp))
 
     def _on_joint_state(self, msg: JointState) -> None:
+        self.recorder.write(run_recording.JOINT_STATES, msg)
         # A robot may publish arm and gripper joints in separate JointState messages on one topic:
         # only messages that carry a finger joint are gripper readings.
         if not set(self.config.gripper_joints) & set(msg.name):
@@ -446,6 +458,7 @@ class PlannerNode(LifecycleNode):
         """
         self._encoded_index = -1
         self.gate.invalidate()
+        self.recorder.record_goals(self.goals.images, stamp_s)
         if self.goals.count == 0:
             self.inputs.clear("goal")
         else:
@@ -496,9 +509,9 @@ class PlannerNode(LifecycleNode):
                 configure_error=self.configure_error,
                 goal_publishers=self.count_publishers(self.goal_topic),
             )
-        self.diagnostics_pub.publish(
-            conversions.status_to_diagnostics(status, f"{self.get_name()}: planner", "jepa_mpc", self._now())
-        )
+        diagnostics = conversions.status_to_diagnostics(status, f"{self.get_name()}: planner", "jepa_mpc", self._now())
+        self.diagnostics_pub.publish(diagnostics)
+        self.recorder.write(run_recording.DIAGNOSTICS, diagnostics)
 
     def _fresh_inputs(self) -> dict[str, np.ndarray]:
         """The newest inputs (InputGuard.ready), waiting up to NEW_DATA_WAIT_PERIODS for a frame after the last
@@ -557,16 +570,20 @@ class PlannerNode(LifecycleNode):
 
             def publish() -> None:  # under the lock, only if the gate is still open for this plan
                 stamp = self._now()
+                gripper = Float64(data=float(command.target[6]))
+                target = conversions.vector_to_pose(command.target, stamp, frame_id)
                 # Gripper first: a robot that acts on each pose then finds the matching gripper command.
-                self.gripper_pub.publish(Float64(data=float(command.target[6])))
-                self.target_pub.publish(conversions.vector_to_pose(command.target, stamp, frame_id))
+                self.gripper_pub.publish(gripper)
+                self.target_pub.publish(target)
                 self.goals.advance()
                 self.last_command_s = stamp
                 self.steps += 1
-                self.path_pub.publish(conversions.plan_to_path(state, step.plan, stamp, frame_id))
+                path = conversions.plan_to_path(state, step.plan, stamp, frame_id)
+                self.path_pub.publish(path)
                 self.latency_pub.publish(Float64(data=step.latency_s))
                 self.energy_pub.publish(Float64(data=step.energy))
                 self.spread_pub.publish(Float64(data=step.energy_spread))
+                self.recorder.record_tick(gripper, target, path, step)
 
             if not self.gate.send(ticket, publish):
                 return None

@@ -4,7 +4,8 @@ Every file is read the ways its users read it: rosbags' ``AnyReader`` (what ``je
 with; it opens only a complete file), the mcap library with mcap_ros2's decoder (the messages decoded from the
 schemas stored in the file, as Foxglove decodes them), and :func:`ros_nodes.run_recording.read_recording`
 (rclpy's decoder; also a file cut short). The crash tests signal real recording processes
-(``tests/recording_process.py``); the eval test runs ``jepa-mpc eval --record`` on one short episode.
+(``tests/recording_process.py``); the eval test runs ``jepa-mpc eval --record`` on one short episode; the
+bringup test records a real planner node (``jepa-mpc bringup --record``, sim and planner in one process).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import array
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -296,3 +298,65 @@ def test_eval_record_writes_one_recording_per_episode_in_sim_time(tmp_path, tiny
         assert status.name == f"jepa-mpc eval: {policy}" and {"step", "goal_image", "distance"} <= {
             kv.key for kv in status.values
         }
+
+
+@pytest.mark.timeout(120)
+def test_bringup_record_writes_the_planner_nodes_run_and_ctrl_c_closes_it(tmp_path, tiny_checkpoint):
+    """``jepa-mpc bringup --record`` passes the folder to the planner node (record_path), whose run file holds
+    what it took and sent, readable while it is written; Ctrl-C closes it complete."""
+    params = tmp_path / "sim_small.yaml"
+    params.write_text(
+        "sim_node:\n  ros__parameters:\n    sim: {image_size: 48}\n"
+        "planner_node:\n  ros__parameters:\n    device: cpu\n    autostart: true\n"
+        "    planner: {samples: 16, iterations: 2, topk: 4}\n"
+    )
+    env = {
+        **os.environ,
+        "ROS_DOMAIN_ID": str(random.randint(1, 100)),  # isolated from other test sessions
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+        "ROS_LOCALHOST_ONLY": "1",
+        "RCUTILS_LOGGING_BUFFERED_STREAM": "0",
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    runs = tmp_path / "runs"
+    command = [sys.executable, "-m", "jepa_mpc.cli", "bringup", str(params), "--record", str(runs)]
+    command += ["--ros-args", "-p", f"checkpoint:={tiny_checkpoint}"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
+    reader.start()
+
+    def commands_recorded() -> int:
+        assert process.poll() is None, "bringup exited early:\n" + "".join(lines)
+        files = list(runs.glob("run_*.mcap"))
+        return sum(m.topic == rr.TARGET_POSE for m in rr.read_recording(files[0])) if files else 0
+
+    try:
+        wait_until(lambda: commands_recorded() >= 3, 90, "3 commands in the recording being written")
+        process.send_signal(signal.SIGINT)
+        returncode = process.wait(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    reader.join(timeout=5)
+    output = "".join(lines)
+    assert returncode == 0 and "Traceback" not in output, output
+    (path,) = runs.glob("run_*.mcap")
+    assert f"recording the run to {path.resolve()}" in output
+    assert rr.recording_is_complete(path)
+    read = anyreader_messages(path)
+    counts = {topic: sum(t == topic for t, *_ in read) for topic in rr.TOPICS}
+    for topic in (rr.IMAGE, rr.WRIST_IMAGE, rr.EE_POSE, rr.JOINT_STATES, rr.GOAL_IMAGE, rr.DIAGNOSTICS):
+        assert counts[topic] >= 1, (topic, counts)
+    sent = counts[rr.TARGET_POSE]  # every command with its gripper command, path and numbers
+    assert sent >= 3 and all(counts[t] == sent for t in (rr.GRIPPER_COMMAND, rr.PLANNED_PATH, rr.ENERGY)), counts
+    goal = next(m for t, _, _, m in read if t == rr.GOAL_IMAGE)
+    assert (goal.height, goal.width, goal.header.frame_id) == (48, 48, "goal_1")  # the sim's goal, as the node took it
+    commanding = [m.status[0] for t, _, _, m in read if t == rr.DIAGNOSTICS]
+    assert any(s.message.startswith("commanding toward goal image 1/1") for s in commanding)
+    for (topic, _, _, target), (next_topic, _, _, path_msg) in zip(read, read[1:]):
+        if topic == rr.TARGET_POSE:  # its plan follows it, from the measured pose; the target is one safe step on
+            assert next_topic == rr.PLANNED_PATH
+            start, aim = path_msg.poses[0].pose.position, target.pose.position
+            assert np.linalg.norm([aim.x - start.x, aim.y - start.y, aim.z - start.z]) <= 0.05 + 1e-6  # max_step
