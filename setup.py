@@ -65,6 +65,8 @@ setup(
             "hypothesis>=6.100",
             "transformers>=4.53",
             "ruff==0.17.6",
+            # the run recordings' messages decoded from the schemas stored in the file, as Foxglove decodes them
+            "mcap-ros2-support>=0.6,<0.7",
         ],
         # rosbags: `jepa-mpc import-bag` reads rosbag2 bags (MCAP, sqlite3) in pure Python, without ROS; pinned to
         # the minor version its tests ran with (tests/test_import_bag.py writes bags with its writer).
@@ -80,6 +82,10 @@ setup(
             "ros-rcl-lifecycle",
             "ros-diagnostic-msgs",
             "ros-nav-msgs",
+            # run recordings (ros_nodes/run_recording.py): the MCAP file, and the message definitions and CDR of
+            # rosbags' type store, which jepa-mpc import-bag reads them back with
+            "mcap>=1.6,<1.7",
+            "rosbags==0.11.*",
         ],
     },
     entry_points={

@@ -121,6 +121,11 @@ COMMANDS: dict[str, Command] = {
         "ros_nodes.bringup:bringup",
         "start the ROS nodes of a config/*.yaml in one process",
     ),
+    "repair-recording": Command(
+        "ros_nodes.run_recording:RepairConfig",
+        "ros_nodes.run_recording:repair",
+        "copy a run recording cut short (a killed process) into a complete MCAP file, for import-bag",
+    ),
 }
 
 

@@ -2,6 +2,7 @@
 
     jepa-mpc bringup config/sim.yaml                               # sim + planner, as sim_planning.launch.py
     jepa-mpc bringup config/sim.yaml --ros-args -p checkpoint:=model.pt
+    jepa-mpc bringup config/sim.yaml --record runs/sim                 # each run to runs/sim/run_<UTC time>.mcap
     jepa-mpc bringup config/robot.yaml --ros-args -r image:=/camera/camera/color/image_raw \\
         -r ee_pose:=/franka_robot_state_broadcaster/current_pose ...   # as robot_planning.launch.py
 
@@ -48,6 +49,13 @@ class BringupConfig:
             "after": "--ros-args",
         },
     )
+    record: str = field(
+        default="",
+        metadata={
+            "help": "record the planner node's run to this MCAP file, or to a new run_<UTC time>.mcap in this "
+            "folder (the planner node's record_path parameter); empty: as the parameter file says"
+        },
+    )
 
 
 def bringup(config: BringupConfig) -> int:
@@ -59,8 +67,17 @@ def bringup(config: BringupConfig) -> int:
     if not configs:
         raise ValueError(f"{config.params_file} names no node; expected some of {sorted(NODE_TYPES)}")
     names = [name for name in START_ORDER if name in configs]
+    if config.record and "planner_node" not in names:
+        raise ValueError(f"--record records the planner node's run; {config.params_file} starts no planner_node")
+
+    from rclpy.parameter import Parameter
 
     from ros_nodes.runtime import run_nodes
 
+    def make_node(name: str):
+        if name == "planner_node" and config.record:  # over the file's value and --ros-args' -p
+            return _node_class(name)(parameter_overrides=[Parameter("record_path", value=config.record)])
+        return _node_class(name)()
+
     rcl_args = ["jepa-mpc", "--ros-args", "--params-file", config.params_file, *config.ros_args]
-    return run_nodes(lambda: [_node_class(name)() for name in names], rcl_args)
+    return run_nodes(lambda: [make_node(name) for name in names], rcl_args)

@@ -92,6 +92,14 @@ class PlannerNodeConfig:
     goal_dir: str = field(
         default="goals", metadata=_help("folder where ~/capture_goal saves each captured goal image; empty: not saved")
     )
+    record_path: str = field(
+        default="",
+        metadata=_help(
+            "record the run to this MCAP file (cameras, pose, joints, goal images, commands, plans, energies, "
+            "diagnostics; Foxglove and jepa-mpc import-bag read it); a path without .mcap is a folder that gets "
+            "a new run_<UTC time>.mcap at each start; empty: no recording"
+        ),
+    )
     planner: PlannerConfig = field(default_factory=PlannerConfig)
     safety: SafetyConfig = field(default_factory=SafetyConfig)
 

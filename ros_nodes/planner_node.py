@@ -36,7 +36,9 @@ Topics (relative names: remap them with ``-r image:=/camera/color/image_raw``):
   first goal image; the response says when no valid goal is held), ``~/capture_goal`` (the newest
   camera frame is appended to the goal images, with the pose measured with it, and saved as PNG
   under ``goal_dir``) and ``~/clear_goals`` (std_srvs/Trigger), and the lifecycle services
-  (``~/change_state``, ``~/get_state``, ...).
+  (``~/change_state``, ``~/get_state``, ...);
+- records (``record_path`` set) the run to an MCAP file, from start to exit: every camera, pose, joint state and
+  goal image taken, every command, plan and diagnostics message sent (:mod:`ros_nodes.run_recording`).
 
 Goal images are reached in turn (:mod:`ros_nodes.goal_sequence`, the rule of ``jepa-mpc eval``); a
 ``goal_image`` message replaces them all with itself (a malformed one with nothing: no goal is held
@@ -81,7 +83,7 @@ from std_msgs.msg import Float64
 from std_srvs.srv import Trigger
 
 from planner.mpc import GoalImageMPC
-from ros_nodes import conversions
+from ros_nodes import conversions, run_recording
 from ros_nodes.config import PlannerNodeConfig
 from ros_nodes.diagnostics import RESTART_ADVICE
 from ros_nodes.goal_sequence import goal_message_key
@@ -134,11 +136,19 @@ class PlannerNode(LifecycleNode):
         self._closing = threading.Event()
         self._planning_thread = threading.Thread(target=self._plan_loop, name="planner", daemon=True)
         self._quiet_configure = False  # True while configuring at start: a failure is raised, not also logged
+        self.recorder = run_recording.RunRecorder(None)  # records nothing until the config says where
         super().__init__("planner_node", **node_kwargs)
         self.config = declare_config(self, PlannerNodeConfig)
         refuse_changes(self)
+        self.recorder = run_recording.RunRecorder.for_run(
+            self.config.record_path, clock=self._now, on_error=self.get_logger().error
+        )
+        if self.recorder.recording:
+            self.get_logger().info(f"recording the run to {self.recorder.path.resolve()}")
         self.make_planner = make_planner
-        self.session = PlanningSession(self.config, now=self._now, log=self.get_logger())
+        self.session = PlanningSession(
+            self.config, now=self._now, log=self.get_logger(), on_goals_changed=self.recorder.record_goals
+        )
         self._control_timer = None
 
         self.create_subscription(Image, "image", self._on_image, SENSOR_QOS)
@@ -240,6 +250,7 @@ class PlannerNode(LifecycleNode):
         self._tick.set()
         if self._planning_thread.ident is not None:  # started (the constructor may have failed before)
             self._planning_thread.join(timeout=SHUTDOWN_TIMEOUT_S)
+        self.recorder.close()
         super().destroy_node()
 
     def _stop_commanding(self, state: LifecycleState) -> None:
@@ -258,6 +269,7 @@ class PlannerNode(LifecycleNode):
         return self.get_clock().now().nanoseconds * 1e-9
 
     def _on_image(self, msg: Image, name: str = "image") -> None:
+        self.recorder.write(run_recording.RECEIVED[name], msg)
         try:
             frame = conversions.image_to_rgb(msg, min_side=self.config.safety.min_image_side)
         except InputRejected as rejection:
@@ -269,6 +281,7 @@ class PlannerNode(LifecycleNode):
         self._on_image(msg, "wrist_image")
 
     def _on_pose(self, msg: PoseStamped) -> None:
+        self.recorder.write(run_recording.EE_POSE, msg)
         try:
             pose = conversions.pose_to_vector(msg, base_frame=self.config.safety.base_frame)
         except InputRejected as rejection:
@@ -277,6 +290,7 @@ class PlannerNode(LifecycleNode):
         self.session.accept("pose", pose, conversions.stamp_to_seconds(msg.header.stamp))
 
     def _on_joint_state(self, msg: JointState) -> None:
+        self.recorder.write(run_recording.JOINT_STATES, msg)
         # A robot may publish arm and gripper joints in separate JointState messages on one topic:
         # only messages that carry a finger joint are gripper readings.
         if not set(self.config.gripper_joints) & set(msg.name):
@@ -327,19 +341,22 @@ class PlannerNode(LifecycleNode):
     def _publish_command(self, command: Command) -> None:
         """The command's messages; called by the session under its lock, only while the gate is open."""
         frame_id, stamp, target = self.config.safety.base_frame, command.stamp_s, command.safe.target
+        gripper, pose = Float64(data=float(target[6])), conversions.vector_to_pose(target, stamp, frame_id)
         # Gripper first: a robot that acts on each pose then finds the matching gripper command.
-        self.gripper_pub.publish(Float64(data=float(target[6])))
-        self.target_pub.publish(conversions.vector_to_pose(target, stamp, frame_id))
-        self.path_pub.publish(conversions.plan_to_path(command.state, command.step.plan, stamp, frame_id))
+        self.gripper_pub.publish(gripper)
+        self.target_pub.publish(pose)
+        path = conversions.plan_to_path(command.state, command.step.plan, stamp, frame_id)
+        self.path_pub.publish(path)
         self.latency_pub.publish(Float64(data=command.step.latency_s))
         self.energy_pub.publish(Float64(data=command.step.energy))
         self.spread_pub.publish(Float64(data=command.step.energy_spread))
+        self.recorder.record_tick(gripper, pose, path, command.step)
 
     def _publish_diagnostics(self) -> None:
         status = self.session.status(self.lifecycle_state(), goal_publishers=self.count_publishers(self.goal_topic))
-        self.diagnostics_pub.publish(
-            conversions.status_to_diagnostics(status, f"{self.get_name()}: planner", "jepa_mpc", self._now())
-        )
+        diagnostics = conversions.status_to_diagnostics(status, f"{self.get_name()}: planner", "jepa_mpc", self._now())
+        self.diagnostics_pub.publish(diagnostics)
+        self.recorder.write(run_recording.DIAGNOSTICS, diagnostics)
 
     # ---------------------------------------------------------------- services
     def _answer(self, service: Callable[[], Answer]) -> Callable[[Trigger.Request, Trigger.Response], Trigger.Response]:

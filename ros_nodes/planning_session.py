@@ -132,11 +132,19 @@ class PlanningSession:
 
     ``config``: the node's parameters (rates, safety limits, goal files, planner budget); ``now``:
     the clock messages are stamped against (s; the node's ROS clock, a fake clock in tests); ``log``:
-    where decisions are logged (each rejection reason once), ``logging.getLogger(__name__)`` if None.
+    where decisions are logged (each rejection reason once), ``logging.getLogger(__name__)`` if None;
+    ``on_goals_changed``: called with the new goal images and the stamp (s) whenever they change.
     """
 
-    def __init__(self, config: PlannerNodeConfig, now: Callable[[], float], log: Log | None = None) -> None:
+    def __init__(
+        self,
+        config: PlannerNodeConfig,
+        now: Callable[[], float],
+        log: Log | None = None,
+        on_goals_changed: Callable[[list[np.ndarray], float], None] | None = None,
+    ) -> None:
         self.config = config
+        self.on_goals_changed = on_goals_changed  # (goal images [H, W, 3] uint8, stamp s): e.g. a run recorder
         self.now = now
         self.log: Log = log if log is not None else logging.getLogger(__name__)
         # One lock, held only for short steps, never during a plan or a goal encoding: the state below, the
@@ -431,6 +439,8 @@ class PlanningSession:
         """
         self.encoded_index = -1
         self.gate.invalidate()
+        if self.on_goals_changed is not None:
+            self.on_goals_changed(self.goals.images, stamp_s)
         if self.goals.count == 0:
             self.inputs.clear("goal")
         else:

@@ -97,6 +97,14 @@ class EvalConfig:
         },
     )
     videos: int = field(default=3, metadata={"help": "episodes per policy saved as GIF"})
+    record: bool = field(
+        default=False,
+        metadata={
+            "help": "write every episode as an MCAP run recording beside the GIFs (<task>_<policy>_seed<seed>.mcap: "
+            "cameras, state, goal images, commands, plans, diagnostics in sim time; Foxglove and jepa-mpc "
+            "import-bag read it; needs the ros extra)"
+        },
+    )
     out: str = field(default="eval_out", metadata={"help": "folder for results.json, results.md and GIFs"})
     planner: PlannerConfig = field(
         default_factory=lambda: PlannerConfig(**task_planner_values("reach", preset=planner_preset(needs_of())))

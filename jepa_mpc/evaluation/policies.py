@@ -104,6 +104,7 @@ class PlannerPolicy:
             "replanned": step.replanned,
             "ood_score": step.ood_score,
             "goal_index": self.goal_index,
+            "plan": step.plan,
         }
 
     @property

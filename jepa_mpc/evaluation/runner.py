@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import multiprocessing
 import os
@@ -41,11 +42,12 @@ class EpisodeResult:
 
 
 def run_episode(
-    env, policy, seed: int, config: EvalConfig, record: bool = False, progress: bool = False
+    env, policy, seed: int, config: EvalConfig, record: bool = False, progress: bool = False, recording=None
 ) -> tuple[EpisodeResult, list[np.ndarray]]:
     """One seeded episode; stops at success. Returns the result and (if ``record``) the video frames,
     each showing the camera (both views for a two-view model: ``policy.views``) beside the image the
-    policy aimed at."""
+    policy aimed at. ``recording``: a :class:`jepa_mpc.evaluation.recording.EpisodeRecording` the episode
+    is written to as it runs (None: not recorded)."""
     from tqdm import tqdm
 
     from jepa_mpc.episode_video import compose_frame
@@ -59,6 +61,8 @@ def run_episode(
     goals = config.episode_goals(info, obs["state"], policy.views)
     max_steps = config.steps_per_episode(goals)
     policy.reset(goals)
+    if recording is not None:
+        recording.start(obs, goals.images)
     energies: list[float] = []
     latencies: list[float] = []
     surprises: list[float | None] = []
@@ -69,8 +73,12 @@ def run_episode(
     bar = tqdm(total=max_steps, desc=f"seed {seed}", unit="step", disable=not progress)
     while steps < max_steps and not info["is_success"]:
         action, diagnostics = policy.act(camera(obs), obs["state"])
+        if recording is not None:
+            recording.decision(obs["state"], action, diagnostics, info, len(goals.images))
         obs, _, _, _, info = env.step(action)
         steps += 1
+        if recording is not None:
+            recording.observation(obs)
         bar.update(1)
         if "energy" in diagnostics:
             energies.append(float(diagnostics["energy"]))
@@ -157,6 +165,10 @@ class EpisodeWorker:
         self.world_model = load_world_model(self.checkpoint, device=config.device or None)
         self.env = make_env_for_model(config, model_needs(self.checkpoint))
         self.policies: dict[str, object] = {}
+        if config.record:
+            from jepa_mpc.evaluation.recording import check_recording_available
+
+            check_recording_available()  # a missing ROS install is told before any episode runs
 
     def policy(self, name: str, seed: int):
         """Policy ``name`` for the episode of ``seed``: the random baseline's action stream restarts from
@@ -168,15 +180,26 @@ class EpisodeWorker:
         return self.policies[name]
 
     def run(self, name: str, index: int) -> EpisodeResult:
-        """Episode ``index`` of policy ``name``; the first ``config.videos`` are saved as GIFs in ``config.out``."""
+        """Episode ``index`` of policy ``name``; the first ``config.videos`` are saved as GIFs in ``config.out``,
+        and with ``config.record`` every episode as an MCAP run recording beside them (closed also on Ctrl-C)."""
         from jepa_mpc.episode_video import write_gif
 
         config, seed = self.config, self.config.seed + index
         record = index < config.videos
-        result, frames = run_episode(self.env, self.policy(name, seed), seed, config, record)
+        stem = Path(config.out) / f"{config.task}_{name}_seed{seed}"
+        with self._recording(stem.with_suffix(".mcap"), name) as recording:
+            result, frames = run_episode(self.env, self.policy(name, seed), seed, config, record, recording=recording)
         if record:
-            write_gif(Path(config.out) / f"{config.task}_{name}_seed{seed}.gif", frames, fps=2.0)
+            write_gif(stem.with_suffix(".gif"), frames, fps=2.0)
         return result
+
+    def _recording(self, path: Path, policy: str):
+        """The episode's recording to ``path`` with ``config.record``, else a context that gives None."""
+        if not self.config.record:
+            return contextlib.nullcontext()
+        from jepa_mpc.evaluation.recording import EpisodeRecording
+
+        return EpisodeRecording(path, 1.0 / self.config.sim.control_hz, policy)
 
     def close(self) -> None:
         self.env.close()
@@ -315,6 +338,7 @@ def run_evaluation(config: EvalConfig) -> None:
     table of the episodes finished so far, before the interrupt goes on to the command line)."""
     os.environ.setdefault("MUJOCO_GL", "egl")
     files = f"{Path(config.out).resolve()}/results.md, results.json" + (" and GIFs" if config.videos else "")
+    files += " and MCAP recordings" if config.record else ""
     try:
         summaries = evaluate(config)
     except EvaluationInterrupted as interrupted:
