@@ -32,11 +32,13 @@ from sensor_msgs.msg import JointState  # noqa: E402
 from std_msgs.msg import Float64  # noqa: E402
 
 from jepa_mpc.cli import main as cli_main  # noqa: E402
+from jepa_mpc_dataset import LeRobotDataset  # noqa: E402
 from process_helpers import wait_until  # noqa: E402
 from ros_nodes import conversions, run_recording as rr  # noqa: E402
 from ros_nodes.config import FRANKA_FINGER_JOINTS, FRANKA_MAX_WIDTH  # noqa: E402
 from ros_nodes.diagnostics import Status  # noqa: E402
 
+EXTERIOR = "observation.images.exterior_1_left"  # the dataset feature of the first camera topic
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -303,7 +305,8 @@ def test_eval_record_writes_one_recording_per_episode_in_sim_time(tmp_path, tiny
 @pytest.mark.timeout(120)
 def test_bringup_record_writes_the_planner_nodes_run_and_ctrl_c_closes_it(tmp_path, tiny_checkpoint):
     """``jepa-mpc bringup --record`` passes the folder to the planner node (record_path), whose run file holds
-    what it took and sent, readable while it is written; Ctrl-C closes it complete."""
+    what it took and sent, readable while it is written; Ctrl-C closes it complete; ``jepa-mpc import-bag``
+    makes a dataset of it."""
     params = tmp_path / "sim_small.yaml"
     params.write_text(
         "sim_node:\n  ros__parameters:\n    sim: {image_size: 48}\n"
@@ -360,3 +363,17 @@ def test_bringup_record_writes_the_planner_nodes_run_and_ctrl_c_closes_it(tmp_pa
             assert next_topic == rr.PLANNED_PATH
             start, aim = path_msg.poses[0].pose.position, target.pose.position
             assert np.linalg.norm([aim.x - start.x, aim.y - start.y, aim.z - start.z]) <= 0.05 + 1e-6  # max_step
+
+    # Record on the robot, post-train on it: import-bag reads the run file into a dataset as it reads a bag.
+    dataset_root = tmp_path / "imported"
+    argv = ["import-bag", str(path), "--out", str(dataset_root), "--task", "reach", "--min_frames", "2"]
+    assert cli_main([*argv, "--camera_topics", rr.IMAGE, rr.WRIST_IMAGE, "--progress", "false"]) == 0
+    dataset = LeRobotDataset(dataset_root)
+    episode = dataset.episode(0)
+    assert len(episode.state) >= 2 and episode.frames[EXTERIOR].shape[1:] == (48, 48, 3)
+    poses = {
+        (np.float32(m.pose.position.x), np.float32(m.pose.position.y), np.float32(m.pose.position.z))
+        for t, _, _, m in read
+        if t == rr.EE_POSE
+    }
+    assert all(tuple(np.float32(v) for v in state[:3]) in poses for state in episode.state)  # each a measured pose
