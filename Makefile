@@ -10,11 +10,12 @@ export PYOPENGL_PLATFORM ?= egl
 
 .PHONY: venv demo test default-model bench clean
 
+# The ray extra is for `make test` (tests/test_ray_backend.py); `make demo` and the default commands never import it.
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "$(TORCH_SPEC)"
-	$(PY) -m pip install --quiet -e ".[test,ros,bags]"
+	$(PY) -m pip install --quiet -e ".[test,ros,bags,ray]"
 	touch $@
 
 venv: $(VENV)/.installed

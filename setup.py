@@ -1,4 +1,4 @@
-"""Install script for jepa_mpc, both for pip (``pip install -e .[test,ros,bags]``) and for a ROS 2
+"""Install script for jepa_mpc, both for pip (``pip install -e .[test,ros,bags,ray]``) and for a ROS 2
 workspace (``colcon build`` with the ament_python build type declared in package.xml).
 
 The ROS-specific parts are the ``data_files`` below: the ament resource index marker, the
@@ -71,6 +71,9 @@ setup(
         # rosbags: `jepa-mpc import-bag` reads rosbag2 bags (MCAP, sqlite3) in pure Python, without ROS; pinned to
         # the minor version its tests ran with (tests/test_import_bag.py writes bags with its writer).
         "bags": ["rosbags==0.11.*"],
+        # ray: `jepa-mpc eval` and `jepa-mpc collect --backend ray` (jepa_mpc_foundation/episode_backends.py, the one
+        # module that imports it; tested with 2.60); the default install, `make demo` and --workers need none of it
+        "ray": ["ray>=2.9"],
         "ros": [
             "ros-rclpy[fastrtps]",
             "ros-sensor-msgs",

@@ -7,7 +7,8 @@
 - on Ctrl-C (SIGINT reaches every process of the terminal's group) each worker turns the signal into
   the failure of its current call and goes on with the next queued one, for seconds.
 
-The three pieces, used by ``jepa-mpc collect`` and ``jepa-mpc eval``::
+The three pieces, used by the local backend of :mod:`jepa_mpc_foundation.episode_backends` (``jepa-mpc
+collect`` and ``jepa-mpc eval`` with ``--workers``)::
 
     pool = ProcessPoolExecutor(n, mp_context=spawn, initializer=init, initargs=(config, os.getpid()))
 

@@ -3,11 +3,13 @@
     jepa-mpc collect --task pickplace --episodes 200 --out data/pickplace --workers 2
     jepa-mpc collect --task push --episodes 50 --out data/push64 --policy random
     jepa-mpc collect --task push --episodes 50 --out data/push_for_mine --for_model runs/mine/model.pt
+    jepa-mpc collect --task reach --episodes 1000 --out /shared/reach --backend ray --ray.address auto
 
 Episode ``i`` is fully determined by ``(--seed, i)``: the env is reset with seed ``seed + i`` and the
-policy draws from ``np.random.default_rng([seed, i])``, whichever worker runs it. Episodes already on
-disk are kept (the run resumes), each episode appears atomically, and ``meta/`` is rebuilt from the
-files on disk at the end, also after Ctrl-C, so an interrupted run leaves a readable dataset.
+policy draws from ``np.random.default_rng([seed, i])``, whichever worker runs it (a process here, or a
+Ray task on a cluster: ``--backend ray``, docs/cluster.md). Episodes already on disk are kept (the run
+resumes), each episode appears atomically, and ``meta/`` is rebuilt from the files on disk at the end,
+also after Ctrl-C, so an interrupted run leaves a readable dataset.
 
 Recorded per frame t = 0..T (T = the task's episode length in control steps): both camera images,
 the 7-D state actually reached (``observation.state.cartesian_position`` + ``gripper_position``) and
@@ -18,20 +20,18 @@ convention of the 4 fps predictor.
 
 from __future__ import annotations
 
-import concurrent.futures as futures
-import multiprocessing
+import dataclasses
 import os
 import time
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from jepa_mpc_foundation.episode_backends import EpisodeBackend, EpisodeWork, RayConfig, run_episodes
 from jepa_mpc_foundation.pose import actions_from_states
 from jepa_mpc_foundation.user_errors import WorkerLost
-from jepa_mpc_foundation.worker_processes import die_with_parent, stop_on_sigterm, stop_workers, stoppable
 from sim import ENV_IDS, env_id
 from sim.config import SimConfig
 
@@ -43,7 +43,14 @@ class CollectConfig:
     task: str = field(metadata={"help": f"which task to record: one of {sorted(ENV_IDS)}"})
     episodes: int = field(metadata={"help": "episode indices 0..N-1 to have on disk"})
     out: str = field(metadata={"help": "dataset root folder (created, or resumed if it exists)"})
-    workers: int = field(default=1, metadata={"help": "processes collecting in parallel"})
+    workers: int = field(default=1, metadata={"help": "processes collecting in parallel (--backend local)"})
+    backend: str = field(
+        default="local",
+        metadata={
+            "help": "where the episodes run: local (--workers processes on this machine) or ray (a Ray cluster, "
+            "--ray.address, or a Ray instance on this machine; --out must be a folder every node writes to)"
+        },
+    )
     policy: str = field(default="expert", metadata={"help": "expert (scripted) or random exploration"})
     noise: float = field(default=0.005, metadata={"help": "expert action noise std, m"})
     failure_prob: float = field(default=0.1, metadata={"help": "share of deliberately failing expert episodes"})
@@ -57,17 +64,20 @@ class CollectConfig:
     )
     # Its image size and control rate default to the model's (jepa_mpc.collect_command.collect_defaults).
     sim: SimConfig = field(default_factory=SimConfig)
+    ray: RayConfig = field(default_factory=RayConfig)
 
     def __post_init__(self) -> None:
         env_id(self.task)  # ValueError naming the valid tasks
         if self.episodes < 1:
             raise ValueError(f"episodes must be >= 1, got {self.episodes}")
-        if self.workers < 1:
-            raise ValueError(f"workers must be >= 1, got {self.workers}")
+        self.episode_backend()  # ValueError for bad --workers, --backend or --ray.* flags
         if self.policy not in ("expert", "random"):
             raise ValueError(f"policy must be expert or random, got {self.policy!r}")
         if not self.sim.render_images:
             raise ValueError("collect records camera images: sim.render_images must stay true")
+
+    def episode_backend(self) -> EpisodeBackend:
+        return EpisodeBackend(self.backend, self.workers, self.ray)
 
 
 @dataclass
@@ -186,21 +196,6 @@ def writer_arguments(config: SimConfig) -> dict:
     return {"fps": int(config.control_hz), "cameras": {key: size for key in CAMERAS}, "robot_type": "franka_sim"}
 
 
-_WORKER: _Collector | None = None
-
-
-def _init_worker(config: CollectConfig, parent_pid: int) -> None:
-    global _WORKER
-    die_with_parent(parent_pid)  # an orphan would go on writing episodes no one waits for, then hang
-    _WORKER = _Collector(config)
-    stop_on_sigterm()  # stopped, a worker removes the files of its episode in progress
-
-
-@stoppable
-def _collect_in_worker(index: int) -> RecordedEpisode | None:
-    return _WORKER.collect(index)
-
-
 class CollectInterrupted(KeyboardInterrupt):
     """Ctrl-C during :func:`collect`, raised once the workers are stopped and ``meta/`` is rebuilt;
     ``summary`` says what is on disk."""
@@ -225,9 +220,10 @@ def collect(config: CollectConfig) -> CollectSummary:
 
     writer = LeRobotDatasetWriter(config.out, **writer_arguments(config.sim))
     todo = [i for i in range(config.episodes) if not writer.has_episode(i)]
+    backend = config.episode_backend()
     print(
         f"collect: {config.task}, {config.episodes - len(todo)} of {config.episodes} episodes already in {config.out}, "
-        f"recording {len(todo)} with {config.workers} worker(s)"
+        f"recording {len(todo)} in {backend.describe()}"
     )
     results: list[RecordedEpisode | None] = []  # None: found complete on disk
     start = time.perf_counter()
@@ -244,12 +240,23 @@ def collect(config: CollectConfig) -> CollectSummary:
 
     try:
         with tqdm(total=len(todo), desc=f"collect {config.task}", unit="episode") as progress:
-            if config.workers == 1 or len(todo) <= 1:
-                _collect_here(config, todo, results, progress)
-            else:
-                _collect_in_workers(config, todo, results, progress)
+
+            def recorded(index: int, result: RecordedEpisode | None) -> None:
+                results.append(result)
+                progress.update()
+
+            # Workers elsewhere (a Ray node) resolve a relative path from their own folder: give them this one's.
+            work = EpisodeWork(
+                _Collector, _Collector.collect, dataclasses.replace(config, out=os.path.abspath(config.out))
+            )
+            run_episodes(work, todo, backend, recorded)
     except KeyboardInterrupt:
         raise CollectInterrupted(summary(interrupted=True)) from None
+    except WorkerLost as error:
+        hint = "fewer --workers need less memory" if backend.name == "local" else "more --ray.max_retries"
+        raise WorkerLost(
+            f"{error}; the episodes written are kept in {config.out}: run the same command again to resume ({hint})"
+        ) from error
     finally:
         if any(writer.has_episode(i) for i in range(config.episodes)):
             writer.finalize()
@@ -258,33 +265,3 @@ def collect(config: CollectConfig) -> CollectSummary:
 
 def _missing(writer, config: CollectConfig) -> int:
     return sum(not writer.has_episode(i) for i in range(config.episodes))
-
-
-def _collect_here(config: CollectConfig, todo: list[int], results: list, progress: tqdm) -> None:
-    collector = _Collector(config) if todo else None
-    for index in todo:
-        results.append(collector.collect(index))
-        progress.update()
-
-
-def _collect_in_workers(config: CollectConfig, todo: list[int], results: list, progress: tqdm) -> None:
-    """Collect ``todo`` in ``config.workers`` spawned processes. On any exception (Ctrl-C included) the
-    workers are stopped at once: an episode in progress unwinds and leaves no file; finished ones stay."""
-    context = multiprocessing.get_context("spawn")  # a fresh GL context per process
-    with futures.ProcessPoolExecutor(
-        config.workers, mp_context=context, initializer=_init_worker, initargs=(config, os.getpid())
-    ) as pool:
-        pending = [pool.submit(_collect_in_worker, index) for index in todo]
-        try:
-            for future in futures.as_completed(pending):
-                results.append(future.result())
-                progress.update()
-        except BrokenProcessPool as error:
-            stop_workers(pool)
-            raise WorkerLost(
-                f"a worker process ended abruptly (killed, e.g. by the out-of-memory killer); the episodes written "
-                f"are kept in {config.out}: run the same command again to resume (fewer --workers need less memory)"
-            ) from error
-        except BaseException:
-            stop_workers(pool)
-            raise

@@ -18,6 +18,7 @@ import numpy as np
 
 from jepa_mpc.model_settings import needs_of, planner_preset, sim_for_planning
 from jepa_mpc_foundation.configuration import from_dict
+from jepa_mpc_foundation.episode_backends import EpisodeBackend, RayConfig
 from planner.config import PlannerConfig
 from planner.presets import CPU_PRESET
 from planner.subgoals import GoalSequence
@@ -87,13 +88,22 @@ class EvalConfig:
     )
     threads: int = field(
         default=0,
-        metadata={"help": "torch CPU threads per process; 0 = torch's default with one worker, 1 with several"},
+        metadata={
+            "help": "torch CPU threads per process; 0 = torch's default with one worker, 1 with several or on Ray"
+        },
     )
     workers: int = field(
         default=1,
         metadata={
             "help": "processes running episodes in parallel (the same per-episode results as one process "
             "with the same --threads); on 2 cores, 2 workers x 1 thread run 1.15x as fast as 1 x 2 threads"
+        },
+    )
+    backend: str = field(
+        default="local",
+        metadata={
+            "help": "where the episodes run: local (--workers processes on this machine) or ray (a Ray cluster, "
+            "--ray.address, or a Ray instance on this machine; one CPU per episode, the same per-episode results)"
         },
     )
     videos: int = field(default=3, metadata={"help": "episodes per policy saved as GIF"})
@@ -115,16 +125,19 @@ class EvalConfig:
     # casts shadows as in the training data: the model places the hand against the cube by them, and
     # without them it can hardly push (docs/benchmarks.md, "The key light's shadows").
     sim: SimConfig = field(default_factory=lambda: sim_for_planning(needs_of()))
+    ray: RayConfig = field(default_factory=RayConfig)
 
     def __post_init__(self) -> None:
         env_id(self.task)  # ValueError naming the valid tasks
         if self.episodes < 1:
             raise ValueError(f"episodes must be >= 1, got {self.episodes}")
-        if self.workers < 1:
-            raise ValueError(f"workers must be >= 1, got {self.workers}")
+        self.episode_backend()  # ValueError for bad --workers, --backend or --ray.* flags
         unknown = set(self.policies) - set(POLICIES)
         if unknown:
             raise ValueError(f"unknown policies {sorted(unknown)}; choose from {POLICIES}")
+
+    def episode_backend(self) -> EpisodeBackend:
+        return EpisodeBackend(self.backend, self.workers, self.ray)
 
     @classmethod
     def for_task(cls, task: str, subgoals: bool = True, **fields) -> EvalConfig:

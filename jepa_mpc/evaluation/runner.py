@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import multiprocessing
 import os
-from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +14,8 @@ from jepa_mpc.evaluation.config import EvalConfig
 from jepa_mpc.evaluation.policies import make_policy
 from jepa_mpc.evaluation.report import markdown_table, summarize
 from jepa_mpc_foundation.atomic_files import write_json_atomic, write_text_atomic
-from jepa_mpc_foundation.worker_processes import die_with_parent, stop_on_sigterm, stop_workers, stoppable
+from jepa_mpc_foundation.episode_backends import EpisodeWork, run_episodes
+from jepa_mpc_foundation.user_errors import WorkerLost
 
 
 @dataclass
@@ -155,7 +154,8 @@ class EpisodeWorker:
         from worldmodel.checkpoint import resolve_checkpoint
         from worldmodel.model_needs import model_needs
 
-        threads = config.threads or (1 if config.workers > 1 else 0)  # workers share the cores
+        # Processes side by side share the cores (a Ray task holds one CPU).
+        threads = config.threads or (1 if config.workers > 1 or config.backend == "ray" else 0)
         if threads:
             import torch
 
@@ -205,7 +205,11 @@ class EpisodeWorker:
         self.env.close()
 
 
-_WORKER: EpisodeWorker | None = None  # the worker of a spawned evaluation process
+def _run_job(worker: EpisodeWorker, job: tuple[str, int]) -> EpisodeResult:
+    """Episode ``job`` = (policy name, index) of ``worker``: what each process of :func:`evaluate` runs."""
+    return worker.run(*job)
+
+
 RESULT_FILES = ("results.json", "results.md")
 
 
@@ -218,23 +222,12 @@ class EvaluationInterrupted(KeyboardInterrupt):
         self.summaries, self.finished, self.planned = summaries, finished, planned
 
 
-def _init_worker(config: EvalConfig, parent_pid: int) -> None:
-    global _WORKER
-    die_with_parent(parent_pid)  # no orphan goes on planning after the parent is killed
-    _WORKER = EpisodeWorker(config)
-    stop_on_sigterm()  # the parent stops the workers at once on Ctrl-C
-
-
-@stoppable
-def _run_in_worker(name: str, index: int) -> EpisodeResult:
-    return _WORKER.run(name, index)
-
-
 def evaluate(config: EvalConfig) -> list[dict]:
     """Run every policy of ``config`` on the same seeded episodes; write results and GIFs to ``config.out``.
 
-    ``config.workers`` > 1 runs the episodes in that many spawned processes (a fresh GL context each);
-    the results are those of one process with the same ``threads``, in seed order. The episodes run
+    ``config.workers`` > 1 runs the episodes in that many spawned processes (a fresh GL context each),
+    ``config.backend`` ray as Ray tasks (:mod:`jepa_mpc_foundation.episode_backends`); the results are
+    those of one process with the same ``threads``, in seed order. The episodes run
     seed by seed (every policy on a seed before the next seed), so that the results of an interrupted
     run compare the policies on the same scenes.
 
@@ -242,6 +235,8 @@ def evaluate(config: EvalConfig) -> list[dict]:
         EvaluationInterrupted: on Ctrl-C, once the workers are stopped and the finished episodes are
             written (results marked as interrupted). An earlier run's results are removed at the start,
             so they never sit beside this run's GIFs.
+        WorkerLost: a worker process was killed (Ray: more often than ``ray.max_retries``), once the finished
+            episodes are written as on Ctrl-C.
     """
     from tqdm import tqdm
 
@@ -253,46 +248,46 @@ def evaluate(config: EvalConfig) -> list[dict]:
     worker = EpisodeWorker(config)
     for name in RESULT_FILES:  # only now: a mistake in the input leaves the earlier results where they are
         (out / name).unlink(missing_ok=True)
+    backend = config.episode_backend()
+    if not backend.runs_here(len(jobs)):
+        print(f"eval: {len(jobs)} episodes in {backend.describe()}", flush=True)
     try:
         with tqdm(total=len(jobs), desc=f"{config.task}: {'/'.join(config.policies)}", unit="episode") as progress:
-            if config.workers == 1:
-                try:
-                    for job in jobs:
-                        results[job] = worker.run(*job)
-                        progress.update()
-                finally:
-                    worker.close()
-            else:
+
+            def finished(job: tuple[str, int], result: EpisodeResult) -> None:
+                results[job] = result
+                progress.update()
+
+            try:
+                run_episodes(
+                    EpisodeWork(EpisodeWorker, _run_job, _absolute_paths(config)), jobs, backend, finished, worker
+                )
+            finally:
                 worker.close()
-                _run_in_workers(config, jobs, results, progress)
     except KeyboardInterrupt:
         summaries = _write_results(
             config, worker.checkpoint, results, interrupted=True, ood_threshold=worker.world_model.ood_threshold
         )
         raise EvaluationInterrupted(summaries, len(results), len(jobs)) from None
+    except WorkerLost as error:
+        _write_results(
+            config, worker.checkpoint, results, interrupted=True, ood_threshold=worker.world_model.ood_threshold
+        )
+        hint = "fewer --workers need less memory" if backend.name == "local" else "more --ray.max_retries"
+        raise WorkerLost(
+            f"{error}; the {len(results)} finished episodes' results are in {out / 'results.json'} (marked "
+            f"interrupted): run the command again ({hint})"
+        ) from error
     return _write_results(
         config, worker.checkpoint, results, interrupted=False, ood_threshold=worker.world_model.ood_threshold
     )
 
 
-def _run_in_workers(config: EvalConfig, jobs: list[tuple[str, int]], results: dict, progress) -> None:
-    """Run ``jobs`` in ``config.workers`` spawned processes, adding each result to ``results`` as it comes.
-    On any exception (Ctrl-C included) the workers are stopped at once; results already finished are kept."""
-    context = multiprocessing.get_context("spawn")  # forking after an EGL context hangs
-    with futures.ProcessPoolExecutor(
-        config.workers, mp_context=context, initializer=_init_worker, initargs=(config, os.getpid())
-    ) as pool:
-        pending = {pool.submit(_run_in_worker, *job): job for job in jobs}
-        try:
-            for future in futures.as_completed(pending):
-                results[pending[future]] = future.result()
-                progress.update()
-        except BaseException:
-            stop_workers(pool)
-            results |= {
-                pending[f]: f.result() for f in pending if f.done() and not f.cancelled() and f.exception() is None
-            }
-            raise
+def _absolute_paths(config: EvalConfig) -> EvalConfig:
+    """``config`` with its checkpoint and output folder as absolute paths: a worker elsewhere (a Ray node) would
+    resolve a relative one from its own folder. (An empty checkpoint, the shipped model, each resolves itself.)"""
+    checkpoint = os.path.abspath(config.checkpoint) if config.checkpoint else ""
+    return dataclasses.replace(config, checkpoint=checkpoint, out=os.path.abspath(config.out))
 
 
 def _write_results(
