@@ -102,16 +102,16 @@ def test_no_command_after_a_stop_sent_while_a_plan_runs_and_the_request_answers_
     robot, planner = start_slow_planner(graph, tiny_checkpoint, FailingDeactivate if stop == "error" else PlannerNode)
     # The clients exist before the plan, on the robot's node (a participant the planner has matched
     # already): the time measured is the planner's, not discovery's (seconds on a loaded box).
-    queued_client = ready_client(robot, Trigger, f"/planner_node/{queued}") if queued in SERVICES else None
+    queued_client = ready_client(robot, Trigger, f"/planner_node/{queued}", graph) if queued in SERVICES else None
     if stop in ("stop", "error"):  # error: ~/stop's deactivate raises (in three full test runs on the loaded
         # box, a client of a lifecycle service of this node stayed unmatched for 30 s, never one of ~/stop)
-        stop_client, stop_request = ready_client(robot, Trigger, "/planner_node/stop"), Trigger.Request()
+        stop_client, stop_request = ready_client(robot, Trigger, "/planner_node/stop", graph), Trigger.Request()
     else:
         transition = {
             "deactivate": Transition.TRANSITION_DEACTIVATE,
             "shutdown": Transition.TRANSITION_ACTIVE_SHUTDOWN,
         }[stop]
-        stop_client = ready_client(robot, ChangeState, "/planner_node/change_state")
+        stop_client = ready_client(robot, ChangeState, "/planner_node/change_state", graph)
         stop_request = ChangeState.Request(transition=Transition(id=transition))
     mpc = inside_a_plan(planner)
 
@@ -145,7 +145,7 @@ def test_no_command_after_a_stop_sent_while_a_plan_runs_and_the_request_answers_
 @pytest.mark.timeout(90)
 def test_services_goals_and_sensors_are_taken_within_milliseconds_while_a_plan_runs(graph, tiny_checkpoint):
     robot, planner = start_slow_planner(graph, tiny_checkpoint)
-    clients = {name: ready_client(robot, Trigger, f"/planner_node/{name}") for name in SERVICES}
+    clients = {name: ready_client(robot, Trigger, f"/planner_node/{name}", graph) for name in SERVICES}
     mpc = inside_a_plan(planner)
 
     timings = {}
