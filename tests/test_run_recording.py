@@ -33,9 +33,9 @@ from std_msgs.msg import Float64  # noqa: E402
 
 from jepa_mpc.cli import main as cli_main  # noqa: E402
 from jepa_mpc_dataset import LeRobotDataset  # noqa: E402
+from jepa_mpc_foundation.ros_messages import FRANKA_FINGER_JOINTS, FRANKA_MAX_WIDTH  # noqa: E402
 from process_helpers import wait_until  # noqa: E402
 from ros_nodes import conversions, run_recording as rr  # noqa: E402
-from ros_nodes.config import FRANKA_FINGER_JOINTS, FRANKA_MAX_WIDTH  # noqa: E402
 from ros_nodes.diagnostics import Status  # noqa: E402
 
 EXTERIOR = "observation.images.exterior_1_left"  # the dataset feature of the first camera topic
