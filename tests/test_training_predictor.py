@@ -573,14 +573,10 @@ def test_stop_at_reports_the_state_it_wrote_not_a_model(stopped_run, tmp_path, s
         train_predictor(config, squares, encoder_path, copy, resume=True, stop_at=2)
 
 
-def test_train_and_pretrain_summaries_report_in_one_frame(tmp_path):
-    """The two run summaries share their fields, report lines and summary.json writing (issue 32)."""
-    from worldmodel.training.pretrain_encoder import PretrainSummary
-    from worldmodel.training.run_summary import RunSummary
-    from worldmodel.training.train_predictor import TrainSummary
-
-    run = dict(
-        out=str(tmp_path),
+def run_fields(out: Path) -> dict:
+    """The fields every run summary has (:class:`worldmodel.training.run_summary.RunSummary`): a run stopped early."""
+    return dict(
+        out=str(out),
         rank=0,
         steps=12,
         start_step=4,
@@ -593,6 +589,15 @@ def test_train_and_pretrain_summaries_report_in_one_frame(tmp_path):
         metrics="csv",
         total_steps=30,
     )
+
+
+def test_train_and_pretrain_summaries_report_in_one_frame(tmp_path):
+    """The two run summaries share their fields, report lines and summary.json writing (issue 32)."""
+    from worldmodel.training.pretrain_encoder import PretrainSummary
+    from worldmodel.training.run_summary import RunSummary
+    from worldmodel.training.train_predictor import TrainSummary
+
+    run = run_fields(tmp_path)
     stopped = [
         TrainSummary(**run, validation=None, train_clips=9, cache_folder="cache"),
         PretrainSummary(**run, val_loss=0.25, features_at_init=None, features_final=None),
@@ -611,6 +616,27 @@ def test_train_and_pretrain_summaries_report_in_one_frame(tmp_path):
         assert finished.text().splitlines()[-1].startswith(f"{product[:-3]}: {tmp_path / product}")
         finished.write()
         assert json.loads((tmp_path / "summary.json").read_text())["steps"] == 30
+
+
+def test_the_policy_summary_is_a_run_summary_whose_json_keeps_its_keys(tmp_path):
+    """train-policy's summary has every run summary's fields (issue 32) and reports in its own words; its
+    summary.json still holds the keys of the files written before, as the shipped model's
+    policy_train_summary.json, where the rate of its samples is samples_per_second."""
+    from worldmodel.checkpoint import DEFAULT_CHECKPOINT
+    from worldmodel.training.run_summary import RunSummary
+    from worldmodel.training.train_goal_policy import PolicyTrainSummary, PolicyValidation
+
+    validation = PolicyValidation(l1=0.4, zero_action_l1=0.5, translation_error_m=0.02, frames=12)
+    summary = PolicyTrainSummary(**run_fields(tmp_path), validation=validation, cache_folder="cache")
+    assert isinstance(summary, RunSummary)
+    assert summary.text().splitlines()[0] == (
+        "trained the goal policy, steps 4..12 in 1.0 s (2 samples/s), final train loss 0.5000"
+    )
+    summary.write()
+    written = json.loads((tmp_path / "summary.json").read_text())
+    shipped = json.loads((DEFAULT_CHECKPOINT.parent / "policy_train_summary.json").read_text())
+    assert set(shipped) <= set(written) and written["samples_per_second"] == 2.0
+    assert written["validation"] == {"l1": 0.4, "zero_action_l1": 0.5, "translation_error_m": 0.02, "frames": 12}
 
 
 def test_the_training_commands_share_their_data_and_run_folder_flags():
