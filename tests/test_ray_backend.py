@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import process_helpers
 import ray_helpers
 from jepa_mpc.cli import main as cli_main, parse_command_config, run_command
 from jepa_mpc_dataset import LeRobotDataset
@@ -84,7 +85,7 @@ def test_the_default_commands_never_import_ray_and_without_it_the_backend_is_one
         "sys.modules['ray'] = None  # what `import ray` meets where it is not installed\n"
         f"sys.exit(jepa_mpc.cli.main(['collect', *{COLLECT!r}, '--out', {str(tmp_path)!r}, '--backend', 'ray']))\n"
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    env = process_helpers.environment()
     done = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 2, done.stderr[-3000:]
     assert done.stderr.strip() == (

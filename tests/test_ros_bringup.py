@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import random
 import signal
 import subprocess
 import sys
@@ -13,6 +11,8 @@ import time
 import pytest
 
 pytest.importorskip("rclpy")
+
+from process_helpers import ros_environment  # noqa: E402
 
 
 @pytest.mark.timeout(120)
@@ -38,13 +38,6 @@ def test_bringup_starts_the_nodes_of_a_parameter_file_and_stops_on_ctrl_c(tmp_pa
         "planner_node:\n  ros__parameters:\n    device: cpu\n    autostart: true\n"
         "    planner: {samples: 16, iterations: 2, topk: 4}\n"
     )
-    env = {
-        **os.environ,
-        "ROS_DOMAIN_ID": str(random.randint(1, 100)),  # isolated from other test sessions
-        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-        "ROS_LOCALHOST_ONLY": "1",
-        "RCUTILS_LOGGING_BUFFERED_STREAM": "0",
-    }
     command = [
         sys.executable,
         "-m",
@@ -55,6 +48,7 @@ def test_bringup_starts_the_nodes_of_a_parameter_file_and_stops_on_ctrl_c(tmp_pa
         "-p",
         f"checkpoint:={checkpoint}",
     ]
+    env = ros_environment()
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
@@ -85,9 +79,8 @@ def test_bringup_starts_the_nodes_of_a_parameter_file_and_stops_on_ctrl_c(tmp_pa
 @pytest.mark.timeout(60)
 def test_an_empty_parameter_is_one_line_naming_it_and_the_fix():
     """``-p checkpoint:=`` (nothing after :=) used to print a 19-line rcl traceback."""
-    env = {**os.environ, "ROS_DOMAIN_ID": str(random.randint(1, 100)), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
     command = [sys.executable, "-m", "ros_nodes.planner_node", "--ros-args", "-p", "device:=cpu", "-p", "checkpoint:="]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=50)
+    result = subprocess.run(command, env=ros_environment(), capture_output=True, text=True, timeout=50)
     assert result.returncode == 2, result.stderr
     lines = (result.stdout + result.stderr).strip().splitlines()
     assert len(lines) == 1, lines

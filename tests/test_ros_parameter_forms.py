@@ -9,8 +9,6 @@ expected, and the node does not start (exit 2).
 
 from __future__ import annotations
 
-import os
-import random
 import subprocess
 import sys
 
@@ -20,6 +18,7 @@ pytest.importorskip("rclpy")
 
 from rclpy.parameter import Parameter  # noqa: E402
 
+from process_helpers import ros_environment  # noqa: E402
 from ros_nodes.planner_node import PlannerNode  # noqa: E402
 from ros_nodes.sim_node import SimNode  # noqa: E402
 
@@ -54,15 +53,6 @@ def test_the_sim_node_refuses_a_bool_for_a_number(graph):
         graph.start(lambda ctx: SimNode(context=ctx, parameter_overrides=[Parameter("sim.image_size", value=True)]))
 
 
-def _environment() -> dict[str, str]:
-    return {
-        **os.environ,
-        "ROS_DOMAIN_ID": str(random.randint(1, 100)),
-        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-        "ROS_LOCALHOST_ONLY": "1",
-    }
-
-
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize(
     "argument, message",
@@ -81,7 +71,7 @@ def _environment() -> dict[str, str]:
 def test_a_dash_p_value_of_the_wrong_form_stops_the_node_with_one_line(argument, message):
     """rcl parses ``-p`` values as YAML 1.1 (``yes`` is a bool); the node says so and exits 2 instead of running."""
     command = [sys.executable, "-m", "ros_nodes.planner_node", "--ros-args", "-p", "device:=cpu", "-p", argument]
-    result = subprocess.run(command, env=_environment(), capture_output=True, text=True, timeout=90)
+    result = subprocess.run(command, env=ros_environment(), capture_output=True, text=True, timeout=90)
     lines = (result.stdout + result.stderr).strip().splitlines()
     assert result.returncode == 2 and lines == [f"error: node planner_node: {message}"], (result.returncode, lines)
 
@@ -92,7 +82,7 @@ def test_the_bringup_stops_on_a_bool_in_its_parameter_file_before_ros_starts(tmp
     params = tmp_path / "robot.yaml"
     params.write_text("planner_node:\n  ros__parameters:\n    device: cpu\n    safety:\n      max_step: yes\n")
     command = [sys.executable, "-m", "jepa_mpc.cli", "bringup", str(params)]
-    result = subprocess.run(command, env=_environment(), capture_output=True, text=True, timeout=90)
+    result = subprocess.run(command, env=ros_environment(), capture_output=True, text=True, timeout=90)
     lines = (result.stdout + result.stderr).strip().splitlines()
     assert result.returncode == 2, (result.returncode, lines)
     assert lines == [
@@ -142,7 +132,7 @@ def test_a_planner_node_asked_to_plan_from_a_policy_its_model_lacks_stops_with_o
         "-p",
         "planner.proposal:=policy",
     ]
-    result = subprocess.run(command, env=_environment(), capture_output=True, text=True, timeout=90)
+    result = subprocess.run(command, env=ros_environment(), capture_output=True, text=True, timeout=90)
     lines = (result.stdout + result.stderr).strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1, (result.returncode, lines)
     assert "goal-conditioned policy" in lines[0] and "planner.proposal none" in lines[0], lines

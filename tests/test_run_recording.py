@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import array
 import json
-import os
-import random
 import signal
 import subprocess
 import sys
@@ -34,12 +32,11 @@ from std_msgs.msg import Float64  # noqa: E402
 from jepa_mpc.cli import main as cli_main  # noqa: E402
 from jepa_mpc_dataset import LeRobotDataset  # noqa: E402
 from jepa_mpc_foundation.ros_messages import FRANKA_FINGER_JOINTS, FRANKA_MAX_WIDTH  # noqa: E402
-from process_helpers import wait_until  # noqa: E402
+from process_helpers import environment, ros_environment, wait_until  # noqa: E402
 from ros_nodes import conversions, run_recording as rr  # noqa: E402
 from ros_nodes.diagnostics import Status  # noqa: E402
 
 EXTERIOR = "observation.images.exterior_1_left"  # the dataset feature of the first camera topic
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def assert_same(decoded, original, where: str = "message") -> None:
@@ -178,10 +175,9 @@ def test_a_file_cut_anywhere_reads_up_to_its_last_complete_message(tmp_path, cap
 def start_recording_process(path: Path) -> tuple[subprocess.Popen, list[str], threading.Thread]:
     """tests/recording_process.py recording to ``path``; its stdout lines are collected in the returned list by
     the returned thread, which ends with the process."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     process = subprocess.Popen(
         [sys.executable, str(Path(__file__).with_name("recording_process.py")), str(path)],
-        env=env,
+        env=environment(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -313,17 +309,10 @@ def test_bringup_record_writes_the_planner_nodes_run_and_ctrl_c_closes_it(tmp_pa
         "planner_node:\n  ros__parameters:\n    device: cpu\n    autostart: true\n"
         "    planner: {samples: 16, iterations: 2, topk: 4}\n"
     )
-    env = {
-        **os.environ,
-        "ROS_DOMAIN_ID": str(random.randint(1, 100)),  # isolated from other test sessions
-        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-        "ROS_LOCALHOST_ONLY": "1",
-        "RCUTILS_LOGGING_BUFFERED_STREAM": "0",
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-    }
     runs = tmp_path / "runs"
     command = [sys.executable, "-m", "jepa_mpc.cli", "bringup", str(params), "--record", str(runs)]
     command += ["--ros-args", "-p", f"checkpoint:={tiny_checkpoint}"]
+    env = ros_environment()
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+import process_helpers
 from worldmodel import load_world_model
 from worldmodel.config import EncoderConfig
 from worldmodel.encoder import VideoEncoder, init_vit_weights
@@ -116,12 +117,7 @@ def test_ctrl_c_saves_the_current_step_and_resume_finishes_bit_for_bit(tmp_path,
     data, script = tmp_path / "squares.npz", tmp_path / "run.py"
     save_episodes_npz(data, squares.episodes, fps=4)
     script.write_text(INTERRUPTED_RUN)
-    root = str(Path(__file__).resolve().parents[1])
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]),
-    }
+    env = {**process_helpers.environment(), "OMP_NUM_THREADS": "1"}
     args = [str(data), str(encoder_path), str(tmp_path / "split"), str(tmp_path / "cache")]
     process = subprocess.Popen(
         [sys.executable, str(script), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
