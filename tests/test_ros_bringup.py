@@ -16,22 +16,7 @@ from process_helpers import ros_environment  # noqa: E402
 
 
 @pytest.mark.timeout(120)
-def test_bringup_starts_the_nodes_of_a_parameter_file_and_stops_on_ctrl_c(tmp_path):
-    from worldmodel import (
-        EncoderConfig,
-        PredictorConfig,
-        WorldModelConfig,
-        build_world_model,
-        save_world_model_checkpoint,
-    )
-
-    config = WorldModelConfig(
-        encoder=EncoderConfig(img_size=32, dim=48, depth=2, num_heads=2),
-        predictor=PredictorConfig(img_size=32, encoder_dim=48, dim=48, depth=2, num_heads=2),
-    )
-    model = build_world_model(config, seed=0)
-    checkpoint = tmp_path / "tiny.pt"
-    save_world_model_checkpoint(checkpoint, model.config, model.encoder, model.predictor)
+def test_bringup_starts_the_nodes_of_a_parameter_file_and_stops_on_ctrl_c(tmp_path, tiny_checkpoint):
     params = tmp_path / "sim_small.yaml"
     params.write_text(
         "sim_node:\n  ros__parameters:\n    sim: {image_size: 48}\n"
@@ -46,7 +31,7 @@ def test_bringup_starts_the_nodes_of_a_parameter_file_and_stops_on_ctrl_c(tmp_pa
         str(params),
         "--ros-args",
         "-p",
-        f"checkpoint:={checkpoint}",
+        f"checkpoint:={tiny_checkpoint}",
     ]
     env = ros_environment()
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -254,22 +254,10 @@ def test_a_scene_unlike_the_training_data_is_a_warning_and_the_node_goes_on_comm
 
 @pytest.mark.timeout(90)
 def test_a_two_view_model_plans_from_both_cameras_and_refuses_a_one_view_goal(graph, tmp_path):
+    from model_helpers import save_tiny_model
     from ros_nodes.sim_node import SimNode
-    from worldmodel import (
-        EncoderConfig,
-        PredictorConfig,
-        WorldModelConfig,
-        build_world_model,
-        save_world_model_checkpoint,
-    )
 
-    config = WorldModelConfig(
-        encoder=EncoderConfig(img_size=32, dim=48, depth=2, num_heads=2),
-        predictor=PredictorConfig(img_size=32, encoder_dim=48, dim=48, depth=2, num_heads=2, views=2),
-    )
-    model = build_world_model(config, seed=0)
-    checkpoint = str(tmp_path / "two_view.pt")
-    save_world_model_checkpoint(checkpoint, model.config, model.encoder, model.predictor)
+    checkpoint = str(save_tiny_model(tmp_path / "two_view.pt", views=2))
 
     def sim_with(goal_views: int):
         return graph.start(

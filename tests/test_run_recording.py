@@ -29,6 +29,7 @@ from rosbags.highlevel import AnyReader  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
 from std_msgs.msg import Float64  # noqa: E402
 
+from command_helpers import eval_argv  # noqa: E402
 from jepa_mpc.cli import main as cli_main  # noqa: E402
 from jepa_mpc_dataset import LeRobotDataset  # noqa: E402
 from jepa_mpc_foundation.ros_messages import FRANKA_FINGER_JOINTS, FRANKA_MAX_WIDTH  # noqa: E402
@@ -255,9 +256,7 @@ def check_recording_after(signum: signal.Signals, path: Path, lines: list[str], 
 @pytest.mark.timeout(120)
 def test_eval_record_writes_one_recording_per_episode_in_sim_time(tmp_path, tiny_checkpoint):
     out = tmp_path / "eval"
-    argv = ["eval", "--task", "reach", "--episodes", "1", "--max_steps", "2", "--videos", "1", "--record"]
-    argv += ["--policies", "world_model", "random", "--checkpoint", tiny_checkpoint, "--device", "cpu"]
-    argv += ["--out", str(out), "--planner.samples", "8", "--planner.iterations", "1", "--planner.topk", "2"]
+    argv = [*eval_argv(tiny_checkpoint, videos=1, policies=["world_model", "random"]), "--record", "--out", str(out)]
     assert cli_main(argv) == 0
     report = json.loads((out / "results.json").read_text())
     for summary in report["summaries"]:
