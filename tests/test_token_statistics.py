@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from command_helpers import eval_argv
+from command_helpers import eval_argv, frozen_tokens_argv
 from model_helpers import tiny_config
 from planner import GoalImageMPC, PlannerConfig
 from worldmodel import (
@@ -173,21 +173,7 @@ def test_ood_stats_command_adds_statistics_that_load_strictly_and_keeps_the_rest
     data = tmp_path / "scenes.npz"
     save_episodes_npz(data, square_episodes(np.random.default_rng(0), 10, 8), fps=4)
     out = tmp_path / "model_ood.pt"
-    argv = [
-        "ood-stats",
-        "--data",
-        str(data),
-        "--checkpoint",
-        tiny_checkpoint,
-        "--out",
-        str(out),
-        "--data.wrist_camera",
-        "",
-        "--data.cache_dir",
-        str(tmp_path / "cache"),
-        "--threads",
-        "1",
-    ]
+    argv = [*frozen_tokens_argv("ood-stats", data, tiny_checkpoint, out, tmp_path / "cache"), "--threads", "1"]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "out-of-distribution threshold" in printed and "episodes: 9 train, 1 held out" in printed, printed

@@ -17,6 +17,7 @@ import pytest
 import torch
 
 import process_helpers
+from command_helpers import SHORT_TRAIN_RUN, SMALL_PREDICTOR, torchrun, train_argv
 from worldmodel import load_world_model
 from worldmodel.config import EncoderConfig
 from worldmodel.encoder import VideoEncoder, init_vit_weights
@@ -222,53 +223,15 @@ def test_two_process_gloo_ddp_cli(tmp_path, squares, encoder_path):
     data = tmp_path / "squares.npz"
     save_episodes_npz(data, squares.episodes, fps=4)
     out = tmp_path / "ddp"
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "jepa_mpc",
-        "train",
-        "--data",
-        str(data),
-        "--encoder",
-        str(encoder_path),
-        "--out",
-        str(out),
-        "--data.cache_dir",
-        str(tmp_path / "cache"),
-        "--data.val_fraction",
-        "0.2",
-        "--predictor.dim",
-        "48",
-        "--predictor.depth",
-        "2",
-        "--predictor.num_heads",
-        "2",
-        "--optim.lr",
-        "2e-2",
-        "--optim.start_lr",
-        "2e-3",
-        "--optim.warmup_steps",
-        "10",
-        "--optim.weight_decay",
-        "0.01",
-        "--optim.final_weight_decay",
-        "0.01",
-        "--run.steps",
-        "300",
-        "--run.batch_size",
-        "16",
-        "--run.val_every",
-        "100",
-        "--run.val_clips",
-        "64",
-        "--run.threads",
-        "1",
+    argv = [
+        *train_argv(data, encoder_path, out, tmp_path / "cache"),
+        *("--data.val_fraction", "0.2", *SMALL_PREDICTOR),
+        *("--optim.lr", "2e-2", "--optim.start_lr", "2e-3", "--optim.warmup_steps", "10"),
+        *("--optim.weight_decay", "0.01", "--optim.final_weight_decay", "0.01"),
+        *("--run.steps", "300", "--run.batch_size", "16", "--run.val_every", "100", "--run.val_clips", "64"),
+        *("--run.threads", "1"),
     ]
+    command = torchrun(2, argv)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -494,33 +457,8 @@ def test_a_finished_run_is_not_resumed_or_overwritten(tmp_path, squares, encoder
     # The command: exit 0 and one line for the finished run; exit 2 and one line for a fresh run into it.
     data = tmp_path / "squares.npz"
     save_episodes_npz(data, squares.episodes, fps=4)
-    argv = [
-        "train",
-        "--data",
-        str(data),
-        "--encoder",
-        str(encoder_path),
-        "--out",
-        str(tmp_path / "cli"),
-        "--data.cache_dir",
-        str(tmp_path / "cache"),
-        "--data.val_fraction",
-        "0.2",
-        "--predictor.dim",
-        "48",
-        "--predictor.depth",
-        "2",
-        "--predictor.num_heads",
-        "2",
-        "--optim.warmup_steps",
-        "1",
-        "--run.steps",
-        "3",
-        "--run.batch_size",
-        "8",
-        "--run.val_clips",
-        "8",
-    ]
+    argv = train_argv(data, encoder_path, tmp_path / "cli", tmp_path / "cache")
+    argv += ["--data.val_fraction", "0.2", *SHORT_TRAIN_RUN]
     assert cli_main(argv) == 0
     capsys.readouterr()
     assert cli_main(argv + ["--resume", "true"]) == 0
