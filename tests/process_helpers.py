@@ -1,6 +1,7 @@
 """What the tests of interrupted and killed runs share: a ``jepa-mpc`` command in a process group of
 its own (a terminal's Ctrl-C reaches the whole group), its child processes, and waiting on them; and
-the environment of any process a test starts (:func:`environment`; a ROS node's: :func:`ros_environment`).
+the environment of any process a test starts (:func:`environment`; a ROS node's: :func:`ros_environment`),
+and a small ``jepa-mpc bringup`` of both ROS nodes (:func:`small_bringup`).
 
 Children are found through /proc (``/proc/PID/task/*/children`` is missing on some kernels); a child
 reparented after its parent's death may stay a zombie where PID 1 does not reap: zombies count as ended.
@@ -8,16 +9,24 @@ reparented after its parent's death may stay a zombie where PID 1 does not reap:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+SMALL_BRINGUP = (
+    "sim_node:\n  ros__parameters:\n    sim: {image_size: 48}\n"
+    "planner_node:\n  ros__parameters:\n    device: cpu\n    autostart: true\n"
+    "    planner: {samples: 16, iterations: 2, topk: 4}\n"
+)
+"""A bringup parameter file: 48 px sim images, a planner on the CPU that searches 16 samples and starts at once."""
 
 
 def environment() -> dict[str, str]:
@@ -41,6 +50,29 @@ def ros_environment(domain_id: int | None = None) -> dict[str, str]:
         "ROS_LOCALHOST_ONLY": "1",
         "RCUTILS_LOGGING_BUFFERED_STREAM": "0",
     }
+
+
+@contextlib.contextmanager
+def small_bringup(folder: Path, checkpoint: str, *flags: str) -> Iterator[tuple[subprocess.Popen, list[str]]]:
+    """``jepa-mpc bringup FLAGS`` of both nodes from :data:`SMALL_BRINGUP` (written to ``folder``), planning with
+    the model ``checkpoint``; yields the process and its output lines, collected as they come. The process is
+    killed if it still runs at the end."""
+    params = folder / "sim_small.yaml"
+    params.write_text(SMALL_BRINGUP)
+    command = [sys.executable, "-m", "jepa_mpc.cli", "bringup", str(params), *flags]
+    command += ["--ros-args", "-p", f"checkpoint:={checkpoint}"]
+    env = ros_environment()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
+    reader.start()
+    try:
+        yield process, lines
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        reader.join(timeout=5)
 
 
 def start_command(argv: list[str], log: Path) -> subprocess.Popen:

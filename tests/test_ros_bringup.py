@@ -5,40 +5,18 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 
 pytest.importorskip("rclpy")
 
-from process_helpers import ros_environment  # noqa: E402
+from process_helpers import ros_environment, small_bringup  # noqa: E402
 
 
 @pytest.mark.timeout(120)
 def test_bringup_starts_the_nodes_of_a_parameter_file_and_stops_on_ctrl_c(tmp_path, tiny_checkpoint):
-    params = tmp_path / "sim_small.yaml"
-    params.write_text(
-        "sim_node:\n  ros__parameters:\n    sim: {image_size: 48}\n"
-        "planner_node:\n  ros__parameters:\n    device: cpu\n    autostart: true\n"
-        "    planner: {samples: 16, iterations: 2, topk: 4}\n"
-    )
-    command = [
-        sys.executable,
-        "-m",
-        "jepa_mpc.cli",
-        "bringup",
-        str(params),
-        "--ros-args",
-        "-p",
-        f"checkpoint:={tiny_checkpoint}",
-    ]
-    env = ros_environment()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
-    reader.start()
-    try:
+    with small_bringup(tmp_path, tiny_checkpoint) as (process, lines):
         deadline = time.monotonic() + 90
         # The sim's 48 px goal image reaching the planner shows both nodes up, each with its section of the file.
         while not any("new goal image 48 x 48" in line for line in lines):
@@ -52,11 +30,6 @@ def test_bringup_starts_the_nodes_of_a_parameter_file_and_stops_on_ctrl_c(tmp_pa
         except subprocess.TimeoutExpired:
             raise AssertionError("bringup did not stop within 20 s of Ctrl-C:\n" + "".join(lines)) from None
         assert returncode == 0, "".join(lines)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    reader.join(timeout=5)
     output = "".join(lines)
     assert "Traceback" not in output and "never retrieved" not in output, output
 

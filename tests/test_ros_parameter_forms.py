@@ -19,6 +19,7 @@ pytest.importorskip("rclpy")
 from rclpy.parameter import Parameter  # noqa: E402
 
 from process_helpers import ros_environment  # noqa: E402
+from ros_helpers import sim_parameters  # noqa: E402
 from ros_nodes.planner_node import PlannerNode  # noqa: E402
 from ros_nodes.sim_node import SimNode  # noqa: E402
 
@@ -96,16 +97,7 @@ def test_the_sims_reset_reads_its_changed_parameters_as_typed_as_at_start(graph)
     """``ros2 param set /sim_node seed true`` is allowed (seed is re-read by ~/reset); the reset refuses the bool."""
     from std_srvs.srv import Trigger
 
-    sim = graph.start(
-        lambda ctx: SimNode(
-            context=ctx,
-            parameter_overrides=[
-                Parameter("sim.image_size", value=64),
-                Parameter("camera_hz", value=10.0),
-                Parameter("state_hz", value=20.0),
-            ],
-        )
-    )
+    sim = graph.start(lambda ctx: SimNode(context=ctx, parameter_overrides=sim_parameters()))
     assert all(r.successful for r in sim.set_parameters([Parameter("seed", value=True)]))
     response = sim._on_reset(Trigger.Request(), Trigger.Response())
     assert not response.success

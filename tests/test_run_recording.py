@@ -33,7 +33,7 @@ from command_helpers import eval_argv  # noqa: E402
 from jepa_mpc.cli import main as cli_main  # noqa: E402
 from jepa_mpc_dataset import LeRobotDataset  # noqa: E402
 from jepa_mpc_foundation.ros_messages import FRANKA_FINGER_JOINTS, FRANKA_MAX_WIDTH  # noqa: E402
-from process_helpers import environment, ros_environment, wait_until  # noqa: E402
+from process_helpers import environment, small_bringup, wait_until  # noqa: E402
 from ros_nodes import conversions, run_recording as rr  # noqa: E402
 from ros_nodes.diagnostics import Status  # noqa: E402
 
@@ -302,35 +302,17 @@ def test_bringup_record_writes_the_planner_nodes_run_and_ctrl_c_closes_it(tmp_pa
     """``jepa-mpc bringup --record`` passes the folder to the planner node (record_path), whose run file holds
     what it took and sent, readable while it is written; Ctrl-C closes it complete; ``jepa-mpc import-bag``
     makes a dataset of it."""
-    params = tmp_path / "sim_small.yaml"
-    params.write_text(
-        "sim_node:\n  ros__parameters:\n    sim: {image_size: 48}\n"
-        "planner_node:\n  ros__parameters:\n    device: cpu\n    autostart: true\n"
-        "    planner: {samples: 16, iterations: 2, topk: 4}\n"
-    )
     runs = tmp_path / "runs"
-    command = [sys.executable, "-m", "jepa_mpc.cli", "bringup", str(params), "--record", str(runs)]
-    command += ["--ros-args", "-p", f"checkpoint:={tiny_checkpoint}"]
-    env = ros_environment()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
-    reader.start()
+    with small_bringup(tmp_path, tiny_checkpoint, "--record", str(runs)) as (process, lines):
 
-    def commands_recorded() -> int:
-        assert process.poll() is None, "bringup exited early:\n" + "".join(lines)
-        files = list(runs.glob("run_*.mcap"))
-        return sum(m.topic == rr.TARGET_POSE for m in rr.read_recording(files[0])) if files else 0
+        def commands_recorded() -> int:
+            assert process.poll() is None, "bringup exited early:\n" + "".join(lines)
+            files = list(runs.glob("run_*.mcap"))
+            return sum(m.topic == rr.TARGET_POSE for m in rr.read_recording(files[0])) if files else 0
 
-    try:
         wait_until(lambda: commands_recorded() >= 3, 90, "3 commands in the recording being written")
         process.send_signal(signal.SIGINT)
         returncode = process.wait(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    reader.join(timeout=5)
     output = "".join(lines)
     assert returncode == 0 and "Traceback" not in output, output
     (path,) = runs.glob("run_*.mcap")
