@@ -93,43 +93,15 @@ def recipe(work: Path, threads: int, eval_episodes: int, device: str = "cpu", wo
     """
     worker_flags = ["--workers", str(workers)] if workers > 1 else []
     datasets = [str(work / "data" / f"{task}_{policy}") for task, policy, _, _ in COLLECTION]
-    steps = [
-        [
-            "collect",
-            "--task",
-            task,
-            "--policy",
-            policy,
-            "--episodes",
-            str(n),
-            "--seed",
-            str(seed),
-            "--out",
-            out,
-            *SCENE_FLAGS,
-            *worker_flags,
-        ]
-        for (task, policy, n, seed), out in zip(COLLECTION, datasets)
-    ]
+
+    def collect(task: str, policy: str, episodes: int, seed: int, out: str, *flags: str) -> list[str]:
+        argv = ["collect", "--task", task, "--policy", policy, *flags, "--episodes", str(episodes)]
+        return [*argv, "--seed", str(seed), "--out", out, *SCENE_FLAGS, *worker_flags]
+
+    steps = [collect(task, policy, n, seed, out) for (task, policy, n, seed), out in zip(COLLECTION, datasets)]
     policy_datasets = [str(work / "data" / f"{task}_noisy_expert") for task, _, _ in POLICY_COLLECTION]
     steps += [
-        [
-            "collect",
-            "--task",
-            task,
-            "--policy",
-            "expert",
-            "--noise",
-            str(POLICY_NOISE),
-            "--episodes",
-            str(n),
-            "--seed",
-            str(seed),
-            "--out",
-            out,
-            *SCENE_FLAGS,
-            *worker_flags,
-        ]
+        collect(task, "expert", n, seed, out, "--noise", str(POLICY_NOISE))
         for (task, n, seed), out in zip(POLICY_COLLECTION, policy_datasets)
     ]
     run_flags = ["--run.threads", str(threads), "--run.device", device]
@@ -169,48 +141,16 @@ def recipe(work: Path, threads: int, eval_episodes: int, device: str = "cpu", wo
     # result is that of a single one-thread process (docs/benchmarks.md).
     eval_flags = ["--workers", str(threads), "--threads", "1"] if device == "cpu" and threads > 1 else []
     model = str(work / "policy" / "model.pt")
-    steps += [
-        [
-            "eval",
-            "--task",
-            task,
-            "--episodes",
-            str(eval_episodes),
-            "--checkpoint",
-            model,
-            "--device",
-            device,
-            "--out",
-            str(work / "eval" / task),
-            *eval_flags,
-        ]
-        for task in EVAL_TASKS
-        if eval_episodes > 0
-    ]
-    # From one goal photo: the planner needs no true-state ceiling here (the oracle's search is the sub-goal table's).
-    steps += [
-        [
-            "eval",
-            "--task",
-            task,
-            "--subgoals",
-            "false",
-            "--policies",
-            "world_model",
-            "random",
-            "--episodes",
-            str(eval_episodes),
-            "--checkpoint",
-            model,
-            "--device",
-            device,
-            "--out",
-            str(work / "eval_one_photo" / task),
-            *eval_flags,
-        ]
-        for task in EVAL_TASKS
-        if eval_episodes > 0
-    ]
+
+    def evaluate(task: str, folder: str, *flags: str) -> list[str]:
+        argv = ["eval", "--task", task, *flags, "--episodes", str(eval_episodes), "--checkpoint", model]
+        return [*argv, "--device", device, "--out", str(work / folder / task), *eval_flags]
+
+    if eval_episodes > 0:
+        steps += [evaluate(task, "eval") for task in EVAL_TASKS]
+        # From one goal photo: no true-state ceiling is needed here (the oracle's search is the sub-goal table's).
+        one_photo = ("--subgoals", "false", "--policies", "world_model", "random")
+        steps += [evaluate(task, "eval_one_photo", *one_photo) for task in EVAL_TASKS]
     return steps
 
 

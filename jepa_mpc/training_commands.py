@@ -79,7 +79,7 @@ def _train_and_report(
     config: RunArguments,
     data: DataConfig | VideoDataConfig,
     wrist_camera: str,
-    job: Callable[[EpisodeSource], RunSummary | PolicyTrainSummary],
+    job: Callable[[EpisodeSource], RunSummary],
 ) -> None:
     """Open ``config.datasets`` as ``data`` says (with ``wrist_camera`` as a second view, "" for none), run
     ``job`` on the episodes and print its summary. A resumed run that had already finished prints one line

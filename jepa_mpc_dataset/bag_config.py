@@ -11,12 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-FRANKA_FINGER_JOINTS = ("panda_finger_joint1", "panda_finger_joint2")
-"""The Franka hand's finger joints, as ``franka_ros2`` and ``ros_nodes.config`` name them."""
-FRANKA_MAX_WIDTH = 0.08
-"""m: the Franka hand's full opening (two fingers of 0.04 m), closedness 0; ``ros_nodes.config``'s default too."""
-FRANKA_ARM_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
-"""The arm's 7 joints in ``sensor_msgs/JointState``, as ``franka_ros2`` and our sim node name them."""
+from jepa_mpc_foundation.ros_messages import FRANKA_ARM_JOINTS, FRANKA_FINGER_JOINTS, FRANKA_MAX_WIDTH
 
 TIME_SOURCES = ("header", "receive")
 GAP_POLICIES = ("split", "drop")

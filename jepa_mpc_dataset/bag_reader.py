@@ -36,6 +36,7 @@ import numpy as np
 
 from jepa_mpc_dataset.bag_config import ImportBagConfig
 from jepa_mpc_dataset.format import DatasetError
+from jepa_mpc_foundation.ros_messages import IMAGE_ENCODINGS, rgb_pixels
 
 IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
@@ -60,14 +61,6 @@ ROLE_FLAGS = {
     "joints": "--joint_topic",
     "span": "--span_topic",
     "tf_static": "--tf_static_topic",
-}
-IMAGE_ENCODINGS: dict[str, tuple[int, tuple[int, int, int]]] = {
-    # encoding -> (channels, channel indices of R, G, B); as ros_nodes/safety.py, plus mono8
-    "rgb8": (3, (0, 1, 2)),
-    "bgr8": (3, (2, 1, 0)),
-    "rgba8": (4, (0, 1, 2)),
-    "bgra8": (4, (2, 1, 0)),
-    "mono8": (1, (0, 0, 0)),
 }
 QUATERNION_NORM_TOLERANCE = 1e-2  # as ros_nodes/conversions.py: float32 rounding passes, a zero quaternion does not
 MAX_POSITION_M = 100.0  # as ros_nodes/conversions.py: no arm reaches further; a larger value is a bad message
@@ -663,13 +656,12 @@ def decode_image(message, compressed: bool) -> np.ndarray:
 
         with Image.open(io.BytesIO(message.data.tobytes())) as image:
             return np.asarray(image.convert("RGB"))
-    channels, rgb = IMAGE_ENCODINGS[message.encoding]
+    channels, _ = IMAGE_ENCODINGS[message.encoding]
     height, width, step = int(message.height), int(message.width), int(message.step)
     data = np.asarray(message.data, dtype=np.uint8).reshape(-1)
     if step < width * channels or data.size < step * height:
         raise ValueError(f"{message.encoding} image of {height} x {width} with step {step} has {data.size} bytes")
-    rows = data[: step * height].reshape(height, step)[:, : width * channels].reshape(height, width, channels)
-    return np.ascontiguousarray(rows[:, :, list(rgb)])  # [H, W, 3] RGB
+    return rgb_pixels(message.encoding, height, width, step, data)
 
 
 def read_frames(path: Path, cameras: list[Stream], picks: list[np.ndarray], progress: bool = True) -> list[np.ndarray]:

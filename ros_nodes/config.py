@@ -11,13 +11,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from jepa_mpc_foundation.ros_messages import FRANKA_FINGER_JOINTS, FRANKA_MAX_WIDTH
 from planner.config import PlannerConfig
 from ros_nodes.safety import SafetyConfig
 from sim import env_id
 from sim.config import SimConfig
-
-FRANKA_FINGER_JOINTS = ("panda_finger_joint1", "panda_finger_joint2")
-FRANKA_MAX_WIDTH = 0.08  # m, the Franka hand's full opening (two fingers of 0.04 m)
 
 
 def _help(text: str) -> dict[str, str]:

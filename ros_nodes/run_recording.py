@@ -74,8 +74,9 @@ from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64
 
+from jepa_mpc_foundation.ros_messages import FRANKA_FINGER_JOINTS, FRANKA_MAX_WIDTH
 from ros_nodes import conversions
-from ros_nodes.config import FRANKA_FINGER_JOINTS, FRANKA_MAX_WIDTH, SimNodeConfig
+from ros_nodes.config import SimNodeConfig
 from ros_nodes.diagnostics import Status
 
 PROFILE = "ros2"  # the MCAP profile rosbag2 writes and rosbags requires

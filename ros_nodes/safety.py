@@ -37,6 +37,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from jepa_mpc_foundation.pose import ACTION_DIM, STATE_DIM
+from jepa_mpc_foundation.ros_messages import COLOUR_ENCODINGS, rgb_pixels
 
 REASONS: dict[str, str] = {
     "no_image": "no camera image received yet",
@@ -64,14 +65,6 @@ REASONS: dict[str, str] = {
     "planner_error": "the planner raised an exception",
 }
 """Every rejection reason and what it means; the keys are what diagnostics count."""
-
-SUPPORTED_ENCODINGS: dict[str, tuple[int, tuple[int, int, int]]] = {
-    # encoding -> (channels, channel indices of R, G, B)
-    "rgb8": (3, (0, 1, 2)),
-    "bgr8": (3, (2, 1, 0)),
-    "rgba8": (4, (0, 1, 2)),
-    "bgra8": (4, (2, 1, 0)),
-}
 
 INPUTS = ("image", "wrist_image", "pose", "gripper", "goal")
 FRESHNESS_CHECKED = ("image", "wrist_image", "pose", "gripper")  # the goal is latched: it may be old on purpose
@@ -180,13 +173,13 @@ def decode_image(
 
     Raises :class:`InputRejected` (``bad_encoding`` / ``bad_image_size``) instead of guessing.
     """
-    if encoding not in SUPPORTED_ENCODINGS:
+    if encoding not in COLOUR_ENCODINGS:
         raise InputRejected(
             "bad_encoding",
-            f"image encoding {encoding!r} is not one of {sorted(SUPPORTED_ENCODINGS)}; "
+            f"image encoding {encoding!r} is not one of {sorted(COLOUR_ENCODINGS)}; "
             "publish 8-bit colour images (e.g. the camera driver's rgb8/bgr8 stream, not depth or mono)",
         )
-    channels, rgb_index = SUPPORTED_ENCODINGS[encoding]
+    channels, _ = COLOUR_ENCODINGS[encoding]
     if height < min_side or width < min_side:
         raise InputRejected(
             "bad_image_size", f"image is {height} x {width} pixels, smaller than min_image_side={min_side}"
@@ -201,8 +194,7 @@ def decode_image(
             f"{encoding} image of {height} x {width} needs step >= {row_bytes} and step * height bytes; "
             f"got step {step} and {buffer.size} bytes",
         )
-    rows = buffer.reshape(height, step)[:, :row_bytes].reshape(height, width, channels)  # [H, W, C]
-    return np.ascontiguousarray(rows[:, :, list(rgb_index)])  # [H, W, 3] RGB
+    return rgb_pixels(encoding, height, width, step, buffer)
 
 
 def check_finite(reason: str, name: str, values: np.ndarray) -> np.ndarray:

@@ -44,13 +44,10 @@ def tiny_reference_config():
 @pytest.fixture(scope="session")
 def tiny_world_model():
     """A random-weight world model small enough for behaviour tests (32 px, 4 tokens per frame)."""
-    from worldmodel import EncoderConfig, PredictorConfig, WorldModelConfig, build_world_model
+    from model_helpers import tiny_config
+    from worldmodel import build_world_model
 
-    config = WorldModelConfig(
-        encoder=EncoderConfig(img_size=32, dim=48, depth=2, num_heads=2),
-        predictor=PredictorConfig(img_size=32, encoder_dim=48, dim=48, depth=2, num_heads=2),
-    )
-    return build_world_model(config, seed=0).eval()
+    return build_world_model(tiny_config(), seed=0).eval()
 
 
 @pytest.fixture(scope="session")
@@ -81,23 +78,10 @@ def ros_domain() -> int:
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> str:
-    """The ``tiny_world_model`` sizes saved as a checkpoint file, for the ROS planner node."""
-    from worldmodel import (
-        EncoderConfig,
-        PredictorConfig,
-        WorldModelConfig,
-        build_world_model,
-        save_world_model_checkpoint,
-    )
+    """The ``tiny_world_model`` saved as a checkpoint file, for the ROS planner node and the commands."""
+    from model_helpers import save_tiny_model
 
-    config = WorldModelConfig(
-        encoder=EncoderConfig(img_size=32, dim=48, depth=2, num_heads=2),
-        predictor=PredictorConfig(img_size=32, encoder_dim=48, dim=48, depth=2, num_heads=2),
-    )
-    model = build_world_model(config, seed=0)
-    path = tmp_path_factory.mktemp("ros") / "tiny.pt"
-    save_world_model_checkpoint(path, model.config, model.encoder, model.predictor)
-    return str(path)
+    return str(save_tiny_model(tmp_path_factory.mktemp("ros") / "tiny.pt"))
 
 
 @pytest.fixture

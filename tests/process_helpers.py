@@ -1,5 +1,7 @@
 """What the tests of interrupted and killed runs share: a ``jepa-mpc`` command in a process group of
-its own (a terminal's Ctrl-C reaches the whole group), its child processes, and waiting on them.
+its own (a terminal's Ctrl-C reaches the whole group), its child processes, and waiting on them; and
+the environment of any process a test starts (:func:`environment`; a ROS node's: :func:`ros_environment`),
+and a small ``jepa-mpc bringup`` of both ROS nodes (:func:`small_bringup`).
 
 Children are found through /proc (``/proc/PID/task/*/children`` is missing on some kernels); a child
 reparented after its parent's death may stay a zombie where PID 1 does not reap: zombies count as ended.
@@ -7,22 +9,70 @@ reparented after its parent's death may stay a zombie where PID 1 does not reap:
 
 from __future__ import annotations
 
+import contextlib
 import os
+import random
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+SMALL_BRINGUP = (
+    "sim_node:\n  ros__parameters:\n    sim: {image_size: 48}\n"
+    "planner_node:\n  ros__parameters:\n    device: cpu\n    autostart: true\n"
+    "    planner: {samples: 16, iterations: 2, topk: 4}\n"
+)
+"""A bringup parameter file: 48 px sim images, a planner on the CPU that searches 16 samples and starts at once."""
 
 
-def _environment() -> dict[str, str]:
+def environment() -> dict[str, str]:
+    """The environment of a process a test starts: this checkout's code first on PYTHONPATH (not the copy an
+    environment installed), and headless rendering unless the test's environment chose otherwise."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     env.setdefault("MUJOCO_GL", "egl")
     env.setdefault("PYOPENGL_PLATFORM", env["MUJOCO_GL"])
     return env
+
+
+def ros_environment(domain_id: int | None = None) -> dict[str, str]:
+    """The environment of a ROS process a test starts: this checkout's code (:func:`environment`), DDS
+    domain ``domain_id`` (the test's graph's) or a random one (isolated from other test sessions), discovery on
+    this machine only (ROS_AUTOMATIC_DISCOVERY_RANGE: Jazzy and later; ROS_LOCALHOST_ONLY: older
+    distributions), and log lines written as they come, so that a test reads them while the process runs."""
+    return {
+        **environment(),
+        "ROS_DOMAIN_ID": str(random.randint(1, 100) if domain_id is None else domain_id),
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+        "ROS_LOCALHOST_ONLY": "1",
+        "RCUTILS_LOGGING_BUFFERED_STREAM": "0",
+    }
+
+
+@contextlib.contextmanager
+def small_bringup(folder: Path, checkpoint: str, *flags: str) -> Iterator[tuple[subprocess.Popen, list[str]]]:
+    """``jepa-mpc bringup FLAGS`` of both nodes from :data:`SMALL_BRINGUP` (written to ``folder``), planning with
+    the model ``checkpoint``; yields the process and its output lines, collected as they come. The process is
+    killed if it still runs at the end."""
+    params = folder / "sim_small.yaml"
+    params.write_text(SMALL_BRINGUP)
+    command = [sys.executable, "-m", "jepa_mpc.cli", "bringup", str(params), *flags]
+    command += ["--ros-args", "-p", f"checkpoint:={checkpoint}"]
+    env = ros_environment()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
+    reader.start()
+    try:
+        yield process, lines
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        reader.join(timeout=5)
 
 
 def start_command(argv: list[str], log: Path) -> subprocess.Popen:
@@ -36,7 +86,7 @@ def start_command(argv: list[str], log: Path) -> subprocess.Popen:
         return subprocess.Popen(
             [sys.executable, "-m", "jepa_mpc", *argv],
             cwd=REPO,
-            env=_environment(),
+            env=environment(),
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,

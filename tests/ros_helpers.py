@@ -1,5 +1,5 @@
 """What the ROS node tests share: a graph of rclpy contexts spun by executor threads, a fake robot,
-the planner's parameters, and reading the planner's DiagnosticArray back into a dict.
+the planner's and the sim's parameters, and reading the planner's DiagnosticArray back into a dict.
 
 Each node runs in its own rclpy context (its own DDS participant, as separate processes would be),
 spun by a single-threaded executor as ``ros_nodes.runtime.spin_nodes`` spins it; the session uses a
@@ -151,6 +151,13 @@ def planner_parameters(checkpoint: str, **overrides) -> list[Parameter]:
         "safety.stale_timeout_s": 0.5,
         **overrides,
     }
+    return [Parameter(name, value=value) for name, value in values.items()]
+
+
+def sim_parameters(**overrides) -> list[Parameter]:
+    """The sim node's parameters in the tests: 64 px cameras published at 10 Hz, the state at 20 Hz;
+    ``overrides`` by parameter name (``**{"sim.control_hz": 2.0}`` for a dotted one)."""
+    values = {"sim.image_size": 64, "camera_hz": 10.0, "state_hz": 20.0, **overrides}
     return [Parameter(name, value=value) for name, value in values.items()]
 
 

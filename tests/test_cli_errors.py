@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from process_helpers import ros_environment
+
 
 def jepa_mpc(*argv: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "MUJOCO_GL": "egl", "PYOPENGL_PLATFORM": "egl"}
@@ -53,9 +55,8 @@ def test_help_lists_the_nested_flags_with_their_help():
 )
 def test_a_node_started_with_a_bad_parameter_says_so_in_one_line(parameter, named):
     pytest.importorskip("rclpy")
-    env = {**os.environ, "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "RCUTILS_LOGGING_BUFFERED_STREAM": "0"}
     command = [sys.executable, "-m", "ros_nodes.planner_node", "--ros-args", "-p", parameter]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=ros_environment())
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert result.returncode == 2, result.stderr
     assert len(errors) == 1 and named in errors[0], result.stderr

@@ -10,29 +10,20 @@ import imageio.v2 as imageio
 import pytest
 
 import process_helpers
+from command_helpers import eval_argv
 from jepa_mpc.cli import main as cli_main, parse_command_config
 from jepa_mpc.evaluation import EvalConfig, wilson_interval
+from model_helpers import save_tiny_model
 from worldmodel import (
-    EncoderConfig,
-    PredictorConfig,
-    WorldModelConfig,
-    build_world_model,
     load_world_model,
-    save_world_model_checkpoint,
 )
 from worldmodel.checkpoint import DEFAULT_CHECKPOINT
 
 
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory):
-    config = WorldModelConfig(
-        encoder=EncoderConfig(img_size=32, dim=32, depth=1, num_heads=2),
-        predictor=PredictorConfig(img_size=32, encoder_dim=32, dim=32, depth=1, num_heads=2),
-    )
-    model = build_world_model(config, seed=0)
-    path = tmp_path_factory.mktemp("model") / "tiny.pt"
-    save_world_model_checkpoint(path, config, model.encoder, model.predictor)
-    return path
+    """The cheapest model an evaluation plans with (in place of conftest's larger one)."""
+    return save_tiny_model(tmp_path_factory.mktemp("model") / "tiny.pt", dim=32, depth=1)
 
 
 def test_wilson_interval():
@@ -67,36 +58,9 @@ def test_multi_stage_tasks_plan_with_their_own_settings_unless_told_otherwise(tm
 
 def test_eval_writes_tables_and_videos_for_every_policy(tmp_path, tiny_checkpoint):
     out = tmp_path / "eval"
-    argv = [
-        "eval",
-        "--task",
-        "reach",
-        "--episodes",
-        "2",
-        "--max_steps",
-        "2",
-        "--videos",
-        "1",
-        "--checkpoint",
-        str(tiny_checkpoint),
-        "--device",
-        "cpu",
-        "--out",
-        str(out),
-        "--planner.samples",
-        "8",
-        "--planner.iterations",
-        "1",
-        "--planner.topk",
-        "2",
-        # iCEM, and a gate that keeps every plan while it lasts (H = 2): search, keep, search...
-        "--planner.optimizer",
-        "icem",
-        "--planner.surprise_gating",
-        "true",
-        "--planner.surprise_threshold",
-        "1e9",
-    ]
+    argv = [*eval_argv(tiny_checkpoint, episodes=2, videos=1), "--out", str(out)]
+    # iCEM, and a gate that keeps every plan while it lasts (H = 2): search, keep, search...
+    argv += ["--planner.optimizer", "icem", "--planner.surprise_gating", "true", "--planner.surprise_threshold", "1e9"]
     assert cli_main(argv) == 0
     report = json.loads((out / "results.json").read_text())
     assert report["config"]["planner"]["samples"] == 8 and report["config"]["episodes"] == 2
@@ -126,29 +90,7 @@ def test_eval_writes_tables_and_videos_for_every_policy(tmp_path, tiny_checkpoin
 def test_eval_in_worker_processes_gives_the_results_of_one_process(tmp_path, tiny_checkpoint):
     """``--workers 2`` spreads the episodes over two spawned processes; each episode is seeded by its index
     alone, so every policy's per-episode results are those of one process (latencies aside)."""
-    argv = [
-        "eval",
-        "--task",
-        "reach",
-        "--episodes",
-        "3",
-        "--max_steps",
-        "2",
-        "--videos",
-        "1",
-        "--threads",
-        "1",
-        "--checkpoint",
-        str(tiny_checkpoint),
-        "--device",
-        "cpu",
-        "--planner.samples",
-        "8",
-        "--planner.iterations",
-        "1",
-        "--planner.topk",
-        "2",
-    ]
+    argv = [*eval_argv(tiny_checkpoint, episodes=3, videos=1), "--threads", "1"]
     reports = {}
     for workers in (1, 2):
         out = tmp_path / f"workers{workers}"
@@ -173,31 +115,9 @@ def test_ctrl_c_during_eval_in_workers_writes_the_finished_episodes_and_stops_th
     out.mkdir()
     (out / "results.json").write_text('{"status": "complete", "summaries": []}')  # an earlier run's
     (out / "results.md").write_text("an earlier run's table\n")
-    argv = [
-        "eval",
-        "--task",
-        "reach",
-        "--episodes",
-        "12",
-        "--max_steps",
-        "12",
-        "--videos",
-        "12",
-        "--workers",
-        "2",
-        "--checkpoint",
-        str(tiny_checkpoint),
-        "--device",
-        "cpu",
-        "--out",
-        str(out),
-        "--planner.samples",
-        "16",
-        "--planner.iterations",
-        "2",
-        "--planner.topk",
-        "2",
-    ]
+    planner = ["--planner.samples", "16", "--planner.iterations", "2", "--planner.topk", "2"]
+    argv = eval_argv(tiny_checkpoint, episodes=12, max_steps=12, videos=12, planner=planner)
+    argv += ["--workers", "2", "--out", str(out)]
     process = process_helpers.start_command(argv, tmp_path / "eval.log")
     workers: list[int] = []
     try:
@@ -230,33 +150,8 @@ def test_ctrl_c_during_eval_in_workers_writes_the_finished_episodes_and_stops_th
 
 def test_eval_takes_the_simulators_settings_as_collect_does(tmp_path, tiny_checkpoint, capsys):
     out = tmp_path / "eval"
-    argv = [
-        "eval",
-        "--task",
-        "push",
-        "--episodes",
-        "1",
-        "--max_steps",
-        "1",
-        "--videos",
-        "0",
-        "--policies",
-        "world_model",
-        "--checkpoint",
-        str(tiny_checkpoint),
-        "--device",
-        "cpu",
-        "--out",
-        str(out),
-        "--planner.samples",
-        "8",
-        "--planner.iterations",
-        "1",
-        "--planner.topk",
-        "2",
-        "--sim.randomization.colour",
-        "0.2",
-    ]
+    argv = [*eval_argv(tiny_checkpoint, "push", max_steps=1, policies=["world_model"]), "--out", str(out)]
+    argv += ["--sim.randomization.colour", "0.2"]
     assert cli_main(argv) == 0
     sim = json.loads((out / "results.json").read_text())["config"]["sim"]
     # the camera renders the model's 32 px (its checkpoint states it), one env step per 0.5 s predictor step
@@ -271,32 +166,8 @@ def test_eval_takes_the_simulators_settings_as_collect_does(tmp_path, tiny_check
 
 def test_eval_aims_at_each_subgoal_image_in_turn(tmp_path, tiny_checkpoint):
     out = tmp_path / "eval"
-    argv = [
-        "eval",
-        "--task",
-        "grasp",
-        "--episodes",
-        "1",
-        "--max_steps",
-        "12",
-        "--videos",
-        "1",
-        "--policies",
-        "world_model",
-        "--checkpoint",
-        str(tiny_checkpoint),
-        "--device",
-        "cpu",
-        "--out",
-        str(out),
-        "--planner.samples",
-        "8",
-        "--planner.iterations",
-        "1",
-        "--planner.topk",
-        "2",
-    ]
-    assert cli_main(argv) == 0
+    argv = eval_argv(tiny_checkpoint, "grasp", max_steps=12, videos=1, policies=["world_model"])
+    assert cli_main([*argv, "--out", str(out)]) == 0
     frames = imageio.mimread(out / "grasp_world_model_seed1000.gif")
     assert len(frames) == 13
     half = frames[0].shape[1] // 2

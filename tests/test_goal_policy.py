@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from command_helpers import frozen_tokens_argv
 from jepa_mpc_foundation.pose import apply_action
 from planner import GoalImageMPC, PlannerConfig
 from planner.analytic import AnalyticWorldModel
@@ -230,31 +231,9 @@ def test_train_policy_command_adds_a_policy_the_model_loads_strictly(tmp_path, t
     data = tmp_path / "squares.npz"
     save_episodes_npz(data, square_demonstrations(40, 12, seed=0), fps=4)
     out = tmp_path / "policy"
-    code = main(
-        [
-            "train-policy",
-            "--data",
-            str(data),
-            "--checkpoint",
-            tiny_checkpoint,
-            "--out",
-            str(out),
-            "--data.wrist_camera",
-            "",
-            "--data.cache_dir",
-            str(tmp_path / "cache"),
-            "--run.steps",
-            "150",
-            "--run.batch_size",
-            "64",
-            "--run.val_every",
-            "0",
-            "--optim.warmup_steps",
-            "10",
-            "--run.threads",
-            "1",
-        ]
-    )
+    argv = frozen_tokens_argv("train-policy", data, tiny_checkpoint, out, tmp_path / "cache")
+    run = ["--run.steps", "150", "--run.batch_size", "64", "--run.val_every", "0", "--optim.warmup_steps", "10"]
+    code = main([*argv, *run, "--run.threads", "1"])
     printed = capsys.readouterr().out
     assert code == 0, printed
     summary = __import__("json").loads((out / "summary.json").read_text())
@@ -278,19 +257,7 @@ def test_train_policy_command_adds_a_policy_the_model_loads_strictly(tmp_path, t
     with pytest.raises(CheckpointError, match=r"(?s)broken.pt \[goal_policy\].*missing: token_proj.weight"):
         load_world_model(broken, device="cpu")
     # A run into the same folder is refused without --resume / --overwrite, in one line.
-    code = main(
-        [
-            "train-policy",
-            "--data",
-            str(data),
-            "--checkpoint",
-            tiny_checkpoint,
-            "--out",
-            str(out),
-            "--data.wrist_camera",
-            "",
-        ]
-    )
+    code = main(argv)
     assert code == 2 and "--overwrite" in capsys.readouterr().err
 
 
@@ -338,17 +305,7 @@ def test_ctrl_c_during_train_policy_saves_its_state_and_resume_writes_the_model(
         sys.executable,
         "-m",
         "jepa_mpc",
-        "train-policy",
-        "--data",
-        str(data),
-        "--checkpoint",
-        tiny_checkpoint,
-        "--out",
-        str(out),
-        "--data.wrist_camera",
-        "",
-        "--data.cache_dir",
-        str(tmp_path / "cache"),
+        *frozen_tokens_argv("train-policy", data, tiny_checkpoint, out, tmp_path / "cache"),
         "--run.steps",
         "1500",
         "--run.batch_size",

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from bag_helpers import NS, BagRecorder, record_episode
+from command_helpers import SHORT_TRAIN_RUN, train_argv
 from jepa_mpc.cli import main as cli_main, run_command
 from jepa_mpc_dataset import LeRobotDataset
 from jepa_mpc_dataset.bag_alignment import frame_times
@@ -356,33 +357,7 @@ def test_an_existing_dataset_is_not_overwritten(imported, tmp_path, capsys):
 
 
 def test_jepa_mpc_train_runs_on_the_imported_dataset(imported, encoder_path, tmp_path):
-    """The sizes of the cheapest train run in the tests (tests/test_training_predictor.py): 3 steps, dim 48."""
-    argv = [
-        "train",
-        "--data",
-        str(imported),
-        "--encoder",
-        str(encoder_path),
-        "--out",
-        str(tmp_path / "run"),
-        "--data.cache_dir",
-        str(tmp_path / "cache"),
-        "--data.val_fraction",
-        "0.5",
-        "--predictor.dim",
-        "48",
-        "--predictor.depth",
-        "2",
-        "--predictor.num_heads",
-        "2",
-        "--optim.warmup_steps",
-        "1",
-        "--run.steps",
-        "3",
-        "--run.batch_size",
-        "8",
-        "--run.val_clips",
-        "8",
-    ]
-    assert cli_main(argv) == 0
+    """The cheapest train run in the tests (command_helpers.SHORT_TRAIN_RUN): 3 steps, dim 48."""
+    argv = train_argv(imported, encoder_path, tmp_path / "run", tmp_path / "cache")
+    assert cli_main([*argv, "--data.val_fraction", "0.5", *SHORT_TRAIN_RUN]) == 0
     assert (tmp_path / "run" / "model.pt").is_file()

@@ -16,13 +16,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import process_helpers
 import ray_helpers
+from command_helpers import eval_argv
 from jepa_mpc.cli import main as cli_main, parse_command_config, run_command
 from jepa_mpc_dataset import LeRobotDataset
 from jepa_mpc_foundation.configuration import ConfigError
 from jepa_mpc_foundation.episode_backends import EpisodeBackend, EpisodeWork, run_episodes
+from model_helpers import save_tiny_model
 from sim.collect import _Collector
-from worldmodel import EncoderConfig, PredictorConfig, WorldModelConfig, build_world_model, save_world_model_checkpoint
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
@@ -49,14 +51,7 @@ def local_ray():
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
-    config = WorldModelConfig(
-        encoder=EncoderConfig(img_size=32, dim=32, depth=1, num_heads=2),
-        predictor=PredictorConfig(img_size=32, encoder_dim=32, dim=32, depth=1, num_heads=2),
-    )
-    model = build_world_model(config, seed=0)
-    path = tmp_path_factory.mktemp("model") / "tiny.pt"
-    save_world_model_checkpoint(path, config, model.encoder, model.predictor)
-    return path
+    return save_tiny_model(tmp_path_factory.mktemp("model") / "tiny.pt", dim=32, depth=1)
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +79,7 @@ def test_the_default_commands_never_import_ray_and_without_it_the_backend_is_one
         "sys.modules['ray'] = None  # what `import ray` meets where it is not installed\n"
         f"sys.exit(jepa_mpc.cli.main(['collect', *{COLLECT!r}, '--out', {str(tmp_path)!r}, '--backend', 'ray']))\n"
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    env = process_helpers.environment()
     done = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 2, done.stderr[-3000:]
     assert done.stderr.strip() == (
@@ -100,32 +95,7 @@ def test_ray_flags_belong_to_the_ray_backend_and_workers_to_the_local_one(tmp_pa
 
 
 def test_eval_on_ray_gives_the_per_episode_results_of_the_local_backend(local_ray, tiny_model, tmp_path):
-    argv = [
-        "eval",
-        "--task",
-        "reach",
-        "--episodes",
-        "2",
-        "--max_steps",
-        "2",
-        "--videos",
-        "1",
-        "--policies",
-        "world_model",
-        "random",
-        "--threads",
-        "1",
-        "--checkpoint",
-        str(tiny_model),
-        "--device",
-        "cpu",
-        "--planner.samples",
-        "8",
-        "--planner.iterations",
-        "1",
-        "--planner.topk",
-        "2",
-    ]
+    argv = [*eval_argv(tiny_model, episodes=2, videos=1, policies=["world_model", "random"]), "--threads", "1"]
     reports = {}
     for backend in ("local", "ray"):
         out = tmp_path / backend

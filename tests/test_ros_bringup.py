@@ -2,64 +2,21 @@
 
 from __future__ import annotations
 
-import os
-import random
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 
 pytest.importorskip("rclpy")
 
+from process_helpers import ros_environment, small_bringup  # noqa: E402
+
 
 @pytest.mark.timeout(120)
-def test_bringup_starts_the_nodes_of_a_parameter_file_and_stops_on_ctrl_c(tmp_path):
-    from worldmodel import (
-        EncoderConfig,
-        PredictorConfig,
-        WorldModelConfig,
-        build_world_model,
-        save_world_model_checkpoint,
-    )
-
-    config = WorldModelConfig(
-        encoder=EncoderConfig(img_size=32, dim=48, depth=2, num_heads=2),
-        predictor=PredictorConfig(img_size=32, encoder_dim=48, dim=48, depth=2, num_heads=2),
-    )
-    model = build_world_model(config, seed=0)
-    checkpoint = tmp_path / "tiny.pt"
-    save_world_model_checkpoint(checkpoint, model.config, model.encoder, model.predictor)
-    params = tmp_path / "sim_small.yaml"
-    params.write_text(
-        "sim_node:\n  ros__parameters:\n    sim: {image_size: 48}\n"
-        "planner_node:\n  ros__parameters:\n    device: cpu\n    autostart: true\n"
-        "    planner: {samples: 16, iterations: 2, topk: 4}\n"
-    )
-    env = {
-        **os.environ,
-        "ROS_DOMAIN_ID": str(random.randint(1, 100)),  # isolated from other test sessions
-        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-        "ROS_LOCALHOST_ONLY": "1",
-        "RCUTILS_LOGGING_BUFFERED_STREAM": "0",
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "jepa_mpc.cli",
-        "bringup",
-        str(params),
-        "--ros-args",
-        "-p",
-        f"checkpoint:={checkpoint}",
-    ]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
-    reader.start()
-    try:
+def test_bringup_starts_the_nodes_of_a_parameter_file_and_stops_on_ctrl_c(tmp_path, tiny_checkpoint):
+    with small_bringup(tmp_path, tiny_checkpoint) as (process, lines):
         deadline = time.monotonic() + 90
         # The sim's 48 px goal image reaching the planner shows both nodes up, each with its section of the file.
         while not any("new goal image 48 x 48" in line for line in lines):
@@ -73,11 +30,6 @@ def test_bringup_starts_the_nodes_of_a_parameter_file_and_stops_on_ctrl_c(tmp_pa
         except subprocess.TimeoutExpired:
             raise AssertionError("bringup did not stop within 20 s of Ctrl-C:\n" + "".join(lines)) from None
         assert returncode == 0, "".join(lines)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    reader.join(timeout=5)
     output = "".join(lines)
     assert "Traceback" not in output and "never retrieved" not in output, output
 
@@ -85,9 +37,8 @@ def test_bringup_starts_the_nodes_of_a_parameter_file_and_stops_on_ctrl_c(tmp_pa
 @pytest.mark.timeout(60)
 def test_an_empty_parameter_is_one_line_naming_it_and_the_fix():
     """``-p checkpoint:=`` (nothing after :=) used to print a 19-line rcl traceback."""
-    env = {**os.environ, "ROS_DOMAIN_ID": str(random.randint(1, 100)), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
     command = [sys.executable, "-m", "ros_nodes.planner_node", "--ros-args", "-p", "device:=cpu", "-p", "checkpoint:="]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=50)
+    result = subprocess.run(command, env=ros_environment(), capture_output=True, text=True, timeout=50)
     assert result.returncode == 2, result.stderr
     lines = (result.stdout + result.stderr).strip().splitlines()
     assert len(lines) == 1, lines

@@ -20,7 +20,6 @@ from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from lifecycle_msgs.msg import Transition  # noqa: E402
 from lifecycle_msgs.srv import ChangeState  # noqa: E402
 from rclpy.node import Node  # noqa: E402
-from rclpy.parameter import Parameter  # noqa: E402
 from scipy.spatial.transform import Rotation  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
@@ -32,6 +31,7 @@ from ros_helpers import (  # noqa: E402
     lifecycle_client,
     planner_parameters,
     ready_client,
+    sim_parameters,
     wait_until,
 )
 from ros_nodes import conversions  # noqa: E402
@@ -276,18 +276,7 @@ def test_a_subgoal_sequence_advances_by_the_evaluations_rule_in_a_sim_loop(graph
     images = [*info["subgoal_images"][:2], info["goal_image"]]
     files = [str(save_goal_image(image, tmp_path / f"goal_{i}", stamp_s=1.0 + i)) for i, image in enumerate(images)]
 
-    sim = graph.start(
-        lambda ctx: SimNode(
-            context=ctx,
-            parameter_overrides=[
-                Parameter("task", value="pickplace"),
-                Parameter("seed", value=0),
-                Parameter("sim.image_size", value=64),
-                Parameter("camera_hz", value=10.0),
-                Parameter("state_hz", value=20.0),
-            ],
-        )
-    )
+    sim = graph.start(lambda ctx: SimNode(context=ctx, parameter_overrides=sim_parameters(task="pickplace", seed=0)))
     statuses: list[dict] = []
     lock = threading.Lock()
 

@@ -29,6 +29,7 @@ from ros_helpers import (  # noqa: E402
     FakeRobot,
     call,
     planner_parameters,
+    sim_parameters,
     wait_until,
 )
 from ros_nodes import conversions  # noqa: E402
@@ -254,35 +255,13 @@ def test_a_scene_unlike_the_training_data_is_a_warning_and_the_node_goes_on_comm
 
 @pytest.mark.timeout(90)
 def test_a_two_view_model_plans_from_both_cameras_and_refuses_a_one_view_goal(graph, tmp_path):
+    from model_helpers import save_tiny_model
     from ros_nodes.sim_node import SimNode
-    from worldmodel import (
-        EncoderConfig,
-        PredictorConfig,
-        WorldModelConfig,
-        build_world_model,
-        save_world_model_checkpoint,
-    )
 
-    config = WorldModelConfig(
-        encoder=EncoderConfig(img_size=32, dim=48, depth=2, num_heads=2),
-        predictor=PredictorConfig(img_size=32, encoder_dim=48, dim=48, depth=2, num_heads=2, views=2),
-    )
-    model = build_world_model(config, seed=0)
-    checkpoint = str(tmp_path / "two_view.pt")
-    save_world_model_checkpoint(checkpoint, model.config, model.encoder, model.predictor)
+    checkpoint = str(save_tiny_model(tmp_path / "two_view.pt", views=2))
 
     def sim_with(goal_views: int):
-        return graph.start(
-            lambda ctx: SimNode(
-                context=ctx,
-                parameter_overrides=[
-                    Parameter("sim.image_size", value=64),
-                    Parameter("camera_hz", value=10.0),
-                    Parameter("state_hz", value=20.0),
-                    Parameter("goal_views", value=goal_views),
-                ],
-            )
-        )
+        return graph.start(lambda ctx: SimNode(context=ctx, parameter_overrides=sim_parameters(goal_views=goal_views)))
 
     # The sim's goal is the exterior camera alone: the planner says so and commands nothing.
     sim = sim_with(1)
@@ -314,16 +293,7 @@ def test_a_two_view_model_plans_from_both_cameras_and_refuses_a_one_view_goal(gr
 def test_sim_and_planner_close_the_loop_and_every_command_is_executed(graph, tiny_checkpoint):
     from ros_nodes.sim_node import SimNode
 
-    sim = graph.start(
-        lambda ctx: SimNode(
-            context=ctx,
-            parameter_overrides=[
-                Parameter("sim.image_size", value=64),
-                Parameter("camera_hz", value=10.0),
-                Parameter("state_hz", value=20.0),
-            ],
-        )
-    )
+    sim = graph.start(lambda ctx: SimNode(context=ctx, parameter_overrides=sim_parameters()))
     events: list[tuple[str, np.ndarray]] = []  # ("target" | "pose", position), in order of arrival
     lock = threading.Lock()
 
@@ -404,22 +374,10 @@ def test_default_model_drives_the_sim_closer_to_the_reach_goal(graph):
     from worldmodel.checkpoint import DEFAULT_CHECKPOINT
 
     assert DEFAULT_CHECKPOINT.is_file(), "the default model ships with the package (worldmodel/default_model/model.pt)"
-    sim = graph.start(
-        lambda ctx: SimNode(
-            context=ctx,
-            parameter_overrides=[
-                Parameter("task", value="reach"),
-                Parameter(
-                    "seed", value=1000
-                ),  # an evaluation seed (not in the training data) the model solves in jepa-mpc eval
-                Parameter("goal_views", value=2),  # the default model plans from the exterior and wrist cameras
-                Parameter("sim.image_size", value=64),
-                Parameter("sim.control_hz", value=2.0),
-                Parameter("camera_hz", value=10.0),
-                Parameter("state_hz", value=20.0),
-            ],
-        )
-    )
+    # An evaluation seed (not in the training data) the model solves in jepa-mpc eval; the default model plans
+    # from the exterior and wrist cameras.
+    parameters = sim_parameters(task="reach", seed=1000, goal_views=2, **{"sim.control_hz": 2.0})
+    sim = graph.start(lambda ctx: SimNode(context=ctx, parameter_overrides=parameters))
 
     def distance_to_goal() -> float:
         return float(np.linalg.norm(sim.observation["state"][:3] - sim.env.unwrapped.goal_state[:3]))

@@ -9,8 +9,6 @@ expected, and the node does not start (exit 2).
 
 from __future__ import annotations
 
-import os
-import random
 import subprocess
 import sys
 
@@ -20,6 +18,8 @@ pytest.importorskip("rclpy")
 
 from rclpy.parameter import Parameter  # noqa: E402
 
+from process_helpers import ros_environment  # noqa: E402
+from ros_helpers import sim_parameters  # noqa: E402
 from ros_nodes.planner_node import PlannerNode  # noqa: E402
 from ros_nodes.sim_node import SimNode  # noqa: E402
 
@@ -54,15 +54,6 @@ def test_the_sim_node_refuses_a_bool_for_a_number(graph):
         graph.start(lambda ctx: SimNode(context=ctx, parameter_overrides=[Parameter("sim.image_size", value=True)]))
 
 
-def _environment() -> dict[str, str]:
-    return {
-        **os.environ,
-        "ROS_DOMAIN_ID": str(random.randint(1, 100)),
-        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-        "ROS_LOCALHOST_ONLY": "1",
-    }
-
-
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize(
     "argument, message",
@@ -81,7 +72,7 @@ def _environment() -> dict[str, str]:
 def test_a_dash_p_value_of_the_wrong_form_stops_the_node_with_one_line(argument, message):
     """rcl parses ``-p`` values as YAML 1.1 (``yes`` is a bool); the node says so and exits 2 instead of running."""
     command = [sys.executable, "-m", "ros_nodes.planner_node", "--ros-args", "-p", "device:=cpu", "-p", argument]
-    result = subprocess.run(command, env=_environment(), capture_output=True, text=True, timeout=90)
+    result = subprocess.run(command, env=ros_environment(), capture_output=True, text=True, timeout=90)
     lines = (result.stdout + result.stderr).strip().splitlines()
     assert result.returncode == 2 and lines == [f"error: node planner_node: {message}"], (result.returncode, lines)
 
@@ -92,7 +83,7 @@ def test_the_bringup_stops_on_a_bool_in_its_parameter_file_before_ros_starts(tmp
     params = tmp_path / "robot.yaml"
     params.write_text("planner_node:\n  ros__parameters:\n    device: cpu\n    safety:\n      max_step: yes\n")
     command = [sys.executable, "-m", "jepa_mpc.cli", "bringup", str(params)]
-    result = subprocess.run(command, env=_environment(), capture_output=True, text=True, timeout=90)
+    result = subprocess.run(command, env=ros_environment(), capture_output=True, text=True, timeout=90)
     lines = (result.stdout + result.stderr).strip().splitlines()
     assert result.returncode == 2, (result.returncode, lines)
     assert lines == [
@@ -106,16 +97,7 @@ def test_the_sims_reset_reads_its_changed_parameters_as_typed_as_at_start(graph)
     """``ros2 param set /sim_node seed true`` is allowed (seed is re-read by ~/reset); the reset refuses the bool."""
     from std_srvs.srv import Trigger
 
-    sim = graph.start(
-        lambda ctx: SimNode(
-            context=ctx,
-            parameter_overrides=[
-                Parameter("sim.image_size", value=64),
-                Parameter("camera_hz", value=10.0),
-                Parameter("state_hz", value=20.0),
-            ],
-        )
-    )
+    sim = graph.start(lambda ctx: SimNode(context=ctx, parameter_overrides=sim_parameters()))
     assert all(r.successful for r in sim.set_parameters([Parameter("seed", value=True)]))
     response = sim._on_reset(Trigger.Request(), Trigger.Response())
     assert not response.success
@@ -142,7 +124,7 @@ def test_a_planner_node_asked_to_plan_from_a_policy_its_model_lacks_stops_with_o
         "-p",
         "planner.proposal:=policy",
     ]
-    result = subprocess.run(command, env=_environment(), capture_output=True, text=True, timeout=90)
+    result = subprocess.run(command, env=ros_environment(), capture_output=True, text=True, timeout=90)
     lines = (result.stdout + result.stderr).strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1, (result.returncode, lines)
     assert "goal-conditioned policy" in lines[0] and "planner.proposal none" in lines[0], lines

@@ -8,7 +8,6 @@ before it, and the request is answered at once, not when the plan ends. Helpers:
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -25,11 +24,11 @@ from lifecycle_msgs.msg import Transition  # noqa: E402
 from lifecycle_msgs.srv import ChangeState  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
+from process_helpers import ros_environment  # noqa: E402
 from ros_helpers import FakeRobot, planner_parameters, ready_client, wait_until  # noqa: E402
 from ros_nodes.planner_node import PlannerNode  # noqa: E402
 from slow_planner_node import slow_planner  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 PLAN_S = 1.5  # each plan's extra time: a request 0.2 s into a plan comes >= 1.3 s before its end
 TORCH_PLAN_S = 6.0  # a plan in torch longer than SHUTDOWN_TIMEOUT_S (2 s), as the soak's finishing searches were
 ANSWER_S = 0.5  # "at once" on a loaded 2-core box; a request that waited for the plan took >= 1.3 s
@@ -189,14 +188,6 @@ def test_no_command_after_ctrl_c_or_sigterm_while_a_plan_runs(graph, tiny_checkp
     outlived the wait)."""
     robot = graph.start(lambda ctx: FakeRobot(ctx, rate_hz=30.0))
     robot.publish_goal()
-    env = {
-        **os.environ,
-        "ROS_DOMAIN_ID": str(graph.domain_id),
-        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-        "ROS_LOCALHOST_ONLY": "1",
-        "RCUTILS_LOGGING_BUFFERED_STREAM": "0",
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-    }  # this checkout's nodes
     parameters = [
         f"{p.name}:={p.value}"
         for p in planner_parameters(tiny_checkpoint, **SLOW, **planner)
@@ -209,6 +200,7 @@ def test_no_command_after_ctrl_c_or_sigterm_while_a_plan_runs(graph, tiny_checkp
         "--ros-args",
         *[arg for parameter in parameters for arg in ("-p", parameter)],
     ]
+    env = ros_environment(graph.domain_id)
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[tuple[float, str]] = []
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import array
 import json
-import os
-import random
 import signal
 import subprocess
 import sys
@@ -31,15 +29,15 @@ from rosbags.highlevel import AnyReader  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
 from std_msgs.msg import Float64  # noqa: E402
 
+from command_helpers import eval_argv  # noqa: E402
 from jepa_mpc.cli import main as cli_main  # noqa: E402
 from jepa_mpc_dataset import LeRobotDataset  # noqa: E402
-from process_helpers import wait_until  # noqa: E402
+from jepa_mpc_foundation.ros_messages import FRANKA_FINGER_JOINTS, FRANKA_MAX_WIDTH  # noqa: E402
+from process_helpers import environment, small_bringup, wait_until  # noqa: E402
 from ros_nodes import conversions, run_recording as rr  # noqa: E402
-from ros_nodes.config import FRANKA_FINGER_JOINTS, FRANKA_MAX_WIDTH  # noqa: E402
 from ros_nodes.diagnostics import Status  # noqa: E402
 
 EXTERIOR = "observation.images.exterior_1_left"  # the dataset feature of the first camera topic
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def assert_same(decoded, original, where: str = "message") -> None:
@@ -178,10 +176,9 @@ def test_a_file_cut_anywhere_reads_up_to_its_last_complete_message(tmp_path, cap
 def start_recording_process(path: Path) -> tuple[subprocess.Popen, list[str], threading.Thread]:
     """tests/recording_process.py recording to ``path``; its stdout lines are collected in the returned list by
     the returned thread, which ends with the process."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     process = subprocess.Popen(
         [sys.executable, str(Path(__file__).with_name("recording_process.py")), str(path)],
-        env=env,
+        env=environment(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -259,9 +256,7 @@ def check_recording_after(signum: signal.Signals, path: Path, lines: list[str], 
 @pytest.mark.timeout(120)
 def test_eval_record_writes_one_recording_per_episode_in_sim_time(tmp_path, tiny_checkpoint):
     out = tmp_path / "eval"
-    argv = ["eval", "--task", "reach", "--episodes", "1", "--max_steps", "2", "--videos", "1", "--record"]
-    argv += ["--policies", "world_model", "random", "--checkpoint", tiny_checkpoint, "--device", "cpu"]
-    argv += ["--out", str(out), "--planner.samples", "8", "--planner.iterations", "1", "--planner.topk", "2"]
+    argv = [*eval_argv(tiny_checkpoint, videos=1, policies=["world_model", "random"]), "--record", "--out", str(out)]
     assert cli_main(argv) == 0
     report = json.loads((out / "results.json").read_text())
     for summary in report["summaries"]:
@@ -307,42 +302,17 @@ def test_bringup_record_writes_the_planner_nodes_run_and_ctrl_c_closes_it(tmp_pa
     """``jepa-mpc bringup --record`` passes the folder to the planner node (record_path), whose run file holds
     what it took and sent, readable while it is written; Ctrl-C closes it complete; ``jepa-mpc import-bag``
     makes a dataset of it."""
-    params = tmp_path / "sim_small.yaml"
-    params.write_text(
-        "sim_node:\n  ros__parameters:\n    sim: {image_size: 48}\n"
-        "planner_node:\n  ros__parameters:\n    device: cpu\n    autostart: true\n"
-        "    planner: {samples: 16, iterations: 2, topk: 4}\n"
-    )
-    env = {
-        **os.environ,
-        "ROS_DOMAIN_ID": str(random.randint(1, 100)),  # isolated from other test sessions
-        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-        "ROS_LOCALHOST_ONLY": "1",
-        "RCUTILS_LOGGING_BUFFERED_STREAM": "0",
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-    }
     runs = tmp_path / "runs"
-    command = [sys.executable, "-m", "jepa_mpc.cli", "bringup", str(params), "--record", str(runs)]
-    command += ["--ros-args", "-p", f"checkpoint:={tiny_checkpoint}"]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
-    reader.start()
+    with small_bringup(tmp_path, tiny_checkpoint, "--record", str(runs)) as (process, lines):
 
-    def commands_recorded() -> int:
-        assert process.poll() is None, "bringup exited early:\n" + "".join(lines)
-        files = list(runs.glob("run_*.mcap"))
-        return sum(m.topic == rr.TARGET_POSE for m in rr.read_recording(files[0])) if files else 0
+        def commands_recorded() -> int:
+            assert process.poll() is None, "bringup exited early:\n" + "".join(lines)
+            files = list(runs.glob("run_*.mcap"))
+            return sum(m.topic == rr.TARGET_POSE for m in rr.read_recording(files[0])) if files else 0
 
-    try:
         wait_until(lambda: commands_recorded() >= 3, 90, "3 commands in the recording being written")
         process.send_signal(signal.SIGINT)
         returncode = process.wait(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    reader.join(timeout=5)
     output = "".join(lines)
     assert returncode == 0 and "Traceback" not in output, output
     (path,) = runs.glob("run_*.mcap")

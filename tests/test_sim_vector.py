@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+import process_helpers
+
 REPO = Path(__file__).resolve().parents[1]
 
 SCRIPT = """
@@ -45,9 +47,7 @@ print(json.dumps(report))
 @pytest.mark.timeout(120)
 @pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs the fork start method")
 def test_async_vector_env_renders_in_forked_workers():
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    env.setdefault("MUJOCO_GL", "egl")
-    env.setdefault("PYOPENGL_PLATFORM", env["MUJOCO_GL"])
+    env = process_helpers.environment()
     # Before the renderer was lazy this hung at reset: the timeout turns a regression into a failure.
     result = subprocess.run(
         [sys.executable, "-c", SCRIPT], cwd=REPO, env=env, capture_output=True, text=True, timeout=100
@@ -95,9 +95,7 @@ print(json.dumps({"error": error, "spawned": list(obs["exterior_image_1_left"].s
 def test_forked_workers_of_a_process_that_rendered_fail_with_the_fix_instead_of_hanging():
     """A process that rendered with EGL cannot fork renderers (the child hangs at its first render): an
     async vector env forked from it raises, saying to use spawn, and spawn works."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    env.setdefault("MUJOCO_GL", "egl")
-    env.setdefault("PYOPENGL_PLATFORM", env["MUJOCO_GL"])
+    env = process_helpers.environment()
     if env["MUJOCO_GL"] != "egl":
         pytest.skip("the hang is EGL's")
     # In a session of its own: a hang is ended with its forked children, not left behind.

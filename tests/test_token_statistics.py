@@ -9,13 +9,12 @@ import numpy as np
 import pytest
 import torch
 
+from command_helpers import eval_argv, frozen_tokens_argv
+from model_helpers import tiny_config
 from planner import GoalImageMPC, PlannerConfig
 from worldmodel import (
-    EncoderConfig,
-    PredictorConfig,
     TokenStatistics,
     TokenStatisticsConfig,
-    WorldModelConfig,
     build_world_model,
     fit_token_statistics,
     load_world_model,
@@ -23,10 +22,7 @@ from worldmodel import (
 )
 from worldmodel.checkpoint import CheckpointError, save_token_statistics
 
-TINY = WorldModelConfig(  # conftest's tiny_world_model sizes: 32 px, 4 tokens of 48 features per frame
-    encoder=EncoderConfig(img_size=32, dim=48, depth=2, num_heads=2),
-    predictor=PredictorConfig(img_size=32, encoder_dim=48, dim=48, depth=2, num_heads=2),
-)
+TINY = tiny_config()  # conftest's tiny_world_model sizes: 32 px, 4 tokens of 48 features per frame
 PLANNER = PlannerConfig(samples=8, iterations=1, topk=2)
 STATE = np.array([0.5, 0.0, 0.2, np.pi, 0.0, 0.0, 0.0], dtype=np.float32)
 
@@ -177,21 +173,7 @@ def test_ood_stats_command_adds_statistics_that_load_strictly_and_keeps_the_rest
     data = tmp_path / "scenes.npz"
     save_episodes_npz(data, square_episodes(np.random.default_rng(0), 10, 8), fps=4)
     out = tmp_path / "model_ood.pt"
-    argv = [
-        "ood-stats",
-        "--data",
-        str(data),
-        "--checkpoint",
-        tiny_checkpoint,
-        "--out",
-        str(out),
-        "--data.wrist_camera",
-        "",
-        "--data.cache_dir",
-        str(tmp_path / "cache"),
-        "--threads",
-        "1",
-    ]
+    argv = [*frozen_tokens_argv("ood-stats", data, tiny_checkpoint, out, tmp_path / "cache"), "--threads", "1"]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "out-of-distribution threshold" in printed and "episodes: 9 train, 1 held out" in printed, printed
@@ -216,37 +198,7 @@ def test_eval_reports_each_steps_score_and_the_episodes(tmp_path, tiny_checkpoin
     path = tmp_path / "model.pt"
     save_world_model_checkpoint(path, model.config, model.encoder, model.predictor, token_statistics=statistics)
     out = tmp_path / "eval"
-    assert (
-        main(
-            [
-                "eval",
-                "--task",
-                "reach",
-                "--episodes",
-                "1",
-                "--max_steps",
-                "2",
-                "--videos",
-                "0",
-                "--policies",
-                "world_model",
-                "random",
-                "--checkpoint",
-                str(path),
-                "--device",
-                "cpu",
-                "--out",
-                str(out),
-                "--planner.samples",
-                "8",
-                "--planner.iterations",
-                "1",
-                "--planner.topk",
-                "2",
-            ]
-        )
-        == 0
-    )
+    assert main([*eval_argv(path, policies=["world_model", "random"]), "--out", str(out)]) == 0
     report = json.loads((out / "results.json").read_text())
     assert report["ood_threshold"] == 0.0
     world_model, random = report["summaries"]

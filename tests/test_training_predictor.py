@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 import torch
 
+import process_helpers
+from command_helpers import SHORT_TRAIN_RUN, SMALL_PREDICTOR, torchrun, train_argv
 from worldmodel import load_world_model
 from worldmodel.config import EncoderConfig
 from worldmodel.encoder import VideoEncoder, init_vit_weights
@@ -116,12 +118,7 @@ def test_ctrl_c_saves_the_current_step_and_resume_finishes_bit_for_bit(tmp_path,
     data, script = tmp_path / "squares.npz", tmp_path / "run.py"
     save_episodes_npz(data, squares.episodes, fps=4)
     script.write_text(INTERRUPTED_RUN)
-    root = str(Path(__file__).resolve().parents[1])
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]),
-    }
+    env = {**process_helpers.environment(), "OMP_NUM_THREADS": "1"}
     args = [str(data), str(encoder_path), str(tmp_path / "split"), str(tmp_path / "cache")]
     process = subprocess.Popen(
         [sys.executable, str(script), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -226,53 +223,15 @@ def test_two_process_gloo_ddp_cli(tmp_path, squares, encoder_path):
     data = tmp_path / "squares.npz"
     save_episodes_npz(data, squares.episodes, fps=4)
     out = tmp_path / "ddp"
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "jepa_mpc",
-        "train",
-        "--data",
-        str(data),
-        "--encoder",
-        str(encoder_path),
-        "--out",
-        str(out),
-        "--data.cache_dir",
-        str(tmp_path / "cache"),
-        "--data.val_fraction",
-        "0.2",
-        "--predictor.dim",
-        "48",
-        "--predictor.depth",
-        "2",
-        "--predictor.num_heads",
-        "2",
-        "--optim.lr",
-        "2e-2",
-        "--optim.start_lr",
-        "2e-3",
-        "--optim.warmup_steps",
-        "10",
-        "--optim.weight_decay",
-        "0.01",
-        "--optim.final_weight_decay",
-        "0.01",
-        "--run.steps",
-        "300",
-        "--run.batch_size",
-        "16",
-        "--run.val_every",
-        "100",
-        "--run.val_clips",
-        "64",
-        "--run.threads",
-        "1",
+    argv = [
+        *train_argv(data, encoder_path, out, tmp_path / "cache"),
+        *("--data.val_fraction", "0.2", *SMALL_PREDICTOR),
+        *("--optim.lr", "2e-2", "--optim.start_lr", "2e-3", "--optim.warmup_steps", "10"),
+        *("--optim.weight_decay", "0.01", "--optim.final_weight_decay", "0.01"),
+        *("--run.steps", "300", "--run.batch_size", "16", "--run.val_every", "100", "--run.val_clips", "64"),
+        *("--run.threads", "1"),
     ]
+    command = torchrun(2, argv)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -498,33 +457,8 @@ def test_a_finished_run_is_not_resumed_or_overwritten(tmp_path, squares, encoder
     # The command: exit 0 and one line for the finished run; exit 2 and one line for a fresh run into it.
     data = tmp_path / "squares.npz"
     save_episodes_npz(data, squares.episodes, fps=4)
-    argv = [
-        "train",
-        "--data",
-        str(data),
-        "--encoder",
-        str(encoder_path),
-        "--out",
-        str(tmp_path / "cli"),
-        "--data.cache_dir",
-        str(tmp_path / "cache"),
-        "--data.val_fraction",
-        "0.2",
-        "--predictor.dim",
-        "48",
-        "--predictor.depth",
-        "2",
-        "--predictor.num_heads",
-        "2",
-        "--optim.warmup_steps",
-        "1",
-        "--run.steps",
-        "3",
-        "--run.batch_size",
-        "8",
-        "--run.val_clips",
-        "8",
-    ]
+    argv = train_argv(data, encoder_path, tmp_path / "cli", tmp_path / "cache")
+    argv += ["--data.val_fraction", "0.2", *SHORT_TRAIN_RUN]
     assert cli_main(argv) == 0
     capsys.readouterr()
     assert cli_main(argv + ["--resume", "true"]) == 0
@@ -573,14 +507,10 @@ def test_stop_at_reports_the_state_it_wrote_not_a_model(stopped_run, tmp_path, s
         train_predictor(config, squares, encoder_path, copy, resume=True, stop_at=2)
 
 
-def test_train_and_pretrain_summaries_report_in_one_frame(tmp_path):
-    """The two run summaries share their fields, report lines and summary.json writing (issue 32)."""
-    from worldmodel.training.pretrain_encoder import PretrainSummary
-    from worldmodel.training.run_summary import RunSummary
-    from worldmodel.training.train_predictor import TrainSummary
-
-    run = dict(
-        out=str(tmp_path),
+def run_fields(out: Path) -> dict:
+    """The fields every run summary has (:class:`worldmodel.training.run_summary.RunSummary`): a run stopped early."""
+    return dict(
+        out=str(out),
         rank=0,
         steps=12,
         start_step=4,
@@ -593,6 +523,15 @@ def test_train_and_pretrain_summaries_report_in_one_frame(tmp_path):
         metrics="csv",
         total_steps=30,
     )
+
+
+def test_train_and_pretrain_summaries_report_in_one_frame(tmp_path):
+    """The two run summaries share their fields, report lines and summary.json writing (issue 32)."""
+    from worldmodel.training.pretrain_encoder import PretrainSummary
+    from worldmodel.training.run_summary import RunSummary
+    from worldmodel.training.train_predictor import TrainSummary
+
+    run = run_fields(tmp_path)
     stopped = [
         TrainSummary(**run, validation=None, train_clips=9, cache_folder="cache"),
         PretrainSummary(**run, val_loss=0.25, features_at_init=None, features_final=None),
@@ -611,6 +550,27 @@ def test_train_and_pretrain_summaries_report_in_one_frame(tmp_path):
         assert finished.text().splitlines()[-1].startswith(f"{product[:-3]}: {tmp_path / product}")
         finished.write()
         assert json.loads((tmp_path / "summary.json").read_text())["steps"] == 30
+
+
+def test_the_policy_summary_is_a_run_summary_whose_json_keeps_its_keys(tmp_path):
+    """train-policy's summary has every run summary's fields (issue 32) and reports in its own words; its
+    summary.json still holds the keys of the files written before, as the shipped model's
+    policy_train_summary.json, where the rate of its samples is samples_per_second."""
+    from worldmodel.checkpoint import DEFAULT_CHECKPOINT
+    from worldmodel.training.run_summary import RunSummary
+    from worldmodel.training.train_goal_policy import PolicyTrainSummary, PolicyValidation
+
+    validation = PolicyValidation(l1=0.4, zero_action_l1=0.5, translation_error_m=0.02, frames=12)
+    summary = PolicyTrainSummary(**run_fields(tmp_path), validation=validation, cache_folder="cache")
+    assert isinstance(summary, RunSummary)
+    assert summary.text().splitlines()[0] == (
+        "trained the goal policy, steps 4..12 in 1.0 s (2 samples/s), final train loss 0.5000"
+    )
+    summary.write()
+    written = json.loads((tmp_path / "summary.json").read_text())
+    shipped = json.loads((DEFAULT_CHECKPOINT.parent / "policy_train_summary.json").read_text())
+    assert set(shipped) <= set(written) and written["samples_per_second"] == 2.0
+    assert written["validation"] == {"l1": 0.4, "zero_action_l1": 0.5, "translation_error_m": 0.02, "frames": 12}
 
 
 def test_the_training_commands_share_their_data_and_run_folder_flags():

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from command_helpers import TINY_PREDICTOR, torchrun, train_argv
 from jepa_mpc.cli import main as jepa_mpc
 from worldmodel.config import EncoderConfig
 from worldmodel.encoder import VideoEncoder, init_vit_weights
@@ -29,6 +30,13 @@ from worldmodel.training.pretrain_encoder import pretrain_encoder
 from worldmodel.training.synthetic import moving_square_episodes
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+TINY_PRETRAIN = (
+    *("--encoder.img_size", "32", "--encoder.patch_size", "8"),
+    *("--model.predictor_dim", "32", "--model.predictor_depth", "1", "--model.predictor_heads", "2"),
+    *("--mask.long_scale", "0.4", "--data.clip_frames", "4", "--optim.warmup_steps", "2"),
+)
+"""The command line's flags for the sizes the tests pretrain with (vit_micro at 32 px, 8 px patches)."""
 
 
 @pytest.fixture(scope="module")
@@ -108,36 +116,8 @@ def test_pretraining_learns_without_collapse_and_resumes_bit_for_bit(tmp_path, s
 def test_pretrain_cli_output_feeds_train_cli(tmp_path, squares, capsys):
     data = tmp_path / "squares.npz"
     save_episodes_npz(data, squares.episodes, fps=4)
-    pretrain_flags = [
-        "--encoder.img_size",
-        "32",
-        "--encoder.patch_size",
-        "8",
-        "--model.predictor_dim",
-        "32",
-        "--model.predictor_depth",
-        "1",
-        "--model.predictor_heads",
-        "2",
-        "--mask.long_scale",
-        "0.4",
-        "--data.clip_frames",
-        "4",
-        "--optim.warmup_steps",
-        "2",
-        "--run.steps",
-        "6",
-        "--run.batch_size",
-        "4",
-        "--run.val_clips",
-        "8",
-    ]
-    assert (
-        jepa_mpc(
-            ["pretrain", "--data", str(data), "--preset", "vit_micro", "--out", str(tmp_path / "enc"), *pretrain_flags]
-        )
-        == 0
-    )
+    argv = ["pretrain", "--data", str(data), "--preset", "vit_micro", "--out", str(tmp_path / "enc"), *TINY_PRETRAIN]
+    assert jepa_mpc([*argv, "--run.steps", "6", "--run.batch_size", "4", "--run.val_clips", "8"]) == 0
     printed = capsys.readouterr().out
     assert "feature std per dim across held-out clips (trained)" in printed and "0 collapsed dims" in printed
     config, encoder = load_encoder(tmp_path / "enc" / "encoder.pt")
@@ -147,30 +127,9 @@ def test_pretrain_cli_output_feeds_train_cli(tmp_path, squares, capsys):
     yaml_file.write_text(
         "predictor: {dim: 32, depth: 1, num_heads: 2}\noptim: {warmup_steps: 1}\nrun: {steps: 50, batch_size: 4}\n"
     )
-    train_flags = [
-        "--config",
-        str(yaml_file),
-        "--run.steps",
-        "3",
-        "--data.cache_dir",
-        str(tmp_path / "cache"),
-    ]  # flags win
     out = tmp_path / "ac"
-    assert (
-        jepa_mpc(
-            [
-                "train",
-                "--data",
-                str(data),
-                "--encoder",
-                str(tmp_path / "enc" / "encoder.pt"),
-                "--out",
-                str(out),
-                *train_flags,
-            ]
-        )
-        == 0
-    )
+    argv = train_argv(data, tmp_path / "enc" / "encoder.pt", out, tmp_path / "cache")
+    assert jepa_mpc([*argv, "--config", str(yaml_file), "--run.steps", "3"]) == 0  # flags win
     printed = capsys.readouterr().out
     assert "trained steps 0..3 on 1 process(es)" in printed and "no-motion baseline" in printed
     assert json.loads((out / "summary.json").read_text())["steps"] == 3
@@ -202,88 +161,21 @@ def test_init_encoder_writes_a_seeded_random_encoder_that_train_takes(tmp_path, 
 
     data = tmp_path / "squares.npz"
     save_episodes_npz(data, squares.episodes, fps=4)
-    train_flags = [
-        "--predictor.dim",
-        "32",
-        "--predictor.depth",
-        "1",
-        "--predictor.num_heads",
-        "2",
-        "--optim.warmup_steps",
-        "1",
-        "--run.steps",
-        "2",
-        "--run.batch_size",
-        "4",
-        "--data.cache_dir",
-        str(tmp_path / "cache"),
-    ]
-    assert (
-        jepa_mpc(
-            [
-                "train",
-                "--data",
-                str(data),
-                "--encoder",
-                str(tmp_path / "enc" / "encoder.pt"),
-                "--out",
-                str(tmp_path / "ac"),
-                *train_flags,
-            ]
-        )
-        == 0
-    )
+    argv = train_argv(data, tmp_path / "enc" / "encoder.pt", tmp_path / "ac", tmp_path / "cache")
+    argv += [*TINY_PREDICTOR, "--optim.warmup_steps", "1", "--run.steps", "2", "--run.batch_size", "4"]
+    assert jepa_mpc(argv) == 0
     assert (tmp_path / "ac" / "model.pt").is_file()
 
 
 def test_two_process_gloo_ddp_pretrain(tmp_path, squares):
     import os
     import subprocess
-    import sys
 
     data = tmp_path / "squares.npz"
     save_episodes_npz(data, squares.episodes, fps=4)
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "jepa_mpc",
-        "pretrain",
-        "--data",
-        str(data),
-        "--preset",
-        "vit_micro",
-        "--out",
-        str(tmp_path / "enc"),
-        "--encoder.img_size",
-        "32",
-        "--encoder.patch_size",
-        "8",
-        "--model.predictor_dim",
-        "32",
-        "--model.predictor_depth",
-        "1",
-        "--model.predictor_heads",
-        "2",
-        "--mask.long_scale",
-        "0.4",
-        "--data.clip_frames",
-        "4",
-        "--optim.warmup_steps",
-        "2",
-        "--run.steps",
-        "10",
-        "--run.batch_size",
-        "4",
-        "--run.val_clips",
-        "8",
-        "--run.threads",
-        "1",
-    ]
+    argv = ["pretrain", "--data", str(data), "--preset", "vit_micro", "--out", str(tmp_path / "enc"), *TINY_PRETRAIN]
+    argv += ["--run.steps", "10", "--run.batch_size", "4", "--run.val_clips", "8", "--run.threads", "1"]
+    command = torchrun(2, argv)
     result = subprocess.run(
         command, capture_output=True, text=True, timeout=240, env={**os.environ, "OMP_NUM_THREADS": "1"}
     )

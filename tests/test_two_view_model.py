@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from worldmodel import EncoderConfig, PredictorConfig, WorldModelConfig, build_world_model, load_world_model
+from model_helpers import tiny_config
+from worldmodel import build_world_model, load_world_model
 from worldmodel.preprocess import split_views, tile_views
 from worldmodel.training.config import DataConfig, OptimConfig, PredictorRecipe, RunConfig, TrainPredictorConfig
 from worldmodel.training.episodes import LeRobotEpisodes
@@ -17,13 +18,6 @@ from worldmodel.training.train_predictor import train_predictor
 from worldmodel.world_model import encode_each_frame, normalize_tokens
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-def tiny_config(views: int) -> WorldModelConfig:
-    return WorldModelConfig(
-        encoder=EncoderConfig(img_size=32, dim=48, depth=2, num_heads=2),
-        predictor=PredictorConfig(img_size=32, encoder_dim=48, dim=48, depth=2, num_heads=2, views=views),
-    )
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import torch
 
 transformers = pytest.importorskip("transformers", reason="a test dependency: pip install -e .[test]")
 
+from command_helpers import TINY_PREDICTOR, train_argv  # noqa: E402
 from worldmodel import CheckpointError, load_world_model  # noqa: E402
 from worldmodel.hf_checkpoint import load_hf_encoder  # noqa: E402
 from worldmodel.training.encoder_checkpoint import file_digest, load_encoder  # noqa: E402
@@ -143,40 +144,10 @@ def test_jepa_mpc_train_takes_an_hf_folder_as_its_encoder(tmp_path):
     sizes = {**HF_SIZES, "crop_size": 32, "hidden_size": 32, "num_hidden_layers": 1}
     transformers.VJEPA2Model(transformers.VJEPA2Config(**sizes)).save_pretrained(tmp_path / "hf")
     save_episodes_npz(tmp_path / "squares.npz", moving_square_episodes(6, 12, img_size=32, seed=0), fps=4)
-    command = [
-        sys.executable,
-        "-m",
-        "jepa_mpc",
-        "train",
-        "--data",
-        str(tmp_path / "squares.npz"),
-        "--encoder",
-        str(tmp_path / "hf"),
-        "--out",
-        str(tmp_path / "run"),
-        "--data.cache_dir",
-        str(tmp_path / "cache"),
-        "--data.val_fraction",
-        "0.2",
-        "--predictor.dim",
-        "32",
-        "--predictor.depth",
-        "1",
-        "--predictor.num_heads",
-        "2",
-        "--optim.warmup_steps",
-        "1",
-        "--run.steps",
-        "2",
-        "--run.batch_size",
-        "4",
-        "--run.val_every",
-        "0",
-        "--run.save_every",
-        "0",
-        "--run.threads",
-        "1",
-    ]
+    argv = train_argv(tmp_path / "squares.npz", tmp_path / "hf", tmp_path / "run", tmp_path / "cache")
+    argv += ["--data.val_fraction", "0.2", *TINY_PREDICTOR, "--optim.warmup_steps", "1"]
+    argv += ["--run.steps", "2", "--run.batch_size", "4", "--run.val_every", "0", "--run.save_every", "0"]
+    command = [sys.executable, "-m", "jepa_mpc", *argv, "--run.threads", "1"]
     result = subprocess.run(
         command, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"}
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from command_helpers import TINY_PREDICTOR, train_argv
 from jepa_mpc.cli import main as cli_main
 from worldmodel import load_world_model
 from worldmodel.checkpoint import (
@@ -148,43 +149,11 @@ def test_train_on_vjepa2_1_features_writes_a_model_that_loads(tmp_path, fixtures
     data = tmp_path / "squares.npz"
     save_episodes_npz(data, moving_square_episodes(6, 12, img_size=32, seed=0, step_size=0.08), fps=4)
     out = tmp_path / "run"
-    argv = [
-        "train",
-        "--data",
-        str(data),
-        "--encoder",
-        str(fixtures_dir / CHECKPOINT),
-        "--out",
-        str(out),
-        "--encoder_img_size",
-        str(c["img_size"]),
-        "--encoder_num_heads",
-        str(c["num_heads"]),
-        "--data.cache_dir",
-        str(tmp_path / "cache"),
-        "--data.val_fraction",
-        "0.2",
-        "--predictor.dim",
-        "32",
-        "--predictor.depth",
-        "1",
-        "--predictor.num_heads",
-        "2",
-        "--optim.warmup_steps",
-        "1",
-        "--run.steps",
-        "3",
-        "--run.batch_size",
-        "2",
-        "--run.val_every",
-        "0",
-        "--run.save_every",
-        "0",
-        "--run.val_clips",
-        "4",
-        "--run.threads",
-        "1",
-    ]
+    argv = train_argv(data, fixtures_dir / CHECKPOINT, out, tmp_path / "cache")
+    argv += ["--encoder_img_size", str(c["img_size"]), "--encoder_num_heads", str(c["num_heads"])]
+    argv += ["--data.val_fraction", "0.2", *TINY_PREDICTOR, "--optim.warmup_steps", "1"]
+    argv += ["--run.steps", "3", "--run.batch_size", "2", "--run.val_every", "0", "--run.save_every", "0"]
+    argv += ["--run.val_clips", "4", "--run.threads", "1"]
     assert cli_main(argv) == 0
     model = load_world_model(out / "model.pt", device="cpu")
     assert isinstance(model.encoder, VJEPA21Encoder) and model.config.encoder.architecture == "vjepa2_1"

@@ -3,7 +3,9 @@
 ``jepa-mpc train`` and ``jepa-mpc pretrain`` report in one frame (:class:`RunSummary`): the steps run,
 their speed and final loss, the command's own results, the episode split, and where the product is
 or, for a run stopped early, the state to resume from. Each command's summary adds its own fields
-and lines (:class:`.train_predictor.TrainSummary`, :class:`.pretrain_encoder.PretrainSummary`).
+and lines (:class:`.train_predictor.TrainSummary`, :class:`.pretrain_encoder.PretrainSummary`);
+``jepa-mpc train-policy``'s (:class:`.train_goal_policy.PolicyTrainSummary`) holds the same fields and
+reports in words of its own.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class RunSummary:
 
     VERB: ClassVar[str] = "trained"
     PRODUCT: ClassVar[str] = "model.pt"
+    JSON_NAMES: ClassVar[dict[str, str]] = {}  # {field: its key in summary.json} where the two differ
 
     out: str
     rank: int
@@ -106,4 +109,5 @@ class RunSummary:
 
     def write(self) -> None:
         """Write ``OUT/summary.json`` (strict JSON: a loss that is not a finite number is ``null``)."""
-        write_json_atomic(Path(self.out) / SUMMARY_FILE, asdict(self))
+        values = {self.JSON_NAMES.get(name, name): value for name, value in asdict(self).items()}
+        write_json_atomic(Path(self.out) / SUMMARY_FILE, values)

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from jepa_mpc_foundation.atomic_files import write_json_atomic
 from jepa_mpc_foundation.configuration import ConfigError, dataclass_to_dict
 from jepa_mpc_foundation.pose import GRIPPER_DIM, actions_from_states
 from worldmodel.checkpoint import read_checkpoint, save_world_model_checkpoint
@@ -46,7 +46,8 @@ from .feature_cache import FeatureCache, cache_frozen_tokens, load_frozen_world_
 from .loop import Objective, train_loop
 from .ood_stats import cache_token_statistics
 from .optimization import build_optimizer
-from .train_state import SUMMARY_FILE, clear_run_folder, open_run_folder
+from .run_summary import RunSummary
+from .train_state import clear_run_folder, open_run_folder
 
 MODEL_FILE = "model.pt"
 MIN_TARGET_SCALE = 1e-3  # per-dimension floor of the targets' spread (a dimension no demonstration moved)
@@ -71,26 +72,26 @@ class PolicyValidation:
     frames: int
 
 
-@dataclass
-class PolicyTrainSummary:
-    out: str
-    steps: int
-    start_step: int
-    train_seconds: float
-    samples_per_second: float
-    final_train_loss: float
+@dataclass(kw_only=True)
+class PolicyTrainSummary(RunSummary):
+    """The summary of a ``jepa-mpc train-policy`` run: the held-out scores, the feature cache it read and the
+    out-of-distribution threshold stored with the model.
+
+    A step draws samples (a frame and its goal), not clips: ``clips_per_second`` counts samples, and
+    ``summary.json`` names it ``samples_per_second``, as it always has. The report is worded for this
+    one-process run on cached tokens.
+    """
+
+    JSON_NAMES: ClassVar[dict[str, str]] = {"clips_per_second": "samples_per_second"}
+
     validation: PolicyValidation | None
-    train_episodes: int
-    val_episodes: int
-    skipped_episodes: list[dict]
     cache_folder: str
-    total_steps: int
     ood_threshold: float | None = None  # the out-of-distribution threshold stored with the model (None: not yet)
 
     def text(self) -> str:
         lines = [
             f"trained the goal policy, steps {self.start_step}..{self.steps} in {self.train_seconds:.1f} s "
-            f"({self.samples_per_second:.0f} samples/s), final train loss {self.final_train_loss:.4f}"
+            f"({self.clips_per_second:.0f} samples/s), final train loss {self.final_train_loss:.4f}"
         ]
         v = self.validation
         if v is not None:
@@ -314,20 +315,17 @@ def _train(
             goal_policy=policy.cpu(),
             token_statistics=statistics,
         )
-    summary = PolicyTrainSummary(
-        out=str(out),
-        steps=result.end_step,
-        start_step=result.start_step,
-        train_seconds=result.train_seconds,
-        samples_per_second=result.clips_per_second,
-        final_train_loss=result.final_train_loss,
+    summary = PolicyTrainSummary.of_run(
+        ctx,
+        result,
+        out,
+        run.steps,
+        len(train_ids),
+        len(val_ids),
+        [vars(s) for s in cache.skipped],
         validation=validation,
-        train_episodes=len(train_ids),
-        val_episodes=len(val_ids),
-        skipped_episodes=[vars(s) for s in cache.skipped],
         cache_folder=str(cache.folder),
-        total_steps=run.steps,
         ood_threshold=ood_threshold,
     )
-    write_json_atomic(out / SUMMARY_FILE, asdict(summary))
+    summary.write()
     return summary
