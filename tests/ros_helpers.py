@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -113,6 +114,8 @@ def ready_client(node, service_type, name: str, graph: Graph | None = None):
         owner = owners[attempt]
         client = owner.create_client(service_type, name)
         if client.wait_for_service(timeout_sec=10):
+            if attempt:  # shown in pytest's warnings summary: how often discovery needs this
+                warnings.warn(f"service {name}: client {attempt + 1} of {len(owners)} matched", stacklevel=2)
             return client
         owner.destroy_client(client)
     known = name in dict(node.get_service_names_and_types())
