@@ -116,7 +116,7 @@ class GraspingExpert(Expert):
 
     def _grasp_phases(self, state: np.ndarray, lift_height: float) -> np.ndarray:
         cube = self.env.cube_position() + self.offset
-        rotation = grasp_rotation(self.env.scene.object_rotation("cube"))
+        rotation = grasp_rotation(self.env.cube_rotation())
         if self.phase == self.ABOVE:
             above = cube + [0.0, 0.0, APPROACH_HEIGHT]
             position_error, angle_error = pose_error(state, above, rotation)
