@@ -146,6 +146,20 @@ def test_collect_writes_the_instruction_in_the_task_field(tmp_path):
         assert parse_instruction(episode.task).family == "touch" and instruction_split(episode.task) == "train"
 
 
+def test_render_tasks_draws_the_instructions(tmp_path):
+    import imageio.v3 as iio
+
+    from sim.gallery import GAP
+
+    argv = ["--out", str(tmp_path), "--tasks", "lang-touch", "--image-size", "32", "--frames", "1"]
+    assert run_command("render-tasks", argv) == 0
+    strip = iio.imread(tmp_path / "sim_lang-touch.png")
+    assert strip.shape[0] > 32 and strip.shape[1] == 2 * 32 + 2 * GAP  # the caption above a frame and the goal
+    assert np.abs(strip[: strip.shape[0] - 32].astype(int) - 255).max() > 100  # the caption holds dark text
+    assert iio.imread(tmp_path / "sim_instructions.png").shape[0] > 32
+    assert (tmp_path / "sim_language_tasks.png").is_file() and not (tmp_path / "sim_tasks.png").exists()
+
+
 def test_single_cube_tasks_start_as_before(fixtures_dir):
     """A seed gives the scene it gave before the language tasks (tests/fixtures/README.md: made on the main
     branch before them): the shipped model's evaluations and the tests' seeds depend on it. Seed 7 at 64 px. The numbers
