@@ -52,7 +52,7 @@ setup(
         "draccus>=0.11,<0.12",
         "scipy>=1.11",
         "tensorboard>=2.15",
-        "pillow>=10",
+        "pillow>=10.1",  # ImageFont.load_default(size=...): the captions of render-tasks (sim/gallery.py)
         "safetensors>=0.4",  # Hugging Face VJEPA2Model checkpoints (worldmodel/hf_checkpoint.py)
     ],
     extras_require={

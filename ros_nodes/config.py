@@ -124,7 +124,7 @@ class PlannerNodeConfig:
 class SimNodeConfig:
     """The simulated robot: which task, publishing rates, frames and joint names."""
 
-    task: str = field(default="reach", metadata=_help("sim task: reach, push, grasp or pickplace"))
+    task: str = field(default="reach", metadata=_help("sim task: reach, push, grasp, pickplace or lang-*"))
     seed: int = field(default=0, metadata=_help("episode seed used by reset (set it, then call ~/reset)"))
     camera_hz: float = field(default=15.0, metadata=_help("rate of the camera images"))
     state_hz: float = field(default=50.0, metadata=_help("rate of the end-effector pose and joint states"))

@@ -14,7 +14,9 @@ task also implements ``_subgoal_configurations``: the scenes on the way to the g
 cube, fingers around it, ...), rendered at reset as visual sub-goals (``info["subgoal_images"]``,
 ``info["subgoal_states"]``), the way the reference plans pick-and-place through sub-goal images.
 The wrist camera's view of the goal and sub-goals is in ``info["goal_wrist_image"]`` and
-``info["subgoal_wrist_images"]`` (for a model that plans from both views).
+``info["subgoal_wrist_images"]`` (for a model that plans from both views). A task on another tabletop
+names its MJCF (``scene_file``, ``scene_objects``); ``target_cube`` is the cube body the task is about
+(``cube``; a language task's is the cube its instruction names), which ``cube_position`` reads.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from jepa_mpc_foundation.pose import ACTION_DIM, STATE_DIM
 from sim import rendering
 from sim.config import SimConfig
 from sim.franka import ASSETS, Franka, PoseTarget, target_from_state
-from sim.scene import EXTERIOR_CAMERA, WRIST_CAMERA, Scene
+from sim.scene import EXTERIOR_CAMERA, OBJECTS, WRIST_CAMERA, Scene
 
 import mujoco  # isort: skip  (after sim.rendering, which imports it surviving a missing GL library)
 
@@ -71,7 +73,9 @@ class FrankaTaskEnv(gymnasium.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
     task_name = ""  # short name used by the CLI and the experts ("reach", "push", ...)
-    instruction = ""  # language instruction stored with recorded episodes
+    instruction = ""  # language instruction stored with recorded episodes (the language tasks: per episode)
+    scene_file = "scene.xml"  # the MJCF in sim/assets/
+    scene_objects = OBJECTS  # its bodies with a free joint, in the order their colours are randomized
 
     def __init__(self, config: SimConfig | None = None, render_mode: str | None = None):
         self.config = config if config is not None else SimConfig()
@@ -82,13 +86,14 @@ class FrankaTaskEnv(gymnasium.Env):
         self.render_mode = render_mode
         self.metadata = {**self.metadata, "render_fps": self.config.control_hz}
 
-        self.model = mujoco.MjModel.from_xml_path(str(ASSETS / "scene.xml"))
+        self.model = mujoco.MjModel.from_xml_path(str(ASSETS / self.scene_file))
         self.model.opt.timestep = self.config.physics_dt
         if not self.config.shadows:
             self.model.light_castshadow[:] = 0
         self.data = mujoco.MjData(self.model)
         self.robot = Franka(self.model, self.data, self.config.controller)
-        self.scene = Scene(self.model, self.data, self.config.randomization, self.config.camera)
+        self.scene = Scene(self.model, self.data, self.config.randomization, self.config.camera, self.scene_objects)
+        self.target_cube = "cube"  # the body the task is about (the language tasks name one of several)
         self._home_key = self.model.key("home").id
         size = self.config.image_size
         needs_images = self.config.render_images or render_mode is not None
@@ -249,4 +254,9 @@ class FrankaTaskEnv(gymnasium.Env):
         return state, images
 
     def cube_position(self) -> np.ndarray:
-        return self.scene.object_position("cube")
+        """Where the task's cube (``target_cube``) is now, [3] m."""
+        return self.scene.object_position(self.target_cube)
+
+    def cube_rotation(self) -> np.ndarray:
+        """The rotation matrix [3, 3] of the task's cube (``target_cube``)."""
+        return self.scene.object_rotation(self.target_cube)

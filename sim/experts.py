@@ -109,6 +109,22 @@ class ReachExpert(Expert):
         return step_towards(state, target, DOWN, OPEN, FAST)
 
 
+class TouchExpert(Expert):
+    """Above the named cube with closed fingers, then straight down until the fingertips touch its top
+    (the env's ``target``, which follows the cube): a reach that does not sweep past the other cubes."""
+
+    ABOVE, DESCEND = range(2)
+
+    def _act(self, state):
+        point = self.env.target + self.offset
+        above = point + [0.0, 0.0, APPROACH_HEIGHT]
+        if self.phase == self.ABOVE:
+            if pose_error(state, above, DOWN)[0] < 0.02:
+                self._advance(self.DESCEND)
+            return step_towards(state, above, DOWN, CLOSED, FAST)
+        return step_towards(state, point, DOWN, CLOSED, SLOW)
+
+
 class GraspingExpert(Expert):
     """Phases shared by Grasp and PickPlace: above the cube, down, close, lift."""
 
@@ -116,7 +132,7 @@ class GraspingExpert(Expert):
 
     def _grasp_phases(self, state: np.ndarray, lift_height: float) -> np.ndarray:
         cube = self.env.cube_position() + self.offset
-        rotation = grasp_rotation(self.env.scene.object_rotation("cube"))
+        rotation = grasp_rotation(self.env.cube_rotation())
         if self.phase == self.ABOVE:
             above = cube + [0.0, 0.0, APPROACH_HEIGHT]
             position_error, angle_error = pose_error(state, above, rotation)
@@ -258,11 +274,21 @@ class RandomWalkExplorer(Expert):
         return step_towards(state, state[:3] + self.velocity, level, self.gripper, FAST)
 
 
-EXPERTS = {"reach": ReachExpert, "push": PushExpert, "grasp": GraspExpert, "pickplace": PickPlaceExpert}
+EXPERTS = {
+    "reach": ReachExpert,
+    "push": PushExpert,
+    "grasp": GraspExpert,
+    "pickplace": PickPlaceExpert,
+    # The language tasks: the same motions for the cube (and zone) the instruction names (env.target_cube, env.zone).
+    "lang-touch": TouchExpert,
+    "lang-lift": GraspExpert,
+    "lang-push": PushExpert,
+    "lang-place": PickPlaceExpert,
+}
 
 
 def make_expert(task: str, env, rng: np.random.Generator, noise: float = 0.0, failure_prob: float = 0.0) -> Expert:
-    """The scripted expert of ``task`` (a short name: reach, push, grasp, pickplace) for ``env``."""
+    """The scripted expert of ``task`` (a short name: reach, push, grasp, pickplace, lang-*) for ``env``."""
     if task not in EXPERTS:
         raise ValueError(f"no expert for task {task!r}; choose one of {sorted(EXPERTS)}")
     return EXPERTS[task](env, rng, noise=noise, failure_prob=failure_prob)

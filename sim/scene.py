@@ -58,11 +58,12 @@ class Scene:
         data: mujoco.MjData,
         config: RandomizationConfig,
         camera: CameraConfig | None = None,
+        objects: tuple[str, ...] = OBJECTS,
     ):
         self.model, self.data, self.config = model, data, config
         self.camera = camera or CameraConfig()
-        self.objects: dict[str, ObjectIds] = {}
-        for name in OBJECTS:
+        self.objects: dict[str, ObjectIds] = {}  # in the order of ``objects``: the order colours are drawn in
+        for name in objects:
             body = model.body(name).id
             joint = model.joint(name)
             geoms = np.flatnonzero(model.geom_bodyid == body)
@@ -84,6 +85,11 @@ class Scene:
     def object_rotation(self, name: str) -> np.ndarray:
         return self.data.xmat[self.objects[name].body].reshape(3, 3).copy()
 
+    def placed_position(self, name: str) -> np.ndarray:
+        """Where ``place_object`` put an object (its qpos), before ``mj_forward`` updates ``object_position``."""
+        ids = self.objects[name]
+        return self.data.qpos[ids.qpos : ids.qpos + 3].copy()
+
     def place_object(self, name: str, position: np.ndarray, yaw: float = 0.0) -> None:
         """Put an object at rest at ``position`` (its body origin) with a yaw about the vertical."""
         ids = self.objects[name]
@@ -103,8 +109,8 @@ class Scene:
     def randomize_visuals(self, rng: np.random.Generator) -> None:
         """Object and table colours, key light and exterior camera pose, each within the configured range."""
         cfg = self.config
-        for name in OBJECTS:
-            geoms = self.objects[name].geoms
+        for ids in self.objects.values():
+            geoms = ids.geoms
             offset = rng.uniform(-cfg.colour, cfg.colour, size=3)  # one offset per object: it stays one colour
             self.model.geom_rgba[geoms, :3] = np.clip(self._nominal_rgba[geoms, :3] + offset, 0.0, 1.0)
         offset = rng.uniform(-cfg.colour, cfg.colour, size=3)

@@ -33,10 +33,10 @@ POLICIES = ("world_model", "random", "oracle")
 # roll and pitch too lets the world model's plans tilt the hand, which it resolves badly at 64 px,
 # while the true-state oracle grasps either way (docs/benchmarks.md, "Planner fixes").
 YAW_ONLY = {"plan_rotation": True, "fixed_dims": (3, 4), "fixed_values": (0.0, 0.0)}  # roll, pitch deltas held at 0
+# The language tasks lang-push, lang-lift, lang-place have their skill's sub-goals (sim/tasks/lang_tasks.py).
 TASK_PLANNER = {
-    "push": {"energy": "terminal+intermediate", **YAW_ONLY},
-    "grasp": {"energy": "terminal+intermediate", **YAW_ONLY},
-    "pickplace": {"energy": "terminal+intermediate", **YAW_ONLY},
+    task: {"energy": "terminal+intermediate", **YAW_ONLY}
+    for task in ("push", "grasp", "pickplace", "lang-push", "lang-lift", "lang-place")
 }
 
 
@@ -55,7 +55,9 @@ def task_planner_values(task: str, subgoals: bool = True, preset: dict | None = 
 
 @dataclass
 class EvalConfig:
-    task: str = field(default="reach", metadata={"help": "reach, push, grasp or pickplace"})
+    task: str = field(
+        default="reach", metadata={"help": "reach, push, grasp, pickplace or a language task (lang-touch, ...)"}
+    )
     episodes: int = field(default=50, metadata={"help": "seeded episodes per policy"})
     seed: int = field(default=1000, metadata={"help": "seed of the first episode (held out from training data)"})
     checkpoint: str = field(default="", metadata={"help": "world model checkpoint; empty = the shipped default model"})

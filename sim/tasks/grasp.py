@@ -30,12 +30,13 @@ def grasp_rotation(cube_rotation: np.ndarray) -> np.ndarray:
     return Rotation.from_euler("z", yaw).as_matrix() @ DOWN
 
 
-def grasp_subgoals(cube: np.ndarray, rotation: np.ndarray) -> list[GoalConfiguration]:
-    """Above the cube (open), fingers around it (open), fingers closed on it: the way into a grasp."""
+def grasp_subgoals(cube: np.ndarray, rotation: np.ndarray, name: str = "cube") -> list[GoalConfiguration]:
+    """Above the cube (open), fingers around it (open), fingers closed on it: the way into a grasp of the
+    cube body ``name`` at ``cube`` [3]."""
     above = PoseTarget(cube + [0.0, 0.0, APPROACH_HEIGHT], rotation, 0.0)
     around = PoseTarget(cube.copy(), rotation, 0.0)
     closed = PoseTarget(cube.copy(), rotation, HELD_CLOSEDNESS)
-    return [GoalConfiguration(pose, {"cube": cube.copy()}) for pose in (above, around, closed)]
+    return [GoalConfiguration(pose, {name: cube.copy()}) for pose in (above, around, closed)]
 
 
 class GraspEnv(FrankaTaskEnv):
@@ -53,11 +54,11 @@ class GraspEnv(FrankaTaskEnv):
 
     def _goal_configuration(self) -> GoalConfiguration:
         lifted = np.array([self.cube_start[0], self.cube_start[1], LIFT_HEIGHT])
-        rotation = grasp_rotation(self.scene.object_rotation("cube"))
-        return GoalConfiguration(PoseTarget(lifted, rotation, HELD_CLOSEDNESS), {"cube": lifted})
+        rotation = grasp_rotation(self.cube_rotation())
+        return GoalConfiguration(PoseTarget(lifted, rotation, HELD_CLOSEDNESS), {self.target_cube: lifted})
 
     def _subgoal_configurations(self) -> list[GoalConfiguration]:
-        return grasp_subgoals(self.cube_start.copy(), grasp_rotation(self.scene.object_rotation("cube")))
+        return grasp_subgoals(self.cube_start.copy(), grasp_rotation(self.cube_rotation()), self.target_cube)
 
     def _task_terms(self) -> dict[str, float]:
         cube = self.cube_position()

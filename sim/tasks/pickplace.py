@@ -42,18 +42,19 @@ class PickPlaceEnv(FrankaTaskEnv):
 
     def _goal_configuration(self) -> GoalConfiguration:
         tcp = np.array([*self.zone, RELEASE_HEIGHT])
-        return GoalConfiguration(PoseTarget(tcp, DOWN, 0.0), {"cube": np.array([*self.zone, CUBE_HALF_SIZE])})
+        placed = np.array([*self.zone, CUBE_HALF_SIZE])
+        return GoalConfiguration(PoseTarget(tcp, DOWN, 0.0), {self.target_cube: placed})
 
     def _subgoal_configurations(self) -> list[GoalConfiguration]:
-        rotation = grasp_rotation(self.scene.object_rotation("cube"))
+        rotation = grasp_rotation(self.cube_rotation())
         lifted = np.array([*self.cube_start[:2], CARRY_HEIGHT])
         over_zone = np.array([*self.zone, CARRY_HEIGHT])
         placed = np.array([*self.zone, CUBE_HALF_SIZE])
         carry = [  # the cube is in the closed hand, its centre at the TCP
-            GoalConfiguration(PoseTarget(position, rotation, HELD_CLOSEDNESS), {"cube": position})
+            GoalConfiguration(PoseTarget(position, rotation, HELD_CLOSEDNESS), {self.target_cube: position})
             for position in (lifted, over_zone, placed)
         ]
-        return grasp_subgoals(self.cube_start.copy(), rotation) + carry
+        return grasp_subgoals(self.cube_start.copy(), rotation, self.target_cube) + carry
 
     def _task_terms(self) -> dict[str, float]:
         cube = self.cube_position()

@@ -75,9 +75,8 @@ class PushEnv(FrankaTaskEnv):
         cube = self.cube_position()
         direction = (self.zone - cube[:2]) / np.linalg.norm(self.zone - cube[:2])
         tcp = np.array([*(self.zone - CONTACT_OFFSET * direction), PUSH_HEIGHT])
-        return GoalConfiguration(
-            PoseTarget(tcp, push_rotation(direction), PUSH_CLOSEDNESS), {"cube": np.array([*self.zone, CUBE_HALF_SIZE])}
-        )
+        placed = np.array([*self.zone, CUBE_HALF_SIZE])
+        return GoalConfiguration(PoseTarget(tcp, push_rotation(direction), PUSH_CLOSEDNESS), {self.target_cube: placed})
 
     def _subgoal_configurations(self) -> list[GoalConfiguration]:
         cube = self.cube_position()
@@ -90,7 +89,7 @@ class PushEnv(FrankaTaskEnv):
             PoseTarget(np.array([*behind, CLEAR_HEIGHT]), rotation, PUSH_CLOSEDNESS),  # 3. above where the push starts
             PoseTarget(np.array([*behind, PUSH_HEIGHT]), rotation, PUSH_CLOSEDNESS),  # 4. lowered there
         ]
-        return [GoalConfiguration(pose, {"cube": cube.copy()}) for pose in poses]
+        return [GoalConfiguration(pose, {self.target_cube: cube.copy()}) for pose in poses]
 
     def _task_terms(self) -> dict[str, float]:
         return {"distance": float(np.linalg.norm(self.cube_position()[:2] - self.zone))}
