@@ -104,23 +104,21 @@ def ready_client(node, service_type, name: str, graph: Graph | None = None):
     "Test suite"): three clients are tried on ``node``, then, with ``graph``, two on a fresh participant,
     which discovers the server anew. The failure says whether ``node``'s graph knew the service at all.
     """
-    owners = [node, node, node]
-    for attempt in range(5):
+    tries = 3 if graph is None else 5
+    fresh: Node | None = None  # the fresh participant's node, made only when the first three clients failed
+    for attempt in range(tries):
         if attempt == 3:
-            if graph is None:
-                break
-            owner = graph.start(lambda ctx: rclpy.create_node("service_client", context=ctx))
-            owners += [owner, owner]
-        owner = owners[attempt]
+            fresh = graph.start(lambda ctx: rclpy.create_node("service_client", context=ctx))
+        owner = node if fresh is None else fresh
         client = owner.create_client(service_type, name)
         if client.wait_for_service(timeout_sec=10):
             if attempt:  # shown in pytest's warnings summary: how often discovery needs this
-                warnings.warn(f"service {name}: client {attempt + 1} of {len(owners)} matched", stacklevel=2)
+                warnings.warn(f"service {name}: client {attempt + 1} of {tries} matched", stacklevel=2)
             return client
         owner.destroy_client(client)
     known = name in dict(node.get_service_names_and_types())
     raise AssertionError(
-        f"service {name} not available: {len(owners)} clients, 10 s each "
+        f"service {name} not available: {tries} clients, 10 s each "
         f"({'listed' if known else 'not listed'} in the first client node's graph)"
     )
 
