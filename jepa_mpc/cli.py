@@ -80,6 +80,11 @@ COMMANDS: dict[str, Command] = {
         "jepa_mpc.training_commands:train_policy",
         "train a goal-conditioned policy on a world model's frozen tokens (one-photo planning)",
     ),
+    "train-language-goal": Command(
+        "jepa_mpc.training_commands:TrainLanguageGoalCommandConfig",
+        "jepa_mpc.training_commands:train_language_goal",
+        "train a language-goal predictor on a world model's frozen tokens (goals in words)",
+    ),
     "ood-stats": Command(
         "jepa_mpc.training_commands:TokenStatisticsCommandConfig",
         "jepa_mpc.training_commands:ood_stats",

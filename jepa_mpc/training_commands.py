@@ -1,5 +1,5 @@
-"""``jepa-mpc train``, ``pretrain``, ``init-encoder``, ``train-policy`` and ``ood-stats``: the library's function, then
-its result printed.
+"""``jepa-mpc train``, ``pretrain``, ``init-encoder``, ``train-policy``, ``train-language-goal`` and ``ood-stats``: the
+library's function, then its result printed.
 
 The training functions take a run's data, folders and resume switches as arguments beside their
 config (so that the config stored in a checkpoint is the model's recipe only); the command configs
@@ -25,6 +25,7 @@ from worldmodel.training.config import (
     PretrainConfig,
     TokenStatisticsJobConfig,
     TrainGoalPolicyConfig,
+    TrainLanguageGoalConfig,
     TrainPredictorConfig,
     VideoDataConfig,
     default_encoder_recipe,
@@ -34,6 +35,7 @@ if TYPE_CHECKING:  # the jobs import torch when they run, not when the CLI parse
     from worldmodel.training.episodes import EpisodeSource
     from worldmodel.training.run_summary import RunSummary
     from worldmodel.training.train_goal_policy import PolicyTrainSummary
+    from worldmodel.training.train_language_goal import LanguageGoalTrainSummary
 
 _DATA_HELP = "one or more LeRobot dataset folders (sim or DROID) or .npz files of episodes, read as one"
 
@@ -209,6 +211,35 @@ def train_policy(config: TrainPolicyCommandConfig) -> None:
     def job(source: EpisodeSource) -> PolicyTrainSummary:
         return train_goal_policy(
             _job_config(config, TrainGoalPolicyConfig),
+            source,
+            resolve_checkpoint(config.checkpoint),
+            config.out,
+            resume=config.resume,
+            overwrite=config.overwrite,
+        )
+
+    _train_and_report(config, config.data, config.data.wrist_camera, job)
+
+
+@dataclass(kw_only=True)
+class TrainLanguageGoalCommandConfig(TrainLanguageGoalConfig, RunArguments):
+    """``jepa-mpc train-language-goal``: the language-goal predictor's training config, the run's data (episodes
+    whose task is their instruction) and folder (``OUT/model.pt``: the world model with the predictor), and the
+    world model it reads."""
+
+    checkpoint: str = field(
+        default="",
+        metadata={"help": "the world model whose frozen tokens the predictor reads; empty = the shipped default model"},
+    )
+
+
+def train_language_goal(config: TrainLanguageGoalCommandConfig) -> None:
+    from worldmodel.checkpoint import resolve_checkpoint
+    from worldmodel.training.train_language_goal import train_language_goal as train
+
+    def job(source: EpisodeSource) -> LanguageGoalTrainSummary:
+        return train(
+            _job_config(config, TrainLanguageGoalConfig),
             source,
             resolve_checkpoint(config.checkpoint),
             config.out,

@@ -41,6 +41,11 @@ the energy of a two-step search climbs while a
 multi-stage task is on its way (docs/planner.md): the policy has learned, from demonstrations, what
 comes after the hill; near the goal, where an L1-fitted policy's median move is "stay", the energy
 has no hill left and finishes the last centimetres.
+
+**Goals in words** (:meth:`GoalImageMPC.set_goal_text`): a world model that holds a language-goal
+predictor (``world_model.goal_from_text(instruction, tokens [N, D]) -> [N, D]``,
+:mod:`worldmodel.language_goal`) predicts the goal's tokens from the instruction and the frame the
+user gave it in; the planner then plans toward them exactly as toward a goal photo's.
 """
 
 from __future__ import annotations
@@ -168,6 +173,27 @@ class GoalImageMPC:
         self.goal_tokens = self.world_model.encode_frames(frames)[0, -1]  # [N, D]
         self.reset()
 
+    def set_goal_text(self, instruction: str, frame: np.ndarray | Tensor) -> None:
+        """Set the goal an instruction asks for, predicted once from ``frame`` (uint8 ``[H, W, 3]``, the scene the
+        instruction is about, usually the frame now); also forgets the previous plan.
+
+        Raises:
+            ValueError: the world model reads no instructions (it holds no language-goal predictor), or
+                ``frame`` is not one image; ``worldmodel.language_goal.InstructionError`` (a ValueError) when
+                the model refuses the instruction (empty, naming nothing it knows, not fitting the scene).
+        """
+        if not getattr(self.world_model, "can_read_goal_text", False):
+            raise ValueError(
+                "this world model reads no instructions: plan with a model trained by `jepa-mpc train-language-goal` "
+                "(or give a goal image)"
+            )
+        frames = _check_frames(frame, "frame")
+        if frames.shape[0] != 1:
+            raise ValueError(f"frame must be one image [H, W, 3], got {frames.shape[0]} frames")
+        tokens = self.world_model.encode_frames(frames)[0, -1]  # [N, D]
+        self.goal_tokens = self.world_model.goal_from_text(instruction, tokens)  # [N, D]
+        self.reset()
+
     def act(self, frames: np.ndarray | Tensor, state: np.ndarray | Tensor) -> MPCStep:
         """Plan from the current frame(s) and state(s); return the action to execute now.
 
@@ -175,7 +201,9 @@ class GoalImageMPC:
         ``state``: ``[7]`` for one frame, ``[T, 7]`` for T frames (the states at those frames).
         """
         if self.goal_tokens is None:
-            raise RuntimeError("GoalImageMPC.act called before set_goal(goal_image)")
+            raise RuntimeError(
+                "GoalImageMPC.act called before set_goal(goal_image) or set_goal_text(instruction, frame)"
+            )
         self._raise_if_cancelled()
         start = time.perf_counter()
         frames = _check_frames(frames, "frames")

@@ -57,4 +57,9 @@ def episode_steps(task: str) -> int:
     return ENV_IDS[task.lower()][2]
 
 
-__all__ = ["ENV_IDS", "LANGUAGE_TASKS", "SINGLE_CUBE_TASKS", "env_id", "episode_steps"]
+def is_language_task(task: str) -> bool:
+    """Whether ``task`` (a short name) is a language task: its episodes each have an instruction."""
+    return task.lower() in LANGUAGE_TASKS
+
+
+__all__ = ["ENV_IDS", "LANGUAGE_TASKS", "SINGLE_CUBE_TASKS", "env_id", "episode_steps", "is_language_task"]

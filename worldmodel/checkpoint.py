@@ -16,7 +16,9 @@ dict), so one path loads them. A world model may also hold a goal-conditioned po
 statistics of its training frames' tokens with the out-of-distribution threshold (``token_statistics``
 buffers and ``token_statistics_config``, :mod:`worldmodel.token_statistics`), written by
 ``jepa-mpc ood-stats`` or ``train-policy`` and loaded the same way (:func:`save_token_statistics` adds
-them to any checkpoint a world model loads from, its other entries unchanged).
+them to any checkpoint a world model loads from, its other entries unchanged); and a language-goal
+predictor (``language_goal`` weights and ``language_goal_config`` with its words,
+:mod:`worldmodel.language_goal`), written by ``jepa-mpc train-language-goal``.
 
 Loading is strict: a missing, unexpected or mis-shaped weight is an error that lists them, never a
 warning over a half-loaded model. Every torch file is read with ``weights_only=True``: a file that
@@ -41,6 +43,7 @@ from .config import (
     ENCODER_PRESETS,
     EncoderConfig,
     GoalPolicyConfig,
+    LanguageGoalConfig,
     PredictorConfig,
     TokenStatisticsConfig,
     WorldModelConfig,
@@ -82,9 +85,9 @@ CHECKPOINT_LAYOUTS: tuple[CheckpointLayout, ...] = (
     CheckpointLayout(
         "jepa_mpc world model .pt (model.pt of `jepa-mpc train` or `train-policy`)",
         "torch file with `format: jepa_mpc`, `config`, `encoder`, `predictor` (and `goal_policy_config`, "
-        "`goal_policy`; `token_statistics_config`, `token_statistics`)",
+        "`goal_policy`; `token_statistics_config`, `token_statistics`; `language_goal_config`, `language_goal`)",
         "the world model with its stored config (and its goal-conditioned policy, its training frames' token "
-        "statistics)",
+        "statistics, its language-goal predictor)",
     ),
     CheckpointLayout(
         "jepa_mpc encoder .pt (encoder.pt of `jepa-mpc pretrain`)",
@@ -165,7 +168,15 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 # the state dicts a checkpoint may hold
-STATE_DICT_KEYS = ("encoder", "target_encoder", "ema_encoder", "predictor", "goal_policy", "token_statistics")
+STATE_DICT_KEYS = (
+    "encoder",
+    "target_encoder",
+    "ema_encoder",
+    "predictor",
+    "goal_policy",
+    "language_goal",
+    "token_statistics",
+)
 # worldmodel.token_statistics: its buffers and its config
 TOKEN_STATISTICS_ENTRIES = ("token_statistics", "token_statistics_config")
 
@@ -185,6 +196,11 @@ def check_structure(data: Any, path: str | Path) -> None:
         if "goal_policy" in data or "goal_policy_config" in data:
             _check_config_entry(data, "goal_policy_config", path, "write it again with `jepa-mpc train-policy`")
             required += ("goal_policy",)
+        if "language_goal" in data or "language_goal_config" in data:
+            _check_config_entry(
+                data, "language_goal_config", path, "write it again with `jepa-mpc train-language-goal`"
+            )
+            required += ("language_goal",)
     elif fmt == ENCODER_FORMAT:
         _check_config_entry(data, "encoder_config", path, "save it again with `save_encoder_checkpoint`")
         required = ("encoder",)
@@ -473,6 +489,20 @@ def goal_policy_config_from_checkpoint(data: dict[str, Any], path: str | Path) -
         raise CheckpointError(f"{exc}; the file was written by another version or other code") from exc
 
 
+def language_goal_config_from_checkpoint(data: dict[str, Any], path: str | Path) -> LanguageGoalConfig | None:
+    """The stored :class:`LanguageGoalConfig` of a project checkpoint, None when it holds no language-goal predictor.
+
+    Raises:
+        CheckpointError: the stored config does not fit :class:`LanguageGoalConfig` (naming ``path``).
+    """
+    if "language_goal_config" not in data:
+        return None
+    try:
+        return from_dict(LanguageGoalConfig, data["language_goal_config"], source=f"{path} language_goal_config")
+    except ValueError as exc:
+        raise CheckpointError(f"{exc}; the file was written by another version or other code") from exc
+
+
 def token_statistics_config_from_checkpoint(data: dict[str, Any], path: str | Path) -> TokenStatisticsConfig | None:
     """The stored :class:`TokenStatisticsConfig` of a checkpoint, None when it holds no token statistics.
 
@@ -523,9 +553,11 @@ def save_world_model_checkpoint(
     extra: dict[str, Any] | None = None,
     goal_policy: nn.Module | None = None,
     token_statistics: nn.Module | None = None,
+    language_goal: nn.Module | None = None,
 ) -> None:
     """Write config + weights (+ a goal-conditioned policy with its config, + the training frames' token
-    statistics with theirs, + ``extra`` metadata such as the recipe) atomically."""
+    statistics with theirs, + a language-goal predictor with its config and words, + ``extra`` metadata
+    such as the recipe) atomically."""
     data = {
         "format": PROJECT_FORMAT,
         "config": dataclass_to_dict(config),
@@ -538,6 +570,9 @@ def save_world_model_checkpoint(
         data["goal_policy"] = cpu_state_dict(goal_policy)
     if token_statistics is not None:
         data |= token_statistics_entries(token_statistics)
+    if language_goal is not None:
+        data["language_goal_config"] = dataclass_to_dict(language_goal.config)
+        data["language_goal"] = cpu_state_dict(language_goal)
     with atomic_path(path) as tmp:
         torch.save(data, tmp)
 
@@ -548,6 +583,25 @@ def token_statistics_entries(token_statistics: nn.Module) -> dict[str, Any]:
         "token_statistics_config": dataclass_to_dict(token_statistics.config),
         "token_statistics": cpu_state_dict(token_statistics),
     }
+
+
+def save_language_goal(
+    checkpoint: str | Path, language_goal: nn.Module, out: str | Path, train_config: dict | None = None
+) -> None:
+    """Write ``checkpoint`` to ``out`` (atomically) with a language-goal predictor and its config added, or
+    replacing the one it holds (and ``train_config`` as ``language_goal_train_config``); every other entry is
+    written back unchanged.
+
+    Raises:
+        CheckpointError: ``checkpoint`` cannot be read (:func:`read_checkpoint`).
+    """
+    data = read_checkpoint(checkpoint)
+    data["language_goal_config"] = dataclass_to_dict(language_goal.config)
+    data["language_goal"] = cpu_state_dict(language_goal)
+    if train_config is not None:
+        data["language_goal_train_config"] = train_config
+    with atomic_path(out) as tmp:
+        torch.save(data, tmp)
 
 
 def save_token_statistics(checkpoint: str | Path, token_statistics: nn.Module, out: str | Path) -> None:

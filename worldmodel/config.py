@@ -272,6 +272,44 @@ class GoalPolicyConfig:
 
 
 @dataclass
+class LanguageGoalConfig:
+    """The language-goal predictor (:mod:`worldmodel.language_goal`): its words and sizes, and its refusal rules.
+
+    ``encoder_dim`` and ``tokens_per_frame`` are the world model's (all views of one frame together).
+    ``vocabulary`` holds the words of the training instructions (lower case); a word outside it reads as
+    one unknown word. ``object_words`` are the words that name something in the scene (the colours and
+    sides of the training instructions): an instruction naming none of them is refused.
+    ``match_threshold`` is the probability that an instruction fits the scene in view below which it is
+    refused (set by training: the ``match_quantile`` of the held-out matching pairs' probabilities).
+    ``max_words`` is the longest instruction read (longer ones are refused, naming the limit).
+    """
+
+    encoder_dim: int = 128
+    tokens_per_frame: int = 32
+    vocabulary: tuple[str, ...] = ()
+    object_words: tuple[str, ...] = ()
+    width: int = 128
+    depth: int = 2
+    num_heads: int = 4
+    max_words: int = 16
+    dropout: float = 0.0
+    match_threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        self.vocabulary, self.object_words = tuple(self.vocabulary), tuple(self.object_words)
+        _check_positive_integers(self, ("encoder_dim", "tokens_per_frame", "width", "depth", "num_heads", "max_words"))
+        if self.width % self.num_heads:
+            raise ValueError(f"LanguageGoalConfig.width {self.width} is not a multiple of num_heads {self.num_heads}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"LanguageGoalConfig.dropout must be in [0, 1), got {self.dropout!r}")
+        if not 0.0 <= self.match_threshold < 1.0:
+            raise ValueError(f"LanguageGoalConfig.match_threshold must be in [0, 1), got {self.match_threshold!r}")
+        unknown = sorted(set(self.object_words) - set(self.vocabulary))
+        if unknown:
+            raise ValueError(f"LanguageGoalConfig.object_words {unknown} are not in its vocabulary")
+
+
+@dataclass
 class TokenStatisticsConfig:
     """What :class:`worldmodel.token_statistics.TokenStatistics` holds, and the threshold stated with the model.
 

@@ -10,6 +10,8 @@
 - :meth:`WorldModel.ood_score`: how unlike the training frames a frame's tokens are, and
   :attr:`WorldModel.ood_threshold` the score above which they are unlike, when the checkpoint holds the
   training frames' token statistics (:mod:`worldmodel.token_statistics`).
+- :meth:`WorldModel.goal_from_text`: the goal tokens ``[N, D]`` an instruction asks for, predicted from the
+  frame now, when the checkpoint holds a language-goal predictor (:mod:`worldmodel.language_goal`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from .checkpoint import (
     CheckpointError,
     encoder_state_dict,
     goal_policy_config_from_checkpoint,
+    language_goal_config_from_checkpoint,
     load_state_dict_strict,
     predictor_state_dict,
     read_checkpoint,
@@ -37,6 +40,7 @@ from .config import WorldModelConfig
 from .encoder import build_encoder, init_vit_weights
 from .goal_policy import GoalConditionedPolicy
 from .hf_checkpoint import check_hf_checkpoint, is_hf_checkpoint
+from .language_goal import LanguageGoalPredictor
 from .precision import autocast, resolve_device
 from .predictor import ActionConditionedPredictor, PredictorCache
 from .preprocess import as_frame_tensor, preprocess_frames, split_views
@@ -85,6 +89,8 @@ class WorldModel(nn.Module):
         self.predictor = ActionConditionedPredictor(config.predictor)
         # A goal-conditioned policy on the tokens (jepa-mpc train-policy), when the checkpoint holds one.
         self.goal_policy: GoalConditionedPolicy | None = None
+        # A language-goal predictor (jepa-mpc train-language-goal), when the checkpoint holds one.
+        self.language_goal: LanguageGoalPredictor | None = None
         # The training frames' token statistics (jepa-mpc ood-stats, train-policy), when the checkpoint holds them.
         self.token_statistics: TokenStatistics | None = None
         # bf16 autocast on CUDA (worldmodel.precision); off until load_world_model puts the model on a GPU.
@@ -133,6 +139,29 @@ class WorldModel(nn.Module):
         with autocast(self.device, self.bf16):
             actions = self.goal_policy(context_tokens[:, -1], context_states[:, -1], goal_tokens[None])  # [1, chunk, 7]
         return actions[0].float()
+
+    @property
+    def can_read_goal_text(self) -> bool:
+        """Whether :meth:`goal_from_text` works: the model holds a language-goal predictor."""
+        return self.language_goal is not None
+
+    @torch.no_grad()
+    def goal_from_text(self, instruction: str, tokens: Tensor) -> Tensor:
+        """The goal tokens ``[N, D]`` an instruction asks for, predicted from one frame's tokens ``[N, D]`` (all views).
+
+        Raises:
+            RuntimeError: the model holds no language-goal predictor (train one with ``jepa-mpc train-language-goal``).
+            worldmodel.language_goal.InstructionError: an instruction the predictor refuses (empty, naming
+                nothing it knows, not fitting the scene in view).
+        """
+        if self.language_goal is None:
+            raise RuntimeError(
+                "this world model holds no language-goal predictor: add one with `jepa-mpc train-language-goal "
+                "--checkpoint MODEL --data DATASETS --out DIR` (datasets whose task is each episode's instruction)"
+            )
+        with autocast(self.device, self.bf16):
+            goal, _ = self.language_goal.predict_goal(instruction, tokens.to(self.device).float())
+        return goal.float()
 
     @property
     def ood_threshold(self) -> float | None:
@@ -301,6 +330,20 @@ def load_world_model(
             )
         model.goal_policy = GoalConditionedPolicy(policy_config)
         load_state_dict_strict(model.goal_policy, data["goal_policy"], where=f"{path} [goal_policy]")
+    language_config = language_goal_config_from_checkpoint(data, path)
+    if language_config is not None:
+        if (language_config.encoder_dim, language_config.tokens_per_frame) != (
+            config.encoder.dim,
+            config.predictor.tokens_per_frame,
+        ):
+            raise CheckpointError(
+                f"{path}: its language-goal predictor reads {language_config.tokens_per_frame} tokens of "
+                f"{language_config.encoder_dim} features, the world model makes {config.predictor.tokens_per_frame} of "
+                f"{config.encoder.dim}: it was trained on another model; train it again with "
+                "`jepa-mpc train-language-goal`"
+            )
+        model.language_goal = LanguageGoalPredictor(language_config)
+        load_state_dict_strict(model.language_goal, data["language_goal"], where=f"{path} [language_goal]")
     statistics_config = token_statistics_config_from_checkpoint(data, path)
     if statistics_config is not None:
         sizes = (statistics_config.tokens_per_frame, statistics_config.encoder_dim, statistics_config.views)

@@ -22,11 +22,13 @@ from jepa_mpc_foundation.episode_backends import EpisodeBackend, RayConfig
 from planner.config import PlannerConfig
 from planner.presets import CPU_PRESET
 from planner.subgoals import GoalSequence
-from sim import env_id, episode_steps
+from sim import env_id, episode_steps, is_language_task
 from sim.config import SimConfig
+from sim.tasks.instructions import SPLITS as INSTRUCTION_SPLITS
 from worldmodel.preprocess import model_view
 
 POLICIES = ("world_model", "random", "oracle")
+GOALS = ("image", "text")
 # Planner settings of the multi-stage tasks, under the flags and the YAML file. With sub-goals a
 # few centimetres apart, the terminal energy alone lets the first of two planned steps wander (the
 # second step comes back). A grasp turns the hand to the cube about the vertical only: searching
@@ -97,6 +99,21 @@ class EvalConfig:
             "help": "with sub-goals: hold the hand still while a sub-goal only changes the gripper (closing, releasing)"
         },
     )
+    goal: str = field(
+        default="image",
+        metadata={
+            "help": "image: plan toward the episode's goal image; text: toward the goal its instruction describes "
+            "(a language task's own, or --goal_text), predicted from the first frame by the model's language-goal "
+            "predictor (jepa-mpc train-language-goal); a text goal is a final goal (--subgoals false)"
+        },
+    )
+    goal_text: str = field(
+        default="", metadata={"help": "one instruction for every episode, e.g. 'touch the red cube' (sets --goal text)"}
+    )
+    instructions: str = field(
+        default="train",
+        metadata={"help": "language tasks: the instructions the episodes draw from: train, heldout or all"},
+    )
     threads: int = field(
         default=0,
         metadata={
@@ -146,6 +163,26 @@ class EvalConfig:
         unknown = set(self.policies) - set(POLICIES)
         if unknown:
             raise ValueError(f"unknown policies {sorted(unknown)}; choose from {POLICIES}")
+        if self.goal_text:
+            self.goal = "text"
+        if self.goal not in GOALS:
+            raise ValueError(f"goal must be one of {GOALS}, got {self.goal!r}")
+        language = is_language_task(self.task)
+        if self.instructions not in INSTRUCTION_SPLITS:
+            raise ValueError(f"instructions must be one of {INSTRUCTION_SPLITS}, got {self.instructions!r}")
+        if self.instructions != "train" and not language:
+            raise ValueError(
+                f"--instructions {self.instructions}: task {self.task} has no instructions (a lang-* task has)"
+            )
+        if self.goal == "text":
+            if self.subgoals:
+                raise ValueError("a text goal is a final goal, without sub-goals: drop --subgoals true")
+            if not (language or self.goal_text):
+                raise ValueError(
+                    f"--goal text: task {self.task} has no instructions: pass --goal_text or a lang-* task"
+                )
+            if "oracle" in self.policies:
+                raise ValueError("the oracle plans toward goal images only: drop it from --policies with a text goal")
 
     def episode_backend(self) -> EpisodeBackend:
         return EpisodeBackend(self.backend, self.workers, self.ray)
@@ -194,7 +231,9 @@ def task_defaults(overrides: dict[str, Any]) -> EvalConfig:
         ConfigError: ``subgoals`` is not a bool (naming it).
         FileNotFoundError, CheckpointError: the checkpoint does not exist or is not a world model.
     """
-    subgoals = from_dict(SubgoalsChoice, {"subgoals": overrides.get("subgoals", True)}, "subgoals").subgoals
+    # A text goal is a final goal: its mode's default is the one-photo planner.
+    text_goal = bool(overrides.get("goal_text")) or overrides.get("goal") == "text"
+    subgoals = from_dict(SubgoalsChoice, {"subgoals": overrides.get("subgoals", not text_goal)}, "subgoals").subgoals
     checkpoint = str(overrides.get("checkpoint", "") or "")
     return EvalConfig.for_task(str(overrides.get("task", EvalConfig.task)), subgoals=subgoals, checkpoint=checkpoint)
 

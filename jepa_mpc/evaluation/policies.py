@@ -92,6 +92,17 @@ class PlannerPolicy:
             self.mpc = self._planner(held)
             self.mpc.set_goal(self._view(self.goal_image, self.goals.states[index]))
 
+    def set_goal_text(self, instruction: str, image: np.ndarray) -> None:
+        """Plan toward the goal ``instruction`` describes, predicted from ``image`` (the frame now) by the world model's
+        language-goal predictor, in place of the goal image (a final goal: no sub-goals).
+
+        Raises:
+            worldmodel.language_goal.InstructionError: the model refuses the instruction.
+        """
+        if len(self.goals.images) != 1:
+            raise ValueError("a text goal is a final goal: plan it without sub-goals (--subgoals false)")
+        self.mpc.set_goal_text(instruction, image)
+
     def act(self, image: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, dict]:
         self._aim(self.goals.index_at(self.steps_taken))
         step = self.mpc.act(self._view(image, state), state)

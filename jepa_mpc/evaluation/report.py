@@ -53,6 +53,11 @@ def summarize(name: str, results: list[EpisodeResult], ood_threshold: float | No
         "ood_score_mean": float(np.mean(ood_scores)) if ood_scores else None,
         "ood_score_p95": float(np.percentile(ood_scores, 95)) if ood_scores else None,
         "ood_fraction_above": sum(above) / len(ood_scores) if ood_scores and above else None,
+        # Language tasks: episodes where another cube than the named one moved; text goals: instructions refused.
+        "wrong_object": sum(bool(r.wrong_object) for r in results)
+        if any(r.wrong_object is not None for r in results)
+        else None,
+        "refused": sum(bool(r.refused) for r in results) if any(r.instruction for r in results) else None,
     }
 
 
@@ -78,6 +83,17 @@ def markdown_table(task: str, summaries: list[dict]) -> str:
             f"{100 * low:.0f}-{100 * high:.0f}% | {s['final_distance_mean']:.3f} | {s['steps_mean']:.1f} | {latency} "
             f"| {_ood_cell(s)} |"
         )
+    for s in summaries:
+        counts = [
+            f"{s[key]} of {s['episodes']} episodes {what}"
+            for key, what in (
+                ("wrong_object", "moved another cube than the named one"),
+                ("refused", "refused the instruction"),
+            )
+            if s.get(key) is not None
+        ]
+        if counts:
+            lines.append(f"\n{s['policy']}: " + "; ".join(counts) + ".")
     threshold = next((s["ood_threshold"] for s in summaries if s.get("ood_threshold") is not None), None)
     if threshold is not None:
         lines += [

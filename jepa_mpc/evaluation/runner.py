@@ -38,6 +38,12 @@ class EpisodeResult:
     ood_score_max: float | None = None
     ood_steps_above: int | None = None
     """Planner steps whose score was above the model's threshold (None: no threshold or no score)."""
+    instruction: str = ""
+    """The instruction planned from (a text goal), "" for an image goal."""
+    refused: str = ""
+    """Why the model refused the instruction (the episode then took no step); "" when it planned."""
+    wrong_object: bool | None = None
+    """A language task: whether a cube other than the named one moved (None: not a language task)."""
 
 
 def run_episode(
@@ -60,6 +66,15 @@ def run_episode(
     goals = config.episode_goals(info, obs["state"], policy.views)
     max_steps = config.steps_per_episode(goals)
     policy.reset(goals)
+    instruction, refused = "", ""
+    if config.goal == "text" and hasattr(policy, "set_goal_text"):  # the random floor reads no goal
+        from worldmodel.language_goal import InstructionError
+
+        instruction = config.goal_text or info["instruction"]
+        try:
+            policy.set_goal_text(instruction, camera(obs))
+        except InstructionError as refusal:
+            refused, max_steps = str(refusal), 0
     if recording is not None:
         recording.start(obs, goals.images)
     energies: list[float] = []
@@ -103,6 +118,9 @@ def run_episode(
         ood_score_mean=float(np.mean(known)) if known else None,
         ood_score_max=max(known, default=None),
         ood_steps_above=sum(score > threshold for score in known) if known and threshold is not None else None,
+        instruction=instruction,
+        refused=refused,
+        wrong_object=bool(info["wrong_object_moved"]) if "wrong_object_moved" in info else None,
     )
     return result, frames
 
@@ -140,7 +158,8 @@ def make_env_for_model(config: EvalConfig, needs):
             f"eval: {needs.checkpoint or 'the model'} states no image size: the camera renders "
             f"{config.sim.image_size} px, resized to the model's input (--sim.image_size sets the camera)"
         )
-    return gymnasium.make(sim.env_id(config.task), config=config.sim).unwrapped
+    language = {"instructions": config.instructions} if sim.is_language_task(config.task) else {}
+    return gymnasium.make(sim.env_id(config.task), config=config.sim, **language).unwrapped
 
 
 class EpisodeWorker:

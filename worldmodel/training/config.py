@@ -412,6 +412,70 @@ class TrainGoalPolicyConfig:
 
 
 @dataclass
+class LanguageGoalSize:
+    """The language-goal predictor's own sizes (:class:`worldmodel.config.LanguageGoalConfig`); token sizes and
+    words come from the world model and the data."""
+
+    width: int = field(default=128, metadata={"help": "features of each word and frame token inside the predictor"})
+    depth: int = field(default=2, metadata={"help": "transformer layers"})
+    num_heads: int = field(default=4, metadata={"help": "attention heads (width must be a multiple)"})
+    max_words: int = field(default=16, metadata={"help": "longest instruction read, in words"})
+    dropout: float = field(default=0.1, metadata={"help": "dropout inside the transformer layers while training"})
+
+    def __post_init__(self) -> None:
+        for name in ("width", "depth", "num_heads", "max_words"):
+            _check(getattr(self, name) >= 1, f"language.{name} must be >= 1, got {getattr(self, name)}")
+        _check(self.width % self.num_heads == 0, f"language.width {self.width} must be a multiple of num_heads")
+        _check(0.0 <= self.dropout < 1.0, f"language.dropout must be in [0, 1), got {self.dropout}")
+
+
+@dataclass
+class TrainLanguageGoalConfig:
+    """``jepa-mpc train-language-goal``: a language-goal predictor on a world model's frozen tokens, trained against
+    the encoded final frames of demonstrations of each instruction (:mod:`worldmodel.training.train_language_goal`).
+    """
+
+    data: DataConfig = field(default_factory=lambda: DataConfig(wrist_camera="observation.images.wrist_left"))
+    language: LanguageGoalSize = field(default_factory=LanguageGoalSize)
+    object_words: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "help": "the words that name things in the scene (colours, sides): an instruction naming none of them "
+            "is refused, and the match head learns to refuse one whose object word is unknown; empty: no such rule"
+        },
+    )
+    word_dropout: float = field(
+        default=0.1, metadata={"help": "share of the other words read as unknown in training (phrasings never seen)"}
+    )
+    mismatch_fraction: float = field(
+        default=0.5,
+        metadata={"help": "share of each batch that pairs a frame with an instruction it does not fit (match head)"},
+    )
+    match_quantile: float = field(
+        default=0.02,
+        metadata={"help": "the held-out fitting pairs' match quantile taken as the refusal threshold"},
+    )
+    optim: OptimConfig = field(
+        default_factory=lambda: OptimConfig(lr=1e-3, start_lr=1e-4, weight_decay=0.01, final_weight_decay=0.01)
+    )
+    run: RunConfig = field(
+        default_factory=lambda: RunConfig(steps=3000, batch_size=128, val_every=500, val_clips=2048, save_every=1000)
+    )
+
+    def __post_init__(self) -> None:
+        self.object_words = tuple(w.lower() for w in self.object_words)
+        _check(0.0 <= self.word_dropout < 1.0, f"word_dropout must be in [0, 1), got {self.word_dropout}")
+        _check(
+            0.0 <= self.mismatch_fraction < 1.0, f"mismatch_fraction must be in [0, 1), got {self.mismatch_fraction}"
+        )
+        _check(0.0 < self.match_quantile < 0.5, f"match_quantile must be in (0, 0.5), got {self.match_quantile}")
+        _check(
+            self.optim.warmup_steps < self.run.steps,
+            f"optim.warmup_steps {self.optim.warmup_steps} must be < run.steps {self.run.steps}",
+        )
+
+
+@dataclass
 class TokenStatisticsJobConfig:
     """``jepa-mpc ood-stats``: the training frames' token statistics and the out-of-distribution threshold of a
     world model (:mod:`worldmodel.token_statistics`, :mod:`worldmodel.training.ood_stats`).

@@ -46,12 +46,14 @@ class SampledEpisode:
     """One episode on the training clock.
 
     frames: uint8 ``[T, H, W, 3]`` (one camera), states: float32 ``[T, 7]``, frame k of both at the
-    same instant; consecutive entries are ``1 / sample_fps`` seconds apart.
+    same instant; consecutive entries are ``1 / sample_fps`` seconds apart. ``task``: what the episode
+    was asked to do (a LeRobot dataset's task, e.g. an instruction; "" when unknown).
     """
 
     name: str
     frames: np.ndarray
     states: np.ndarray
+    task: str = ""
 
     @property
     def length(self) -> int:
@@ -123,13 +125,17 @@ class InMemoryEpisodes:
         episode = self.episodes[i]
         check_episode(episode)
         step = self.frame_step
-        return SampledEpisode(episode.name, episode.frames[::step], episode.states[::step].astype(np.float32))
+        return SampledEpisode(
+            episode.name, episode.frames[::step], episode.states[::step].astype(np.float32), episode.task
+        )
 
     def fingerprint(self) -> str:
         if self._fingerprint is None:
             digest = hashlib.sha256(f"in-memory step={self.frame_step}".encode())
             for episode in self.episodes:
                 digest.update(episode.name.encode())
+                if episode.task:  # episodes without one keep the fingerprints (and caches) they had
+                    digest.update(f"task={episode.task}".encode())
                 for array in (episode.frames, episode.states):
                     digest.update(str((getattr(array, "dtype", None), getattr(array, "shape", None))).encode())
                     digest.update(np.ascontiguousarray(array).tobytes())
@@ -196,7 +202,7 @@ class LeRobotEpisodes:
             states = episode.state[sampled]
         except (DatasetError, OSError, KeyError) as error:
             raise EpisodeError(name, str(error)) from error
-        result = SampledEpisode(name, frames, states.astype(np.float32))
+        result = SampledEpisode(name, frames, states.astype(np.float32), episode.task)
         check_episode(result)
         return result
 

@@ -1,0 +1,154 @@
+"""Goals in words: predict the goal's tokens from an instruction and the frame now (VL-JEPA's manner).
+
+VL-JEPA (Chen et al., 2025, arXiv 2512.10942) predicts the *embedding* of the answer instead of
+generating it: a predictor maps a visual input and a text query into the target encoder's space. For
+a JEPA world model a goal is exactly such a point: the encoder's tokens of the goal frame. This module
+is that predictor for the planner: from the instruction's words and the tokens of the frame now
+(``[N, D]``, both views), it predicts the tokens ``[N, D]`` of the frame the instruction asks for, and the
+planner plans toward them as toward a goal photo's (one-photo mode, ``planner.mpc.GoalImageMPC.set_goal_text``).
+It is trained by ``jepa-mpc train-language-goal`` (:mod:`worldmodel.training.train_language_goal`)
+against the encoded final frames of demonstrations of each instruction (the dataset's ``task``).
+
+It also says whether an instruction fits the scene in view (a second head, trained with the
+instructions of other episodes as non-matching pairs), so that "touch the yellow cube" with no yellow
+cube in view is refused instead of planned toward a guess (:meth:`LanguageGoalPredictor.check`).
+
+Layout, nanoGPT-small: the words are embedded (a learned table over the training instructions'
+vocabulary, index 0 padding, 1 an unknown word), the frame's tokens projected to ``width``; a learned
+match token, the words and the frame tokens, each with a learned position, go through ``depth`` pre-norm
+transformer layers (``torch.nn.TransformerEncoderLayer``); the frame positions give the goal as the
+tokens now plus a predicted change, the match token a logit.
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+from torch import Tensor, nn
+
+from .config import LanguageGoalConfig
+
+PAD, UNKNOWN = 0, 1  # word ids; vocabulary word i has id i + 2
+WORD = re.compile(r"[a-z]+")
+
+
+class InstructionError(ValueError):
+    """An instruction the model will not plan toward: empty, too long, naming nothing it knows, or not
+    fitting the scene in view. The message is one line naming the instruction and what to say instead."""
+
+
+def instruction_words(text: str) -> list[str]:
+    """The words of an instruction: lower case, letters only (``"Put the RED cube!"`` -> put, the, red, cube)."""
+    return WORD.findall(text.lower())
+
+
+class LanguageGoalPredictor(nn.Module):
+    """tokens now ``[B, N, D]``, word ids ``[B, L]`` -> goal tokens ``[B, N, D]`` and match logits ``[B]``."""
+
+    def __init__(self, config: LanguageGoalConfig) -> None:
+        super().__init__()
+        self.config = config
+        w, N = config.width, config.tokens_per_frame
+        self.word_ids = {word: i + 2 for i, word in enumerate(config.vocabulary)}
+        self.word_embed = nn.Embedding(len(config.vocabulary) + 2, w, padding_idx=PAD)
+        self.word_pos = nn.Parameter(torch.zeros(config.max_words, w))
+        self.token_proj = nn.Linear(config.encoder_dim, w)
+        self.token_pos = nn.Parameter(torch.zeros(N, w))
+        self.match_token = nn.Parameter(torch.zeros(1, 1, w))
+        layer = nn.TransformerEncoderLayer(
+            w, config.num_heads, 4 * w, config.dropout, activation="gelu", batch_first=True, norm_first=True
+        )
+        self.blocks = nn.TransformerEncoder(layer, config.depth, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(w)
+        self.goal_head = nn.Linear(w, config.encoder_dim)
+        self.match_head = nn.Linear(w, 1)
+        for p in (self.word_pos, self.token_pos, self.match_token):
+            nn.init.trunc_normal_(p, std=0.02)
+        nn.init.zeros_(self.goal_head.weight)  # starts as "the goal is the frame now"
+        nn.init.zeros_(self.goal_head.bias)
+
+    def encode_words(self, instructions: list[str]) -> Tensor:
+        """Word ids ``[B, L]`` (L the longest instruction's words, padded with 0; unknown words 1).
+
+        Raises:
+            InstructionError: an instruction has no word or more than ``max_words``.
+        """
+        rows = []
+        for text in instructions:
+            words = instruction_words(text)
+            if not words:
+                raise InstructionError(
+                    f"the instruction {text!r} has no words: say what to do, e.g. 'touch the red cube'"
+                )
+            if len(words) > self.config.max_words:
+                raise InstructionError(
+                    f"the instruction {text!r} has {len(words)} words; this model reads at most "
+                    f"{self.config.max_words}: say it shorter"
+                )
+            rows.append([self.word_ids.get(word, UNKNOWN) for word in words])
+        ids = torch.zeros(len(rows), max(len(r) for r in rows), dtype=torch.long)
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = torch.tensor(row)
+        return ids.to(self.word_pos.device)
+
+    def forward(self, tokens: Tensor, word_ids: Tensor) -> tuple[Tensor, Tensor]:
+        """Goal tokens ``[B, N, D]`` (the tokens now plus the predicted change) and match logits ``[B]``."""
+        N, D = self.config.tokens_per_frame, self.config.encoder_dim
+        if tokens.shape[1:] != (N, D):
+            raise ValueError(f"tokens must be [B, {N}, {D}], got {tuple(tokens.shape)}")
+        B, L = word_ids.shape
+        if word_ids.shape[0] != tokens.shape[0] or not 1 <= L <= self.config.max_words:
+            raise ValueError(
+                f"word_ids must be [{tokens.shape[0]}, 1..{self.config.max_words}], got {tuple(word_ids.shape)}"
+            )
+        words = self.word_embed(word_ids) + self.word_pos[:L]  # [B, L, w]
+        frame = self.token_proj(tokens) + self.token_pos  # [B, N, w]
+        x = torch.cat([self.match_token.expand(B, -1, -1), words, frame], dim=1)  # [B, 1 + L + N, w]
+        padding = torch.cat(
+            [
+                torch.zeros(B, 1, dtype=torch.bool, device=x.device),
+                word_ids == PAD,
+                frame.new_zeros(B, N, dtype=torch.bool),
+            ],
+            1,
+        )
+        x = self.norm(self.blocks(x, src_key_padding_mask=padding))  # [B, 1 + L + N, w]
+        goal = tokens + self.goal_head(x[:, 1 + L :])  # [B, N, D]
+        return goal, self.match_head(x[:, 0]).squeeze(-1)  # [B, N, D], [B]
+
+    def check_words(self, instruction: str) -> None:
+        """Refuse an instruction that names nothing the model knows (none of ``config.object_words``).
+
+        Raises:
+            InstructionError: empty, too long, or naming no known object (the message lists the known words).
+        """
+        words = instruction_words(instruction)
+        self.encode_words([instruction])  # empty or too long
+        objects = self.config.object_words
+        if objects and not set(words) & set(objects):
+            unknown = [w for w in words if w not in self.word_ids]
+            said = f" ({', '.join(repr(w) for w in unknown)} unknown to it)" if unknown else ""
+            raise InstructionError(
+                f"the instruction {instruction!r} names nothing this model knows{said}: name a cube or zone by "
+                f"{', '.join(objects)}"
+            )
+
+    @torch.no_grad()
+    def predict_goal(self, instruction: str, tokens: Tensor) -> tuple[Tensor, float]:
+        """The goal tokens ``[N, D]`` of ``instruction`` from one frame's tokens ``[N, D]``, and the probability
+        that the instruction fits that frame's scene.
+
+        Raises:
+            InstructionError: :meth:`check_words`'s refusals, or a match probability below
+                ``config.match_threshold`` (the named object is not in view).
+        """
+        self.check_words(instruction)
+        goal, logit = self(tokens[None], self.encode_words([instruction]))
+        probability = float(torch.sigmoid(logit[0]))
+        if probability < self.config.match_threshold:
+            raise InstructionError(
+                f"the instruction {instruction!r} does not fit the scene in view (match {probability:.2f} < "
+                f"{self.config.match_threshold:.2f}): name a cube and zone the camera sees"
+            )
+        return goal[0], probability
