@@ -14,10 +14,11 @@ instructions of other episodes as non-matching pairs), so that "touch the yellow
 cube in view is refused instead of planned toward a guess (:meth:`LanguageGoalPredictor.check`).
 
 Layout, nanoGPT-small: the words are embedded (a learned table over the training instructions'
-vocabulary, index 0 padding, 1 an unknown word), the frame's tokens projected to ``width``; a learned
-match token, the words and the frame tokens, each with a learned position, go through ``depth`` pre-norm
+vocabulary, index 0 padding, 1 an unknown word), the frame's tokens projected to ``width`` (plus the words'
+mean); the words and the frame tokens, each with a learned position, go through ``depth`` pre-norm
 transformer layers (``torch.nn.TransformerEncoderLayer``); the frame positions give the goal as the
-tokens now plus a predicted change, the match token a logit.
+tokens now plus a predicted change. The match logit is the best answer of any frame token to a query made
+from the words (separate weights, a max over the tokens).
 """
 
 from __future__ import annotations
@@ -51,19 +52,25 @@ class LanguageGoalPredictor(nn.Module):
         self.config = config
         w, N = config.width, config.tokens_per_frame
         self.word_ids = {word: i + 2 for i, word in enumerate(config.vocabulary)}
-        self.word_embed = nn.Embedding(len(config.vocabulary) + 2, w, padding_idx=PAD)
+        words = len(config.vocabulary) + 2
+        # The goal: a transformer over the words and the frame's tokens.
+        self.word_embed = nn.Embedding(words, w, padding_idx=PAD)
         self.word_pos = nn.Parameter(torch.zeros(config.max_words, w))
         self.token_proj = nn.Linear(config.encoder_dim, w)
         self.token_pos = nn.Parameter(torch.zeros(N, w))
-        self.match_token = nn.Parameter(torch.zeros(1, 1, w))
         layer = nn.TransformerEncoderLayer(
             w, config.num_heads, 4 * w, config.dropout, activation="gelu", batch_first=True, norm_first=True
         )
         self.blocks = nn.TransformerEncoder(layer, config.depth, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(w)
         self.goal_head = nn.Linear(w, config.encoder_dim)
-        self.match_head = nn.Linear(w, 1)
-        for p in (self.word_pos, self.token_pos, self.match_token):
+        # The match: whether any token of the frame answers the words' query (a max over the tokens: "is
+        # there a yellow cube anywhere"). Its own weights: sharing the goal's slowed the goal's learning.
+        self.match_embed = nn.Embedding(words, w, padding_idx=PAD)
+        self.match_query = nn.Linear(w, w)
+        self.match_key = nn.Sequential(nn.Linear(config.encoder_dim, w), nn.GELU(), nn.Linear(w, w))
+        self.match_bias = nn.Parameter(torch.zeros(()))
+        for p in (self.word_pos, self.token_pos):
             nn.init.trunc_normal_(p, std=0.02)
         nn.init.zeros_(self.goal_head.weight)  # starts as "the goal is the frame now"
         nn.init.zeros_(self.goal_head.bias)
@@ -102,20 +109,20 @@ class LanguageGoalPredictor(nn.Module):
             raise ValueError(
                 f"word_ids must be [{tokens.shape[0]}, 1..{self.config.max_words}], got {tuple(word_ids.shape)}"
             )
-        words = self.word_embed(word_ids) + self.word_pos[:L]  # [B, L, w]
-        frame = self.token_proj(tokens) + self.token_pos  # [B, N, w]
-        x = torch.cat([self.match_token.expand(B, -1, -1), words, frame], dim=1)  # [B, 1 + L + N, w]
-        padding = torch.cat(
-            [
-                torch.zeros(B, 1, dtype=torch.bool, device=x.device),
-                word_ids == PAD,
-                frame.new_zeros(B, N, dtype=torch.bool),
-            ],
-            1,
-        )
-        x = self.norm(self.blocks(x, src_key_padding_mask=padding))  # [B, 1 + L + N, w]
-        goal = tokens + self.goal_head(x[:, 1 + L :])  # [B, N, D]
-        return goal, self.match_head(x[:, 0]).squeeze(-1)  # [B, N, D], [B]
+        used = (word_ids != PAD).sum(1, keepdim=True).clamp(min=1)  # [B, 1]
+        embedded = self.word_embed(word_ids)  # [B, L, w] (padding embeds to 0)
+        # Every frame token also starts from the instruction's mean word embedding: the words reach the
+        # frame from the first layer on, not only through attention.
+        said = embedded.sum(1, keepdim=True) / used[..., None]  # [B, 1, w]
+        frame = self.token_proj(tokens) + self.token_pos + said  # [B, N, w]
+        x = torch.cat([embedded + self.word_pos[:L], frame], dim=1)  # [B, L + N, w]
+        padding = torch.cat([word_ids == PAD, torch.zeros(B, N, dtype=torch.bool, device=x.device)], 1)  # [B, L + N]
+        x = self.norm(self.blocks(x, src_key_padding_mask=padding))  # [B, L + N, w]
+        goal = tokens + self.goal_head(x[:, L:])  # [B, N, D]
+        query = self.match_query(self.match_embed(word_ids).sum(1) / used)  # [B, w]
+        scores = (self.match_key(tokens) @ query[:, :, None]).squeeze(-1)  # [B, N]
+        match = scores.amax(1) / self.config.width**0.5 + self.match_bias  # [B]
+        return goal, match
 
     def check_words(self, instruction: str) -> None:
         """Refuse an instruction that names nothing the model knows (none of ``config.object_words``).

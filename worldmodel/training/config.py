@@ -448,7 +448,7 @@ class TrainLanguageGoalConfig:
         default=0.1, metadata={"help": "share of the other words read as unknown in training (phrasings never seen)"}
     )
     mismatch_fraction: float = field(
-        default=0.5,
+        default=0.25,
         metadata={"help": "share of each batch that pairs a frame with an instruction it does not fit (match head)"},
     )
     match_quantile: float = field(

@@ -225,7 +225,8 @@ class LeRobotEpisodes:
 
 
 class NpzEpisodes(InMemoryEpisodes):
-    """An ``.npz`` with ``frames`` uint8 [E, T, H, W, 3], ``states`` [E, T, 7] and ``fps`` (a scalar)."""
+    """An ``.npz`` with ``frames`` uint8 [E, T, H, W, 3], ``states`` [E, T, 7] and ``fps`` (a scalar), and optionally
+    ``tasks`` [E] (each episode's task, e.g. its instruction)."""
 
     def __init__(self, path: str | Path, sample_fps: int = 4) -> None:
         path = Path(path)
@@ -234,7 +235,8 @@ class NpzEpisodes(InMemoryEpisodes):
             if missing:
                 raise ValueError(f"{path}: missing arrays {missing}; expected frames [E,T,H,W,3], states [E,T,7], fps")
             frames, states, fps = data["frames"], data["states"], float(data["fps"])
-        episodes = [SampledEpisode(f"{e} of {path}", frames[e], states[e]) for e in range(len(frames))]
+            tasks = [str(t) for t in data["tasks"]] if "tasks" in data else [""] * len(frames)
+        episodes = [SampledEpisode(f"{e} of {path}", frames[e], states[e], tasks[e]) for e in range(len(frames))]
         super().__init__(episodes, fps=fps, sample_fps=sample_fps)
 
 
@@ -392,4 +394,5 @@ def save_episodes_npz(path: str | Path, episodes: list[SampledEpisode], fps: flo
                 frames=np.stack([np.asarray(e.frames) for e in episodes]),
                 states=np.stack([np.asarray(e.states, dtype=np.float32) for e in episodes]),
                 fps=np.float64(fps),
+                **({"tasks": np.array([e.task for e in episodes])} if any(e.task for e in episodes) else {}),
             )

@@ -1,0 +1,167 @@
+"""Goals in words: the language-goal predictor learns an instruction -> goal mapping, refuses what it cannot
+ground, is stored strictly with the model, and the planner plans toward its goal."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from command_helpers import frozen_tokens_argv
+from worldmodel.config import LanguageGoalConfig
+from worldmodel.language_goal import InstructionError, LanguageGoalPredictor, instruction_words
+
+# Where each instruction's square ends (x, y in m, the synthetic dataset's image plane) and its colour (gripper value).
+SIDES = {"left": (-0.22, 0.0), "right": (0.22, 0.0), "top": (0.0, -0.22), "bottom": (0.0, 0.22)}
+COLOURS = {"yellow": 0.0, "cyan": 1.0}
+OBJECT_WORDS = ("yellow", "cyan", "left", "right", "top", "bottom")
+
+
+def instructed_squares(episodes: int, length: int, seed: int):
+    """A yellow or cyan square driven to the side its instruction names ("move the cyan square to the left"),
+    from a random start: which end frame is the goal follows from the words and the frame now alone."""
+    from worldmodel.training.episodes import SampledEpisode
+    from worldmodel.training.synthetic import render_square
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for e in range(episodes):
+        colour, side = list(COLOURS)[e % 2], list(SIDES)[(e // 2) % 4]
+        start = np.zeros(7, dtype=np.float32)
+        start[:2], start[2], start[6] = rng.uniform(-0.12, 0.12, 2), 0.2, COLOURS[colour]
+        end = start.copy()
+        end[:2] = SIDES[side]
+        states = np.stack([start + (end - start) * t / (length - 1) for t in range(length)]).astype(np.float32)
+        frames = np.stack([render_square(s, 32) for s in states])
+        out.append(SampledEpisode(f"square_{e}", frames, states, f"move the {colour} square to the {side}"))
+    return out
+
+
+def test_instruction_words_and_word_ids():
+    assert instruction_words("Put the RED cube, please!") == ["put", "the", "red", "cube", "please"]
+    predictor = LanguageGoalPredictor(LanguageGoalConfig(vocabulary=("red", "touch"), object_words=("red",)))
+    ids = predictor.encode_words(["touch red", "touch the red cube"])
+    assert ids.tolist() == [[3, 2, 0, 0], [3, 1, 2, 1]]  # 0 padding, 1 unknown, vocabulary i -> i + 2
+
+
+@pytest.mark.parametrize(
+    ("instruction", "refusal"),
+    [
+        ("", "has no words"),
+        ("   ", "has no words"),
+        ("touch the orange cube", r"names nothing this model knows \('touch', 'the', 'orange', 'cube' unknown"),
+        ("red " * 17, "reads at most 16"),
+    ],
+)
+def test_instructions_that_name_nothing_it_knows_are_refused_in_one_line(instruction, refusal):
+    predictor = LanguageGoalPredictor(LanguageGoalConfig(vocabulary=("red", "green"), object_words=("red", "green")))
+    with pytest.raises(InstructionError, match=refusal) as error:
+        predictor.predict_goal(instruction, torch.zeros(32, 128))
+    assert "\n" not in str(error.value)
+
+
+def test_the_predictor_learns_where_an_instruction_leads_and_refuses_an_absent_object(
+    tmp_path, tiny_checkpoint, capsys
+):
+    """Trained by the command on squares driven where their instruction says: from held-out first frames its goal
+    is closer to the true last frame than the frame now and than another instruction's goal; an instruction
+    naming the colour the square does not have, or a colour it never read, is refused by the match head."""
+    from jepa_mpc.cli import main
+    from worldmodel import load_world_model
+    from worldmodel.checkpoint import CheckpointError
+    from worldmodel.training.episodes import save_episodes_npz
+
+    data = tmp_path / "squares.npz"
+    save_episodes_npz(data, instructed_squares(64, 8, seed=0), fps=4)
+    out = tmp_path / "language"
+    argv = frozen_tokens_argv("train-language-goal", data, tiny_checkpoint, out, tmp_path / "cache")
+    sizes = ["--language.width", "32", "--language.depth", "1", "--language.num_heads", "2", "--language.dropout", "0"]
+    run = ["--run.steps", "800", "--run.batch_size", "64", "--run.val_every", "0", "--optim.warmup_steps", "20"]
+    words = ["--object_words", *OBJECT_WORDS, "--data.val_fraction", "0.25"]
+    code = main([*argv, *sizes, *run, *words, "--run.threads", "1"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    v = json.loads((out / "summary.json").read_text())["validation"]
+    assert v["goal_l1"] < 0.7 * v["copy_l1"], v  # it learned where the square goes
+    assert v["goal_l1"] < 0.7 * v["wrong_instruction_l1"], v  # ... from the words, not from the frame alone
+    # Other instructions naming the other colour are refused; the same colour at another side cannot be (the
+    # square is in view): at most about half are refusable.
+    assert v["mismatch_refused"] >= 0.3, v
+
+    model = load_world_model(out / "model.pt", device="cpu")
+    assert model.can_read_goal_text and not load_world_model(tiny_checkpoint, device="cpu").can_read_goal_text
+    fresh = instructed_squares(2, 8, seed=5) + instructed_squares(2, 8, seed=6)  # yellow, cyan, yellow, cyan
+    refused = {"other colour": 0, "unknown colour": 0}
+    for episode in fresh:
+        tokens = model.encode_frames(episode.frames[:1])[0, 0]  # [N, D]
+        assert model.goal_from_text(episode.task, tokens).shape == tokens.shape  # its own colour: planned toward
+        own = "yellow" if "yellow" in episode.task else "cyan"
+        for kind, colour in (("other colour", "cyan" if own == "yellow" else "yellow"), ("unknown colour", "orange")):
+            try:
+                model.goal_from_text(episode.task.replace(own, colour), tokens)
+            except InstructionError as refusal:
+                assert "does not fit the scene in view" in str(refusal)
+                refused[kind] += 1
+    assert refused["other colour"] >= 3 and refused["unknown colour"] >= 3, refused  # of 4 frames each
+
+    # Stored strictly: a predictor whose weights do not fit is refused, naming the file and the entry.
+    stored = torch.load(out / "model.pt", weights_only=True)
+    assert stored["language_goal_config"]["vocabulary"] == sorted(
+        {w for e in instructed_squares(64, 8, 0) for w in instruction_words(e.task)}
+    )
+    stored["language_goal"].pop("match_bias")
+    broken = tmp_path / "broken.pt"
+    torch.save(stored, broken)
+    with pytest.raises(CheckpointError, match=r"(?s)broken.pt \[language_goal\].*missing: match_bias"):
+        load_world_model(broken, device="cpu")
+
+
+def test_episodes_without_instructions_and_unused_object_words_are_refused_in_one_line(
+    tmp_path, tiny_checkpoint, capsys
+):
+    from jepa_mpc.cli import main
+    from worldmodel.training.episodes import save_episodes_npz
+
+    plain = [e for e in instructed_squares(4, 8, seed=0)]
+    for episode in plain:
+        episode.task = ""
+    save_episodes_npz(tmp_path / "plain.npz", plain, fps=4)
+    argv = frozen_tokens_argv("train-language-goal", tmp_path / "plain.npz", tiny_checkpoint, tmp_path / "a", tmp_path)
+    assert main([*argv, "--run.steps", "20", "--optim.warmup_steps", "1"]) == 2
+    assert "have no task (instruction)" in capsys.readouterr().err
+
+    save_episodes_npz(tmp_path / "told.npz", instructed_squares(4, 8, seed=0), fps=4)
+    argv = frozen_tokens_argv("train-language-goal", tmp_path / "told.npz", tiny_checkpoint, tmp_path / "b", tmp_path)
+    assert main([*argv, "--object_words", "purple", "--run.steps", "20", "--optim.warmup_steps", "1"]) == 2
+    assert "--object_words ['purple'] appear in no instruction" in capsys.readouterr().err
+
+
+def test_the_planner_plans_toward_the_predicted_goal(tiny_world_model):
+    """set_goal_text's goal is the predictor's, and a model without one is told how to get one."""
+    from planner.config import PlannerConfig
+    from planner.mpc import GoalImageMPC
+
+    config = PlannerConfig(samples=16, iterations=2, topk=4, horizon=1)
+    frame = np.zeros((32, 32, 3), dtype=np.uint8)
+    with pytest.raises(ValueError, match="reads no instructions"):
+        GoalImageMPC(tiny_world_model, config).set_goal_text("touch the red cube", frame)
+    D, N = tiny_world_model.config.encoder.dim, tiny_world_model.config.predictor.tokens_per_frame
+    tiny_world_model.language_goal = LanguageGoalPredictor(
+        LanguageGoalConfig(
+            encoder_dim=D, tokens_per_frame=N, vocabulary=("red", "touch"), object_words=("red",), match_threshold=0.0
+        )
+    )
+    try:
+        with torch.no_grad():
+            tiny_world_model.language_goal.goal_head.bias.fill_(0.5)  # the goal: the frame's tokens + 0.5
+        mpc = GoalImageMPC(tiny_world_model, config)
+        mpc.set_goal_text("touch the red cube", frame)
+        now = tiny_world_model.encode_frames(frame[None])[0, -1]
+        assert torch.allclose(mpc.goal_tokens, now + 0.5, atol=1e-5)
+        assert mpc.act(frame, np.zeros(7, dtype=np.float32)).action.shape == (7,)
+        with pytest.raises(InstructionError, match="names nothing"):
+            mpc.set_goal_text("touch the blue cube", frame)
+    finally:
+        tiny_world_model.language_goal = None
