@@ -21,9 +21,11 @@ per token between the frame and the plan's prediction of it; empty when nothing 
 ``replanned`` (false when surprise gating kept the plan's next step), ``ood_score`` and ``ood_threshold``
 (empty for a model without token statistics), ``step_limited``,
 ``clipped_to_workspace``, ``target`` (the 7-D target), ``subgoal`` (``i/n``, 1-based),
-``subgoal_steps_left``, ``goals`` (images in the sequence), ``goal_publishers`` (publishers on the
-goal topic: 0 means nothing can reach it), ``rejections_total``, ``last_rejection`` and one
-``rejections.<reason>`` per reason counted.
+``subgoal_steps_left``, ``goals`` (images in the sequence), ``goal_text`` (the goal instruction held,
+empty if none) and ``goal_text_pending`` (with one: its goal not predicted yet, it will be from the
+next camera frame planned from; the message says so too), ``goal_publishers`` (publishers on the goal
+topics, ``goal_image`` and ``goal_text``: 0 means nothing can reach them), ``rejections_total``,
+``last_rejection`` and one ``rejections.<reason>`` per reason counted.
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ class TickReport:
     target: np.ndarray | None = None
     """[7] the absolute target sent (m, rad, closedness)."""
     aim: Aim | None = None
+    instruction: str | None = None
+    """The goal instruction commanded toward (a goal in words; then ``aim`` is None)."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,11 @@ def _text(value) -> str:
     return str(value)
 
 
+def _shown(instruction: str) -> str:
+    """``instruction`` quoted for a message (its start when long)."""
+    return repr(instruction) if len(instruction) <= 80 else f"{instruction[:60]!r}..."
+
+
 def out_of_distribution(report: TickReport) -> bool:
     """Whether the tick's view scored above the model's threshold (False when either is unknown)."""
     return report.ood_score is not None and report.ood_threshold is not None and report.ood_score > report.ood_threshold
@@ -108,6 +117,8 @@ def planner_status(
     goals: int,
     configure_error: str = "",
     goal_publishers: int | None = None,
+    goal_text: str | None = None,
+    goal_text_pending: bool = False,
 ) -> Status:
     """The planner node's status now.
 
@@ -115,9 +126,18 @@ def planner_status(
     ``report``: the last tick while active (None before the first); ``rejections``: the counts
     since the last reset; ``steps``: commands sent since then; ``goals``: images in the goal
     sequence; ``configure_error``: why the last configure failed (empty if it did not);
-    ``goal_publishers``: publishers matched on the goal topic, if known.
+    ``goal_publishers``: publishers matched on the goal topics, if known; ``goal_text``: the goal instruction
+    held (None: none); ``goal_text_pending``: its goal is not predicted yet (the next tick with a camera frame
+    predicts it).
     """
-    values: list[tuple[str, str]] = [("state", lifecycle_state), ("steps", _text(steps)), ("goals", _text(goals))]
+    values: list[tuple[str, str]] = [
+        ("state", lifecycle_state),
+        ("steps", _text(steps)),
+        ("goals", _text(goals)),
+        ("goal_text", goal_text or ""),
+    ]
+    if goal_text is not None:
+        values.append(("goal_text_pending", _text(goal_text_pending)))
     if goal_publishers is not None:
         values.append(("goal_publishers", _text(goal_publishers)))
 
@@ -139,6 +159,8 @@ def planner_status(
         level, message = OK, "commanding"
         if report.aim is not None:
             message += f" toward goal image {report.aim.index + 1}/{report.aim.count}"
+        elif report.instruction is not None:
+            message += f" toward the instruction {_shown(report.instruction)}"
         if report.energy is not None:
             message += f", energy {report.energy:.4g}"
         if out_of_distribution(report):
@@ -152,7 +174,11 @@ def planner_status(
         level = ERROR if rejection.reason in ERROR_REASONS else WARN
         message = describe_rejection(rejection)
         if rejection.reason == "no_goal" and goal_publishers is not None:
-            message += f"; {goal_publishers} publisher(s) on the goal topic"
+            message += f"; {goal_publishers} publisher(s) on the goal topics"
+    if goal_text is not None and goal_text_pending and lifecycle_state in ("inactive", "active"):
+        message += (
+            f"; instruction {_shown(goal_text)} pending: its goal is predicted from the next camera frame planned from"
+        )
 
     if report is not None and lifecycle_state == "active":
         values.append(("command", _text(report.command)))

@@ -24,7 +24,8 @@ Topics (relative names: remap them with ``-r image:=/camera/color/image_raw``):
   finger joints), ``goal_image`` (sensor_msgs/Image) twice: reliable + transient local, so that a
   latched goal published before this node started arrives, and best effort + volatile, which every
   publisher matches (``ros2 topic pub`` without QoS flags, a camera remapped to the goal topic);
-  a message both deliver is taken once;
+  a message both deliver is taken once; ``goal_text`` (std_msgs/String: a goal in words, "touch the
+  red cube", for a model that holds a language-goal predictor), subscribed the same two ways;
 - publishes ``target_pose`` (geometry_msgs/PoseStamped, absolute, base frame: what a Cartesian
   impedance controller takes), ``gripper_command`` (std_msgs/Float64, closedness 0 open .. 1 closed),
   ``~/planned_path`` (nav_msgs/Path: the whole plan applied to the measured pose, for RViz),
@@ -42,7 +43,9 @@ Topics (relative names: remap them with ``-r image:=/camera/color/image_raw``):
 
 Goal images are reached in turn (:mod:`ros_nodes.goal_sequence`, the rule of ``jepa-mpc eval``); a
 ``goal_image`` message replaces them all with itself (a malformed one with nothing: no goal is held
-until a valid one arrives), ``~/capture_goal`` appends.
+until a valid one arrives), ``~/capture_goal`` appends. A ``goal_text`` message replaces them (and a
+goal image replaces it): its goal is predicted from the camera frame the next tick plans from; a
+refused instruction leaves no goal (:meth:`PlanningSession.take_goal_text`).
 
 Threads: the node plans on its own thread, not on the executor's. The control timer only wakes
 that thread; the executor keeps taking camera frames and poses while a plan is computed, so a
@@ -79,7 +82,7 @@ from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, JointState
-from std_msgs.msg import Float64
+from std_msgs.msg import Float64, String
 from std_srvs.srv import Trigger
 
 from planner.mpc import GoalImageMPC
@@ -160,7 +163,9 @@ class PlannerNode(LifecycleNode):
         quiet = SubscriptionEventCallbacks(incompatible_qos=lambda event: None)
         self.create_subscription(Image, "goal_image", self._on_goal, GOAL_QOS, event_callbacks=quiet)
         self.create_subscription(Image, "goal_image", self._on_goal, GOAL_ANY_QOS)
-        self.goal_topic = self.resolve_topic_name("goal_image")
+        self.create_subscription(String, "goal_text", self._on_goal_text, GOAL_QOS, event_callbacks=quiet)
+        self.create_subscription(String, "goal_text", self._on_goal_text, GOAL_ANY_QOS)
+        self.goal_topics = (self.resolve_topic_name("goal_image"), self.resolve_topic_name("goal_text"))
         self.target_pub = self.create_lifecycle_publisher(PoseStamped, "target_pose", COMMAND_QOS)
         self.gripper_pub = self.create_lifecycle_publisher(Float64, "gripper_command", COMMAND_QOS)
         self.path_pub = self.create_lifecycle_publisher(Path, "~/planned_path", 10)
@@ -317,6 +322,11 @@ class PlannerNode(LifecycleNode):
             lambda: conversions.image_to_rgb(msg, min_side=self.config.safety.min_image_side),
         )
 
+    def _on_goal_text(self, msg: String) -> None:
+        """A goal instruction replaces the goals (:meth:`PlanningSession.take_goal_text`: refusals are said, never
+        raised)."""
+        self.session.take_goal_text(msg.data, self._now())
+
     # ---------------------------------------------------------------- control
     def _on_heartbeat(self) -> None:
         if self.lifecycle_state() != "active":  # while active, every tick publishes
@@ -353,7 +363,8 @@ class PlannerNode(LifecycleNode):
         self.recorder.record_tick(gripper, pose, path, command.step)
 
     def _publish_diagnostics(self) -> None:
-        status = self.session.status(self.lifecycle_state(), goal_publishers=self.count_publishers(self.goal_topic))
+        publishers = sum(self.count_publishers(topic) for topic in self.goal_topics)
+        status = self.session.status(self.lifecycle_state(), goal_publishers=publishers)
         diagnostics = conversions.status_to_diagnostics(status, f"{self.get_name()}: planner", "jepa_mpc", self._now())
         self.diagnostics_pub.publish(diagnostics)
         self.recorder.write(run_recording.DIAGNOSTICS, diagnostics)

@@ -10,6 +10,7 @@ here, so that it is tested without a ROS graph (``tests/test_planning_session.py
     session.accept("image", frame, stamp_s)      # a sensor message, converted: [H, W, 3] uint8, s
     session.accept("pose", pose, stamp_s)        # [6] m, rad; "gripper": closedness, a 0-d array
     session.take_goal_message(key, stamp_s, decode)   # a goal image message (dropped when a repeat)
+    session.take_goal_text("touch the red cube", stamp_s)  # a goal in words (replaces the goal images)
     report = session.control_step(publish)       # planning thread, once per tick: plan, then publish(Command)
     session.stop()                               # deactivate: nothing is sent from here on
     session.status("inactive")                   # what /diagnostics says
@@ -19,17 +20,28 @@ What one control step decides, in order: the inputs must be present and fresh
 and pose stamped after the previous command); the robot must stand where a target can be sent
 (:meth:`ros_nodes.safety.CommandGuard.check_reachable`: refused before anything is encoded or planned);
 a goal must be held (:class:`ros_nodes.goal_sequence.RobotGoals` picks the image aimed at, encoded
-when its turn comes); the goal must hold the model's views; then the planner plans and its action
-becomes a safe absolute target. A refusal is an :class:`~ros_nodes.safety.InputRejected`, counted by
+when its turn comes; or an instruction, whose goal is predicted once, from the frame this tick plans
+from); the goal must hold the model's views; then the planner plans and its action becomes a safe
+absolute target. A refusal is an :class:`~ros_nodes.safety.InputRejected`, counted by
 reason and logged once per reason; the tick's :class:`~ros_nodes.diagnostics.TickReport` says which.
 
 Threads: the planner (:attr:`PlanningSession.mpc`) is used by the thread that runs
-:meth:`PlanningSession.control_step` alone (plans, goal encodings, resets of its plan); every other
-method may be called from any thread and only holds :attr:`PlanningSession.lock` for a few
-statements, never during a plan, so services and sensors are answered at once while a plan runs.
+:meth:`PlanningSession.control_step` alone (plans, goal encodings and predictions from instructions,
+resets of its plan); every other method may be called from any thread and only holds
+:attr:`PlanningSession.lock` for a few statements, never during a plan, so services and sensors are
+answered at once while a plan runs.
 A command leaves through a :class:`ros_nodes.command_gate.CommandGate`: :meth:`~PlanningSession.halt`
 (stop, deactivate, shutdown, an error transition, a signal) closes it, and a plan that ends after
 that, or after the goal images changed or :meth:`~PlanningSession.reset`, publishes nothing.
+
+Goals in words (:meth:`PlanningSession.take_goal_text`): an instruction replaces the goal images (and a
+goal image, a capture or goal files replace it). The planning thread predicts its goal tokens once
+(:meth:`planner.mpc.GoalImageMPC.set_goal_text`), at the first tick with fresh inputs, from the frame
+that tick plans from (both views side by side for a two-view model, as goal images are); until then it
+is *pending* (status: ``goal_text_pending``). A refused instruction (no words, naming nothing the model
+knows, not fitting the scene in view, a model that reads no instructions) leaves no goal at all, as a
+malformed goal image does: one warning naming the instruction and why, ticks at
+``no_goal <- goal_text_refused`` and no command until a new goal image or instruction.
 """
 
 from __future__ import annotations
@@ -64,7 +76,11 @@ from ros_nodes.safety import (
     planner_frame,
 )
 from worldmodel.config import WorldModelConfig
+from worldmodel.language_goal import InstructionError, instruction_words
 from worldmodel.model_needs import ModelNeeds
+
+MAX_INSTRUCTION_CHARS = 500
+"""A longer goal instruction is refused before it is read (and only its start is quoted in the log)."""
 
 NEW_DATA_WAIT_PERIODS = 0.25
 """How long (in control periods) a tick waits for a frame and pose stamped after the previous command
@@ -103,6 +119,48 @@ def model_views(mpc: GoalImageMPC) -> int:
     any size, are centre-cropped and resized to the model's (:mod:`worldmodel.preprocess`)."""
     config = getattr(mpc.world_model, "config", None)
     return ModelNeeds.of(config).views if isinstance(config, WorldModelConfig) else 1
+
+
+def _quoted(instruction: str) -> str:
+    """``instruction`` quoted for a log line: itself if short, else its start and its length."""
+    if len(instruction) <= 80:
+        return repr(instruction)
+    return f"{instruction[:60]!r}... ({len(instruction)} characters)"
+
+
+def _instruction_refusal(instruction: str, mpc: GoalImageMPC | None) -> InputRejected | None:
+    """Why ``instruction`` is refused before any model reads it (``goal_text_refused``), None if it is not: no
+    words, too long, or a configured model (``mpc``; None: not yet known) that reads no instructions."""
+    if len(instruction) > MAX_INSTRUCTION_CHARS:
+        detail = (
+            f"the instruction {_quoted(instruction)} is longer than {MAX_INSTRUCTION_CHARS} characters: say what to "
+            "do in a few words, e.g. 'touch the red cube'"
+        )
+    elif not instruction_words(instruction):
+        detail = f"the instruction {instruction!r} has no words: say what to do, e.g. 'touch the red cube'"
+    elif mpc is not None and not getattr(mpc.world_model, "can_read_goal_text", False):
+        detail = _no_reader_detail(instruction)
+    else:
+        return None
+    return InputRejected("goal_text_refused", detail)
+
+
+def _no_reader_detail(instruction: str) -> str:
+    return (
+        f"the instruction {_quoted(instruction)} cannot be planned: this world model reads no instructions (it holds "
+        "no language-goal predictor); plan with a checkpoint to which `jepa-mpc train-language-goal` added one, or "
+        "publish a goal image"
+    )
+
+
+def _text_refusal(instruction: str, error: ValueError) -> InputRejected:
+    """The ``goal_text_refused`` rejection of the planner's refusal ``error`` of ``instruction``
+    (:meth:`planner.mpc.GoalImageMPC.set_goal_text`: an InstructionError names the instruction itself)."""
+    if isinstance(error, InstructionError):
+        return InputRejected("goal_text_refused", one_line(error))
+    if "reads no instructions" in str(error):
+        return InputRejected("goal_text_refused", _no_reader_detail(instruction))
+    return InputRejected("goal_text_refused", f"the instruction {_quoted(instruction)} was refused: {one_line(error)}")
 
 
 @dataclass(frozen=True)
@@ -166,6 +224,10 @@ class PlanningSession:
         self._reset_pending = False  # reset() asked the planning thread to forget its plan
         self._goal_messages = RepeatedGoalFilter()  # both goal subscriptions deliver a latched message
         self._unlike_training = False  # the last commanding tick's view scored above the model's OOD threshold
+        # A goal in words (take_goal_text): the instruction in force, None if none; never held with goal images.
+        self.goal_text: str | None = None
+        self.goal_text_predicted = False  # the planner holds its predicted goal (else pending: the next tick predicts)
+        self._last_refused_text: str | None = None  # a publisher repeating a refused instruction is logged once
 
     # ---------------------------------------------------------------- lifecycle
     def configure(self, make_planner: Callable[[PlannerNodeConfig], GoalImageMPC]) -> bool:
@@ -196,7 +258,8 @@ class PlanningSession:
                 for image in images:
                     self.goals.append(image)
                 self._goal_messages.goals_changed()
-            self._goals_changed(self.now())
+            # goal files replace an instruction received while unconfigured; without them it is predicted anew
+            self._goals_changed(self.now(), text=None if images else self.goal_text)
             if self.goals.count:
                 try:
                     self._encode_goal(mpc, self.goals.images[0])
@@ -213,6 +276,7 @@ class PlanningSession:
             f"configured: model on {mpc.device}, {'image + wrist_image' if self.views == 2 else 'image'}, "
             f"{self.goals.count} goal image(s)"
             + (f" from {list(files)}" if files else "")
+            + (f", goal instruction {self.goal_text!r}" if self.goal_text is not None else "")
             + (
                 f"; out-of-distribution threshold {threshold:.4g}"
                 if threshold is not None
@@ -227,7 +291,7 @@ class PlanningSession:
             if self.mpc is not None:
                 self.mpc.resume()
         self.gate.open()
-        self.log.info("active: commanding" + ("" if self.goals.count else "; waiting for a goal image"))
+        self.log.info("active: commanding" + ("" if self.has_goal else "; waiting for a goal image or instruction"))
 
     def halt(self) -> bool:
         """No command from now on, not even from a plan that is running; returns at once, not when it ends.
@@ -255,6 +319,7 @@ class PlanningSession:
         with self.lock:
             self.mpc = None
             self.encoded_index = -1
+            self.goal_text_predicted = False  # the next model predicts the instruction's goal anew
 
     def start_answer(self, state: str, configured: bool = True) -> Answer:
         """``~/start``'s answer once it configured (if needed, ``configured`` False: that failed) and activated,
@@ -265,8 +330,8 @@ class PlanningSession:
         message = "started" if success else f"not started: the node is {state}"
         if state == "finalized":
             message += f" (shut down): {RESTART_ADVICE}"
-        if success and not self.goals.count:
-            message += "; waiting for a goal image"
+        if success and not self.has_goal:
+            message += "; waiting for a goal image or instruction"
         return Answer(success, message)
 
     @staticmethod
@@ -398,7 +463,7 @@ class PlanningSession:
             self.goals.clear()
             self._goals_changed(self.now())
             self._goal_messages.goals_changed()  # the same goal message sent again is taken
-        answer = Answer(True, "goal images cleared: no commands until a new goal")
+        answer = Answer(True, "goal images and instruction cleared: no commands until a new goal")
         self.log.info(answer.message)
         return answer
 
@@ -410,15 +475,23 @@ class PlanningSession:
         """
         with self.lock:
             self.goals.restart()
+            self.goal_text_predicted = False  # the scene may have been set up anew: predict from the next frame
             self._reset_pending = True
             self.gate.invalidate()  # a plan running now is not sent
             self.rejections.reset()  # reasons are logged once more after a reset
             self.last_command_s = None
             self.steps = 0
-            count, malformed = self.goals.count, self.inputs.cleared_by["goal"]
+            count, text, malformed = self.goals.count, self.goal_text, self.inputs.cleared_by["goal"]
         message = "reset: plan, step count and rejection counts cleared; "
         if count:
             message += f"back to goal image 1/{count}"
+        elif text is not None:
+            message += f"back to the instruction {_quoted(text)}, its goal predicted again from the next camera frame"
+        elif malformed is not None and malformed.reason == "goal_text_refused":
+            message += (
+                f"no goal held (the last goal instruction was refused: {malformed.detail}): no commands until you "
+                "publish a goal instruction or goal image, or call ~/capture_goal"
+            )
         else:
             why = (
                 f"the last goal image message was malformed ({malformed.reason})"
@@ -432,19 +505,99 @@ class PlanningSession:
         self.log.info(message)
         return Answer(True, message)
 
-    def _goals_changed(self, stamp_s: float) -> None:
-        """After the goal images changed: the sequence restarts, a plan toward the old ones is not sent.
+    def _goals_changed(self, stamp_s: float, text: str | None = None) -> None:
+        """After the goal images changed, or the goal instruction (``text``: the instruction now in force, None
+        for none; pass it only with no goal images): the sequence restarts, a plan toward the old goal is not sent.
 
-        Call with the lock held. The first image is encoded by the planning thread (or on configure).
+        Call with the lock held. The first image is encoded by the planning thread (or on configure), the
+        instruction's goal predicted by the planning thread.
         """
         self.encoded_index = -1
+        self.goal_text, self.goal_text_predicted = text, False
         self.gate.invalidate()
         if self.on_goals_changed is not None:
             self.on_goals_changed(self.goals.images, stamp_s)
-        if self.goals.count == 0:
-            self.inputs.clear("goal")
-        else:
+        if self.goals.count:
             self.inputs.accept("goal", self.goals.images[0], stamp_s)
+        elif text is not None:
+            self.inputs.accept("goal", np.asarray(text), stamp_s)  # a goal is held: ticks may plan
+        else:
+            self.inputs.clear("goal")
+        if self.goals.count or text is not None:
+            self._last_refused_text = None
+
+    @property
+    def has_goal(self) -> bool:
+        """Whether a goal is held: goal images, or an instruction (pending or predicted)."""
+        return bool(self.goals.count) or self.goal_text is not None
+
+    # ---------------------------------------------------------------- goals in words
+    def take_goal_text(self, instruction: str, stamp_s: float) -> bool:
+        """A goal instruction (``"touch the red cube"``, a ``goal_text`` message received at ``stamp_s``) replaces
+        the goal images and any previous instruction (module docstring); never raises, never waits for a plan.
+
+        Its goal is predicted by the planning thread at the next tick with fresh inputs, from the frame it
+        plans from. Refused at once (no goal held from then on; one warning naming it and why, counted as
+        ``goal_text_refused``) when it has no words or is too long, or when the configured model reads no
+        instructions; the model's other refusals come at that tick. Returns False when it was dropped: the
+        same text as the instruction in force (both goal subscriptions deliver a latched message; ``ros2 topic
+        pub`` repeats its message), the first drop logged; True when taken (or refused).
+        """
+        instruction = str(instruction)
+        with self.lock:
+            take = self._goal_messages.offer(("goal_text", instruction))
+            repeats = self._goal_messages.repeats
+        if not take:
+            if repeats == 1:
+                self.log.info(
+                    f"goal instruction {_quoted(instruction)} dropped: the same as the one in force (delivered by both "
+                    "goal subscriptions, or sent again); ~/clear_goals to take it again. Logged once per goal"
+                )
+            return False
+        refusal = _instruction_refusal(instruction, self.mpc)
+        with self.lock:
+            self.goals.clear()  # an instruction replaces the goal images: refused, it leaves no goal at all
+            self._goals_changed(stamp_s, text=None if refusal is not None else instruction)
+            if refusal is not None:
+                self._refuse_text(instruction, refusal)
+        if refusal is None:
+            self.log.info(
+                f"new goal instruction {_quoted(instruction)}: its goal is predicted from the next camera frame "
+                "the planner plans from"
+            )
+        return True
+
+    def _refuse_text(self, instruction: str, refusal: InputRejected) -> None:
+        """No goal from ``instruction`` (refused): none is held, the refusal is counted and is the cause that
+        ``no_goal`` names; logged unless the same instruction was refused just before. Call with the lock held."""
+        self.goal_text, self.goal_text_predicted = None, False
+        self.inputs.reject("goal", refusal)
+        self._goal_messages.goals_changed()  # sent again (e.g. once the cube is in view), it is read again
+        if instruction != self._last_refused_text:
+            self._last_refused_text = instruction
+            self.log.warning(
+                f"goal instruction refused, no goal held (no commands until a new goal image or instruction): "
+                f"{refusal.detail}"
+            )
+
+    @staticmethod
+    def _predict_text_goal(mpc: GoalImageMPC, instruction: str, frame: np.ndarray) -> None:
+        """Make the goal ``instruction`` asks for, predicted from ``frame`` [H, V * W, 3], ``mpc``'s goal (one encoder
+        and one language-goal pass; also forgets its plan).
+
+        Raises:
+            InputRejected: ``goal_text_refused`` when the model refuses the instruction or reads none;
+                ``planner_error`` if the prediction fails otherwise.
+        """
+        try:
+            mpc.set_goal_text(instruction, frame)
+        except ValueError as exc:  # InstructionError, or a model without a language-goal predictor
+            raise _text_refusal(instruction, exc) from exc
+        except Exception as exc:  # the node stays up; no goal means no commands
+            raise InputRejected(
+                "planner_error",
+                f"predicting the goal of the instruction {_quoted(instruction)} failed: {type(exc).__name__}: {exc}",
+            ) from exc
 
     @staticmethod
     def _encode_goal(mpc: GoalImageMPC, image: np.ndarray) -> None:
@@ -473,6 +626,8 @@ class PlanningSession:
                 self.goals.count,
                 configure_error=self.configure_error,
                 goal_publishers=goal_publishers,
+                goal_text=self.goal_text,
+                goal_text_pending=self.goal_text is not None and not self.goal_text_predicted,
             )
 
     def _fresh_inputs(self) -> dict[str, np.ndarray]:
@@ -516,15 +671,32 @@ class PlanningSession:
                     return None
                 aim = self.goals.aim(state)
                 encoded = self.encoded_index
-            if aim is None:  # the goals were cleared after the inputs were read
+                text, predicted = self.goal_text, self.goal_text_predicted
+            if aim is None and text is None:  # the goals were cleared after the inputs were read
                 raise InputRejected("no_goal", "the goal images were cleared")
-            if aim.index != encoded:  # a new goal, or the next sub-goal's turn
-                self._encode_goal(mpc, aim.image)
-                with self.lock:
-                    if self.gate.valid(ticket):  # else the goals changed meanwhile: encode again next tick
-                        self.encoded_index = aim.index
             frame = planner_frame(values, self.views)  # [H, V * W, 3]
-            check_goal_views(aim.image, frame, self.views)
+            if aim is not None:
+                if aim.index != encoded:  # a new goal, or the next sub-goal's turn
+                    self._encode_goal(mpc, aim.image)
+                    with self.lock:
+                        if self.gate.valid(ticket):  # else the goals changed meanwhile: encode again next tick
+                            self.encoded_index = aim.index
+                check_goal_views(aim.image, frame, self.views)
+            elif not predicted:  # a new instruction (or after a reset): its goal, from the frame planned from
+                try:
+                    self._predict_text_goal(mpc, text, frame)
+                except InputRejected as refusal:
+                    if refusal.reason != "goal_text_refused":
+                        raise
+                    with self.lock:
+                        if not self.gate.valid(ticket):  # the goals changed meanwhile: not this goal's refusal
+                            return None
+                        self._refuse_text(text, refusal)
+                        self.last_report = TickReport(command=False, rejection=refusal)
+                    return self.last_report
+                with self.lock:
+                    if self.gate.valid(ticket):  # else the goals changed meanwhile: predict again next tick
+                        self.goal_text_predicted = True
             try:
                 step = mpc.act(frame, state)
             except Exception as exc:  # a planner bug must not kill the node or move the robot
@@ -559,6 +731,7 @@ class PlanningSession:
             clipped_to_workspace=safe.clipped_to_workspace,
             target=safe.target,
             aim=aim,
+            instruction=text if aim is None else None,
         )
         self.last_report = report
         self._log_distribution_change(report)

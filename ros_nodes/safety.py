@@ -44,7 +44,7 @@ REASONS: dict[str, str] = {
     "no_wrist_image": "no wrist camera image received yet (a two-view model plans from both cameras)",
     "no_pose": "no end-effector pose received yet",
     "no_gripper": "no gripper joint state received yet",
-    "no_goal": "no goal image received yet",
+    "no_goal": "no goal image or goal instruction received yet",
     "stale_image": "the latest camera image is older than the stale timeout",
     "stale_wrist_image": "the latest wrist camera image is older than the stale timeout",
     "view_mismatch": "the two camera views differ in size, or the goal image does not hold the model's views",
@@ -63,9 +63,13 @@ REASONS: dict[str, str] = {
     "nonfinite_command": "the planner returned NaN or inf",
     "pose_outside_workspace": "the robot is further than one step outside the workspace box (refused before planning)",
     "planner_error": "the planner raised an exception",
+    "goal_text_refused": "the goal instruction was refused (no words, naming nothing the model knows, not fitting the "
+    "scene in view, or a model that reads no instructions)",
 }
 """Every rejection reason and what it means; the keys are what diagnostics count."""
 
+REFUSALS = frozenset({"goal_text_refused"})
+"""Reasons for a well-formed message refused for what it says (not malformed): the causes name them so."""
 INPUTS = ("image", "wrist_image", "pose", "gripper", "goal")
 FRESHNESS_CHECKED = ("image", "wrist_image", "pose", "gripper")  # the goal is latched: it may be old on purpose
 AFTER_COMMAND_CHECKED = ("image", "wrist_image", "pose")  # must show the effect of the previous command
@@ -294,8 +298,9 @@ class InputGuard:
                 cause = self.cleared_by[name]
                 if cause is None:
                     raise InputRejected(f"no_{name}", REASONS[f"no_{name}"])
+                what = "refused" if cause.reason in REFUSALS else "malformed"
                 raise InputRejected(
-                    f"no_{name}", f"the last {name} message was malformed ({cause.reason}; {cause.detail})", cause=cause
+                    f"no_{name}", f"the last {name} message was {what} ({cause.reason}; {cause.detail})", cause=cause
                 )
             if name in FRESHNESS_CHECKED:
                 check_fresh(name, sample.stamp_s, now_s, self.config.stale_timeout_s)

@@ -1,6 +1,7 @@
 """The planner node's logic without ROS (``ros_nodes.planning_session``): inputs, goals, services, stop and the
 control step, on the analytic world model (``planner.analytic``: a 16 px "camera" that carries the state) with a
-fake clock. No rclpy: the same rules the ROS tests check over DDS, each in milliseconds."""
+fake clock; goals in words on a tiny random world model that reads instructions. No rclpy: the same rules the
+ROS tests check over DDS, each in milliseconds."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import time
 
 import numpy as np
 import pytest
+import torch
 
+from model_helpers import tiny_config, tiny_language_goal
 from planner.analytic import AnalyticWorldModel
 from planner.config import PlannerConfig
 from planner.mpc import GoalImageMPC
@@ -18,6 +21,7 @@ from ros_nodes.diagnostics import OK, WARN
 from ros_nodes.goal_images import save_goal_image
 from ros_nodes.planning_session import Command, PlanningSession
 from ros_nodes.safety import InputRejected
+from worldmodel import build_world_model
 
 START = np.array([0.5, 0.0, 0.2, np.pi, 0.0, 0.0, 0.0])  # [7] m, rad, closedness: inside the default workspace
 GOAL = START + np.array([0.04, -0.03, 0.02, 0.0, 0.0, 0.0, 0.0])  # 5.4 cm away: more than one step (5 cm)
@@ -350,3 +354,134 @@ def test_start_and_stop_answers_and_a_subgoal_sequence_encodes_each_image_in_tur
     assert "restart the node" in session.start_answer("finalized").message
     assert session.stop_answer("inactive").success and not session.stop_answer("active").success
     assert session.halt() and not session.halt()  # True only when commands were allowed until then
+
+
+# ---------------------------------------------------------------- goals in words
+TEXT_PLANNER = PlannerConfig(samples=16, topk=4, iterations=2)
+
+
+@pytest.fixture(scope="module")
+def reading_model():
+    """A tiny random world model (32 px, dim 32, one block) holding a language-goal predictor that reads
+    "touch the red/green cube" (match threshold 0: only the word rule refuses)."""
+    model = build_world_model(tiny_config(dim=32, depth=1), seed=0).eval()
+    model.language_goal = tiny_language_goal(model.config)
+    return model
+
+
+def reading_session(model) -> tuple[PlanningSession, Clock, Log]:
+    """A configured, started session planning with ``model`` (a goal in words is predicted by its planner)."""
+    clock, log = Clock(), Log()
+    config = PlannerNodeConfig(rate_hz=50.0, goal_dir="", planner=TEXT_PLANNER)
+    session = PlanningSession(config, now=clock, log=log)
+    assert session.configure(lambda config: CountingMPC(model, config.planner)), session.configure_error
+    session.start()
+    return session, clock, log
+
+
+def values(session: PlanningSession) -> dict[str, str]:
+    return dict(session.status("active").values)
+
+
+def test_an_instruction_is_planned_toward_and_a_refused_one_leaves_no_goal_at_all(reading_model):
+    session, clock, log = reading_session(reading_model)
+    sense(session, clock)
+    assert session.take_goal_text("touch the red cube", clock())
+    assert values(session)["goal_text"] == "touch the red cube" and values(session)["goal_text_pending"] == "true"
+    report, sent = step(session)
+    assert report.command and len(sent) == 1 and report.instruction == "touch the red cube" and report.aim is None
+    assert session.status("active").message.startswith("commanding toward the instruction 'touch the red cube'")
+    assert values(session)["goal_text_pending"] == "false" and values(session)["goals"] == "0"
+    tokens = session.mpc.goal_tokens.clone()  # predicted once, from the frame planned from
+    assert not session.take_goal_text("touch the red cube", clock())  # a repeat (both subscriptions): dropped
+    clock.t += 0.1
+    sense(session, clock)
+    report, sent = step(session)
+    assert report.command and len(sent) == 1 and torch.equal(session.mpc.goal_tokens, tokens)
+
+    # An instruction naming nothing the model knows: refused at the tick that reads it, and no goal is held.
+    assert session.take_goal_text("touch the orange cube", clock())
+    clock.t += 0.1
+    sense(session, clock)
+    report, sent = step(session)
+    assert reason(report) == "goal_text_refused" and sent == [] and session.goal_text is None
+    assert "'touch the orange cube' names nothing this model knows" in report.rejection.detail
+    refusals = [m for level, m in log.lines if level == "warning" and "goal instruction refused" in m]
+    assert len(refusals) == 1 and "'touch the orange cube'" in refusals[0] and "red, green" in refusals[0]
+    for _ in range(2):  # not back to the previous instruction: no command until a new goal
+        clock.t += 0.1
+        sense(session, clock)
+        report, sent = step(session)
+        assert reason(report) == "no_goal" and report.rejection.cause.reason == "goal_text_refused" and sent == []
+    status = session.status("active")
+    assert status.level == WARN and "'touch the orange cube'" in status.message, status.message
+    assert status.message.startswith("no command (no_goal <- goal_text_refused): the last goal message was refused")
+    assert "the last goal instruction was refused" in session.reset().message
+
+    # Empty and blank instructions: refused at once, never read by the model, and again no goal.
+    assert session.take_goal_text("touch the green cube", clock())
+    for empty in ("", "   "):
+        assert session.take_goal_text(empty, clock()) and session.goal_text is None
+        assert session.inputs.samples["goal"] is None
+        assert log.lines[-1][0] == "warning" and f"the instruction {empty!r} has no words" in log.lines[-1][1]
+        clock.t += 0.1
+        sense(session, clock)
+        report, sent = step(session)
+        assert reason(report) == "no_goal" and report.rejection.cause.reason == "goal_text_refused" and sent == []
+
+    # A goal image replaces an instruction, and an instruction a goal image (the image's plan is not sent).
+    assert session.take_goal_text("touch the green cube", clock())
+    assert send_goal(session, clock) and session.goal_text is None and values(session)["goal_text"] == ""
+    clock.t += 0.1
+    sense(session, clock)
+    report, sent = step(session)
+    assert report.command and report.aim.index == 0 and report.instruction is None and len(sent) == 1
+    assert session.take_goal_text("touch the green cube", clock()) and session.goals.count == 0
+    clock.t += 0.1
+    sense(session, clock)
+    report, sent = step(session)
+    assert report.command and report.instruction == "touch the green cube" and len(sent) == 1
+    assert "back to the instruction 'touch the green cube'" in session.reset().message
+    assert session.clear_goals().success and not session.has_goal
+
+
+def test_an_instruction_before_any_camera_frame_waits_for_one_and_says_so(reading_model):
+    session, clock, log = reading_session(reading_model)
+    assert session.take_goal_text("touch the red cube", clock())
+    assert "new goal instruction 'touch the red cube'" in log.lines[-1][1]
+    report, sent = step(session)
+    assert reason(report) == "no_image" and sent == [] and session.mpc.goal_tokens is None
+    status = session.status("active")
+    waits = "instruction 'touch the red cube' pending: its goal is predicted from the next camera frame planned from"
+    assert status.message.endswith(waits), status.message
+    assert dict(status.values)["goal_text_pending"] == "true"
+    assert "'touch the red cube' pending" in session.status("inactive").message
+
+    sense(session, clock)  # the first frame: the goal is predicted from it, and planned toward
+    report, sent = step(session)
+    assert report.command and len(sent) == 1 and report.instruction == "touch the red cube"
+    assert values(session)["goal_text_pending"] == "false" and "pending" not in session.status("active").message
+
+
+def test_a_model_without_a_language_goal_predictor_refuses_instructions_and_says_how_to_get_one():
+    session, clock, log = make_session()  # the analytic model: it reads no instructions
+    sense(session, clock)
+    assert send_goal(session, clock)
+    assert session.take_goal_text("touch the red cube", clock())
+    assert session.goal_text is None and session.goals.count == 0  # the goal image is gone too: no goal
+    (line,) = [m for level, m in log.lines if level == "warning"]
+    assert "'touch the red cube'" in line and "`jepa-mpc train-language-goal`" in line, line
+    report, sent = step(session)
+    assert reason(report) == "no_goal" and report.rejection.cause.reason == "goal_text_refused" and sent == []
+    assert session.mpc.plans == 0 and session.rejections.counts == {"goal_text_refused": 1, "no_goal": 1}
+
+    # Received while unconfigured, the instruction is refused by the tick that would predict its goal.
+    clock, log = Clock(), Log()
+    session = PlanningSession(PlannerNodeConfig(rate_hz=50.0, goal_dir="", planner=PLANNER), now=clock, log=log)
+    assert session.take_goal_text("touch the red cube", clock()) and session.goal_text == "touch the red cube"
+    assert session.configure(lambda config: CountingMPC(MODEL, config.planner))
+    session.start()
+    sense(session, clock)
+    report, sent = step(session)
+    assert reason(report) == "goal_text_refused" and "train-language-goal" in report.rejection.detail and sent == []
+    assert session.goal_text is None and session.mpc.plans == 0

@@ -88,7 +88,7 @@ def test_diagnostics_name_the_cause_and_grade_the_level():
 
     no_goal = InputRejected("no_goal", "no goal image received yet")
     status = planner_status("active", TickReport(command=False, rejection=no_goal), counter, 0, 0, goal_publishers=0)
-    assert status.message.endswith("0 publisher(s) on the goal topic") and _values(status)["goal_publishers"] == "0"
+    assert status.message.endswith("0 publisher(s) on the goal topics") and _values(status)["goal_publishers"] == "0"
 
 
 def test_diagnostics_of_commands_and_of_the_lifecycle_states():

@@ -1,7 +1,8 @@
 """The planner node as a lab robot uses it, over real rclpy and Fast DDS on loopback: lifecycle
 transitions (and a failed configure), goal images from latched, plain and best-effort publishers,
-a sub-goal sequence in a sim loop, the planned path, a tool pointing sideways (gimbal lock), and
-fresh data after a plan longer than the stale timeout. Helpers: tests/ros_helpers.py."""
+goals in words (and a refused one), a sub-goal sequence in a sim loop, the planned path, a tool
+pointing sideways (gimbal lock), and fresh data after a plan longer than the stale timeout. Helpers:
+tests/ros_helpers.py."""
 
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ from lifecycle_msgs.srv import ChangeState  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from scipy.spatial.transform import Rotation  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
+from std_msgs.msg import String  # noqa: E402
 
+from model_helpers import save_tiny_model  # noqa: E402
 from planner.mpc import GoalImageMPC  # noqa: E402
 from ros_helpers import (  # noqa: E402
     MAX_STEP,
@@ -231,6 +234,45 @@ def test_a_malformed_goal_leaves_no_goal_and_reset_says_so_instead_of_going_back
     robot.publish_goal()  # a valid goal (a new stamp): taken, and reset goes back to it
     wait_until(lambda: len(robot.targets) > sent, 15, "a command toward the new goal")
     assert robot.call("/planner_node/reset").message.endswith("back to goal image 1/1")
+
+
+@pytest.mark.timeout(60)
+def test_a_goal_in_words_is_planned_toward_and_a_refused_one_stops_the_commands(graph, tmp_path, capfd):
+    # The cheapest tiny model, with a random language-goal predictor that reads "touch the red/green cube".
+    checkpoint = save_tiny_model(tmp_path / "reads_words.pt", dim=32, depth=1, language_goal=True)
+    robot = graph.start(FakeRobot)
+    instructions = robot.create_publisher(String, "goal_text", GOAL_QOS)  # latched, as goal images are sent
+    instructions.publish(String(data="touch the red cube"))  # before the planner exists: it still arrives
+    planner = graph.start(
+        lambda ctx: PlannerNode(context=ctx, parameter_overrides=planner_parameters(str(checkpoint), rate_hz=10.0))
+    )
+
+    def last_status() -> dict:
+        return robot.diagnostics[-1] if robot.diagnostics else {}
+
+    wait_until(lambda: len(robot.targets) >= 2, 15, "commands toward the instruction")
+    wait_until(lambda: last_status().get("command"), 5, "a commanding tick's diagnostics")
+    status = last_status()
+    assert status["message"].startswith("commanding toward the instruction 'touch the red cube'"), status
+    assert status["goal_text"] == "touch the red cube" and status["goal_text_pending"] == "false"
+    assert planner.goals.count == 0 and int(status["goal_publishers"]) >= 1
+
+    instructions.publish(String(data="touch the orange cube"))  # names nothing the model knows
+
+    def refused() -> bool:
+        status = last_status()
+        return status.get("reason") == "no_goal" and status.get("cause") == "goal_text_refused"
+
+    wait_until(refused, 10, "ticks at no_goal <- goal_text_refused")
+    assert "'touch the orange cube' names nothing this model knows" in last_status()["message"]
+    assert last_status()["level"] == 1 and last_status()["goal_text"] == ""
+    time.sleep(0.2)  # a command planned before the refusal was dropped, not sent late
+    sent, ticks = len(robot.targets), len(robot.diagnostics)
+    wait_until(lambda: len(robot.diagnostics) >= ticks + 3, 5, "three ticks after the refusal")
+    assert len(robot.targets) == sent and refused(), "a refused instruction must leave no goal to command toward"
+    log = capfd.readouterr().err
+    refusals = [line for line in log.splitlines() if "goal instruction refused" in line]
+    assert len(refusals) == 1 and "'touch the orange cube'" in refusals[0], log
 
 
 @pytest.mark.timeout(60)
