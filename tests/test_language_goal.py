@@ -165,3 +165,33 @@ def test_the_planner_plans_toward_the_predicted_goal(tiny_world_model):
             mpc.set_goal_text("touch the blue cube", frame)
     finally:
         tiny_world_model.language_goal = None
+
+
+def test_eval_plans_a_language_task_from_its_words_and_counts_refusals_and_wrong_objects(tmp_path, capsys):
+    """``eval --goal text`` plans each episode toward its own instruction; ``--goal_text`` gives one instruction to
+    every episode, refused ones are counted (no step taken); a text goal with sub-goals or the oracle is refused."""
+    from command_helpers import eval_argv
+    from jepa_mpc.cli import main
+    from model_helpers import save_tiny_model
+
+    checkpoint = save_tiny_model(tmp_path / "reader.pt", language_goal=True)
+    argv = [*eval_argv(checkpoint, task="lang-touch", episodes=2, max_steps=1, policies=["world_model"])]
+    argv += ["--planner.proposal", "none"]  # the tiny model holds no goal policy
+    assert main([*argv, "--goal", "text", "--out", str(tmp_path / "own")]) == 0
+    (own,) = json.loads((tmp_path / "own" / "results.json").read_text())["summaries"]
+    instructions = [e["instruction"] for e in own["per_episode"]]
+    assert all(i.startswith(("touch", "tap", "reach out")) for i in instructions), instructions  # training phrasings
+    assert [e["steps"] for e in own["per_episode"]] == [1, 1] and own["refused"] == 0
+    assert own["wrong_object"] is not None  # a language task: counted
+
+    assert main([*argv, "--goal_text", "touch the orange cube", "--out", str(tmp_path / "bad")]) == 0
+    (bad,) = json.loads((tmp_path / "bad" / "results.json").read_text())["summaries"]
+    assert bad["refused"] == 2 and [e["steps"] for e in bad["per_episode"]] == [0, 0]
+    assert "names nothing this model knows" in bad["per_episode"][0]["refused"]
+    assert "2 of 2 episodes refused the instruction" in (tmp_path / "bad" / "results.md").read_text()
+
+    capsys.readouterr()
+    assert main([*argv, "--goal", "text", "--subgoals", "true", "--out", str(tmp_path / "x")]) == 2
+    assert "a text goal is a final goal" in capsys.readouterr().err
+    assert main([*argv, "--goal", "text", "--policies", "oracle", "--out", str(tmp_path / "x")]) == 2
+    assert "the oracle plans toward goal images only" in capsys.readouterr().err
