@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 export MUJOCO_GL ?= egl
 export PYOPENGL_PLATFORM ?= egl
 
-.PHONY: venv demo test default-model bench clean
+.PHONY: venv demo test default-model language-model bench clean
 
 # The ray extra is for `make test` (tests/test_ray_backend.py); `make demo` and the default commands never import it.
 $(VENV)/.installed: setup.py
@@ -36,6 +36,10 @@ DEVICE ?= cpu
 WORKERS ?= 1
 default-model: venv
 	$(VENV)/bin/jepa-mpc make-default-model --install --device $(DEVICE) --workers $(WORKERS)
+
+# The language model (goals in words) on top of the default model: worldmodel/language_model (README there).
+language-model: venv
+	$(VENV)/bin/jepa-mpc make-language-model --install --device $(DEVICE) --workers $(WORKERS)
 
 bench: venv
 	$(PY) bench/plan_speed.py

@@ -27,7 +27,7 @@ setup(
             "jepa_mpc*",
         ]
     ),
-    package_data={"sim": ["assets/**/*"], "worldmodel": ["default_model/*"]},
+    package_data={"sim": ["assets/**/*"], "worldmodel": ["default_model/*", "language_model/*"]},
     include_package_data=True,
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),

@@ -121,6 +121,11 @@ COMMANDS: dict[str, Command] = {
         "jepa_mpc.default_model_recipe:make_default_model",
         "collect, post-train (frozen random encoder) and evaluate the default model",
     ),
+    "make-language-model": Command(
+        "jepa_mpc.language_model_recipe:LanguageRecipeConfig",
+        "jepa_mpc.language_model_recipe:make_language_model",
+        "collect the language tasks, train a goal policy and a language-goal predictor, evaluate words and images",
+    ),
     "bringup": Command(
         "ros_nodes.bringup:BringupConfig",
         "ros_nodes.bringup:bringup",

@@ -195,3 +195,21 @@ def test_eval_plans_a_language_task_from_its_words_and_counts_refusals_and_wrong
     assert "a text goal is a final goal" in capsys.readouterr().err
     assert main([*argv, "--goal", "text", "--policies", "oracle", "--out", str(tmp_path / "x")]) == 2
     assert "the oracle plans toward goal images only" in capsys.readouterr().err
+
+
+def test_language_model_recipe_is_a_list_of_registered_commands(capsys):
+    """``make language-model``: collect the four families, train the policy on the default model, the language goal on
+    the policy's model, then evaluate image and text goals of each family."""
+    from jepa_mpc.cli import COMMANDS, main
+
+    assert main(["make-language-model", "--print", "--work", "runs/x"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("$ jepa-mpc ")]
+    names = [line.split()[2] for line in lines]
+    assert names[:6] == ["collect"] * 4 + ["train-policy", "train-language-goal"] and set(names) <= set(COMMANDS)
+    assert "--checkpoint runs/x/policy/model.pt" in lines[5] and "--object_words red green yellow blue" in lines[5]
+    evals = lines[6:]
+    assert len(evals) == 12 and all("--subgoals false" in line and "--workers 2 --threads 1" in line for line in evals)
+    assert (
+        sum("--goal text" in line for line in evals) == 8
+        and sum("--instructions heldout" in line for line in evals) == 4
+    )

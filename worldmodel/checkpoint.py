@@ -54,6 +54,10 @@ ENCODER_FORMAT = "jepa_mpc_encoder"  # an encoder alone, as `jepa-mpc pretrain` 
 # The model that ships with the package (made by `make default-model`, see its README).
 DEFAULT_MODEL_DIR = Path(__file__).parent / "default_model"
 DEFAULT_CHECKPOINT = DEFAULT_MODEL_DIR / "model.pt"
+# The shipped language model: the default model with a goal policy and a language-goal predictor for the
+# language tasks (jepa_mpc/language_model_recipe.py, `make language-model`).
+LANGUAGE_MODEL_DIR = Path(__file__).parent / "language_model"
+LANGUAGE_CHECKPOINT = LANGUAGE_MODEL_DIR / "model.pt"
 
 
 class CheckpointError(ValueError):
