@@ -18,6 +18,8 @@ from worldmodel.goal_policy import GoalConditionedPolicy
 from worldmodel.training.feature_cache import FeatureCache
 from worldmodel.training.train_goal_policy import HindsightSamples, cloning_error
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 START = np.array([0.45, 0.0, 0.25, np.pi, 0.0, 0.0, 0.0], dtype=np.float32)
 FRAME_STEP = 0.025  # m per sampled frame (4 fps): 0.05 m per predictor step, the planner's limit
 
