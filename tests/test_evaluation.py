@@ -19,6 +19,8 @@ from worldmodel import (
 )
 from worldmodel.checkpoint import DEFAULT_CHECKPOINT
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory):

@@ -18,6 +18,8 @@ from worldmodel.goal_policy import GoalConditionedPolicy
 from worldmodel.training.feature_cache import FeatureCache
 from worldmodel.training.train_goal_policy import HindsightSamples, cloning_error
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 START = np.array([0.45, 0.0, 0.25, np.pi, 0.0, 0.0, 0.0], dtype=np.float32)
 FRAME_STEP = 0.025  # m per sampled frame (4 fps): 0.05 m per predictor step, the planner's limit
 
@@ -301,13 +303,16 @@ def test_ctrl_c_during_train_policy_saves_its_state_and_resume_writes_the_model(
     data = tmp_path / "squares.npz"
     save_episodes_npz(data, square_demonstrations(20, 12, seed=0), fps=4)
     out = tmp_path / "policy"
+    # 500 steps of ~13 ms (one idle core; longer on a loaded one): the Ctrl-C, sent after 5 steps, has seconds
+    # to land mid-run, and the resume trains 500 steps, not 1500.
+    steps = 500
     command = [
         sys.executable,
         "-m",
         "jepa_mpc",
         *frozen_tokens_argv("train-policy", data, tiny_checkpoint, out, tmp_path / "cache"),
         "--run.steps",
-        "1500",
+        str(steps),
         "--run.batch_size",
         "16",
         "--run.save_every",
@@ -333,7 +338,7 @@ def test_ctrl_c_during_train_policy_saves_its_state_and_resume_writes_the_model(
         process.kill()
     assert process.returncode == 130, stderr[-2000:]
     state = torch.load(out / "train_state.pt", weights_only=True)
-    assert 5 <= state["step"] < 1500 and not (out / "model.pt").exists()
+    assert 5 <= state["step"] < steps and not (out / "model.pt").exists()
 
     resumed = subprocess.run(
         [*command, "--resume", "true"],

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.stats import binomtest
 
 if TYPE_CHECKING:
     from jepa_mpc.evaluation.runner import EpisodeResult
@@ -16,6 +15,10 @@ def wilson_interval(successes: int, trials: int) -> tuple[float, float]:
     (sensible at 0% and 100%, unlike the normal approximation). No trials: (0, 1), nothing is known."""
     if trials == 0:
         return (0.0, 1.0)
+    # Imported here: scipy.stats takes ~1 s to import, which every process importing jepa_mpc.evaluation paid
+    # (each eval worker, a command refused at its flags) for a call made once per policy at the end of a run.
+    from scipy.stats import binomtest
+
     interval = binomtest(successes, trials).proportion_ci(confidence_level=0.95, method="wilson")
     return (float(interval.low), float(interval.high))
 
