@@ -139,16 +139,20 @@ def test_ctrl_c_saves_the_current_step_and_resume_finishes_bit_for_bit(tmp_path,
     assert "--resume" in stderr and not (tmp_path / "split" / "model.pt").exists()
     assert len(read_csv_rows(csv_file)) == state["step"]
 
-    subprocess.run(
-        [sys.executable, str(script), *args, "resume"], env=env, check=True, capture_output=True, timeout=120
-    )
-    subprocess.run(
-        [sys.executable, str(script), str(data), str(encoder_path), str(tmp_path / "whole"), str(tmp_path / "cache")],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    # The resume and the uninterrupted run side by side, one thread each: the cache is built, both only read it.
+    whole_args = [str(data), str(encoder_path), str(tmp_path / "whole"), str(tmp_path / "cache")]
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    runs = [
+        subprocess.Popen([sys.executable, str(script), *args, "resume"], env=env, **pipes),
+        subprocess.Popen([sys.executable, str(script), *whole_args], env=env, **pipes),
+    ]
+    try:
+        for run in runs:
+            _, stderr = run.communicate(timeout=120)
+            assert run.returncode == 0, stderr[-2000:]
+    finally:
+        for run in runs:
+            run.kill()
     whole, split = read_csv_rows(tmp_path / "whole" / "train.csv"), read_csv_rows(csv_file)
     assert [r["step"] for r in split] == list(range(110))
     assert [r["loss"] for r in split] == [r["loss"] for r in whole]
