@@ -13,6 +13,9 @@ from command_helpers import frozen_tokens_argv
 from worldmodel.config import LanguageGoalConfig
 from worldmodel.language_goal import InstructionError, LanguageGoalPredictor, instruction_words
 
+# Tiny models trained in this process: with two shared cores a second torch thread stalls each small op.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 # Where each instruction's square ends (x, y in m, the synthetic dataset's image plane) and its colour (gripper value).
 SIDES = {"left": (-0.22, 0.0), "right": (0.22, 0.0), "top": (0.0, -0.22), "bottom": (0.0, 0.22)}
 COLOURS = {"yellow": 0.0, "cyan": 1.0}
