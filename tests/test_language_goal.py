@@ -187,13 +187,26 @@ def test_eval_plans_a_language_task_from_its_words_and_counts_refusals_and_wrong
     assert [e["steps"] for e in own["per_episode"]] == [1, 1] and own["refused"] == 0
     assert own["wrong_object"] is not None  # a language task: counted
 
-    assert main([*argv, "--goal_text", "touch the orange cube", "--out", str(tmp_path / "bad")]) == 0
-    (bad,) = json.loads((tmp_path / "bad" / "results.json").read_text())["summaries"]
-    assert bad["refused"] == 2 and [e["steps"] for e in bad["per_episode"]] == [0, 0]
-    assert "names nothing this model knows" in bad["per_episode"][0]["refused"]
-    assert "2 of 2 episodes refused the instruction" in (tmp_path / "bad" / "results.md").read_text()
-
     capsys.readouterr()
+    # One instruction for all that names nothing the model knows: told before any episode, in one line.
+    assert main([*argv, "--goal_text", "touch the orange cube", "--out", str(tmp_path / "bad")]) == 2
+    assert "names nothing this model knows ('orange' unknown to it)" in capsys.readouterr().err
+    # One the model's words know but that fits no scene (the match threshold at 1): every episode refused, counted.
+    stored = torch.load(checkpoint, weights_only=True)
+    stored["language_goal_config"]["match_threshold"] = 0.999
+    strict = tmp_path / "strict.pt"
+    torch.save(stored, strict)
+    unfit = [*argv, "--checkpoint", str(strict), "--goal_text", "touch the red cube", "--out", str(tmp_path / "unfit")]
+    assert main(unfit) == 0
+    (refused,) = json.loads((tmp_path / "unfit" / "results.json").read_text())["summaries"]
+    assert refused["refused"] == 2 and [e["steps"] for e in refused["per_episode"]] == [0, 0]
+    assert "does not fit the scene in view" in refused["per_episode"][0]["refused"]
+    assert "2 of 2 episodes refused the instruction" in (tmp_path / "unfit" / "results.md").read_text()
+    # A model that reads no instructions: one line.
+    plain = save_tiny_model(tmp_path / "plain.pt")
+    assert main([*argv, "--checkpoint", str(plain), "--goal", "text", "--out", str(tmp_path / "plain")]) == 2
+    assert "reads no instructions" in capsys.readouterr().err
+
     assert main([*argv, "--goal", "text", "--subgoals", "true", "--out", str(tmp_path / "x")]) == 2
     assert "a text goal is a final goal" in capsys.readouterr().err
     assert main([*argv, "--goal", "text", "--policies", "oracle", "--out", str(tmp_path / "x")]) == 2

@@ -183,6 +183,14 @@ class EpisodeWorker:
         self.checkpoint = resolve_checkpoint(config.checkpoint)
         self.world_model = load_world_model(self.checkpoint, device=config.device or None)
         self.env = make_env_for_model(config, model_needs(self.checkpoint))
+        if config.goal == "text":  # told before any episode runs, in one line
+            if not self.world_model.can_read_goal_text:
+                raise ValueError(
+                    f"--goal text: {self.checkpoint} reads no instructions (it holds no language-goal predictor): "
+                    "pass --checkpoint with one (make language-model; jepa-mpc train-language-goal)"
+                )
+            if config.goal_text:
+                self.world_model.language_goal.check_words(config.goal_text)  # InstructionError, a ValueError
         self.policies: dict[str, object] = {}
         if config.record:
             from jepa_mpc.evaluation.recording import check_recording_available
