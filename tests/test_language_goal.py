@@ -223,6 +223,7 @@ def test_language_model_recipe_is_a_list_of_registered_commands(capsys):
     names = [line.split()[2] for line in lines]
     assert names[:6] == ["collect"] * 4 + ["train-policy", "train-language-goal"] and set(names) <= set(COMMANDS)
     assert "--checkpoint runs/x/policy/model.pt" in lines[5] and "--object_words red green yellow blue" in lines[5]
+    assert "--match_quantile 0" in lines[5]  # its match head refuses nothing (docs/planner.md says why)
     evals = lines[6:]
     assert len(evals) == 12 and all("--subgoals false" in line and "--workers 2 --threads 1" in line for line in evals)
     assert (

@@ -453,7 +453,10 @@ class TrainLanguageGoalConfig:
     )
     match_quantile: float = field(
         default=0.02,
-        metadata={"help": "the held-out fitting pairs' match quantile taken as the refusal threshold"},
+        metadata={
+            "help": "the held-out fitting pairs' match quantile taken as the refusal threshold; 0: the match head "
+            "refuses nothing (for data whose episodes do not say which objects are in view)"
+        },
     )
     optim: OptimConfig = field(
         default_factory=lambda: OptimConfig(lr=1e-3, start_lr=1e-4, weight_decay=0.01, final_weight_decay=0.01)
@@ -468,7 +471,7 @@ class TrainLanguageGoalConfig:
         _check(
             0.0 <= self.mismatch_fraction < 1.0, f"mismatch_fraction must be in [0, 1), got {self.mismatch_fraction}"
         )
-        _check(0.0 < self.match_quantile < 0.5, f"match_quantile must be in (0, 0.5), got {self.match_quantile}")
+        _check(0.0 <= self.match_quantile < 0.5, f"match_quantile must be in [0, 0.5), got {self.match_quantile}")
         _check(
             self.optim.warmup_steps < self.run.steps,
             f"optim.warmup_steps {self.optim.warmup_steps} must be < run.steps {self.run.steps}",

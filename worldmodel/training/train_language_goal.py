@@ -298,8 +298,10 @@ def _train(ctx, config, source, checkpoint: Path, out: Path, resume: bool, overw
         ctx, objective, optimizer, run, config.optim, out, resume_key, state, desc="train-language-goal"
     )
     if result.end_step == run.steps:
-        if validation is not None:
+        if validation is not None and config.match_quantile > 0:
             predictor.config.match_threshold = validation.match_threshold
+        else:
+            predictor.config.match_threshold = 0.0  # the match head refuses nothing
         save_language_goal(checkpoint, predictor.cpu(), out / MODEL_FILE, train_config=dataclass_to_dict(config))
     summary = LanguageGoalTrainSummary.of_run(
         ctx,
