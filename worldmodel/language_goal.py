@@ -11,7 +11,10 @@ against the encoded final frames of demonstrations of each instruction (the data
 
 It also says whether an instruction fits the scene in view (a second head, trained with the
 instructions of other episodes as non-matching pairs), so that "touch the yellow cube" with no yellow
-cube in view is refused instead of planned toward a guess (:meth:`LanguageGoalPredictor.check`).
+cube in view can be refused instead of planned toward a guess (:meth:`LanguageGoalPredictor.predict_goal`,
+where ``config.match_threshold`` is above 0; on the language scenes it was not reliable and the shipped
+model's threshold is 0: docs/planner.md, "Goals in words"). An instruction naming none of the model's
+object words is always refused.
 
 Layout, nanoGPT-small: the words are embedded (a learned table over the training instructions'
 vocabulary, index 0 padding, 1 an unknown word), the frame's tokens projected to ``width`` (plus the words'
