@@ -178,24 +178,29 @@ class RecipeConfig:
             raise ValueError(f"eval_episodes must be >= 0 (0 = train only), got {self.eval_episodes}")
 
 
-def make_default_model(config: RecipeConfig) -> None:
-    """Run the recipe's commands in order (a failing one raises), then optionally install the model."""
+def run_recipe(commands: list[list[str]], print_only: bool = False) -> bool:
+    """Print each ``jepa-mpc`` command and run it in order (a failing one raises), then each one's time; with
+    ``print_only`` print them alone. Returns whether they ran."""
     from jepa_mpc.cli import run_command
 
-    work = Path(config.work)
     timings = []
-    for command in recipe(work, config.threads, config.eval_episodes, config.device, config.workers):
+    for command in commands:
         print("$ jepa-mpc " + shlex.join(command), flush=True)
-        if config.print_only:
+        if print_only:
             continue
         start = time.perf_counter()
         run_command(command[0], command[1:])
         timings.append((command[0], time.perf_counter() - start))
-    if config.print_only:
-        return
     for name, seconds in timings:
-        print(f"  {name:>9}: {seconds / 60:.1f} min")
-    if config.install:
+        print(f"  {name:>19}: {seconds / 60:.1f} min")
+    return not print_only
+
+
+def make_default_model(config: RecipeConfig) -> None:
+    """Run the recipe's commands in order (a failing one raises), then optionally install the model."""
+    work = Path(config.work)
+    commands = recipe(work, config.threads, config.eval_episodes, config.device, config.workers)
+    if run_recipe(commands, config.print_only) and config.install:
         install(work)
 
 

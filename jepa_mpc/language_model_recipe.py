@@ -21,13 +21,11 @@ Every step is a ``jepa-mpc`` command, printed as it runs (the default model's re
 
 from __future__ import annotations
 
-import shlex
 import shutil
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jepa_mpc.default_model_recipe import POLICY_FLAGS, SCENE_FLAGS, _resume_flags
+from jepa_mpc.default_model_recipe import POLICY_FLAGS, SCENE_FLAGS, _resume_flags, run_recipe
 from planner.presets import CPU_PRESET
 from sim.tasks.instructions import CUBE_COLOURS, ZONE_REFERENCES
 from worldmodel.checkpoint import DEFAULT_CHECKPOINT, LANGUAGE_CHECKPOINT, LANGUAGE_MODEL_DIR
@@ -115,22 +113,9 @@ class LanguageRecipeConfig:
 
 def make_language_model(config: LanguageRecipeConfig) -> None:
     """Run the recipe's commands in order (a failing one raises), then optionally install the model."""
-    from jepa_mpc.cli import run_command
-
     work = Path(config.work)
-    timings = []
-    for command in recipe(work, config.threads, config.eval_episodes, config.device, config.workers):
-        print("$ jepa-mpc " + shlex.join(command), flush=True)
-        if config.print_only:
-            continue
-        start = time.perf_counter()
-        run_command(command[0], command[1:])
-        timings.append((command[0], time.perf_counter() - start))
-    if config.print_only:
-        return
-    for name, seconds in timings:
-        print(f"  {name:>19}: {seconds / 60:.1f} min")
-    if config.install:
+    commands = recipe(work, config.threads, config.eval_episodes, config.device, config.workers)
+    if run_recipe(commands, config.print_only) and config.install:
         install(work)
 
 
