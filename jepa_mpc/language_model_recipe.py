@@ -44,9 +44,8 @@ COLLECTION = [
 OBJECT_WORDS = (*CUBE_COLOURS, *ZONE_REFERENCES)
 FAMILIES = tuple(family for family, _, _ in COLLECTION)
 # The match head refuses nothing here: trained with other episodes' instructions as non-fitting pairs (the data
-# does not say which cubes are in view), it refused 36% of the cubes in view and 48% of those not in view on
-# lang-touch scenes (bench/language_refusals.py): no better than chance. Words naming nothing the model knows
-# are still refused.
+# does not say which cubes are in view), it does not tell cubes on the table from cubes not there
+# (docs/benchmarks.md, "Goals in words"). Words naming nothing the model knows are still refused.
 MATCH_FLAGS = ["--match_quantile", "0"]
 # (results folder, flags): the goal image and the instruction of the same episodes (training instructions),
 # and the instructions never recorded (held-out pairs and phrasings).

@@ -68,7 +68,7 @@ class LanguageGoalPredictor(nn.Module):
         self.norm = nn.LayerNorm(w)
         self.goal_head = nn.Linear(w, config.encoder_dim)
         # The match: whether any token of the frame answers the words' query (a max over the tokens: "is
-        # there a yellow cube anywhere"). Its own weights: sharing the goal's slowed the goal's learning.
+        # there a yellow cube anywhere"). Its own weights, so that its loss does not pull on the goal's.
         self.match_embed = nn.Embedding(words, w, padding_idx=PAD)
         self.match_query = nn.Linear(w, w)
         self.match_key = nn.Sequential(nn.Linear(config.encoder_dim, w), nn.GELU(), nn.Linear(w, w))

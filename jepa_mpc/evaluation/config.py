@@ -46,10 +46,10 @@ TASK_PLANNER = {
 # photo: the world model's goal-conditioned policy proposes the plan (jepa-mpc train-policy), the hand
 # turns about the vertical only (every task's demonstrations do), and no hold is taken from poses.
 ONE_PHOTO_PLANNER = {"proposal": "policy+finish", **YAW_ONLY}
-# The finishing searches' budget, at least: twice CPU_PRESET's samples and top-k, 10 iterations. On seeds
-# 1000-1049 it lost no seed on any task against CPU_PRESET and raised push from 38 to 40/50, at 11-13 s
-# per finishing step instead of 4-5 s (p95; the median step is the policy's, ~30 ms; docs/benchmarks.md,
-# "One goal photo", row 11). A model whose preset is larger (a GPU's) keeps its own.
+# The finishing searches' budget, at least: twice CPU_PRESET's samples and top-k, 10 iterations. Near the
+# goal a larger search finds the last centimetres the smaller one misses, at a few times its cost per
+# finishing step (docs/benchmarks.md, "One goal photo", row 11). A model whose preset is larger (a GPU's)
+# keeps its own.
 ONE_PHOTO_FINISH_BUDGET = {"samples": 256, "iterations": 10, "topk": 24}
 
 
