@@ -31,9 +31,9 @@ test: venv
 	$(PY) -m pytest -q tests
 
 # `make default-model DEVICE=cuda` trains and evaluates on a GPU (a CUDA build of torch in .venv, see README);
-# WORKERS=16 collects the data with 16 processes (the same episodes).
+# WORKERS collection processes record the same episodes as one: 2 for these 2 cores, 16 on a 16-core GPU box.
 DEVICE ?= cpu
-WORKERS ?= 1
+WORKERS ?= 2
 default-model: venv
 	$(VENV)/bin/jepa-mpc make-default-model --install --device $(DEVICE) --workers $(WORKERS)
 

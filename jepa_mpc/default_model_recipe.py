@@ -15,7 +15,9 @@ model, made by its own commands from sim data only:
 4. collect more, noisier expert demonstrations and train a goal-conditioned policy on the frozen
    tokens (``jepa-mpc train-policy``), stored in the same checkpoint: planning from one goal photo
    (docs/planner.md, "One goal photo");
-5. evaluate goal-image planning with it (``jepa-mpc eval``, on the CPU in one-thread worker processes,
+5. add the policy's training frames' token statistics (``jepa-mpc ood-stats``): each planning step's
+   out-of-distribution score and its threshold (docs/planner.md);
+6. evaluate goal-image planning with it (``jepa-mpc eval``, on the CPU in one-thread worker processes,
    with ``planner.presets.CPU_PRESET``), through the tasks' sub-goals and from the final goal photo alone,
    and install it with its numbers and that preset recorded in it (``worldmodel.model_needs``).
 
@@ -62,7 +64,7 @@ POLICY_COLLECTION = [
     ("grasp", 200, 8000),
 ]
 POLICY_NOISE = 0.01
-POLICY_FLAGS = ["--policy.dropout", "0.2"]
+POLICY_FLAGS = ["--policy.dropout", "0.2", "--run.steps", "3000"]
 ENCODER_FLAGS = ["--preset", "vit_micro", "--encoder.img_size", str(IMAGE_SIZE), "--seed", "0"]
 TRAIN_FLAGS = [
     "--predictor.dim",
@@ -136,11 +138,15 @@ def recipe(work: Path, threads: int, eval_episodes: int, device: str = "cpu", wo
             *_resume_flags(work / "policy"),
         ]
     )
+    model = str(work / "model" / "model.pt")
+    steps.append(
+        ["ood-stats", "--data", *experts, *policy_datasets, "--checkpoint", str(work / "policy" / "model.pt")]
+        + ["--out", model, "--overwrite", "true", "--device", device]
+    )
     # On the CPU the evaluations run as many one-thread processes as training had threads: on two
     # cores that plans more steps per second than one process with two threads, and every episode's
     # result is that of a single one-thread process (docs/benchmarks.md).
     eval_flags = ["--workers", str(threads), "--threads", "1"] if device == "cpu" and threads > 1 else []
-    model = str(work / "policy" / "model.pt")
 
     def evaluate(task: str, folder: str, *flags: str) -> list[str]:
         argv = ["eval", "--task", task, *flags, "--episodes", str(eval_episodes), "--checkpoint", model]
@@ -205,11 +211,11 @@ def make_default_model(config: RecipeConfig) -> None:
 
 
 def install(work: Path) -> None:
-    """Copy the trained model (with its goal policy), its training summaries and its evaluation tables into the
-    package."""
+    """Copy the trained model (with its goal policy and token statistics), its training summaries and its
+    evaluation tables into the package."""
     DEFAULT_MODEL_DIR.mkdir(parents=True, exist_ok=True)
     # The planner budget the evaluations below were run with, recorded in the model: eval and bench read it.
-    save_planner_preset(work / "policy" / "model.pt", CPU_PRESET, DEFAULT_CHECKPOINT)
+    save_planner_preset(work / "model" / "model.pt", CPU_PRESET, DEFAULT_CHECKPOINT)
     shutil.copyfile(work / "predictor" / SUMMARY_FILE, DEFAULT_MODEL_DIR / "train_summary.json")
     shutil.copyfile(work / "policy" / SUMMARY_FILE, DEFAULT_MODEL_DIR / "policy_train_summary.json")
     for folder, prefix in (("eval", "eval"), ("eval_one_photo", "eval_one_photo")):

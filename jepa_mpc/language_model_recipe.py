@@ -54,7 +54,6 @@ EVALUATIONS = (
     ("text", ("--goal", "text")),
     ("text_heldout", ("--goal", "text", "--instructions", "heldout")),
 )
-POLICY_STEPS = ["--run.steps", "3000"]  # as the default model's policy (worldmodel/default_model/README.md)
 # The finishing searches of the evaluations: CPU_PRESET's 128 x 6, not one photo's 256 x 10, so that the 240
 # episodes fit two cores in under an hour (a failing episode finishes at most of its steps).
 EVAL_BUDGET = ["--planner.samples", "128", "--planner.iterations", "6", "--planner.topk", "12"]
@@ -73,7 +72,7 @@ def recipe(work: Path, threads: int, eval_episodes: int, device: str = "cpu", wo
     policy, language = work / "policy", work / "language"
     steps.append(
         ["train-policy", "--data", *datasets, "--checkpoint", str(DEFAULT_CHECKPOINT), "--out", str(policy)]
-        + [*POLICY_FLAGS, *POLICY_STEPS, *run_flags, *_resume_flags(policy)]
+        + [*POLICY_FLAGS, *run_flags, *_resume_flags(policy)]
     )
     steps.append(
         ["train-language-goal", "--data", *datasets, "--checkpoint", str(policy / "model.pt"), "--out", str(language)]

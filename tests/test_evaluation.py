@@ -240,13 +240,15 @@ def test_default_model_recipe_is_a_list_of_registered_commands(capsys):
     assert cli_main(["make-default-model", "--print", "--work", "runs/x"]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("$ jepa-mpc ")]
     names = [line.split()[2] for line in lines]
-    assert names[:8] == ["collect"] * 8 and names[8:11] == ["init-encoder", "train", "train-policy"]
-    assert names[11:] == ["eval"] * 8  # through the sub-goals, then from one goal photo
-    assert all("--subgoals false" in line for line in lines[15:]) and not any(
-        "--subgoals" in line for line in lines[11:15]
+    assert names[:8] == ["collect"] * 8 and names[8:12] == ["init-encoder", "train", "train-policy", "ood-stats"]
+    assert names[12:] == ["eval"] * 8  # through the sub-goals, then from one goal photo
+    assert all("--subgoals false" in line for line in lines[16:]) and not any(
+        "--subgoals" in line for line in lines[12:16]
     )
+    # the model evaluated is the one with the token statistics
+    assert all("--checkpoint runs/x/model/model.pt" in line for line in lines[12:])
     # on the CPU, the evaluations run one process per training thread, one thread each
-    assert all(line.endswith("--workers 2 --threads 1") for line in lines[11:])
+    assert all(line.endswith("--workers 2 --threads 1") for line in lines[12:])
     assert set(names) <= set(COMMANDS)
     # one flag moves the whole recipe to a GPU
     assert cli_main(["make-default-model", "--print", "--work", "runs/x", "--device", "cuda"]) == 0
@@ -258,7 +260,8 @@ def test_default_model_recipe_is_a_list_of_registered_commands(capsys):
         cli_main(["make-default-model", "--print", "--work", "runs/x", "--workers", "16", "--eval_episodes", "0"]) == 0
     )
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("$ jepa-mpc ")]
-    assert [line.split()[2] for line in lines] == ["collect"] * 8 + ["init-encoder", "train", "train-policy"]
+    trainers = ["init-encoder", "train", "train-policy", "ood-stats"]
+    assert [line.split()[2] for line in lines] == ["collect"] * 8 + trainers
     assert all(line.endswith("--workers 16") for line in lines[:8])
 
 
