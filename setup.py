@@ -68,6 +68,8 @@ setup(
             # the run recordings' messages decoded from the schemas stored in the file, as Foxglove decodes them
             "mcap-ros2-support>=0.6,<0.7",
         ],
+        # transformers: a local Hugging Face text model reading goals in words (`train-language-goal --text_model`)
+        "text": ["transformers>=4.53"],
         # rosbags: `jepa-mpc import-bag` reads rosbag2 bags (MCAP, sqlite3) in pure Python, without ROS; pinned to
         # the minor version its tests ran with (tests/test_import_bag.py writes bags with its writer).
         "bags": ["rosbags==0.11.*"],

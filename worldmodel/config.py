@@ -282,6 +282,9 @@ class LanguageGoalConfig:
     ``match_threshold`` is the probability that an instruction fits the scene in view below which it is
     refused (set by training: the ``match_quantile`` of the held-out matching pairs' probabilities).
     ``max_words`` is the longest instruction read (longer ones are refused, naming the limit).
+    ``text_model`` is a frozen Hugging Face text model's config (``config.to_dict()``) and ``text_tokenizer`` its
+    tokenizer's files (name -> text, as ``save_pretrained`` writes them): the words are read by that model
+    (:mod:`worldmodel.text_model`); both empty: by a table learned over ``vocabulary``.
     """
 
     encoder_dim: int = 128
@@ -294,6 +297,8 @@ class LanguageGoalConfig:
     max_words: int = 16
     dropout: float = 0.0
     match_threshold: float = 0.5
+    text_model: dict = field(default_factory=dict)
+    text_tokenizer: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.vocabulary, self.object_words = tuple(self.vocabulary), tuple(self.object_words)
@@ -307,6 +312,8 @@ class LanguageGoalConfig:
         unknown = sorted(set(self.object_words) - set(self.vocabulary))
         if unknown:
             raise ValueError(f"LanguageGoalConfig.object_words {unknown} are not in its vocabulary")
+        if bool(self.text_model) != bool(self.text_tokenizer):
+            raise ValueError("LanguageGoalConfig.text_model and text_tokenizer come together: give both or neither")
 
 
 @dataclass

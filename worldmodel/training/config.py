@@ -444,6 +444,13 @@ class TrainLanguageGoalConfig:
             "is refused, and the match head learns to refuse one whose object word is unknown; empty: no such rule"
         },
     )
+    text_model: str = field(
+        default="",
+        metadata={
+            "help": "a local Hugging Face text model's folder (save_pretrained's; never downloaded) that reads the "
+            "words, frozen and stored in the checkpoint; empty: a word table learned on the instructions"
+        },
+    )
     word_dropout: float = field(
         default=0.1, metadata={"help": "share of the other words read as unknown in training (phrasings never seen)"}
     )

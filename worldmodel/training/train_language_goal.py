@@ -38,6 +38,7 @@ from jepa_mpc_foundation.configuration import ConfigError, dataclass_to_dict
 from worldmodel.checkpoint import save_language_goal
 from worldmodel.config import LanguageGoalConfig
 from worldmodel.language_goal import PAD, UNKNOWN, LanguageGoalPredictor, instruction_words
+from worldmodel.text_model import UNKNOWN_WORD, PretrainedTextModel
 
 from .clips import split_episodes
 from .config import TrainLanguageGoalConfig
@@ -90,7 +91,8 @@ class LanguageGoalTrainSummary(RunSummary):
 
 
 class InstructionSamples:
-    """Frames of a feature cache with their episode's instruction (word ids) and last frame (the goal)."""
+    """Frames of a feature cache with their episode's instruction (ids of the training vocabulary's words, so
+    that word dropout is a tensor operation) and last frame (the goal)."""
 
     def __init__(self, cache: FeatureCache, episode_ids: list[int], predictor: LanguageGoalPredictor) -> None:
         self.tokens = torch.from_numpy(np.array(cache.tokens, dtype=np.float32))  # [S, N, D]
@@ -99,8 +101,9 @@ class InstructionSamples:
         L = predictor.config.max_words
         self.words = torch.zeros(len(texts), L, dtype=torch.long)  # [E, L]
         for i, text in enumerate(texts):
-            ids = predictor.encode_words([text])[0].cpu()
+            ids = predictor.word_table_ids([predictor.split_words(text)])[0].cpu()
             self.words[i, : len(ids)] = ids
+        self.spelling = ["", UNKNOWN_WORD, *predictor.config.vocabulary]  # word id -> word
         objects = torch.tensor([predictor.word_ids[w] for w in predictor.config.object_words], dtype=torch.long)
         self.is_object = torch.isin(self.words, objects)  # [E, L]
         signatures = [frozenset(w for w in instruction_words(t) if w in predictor.config.object_words) for t in texts]
@@ -137,11 +140,9 @@ class InstructionSamples:
         words[drop] = UNKNOWN
         return words
 
-
-def _trim(words: Tensor) -> Tensor:
-    """Word ids without the all-padding columns at the end (the transformer reads only as many as used)."""
-    used = int((words != PAD).sum(1).max())
-    return words[:, : max(used, 1)]
+    def spell(self, ids: Tensor) -> list[list[str]]:
+        """The words of word ids ``[B, L]``: what the predictor reads (an unknown word as ``UNKNOWN_WORD``)."""
+        return [[self.spelling[i] for i in row if i != PAD] for row in ids.tolist()]
 
 
 @torch.no_grad()
@@ -154,10 +155,9 @@ def validate(
     owners = torch.arange(len(samples.episode_ids))
     now = samples.tokens[samples.firsts].to(device)  # [E, N, D]
     target = samples.tokens[samples.lasts].to(device)  # [E, N, D]
-    words = _trim(samples.words[owners]).to(device)
-    goal, logits = predictor(now, words)
+    goal, logits = predictor(now, samples.spell(samples.words[owners]))
     others = samples.other_instruction(owners, generator)
-    wrong_goal, wrong_logits = predictor(now, _trim(samples.words[others]).to(device))
+    wrong_goal, wrong_logits = predictor(now, samples.spell(samples.words[others]))
     has_other = samples.other[owners, others].to(device)
     fitting = torch.sigmoid(logits)
     threshold = float(torch.quantile(fitting, quantile)) if len(fitting) else 0.5
@@ -241,6 +241,9 @@ def _train(ctx, config, source, checkpoint: Path, out: Path, resume: bool, overw
         len(cache.episodes), config.data.val_fraction, config.data.min_val_episodes, run.seed
     )
 
+    text_model, text_tokenizer, text_weights = {}, {}, None
+    if config.text_model:
+        text_model, text_tokenizer, text_weights = PretrainedTextModel.read_folder(config.text_model)
     torch.manual_seed(run.seed)
     size = dataclass_to_dict(config.language)
     predictor = LanguageGoalPredictor(
@@ -249,9 +252,13 @@ def _train(ctx, config, source, checkpoint: Path, out: Path, resume: bool, overw
             tokens_per_frame=wm.predictor.tokens_per_frame,
             vocabulary=tuple(vocabulary),
             object_words=config.object_words,
+            text_model=text_model,
+            text_tokenizer=text_tokenizer,
             **size,
         )
     )
+    if text_weights is not None:
+        predictor.text_model.model.load_state_dict(text_weights)  # frozen: the optimizer sees none of them
     train = InstructionSamples(cache, train_ids, predictor)
     held_out = InstructionSamples(cache, val_ids, predictor)
     predictor.to(device).train()
@@ -276,7 +283,7 @@ def _train(ctx, config, source, checkpoint: Path, out: Path, resume: bool, overw
         words = torch.where(mismatched[:, None], negative, words)
         tokens = train.tokens[train.rows[picks]].to(device)  # [B, N, D]
         target = train.tokens[train.lasts[owners]].to(device)  # [B, N, D]
-        goal, logits = predictor(tokens, _trim(words).to(device))
+        goal, logits = predictor(tokens, train.spell(words))
         fits = labels.to(device) > 0.5
         goal_l1 = (goal - target).abs().mean((1, 2))[fits].mean()  # [B] -> fitting pairs only
         match = F.binary_cross_entropy_with_logits(logits, labels.to(device))
