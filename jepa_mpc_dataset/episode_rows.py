@@ -12,7 +12,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from jepa_mpc_dataset.format import COMMANDED_ACTION, EPISODE_SEED, LANGUAGE, OBSERVATION_STATE, DatasetError
+from jepa_mpc_dataset.format import (
+    COMMANDED_ACTION,
+    EPISODE_SEED,
+    LANGUAGE,
+    OBSERVATION_STATE,
+    WORDS_IN_SCENE,
+    DatasetError,
+)
 from jepa_mpc_dataset.read_errors import EPISODE_FIX, read_parquet, unreadable
 from jepa_mpc_dataset.reader_config import LeRobotReaderConfig
 from jepa_mpc_foundation.pose import ACTION_DIM
@@ -57,7 +64,7 @@ def columns_to_read(
     cfg = config
     state_columns = [OBSERVATION_STATE] if pose_feature else [cfg.cartesian_state, cfg.gripper_state]
     wanted = ["episode_index", "frame_index", *state_columns]
-    optional = [cfg.success, LANGUAGE, EPISODE_SEED, "timestamp", OBSERVATION_STATE]
+    optional = [cfg.success, LANGUAGE, EPISODE_SEED, "timestamp", OBSERVATION_STATE, WORDS_IN_SCENE]
     if features.get(COMMANDED_ACTION, {}).get("shape") == [ACTION_DIM]:
         optional.append(COMMANDED_ACTION)
     return wanted, optional

@@ -45,6 +45,9 @@ JOINT_AXES = [f"joint_{i}" for i in range(7)]
 SUCCESS = "is_episode_successful"
 LANGUAGE = "language_instruction"
 EPISODE_SEED = "episode_seed"  # ours only: the env seed that reproduces the episode
+# Ours only, the language tasks': the words naming what is on the table ("green left red right ..."), one string
+# per frame as language_instruction; a model learns from them which instructions fit a scene.
+WORDS_IN_SCENE = "words_in_scene"
 # Our writer's "action" is the commanded 7-D delta action; DROID's is 8-D joint velocities + gripper.
 COMMANDED_ACTION = "action"
 

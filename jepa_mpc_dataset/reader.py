@@ -44,7 +44,14 @@ from jepa_mpc_dataset.episode_rows import (
     read_episode_rows,
     state_from_columns,
 )
-from jepa_mpc_dataset.format import EPISODE_SEED, LANGUAGE, V21_CODEBASE_VERSION, V21_EPISODES_PATH, DatasetError
+from jepa_mpc_dataset.format import (
+    EPISODE_SEED,
+    LANGUAGE,
+    V21_CODEBASE_VERSION,
+    V21_EPISODES_PATH,
+    WORDS_IN_SCENE,
+    DatasetError,
+)
 from jepa_mpc_dataset.info_json import read_info, resolve_camera, state_features, video_features
 from jepa_mpc_dataset.meta_v3 import EPISODES_META, read_v3_episodes, v3_video_file
 from jepa_mpc_dataset.meta_v21 import read_v21_episodes, v21_video_file
@@ -74,6 +81,7 @@ class Episode:
     length: int
     commanded_action: np.ndarray | None = None  # float32 [T, 7]
     seed: int | None = None
+    words_in_scene: tuple[str, ...] = ()  # the words naming what is on the table (our language tasks); () unknown
 
 
 class LeRobotDataset:
@@ -201,6 +209,7 @@ class LeRobotDataset:
             length=len(state),
             commanded_action=commanded,
             seed=int(columns[EPISODE_SEED][0]) if EPISODE_SEED in columns else None,
+            words_in_scene=tuple(str(columns[WORDS_IN_SCENE][0]).split()) if WORDS_IN_SCENE in columns else (),
         )
 
     def decode_frames(

@@ -37,6 +37,7 @@ from jepa_mpc_dataset.format import (
     POSE_AXES,
     SUCCESS,
     VIDEO_PATH,
+    WORDS_IN_SCENE,
     DatasetError,
     camera_feature_name,
 )
@@ -165,6 +166,8 @@ class LeRobotDatasetWriter:
     them: ``observation.state.joint_position`` [7] and ``observation.state`` [8] = joints + gripper.
     Without joints (generated data) neither feature is written; the 7-D pose is always written under
     ``observation.state.cartesian_position`` + ``observation.state.gripper_position``.
+    ``record_words_in_scene``: episodes carry the words naming what is on the table (``words_in_scene``,
+    the language tasks'), written as one space-separated string per frame.
     Constructing on an existing root re-opens it (the fps, cameras and robot_type must match), so an
     interrupted collection resumes: skip indices for which :meth:`has_episode` is True.
     Processes may write distinct episode indices concurrently; call :meth:`finalize` once they are done.
@@ -177,6 +180,7 @@ class LeRobotDatasetWriter:
         cameras: dict[str, tuple[int, int]],
         robot_type: str = "franka_sim",
         record_joints: bool = True,
+        record_words_in_scene: bool = False,
     ):
         if not isinstance(fps, int) or fps <= 0:
             raise ValueError(f"fps must be a positive int, got {fps!r}")
@@ -186,6 +190,7 @@ class LeRobotDatasetWriter:
         self.fps = fps
         self.robot_type = robot_type
         self.record_joints = bool(record_joints)
+        self.record_words_in_scene = bool(record_words_in_scene)
         self.cameras = {name: camera_feature_name(name) for name in cameras}
         if len(set(self.cameras.values())) != len(self.cameras):
             raise ValueError(f"cameras {list(cameras)} map to duplicate feature keys {list(self.cameras.values())}")
@@ -206,6 +211,8 @@ class LeRobotDatasetWriter:
             GRIPPER_STATE: _vector(["gripper"]),
             CARTESIAN_STATE: _vector(POSE_AXES),
         }
+        if self.record_words_in_scene:
+            features[WORDS_IN_SCENE] = {"dtype": "string", "shape": [1], "names": None}
         if self.record_joints:  # as DROID: observation.state = the 7 joint positions + the gripper position
             features[JOINT_STATE] = _vector(JOINT_AXES)
             features[OBSERVATION_STATE] = _vector(JOINT_AXES + ["gripper"])
@@ -286,7 +293,7 @@ class LeRobotDatasetWriter:
         """True once episode ``index`` is completely written (its data parquet is committed last)."""
         return self.data_path(index).is_file()
 
-    def _validate(self, index, frames, state, action, task, success, seed, joint_position) -> int:
+    def _validate(self, index, frames, state, action, task, success, seed, joint_position, words_in_scene) -> int:
         where = f"episode {index}"
         if not isinstance(index, (int, np.integer)) or index < 0:
             raise DatasetError(f"{where}: the episode index must be an int >= 0")
@@ -338,6 +345,12 @@ class LeRobotDatasetWriter:
             raise DatasetError(f"{where}: success must be a bool, got {success!r}")
         if not isinstance(seed, (int, np.integer)):
             raise DatasetError(f"{where}: seed must be an int, got {seed!r}")
+        if self.record_words_in_scene != (words_in_scene is not None):
+            raise DatasetError(
+                f"{where}: words_in_scene must be given iff the writer was made with record_words_in_scene=True"
+            )
+        if words_in_scene is not None and not all(isinstance(w, str) and w.isalpha() for w in words_in_scene):
+            raise DatasetError(f"{where}: words_in_scene must be words of letters, got {words_in_scene!r}")
         return length
 
     def write_episode(
@@ -350,16 +363,18 @@ class LeRobotDatasetWriter:
         success: bool,
         seed: int,
         joint_position: np.ndarray | None = None,
+        words_in_scene: tuple[str, ...] | None = None,
     ) -> None:
         """Write episode ``index``: ``frames`` {camera: uint8 [T, H, W, 3]}, ``state`` [T, 7] (pose convention
         of jepa_mpc_foundation/pose.py), ``action`` [T, 7] the commanded delta actions (last row usually zeros),
-        ``joint_position`` [T, 7] the arm joint positions in rad (required iff ``record_joints``).
+        ``joint_position`` [T, 7] the arm joint positions in rad (required iff ``record_joints``),
+        ``words_in_scene`` the words naming what is on the table (required iff ``record_words_in_scene``).
 
         Atomic: the videos are committed first, the data parquet last; on any failure the files of this
         call are removed, so the episode is either complete or absent. Writing an index that is already
         complete is an error (:meth:`has_episode` tells; delete its files first to write it again).
         """
-        length = self._validate(index, frames, state, action, task, success, seed, joint_position)
+        length = self._validate(index, frames, state, action, task, success, seed, joint_position, words_in_scene)
         index = int(index)
         if self.has_episode(index):
             raise FileExistsError(
@@ -379,6 +394,9 @@ class LeRobotDatasetWriter:
                 stats[self.cameras[camera]] = image_stats(video)
             joints = None if joint_position is None else np.asarray(joint_position, dtype=np.float32)
             table = self._episode_table(index, length, state, action, task, bool(success), int(seed), joints)
+            if words_in_scene is not None:
+                words = pa.array([" ".join(words_in_scene)] * length, pa.string())
+                table = table.add_column(table.schema.get_field_index(CARTESIAN_STATE) + 1, WORDS_IN_SCENE, words)
             stats |= self._numeric_column_stats(table)
             metadata = {
                 b"huggingface": json.dumps(_hf_features(self.features)).encode(),

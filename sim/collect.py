@@ -32,7 +32,7 @@ from tqdm import tqdm
 from jepa_mpc_foundation.episode_backends import EpisodeBackend, EpisodeWork, RayConfig, run_episodes
 from jepa_mpc_foundation.pose import actions_from_states
 from jepa_mpc_foundation.user_errors import WorkerLost
-from sim import ENV_IDS, env_id
+from sim import ENV_IDS, env_id, is_language_task
 from sim.config import SimConfig
 
 
@@ -159,7 +159,7 @@ class _Collector:
 
         self.config = config
         self.env = gymnasium.make(env_id(config.task), config=config.sim)
-        self.writer = LeRobotDatasetWriter(config.out, **writer_arguments(config.sim))
+        self.writer = LeRobotDatasetWriter(config.out, **writer_arguments(config))
 
     def collect(self, index: int) -> RecordedEpisode | None:
         """Record and write episode ``index``; None if it is already complete on disk, before or after
@@ -183,17 +183,22 @@ class _Collector:
             success=episode["success"],
             seed=c.seed + index,
             joint_position=episode["joint_position"],
+            words_in_scene=self.env.unwrapped.words_in_scene if self.writer.record_words_in_scene else None,
         )
         return RecordedEpisode(index, len(episode["state"]), episode["success"])
 
 
-def writer_arguments(config: SimConfig) -> dict:
+def writer_arguments(config: CollectConfig) -> dict:
+    """The dataset writer's settings for ``config``'s scene; a language task's episodes also carry the words
+    naming what is on the table (sim/tasks/language.py)."""
     from sim.env import CAMERAS
 
-    if config.control_hz != int(config.control_hz):
-        raise ValueError(f"sim.control_hz must be a whole number of frames/s for the dataset, got {config.control_hz}")
-    size = (config.image_size, config.image_size)
-    return {"fps": int(config.control_hz), "cameras": {key: size for key in CAMERAS}, "robot_type": "franka_sim"}
+    sim = config.sim
+    if sim.control_hz != int(sim.control_hz):
+        raise ValueError(f"sim.control_hz must be a whole number of frames/s for the dataset, got {sim.control_hz}")
+    size = (sim.image_size, sim.image_size)
+    arguments = {"fps": int(sim.control_hz), "cameras": {key: size for key in CAMERAS}, "robot_type": "franka_sim"}
+    return arguments | {"record_words_in_scene": is_language_task(config.task)}
 
 
 class CollectInterrupted(KeyboardInterrupt):
@@ -218,7 +223,7 @@ def collect(config: CollectConfig) -> CollectSummary:
     # The main process opens (or creates) the dataset first, so that workers only ever re-open it.
     from jepa_mpc_dataset import LeRobotDatasetWriter
 
-    writer = LeRobotDatasetWriter(config.out, **writer_arguments(config.sim))
+    writer = LeRobotDatasetWriter(config.out, **writer_arguments(config))
     todo = [i for i in range(config.episodes) if not writer.has_episode(i)]
     backend = config.episode_backend()
     print(

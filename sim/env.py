@@ -74,6 +74,7 @@ class FrankaTaskEnv(gymnasium.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
     task_name = ""  # short name used by the CLI and the experts ("reach", "push", ...)
     instruction = ""  # language instruction stored with recorded episodes (the language tasks: per episode)
+    words_in_scene: tuple[str, ...] = ()  # the words naming what is on the table, recorded likewise
     scene_file = "scene.xml"  # the MJCF in sim/assets/
     scene_objects = OBJECTS  # its bodies with a free joint, in the order their colours are randomized
 

@@ -33,6 +33,7 @@ def test_collected_dataset_round_trips(reach_dataset):
     episode = dataset.episode(1)
     assert episode.length == REACH_FRAMES and episode.seed == 6 and episode.task
     assert isinstance(episode.success, bool)
+    assert episode.words_in_scene == () and "words_in_scene" not in dataset.features  # the language tasks' only
     for frames in episode.frames.values():
         assert frames.shape == (REACH_FRAMES, 64, 64, 3) and frames.dtype == np.uint8 and frames.std() > 5
     # Stored action rows are the reached-state deltas (last row zeros), as the reader recomputes them.

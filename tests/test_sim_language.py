@@ -76,6 +76,12 @@ def test_the_scene_holds_what_the_instruction_names():
         else:
             assert info["target_zone"] == ZONE_BODIES[chosen.zone]
         assert info["moved_objects"] == () and not info["wrong_object_moved"]
+        # words_in_scene names exactly what is on the table: the cubes' and zones' colours, and the row's sides
+        cube_colours = {c for c, body in CUBE_BODIES.items() if body in env.cube_starts}
+        zone_colours = {c for c, body in ZONE_BODIES.items() if body in on_table}
+        sides = {"left", "right"} | ({"middle"} if len(on_table) == 3 else set())
+        assert set(info["words_in_scene"]) == cube_colours | zone_colours | sides
+        assert chosen.cube in info["words_in_scene"] and chosen.zone in info["words_in_scene"]
     _, info = env.reset(seed=3, options={"instruction": "place the yellow cube on the middle zone"})
     assert info["target_object"] == "yellow_cube" and len(env.cube_starts) >= 1
     with pytest.raises(ValueError, match="place instruction"):
@@ -142,8 +148,10 @@ def test_collect_writes_the_instruction_in_the_task_field(tmp_path):
     env = make("lang-touch", config=SimConfig(render_images=False))
     for index in range(2):
         episode = dataset.episode(index)
-        assert episode.task == env.reset(seed=episode.seed)[1]["instruction"]  # the episode's own instruction
+        _, info = env.reset(seed=episode.seed)
+        assert episode.task == info["instruction"]  # the episode's own instruction
         assert parse_instruction(episode.task).family == "touch" and instruction_split(episode.task) == "train"
+        assert episode.words_in_scene == info["words_in_scene"] and len(episode.words_in_scene) >= 6
 
 
 def test_render_tasks_draws_the_instructions(tmp_path):

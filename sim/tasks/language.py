@@ -20,7 +20,9 @@ body, ``zone`` the named zone's centre, and the classic task's goal, sub-goals a
 ``info`` says what the episode is about and what moved: ``instruction``, ``instruction_split``,
 ``target_object`` (body: the red cube is scene.xml's ``cube``, then ``green_cube``, ``yellow_cube``),
 ``target_colour``, ``target_zone`` (a body, "" without a zone), ``moved_objects`` (cubes now >= 2 cm
-from where they started), ``wrong_object_moved`` and ``touched_objects`` (cubes a finger touches now).
+from where they started), ``wrong_object_moved`` and ``touched_objects`` (cubes a finger touches now),
+``words_in_scene`` (the words that name something on the table: the cubes' and zones' colours and the
+zones' sides; ``jepa-mpc collect`` records them, so a model can learn which instructions fit a scene).
 """
 
 from __future__ import annotations
@@ -69,6 +71,12 @@ class Layout:
     yaws: dict[str, float]
     zones: dict[str, np.ndarray]
     named_zone: str  # the colour of the zone the instruction names; "" if it names none
+
+    def object_words(self) -> tuple[str, ...]:
+        """The words that name something in this scene: cube and zone colours, and the sides the zone row has
+        (right and left; middle with three zones), sorted."""
+        sides = ZONE_SIDES if len(self.zones) == 3 else ("left", "right")
+        return tuple(sorted({*self.cubes, *self.zones, *sides}))
 
 
 def _zone_row(rng: np.random.Generator, count: int) -> np.ndarray:
@@ -198,6 +206,7 @@ class LanguageTask:
         self.scene.place_zone(np.array([0.5, 0.0]), visible=False)  # scene.xml's green zone is not used
         distractors = {name: self.scene.placed_position(name)[:2] for name in DISTRACTOR_CLEARANCE}
         layout = sample_layout(rng, self.chosen, distractors)
+        self.words_in_scene = layout.object_words()
         self.cube_starts = {}
         for index, (colour, body) in enumerate(CUBE_BODIES.items()):
             if colour in layout.cubes:
@@ -246,5 +255,6 @@ class LanguageTask:
             moved_objects=moved,
             wrong_object_moved=any(body != self.target_cube for body in moved),
             touched_objects=self.touched_objects(),
+            words_in_scene=self.words_in_scene,
         )
         return info

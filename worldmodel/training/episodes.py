@@ -47,13 +47,15 @@ class SampledEpisode:
 
     frames: uint8 ``[T, H, W, 3]`` (one camera), states: float32 ``[T, 7]``, frame k of both at the
     same instant; consecutive entries are ``1 / sample_fps`` seconds apart. ``task``: what the episode
-    was asked to do (a LeRobot dataset's task, e.g. an instruction; "" when unknown).
+    was asked to do (a LeRobot dataset's task, e.g. an instruction; "" when unknown). ``words_in_scene``:
+    the words naming what is on the table (the language tasks' datasets record them; () when unknown).
     """
 
     name: str
     frames: np.ndarray
     states: np.ndarray
     task: str = ""
+    words_in_scene: tuple[str, ...] = ()
 
     @property
     def length(self) -> int:
@@ -125,9 +127,8 @@ class InMemoryEpisodes:
         episode = self.episodes[i]
         check_episode(episode)
         step = self.frame_step
-        return SampledEpisode(
-            episode.name, episode.frames[::step], episode.states[::step].astype(np.float32), episode.task
-        )
+        states = episode.states[::step].astype(np.float32)
+        return SampledEpisode(episode.name, episode.frames[::step], states, episode.task, episode.words_in_scene)
 
     def fingerprint(self) -> str:
         if self._fingerprint is None:
@@ -136,6 +137,8 @@ class InMemoryEpisodes:
                 digest.update(episode.name.encode())
                 if episode.task:  # episodes without one keep the fingerprints (and caches) they had
                     digest.update(f"task={episode.task}".encode())
+                if episode.words_in_scene:
+                    digest.update(f"words_in_scene={' '.join(episode.words_in_scene)}".encode())
                 for array in (episode.frames, episode.states):
                     digest.update(str((getattr(array, "dtype", None), getattr(array, "shape", None))).encode())
                     digest.update(np.ascontiguousarray(array).tobytes())
@@ -202,7 +205,7 @@ class LeRobotEpisodes:
             states = episode.state[sampled]
         except (DatasetError, OSError, KeyError) as error:
             raise EpisodeError(name, str(error)) from error
-        result = SampledEpisode(name, frames, states.astype(np.float32), episode.task)
+        result = SampledEpisode(name, frames, states.astype(np.float32), episode.task, episode.words_in_scene)
         check_episode(result)
         return result
 
@@ -226,7 +229,8 @@ class LeRobotEpisodes:
 
 class NpzEpisodes(InMemoryEpisodes):
     """An ``.npz`` with ``frames`` uint8 [E, T, H, W, 3], ``states`` [E, T, 7] and ``fps`` (a scalar), and optionally
-    ``tasks`` [E] (each episode's task, e.g. its instruction)."""
+    ``tasks`` [E] (each episode's task, e.g. its instruction) and ``words_in_scene`` [E] (each episode's words
+    naming what is on the table, space-separated)."""
 
     def __init__(self, path: str | Path, sample_fps: int = 4) -> None:
         path = Path(path)
@@ -236,7 +240,11 @@ class NpzEpisodes(InMemoryEpisodes):
                 raise ValueError(f"{path}: missing arrays {missing}; expected frames [E,T,H,W,3], states [E,T,7], fps")
             frames, states, fps = data["frames"], data["states"], float(data["fps"])
             tasks = [str(t) for t in data["tasks"]] if "tasks" in data else [""] * len(frames)
-        episodes = [SampledEpisode(f"{e} of {path}", frames[e], states[e], tasks[e]) for e in range(len(frames))]
+            scenes = [tuple(str(w).split()) for w in data["words_in_scene"]] if "words_in_scene" in data else None
+        episodes = [
+            SampledEpisode(f"{e} of {path}", frames[e], states[e], tasks[e], scenes[e] if scenes else ())
+            for e in range(len(frames))
+        ]
         super().__init__(episodes, fps=fps, sample_fps=sample_fps)
 
 
@@ -395,4 +403,9 @@ def save_episodes_npz(path: str | Path, episodes: list[SampledEpisode], fps: flo
                 states=np.stack([np.asarray(e.states, dtype=np.float32) for e in episodes]),
                 fps=np.float64(fps),
                 **({"tasks": np.array([e.task for e in episodes])} if any(e.task for e in episodes) else {}),
+                **(
+                    {"words_in_scene": np.array([" ".join(e.words_in_scene) for e in episodes])}
+                    if any(e.words_in_scene for e in episodes)
+                    else {}
+                ),
             )

@@ -4,7 +4,7 @@ Layout of one cache entry (a folder named by its key)::
 
     tokens.f16   float16 [S, N, D] memory-mapped: layer-normed tokens of every sampled frame
     states.npy   float32 [S, 7]
-    index.json   episodes (name, offset, length, task), skipped episodes with reasons, the key's parts
+    index.json   episodes (name, offset, length, task, words_in_scene), skipped episodes with reasons, the key's parts
 
 ``index.json`` is written last and atomically: a folder without it is an interrupted build and is
 rebuilt. The key hashes the encoder file, the encoder config, the preprocessing, the precision the
@@ -40,7 +40,7 @@ from .config import DataConfig
 from .encoder_checkpoint import file_digest
 from .episodes import EpisodeSource, SkippedEpisode, no_usable_episode, usable_episodes
 
-CACHE_FORMAT = "jepa_mpc_features_v2"  # v2: each episode's task in index.json
+CACHE_FORMAT = "jepa_mpc_features_v3"  # v2: each episode's task in index.json; v3: and its words_in_scene
 PREPROCESSING = (
     "centre square crop, bilinear resize (align_corners=False), ImageNet normalization; "
     "frame repeated into one tubelet; layer-normed tokens"
@@ -76,7 +76,7 @@ class FeatureCache:
     folder: Path
     tokens: np.ndarray
     states: np.ndarray
-    episodes: list[dict]  # {"name", "offset", "length", "task"} in cache order
+    episodes: list[dict]  # {"name", "offset", "length", "task", "words_in_scene"} in cache order
     skipped: list[SkippedEpisode] = field(default_factory=list)
     built: bool = False  # True when this call encoded the data, False on a cache hit
 
@@ -132,7 +132,8 @@ def build_feature_cache(
                 token_shape = tuple(tokens.shape[1:])
             out.write(tokens.cpu().to(torch.float16).numpy().tobytes())
             all_states.append(episode.states.astype(np.float32))
-            episodes.append({"name": episode.name, "offset": offset, "length": episode.length, "task": episode.task})
+            entry = {"name": episode.name, "offset": offset, "length": episode.length, "task": episode.task}
+            episodes.append(entry | {"words_in_scene": list(episode.words_in_scene)})
             offset += episode.length
     if not episodes:
         raise no_usable_episode(skipped, min_length, "--data.clip_steps")

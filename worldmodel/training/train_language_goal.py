@@ -13,11 +13,15 @@ energy. Words other than ``object_words`` are read as unknown with probability `
 that a phrasing never seen still reads as its object words.
 
 The match head learns which instructions fit the scene: a ``mismatch_fraction`` of each batch pairs a
-frame with an instruction it does not fit, labelled 0: another episode's instruction naming other object
-words (a cube or zone that may be absent; the head then learns how likely each named thing is present,
-positive-unlabelled learning, Elkan & Noto 2008), or the episode's own with its object words read as
-unknown. The refusal threshold stored with the model is the ``match_quantile`` of the held-out
-episodes' fitting pairs' probabilities.
+frame with another instruction. Where every episode says which words name something on its table
+(``words_in_scene``, recorded by ``jepa-mpc collect`` for the language tasks), the labels are exact: half
+the pairs read the episode's own instruction with one object word replaced by one naming nothing on the
+table (label 0), half another episode's instruction, labelled 1 if everything it names is on the table.
+Where some episode does not say, half read another episode's instruction naming other object words
+(a cube or zone that may be absent; the head then learns how likely each named thing is present,
+positive-unlabelled learning, Elkan & Noto 2008) and half the episode's own with its object words read as
+unknown, both labelled 0. The refusal threshold stored with the model is the ``match_quantile`` of the
+held-out episodes' fitting pairs' probabilities.
 
 ``OUT/model.pt`` is the input checkpoint, every entry kept (its goal policy, token statistics), with the
 predictor and its config added; the training state, metrics and ``summary.json`` sit beside it, and
@@ -60,8 +64,10 @@ class LanguageGoalValidation:
     copy_l1: float  # the same for "the goal is the frame now": what goal_l1 must beat
     wrong_instruction_l1: float  # the predicted goal of another episode's instruction against this episode's
     match_threshold: float  # the match_quantile of the fitting pairs' probabilities
-    mismatch_refused: float  # share of non-fitting pairs (other object words) under the threshold
+    mismatch_refused: float  # share of non-fitting pairs under the threshold (naming what is not on the table)
     episodes: int
+    # share of other instructions naming only what is on the table that are refused (None: scenes not recorded)
+    present_refused: float | None = None
 
 
 @dataclass(kw_only=True)
@@ -76,11 +82,17 @@ class LanguageGoalTrainSummary(RunSummary):
         v = self.validation
         if v is None:
             return [f"vocabulary: {len(self.vocabulary)} words"]
+        if v.present_refused is None:
+            refusals = f"{100 * v.mismatch_refused:.0f}% of held-out instructions naming other objects"
+        else:
+            refusals = (
+                f"{100 * v.mismatch_refused:.0f}% of held-out instructions naming something not on the table, "
+                f"{100 * v.present_refused:.0f}% of those naming only what is on it"
+            )
         return [
             f"validation ({v.episodes} held-out episodes, from each first frame): goal L1 {v.goal_l1:.4f} against "
             f"{v.copy_l1:.4f} for the frame now and {v.wrong_instruction_l1:.4f} for another episode's instruction",
-            f"refusal threshold {v.match_threshold:.3f}: refuses {100 * v.mismatch_refused:.0f}% of held-out "
-            f"instructions naming other objects; vocabulary: {len(self.vocabulary)} words",
+            f"refusal threshold {v.match_threshold:.3f}: refuses {refusals}; vocabulary: {len(self.vocabulary)} words",
         ]
 
     def product_line(self) -> str:
@@ -109,6 +121,16 @@ class InstructionSamples:
         signatures = [frozenset(w for w in instruction_words(t) if w in predictor.config.object_words) for t in texts]
         # other[i, j]: episode j's instruction names other object words than episode i's (a non-fitting pair)
         self.other = torch.tensor([[a != b for b in signatures] for a in signatures], dtype=torch.bool)  # [E, E]
+        self.same_text = torch.tensor([[a == b for b in texts] for a in texts], dtype=torch.bool)  # [E, E]
+        scenes = [set(cache.episodes[e].get("words_in_scene") or ()) for e in episode_ids]
+        self.knows_scenes = bool(scenes) and all(scenes) and len(objects) > 0  # exact labels (module docstring)
+        self.object_ids = objects  # [K]
+        # absent[i, k]: object word k names nothing on episode i's table; fits[i, j]: all that episode j's
+        # instruction names is on episode i's table
+        self.absent = torch.tensor([[w not in s for w in predictor.config.object_words] for s in scenes]).reshape(
+            len(scenes), len(objects)
+        )  # [E, K]
+        self.fits = torch.tensor([[b <= s for b in signatures] for s in scenes], dtype=torch.bool)  # [E, E]
         rows, owners, lasts, firsts = [], [], [], []
         for i, e in enumerate(episode_ids):
             entry = cache.episodes[e]
@@ -132,6 +154,20 @@ class InstructionSamples:
         none = weights.sum(1) == 0
         weights[none, owners[none]] = 1.0
         return torch.multinomial(weights, 1, generator=generator)[:, 0]
+
+    def with_absent_object(self, owners: Tensor, words: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """Word ids ``[B, L]``: ``words`` of episodes ``owners`` [B] with one object word replaced by one naming
+        nothing on that episode's table, and ``[B]`` whether a row could be (it names an object word and
+        something is absent); rows that could not are returned as they were."""
+        is_object = torch.isin(words, self.object_ids)  # [B, L]
+        can = is_object.any(1) & self.absent[owners].any(1)  # [B]
+        where = torch.multinomial(torch.where(can[:, None], is_object.float(), 1.0), 1, generator=generator)[:, 0]
+        absent = torch.where(can[:, None], self.absent[owners].float(), 1.0)  # [B, K]
+        replacement = self.object_ids[torch.multinomial(absent, 1, generator=generator)[:, 0]]  # [B]
+        rows = torch.arange(len(words))
+        out = words.clone()
+        out[rows, where] = torch.where(can, replacement, words[rows, where])
+        return out, can
 
     def words_of(self, owners: Tensor, dropout: float, generator: torch.Generator) -> Tensor:
         """Word ids ``[B, L]`` of episodes ``owners`` [B], other words than object words unknown with ``dropout``."""
@@ -158,20 +194,30 @@ def validate(
     goal, logits = predictor(now, samples.spell(samples.words[owners]))
     others = samples.other_instruction(owners, generator)
     wrong_goal, wrong_logits = predictor(now, samples.spell(samples.words[others]))
-    has_other = samples.other[owners, others].to(device)
     fitting = torch.sigmoid(logits)
     threshold = float(torch.quantile(fitting, quantile)) if len(fitting) else 0.5
-    refused = (
-        (torch.sigmoid(wrong_logits[has_other]) < threshold).float().mean() if has_other.any() else torch.tensor(0.0)
-    )
+
+    def refused(logits: Tensor, pairs: Tensor) -> float:
+        pairs = pairs.to(logits.device)
+        return float((torch.sigmoid(logits[pairs]) < threshold).float().mean()) if pairs.any() else 0.0
+
+    present_refused = None
+    if samples.knows_scenes:
+        absent, swapped = samples.with_absent_object(owners, samples.words[owners], generator)
+        mismatch_refused = refused(predictor(now, samples.spell(absent))[1], swapped)
+        present = samples.fits[owners, others] & samples.other[owners, others]  # other words, all on the table
+        present_refused = refused(wrong_logits, present)
+    else:
+        mismatch_refused = refused(wrong_logits, samples.other[owners, others])
     predictor.train()
     return LanguageGoalValidation(
         goal_l1=float((goal - target).abs().mean()),
         copy_l1=float((now - target).abs().mean()),
         wrong_instruction_l1=float((wrong_goal - target).abs().mean()),
         match_threshold=threshold,
-        mismatch_refused=float(refused),
+        mismatch_refused=mismatch_refused,
         episodes=len(owners),
+        present_refused=present_refused,
     )
 
 
@@ -271,22 +317,35 @@ def _train(ctx, config, source, checkpoint: Path, out: Path, resume: bool, overw
         owners = train.owners[picks]
         words = train.words_of(owners, config.word_dropout, generator)  # [B, L]
         mismatched = torch.rand(run.batch_size, generator=generator) < config.mismatch_fraction  # [B]
-        others = train.other_instruction(owners, generator)
-        # Half the non-fitting pairs read the episode's own instruction with its object words unknown ("touch
-        # the orange cube"), half another episode's naming other objects. A pair left fitting (no episode names
-        # other objects) keeps label 1.
-        blanked = (torch.rand(run.batch_size, generator=generator) < 0.5) & train.is_object[owners].any(1)  # [B]
-        own_blanked = words.clone()
-        own_blanked[train.is_object[owners]] = UNKNOWN
-        negative = torch.where(blanked[:, None], own_blanked, train.words_of(others, config.word_dropout, generator))
-        labels = (~mismatched | (~blanked & ~train.other[owners, others])).float()  # [B]
+        if train.knows_scenes:
+            others = torch.randint(len(train.episode_ids), (run.batch_size,), generator=generator)
+        else:
+            others = train.other_instruction(owners, generator)
+        half = torch.rand(run.batch_size, generator=generator) < 0.5  # [B]
+        if train.knows_scenes:
+            # Exact labels: half the pairs read the own instruction naming something absent (0), half any
+            # episode's instruction, fitting where all it names is on the table.
+            absent, swapped = train.with_absent_object(owners, words, generator)
+            replaced = half & swapped  # [B]
+            negative = torch.where(replaced[:, None], absent, train.words_of(others, config.word_dropout, generator))
+            labels = ~mismatched | (~replaced & train.fits[owners, others])  # [B]
+        else:
+            # Half the non-fitting pairs read the episode's own instruction with its object words unknown ("touch
+            # the orange cube"), half another episode's naming other objects. A pair left fitting (no episode
+            # names other objects) keeps label 1.
+            replaced = half & train.is_object[owners].any(1)  # [B]
+            blanked = words.clone()
+            blanked[train.is_object[owners]] = UNKNOWN
+            negative = torch.where(replaced[:, None], blanked, train.words_of(others, config.word_dropout, generator))
+            labels = ~mismatched | (~replaced & ~train.other[owners, others])  # [B]
+        # The goal is learned from the episode's own instruction only (another episode's may say the same).
+        same_goal = ~mismatched | (~replaced & train.same_text[owners, others])  # [B]
         words = torch.where(mismatched[:, None], negative, words)
         tokens = train.tokens[train.rows[picks]].to(device)  # [B, N, D]
         target = train.tokens[train.lasts[owners]].to(device)  # [B, N, D]
         goal, logits = predictor(tokens, train.spell(words))
-        fits = labels.to(device) > 0.5
-        goal_l1 = (goal - target).abs().mean((1, 2))[fits].mean()  # [B] -> fitting pairs only
-        match = F.binary_cross_entropy_with_logits(logits, labels.to(device))
+        goal_l1 = (goal - target).abs().mean((1, 2))[same_goal.to(device)].mean()  # [B] -> those pairs only
+        match = F.binary_cross_entropy_with_logits(logits, labels.float().to(device))
         return goal_l1 + match, {"goal_l1": goal_l1, "match": match}
 
     validation: LanguageGoalValidation | None = None
@@ -295,7 +354,7 @@ def _train(ctx, config, source, checkpoint: Path, out: Path, resume: bool, overw
         nonlocal validation
         validation = validate(predictor, held_out, config.match_quantile, device)
         return (
-            asdict(validation) | {"episodes": float(validation.episodes)},
+            {k: float(v) for k, v in asdict(validation).items() if v is not None},
             f"goal L1 {validation.goal_l1:.4f} (frame now {validation.copy_l1:.4f}, another instruction "
             f"{validation.wrong_instruction_l1:.4f}), mismatches refused {100 * validation.mismatch_refused:.0f}%",
         )
