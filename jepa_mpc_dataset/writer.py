@@ -277,8 +277,9 @@ class LeRobotDatasetWriter:
                 raise ValueError(
                     f"{info_path}: the existing dataset's {key!r} ({str(existing.get(key))[:200]}) differs from this "
                     f"writer's ({str(mine[key])[:200]}); write to a new root or pass the same "
-                    "fps/cameras/robot_type/record_joints (a dataset of an older jepa_mpc, whose observation.state is "
-                    "the 7-D pose, cannot be extended: collect into a new root)"
+                    "fps/cameras/robot_type/record_joints/record_words_in_scene (a dataset of an older jepa_mpc, whose "
+                    "observation.state is the 7-D pose or whose language episodes lack words_in_scene, cannot be "
+                    "extended: collect into a new root)"
                 )
 
     def data_path(self, index: int) -> Path:
