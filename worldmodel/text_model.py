@@ -9,7 +9,9 @@ encoder: its config (``config.to_dict()``), its tokenizer's files (as ``save_pre
 only: a fast tokenizer's ``tokenizer.json``) and its weights (in the predictor's state dict), so a model
 trained on one machine plans on another without the folder.
 
-    text = PretrainedTextModel.from_folder("models/minilm")     # the user's local copy
+    config, tokenizer_files, weights = PretrainedTextModel.read_folder("models/minilm")  # a local copy
+    text = PretrainedTextModel(config, tokenizer_files)
+    text.model.load_state_dict(weights)
     hidden, padding = text([["touch", "the", "red", "cube"]])   # [1, L, H], [1, L] (L: its tokens)
 """
 
@@ -44,6 +46,7 @@ class PretrainedTextModel(nn.Module):
     (True where padding). L counts the tokenizer's tokens, special ones included."""
 
     def __init__(self, model_config: dict, tokenizer_files: dict[str, str]) -> None:
+        """Raises CheckpointError: transformers is missing, or a tokenizer file name is a path."""
         super().__init__()
         transformers = _transformers()
         config = transformers.AutoConfig.for_model(**model_config)
@@ -51,6 +54,8 @@ class PretrainedTextModel(nn.Module):
         self.model.requires_grad_(False)
         with tempfile.TemporaryDirectory() as folder:
             for name, text in tokenizer_files.items():
+                if Path(name).name != name or name in ("", ".", ".."):
+                    raise CheckpointError(f"the text model's tokenizer file name {name!r} is a path, not a file name")
                 (Path(folder) / name).write_text(text, encoding="utf-8")
             self.tokenizer = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
         self.hidden_size = int(config.hidden_size)
