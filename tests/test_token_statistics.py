@@ -185,6 +185,10 @@ def test_ood_stats_command_adds_statistics_that_load_strictly_and_keeps_the_rest
 
     assert main(argv) == 2 and "--overwrite true" in capsys.readouterr().err  # an existing --out is kept
     assert main([*argv, "--overwrite", "true"]) == 0
+    # The checkpoint it wrote holds the same encoder: its tokens are read from the cache already built.
+    again = frozen_tokens_argv("ood-stats", data, out, tmp_path / "again.pt", tmp_path / "cache")
+    assert main([*again, "--threads", "1"]) == 0
+    assert len(list((tmp_path / "cache").iterdir())) == 1
     capsys.readouterr()
     code = main(["ood-stats", "--data", str(data), "--checkpoint", tiny_checkpoint, "--out", str(tmp_path / "x.pt")])
     assert code == 2 and "wrist_camera" in capsys.readouterr().err  # a two-view data setting for a one-view model

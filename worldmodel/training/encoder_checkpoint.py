@@ -58,6 +58,17 @@ def save_encoder_checkpoint(
         torch.save(data, tmp)
 
 
+def weights_digest(module: nn.Module) -> str:
+    """sha256 of a module's weights (every state-dict entry's name, dtype, shape and bytes, in order): the
+    identity of the encoder that made a feature cache, the same whichever checkpoint file holds it."""
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{list(tensor.shape)}".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 def file_digest(path: str | Path, chunk_bytes: int = 1 << 22) -> str:
     """sha256 of a checkpoint's bytes (the encoder's identity in the feature-cache key).
 

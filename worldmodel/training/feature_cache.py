@@ -37,7 +37,7 @@ from worldmodel.precision import compute_dtype
 from worldmodel.world_model import WorldModel, encode_each_frame, load_world_model, normalize_tokens
 
 from .config import DataConfig
-from .encoder_checkpoint import file_digest
+from .encoder_checkpoint import weights_digest
 from .episodes import EpisodeSource, SkippedEpisode, no_usable_episode, usable_episodes
 
 CACHE_FORMAT = "jepa_mpc_features_v3"  # v2: each episode's task in index.json; v3: and its words_in_scene
@@ -180,11 +180,13 @@ def cache_frozen_tokens(
     source: EpisodeSource, world_model: WorldModel, checkpoint: Path, data: DataConfig, device: torch.device | str
 ) -> FeatureCache:
     """:func:`build_feature_cache` of ``source`` with ``world_model``'s encoder (loaded from ``checkpoint``), as
-    ``data`` says: what ``train-policy`` and ``ood-stats`` read, so that both share one cache."""
+    ``data`` says: what ``train-policy``, ``train-language-goal`` and ``ood-stats`` read. Keyed by the encoder's
+    weights, not the checkpoint file: each of them writes a new checkpoint with the same frozen encoder, and the
+    next one reads the cache the first built."""
     return build_feature_cache(
         source,
         world_model.encoder,
-        file_digest(checkpoint),
+        weights_digest(world_model.encoder),
         Path(data.cache_dir) if data.cache_dir else default_cache_root(),
         min_length=world_model.config.encoder.tubelet_size + 1,
         skip_bad=data.bad_episodes == "skip",

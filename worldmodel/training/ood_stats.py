@@ -3,8 +3,8 @@
     jepa-mpc ood-stats --checkpoint model.pt --data data/reach_expert data/pickplace_expert ... --out model_ood.pt
 
 The world model's encoder encodes every episode once, into the feature cache ``train`` and
-``train-policy`` use (:mod:`.feature_cache`, keyed by the checkpoint file and the data: a cache that
-``train-policy`` built for the same model and data is read, not rebuilt). The episodes are split as
+``train-policy`` use (:mod:`.feature_cache`, keyed by the encoder's weights and the data: a cache that
+``train-policy`` built for a model with the same encoder and data is read, not rebuilt). The episodes are split as
 ``train-policy`` splits them; the per-token mean and std are taken over the training episodes' frames,
 and the out-of-distribution threshold is a high quantile of the held-out episodes' frames' scores
 (:func:`worldmodel.token_statistics.fit_token_statistics`, where the score and its sources are).
