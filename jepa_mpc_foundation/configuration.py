@@ -169,7 +169,7 @@ def check_form(tp: Any, value: Any, key: str = "") -> None:
     """Check that ``value``, as YAML, flags or ROS parameters give it, has the form the type ``tp`` wants.
 
     ``tp`` is a field type (``float``, ``int``, ``bool``, ``str``, ``tuple[float, float, float]``,
-    ``tuple[str, ...]``, ``X | None``) or a config dataclass, whose fields in the mapping ``value``
+    ``tuple[str, ...]``, ``dict``, ``X | None``) or a config dataclass, whose fields in the mapping ``value``
     are checked in turn (unknown keys are left to the decoder, which names them). Types of other
     kinds pass unchecked. Raises :class:`FormError` naming the dotted ``key`` and saying
     ``"is {value}, {what it is}; expected {form}"``.
@@ -231,6 +231,8 @@ def _form_problem(tp: Any, value: Any) -> str | None:
         ):
             return None
         return _kind(value, quote_hint=True)
+    if tp is dict or typing.get_origin(tp) is dict:
+        return None if isinstance(value, dict) else _kind(value)
     return None  # a type the configs do not use: left to the decoder
 
 
@@ -269,6 +271,8 @@ def _form(tp: Any, plural: bool = False) -> str:
     }
     if tp in words:
         return words[tp][plural]
+    if tp is dict or typing.get_origin(tp) is dict:
+        return "mappings" if plural else "a mapping"
     return getattr(tp, "__name__", str(tp))
 
 
