@@ -406,8 +406,11 @@ class LeRobotDatasetWriter:
             with atomic_path(self.data_path(index)) as tmp:
                 pq.write_table(table.replace_schema_metadata(metadata), tmp)
         except BaseException:
-            for path in committed:
-                path.unlink(missing_ok=True)
+            # The parquet's rename is the commit: an exception that lands after it (a worker's SIGTERM
+            # is raised at whatever line runs next) must leave the complete episode standing.
+            if not self.has_episode(index):
+                for path in committed:
+                    path.unlink(missing_ok=True)
             raise
 
     def _numeric_column_stats(self, table: pa.Table) -> dict[str, dict[str, np.ndarray]]:

@@ -154,6 +154,29 @@ def test_interrupted_write_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
     assert writer.has_episode(0)
 
 
+def test_an_interruption_just_after_the_commit_leaves_the_episode_whole(tmp_path: Path, monkeypatch) -> None:
+    """A worker's SIGTERM raises at whatever line runs next, e.g. just after the data parquet's rename:
+    the episode is then complete, and its videos must stay (a resumed collection skips it)."""
+    import jepa_mpc_foundation.atomic_files as atomic_files
+
+    writer = LeRobotDatasetWriter(tmp_path, fps=FPS, cameras=CAMERAS)
+    real_replace = atomic_files.os.replace
+
+    def replace_then_interrupt(source, target):
+        real_replace(source, target)
+        if str(target).endswith(".parquet"):
+            raise KeyboardInterrupt("simulated SIGTERM just after the commit")
+
+    monkeypatch.setattr(atomic_files.os, "replace", replace_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        writer.write_episode(0, **make_episode(0, 8))
+    monkeypatch.setattr(atomic_files.os, "replace", real_replace)
+    assert writer.has_episode(0)
+    writer.finalize()
+    episode = LeRobotDataset(tmp_path).episode(0)
+    assert episode.length == 8
+
+
 def test_bad_inputs_are_refused_before_writing(tmp_path: Path) -> None:
     writer = LeRobotDatasetWriter(tmp_path, fps=FPS, cameras=CAMERAS)
     episode = make_episode(3, 8)
