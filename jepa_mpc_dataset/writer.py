@@ -389,9 +389,9 @@ class LeRobotDatasetWriter:
             stats = {}
             for camera, video in frames.items():
                 target = self.video_path(index, camera)
+                committed.append(target)  # before the rename: an exception just after it still removes the file
                 with atomic_path(target) as tmp:
                     encode_video(tmp, video, self.fps)
-                committed.append(target)
                 stats[self.cameras[camera]] = image_stats(video)
             joints = None if joint_position is None else np.asarray(joint_position, dtype=np.float32)
             table = self._episode_table(index, length, state, action, task, bool(success), int(seed), joints)

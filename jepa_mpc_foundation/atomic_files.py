@@ -11,7 +11,7 @@ import contextlib
 import json
 import math
 import os
-import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,17 +25,16 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
         with atomic_path(out / "model.pt") as tmp:
             torch.save(state, tmp)
+
+    The file is created inside the ``try``: an exception raised at any line (a worker's SIGTERM is
+    raised at whichever one runs next, ``jepa_mpc_foundation.worker_processes``) leaves no temporary file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    # mkstemp creates 0600; give the file the permissions a plain open() would have.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp_name, 0o666 & ~umask)
-    tmp = Path(tmp_name)
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
     try:
+        # O_EXCL: never another writer's file; mode 0o666 less the umask, what a plain open() gives.
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
