@@ -23,12 +23,15 @@ venv: $(VENV)/.installed
 demo: venv
 	$(VENV)/bin/jepa-mpc demo --out demo_out
 
-# The linter and the formatter (ruff.toml) first: they take seconds, the suite minutes.
+# The linter and the formatter (ruff.toml) first: they take seconds, the suite minutes. The suite runs in
+# TEST_WORKERS pytest-xdist processes, a test file to a process (its module fixtures built once): one process
+# kept one of CI's two cores busy on average (docs/benchmarks.md, "Test suite"). TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 test: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
 
 # `make default-model DEVICE=cuda` trains and evaluates on a GPU (a CUDA build of torch in .venv, see README);
 # WORKERS collection processes record the same episodes as one: 2 for these 2 cores, 16 on a 16-core GPU box.

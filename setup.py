@@ -61,6 +61,7 @@ setup(
         "test": [
             "pytest>=8",
             "pytest-timeout>=2",
+            "pytest-xdist>=3.5",  # `make test` runs the suite in two processes
             "import-linter>=2.1",
             "hypothesis>=6.100",
             "transformers>=4.53",

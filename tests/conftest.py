@@ -68,12 +68,12 @@ def encoder_path(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def ros_domain() -> int:
-    """An isolated DDS domain for this test session, discovery limited to this machine."""
-    import random
+    """An isolated DDS domain for this test session (and pytest-xdist worker), discovery limited to this machine."""
+    from process_helpers import random_ros_domain
 
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"  # Jazzy and later
     os.environ["ROS_LOCALHOST_ONLY"] = "1"  # older distributions
-    return random.randint(1, 100)
+    return random_ros_domain()
 
 
 @pytest.fixture(scope="session")

@@ -38,6 +38,14 @@ def environment() -> dict[str, str]:
     return env
 
 
+def random_ros_domain() -> int:
+    """A random DDS domain in 1..100 (isolated from other test sessions), never one another pytest-xdist worker
+    of this run can pick: worker k of W draws from k + 1, k + 1 + W, ... (``make test`` runs two workers)."""
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    return 1 + worker + workers * random.randrange(100 // workers)
+
+
 def ros_environment(domain_id: int | None = None) -> dict[str, str]:
     """The environment of a ROS process a test starts: this checkout's code (:func:`environment`), DDS
     domain ``domain_id`` (the test's graph's) or a random one (isolated from other test sessions), discovery on
@@ -45,7 +53,7 @@ def ros_environment(domain_id: int | None = None) -> dict[str, str]:
     distributions), and log lines written as they come, so that a test reads them while the process runs."""
     return {
         **environment(),
-        "ROS_DOMAIN_ID": str(random.randint(1, 100) if domain_id is None else domain_id),
+        "ROS_DOMAIN_ID": str(random_ros_domain() if domain_id is None else domain_id),
         "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
         "ROS_LOCALHOST_ONLY": "1",
         "RCUTILS_LOGGING_BUFFERED_STREAM": "0",
