@@ -38,17 +38,20 @@ BATCH = 2048  # frames per predictor call when predicting the goals of every fra
 
 
 class TextGoalSamples(HindsightSamples):
-    """:class:`HindsightSamples` with each sample's predicted goals: ``first_frame_goal`` ``[F, N, D]`` (from its
-    episode's first frame) and ``frame_now_goal`` ``[F, N, D]`` (from its own frame)."""
+    """:class:`HindsightSamples` with the predicted goals: ``episode_goal`` ``[E, N, D]`` (from each episode's
+    first frame; ``episode_of`` ``[F]`` maps a sample to its episode) and ``frame_now_goal`` ``[F, N, D]`` (from
+    each sample's own frame)."""
 
     def __init__(self, cache: FeatureCache, episode_ids: list[int], tubelet: int, chunk: int, predictor) -> None:
         super().__init__(cache, episode_ids, tubelet, chunk)
-        last_of = {cache.episodes[e]["offset"] + cache.episodes[e]["length"] - 1: e for e in episode_ids}
-        episodes = [last_of[int(end)] for end in self.ends]  # [F] the episode of each sample
-        firsts = torch.tensor([cache.episodes[e]["offset"] for e in episodes])  # [F]
-        words = [predictor.split_words(cache.episodes[e]["task"]) for e in episodes]
-        self.first_frame_goal = self._predict(predictor, firsts, words)
-        self.frame_now_goal = self._predict(predictor, self.rows, words)
+        index_of_last = {
+            cache.episodes[e]["offset"] + cache.episodes[e]["length"] - 1: i for i, e in enumerate(episode_ids)
+        }
+        self.episode_of = torch.tensor([index_of_last[int(end)] for end in self.ends], dtype=torch.long)  # [F]
+        words = [predictor.split_words(cache.episodes[e]["task"]) for e in episode_ids]  # [E]
+        firsts = torch.tensor([cache.episodes[e]["offset"] for e in episode_ids], dtype=torch.long)  # [E]
+        self.episode_goal = self._predict(predictor, firsts, words)
+        self.frame_now_goal = self._predict(predictor, self.rows, [words[i] for i in self.episode_of.tolist()])
 
     @torch.no_grad()
     def _predict(self, predictor, rows: Tensor, words: list[list[str]]) -> Tensor:
@@ -65,7 +68,7 @@ def first_action_l1(policy, samples: TextGoalSamples) -> dict[str, float]:
     target = samples.actions(samples.rows, samples.ends)[:, 0]  # [F, 7]
     goals = {
         "image": samples.tokens[samples.ends],
-        "text, first frame": samples.first_frame_goal,
+        "text, first frame": samples.episode_goal[samples.episode_of],
         "text, frame now": samples.frame_now_goal,
     }
     scores = {}
@@ -109,14 +112,18 @@ def main() -> None:
     print("before:", {k: round(v, 4) for k, v in first_action_l1(policy, held_out).items()})
     optimizer = torch.optim.AdamW(policy.parameters(), lr=args.lr, weight_decay=0.01)
     generator = torch.Generator().manual_seed(run.seed)
-    predicted = train.first_frame_goal if args.goal_from == "first_frame" else train.frame_now_goal
     for step in tqdm(range(args.steps), desc="fine-tune"):
         picks, goal_rows = train.draw(generator, run.batch_size, config.hindsight.final_goal_fraction)
         tokens, states, goals, target = train.batch(picks, goal_rows, "cpu")
         text = torch.rand(run.batch_size, generator=generator) < args.text_fraction  # [B]
         # The target is the chunk the demonstration took from the frame, whatever its goal: the episode's
         # last frame, which the predicted goal stands for, lies ahead of it too.
-        goals = torch.where(text[:, None, None], predicted[picks], goals)
+        predicted = (
+            train.episode_goal[train.episode_of[picks]]
+            if args.goal_from == "first_frame"
+            else train.frame_now_goal[picks]
+        )  # [B, N, D]
+        goals = torch.where(text[:, None, None], predicted, goals)
         for group in optimizer.param_groups:
             group["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * step / args.steps))
         optimizer.zero_grad()

@@ -44,8 +44,8 @@ COLLECTION = [
 OBJECT_WORDS = (*CUBE_COLOURS, *ZONE_REFERENCES)
 FAMILIES = tuple(family for family, _, _ in COLLECTION)
 # The match head refuses nothing here: it does not tell cubes on the table from cubes not there, with the labels
-# guessed nor with the exact ones of the scenes collect records (docs/benchmarks.md, "Goals in words": 1 of 23
-# absent cubes refused). Words naming nothing the model knows are still refused.
+# guessed nor with the exact ones of the scenes collect records (docs/benchmarks.md, "Goals in words"). Words
+# naming nothing the model knows are still refused.
 MATCH_FLAGS = ["--match_quantile", "0"]
 # (results folder, flags): the goal image and the instruction of the same episodes (training instructions),
 # and the instructions never recorded (held-out pairs and phrasings).
