@@ -87,10 +87,9 @@ def test_hindsight_goals_lie_later_in_the_same_episode_and_actions_stop_at_its_e
     assert first[:3].norm().item() == pytest.approx(2 * FRAME_STEP, abs=1e-5)
 
 
-@pytest.mark.parametrize("inputs", ["now+difference", "difference"])
-def test_policy_learns_the_analytic_models_inverse_dynamics_and_plans_alone(inputs):
+def test_policy_learns_the_analytic_models_inverse_dynamics_and_plans_alone():
     """Trained on demonstrations of the analytic model with hindsight goals, the policy alone (no search)
-    drives held-out starts to held-out goals: the inverse dynamics, learned from tokens (both layouts)."""
+    drives held-out starts to held-out goals: the inverse dynamics, learned from tokens."""
     torch.manual_seed(0)
     model = AnalyticWorldModel()
     cache = analytic_cache(model, episodes=300, seed=1)
@@ -103,7 +102,6 @@ def test_policy_learns_the_analytic_models_inverse_dynamics_and_plans_alone(inpu
             hidden_dim=128,
             depth=2,
             chunk=2,
-            inputs=inputs,
         )
     )
     policy.target_scale.copy_(samples.target_scale())
@@ -288,22 +286,6 @@ def test_the_gripper_is_predicted_as_closedness_and_executed_as_a_delta():
     samples = HindsightSamples(cache, [0], tubelet=2, chunk=3)
     assert samples.targets[4, :, 6].tolist() == [0.0, 1.0, 1.0]  # from frame 4: frames 6, 8, 10
     assert samples.actions(torch.tensor([4]), torch.tensor([15]))[0, :, 6].tolist() == [0.0, 1.0, 0.0]
-
-
-def test_a_difference_policy_reads_only_what_changes_between_now_and_the_goal():
-    """``inputs: difference``: a shift that moves the tokens of the frame now and of the goal alike (a scene's
-    light, its colours) leaves the proposal as it was; the default layout also reads the tokens now, and moves."""
-    torch.manual_seed(0)
-    tokens, goal = torch.randn(3, 4, 8), torch.randn(3, 4, 8)
-    states = torch.zeros(3, 7)
-    shift = torch.randn(1, 4, 8)
-    for inputs, unmoved in (("difference", True), ("now+difference", False)):
-        policy = GoalConditionedPolicy(GoalPolicyConfig(encoder_dim=8, tokens_per_frame=4, inputs=inputs)).eval()
-        with torch.no_grad():
-            before, after = policy(tokens, states, goal), policy(tokens + shift, states, goal + shift)
-        assert torch.allclose(before, after, atol=1e-5) == unmoved, inputs
-    with pytest.raises(ValueError, match="inputs must be one of"):
-        GoalPolicyConfig(inputs="goal")
 
 
 def test_ctrl_c_during_train_policy_saves_its_state_and_resume_writes_the_model(tmp_path, tiny_checkpoint):

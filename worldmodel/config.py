@@ -248,10 +248,6 @@ class WorldModelConfig:
         return self.encoder.tubelet_size / self.frame_rate_hz
 
 
-# What the goal policy reads of the frame now and the goal image (worldmodel.goal_policy).
-GOAL_POLICY_INPUTS = ("now+difference", "difference")
-
-
 @dataclass
 class GoalPolicyConfig:
     """Sizes of the goal-conditioned policy (:mod:`worldmodel.goal_policy`) on a world model's tokens.
@@ -259,8 +255,6 @@ class GoalPolicyConfig:
     ``encoder_dim`` and ``tokens_per_frame`` are the world model's (all views of one frame together);
     ``chunk`` is the number of predictor-step actions it predicts (0.5 s each for the reference's time
     base); ``dropout`` is applied after each hidden layer while training (the shipped policy: 0.2).
-    ``inputs`` is what it reads of the two frames (``GOAL_POLICY_INPUTS``): ``now+difference``, the tokens
-    now and the goal's minus them; ``difference``, the goal's minus now alone.
     """
 
     encoder_dim: int = 128
@@ -270,14 +264,11 @@ class GoalPolicyConfig:
     depth: int = 3
     chunk: int = 2
     dropout: float = 0.0
-    inputs: str = "now+difference"
 
     def __post_init__(self) -> None:
         _check_positive_integers(self, ("encoder_dim", "tokens_per_frame", "token_dim", "hidden_dim", "depth", "chunk"))
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"GoalPolicyConfig.dropout must be in [0, 1), got {self.dropout!r}")
-        if self.inputs not in GOAL_POLICY_INPUTS:
-            raise ValueError(f"GoalPolicyConfig.inputs must be one of {GOAL_POLICY_INPUTS}, got {self.inputs!r}")
 
 
 @dataclass

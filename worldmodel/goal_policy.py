@@ -54,8 +54,7 @@ class GoalConditionedPolicy(nn.Module):
         super().__init__()
         self.config = config
         self.token_proj = nn.Linear(config.encoder_dim, config.token_dim)
-        frames = 2 if config.inputs == "now+difference" else 1  # GOAL_POLICY_INPUTS
-        width = frames * config.tokens_per_frame * config.token_dim + STATE_FEATURES
+        width = 2 * config.tokens_per_frame * config.token_dim + STATE_FEATURES
         widths = [width] + [config.hidden_dim] * config.depth
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
         self.head = nn.Linear(widths[-1], config.chunk * ACTION_DIM)
@@ -75,8 +74,7 @@ class GoalConditionedPolicy(nn.Module):
             raise ValueError(f"states must be [{tokens.shape[0]}, {STATE_DIM}], got {tuple(states.shape)}")
         now = self.token_proj(tokens).flatten(1)  # [B, N * token_dim]
         goal = self.token_proj(goal_tokens).flatten(1)  # [B, N * token_dim]
-        frames = [now, goal - now] if self.config.inputs == "now+difference" else [goal - now]
-        x = torch.cat([*frames, state_features(states)], dim=1)  # [B, (2 or 1) N token_dim + 13]
+        x = torch.cat([now, goal - now, state_features(states)], dim=1)  # [B, 2 N token_dim + 13]
         for layer in self.hidden:
             x = F.dropout(F.gelu(layer(x)), self.config.dropout, self.training)  # [B, hidden_dim]
         return self.head(x).unflatten(1, (self.config.chunk, ACTION_DIM)) * self.target_scale  # [B, chunk, 7]

@@ -13,7 +13,6 @@ from typing import ClassVar
 
 from worldmodel.config import (
     ENCODER_PRESETS,
-    GOAL_POLICY_INPUTS,
     EncoderConfig,
     PredictorConfig,
     TransformerSize,
@@ -364,19 +363,8 @@ class PolicySize:
     depth: int = field(default=3, metadata={"help": "hidden layers"})
     chunk: int = field(default=2, metadata={"help": "predictor-step actions predicted at once (0.5 s each at 4 fps)"})
     dropout: float = field(default=0.0, metadata={"help": "dropout after each hidden layer while training"})
-    inputs: str = field(
-        default="now+difference",
-        metadata={
-            "help": "what it reads of the frames: now+difference (the tokens now and the goal's minus them) or "
-            "difference (the goal's minus now alone: what moves every frame's tokens alike, a scene's light or "
-            "colour, cancels)"
-        },
-    )
 
     def __post_init__(self) -> None:
-        _check(
-            self.inputs in GOAL_POLICY_INPUTS, f"policy.inputs must be one of {GOAL_POLICY_INPUTS}, got {self.inputs!r}"
-        )
         for name in ("token_dim", "hidden_dim", "depth", "chunk"):
             _check(getattr(self, name) >= 1, f"policy.{name} must be >= 1, got {getattr(self, name)}")
         _check(0.0 <= self.dropout < 1.0, f"policy.dropout must be in [0, 1), got {self.dropout}")
