@@ -236,19 +236,21 @@ def test_shipped_default_model_loads_and_states_its_time_base():
 
 def test_default_model_recipe_is_a_list_of_registered_commands(capsys):
     from jepa_mpc.cli import COMMANDS
+    from jepa_mpc.default_model_recipe import COLLECTION, POLICY_COLLECTION, WIDE_POLICY_COLLECTION
 
     assert cli_main(["make-default-model", "--print", "--work", "runs/x"]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("$ jepa-mpc ")]
     names = [line.split()[2] for line in lines]
-    assert names[:8] == ["collect"] * 8 and names[8:12] == ["init-encoder", "train", "train-policy", "ood-stats"]
-    assert names[12:] == ["eval"] * 8  # through the sub-goals, then from one goal photo
-    assert all("--subgoals false" in line for line in lines[16:]) and not any(
-        "--subgoals" in line for line in lines[12:16]
-    )
+    collects = len(COLLECTION) + len(POLICY_COLLECTION) + len(WIDE_POLICY_COLLECTION)
+    trainers = ["init-encoder", "train", "train-policy", "ood-stats"]
+    assert names[:collects] == ["collect"] * collects and names[collects : collects + 4] == trainers
+    evals = lines[collects + 4 :]
+    assert [line.split()[2] for line in evals] == ["eval"] * 8  # through the sub-goals, then from one goal photo
+    assert all("--subgoals false" in line for line in evals[4:]) and not any("--subgoals" in line for line in evals[:4])
     # the model evaluated is the one with the token statistics
-    assert all("--checkpoint runs/x/model/model.pt" in line for line in lines[12:])
+    assert all("--checkpoint runs/x/model/model.pt" in line for line in evals)
     # on the CPU, the evaluations run one process per training thread, one thread each
-    assert all(line.endswith("--workers 2 --threads 1") for line in lines[12:])
+    assert all(line.endswith("--workers 2 --threads 1") for line in evals)
     assert set(names) <= set(COMMANDS)
     # one flag moves the whole recipe to a GPU
     assert cli_main(["make-default-model", "--print", "--work", "runs/x", "--device", "cuda"]) == 0
@@ -260,16 +262,15 @@ def test_default_model_recipe_is_a_list_of_registered_commands(capsys):
         cli_main(["make-default-model", "--print", "--work", "runs/x", "--workers", "16", "--eval_episodes", "0"]) == 0
     )
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("$ jepa-mpc ")]
-    trainers = ["init-encoder", "train", "train-policy", "ood-stats"]
-    assert [line.split()[2] for line in lines] == ["collect"] * 8 + trainers
-    assert all(line.endswith("--workers 16") for line in lines[:8])
+    assert [line.split()[2] for line in lines] == ["collect"] * collects + trainers
+    assert all(line.endswith("--workers 16") for line in lines[:collects])
 
 
 def test_default_model_recipe_collects_in_the_scene_the_evaluation_renders(tmp_path):
     """The default model's data and its evaluation share image size, shadows and scene ranges, parsed
     from the recipe's own collect commands; only the control rate differs (4 Hz recorded, 2 Hz
-    planned: one action per two-frame tubelet)."""
-    from jepa_mpc.default_model_recipe import IMAGE_SIZE, recipe
+    planned: one action per two-frame tubelet). The goal policy's wide scenes hold the default ones."""
+    from jepa_mpc.default_model_recipe import IMAGE_SIZE, WIDE_POLICY_COLLECTION, recipe
     from jepa_mpc.evaluation.config import EvalConfig
     from jepa_mpc_foundation.configuration import parse_config
     from sim.collect import CollectConfig
@@ -277,14 +278,24 @@ def test_default_model_recipe_collects_in_the_scene_the_evaluation_renders(tmp_p
     collects = [step for step in recipe(tmp_path, threads=1, eval_episodes=1) if step[0] == "collect"]
     evaluation = EvalConfig.for_task("push").sim  # the shipped model's, read from its checkpoint
     assert evaluation.image_size == IMAGE_SIZE
+    wide = [step for step in collects if "--sim.randomization.colour" in step]
+    assert len(wide) == len(WIDE_POLICY_COLLECTION)
     for step in collects:
         scene = parse_config(CollectConfig, step[1:], "collect").sim
-        assert (scene.image_size, scene.shadows, scene.randomization) == (
-            evaluation.image_size,
-            evaluation.shadows,
-            evaluation.randomization,
-        )
+        assert (scene.image_size, scene.shadows) == (evaluation.image_size, evaluation.shadows)
         assert scene.control_hz == 2 * evaluation.control_hz
+        ranges, default = scene.randomization, evaluation.randomization
+        if step not in wide:
+            assert ranges == default
+            continue
+        for name in ("colour", "camera_position", "camera_target", "light_position"):
+            assert getattr(ranges, name) > getattr(default, name), name
+        assert (
+            ranges.light_intensity[0]
+            < default.light_intensity[0]
+            < default.light_intensity[1]
+            < ranges.light_intensity[1]
+        )
 
 
 def test_default_model_recipe_resumes_a_training_step_that_left_a_state(tmp_path):
