@@ -9,7 +9,7 @@ how much of the policy's reading the scene takes, before any 20-minute evaluatio
     python bench/policy_scenes.py --checkpoints worldmodel/default_model/model.pt runs/p_diff/model.pt \\
         --data in=runs/in/pickplace_expert,runs/in/push_expert wide=runs/wide/pickplace_expert,runs/wide/push_expert
 
-Results: docs/benchmarks.md, "One goal photo, beyond the training ranges".
+Results: docs/benchmarks.md, "The goal policy trained in wider scenes".
 """
 
 from __future__ import annotations
