@@ -6,7 +6,7 @@ units of the policy's action spread, the zero action's L1 (what it must beat) an
 Run it on demonstrations recorded in the training ranges and beyond them (``--sim.randomization.*``) to see
 how much of the policy's reading the scene takes, before any 20-minute evaluation.
 
-    python bench/policy_scenes.py --checkpoints worldmodel/default_model/model.pt runs/p_diff/model.pt \\
+    python bench/policy_scenes.py --checkpoints worldmodel/default_model/model.pt runs/policy/model.pt \\
         --data in=runs/in/pickplace_expert,runs/in/push_expert wide=runs/wide/pickplace_expert,runs/wide/push_expert
 
 Results: docs/benchmarks.md, "The goal policy trained in wider scenes".

@@ -68,11 +68,9 @@ POLICY_NOISE = 0.01
 # randomisation, Tobin et al. 2017): the policy reads the tokens of the frame now as they are, and a key
 # light or a camera moved past the default ranges moves them as much as the arm does. The same seeds:
 # each episode is one of the default scenes' episodes under another light, camera pose and colours (the
-# reaches: seeds 9000-9149, no overlap).
-# Trained on ranges 0.7 times as wide, the policy placed no better in these scenes; trained on these, it
-# did, and beyond them it falls again (docs/benchmarks.md, "The goal policy trained in wider scenes"). The
-# world model itself keeps the default scenes: trained on wider ones it pushed worse (docs/benchmarks.md,
-# "Wider training scenes").
+# reaches: seeds 9000-9149, no overlap). Why these ranges, and what they buy in which scenes: docs/benchmarks.md,
+# "The goal policy trained in wider scenes". The world model itself keeps the default scenes: trained on wider
+# ones it pushed worse (docs/benchmarks.md, "Wider training scenes").
 WIDE_POLICY_COLLECTION = [("reach", 150, 9000), *POLICY_COLLECTION]
 WIDE_SCENE_FLAGS = [
     *("--sim.randomization.colour", "0.2"),

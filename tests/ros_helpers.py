@@ -128,8 +128,8 @@ def lifecycle_client(graph: Graph) -> tuple[Node, Callable[[], str], Callable[[i
     node = graph.start(lambda ctx: rclpy.create_node("lifecycle_client", context=ctx))
 
     def get_state() -> str:
-        # Asking the state changes nothing, so a request whose answer DDS lost (a matched client, no response
-        # in 10 s: seen once in a full run on 2026-12-08) is asked again once, from a new client.
+        # Asking the state changes nothing, so a request whose answer DDS lost (the client matched, no response
+        # came) is asked again once, from a new client; change_state is not retried (a transition twice fails).
         try:
             return call(node, GetState, "/planner_node/get_state", graph=graph).current_state.label
         except AssertionError:
