@@ -7,13 +7,17 @@
 - on Ctrl-C (SIGINT reaches every process of the terminal's group) each worker turns the signal into
   the failure of its current call and goes on with the next queued one, for seconds.
 
+Here a worker finishes its call on Ctrl-C but starts no queued one: it waits for the parent, which stops
+it with SIGTERM. On a loaded machine the parent may act on its own Ctrl-C only seconds later, and a queued
+call started meanwhile would write files (an episode's GIF) that the interrupted run never reports.
+
 The three pieces, used by the local backend of :mod:`jepa_mpc_foundation.episode_backends` (``jepa-mpc
 collect`` and ``jepa-mpc eval`` with ``--workers``)::
 
     pool = ProcessPoolExecutor(n, mp_context=spawn, initializer=init, initargs=(config, os.getpid()))
 
     def init(config, parent_pid):
-        die_with_parent(parent_pid)   # first: SIGTERM when the parent dies; SIGINT is the parent's
+        die_with_parent(parent_pid)   # first: SIGTERM when the parent dies; SIGINT holds the queue
         ...build the worker...
         stop_on_sigterm()             # SIGTERM now unwinds the call in progress (files cleaned up)
 
@@ -42,6 +46,11 @@ from typing import TypeVar
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 _STOPPED_EXIT_CODE = 128 + signal.SIGTERM  # what a shell reports for a process ended by SIGTERM
+# How long a worker given Ctrl-C waits for its parent's SIGTERM before it takes its next call: a SIGINT
+# sent to the worker alone (not the terminal's, which the parent gets too) holds its queue no longer.
+HOLD_AFTER_INTERRUPT_S = 10.0
+_T = TypeVar("_T")
+_interrupted_at: float | None = None  # in a worker: when it last got SIGINT (time.monotonic()), if since its last call
 _T = TypeVar("_T")
 
 
@@ -53,7 +62,8 @@ class WorkerStopped(SystemExit):
 
 def die_with_parent(parent_pid: int) -> None:
     """In a pool worker: be sent SIGTERM when the process ``parent_pid`` (the pool's owner) dies, and
-    ignore SIGINT (a terminal's Ctrl-C reaches the whole process group; the parent decides what stops).
+    take SIGINT as "start no queued call" (a terminal's Ctrl-C reaches the whole process group; the call in
+    progress goes on, the parent decides what stops; see :func:`stoppable`).
 
     Linux: ``prctl(PR_SET_PDEATHSIG, SIGTERM)`` (the kernel signals at the parent's death, even by
     SIGKILL); elsewhere a daemon thread checks the parent pid twice a second. Call it first in the
@@ -61,11 +71,25 @@ def die_with_parent(parent_pid: int) -> None:
     "parent" is the thread that started the worker (a pool starts them in the thread that submits):
     submit from a thread that outlives the pool, e.g. the main one.
     """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, _note_interrupt)
     if not _set_parent_death_signal(signal.SIGTERM):
         threading.Thread(target=_watch_parent, args=(parent_pid,), name="watch-parent", daemon=True).start()
     if os.getppid() != parent_pid:  # the parent died before the kernel was asked to tell us
         os._exit(_STOPPED_EXIT_CODE)
+
+
+def _note_interrupt(signum, frame) -> None:
+    global _interrupted_at
+    _interrupted_at = time.monotonic()
+
+
+def _hold_after_interrupt() -> None:
+    """Before a call: after a SIGINT, wait for the parent's SIGTERM (raised here as :class:`WorkerStopped`)
+    up to :data:`HOLD_AFTER_INTERRUPT_S`, then go on."""
+    global _interrupted_at
+    while _interrupted_at is not None and time.monotonic() - _interrupted_at < HOLD_AFTER_INTERRUPT_S:
+        time.sleep(0.05)
+    _interrupted_at = None
 
 
 def _set_parent_death_signal(signum: int) -> bool:
@@ -96,11 +120,13 @@ def stop_on_sigterm() -> None:
 def stoppable(function: Callable[..., _T]) -> Callable[..., _T]:
     """Decorate the function a pool calls: a :class:`WorkerStopped` raised in it ends the process once
     the call has unwound. (The pool's worker loop turns any exception of a call, ``SystemExit``
-    included, into that call's failure and takes the next queued call: the process must end here.)"""
+    included, into that call's failure and takes the next queued call: the process must end here.)
+    A call that comes after a SIGINT first waits for the parent's SIGTERM (see :func:`die_with_parent`)."""
 
     @functools.wraps(function)
     def call(*args, **kwargs):
         try:
+            _hold_after_interrupt()
             return function(*args, **kwargs)
         except WorkerStopped:
             # What multiprocessing runs when a child ends, e.g. releasing the semaphores this process
