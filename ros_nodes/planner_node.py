@@ -38,8 +38,9 @@ Topics (relative names: remap them with ``-r image:=/camera/color/image_raw``):
   camera frame is appended to the goal images, with the pose measured with it, and saved as PNG
   under ``goal_dir``) and ``~/clear_goals`` (std_srvs/Trigger), and the lifecycle services
   (``~/change_state``, ``~/get_state``, ...);
-- records (``record_path`` set) the run to an MCAP file, from start to exit: every camera, pose, joint state and
-  goal image taken, every command, plan and diagnostics message sent (:mod:`ros_nodes.run_recording`).
+- records (``record_path`` set) the run to an MCAP file, from start to exit: every camera, pose, joint state,
+  goal image and goal instruction taken, every command, plan and diagnostics message sent
+  (:mod:`ros_nodes.run_recording`).
 
 Goal images are reached in turn (:mod:`ros_nodes.goal_sequence`, the rule of ``jepa-mpc eval``); a
 ``goal_image`` message replaces them all with itself (a malformed one with nothing: no goal is held

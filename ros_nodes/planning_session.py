@@ -191,7 +191,8 @@ class PlanningSession:
     ``config``: the node's parameters (rates, safety limits, goal files, planner budget); ``now``:
     the clock messages are stamped against (s; the node's ROS clock, a fake clock in tests); ``log``:
     where decisions are logged (each rejection reason once), ``logging.getLogger(__name__)`` if None;
-    ``on_goals_changed``: called with the new goal images and the stamp (s) whenever they change.
+    ``on_goals_changed``: called with the new goal images, the stamp (s) and the goal instruction in force (None:
+    none) whenever the goals change, a refused instruction included.
     """
 
     def __init__(
@@ -199,10 +200,10 @@ class PlanningSession:
         config: PlannerNodeConfig,
         now: Callable[[], float],
         log: Log | None = None,
-        on_goals_changed: Callable[[list[np.ndarray], float], None] | None = None,
+        on_goals_changed: Callable[[list[np.ndarray], float, str | None], None] | None = None,
     ) -> None:
         self.config = config
-        self.on_goals_changed = on_goals_changed  # (goal images [H, W, 3] uint8, stamp s): e.g. a run recorder
+        self.on_goals_changed = on_goals_changed  # (goal images [H, W, 3] uint8, stamp s, instruction): a recorder
         self.now = now
         self.log: Log = log if log is not None else logging.getLogger(__name__)
         # One lock, held only for short steps, never during a plan or a goal encoding: the state below, the
@@ -516,7 +517,7 @@ class PlanningSession:
         self.goal_text, self.goal_text_predicted = text, False
         self.gate.invalidate()
         if self.on_goals_changed is not None:
-            self.on_goals_changed(self.goals.images, stamp_s)
+            self.on_goals_changed(self.goals.images, stamp_s, text)
         if self.goals.count:
             self.inputs.accept("goal", self.goals.images[0], stamp_s)
         elif text is not None:
@@ -571,6 +572,8 @@ class PlanningSession:
         """No goal from ``instruction`` (refused): none is held, the refusal is counted and is the cause that
         ``no_goal`` names; logged unless the same instruction was refused just before. Call with the lock held."""
         self.goal_text, self.goal_text_predicted = None, False
+        if self.on_goals_changed is not None:  # none in force any more (refused at a tick, after it was taken)
+            self.on_goals_changed(self.goals.images, self.now(), None)
         self.inputs.reject("goal", refusal)
         self._goal_messages.goals_changed()  # sent again (e.g. once the cube is in view), it is read again
         if instruction != self._last_refused_text:

@@ -22,6 +22,9 @@ topic                           type                           what
                                                                finger joints, from the gripper closedness)
 ``/goal_image``                 sensor_msgs/msg/Image          the goal images in order (frame ``goal_1``,
                                                                ``goal_2``...), again each time they change
+``/goal_text``                  std_msgs/msg/String            the goal instruction taken ("touch the red
+                                                               cube"); an empty one once it is no longer in
+                                                               force (other goals, or refused by the model)
 ``/target_pose``                geometry_msgs/msg/PoseStamped  commanded absolute pose
 ``/gripper_command``            std_msgs/msg/Float64           commanded closedness, 0 open .. 1 closed
 ``/planner_node/planned_path``  nav_msgs/msg/Path              the plan applied to the measured pose
@@ -72,7 +75,7 @@ from mcap.writer import CompressionType, Writer
 from nav_msgs.msg import Path as PathMsg
 from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import Image, JointState
-from std_msgs.msg import Float64
+from std_msgs.msg import Float64, String
 
 from jepa_mpc_foundation.ros_messages import FRANKA_FINGER_JOINTS, FRANKA_MAX_WIDTH
 from ros_nodes import conversions
@@ -84,7 +87,7 @@ SCHEMA_ENCODING = "ros2msg"
 MESSAGE_ENCODING = "cdr"
 SUFFIX = ".mcap"
 
-IMAGE, WRIST_IMAGE, GOAL_IMAGE = "/image", "/wrist_image", "/goal_image"
+IMAGE, WRIST_IMAGE, GOAL_IMAGE, GOAL_TEXT = "/image", "/wrist_image", "/goal_image", "/goal_text"
 EE_POSE, JOINT_STATES = "/ee_pose", "/joint_states"
 TARGET_POSE, GRIPPER_COMMAND = "/target_pose", "/gripper_command"
 PLANNED_PATH = "/planner_node/planned_path"
@@ -98,6 +101,7 @@ TOPICS: dict[str, type] = {
     EE_POSE: PoseStamped,
     JOINT_STATES: JointState,
     GOAL_IMAGE: Image,
+    GOAL_TEXT: String,
     TARGET_POSE: PoseStamped,
     GRIPPER_COMMAND: Float64,
     PLANNED_PATH: PathMsg,
@@ -213,6 +217,7 @@ class RunRecorder:
         self._last_log_ns = 0
         self._writing = False
         self._left_out_topics: set[str] = set()
+        self._instruction_recorded = False  # the last /goal_text written holds an instruction
         self._file = self._writer = None
         if self.path is None:
             return
@@ -352,10 +357,17 @@ class RunRecorder:
         if self.recording:
             self.write(topic, conversions.rgb_to_image(rgb, stamp_s, frame_id or CAMERA_FRAMES.get(topic, "")))
 
-    def record_goals(self, images: Sequence[np.ndarray], stamp_s: float) -> None:
-        """The goal images in order on ``/goal_image``, frames ``goal_1``, ``goal_2``... (stamped ``stamp_s``)."""
-        for index, image in enumerate(images if self.recording else ()):
+    def record_goals(self, images: Sequence[np.ndarray], stamp_s: float, instruction: str | None = None) -> None:
+        """The goals now in force: the images in order on ``/goal_image``, frames ``goal_1``, ``goal_2``...
+        (stamped ``stamp_s``), then the goal ``instruction`` on ``/goal_text``. With no instruction (None), an
+        empty ``/goal_text`` only if the last one recorded held one: its instruction is no longer in force."""
+        if not self.recording:
+            return
+        for index, image in enumerate(images):
             self.write(GOAL_IMAGE, conversions.rgb_to_image(image, stamp_s, f"goal_{index + 1}"))
+        if instruction is not None or self._instruction_recorded:
+            self.write(GOAL_TEXT, String(data=instruction or ""))
+            self._instruction_recorded = bool(instruction)
 
     def record_state(
         self,

@@ -250,14 +250,21 @@ def test_eval_plans_a_language_task_from_its_words_and_counts_refusals_and_wrong
     from command_helpers import eval_argv
     from jepa_mpc.cli import main
     from model_helpers import save_tiny_model
+    from ros_nodes.run_recording import read_recording
 
     checkpoint = save_tiny_model(tmp_path / "reader.pt", language_goal=True)
     argv = [*eval_argv(checkpoint, task="lang-touch", episodes=2, max_steps=1, policies=["world_model"])]
     argv += ["--planner.proposal", "none"]  # the tiny model holds no goal policy
-    assert main([*argv, "--goal", "text", "--out", str(tmp_path / "own")]) == 0
+    assert main([*argv, "--goal", "text", "--record", "true", "--out", str(tmp_path / "own")]) == 0
     (own,) = json.loads((tmp_path / "own" / "results.json").read_text())["summaries"]
     instructions = [e["instruction"] for e in own["per_episode"]]
     assert all(i.startswith(("touch", "tap", "reach out")) for i in instructions), instructions  # training phrasings
+    # each episode's recording holds the instruction it planned toward, at the reset
+    for episode in own["per_episode"]:
+        recorded = read_recording(tmp_path / "own" / f"lang-touch_world_model_seed{episode['seed']}.mcap")
+        assert [(m.decode().data, m.log_time_ns) for m in recorded if m.topic == "/goal_text"] == [
+            (episode["instruction"], 0)
+        ]
     assert [e["steps"] for e in own["per_episode"]] == [1, 1] and own["refused"] == 0
     assert own["wrong_object"] is not None  # a language task: counted
 

@@ -39,6 +39,7 @@ from ros_helpers import (  # noqa: E402
 )
 from ros_nodes import conversions  # noqa: E402
 from ros_nodes.planner_node import GOAL_QOS, SENSOR_QOS, PlannerNode, load_planner  # noqa: E402
+from ros_nodes.run_recording import read_recording  # noqa: E402
 
 
 @pytest.mark.timeout(120)
@@ -254,9 +255,9 @@ def test_a_goal_in_words_is_planned_toward_and_a_refused_one_stops_the_commands(
     robot = graph.start(FakeRobot)
     instructions = robot.create_publisher(String, "goal_text", GOAL_QOS)  # latched, as goal images are sent
     instructions.publish(String(data="touch the red cube"))  # before the planner exists: it still arrives
-    planner = graph.start(
-        lambda ctx: PlannerNode(context=ctx, parameter_overrides=planner_parameters(str(checkpoint), rate_hz=10.0))
-    )
+    record = tmp_path / "run.mcap"
+    parameters = planner_parameters(str(checkpoint), rate_hz=10.0, record_path=str(record))
+    planner = graph.start(lambda ctx: PlannerNode(context=ctx, parameter_overrides=parameters))
 
     def last_status() -> dict:
         return robot.diagnostics[-1] if robot.diagnostics else {}
@@ -284,6 +285,9 @@ def test_a_goal_in_words_is_planned_toward_and_a_refused_one_stops_the_commands(
     log = capfd.readouterr().err
     refusals = [line for line in log.splitlines() if "goal instruction refused" in line]
     assert len(refusals) == 1 and "'touch the orange cube'" in refusals[0], log
+    # The run's recording: each instruction taken, then none in force once the model refused the second at a tick.
+    texts = [m.decode().data for m in read_recording(record) if m.topic == "/goal_text"]
+    assert texts == ["touch the red cube", "touch the orange cube", ""], texts
 
 
 @pytest.mark.timeout(60)

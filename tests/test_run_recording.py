@@ -27,7 +27,7 @@ from mcap.reader import make_reader  # noqa: E402
 from mcap_ros2.decoder import DecoderFactory  # noqa: E402
 from rosbags.highlevel import AnyReader  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
-from std_msgs.msg import Float64  # noqa: E402
+from std_msgs.msg import Float64, String  # noqa: E402
 
 from command_helpers import eval_argv  # noqa: E402
 from jepa_mpc.cli import main as cli_main  # noqa: E402
@@ -80,6 +80,7 @@ def one_of_each() -> list[tuple[str, object]]:
             JointState(header=conversions.make_header(1.25, ""), name=["j1", "j2"], position=[0.01, 0.02]),
         ),
         (rr.GOAL_IMAGE, conversions.rgb_to_image(camera[::-1].copy(), 1.0, "goal_1")),
+        (rr.GOAL_TEXT, String(data="put the red cube in the blue zone")),
         (rr.GRIPPER_COMMAND, Float64(data=0.75)),
         (rr.TARGET_POSE, conversions.vector_to_pose(state + 0.01, 1.5, "panda_link0")),
         (rr.PLANNED_PATH, conversions.plan_to_path(state, np.full((2, 7), 0.01), 1.5, "panda_link0")),
@@ -135,6 +136,20 @@ def test_every_topic_reads_back_as_recorded_with_its_schema(tmp_path):
     assert not off.recording and not off.write(rr.ENERGY, Float64(data=1.0))
     off.record_state(np.zeros(7), 0.0)
     off.close()
+
+
+def test_goal_changes_record_the_instruction_in_force_and_its_end(tmp_path):
+    """/goal_text holds each instruction taken; once the goals change without one, a single empty message says
+    that none is in force; image goals alone record no /goal_text at all."""
+    image = np.zeros((4, 6, 3), np.uint8)
+    with rr.RunRecorder(tmp_path / "run.mcap") as recorder:
+        recorder.record_goals([image], 0.0)  # configured with a goal image
+        recorder.record_goals([], 1.0, "touch the red cube")
+        recorder.record_goals([], 2.0, "lift the red cube")
+        recorder.record_goals([image, image], 3.0)  # goal images replace the instruction
+        recorder.record_goals([image], 4.0)
+    recorded = [m.decode().data if m.topic == rr.GOAL_TEXT else "image" for m in rr.read_recording(recorder.path)]
+    assert recorded == ["image", "touch the red cube", "lift the red cube", "image", "image", "", "image"]
 
 
 def test_a_file_cut_anywhere_reads_up_to_its_last_complete_message(tmp_path, capsys):

@@ -6,7 +6,8 @@ per step:
 
 - after the reset and after every step: both cameras (``/image``, ``/wrist_image``), the end-effector pose
   (``/ee_pose``) and the finger joints (``/joint_states``, from the gripper closedness);
-- at the reset: the goal images in order (``/goal_image``; both views side by side for a two-view model);
+- at the reset: the goal images in order (``/goal_image``; both views side by side for a two-view model), and
+  with ``--goal text`` the instruction planned toward (``/goal_text``);
 - at every step, stamped with the observation it was decided from: the command (``/gripper_command``, then
   ``/target_pose``: the action applied to the measured state, the absolute target the node would send) and a
   ``/diagnostics`` status (step, goal image, distance to the goal, and for a planner its numbers); a planner's
@@ -56,9 +57,9 @@ class EpisodeRecording:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
-    def start(self, obs: dict, goal_images: np.ndarray) -> None:
-        """The reset: the goal images, then the first observation, at time 0."""
-        self.recorder.record_goals(list(goal_images), self.time_s)
+    def start(self, obs: dict, goal_images: np.ndarray, instruction: str | None = None) -> None:
+        """The reset: the goal images and the goal ``instruction`` (None: none), then the first observation, at 0 s."""
+        self.recorder.record_goals(list(goal_images), self.time_s, instruction)
         self._observe(obs)
 
     def decision(self, state: np.ndarray, action: np.ndarray, diagnostics: dict, info: dict, goals: int) -> None:

@@ -76,7 +76,7 @@ def run_episode(
         except InstructionError as refusal:
             refused, max_steps = str(refusal), 0
     if recording is not None:
-        recording.start(obs, goals.images)
+        recording.start(obs, goals.images, instruction or None)
     energies: list[float] = []
     latencies: list[float] = []
     surprises: list[float | None] = []
