@@ -57,7 +57,20 @@ class ImportBagConfig:
         }
     )
     out: str = field(metadata=_help("dataset root folder to create (refused if it holds a dataset)"))
-    task: str = field(metadata=_help("the task's language instruction, written for every episode"))
+    task: str = field(
+        default="",
+        metadata=_help(
+            "the task's language instruction, written for every episode; empty: each episode's own, as recorded on "
+            "--task_topic"
+        ),
+    )
+    task_topic: str = field(
+        default="/goal_text",
+        metadata=_help(
+            "std_msgs/String with the goal instruction (a jepa-mpc run recording's /goal_text), read when --task is "
+            "empty: an episode's task is the instruction in force at its first frame, else the first given in it"
+        ),
+    )
     fps: int = field(default=4, metadata=_help("frames per second of the dataset (the model's 4 fps by default)"))
     camera_topics: tuple[str, ...] = field(
         default=("/image",),
@@ -136,8 +149,11 @@ class ImportBagConfig:
             raise ValueError("name at least one bag: jepa-mpc import-bag BAG [BAG ...] --out DATASET --task TEXT")
         if not self.out:
             raise ValueError("--out must name the dataset folder to create")
-        if not self.task.strip():
-            raise ValueError("--task must be the task's instruction, e.g. --task 'put the cube in the bowl'")
+        if (self.task and not self.task.strip()) or not (self.task or self.task_topic):
+            raise ValueError(
+                "--task must be the task's instruction, e.g. --task 'put the cube in the bowl' (or, empty, "
+                "--task_topic the topic that recorded it)"
+            )
         if not (isinstance(self.fps, int) and self.fps > 0):
             raise ValueError(f"fps must be a whole number of frames per second > 0, got {self.fps!r}")
         if not 1 <= len(self.camera_topics) <= 2 or not all(self.camera_topics):

@@ -45,6 +45,7 @@ TF_MESSAGE = "tf2_msgs/msg/TFMessage"
 JOINT_STATE = "sensor_msgs/msg/JointState"
 FLOAT64 = "std_msgs/msg/Float64"
 BOOL = "std_msgs/msg/Bool"
+STRING = "std_msgs/msg/String"
 
 ROLE_TYPES = {
     "camera": (IMAGE, COMPRESSED_IMAGE),
@@ -53,6 +54,7 @@ ROLE_TYPES = {
     "joints": (JOINT_STATE,),
     "span": (BOOL,),
     "tf_static": (TF_MESSAGE,),
+    "task": (STRING,),
 }
 ROLE_FLAGS = {
     "camera": "--camera_topics",
@@ -61,6 +63,7 @@ ROLE_FLAGS = {
     "joints": "--joint_topic",
     "span": "--span_topic",
     "tf_static": "--tf_static_topic",
+    "task": "--task_topic",
 }
 QUATERNION_NORM_TOLERANCE = 1e-2  # as ros_nodes/conversions.py: float32 rounding passes, a zero quaternion does not
 MAX_POSITION_M = 100.0  # as ros_nodes/conversions.py: no arm reaches further; a larger value is a bad message
@@ -138,6 +141,8 @@ class BagStreams:
     spans: list[tuple[int, int]]
     first_ns: int  # the earliest stamp of any stream: the warnings count seconds from it
     notes: list[str] = field(default_factory=list)  # messages left out, one line per stream
+    # Without --task: (receive ns, text) of each --task_topic message; an empty text ends the instruction in force.
+    instructions: list[tuple[int, str]] = field(default_factory=list)
 
     def streams(self) -> list[Stream]:
         """Every stream a frame needs a recent message of: cameras, the pose's dynamic links, gripper, joints."""
@@ -402,6 +407,15 @@ class _FirstPass:
             self.types[config.joint_topic] = check_topic(reader, path, config.joint_topic, "joints")
         if config.span_topic:
             self.types[config.span_topic] = check_topic(reader, path, config.span_topic, "span")
+        self.read_tasks = not config.task
+        if self.read_tasks:
+            if config.task_topic not in reader.topics:
+                raise BagError(
+                    f"bag {path} records no instruction (no topic {config.task_topic!r}; its topics: "
+                    f"{_topic_list(reader)}): pass the task's instruction with --task, or its topic with --task_topic"
+                )
+            self.types[config.task_topic] = check_topic(reader, path, config.task_topic, "task")
+        self.instructions: list[tuple[int, str]] = []
         self.use_tf = self.types[config.pose_topic] == TF_MESSAGE
         if self.use_tf:
             if not config.base_frame or not config.ee_frame:
@@ -447,6 +461,8 @@ class _FirstPass:
             self._joints(log_ns, message)
         if topic == config.span_topic:
             self.span_marks.append((log_ns, bool(message.data)))
+        if self.read_tasks and topic == config.task_topic:
+            self.instructions.append((log_ns, str(message.data).strip()))
 
     def _camera(self, topic: str, compressed: bool, log_ns: int, message) -> None:
         builder = self.cameras[topic]
@@ -546,6 +562,7 @@ class _FirstPass:
             spans=[],
             first_ns=0,
             notes=[note for builder in builders if (note := builder.note())],
+            instructions=self.instructions,
         )
         everything = streams.streams()
         streams.first_ns = min(int(s.stamps[0]) for s in everything)

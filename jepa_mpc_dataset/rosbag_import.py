@@ -3,6 +3,7 @@
     jepa-mpc import-bag bags/run1 bags/run2 --out data/real --task "put the cube in the bowl"
     jepa-mpc import-bag bags/day1 --out data/day1 --task "push the cube" --pose_topic /tf \\
         --base_frame panda_link0 --ee_frame panda_hand_tcp --camera_topics /cam/image_raw /wrist/image_raw/compressed
+    jepa-mpc import-bag runs/*.mcap --out data/told    # each episode's task: the instruction its run recorded
 
 Three steps, settings in :class:`jepa_mpc_dataset.bag_config.ImportBagConfig`:
 
@@ -51,6 +52,7 @@ class PlannedEpisode:
     span: int
     times: np.ndarray  # int64 [T] frame times, ns
     picks: list[np.ndarray]  # per stream of BagStreams.streams(): int64 [T] message indices
+    task: str  # the language instruction written for it
 
 
 @dataclass
@@ -115,8 +117,40 @@ def plan_bag(streams: BagStreams, config: ImportBagConfig) -> tuple[list[Planned
         for piece in alignment.pieces:
             frames = slice(piece.start, piece.stop)
             picks = [pick[frames] for pick in alignment.picks]
-            planned.append(PlannedEpisode(streams.path, number, alignment.times[frames], picks))
+            task, task_notes = episode_task(streams, alignment.times[frames], config, where)
+            notes += task_notes
+            planned.append(PlannedEpisode(streams.path, number, alignment.times[frames], picks, task))
     return planned, notes, left_out
+
+
+def episode_task(streams: BagStreams, times: np.ndarray, config: ImportBagConfig, where: str) -> tuple[str, list[str]]:
+    """The task of the episode of frame ``times`` (int64 [T], ns), and notes: ``--task``; without it the instruction
+    in force at its first frame (the last ``--task_topic`` message received by then, unless an empty one ended it),
+    else the first one given during the episode. A dataset episode holds one task: other instructions given during
+    it are named in a note.
+
+    Raises:
+        BagError: without ``--task``, an episode with no instruction in force at its start nor given during it.
+    """
+    if config.task:
+        return config.task, []
+    start, end = int(times[0]), int(times[-1])
+    before = [text for ns, text in streams.instructions if ns <= start]
+    during = [text for ns, text in streams.instructions if start < ns <= end and text]
+    task = (before[-1] if before else "") or (during[0] if during else "")
+    at = f"{(start - streams.first_ns) / NS:.3f} s"
+    if not task:
+        raise BagError(
+            f"{where}: the episode from {at} has no instruction on {config.task_topic}, neither in force at its first "
+            "frame nor given during it: pass its task with --task"
+        )
+    others = sorted(set(during) - {task})
+    if not others:
+        return task, []
+    return task, [
+        f"{where}: the episode from {at} was also told {', '.join(map(repr, others))}; it is written with the task "
+        f"{task!r}: mark each instruction's episode with --span_topic to keep them apart"
+    ]
 
 
 def episode_arrays(streams: BagStreams, episode: PlannedEpisode) -> dict[str, np.ndarray]:
@@ -233,7 +267,7 @@ def import_bags(config: ImportBagConfig) -> ImportSummary:
                 frames=dict(zip(config.camera_names, frames)),
                 state=arrays["state"],
                 action=arrays["action"],
-                task=config.task,
+                task=episode.task,
                 success=config.success,
                 seed=EPISODE_SEED,
                 joint_position=arrays["joint_position"],

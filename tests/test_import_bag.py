@@ -229,6 +229,46 @@ def test_a_gap_in_a_marked_span_drops_that_span_or_splits_it(tmp_path, capsys):
     assert [result.episode_length(i) for i in range(result.num_episodes)] == [40, 23]
 
 
+def test_without_task_each_episode_takes_the_instruction_its_run_recorded(tmp_path, capsys):
+    """No --task: the instruction on /goal_text (std_msgs/String, as run recordings hold it) in force at each
+    episode's first frame, else the first given during it; another one given during it is named in a warning; an
+    episode told nothing, or a bag without the topic, is one line naming the fix."""
+    recorder = synthetic_bag(tmp_path / "told", length=12, spans=True)
+    string = "std_msgs/msg/String"
+    recorder.scalar("/goal_text", string, "touch the red cube", START_NS - NS)  # in force when span 0 starts
+    recorder.scalar("/goal_text", string, "", START_NS + 10 * NS)  # ended between the spans
+    recorder.scalar("/goal_text", string, "lift the red cube", START_NS + 21 * NS)  # given during span 1
+    recorder.scalar("/goal_text", string, "push the cube", START_NS + 22 * NS)
+    bag = recorder.close()
+    spans = ["--span_topic", "/recording"]
+    assert import_bag(bag, "--out", tmp_path / "out", *spans) == 0
+    (note,) = warnings_printed(capsys)
+    assert note == (
+        f"bag {bag}, span 1 (/recording): the episode from 20.000 s was also told 'push the cube'; it is written "
+        "with the task 'lift the red cube': mark each instruction's episode with --span_topic to keep them apart"
+    )
+    result = LeRobotDataset(tmp_path / "out")
+    assert [result.episode(i).task for i in range(2)] == ["touch the red cube", "lift the red cube"]
+    assert import_bag(bag, "--out", tmp_path / "given", *spans, "--task", "t") == 0  # --task wins
+    assert {LeRobotDataset(tmp_path / "given").episode(i).task for i in range(2)} == {"t"}
+
+    untold = synthetic_bag(tmp_path / "untold", length=12, spans=True)
+    untold.scalar("/goal_text", string, "touch the red cube", START_NS + NS)
+    untold.scalar("/goal_text", string, "", START_NS + 10 * NS)
+    capsys.readouterr()
+    assert import_bag(untold.close(), "--out", tmp_path / "x", *spans) == 2
+    (error,) = capsys.readouterr().err.strip().splitlines()
+    assert error.endswith(
+        "span 1 (/recording): the episode from 20.000 s has no instruction on /goal_text, neither in force at its "
+        "first frame nor given during it: pass its task with --task"
+    )
+    assert import_bag(synthetic_bag(tmp_path / "none").close(), "--out", tmp_path / "y") == 2
+    error = capsys.readouterr().err
+    assert "records no instruction (no topic '/goal_text'" in error and error.strip().endswith(
+        "pass the task's instruction with --task, or its topic with --task_topic"
+    )
+
+
 # ------------------------------------------------------------------------------- bad input
 
 
