@@ -49,7 +49,6 @@ _STOPPED_EXIT_CODE = 128 + signal.SIGTERM  # what a shell reports for a process 
 # How long a worker given Ctrl-C waits for its parent's SIGTERM before it takes its next call: a SIGINT
 # sent to the worker alone (not the terminal's, which the parent gets too) holds its queue no longer.
 HOLD_AFTER_INTERRUPT_S = 10.0
-_T = TypeVar("_T")
 _interrupted_at: float | None = None  # in a worker: when it last got SIGINT (time.monotonic()), if since its last call
 _T = TypeVar("_T")
 
