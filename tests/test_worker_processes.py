@@ -32,7 +32,7 @@ def _init(parent_pid: int) -> None:
 @stoppable
 def _write_after(path: str, seconds: float) -> str:
     time.sleep(seconds)
-    Path(path).write_text("done")
+    Path(path).write_text(str(os.getpid()))
     return path
 
 
@@ -43,6 +43,11 @@ def _pool() -> futures.ProcessPoolExecutor:
 
 def _written(folder: Path) -> int:
     return len(list(folder.iterdir()))
+
+
+def _both_workers_ran(folder: Path) -> bool:
+    """Both workers finished a call, so both are built (a SIGINT before that would end one as Python's default)."""
+    return len({pid for path in folder.iterdir() if (pid := path.read_text())}) == 2  # (a file being written: "")
 
 
 def _wait_for(predicate, timeout_s: float, what: str) -> None:
@@ -57,7 +62,7 @@ def test_workers_given_sigint_start_no_queued_call_until_the_parent_stops_them(t
     pool = _pool()
     try:
         done = [pool.submit(_write_after, str(tmp_path / f"{i}.txt"), 0.2) for i in range(JOBS)]
-        _wait_for(lambda: _written(tmp_path) >= 2, 60, "two calls finished")
+        _wait_for(lambda: _both_workers_ran(tmp_path), 60, "a call finished in each worker")
         workers = list(pool._processes.values())
         for worker in workers:  # the terminal's Ctrl-C, before the parent acts on it
             os.kill(worker.pid, signal.SIGINT)
@@ -65,7 +70,9 @@ def test_workers_given_sigint_start_no_queued_call_until_the_parent_stops_them(t
         time.sleep(1.5)  # a slow parent: seven calls' time
         assert _written(tmp_path) <= at_interrupt + len(workers)  # only the calls in progress finished
         stop_workers(pool)
-        assert not any(worker.is_alive() for worker in workers)
+        # Dead once stop_workers returns; the pool's own thread may reap one first, and until it has stored the exit
+        # status, is_alive() in this thread still says True.
+        _wait_for(lambda: not any(worker.is_alive() for worker in workers), 10, "the workers stopped")
         finished = [future for future in done if future.done() and not future.cancelled() and not future.exception()]
         assert len(finished) == _written(tmp_path) < JOBS  # every file written was a call reported
     finally:
@@ -76,7 +83,7 @@ def test_workers_given_sigint_start_no_queued_call_until_the_parent_stops_them(t
 def test_a_sigint_to_the_workers_alone_holds_their_queue_for_a_while_then_the_calls_go_on(tmp_path):
     with _pool() as pool:
         done = [pool.submit(_write_after, str(tmp_path / f"{i}.txt"), 0.05) for i in range(JOBS)]
-        _wait_for(lambda: _written(tmp_path) >= 2, 60, "two calls finished")
+        _wait_for(lambda: _both_workers_ran(tmp_path), 60, "a call finished in each worker")
         for worker in list(pool._processes.values()):
             os.kill(worker.pid, signal.SIGINT)
         interrupted = time.monotonic()
